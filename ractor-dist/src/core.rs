@@ -1,0 +1,25 @@
+//! The pure, deterministic heart of ractor-dist.
+//!
+//! Nothing in here touches tokio, ractor, a socket or a clock: inputs are method calls
+//! (time is passed in as [`Millis`]), outputs are returned values or events drained with
+//! `poll_*`. That keeps placement and membership decisions testable in microseconds with
+//! property tests, and identical on every node, build and platform.
+//!
+//! - [`identity`]: who a node is ([`NodeName`] + [`Incarnation`]), what an actor is called
+//!   ([`ActorKey`]), and membership [`Epoch`]s.
+//! - [`hash`]: the specified, stable hash functions placement is built on.
+//! - [`placement`]: rendezvous (highest-random-weight) placement over a membership view.
+//! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
+
+pub mod dialer;
+pub mod hash;
+pub mod identity;
+pub mod membership;
+pub mod placement;
+
+pub use dialer::Dialer;
+pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};
+pub use membership::{
+    DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,
+};
+pub use placement::{OwnerCache, Placement};

@@ -1,0 +1,320 @@
+//! The membership state machine: which peers are up, under which [`Epoch`].
+//!
+//! A peer becomes **up** when it has said [`Hello`] with our protocol and hash versions, and
+//! stays up while anything from it arrives within the heartbeat deadline. It goes **down**
+//! when its connection is lost, when it stays silent past the deadline (a hung or cut-off
+//! peer, which ractor_cluster itself never detects), or when a new [`Incarnation`] of the
+//! same name says hello (a restart). Every such change bumps the epoch.
+//!
+//! Inputs are `handle_*` calls with the current time; outputs are drained with
+//! [`Membership::poll_event`] (for the application: up, down, refused) and
+//! [`Membership::poll_command`] (for the transport: force a disconnect).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{Epoch, Incarnation, Millis, NodeName};
+use super::placement::Placement;
+
+/// What a node says about itself when it meets a peer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The node's authenticated name.
+    pub node: NodeName,
+    /// The node's incarnation (random per boot).
+    pub incarnation: Incarnation,
+    /// The supervisors' wire protocol version.
+    pub protocol: u32,
+    /// The placement hash version ([`super::hash::HASH_VERSION`]).
+    pub hash_version: u32,
+    /// The `host:port` other nodes dial to reach it.
+    pub addr: String,
+    /// Its placement capacity (1.0 by default).
+    pub weight: f64,
+}
+
+/// Why a member went down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// Its last connection closed.
+    Disconnected,
+    /// Nothing arrived from it within the heartbeat deadline.
+    HeartbeatTimeout,
+    /// A new incarnation of the same name said hello.
+    Replaced,
+    /// It announced that it is leaving.
+    Left,
+}
+
+/// A change of membership, for the application to act on.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MembershipEvent {
+    /// A member joined the view.
+    Up {
+        /// The member.
+        node: NodeName,
+        /// Its incarnation.
+        incarnation: Incarnation,
+        /// The epoch of the view it joined.
+        epoch: Epoch,
+    },
+    /// A member left the view.
+    Down {
+        /// The member.
+        node: NodeName,
+        /// The incarnation that went down.
+        incarnation: Incarnation,
+        /// Why.
+        reason: DownReason,
+        /// The epoch of the view without it.
+        epoch: Epoch,
+    },
+    /// A peer's hello was refused (another protocol or hash version, or our own name).
+    Refused {
+        /// The peer.
+        node: NodeName,
+        /// A human-readable reason.
+        reason: String,
+    },
+}
+
+/// An action the transport must carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MembershipCommand {
+    /// Close every connection to this peer (it was declared down while connected).
+    Disconnect(NodeName),
+}
+
+/// What became of a heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatOutcome {
+    /// It came from an up member and refreshed its deadline.
+    Accepted,
+    /// It came from a peer that is not up (or an old incarnation): ask it for a hello.
+    NeedHello,
+}
+
+/// What is known about an up member.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberInfo {
+    /// Its incarnation.
+    pub incarnation: Incarnation,
+    /// The address it is dialed at.
+    pub addr: String,
+    /// Its placement weight.
+    pub weight: f64,
+    /// When something last arrived from it.
+    pub last_heard: Millis,
+}
+
+/// The membership of one node: itself plus the peers that are up.
+#[derive(Debug)]
+pub struct Membership {
+    me: Hello,
+    deadline_ms: u64,
+    epoch: Epoch,
+    up: BTreeMap<NodeName, MemberInfo>,
+    events: VecDeque<MembershipEvent>,
+    commands: VecDeque<MembershipCommand>,
+}
+
+impl Membership {
+    /// A view holding only `me`, at epoch 1. Peers silent for more than `deadline_ms` are
+    /// declared down.
+    pub fn new(me: Hello, deadline_ms: u64) -> Self {
+        Self {
+            me,
+            deadline_ms,
+            epoch: Epoch(1),
+            up: BTreeMap::new(),
+            events: VecDeque::new(),
+            commands: VecDeque::new(),
+        }
+    }
+
+    /// This node's own hello.
+    pub fn me(&self) -> &Hello {
+        &self.me
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// True when `node` is this node or an up peer.
+    pub fn is_up(&self, node: &NodeName) -> bool {
+        *node == self.me.node || self.up.contains_key(node)
+    }
+
+    /// The up peers (without this node).
+    pub fn peers(&self) -> &BTreeMap<NodeName, MemberInfo> {
+        &self.up
+    }
+
+    /// The incarnation of an up member (this node included).
+    pub fn incarnation_of(&self, node: &NodeName) -> Option<Incarnation> {
+        if *node == self.me.node {
+            return Some(self.me.incarnation);
+        }
+        self.up.get(node).map(|m| m.incarnation)
+    }
+
+    /// All live member names, this node included, sorted.
+    pub fn member_names(&self) -> Vec<NodeName> {
+        let mut names: Vec<NodeName> = self.up.keys().cloned().collect();
+        names.push(self.me.node.clone());
+        names.sort();
+        names
+    }
+
+    /// The placement of the current view.
+    pub fn placement(&self) -> Placement {
+        let peers = self.up.iter().map(|(n, m)| (n.clone(), m.weight));
+        Placement::weighted(
+            self.epoch,
+            peers.chain(std::iter::once((self.me.node.clone(), self.me.weight))),
+        )
+    }
+
+    /// A peer said hello. Returns true when the view changed.
+    pub fn handle_hello(&mut self, hello: Hello, now: Millis) -> bool {
+        if let Some(reason) = self.refusal(&hello) {
+            self.events.push_back(MembershipEvent::Refused {
+                node: hello.node,
+                reason,
+            });
+            return false;
+        }
+        match self.up.get_mut(&hello.node) {
+            Some(m) if m.incarnation == hello.incarnation => {
+                m.last_heard = now;
+                m.addr = hello.addr;
+                false
+            }
+            Some(_) => {
+                self.mark_down(&hello.node, DownReason::Replaced);
+                self.mark_up(hello, now);
+                true
+            }
+            None => {
+                self.mark_up(hello, now);
+                true
+            }
+        }
+    }
+
+    fn refusal(&self, hello: &Hello) -> Option<String> {
+        if hello.protocol != self.me.protocol {
+            return Some(format!(
+                "protocol version mismatch: peer speaks {}, this node speaks {}",
+                hello.protocol, self.me.protocol
+            ));
+        }
+        if hello.hash_version != self.me.hash_version {
+            return Some(format!(
+                "placement hash version mismatch: peer uses {}, this node uses {}",
+                hello.hash_version, self.me.hash_version
+            ));
+        }
+        if hello.node == self.me.node {
+            return Some("peer claims this node's own name".to_string());
+        }
+        None
+    }
+
+    /// Something (a heartbeat or any frame) arrived from `node` claiming `incarnation`.
+    pub fn handle_heartbeat(
+        &mut self,
+        node: &NodeName,
+        incarnation: Incarnation,
+        now: Millis,
+    ) -> HeartbeatOutcome {
+        match self.up.get_mut(node) {
+            Some(m) if m.incarnation == incarnation => {
+                m.last_heard = now;
+                HeartbeatOutcome::Accepted
+            }
+            _ => HeartbeatOutcome::NeedHello,
+        }
+    }
+
+    /// The last connection to `node` closed. Returns true when the view changed.
+    pub fn handle_disconnected(&mut self, node: &NodeName) -> bool {
+        self.mark_down(node, DownReason::Disconnected)
+    }
+
+    /// `node` announced that it leaves. Returns true when the view changed.
+    pub fn handle_left(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
+        match self.up.get(node) {
+            Some(m) if m.incarnation == incarnation => self.mark_down(node, DownReason::Left),
+            _ => false,
+        }
+    }
+
+    /// Checks deadlines; peers silent for longer than the deadline go down and must be
+    /// disconnected. Returns true when the view changed.
+    pub fn handle_tick(&mut self, now: Millis) -> bool {
+        let late: Vec<NodeName> = self
+            .up
+            .iter()
+            .filter(|(_, m)| now.since(m.last_heard) > self.deadline_ms)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in &late {
+            self.mark_down(node, DownReason::HeartbeatTimeout);
+            self.commands
+                .push_back(MembershipCommand::Disconnect(node.clone()));
+        }
+        !late.is_empty()
+    }
+
+    /// The next membership event, if any.
+    pub fn poll_event(&mut self) -> Option<MembershipEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next command for the transport, if any.
+    pub fn poll_command(&mut self) -> Option<MembershipCommand> {
+        self.commands.pop_front()
+    }
+
+    fn mark_up(&mut self, hello: Hello, now: Millis) {
+        self.epoch.0 += 1;
+        self.events.push_back(MembershipEvent::Up {
+            node: hello.node.clone(),
+            incarnation: hello.incarnation,
+            epoch: self.epoch,
+        });
+        self.up.insert(
+            hello.node,
+            MemberInfo {
+                incarnation: hello.incarnation,
+                addr: hello.addr,
+                weight: hello.weight,
+                last_heard: now,
+            },
+        );
+    }
+
+    fn mark_down(&mut self, node: &NodeName, reason: DownReason) -> bool {
+        let Some(m) = self.up.remove(node) else {
+            return false;
+        };
+        self.epoch.0 += 1;
+        self.events.push_back(MembershipEvent::Down {
+            node: node.clone(),
+            incarnation: m.incarnation,
+            reason,
+            epoch: self.epoch,
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+
+fn hello(name: &str, inc: u64) -> Hello {
+    Hello {
+        node: NodeName::new(name),
+        incarnation: Incarnation(inc),
+        protocol: 1,
+        hash_version: 1,
+        addr: format!("{name}:1"),
+        weight: 1.0,
+    }
+}
+
+fn drain(m: &mut Membership) -> Vec<MembershipEvent> {
+    std::iter::from_fn(|| m.poll_event()).collect()
+}
+
+#[test]
+fn hello_brings_a_peer_up_and_bumps_the_epoch() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    assert_eq!(m.epoch(), Epoch(1));
+    assert!(m.handle_hello(hello("b", 2), Millis(0)));
+    assert_eq!(m.epoch(), Epoch(2));
+    assert_eq!(
+        m.member_names(),
+        vec![NodeName::new("a"), NodeName::new("b")]
+    );
+    assert!(matches!(drain(&mut m)[..], [MembershipEvent::Up { .. }]));
+    // a repeated hello changes nothing
+    assert!(!m.handle_hello(hello("b", 2), Millis(5)));
+    assert_eq!(m.epoch(), Epoch(2));
+}
+
+#[test]
+fn silent_peer_is_declared_down_after_the_deadline_and_disconnected() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    m.handle_hello(hello("b", 2), Millis(0));
+    drain(&mut m);
+    assert_eq!(
+        m.handle_heartbeat(&"b".into(), Incarnation(2), Millis(900)),
+        HeartbeatOutcome::Accepted
+    );
+    assert!(!m.handle_tick(Millis(1900)));
+    assert!(m.handle_tick(Millis(1901)));
+    assert!(!m.is_up(&"b".into()));
+    assert!(matches!(
+        drain(&mut m)[..],
+        [MembershipEvent::Down {
+            reason: DownReason::HeartbeatTimeout,
+            ..
+        }]
+    ));
+    assert_eq!(
+        m.poll_command(),
+        Some(MembershipCommand::Disconnect("b".into()))
+    );
+    // its late heartbeat asks for a fresh hello instead of reviving it silently
+    assert_eq!(
+        m.handle_heartbeat(&"b".into(), Incarnation(2), Millis(2000)),
+        HeartbeatOutcome::NeedHello
+    );
+    assert!(m.handle_hello(hello("b", 2), Millis(2000)));
+}
+
+#[test]
+fn new_incarnation_replaces_the_old_one() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    m.handle_hello(hello("b", 2), Millis(0));
+    drain(&mut m);
+    assert!(m.handle_hello(hello("b", 3), Millis(10)));
+    let events = drain(&mut m);
+    assert!(matches!(
+        events[..],
+        [
+            MembershipEvent::Down {
+                reason: DownReason::Replaced,
+                incarnation: Incarnation(2),
+                ..
+            },
+            MembershipEvent::Up {
+                incarnation: Incarnation(3),
+                ..
+            }
+        ]
+    ));
+    assert_eq!(m.incarnation_of(&"b".into()), Some(Incarnation(3)));
+    // heartbeats of the old incarnation are not accepted
+    assert_eq!(
+        m.handle_heartbeat(&"b".into(), Incarnation(2), Millis(20)),
+        HeartbeatOutcome::NeedHello
+    );
+}
+
+#[test]
+fn other_protocol_version_is_refused_with_a_reason() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    let mut h = hello("b", 2);
+    h.protocol = 99;
+    assert!(!m.handle_hello(h, Millis(0)));
+    assert!(!m.is_up(&"b".into()));
+    match drain(&mut m).pop() {
+        Some(MembershipEvent::Refused { reason, .. }) => {
+            assert!(reason.contains("protocol version mismatch"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn own_name_is_refused() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    assert!(!m.handle_hello(hello("a", 7), Millis(0)));
+    assert_eq!(m.member_names(), vec![NodeName::new("a")]);
+}
+
+#[test]
+fn disconnect_and_leave_take_a_peer_down_once() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    m.handle_hello(hello("b", 2), Millis(0));
+    m.handle_hello(hello("c", 3), Millis(0));
+    assert!(m.handle_disconnected(&"b".into()));
+    assert!(!m.handle_disconnected(&"b".into()));
+    assert!(!m.handle_left(&"c".into(), Incarnation(99)));
+    assert!(m.handle_left(&"c".into(), Incarnation(3)));
+    assert_eq!(m.epoch(), Epoch(5));
+    assert_eq!(m.placement().members(), &[NodeName::new("a")]);
+}

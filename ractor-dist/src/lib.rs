@@ -1,4 +1,79 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![forbid(unsafe_code)]
-//! ractor-dist (work in progress)
+//! # ractor-dist
+//!
+//! Location-transparent named actors for [`ractor`] clusters: spawn an actor **by name**
+//! once, reach it from any node through a [`DistRef`], and let the cluster place it by
+//! rendezvous hashing over the live [`ractor_cluster`] membership.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use ractor::{ActorProcessingErr, RpcReplyPort};
+//! use ractor_cluster::RactorClusterMessage;
+//! use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, Kinds};
+//!
+//! #[derive(RactorClusterMessage)]
+//! enum CounterMsg {
+//!     Add(i64),
+//!     #[rpc]
+//!     Get(RpcReplyPort<i64>),
+//! }
+//!
+//! struct Counter;
+//!
+//! impl DistActor for Counter {
+//!     const KIND: &'static str = "counter";
+//!     type Msg = CounterMsg;
+//!     type State = i64;
+//!     type Arguments = i64;
+//!
+//!     async fn pre_start(&self, _me: DistRef<CounterMsg>, start: i64) -> Result<i64, ActorProcessingErr> {
+//!         Ok(start)
+//!     }
+//!
+//!     async fn handle(&self, _me: DistRef<CounterMsg>, msg: CounterMsg, n: &mut i64) -> Result<(), ActorProcessingErr> {
+//!         match msg {
+//!             CounterMsg::Add(d) => *n += d,
+//!             CounterMsg::Get(reply) => { let _ = reply.send(*n); }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> anyhow::Result<()> {
+//! // One node; start more with the same kinds and `seeds` pointing at each other.
+//! let config = DistConfig { seeds: vec![], ..DistConfig::new("a", 47_101) };
+//! let node = DistNode::start(config, Kinds::new().with(Counter)).await?;
+//!
+//! let counter = node.spawn::<Counter>("visits", 40).await?;   // placed by name
+//! counter.cast(CounterMsg::Add(2))?;
+//! assert_eq!(counter.call(CounterMsg::Get, Duration::from_secs(1)).await?, 42);
+//!
+//! // From anywhere in the cluster, by name:
+//! let same = node.lookup::<CounterMsg>("visits").await?;
+//! assert_eq!(same.call(CounterMsg::Get, Duration::from_secs(1)).await?, 42);
+//! node.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`core`]: pure and deterministic (placement, membership, hashing); no tokio, no
+//!   ractor, no clock.
+//! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
+//!   `DistSupervisor` (the only actor peers see).
+//! - `wire`: the versioned envelopes between supervisors.
+
 pub mod core;
+mod node;
+mod wire;
+
+pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
+pub use node::{
+    ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds, NodeStatus,
+};
+pub use wire::{WireError, PROTOCOL_VERSION};

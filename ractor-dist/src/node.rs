@@ -1,0 +1,364 @@
+//! The actor layer: starting a node, spawning and finding named actors.
+//!
+//! - [`DistNode`]: the handle of the local node (start, spawn, lookup, members, shutdown).
+//! - [`DistRef`]: a handle to a named actor anywhere in the cluster.
+//! - [`DistActor`] and [`Kinds`]: declaring and registering actor kinds.
+//! - [`DistConfig`]: configuration; [`DistError`]: errors; [`NodeStatus`]: statistics.
+
+pub(crate) mod config;
+pub(crate) mod dist_ref;
+pub(crate) mod error;
+pub(crate) mod kind;
+pub(crate) mod shared;
+pub(crate) mod supervisor;
+
+use std::any::TypeId;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, Message};
+use ractor_cluster::node::NodeConnectionMode;
+use ractor_cluster::NodeServer;
+use tokio::sync::broadcast;
+
+pub use config::{ConfigError, DistConfig};
+pub use dist_ref::DistRef;
+pub use error::DistError;
+pub use kind::{DistActor, Kinds};
+pub use shared::NodeStatus;
+
+use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
+use crate::wire::{Request, Response};
+use shared::NodeShared;
+use supervisor::{DistSupervisor, GatewayMsg, SupervisorArgs};
+
+/// How many redirects a control request follows.
+const MAX_REDIRECTS: usize = 4;
+
+/// The registry name of the supervisor: it makes a second node in one process fail fast
+/// (ractor_cluster's registry and process groups are process-global).
+const SUPERVISOR_NAME: &str = "ractor_dist::supervisor";
+
+/// The local ractor-dist node: a ractor_cluster `NodeServer` plus the `DistSupervisor`.
+///
+/// Cheap to clone. One per process.
+#[derive(Clone)]
+pub struct DistNode {
+    shared: Arc<NodeShared>,
+    events: broadcast::Sender<MembershipEvent>,
+}
+
+impl std::fmt::Debug for DistNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistNode")
+            .field("name", &self.shared.me)
+            .field("epoch", &self.epoch())
+            .finish()
+    }
+}
+
+impl DistNode {
+    /// Starts the node: listens on `config.host:config.port`, starts the supervisor with
+    /// `kinds`, and begins dialing `config.seeds`. Returns once the node listens; peers come
+    /// up asynchronously (see [`DistNode::wait_for_members`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Config`] for an invalid configuration, [`DistError::Start`] when the
+    /// port cannot be bound or a node already runs in this process. Nothing keeps running
+    /// after an error.
+    pub async fn start(config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
+        config.validate()?;
+        if ractor::registry::where_is(SUPERVISOR_NAME.to_string()).is_some() {
+            return Err(DistError::Start(
+                "a ractor-dist node already runs in this process (ractor_cluster's registry is process-global)".to_string(),
+            ));
+        }
+        let incarnation = Incarnation(rand::random());
+        let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
+        let mut server = NodeServer::new(
+            config.port,
+            config.cookie.clone(),
+            config.name.clone(),
+            config.host.clone(),
+            None,
+            Some(NodeConnectionMode::Isolated),
+        );
+        if let Ok(ip) = config.host.parse::<IpAddr>() {
+            server = server.with_listen_addr(ip);
+        }
+        let (node_server, _) = Actor::spawn(None, server, ())
+            .await
+            .map_err(|e| DistError::Start(format!("cannot listen on {}: {e}", config.addr())))?;
+        let (events, _) = broadcast::channel(1024);
+        let args = SupervisorArgs {
+            shared: shared.clone(),
+            node_server: node_server.clone(),
+            events: events.clone(),
+        };
+        let supervisor =
+            match Actor::spawn(Some(SUPERVISOR_NAME.to_string()), DistSupervisor, args).await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    node_server.stop(None);
+                    return Err(DistError::Start(format!("supervisor failed to start: {e}")));
+                }
+            };
+        let _ = shared.supervisor.set(supervisor);
+        tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
+        Ok(DistNode { shared, events })
+    }
+
+    /// This node's name (`"{name}@{host}"`).
+    pub fn name(&self) -> &NodeName {
+        &self.shared.me
+    }
+
+    /// This node's incarnation (random per start).
+    pub fn incarnation(&self) -> Incarnation {
+        self.shared.incarnation
+    }
+
+    /// The current membership epoch as seen by this node.
+    pub fn epoch(&self) -> Epoch {
+        self.shared.view().epoch
+    }
+
+    /// The live members as seen by this node, sorted, this node included.
+    pub fn members(&self) -> Vec<NodeName> {
+        self.shared.view().placement.members().to_vec()
+    }
+
+    /// The rendezvous owner of `name` in the current view: where a spawn puts it.
+    pub fn owner_of(&self, name: &str) -> Option<NodeName> {
+        self.shared
+            .view()
+            .placement
+            .owner_of(&ActorKey::new(name))
+            .cloned()
+    }
+
+    /// Number of actors hosted on this node.
+    pub fn local_count(&self) -> usize {
+        self.shared.hosted_count()
+    }
+
+    /// Names of the actors hosted on this node, sorted.
+    pub fn local_names(&self) -> Vec<ActorKey> {
+        let mut names: Vec<ActorKey> = self
+            .shared
+            .hosted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// This node's state and counters.
+    pub fn status(&self) -> NodeStatus {
+        self.shared.status()
+    }
+
+    /// The status of every live member (this node included), by asking each.
+    ///
+    /// # Errors
+    ///
+    /// The first member that does not answer.
+    pub async fn cluster_status(&self) -> Result<Vec<NodeStatus>, DistError> {
+        let mut all = Vec::new();
+        for node in self.members() {
+            match self
+                .shared
+                .request(&node, &Request::Status, self.shared.config.request_timeout)
+                .await?
+            {
+                Response::Status(s) => all.push(s),
+                other => {
+                    return Err(DistError::Protocol(format!(
+                        "unexpected status answer: {other:?}"
+                    )))
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Membership changes (up, down, refused) from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<MembershipEvent> {
+        self.events.subscribe()
+    }
+
+    /// Waits until this node sees at least `count` live members (itself included).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Timeout`] when that does not happen within `timeout`.
+    pub async fn wait_for_members(&self, count: usize, timeout: Duration) -> Result<(), DistError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.members().len() < count {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DistError::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// Spawns the actor `name` of kind `A` on its rendezvous owner, from any node.
+    ///
+    /// Idempotent: if `name` already runs, its [`DistRef`] is returned and `args` are
+    /// ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::UnknownKind`] when the owner does not know `A::KIND`,
+    /// [`DistError::SpawnFailed`] when `pre_start` fails, [`DistError::BadArguments`],
+    /// [`DistError::TooLarge`], or a transport error. Nothing runs after an error.
+    pub async fn spawn<A: DistActor>(
+        &self,
+        name: impl Into<ActorKey>,
+        args: A::Arguments,
+    ) -> Result<DistRef<A::Msg>, DistError> {
+        let key = name.into();
+        let args = kind::encode_args(&args).map_err(|reason| DistError::BadArguments {
+            kind: A::KIND.to_string(),
+            reason,
+        })?;
+        let shared = &self.shared;
+        if args.len() > shared.config.max_frame_bytes {
+            return Err(DistError::TooLarge {
+                size: args.len(),
+                limit: shared.config.max_frame_bytes,
+            });
+        }
+        let mut target = shared
+            .view()
+            .placement
+            .owner_of(&key)
+            .cloned()
+            .unwrap_or_else(|| shared.me.clone());
+        for hops in 0..MAX_REDIRECTS {
+            let request = Request::Spawn {
+                key: key.clone(),
+                kind: A::KIND.to_string(),
+                args: args.clone(),
+                hops: hops as u8,
+            };
+            match shared
+                .request(&target, &request, shared.config.request_timeout)
+                .await?
+            {
+                Response::Spawned { host, .. } => {
+                    shared.remember_host(&key, host);
+                    return Ok(DistRef::unresolved(key, self.shared.clone()));
+                }
+                Response::Redirect { host } => target = host,
+                Response::Err(e) => return Err(e.into()),
+                other => {
+                    return Err(DistError::Protocol(format!(
+                        "unexpected spawn answer: {other:?}"
+                    )))
+                }
+            }
+        }
+        Err(DistError::Protocol(format!(
+            "spawn of {key} redirected too often"
+        )))
+    }
+
+    /// A [`DistRef`] to the existing actor `name`, wherever it runs.
+    ///
+    /// The answer is cached on this node for the current epoch.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NotFound`] when no such actor exists, [`DistError::WrongType`] when it
+    /// is local and handles another message type, or a transport error.
+    pub async fn lookup<M: Message>(
+        &self,
+        name: impl Into<ActorKey>,
+    ) -> Result<DistRef<M>, DistError> {
+        let key = name.into();
+        if let Some(entry) = self.shared.hosted(&key) {
+            if entry.msg_type() != TypeId::of::<M>() {
+                return Err(DistError::WrongType(key));
+            }
+            return Ok(DistRef::with_local(key, self.shared.clone(), entry.cell));
+        }
+        locate(&self.shared, &key).await?;
+        Ok(DistRef::unresolved(key, self.shared.clone()))
+    }
+
+    /// Where `name` runs, and the epoch of the view the answer was obtained under.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NotFound`], or a transport error.
+    pub async fn where_is(
+        &self,
+        name: impl Into<ActorKey>,
+    ) -> Result<(NodeName, Epoch), DistError> {
+        let key = name.into();
+        let epoch = self.epoch();
+        let host = locate(&self.shared, &key).await?;
+        Ok((host, epoch))
+    }
+
+    /// Leaves the cluster: tells the peers, stops the hosted actors and the node.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NodeDown`] when the node was already stopped.
+    pub async fn shutdown(&self) -> Result<(), DistError> {
+        let supervisor = self.shared.supervisor()?.clone();
+        let _ = ractor::call_t!(supervisor, GatewayMsg::Shutdown, 10_000);
+        let _ = supervisor
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+        Ok(())
+    }
+}
+
+/// Finds where `key` runs: locally, in the lookup cache, or by asking its directory node.
+pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeName, DistError> {
+    if shared.hosted(key).is_some() {
+        return Ok(shared.me.clone());
+    }
+    let view = shared.view();
+    if let Some(host) = shared.cached_host(key, view.epoch) {
+        return Ok(host);
+    }
+    let mut target = view
+        .placement
+        .owner_of(key)
+        .cloned()
+        .ok_or(DistError::NodeDown)?;
+    for _ in 0..MAX_REDIRECTS {
+        let request = Request::Lookup { key: key.clone() };
+        match shared
+            .request(&target, &request, shared.config.request_timeout)
+            .await?
+        {
+            Response::Found { host } => {
+                shared.remember_host(key, host.clone());
+                return Ok(host);
+            }
+            Response::Redirect { host } if host != target => target = host,
+            Response::Redirect { .. } => break,
+            Response::Err(e) => {
+                shared.forget_host(key);
+                return Err(e.into());
+            }
+            other => {
+                return Err(DistError::Protocol(format!(
+                    "unexpected lookup answer: {other:?}"
+                )))
+            }
+        }
+    }
+    Err(DistError::NotFound(key.clone()))
+}

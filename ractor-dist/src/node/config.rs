@@ -1,0 +1,208 @@
+//! [`DistConfig`]: everything a node needs to start, with documented defaults.
+
+use std::time::Duration;
+
+/// The configuration of one ractor-dist node.
+///
+/// Start from [`DistConfig::new`] (or [`Default`]) and override fields; [`DistConfig::validate`]
+/// runs when the node starts. [`DistConfig::for_tests`] shortens every timeout.
+#[derive(Clone, Debug)]
+pub struct DistConfig {
+    /// The node's name; the cluster knows it as `"{name}@{host}"`. Default `"node"`.
+    pub name: String,
+    /// The address the node listens on and that peers dial (an IP literal or a resolvable
+    /// host name). Default `"127.0.0.1"`.
+    pub host: String,
+    /// TCP port to listen on. Must not be 0: peers learn this port. Default 7100.
+    pub port: u16,
+    /// The shared secret of the cluster (ractor_cluster's challenge/response cookie; never
+    /// sent in clear). Default `"ractor-dist"`.
+    pub cookie: String,
+    /// `host:port` addresses to dial at start and whenever they are not connected. Peers'
+    /// addresses learned through gossip are dialed too, so one reachable seed is enough.
+    pub seeds: Vec<String>,
+    /// How often a heartbeat goes to every peer. Default 500 ms.
+    pub heartbeat_interval: Duration,
+    /// A peer from which nothing arrived for this long is declared down and disconnected
+    /// (ractor_cluster itself never notices a hung or cut-off peer). Default 3 s.
+    pub heartbeat_deadline: Duration,
+    /// First delay before redialing an unconnected address; doubles per failure. Default 200 ms.
+    pub reconnect_min: Duration,
+    /// Cap of the redial delay. Default 5 s.
+    pub reconnect_max: Duration,
+    /// This node's placement capacity relative to others (2.0 takes about twice the names
+    /// of 1.0). Default 1.0.
+    pub weight: f64,
+    /// How many times a panicking actor is restarted within [`DistConfig::restart_window`]
+    /// before it is removed. Default 5.
+    pub restart_limit: u32,
+    /// The window of [`DistConfig::restart_limit`]. Default 10 s.
+    pub restart_window: Duration,
+    /// Timeout of control requests between nodes (spawn, lookup, stop). Default 5 s.
+    pub request_timeout: Duration,
+    /// Largest envelope this node sends or accepts, in bytes. Must stay below
+    /// ractor_cluster's 16 MiB inbound frame limit, past which a session is killed.
+    /// Default 15 MiB.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for DistConfig {
+    fn default() -> Self {
+        Self {
+            name: "node".to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 7100,
+            cookie: "ractor-dist".to_string(),
+            seeds: Vec::new(),
+            heartbeat_interval: Duration::from_millis(500),
+            heartbeat_deadline: Duration::from_secs(3),
+            reconnect_min: Duration::from_millis(200),
+            reconnect_max: Duration::from_secs(5),
+            weight: 1.0,
+            restart_limit: 5,
+            restart_window: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
+            max_frame_bytes: 15 * 1024 * 1024,
+        }
+    }
+}
+
+/// A configuration value that cannot work. Nothing was started.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The name is empty or contains `@` or whitespace.
+    #[error("invalid node name {0:?}: it must be non-empty, without '@' or whitespace")]
+    Name(String),
+    /// Port 0 cannot be advertised to peers.
+    #[error("port must not be 0: peers dial the configured port")]
+    Port,
+    /// The deadline must be longer than the heartbeat interval.
+    #[error(
+        "heartbeat_deadline ({deadline:?}) must be longer than heartbeat_interval ({interval:?})"
+    )]
+    Heartbeat {
+        /// The configured interval.
+        interval: Duration,
+        /// The configured deadline.
+        deadline: Duration,
+    },
+    /// The weight is not a positive normal number.
+    #[error("weight must be a positive number, got {0}")]
+    Weight(f64),
+    /// The frame limit is 0 or not below ractor_cluster's 16 MiB.
+    #[error("max_frame_bytes must be between 1 KiB and 16 MiB - 64 KiB, got {0}")]
+    FrameLimit(usize),
+    /// The seed address is not `host:port`.
+    #[error("seed {0:?} is not host:port")]
+    Seed(String),
+}
+
+impl DistConfig {
+    /// The defaults with a name and port.
+    pub fn new(name: impl Into<String>, port: u16) -> Self {
+        Self {
+            name: name.into(),
+            port,
+            ..Self::default()
+        }
+    }
+
+    /// Short timeouts for tests on one machine: heartbeat every 100 ms, deadline 1 s,
+    /// redial from 50 ms up to 1 s, requests 2 s.
+    pub fn for_tests(name: impl Into<String>, port: u16) -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(100),
+            heartbeat_deadline: Duration::from_secs(1),
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            ..Self::new(name, port)
+        }
+    }
+
+    /// The name peers know this node by: `"{name}@{host}"`.
+    pub fn node_name(&self) -> String {
+        format!("{}@{}", self.name, self.host)
+    }
+
+    /// The address peers dial: `"{host}:{port}"`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty()
+            || self.name.contains('@')
+            || self.name.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::Name(self.name.clone()));
+        }
+        if self.port == 0 {
+            return Err(ConfigError::Port);
+        }
+        if self.heartbeat_deadline <= self.heartbeat_interval {
+            return Err(ConfigError::Heartbeat {
+                interval: self.heartbeat_interval,
+                deadline: self.heartbeat_deadline,
+            });
+        }
+        if !(self.weight.is_normal() && self.weight > 0.0) {
+            return Err(ConfigError::Weight(self.weight));
+        }
+        if self.max_frame_bytes < 1024 || self.max_frame_bytes > 16 * 1024 * 1024 - 64 * 1024 {
+            return Err(ConfigError::FrameLimit(self.max_frame_bytes));
+        }
+        for seed in &self.seeds {
+            let ok = seed
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+            if !ok {
+                return Err(ConfigError::Seed(seed.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        assert_eq!(DistConfig::default().validate(), Ok(()));
+        assert_eq!(DistConfig::for_tests("t", 1).validate(), Ok(()));
+        let bad = |f: fn(&mut DistConfig)| {
+            let mut c = DistConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(bad(|c| c.port = 0), ConfigError::Port);
+        assert!(matches!(
+            bad(|c| c.name = "a@b".into()),
+            ConfigError::Name(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.seeds = vec!["nohost".into()]),
+            ConfigError::Seed(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.heartbeat_deadline = c.heartbeat_interval),
+            ConfigError::Heartbeat { .. }
+        ));
+        assert!(matches!(
+            bad(|c| c.weight = f64::NAN),
+            ConfigError::Weight(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.max_frame_bytes = 17 << 20),
+            ConfigError::FrameLimit(_)
+        ));
+    }
+}

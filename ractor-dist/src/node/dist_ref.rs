@@ -1,0 +1,500 @@
+//! [`DistRef`]: a cloneable handle to a named actor, wherever it runs.
+//!
+//! A `DistRef` remembers where its actor was last found (a *route*) together with the
+//! membership epoch it was found under. While the epoch is unchanged, a send to a local
+//! actor is one `RwLock` read plus ractor's own enqueue: no hashing, no serialization. A
+//! remote send serializes the message (ractor_cluster's derive) into a versioned envelope
+//! and hands it to the hosting node's supervisor. When the epoch changes, or the route turns
+//! out to be stale (the actor stopped, moved or was restarted), the route is resolved again:
+//! the local table, then the per-node lookup cache, then the name's directory node (its
+//! rendezvous owner), which forwards or redirects.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorCell, ActorRef, Message, MessagingErr, RpcReplyPort};
+use tokio::time::Instant;
+
+use crate::core::{ActorKey, NodeName};
+use crate::node::error::DistError;
+use crate::node::kind::Local;
+use crate::node::shared::NodeShared;
+use crate::node::supervisor::GatewayMsg;
+use crate::wire::{self, Frame, FrameBody, RemoteError, Request, Response};
+
+/// How many times a send re-resolves a stale route before giving up.
+const MAX_ATTEMPTS: usize = 4;
+
+#[derive(Clone)]
+enum Route {
+    Unresolved,
+    Local {
+        generation: u64,
+        cell: ActorCell,
+    },
+    Remote {
+        generation: u64,
+        host: NodeName,
+        gateway: ActorRef<GatewayMsg>,
+    },
+}
+
+enum Fast<M> {
+    Done,
+    Remote(M, NodeName, ActorRef<GatewayMsg>),
+    Slow(M),
+}
+
+struct RefInner {
+    key: ActorKey,
+    node: Arc<NodeShared>,
+    route: RwLock<Route>,
+}
+
+/// A handle to a distributed actor with message type `M`; `Clone + Send + Sync`.
+///
+/// Get one from [`crate::DistNode::spawn`] or [`crate::DistNode::lookup`]; an actor gets
+/// its own as `myself`. The same calls work whether the actor is local or on another node.
+pub struct DistRef<M> {
+    inner: Arc<RefInner>,
+    _msg: PhantomData<fn(M) -> M>,
+}
+
+impl<M> Clone for DistRef<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            _msg: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for DistRef<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let route = match &*self.inner.route.read().unwrap_or_else(|e| e.into_inner()) {
+            Route::Unresolved => "unresolved".to_string(),
+            Route::Local { .. } => "local".to_string(),
+            Route::Remote { host, .. } => format!("on {host}"),
+        };
+        write!(f, "DistRef({}, {route})", self.inner.key)
+    }
+}
+
+impl<M: Message> DistRef<M> {
+    pub(crate) fn unresolved(key: ActorKey, node: Arc<NodeShared>) -> Self {
+        Self::with_route(key, node, Route::Unresolved)
+    }
+
+    pub(crate) fn with_local(key: ActorKey, node: Arc<NodeShared>, cell: ActorCell) -> Self {
+        let generation = node.generation.load(Ordering::Acquire);
+        Self::with_route(key, node, Route::Local { generation, cell })
+    }
+
+    fn with_route(key: ActorKey, node: Arc<NodeShared>, route: Route) -> Self {
+        Self {
+            inner: Arc::new(RefInner {
+                key,
+                node,
+                route: RwLock::new(route),
+            }),
+            _msg: PhantomData,
+        }
+    }
+
+    /// The actor's cluster-wide name.
+    pub fn name(&self) -> &str {
+        self.inner.key.as_str()
+    }
+
+    /// The actor's cluster-wide name as an [`ActorKey`].
+    pub fn key(&self) -> &ActorKey {
+        &self.inner.key
+    }
+
+    /// Sends a message without waiting for it to be handled, like [`ractor::ActorRef::cast`].
+    ///
+    /// Messages from one `DistRef` to an actor arrive in the order they were sent while the
+    /// actor stays where it is. A request/response variant sent with `cast` is answered on
+    /// its own reply port.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NotFound`] when the name exists nowhere this node can tell (checked
+    /// locally when this node is the name's directory node); [`DistError::Unreachable`]
+    /// when the hosting node is not connected; [`DistError::TooLarge`] over the frame
+    /// limit; [`DistError::WrongType`] when the actor handles another message type. In every
+    /// error case nothing was delivered. A cast accepted by a remote node for a name that
+    /// has disappeared meanwhile is dropped there, logged and counted.
+    pub fn cast(&self, message: M) -> Result<(), DistError> {
+        match self.try_fast(message)? {
+            Fast::Done => Ok(()),
+            Fast::Remote(message, host, gateway) => self.cast_remote(message, host, gateway),
+            Fast::Slow(message) => self.send_slow(message),
+        }
+    }
+
+    /// Sends along the cached route if it is still valid for the current epoch.
+    fn try_fast(&self, message: M) -> Result<Fast<M>, DistError> {
+        let generation = self.inner.node.generation.load(Ordering::Acquire);
+        let route = self.inner.route.read().unwrap_or_else(|e| e.into_inner());
+        match &*route {
+            Route::Local {
+                generation: g,
+                cell,
+            } if *g == generation => match cell.send_message(Local(message)) {
+                Ok(()) => Ok(Fast::Done),
+                Err(MessagingErr::SendErr(Local(m))) => Ok(Fast::Slow(m)),
+                Err(MessagingErr::InvalidActorType) => {
+                    Err(DistError::WrongType(self.inner.key.clone()))
+                }
+                Err(_) => Err(DistError::Stopped(self.inner.key.clone())),
+            },
+            Route::Remote {
+                generation: g,
+                host,
+                gateway,
+            } if *g == generation => Ok(Fast::Remote(message, host.clone(), gateway.clone())),
+            _ => Ok(Fast::Slow(message)),
+        }
+    }
+
+    fn send_slow(&self, mut message: M) -> Result<(), DistError> {
+        for _ in 0..MAX_ATTEMPTS {
+            match self.resolve()? {
+                Route::Local { cell, .. } => match cell.send_message(Local(message)) {
+                    Ok(()) => return Ok(()),
+                    Err(MessagingErr::SendErr(Local(m))) => {
+                        // The actor stopped (or is restarting): look again.
+                        message = m;
+                        self.invalidate();
+                        std::thread::yield_now();
+                    }
+                    Err(MessagingErr::InvalidActorType) => {
+                        return Err(DistError::WrongType(self.inner.key.clone()))
+                    }
+                    Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
+                },
+                Route::Remote { host, gateway, .. } => {
+                    return self.cast_remote(message, host, gateway)
+                }
+                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
+            }
+        }
+        Err(DistError::Stopped(self.inner.key.clone()))
+    }
+
+    fn cast_remote(
+        &self,
+        message: M,
+        host: NodeName,
+        gateway: ActorRef<GatewayMsg>,
+    ) -> Result<(), DistError> {
+        match self.serialize(message)? {
+            SerializedMessage::Cast { variant, args, .. } => {
+                let node = &self.inner.node;
+                let frame = Frame {
+                    from: node.me.clone(),
+                    incarnation: node.incarnation,
+                    body: FrameBody::Cast {
+                        key: self.inner.key.clone(),
+                        variant,
+                        args,
+                        hops: 0,
+                    },
+                };
+                let bytes = wire::encode(&frame);
+                if bytes.len() > node.config.max_frame_bytes {
+                    return Err(DistError::TooLarge {
+                        size: bytes.len(),
+                        limit: node.config.max_frame_bytes,
+                    });
+                }
+                gateway.cast(GatewayMsg::Frame(bytes)).map_err(|_| {
+                    self.invalidate();
+                    DistError::Unreachable(host)
+                })
+            }
+            SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                ..
+            } => {
+                // A request/response variant sent with `cast`: answer on its own port.
+                let this = self.clone();
+                let timeout = reply
+                    .get_timeout()
+                    .unwrap_or(self.inner.node.config.request_timeout);
+                tokio::spawn(async move {
+                    if let Err(e) = this.remote_call(variant, args, reply, timeout).await {
+                        tracing::debug!(name = %this.inner.key, error = %e, "cast of a request variant failed");
+                    }
+                });
+                Ok(())
+            }
+            SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
+        }
+    }
+
+    fn serialize(&self, message: M) -> Result<SerializedMessage, DistError> {
+        if !M::serializable() {
+            return Err(self.bad_message(
+                "the message type is not serializable; derive ractor_cluster::RactorClusterMessage",
+            ));
+        }
+        message
+            .serialize()
+            .map_err(|_| self.bad_message("the message failed to serialize"))
+    }
+
+    fn bad_message(&self, reason: &str) -> DistError {
+        DistError::BadMessage {
+            key: self.inner.key.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Sends a request built around a reply port and waits for the answer, like ractor's
+    /// `call`; the timeout is mandatory.
+    ///
+    /// ```ignore
+    /// let n = counter.call(CounterMsg::Get, Duration::from_secs(1)).await?;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`DistRef::cast`], plus [`DistError::Timeout`] when no answer came in time
+    /// (the request may still be handled) and [`DistError::Stopped`] when the actor dropped
+    /// the reply port (it stopped, panicked or never answers this request).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the answer; the request may still be delivered.
+    pub async fn call<R, F>(&self, build: F, timeout: Duration) -> Result<R, DistError>
+    where
+        F: FnOnce(RpcReplyPort<R>) -> M,
+        R: Send + 'static,
+    {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let message = build(RpcReplyPort::from((tx, timeout)));
+        self.send_for_call(message, timeout).await?;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(DistError::Stopped(self.inner.key.clone())),
+            Err(_) => Err(DistError::Timeout(timeout)),
+        }
+    }
+
+    async fn send_for_call(&self, message: M, timeout: Duration) -> Result<(), DistError> {
+        let message = match self.try_fast(message)? {
+            Fast::Done => return Ok(()),
+            Fast::Remote(message, host, gateway) => {
+                return self.call_remote(message, host, gateway, timeout).await
+            }
+            Fast::Slow(message) => message,
+        };
+        let mut message = message;
+        for _ in 0..MAX_ATTEMPTS {
+            match self.resolve()? {
+                Route::Local { cell, .. } => match cell.send_message(Local(message)) {
+                    Ok(()) => return Ok(()),
+                    Err(MessagingErr::SendErr(Local(m))) => {
+                        message = m;
+                        self.invalidate();
+                        tokio::task::yield_now().await;
+                    }
+                    Err(MessagingErr::InvalidActorType) => {
+                        return Err(DistError::WrongType(self.inner.key.clone()))
+                    }
+                    Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
+                },
+                Route::Remote { host, gateway, .. } => {
+                    return self.call_remote(message, host, gateway, timeout).await;
+                }
+                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
+            }
+        }
+        Err(DistError::Stopped(self.inner.key.clone()))
+    }
+
+    async fn call_remote(
+        &self,
+        message: M,
+        host: NodeName,
+        gateway: ActorRef<GatewayMsg>,
+        timeout: Duration,
+    ) -> Result<(), DistError> {
+        match self.serialize(message)? {
+            SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                ..
+            } => self.remote_call(variant, args, reply, timeout).await,
+            SerializedMessage::Cast { variant, args, .. } => {
+                // The builder ignored its port: send it as a cast.
+                let m = M::deserialize(SerializedMessage::Cast {
+                    variant,
+                    args,
+                    metadata: None,
+                })
+                .map_err(|_| self.bad_message("the message failed to re-decode"))?;
+                self.cast_remote(m, host, gateway)
+            }
+            SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
+        }
+    }
+
+    /// Runs a serialized call against wherever the actor lives, following redirects, and
+    /// feeds the answer into `reply`.
+    async fn remote_call(
+        &self,
+        variant: String,
+        args: Vec<u8>,
+        reply: RpcReplyPort<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<(), DistError> {
+        let node = &self.inner.node;
+        let key = &self.inner.key;
+        let deadline = Instant::now() + timeout;
+        for _ in 0..MAX_ATTEMPTS {
+            let host = match self.resolve()? {
+                Route::Local { cell, .. } => {
+                    // It came here meanwhile: deliver the serialized call locally.
+                    let entry = node
+                        .hosted(key)
+                        .ok_or_else(|| DistError::Stopped(key.clone()))?;
+                    let msg = SerializedMessage::Call {
+                        variant,
+                        args,
+                        reply,
+                        metadata: None,
+                    };
+                    return entry.kind.deliver(key, &cell, msg).map_err(DistError::from);
+                }
+                Route::Remote { host, .. } => host,
+                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(DistError::Timeout(timeout));
+            }
+            let request = Request::Call {
+                key: key.clone(),
+                variant: variant.clone(),
+                args: args.clone(),
+                timeout_ms: remaining.as_millis() as u64,
+            };
+            match node.request(&host, &request, remaining).await {
+                Ok(Response::Reply(bytes)) => {
+                    let _ = reply.send(bytes);
+                    return Ok(());
+                }
+                Ok(Response::Redirect { host: next }) => {
+                    node.remember_host(key, next);
+                    self.invalidate();
+                }
+                Ok(Response::Err(RemoteError::NotFound(k))) => {
+                    node.forget_host(key);
+                    self.invalidate();
+                    return Err(DistError::NotFound(k));
+                }
+                Ok(Response::Err(RemoteError::Timeout)) => return Err(DistError::Timeout(timeout)),
+                Ok(Response::Err(e)) => return Err(e.into()),
+                Ok(other) => {
+                    return Err(DistError::Protocol(format!(
+                        "unexpected answer to a call: {other:?}"
+                    )))
+                }
+                Err(e) => {
+                    self.invalidate();
+                    return Err(e);
+                }
+            }
+        }
+        Err(DistError::NotFound(key.clone()))
+    }
+
+    /// Stops the actor wherever it runs; it is removed cluster-wide.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NotFound`] when no such actor exists, or a transport error.
+    pub async fn stop(&self) -> Result<(), DistError> {
+        let node = &self.inner.node;
+        let key = &self.inner.key;
+        let mut target = if node.hosted(key).is_some() {
+            node.me.clone()
+        } else {
+            node.likely_host(key).ok_or(DistError::NodeDown)?
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let request = Request::Stop { key: key.clone() };
+            match node
+                .request(&target, &request, node.config.request_timeout)
+                .await?
+            {
+                Response::Stopped => {
+                    node.forget_host(key);
+                    self.invalidate();
+                    return Ok(());
+                }
+                Response::Redirect { host } => target = host,
+                Response::Err(e) => return Err(e.into()),
+                other => {
+                    return Err(DistError::Protocol(format!(
+                        "unexpected answer to stop: {other:?}"
+                    )))
+                }
+            }
+        }
+        Err(DistError::NotFound(key.clone()))
+    }
+
+    /// The node the actor runs on now (asks its directory node unless it is local or
+    /// cached for the current epoch).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NotFound`], or a transport error.
+    pub async fn host(&self) -> Result<NodeName, DistError> {
+        crate::node::locate(&self.inner.node, &self.inner.key).await
+    }
+
+    fn invalidate(&self) {
+        *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Route::Unresolved;
+    }
+
+    fn resolve(&self) -> Result<Route, DistError> {
+        let node = &self.inner.node;
+        let key = &self.inner.key;
+        let generation = node.generation.load(Ordering::Acquire);
+        let route = if let Some(entry) = node.hosted(key) {
+            if entry.msg_type() != TypeId::of::<M>() {
+                return Err(DistError::WrongType(key.clone()));
+            }
+            Route::Local {
+                generation,
+                cell: entry.cell,
+            }
+        } else {
+            let host = node.likely_host(key).ok_or(DistError::NodeDown)?;
+            if host == node.me {
+                return Err(DistError::NotFound(key.clone()));
+            }
+            let gateway = node.gateway(&host)?;
+            Route::Remote {
+                generation,
+                host,
+                gateway,
+            }
+        };
+        *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = route.clone();
+        Ok(route)
+    }
+}

@@ -1,0 +1,289 @@
+//! State shared between a node's supervisor (the only writer) and its handles
+//! ([`crate::DistNode`], [`crate::DistRef`]), which read it without a message round trip.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{ActorCell, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::core::{ActorKey, Epoch, Incarnation, NodeName, Placement};
+use crate::node::config::DistConfig;
+use crate::node::error::DistError;
+use crate::node::kind::{ErasedKind, Kinds};
+use crate::node::supervisor::GatewayMsg;
+use crate::wire::{self, Request, Response};
+
+/// The membership view a node routes by.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) epoch: Epoch,
+    pub(crate) placement: Placement,
+    pub(crate) gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
+}
+
+/// An actor hosted on this node.
+#[derive(Clone)]
+pub(crate) struct HostedEntry {
+    pub(crate) cell: ActorCell,
+    pub(crate) kind: Arc<dyn ErasedKind>,
+}
+
+impl HostedEntry {
+    pub(crate) fn msg_type(&self) -> TypeId {
+        self.kind.msg_type()
+    }
+}
+
+/// Counters of things that went wrong (and of a few that went right), per node.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) bad_frames: AtomicU64,
+    pub(crate) version_mismatches: AtomicU64,
+    pub(crate) refused_peers: AtomicU64,
+    pub(crate) dropped_casts: AtomicU64,
+    pub(crate) bad_messages: AtomicU64,
+    pub(crate) unknown_kinds: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) forwarded: AtomicU64,
+    pub(crate) peers_declared_down: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// A snapshot of one node's state and counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NodeStatus {
+    /// The node.
+    pub node: NodeName,
+    /// Its current membership epoch.
+    pub epoch: Epoch,
+    /// The live members it sees, sorted.
+    pub members: Vec<NodeName>,
+    /// Actors hosted here.
+    pub hosted: u64,
+    /// Directory entries held here (names it owns that run elsewhere).
+    pub directory: u64,
+    /// Envelopes from peers that did not decode (garbage, truncated, oversized).
+    pub bad_frames: u64,
+    /// Envelopes or hellos of another protocol version.
+    pub version_mismatches: u64,
+    /// Peers whose hello was refused.
+    pub refused_peers: u64,
+    /// Casts to names that exist nowhere (dropped, logged).
+    pub dropped_casts: u64,
+    /// Messages that did not decode for their actor's kind.
+    pub bad_messages: u64,
+    /// Spawn requests for kinds not registered here.
+    pub unknown_kinds: u64,
+    /// Actor restarts after a panic or error.
+    pub restarts: u64,
+    /// Casts forwarded to another node (stale routes).
+    pub forwarded: u64,
+    /// Peers declared down by the heartbeat deadline.
+    pub peers_declared_down: u64,
+}
+
+pub(crate) struct NodeShared {
+    pub(crate) me: NodeName,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) config: DistConfig,
+    pub(crate) kinds: Kinds,
+    /// Equals the epoch of `view`; routes cached in `DistRef`s are valid while it is unchanged.
+    pub(crate) generation: AtomicU64,
+    pub(crate) view: RwLock<Arc<View>>,
+    pub(crate) hosted: RwLock<HashMap<ActorKey, HostedEntry>>,
+    /// Names this node is the directory node of, hosted elsewhere.
+    pub(crate) directory: RwLock<HashMap<ActorKey, NodeName>>,
+    /// Where names were last found, by epoch (the per-node lookup cache).
+    pub(crate) cache: Mutex<HashMap<ActorKey, (Epoch, NodeName)>>,
+    pub(crate) supervisor: OnceLock<ActorRef<GatewayMsg>>,
+    pub(crate) counters: Counters,
+}
+
+impl std::fmt::Debug for NodeShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeShared")
+            .field("me", &self.me)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeShared {
+    pub(crate) fn new(config: DistConfig, kinds: Kinds, incarnation: Incarnation) -> Self {
+        let me = NodeName::new(config.node_name());
+        let view = View {
+            epoch: Epoch(1),
+            placement: Placement::weighted(Epoch(1), [(me.clone(), config.weight)]),
+            gateways: HashMap::new(),
+        };
+        Self {
+            me,
+            incarnation,
+            config,
+            kinds,
+            generation: AtomicU64::new(1),
+            view: RwLock::new(Arc::new(view)),
+            hosted: RwLock::new(HashMap::new()),
+            directory: RwLock::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            supervisor: OnceLock::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn view(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_view(&self, view: View) {
+        let epoch = view.epoch.0;
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        self.generation.store(epoch, Ordering::Release);
+    }
+
+    pub(crate) fn hosted(&self, key: &ActorKey) -> Option<HostedEntry> {
+        self.hosted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub(crate) fn hosted_count(&self) -> usize {
+        self.hosted.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub(crate) fn directory_host(&self, key: &ActorKey) -> Option<NodeName> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub(crate) fn cached_host(&self, key: &ActorKey, epoch: Epoch) -> Option<NodeName> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.get(key) {
+            Some((e, host)) if *e == epoch => Some(host.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remember_host(&self, key: &ActorKey, host: NodeName) {
+        let epoch = self.view().epoch;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if host == self.me {
+            cache.remove(key);
+        } else {
+            cache.insert(key.clone(), (epoch, host));
+        }
+    }
+
+    pub(crate) fn forget_host(&self, key: &ActorKey) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Where to send a request about `key` when it is not hosted here: the cached host, the
+    /// directory entry, or the placement owner.
+    pub(crate) fn likely_host(&self, key: &ActorKey) -> Option<NodeName> {
+        let view = self.view();
+        if let Some(h) = self.cached_host(key, view.epoch) {
+            return Some(h);
+        }
+        let owner = view.placement.owner_of(key)?.clone();
+        if owner == self.me {
+            return Some(self.directory_host(key).unwrap_or(owner));
+        }
+        Some(owner)
+    }
+
+    pub(crate) fn supervisor(&self) -> Result<&ActorRef<GatewayMsg>, DistError> {
+        self.supervisor.get().ok_or(DistError::NodeDown)
+    }
+
+    /// The gateway (supervisor) of `node`: ours, or a peer's proxy.
+    pub(crate) fn gateway(&self, node: &NodeName) -> Result<ActorRef<GatewayMsg>, DistError> {
+        if *node == self.me {
+            return self.supervisor().cloned();
+        }
+        self.view()
+            .gateways
+            .get(node)
+            .cloned()
+            .ok_or_else(|| DistError::Unreachable(node.clone()))
+    }
+
+    /// Sends a request to `node`'s supervisor and decodes its response.
+    pub(crate) async fn request(
+        &self,
+        node: &NodeName,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, DistError> {
+        let gateway = self.gateway(node)?;
+        let bytes = wire::encode(req);
+        if bytes.len() > self.config.max_frame_bytes {
+            return Err(DistError::TooLarge {
+                size: bytes.len(),
+                limit: self.config.max_frame_bytes,
+            });
+        }
+        let result = gateway
+            .call(|port| GatewayMsg::Request(bytes, port), Some(timeout))
+            .await;
+        match result {
+            Ok(CallResult::Success(bytes)) => {
+                wire::decode(&bytes, self.config.max_frame_bytes as u64)
+                    .map_err(|e| DistError::Protocol(format!("response from {node}: {e}")))
+            }
+            Ok(CallResult::Timeout) => Err(DistError::Timeout(timeout)),
+            Ok(CallResult::SenderError) | Err(_) => {
+                if *node == self.me {
+                    Err(DistError::NodeDown)
+                } else {
+                    Err(DistError::Unreachable(node.clone()))
+                }
+            }
+        }
+    }
+
+    pub(crate) fn status(&self) -> NodeStatus {
+        let view = self.view();
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        NodeStatus {
+            node: self.me.clone(),
+            epoch: view.epoch,
+            members: view.placement.members().to_vec(),
+            hosted: self.hosted_count() as u64,
+            directory: self
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .len() as u64,
+            bad_frames: get(&c.bad_frames),
+            version_mismatches: get(&c.version_mismatches),
+            refused_peers: get(&c.refused_peers),
+            dropped_casts: get(&c.dropped_casts),
+            bad_messages: get(&c.bad_messages),
+            unknown_kinds: get(&c.unknown_kinds),
+            restarts: get(&c.restarts),
+            forwarded: get(&c.forwarded),
+            peers_declared_down: get(&c.peers_declared_down),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The `DistSupervisor`: one per node, the node's only actor visible to peers (its gateway).
+//!
+//! It owns the node's membership state machine and mesh, executes spawn / lookup / call /
+//! stop requests from local handles and from peers, delivers casts to the actors it hosts,
+//! supervises them (restart on panic, cluster-wide removal on normal exit) and keeps the
+//! directory entries of the names it owns. Everything it decides is published in the
+//! node's shared state, from which `DistRef`s route without asking it.
+//!
+//! - `mesh`: sessions, hellos, heartbeats, dialing, membership changes.
+//! - `requests`: frames and requests from peers and local handles.
+//! - `children`: the hosted actors and their supervision.
+
+mod children;
+mod mesh;
+mod requests;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::{
+    Actor, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
+};
+use ractor_cluster::node::NodeServerSessionInformation;
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
+use tokio::sync::broadcast;
+
+use crate::core::{ActorKey, Dialer, Hello, Membership, MembershipEvent, NodeName};
+use crate::node::kind::ErasedKind;
+use crate::node::shared::NodeShared;
+
+/// The ractor process group every node's supervisor joins; peers find gateways through it.
+pub(crate) const GATEWAY_GROUP: &str = "ractor_dist::gateways";
+
+/// Messages of the supervisor. `Frame` and `Request` travel between nodes (as opaque,
+/// versioned bytes); the others are local only.
+pub(crate) enum GatewayMsg {
+    /// A one-way envelope.
+    Frame(Vec<u8>),
+    /// A request envelope; the answer is a response envelope.
+    Request(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// Heartbeat timer.
+    Tick,
+    /// ractor_cluster reported a session change.
+    SessionEvent,
+    /// Leave the cluster and stop.
+    Shutdown(RpcReplyPort<()>),
+}
+
+const FRAME: &str = "frame";
+const REQUEST: &str = "request";
+
+impl Message for GatewayMsg {
+    fn serializable() -> bool {
+        true
+    }
+
+    fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
+        match self {
+            GatewayMsg::Frame(args) => Ok(SerializedMessage::Cast {
+                variant: FRAME.to_string(),
+                args,
+                metadata: None,
+            }),
+            GatewayMsg::Request(args, reply) => Ok(SerializedMessage::Call {
+                variant: REQUEST.to_string(),
+                args,
+                reply,
+                metadata: None,
+            }),
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+
+    fn deserialize(msg: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
+        match msg {
+            SerializedMessage::Cast { variant, args, .. } if variant == FRAME => {
+                Ok(GatewayMsg::Frame(args))
+            }
+            SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                ..
+            } if variant == REQUEST => Ok(GatewayMsg::Request(args, reply)),
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+}
+
+/// The per-node supervisor actor. Started by [`crate::DistNode::start`].
+#[derive(Debug)]
+pub(crate) struct DistSupervisor;
+
+pub(crate) struct SupervisorArgs {
+    pub(crate) shared: Arc<NodeShared>,
+    pub(crate) node_server: ActorRef<NodeServerMessage>,
+    pub(crate) events: broadcast::Sender<MembershipEvent>,
+}
+
+struct Child {
+    key: ActorKey,
+    kind: Arc<dyn ErasedKind>,
+    args: Vec<u8>,
+    restarts: VecDeque<Instant>,
+    /// Set when the stop was asked for (not a crash): no restart, no double cleanup.
+    stopping: bool,
+}
+
+pub(crate) struct SupervisorState {
+    shared: Arc<NodeShared>,
+    node_server: ActorRef<NodeServerMessage>,
+    events: broadcast::Sender<MembershipEvent>,
+    membership: Membership,
+    dialer: Dialer,
+    started: Instant,
+    children: HashMap<ActorId, Child>,
+    gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
+    connected_addrs: BTreeSet<String>,
+    connected_names: BTreeSet<NodeName>,
+    hello_sent: HashMap<NodeName, Instant>,
+    refusals_logged: BTreeSet<(NodeName, String)>,
+    shutting_down: bool,
+}
+
+struct SessionEvents(ActorRef<GatewayMsg>);
+
+impl NodeEventSubscription for SessionEvents {
+    fn node_session_opened(&self, _: NodeServerSessionInformation) {}
+
+    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {
+        let _ = self.0.cast(GatewayMsg::SessionEvent);
+    }
+
+    fn node_session_authenticated(&self, _: NodeServerSessionInformation) {
+        let _ = self.0.cast(GatewayMsg::SessionEvent);
+    }
+
+    fn node_session_ready(&self, _: NodeServerSessionInformation) {
+        let _ = self.0.cast(GatewayMsg::SessionEvent);
+    }
+}
+
+impl Actor for DistSupervisor {
+    type Msg = GatewayMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let shared = args.shared;
+        let config = &shared.config;
+        let me = Hello {
+            node: shared.me.clone(),
+            incarnation: shared.incarnation,
+            protocol: u32::from(crate::wire::PROTOCOL_VERSION),
+            hash_version: crate::core::hash::HASH_VERSION,
+            addr: config.addr(),
+            weight: config.weight,
+        };
+        let membership = Membership::new(me, config.heartbeat_deadline.as_millis() as u64);
+        let dialer = Dialer::new(
+            config.addr(),
+            config.reconnect_min.as_millis() as u64,
+            config.reconnect_max.as_millis() as u64,
+        );
+        ractor::pg::join(GATEWAY_GROUP.to_string(), vec![myself.get_cell()]);
+        ractor::pg::monitor(GATEWAY_GROUP.to_string(), myself.get_cell());
+        args.node_server
+            .cast(NodeServerMessage::SubscribeToEvents {
+                id: "ractor_dist".to_string(),
+                subscription: Box::new(SessionEvents(myself.clone())),
+            })
+            .map_err(|e| format!("cannot subscribe to session events: {e}"))?;
+        myself.send_interval(config.heartbeat_interval, || GatewayMsg::Tick);
+        Ok(SupervisorState {
+            shared,
+            node_server: args.node_server,
+            events: args.events,
+            membership,
+            dialer,
+            started: Instant::now(),
+            children: HashMap::new(),
+            gateways: HashMap::new(),
+            connected_addrs: BTreeSet::new(),
+            connected_names: BTreeSet::new(),
+            hello_sent: HashMap::new(),
+            refusals_logged: BTreeSet::new(),
+            shutting_down: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.tick(&myself).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        message: GatewayMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            GatewayMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
+            GatewayMsg::Request(bytes, reply) => state.handle_request(&myself, &bytes, reply).await,
+            GatewayMsg::Tick => state.tick(&myself).await,
+            GatewayMsg::SessionEvent => state.reconcile().await,
+            GatewayMsg::Shutdown(reply) => {
+                state.shutdown(&myself).await;
+                let _ = reply.send(());
+                myself.stop(Some("ractor-dist node shut down".to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                state.child_exited(&myself, cell, reason, None).await;
+            }
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let error = error.to_string();
+                state.child_exited(&myself, cell, None, Some(error)).await;
+            }
+            SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state
+            .node_server
+            .stop(Some("ractor-dist node stopped".to_string()));
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The hosted actors: spawning, supervision (restart on panic, removal on exit).
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use ractor::{ActorCell, ActorRef};
+
+use super::{Child, GatewayMsg, SupervisorState};
+use crate::core::{ActorKey, NodeName};
+use crate::node::shared::{Counters, HostedEntry};
+use crate::wire::{FrameBody, RemoteError, Response};
+
+/// How many times a spawn request may be redirected before the receiving node spawns it.
+const MAX_SPAWN_HOPS: u8 = 3;
+
+impl SupervisorState {
+    /// Spawns `key` here unless it already exists somewhere this node knows of, or another
+    /// node owns the name (then the requester is redirected there).
+    pub(super) async fn spawn_request(
+        &mut self,
+        myself: &ActorRef<GatewayMsg>,
+        key: ActorKey,
+        kind: String,
+        args: Vec<u8>,
+        hops: u8,
+    ) -> Response {
+        let me = self.shared.me.clone();
+        if self.shared.hosted(&key).is_some() {
+            return Response::Spawned {
+                host: me,
+                created: false,
+            };
+        }
+        if let Some(host) = self.shared.directory_host(&key) {
+            return Response::Spawned {
+                host,
+                created: false,
+            };
+        }
+        if self.shutting_down {
+            return Response::Err(RemoteError::Unavailable(me.to_string()));
+        }
+        let view = self.shared.view();
+        if let Some(owner) = view.placement.owner_of(&key) {
+            if *owner != me && hops < MAX_SPAWN_HOPS && view.gateways.contains_key(owner) {
+                return Response::Redirect {
+                    host: owner.clone(),
+                };
+            }
+        }
+        let Some(erased) = self.shared.kinds.get(&kind).cloned() else {
+            let n = Counters::bump(&self.shared.counters.unknown_kinds);
+            tracing::warn!(name = %key, %kind, count = n, "spawn of an unknown kind refused");
+            return Response::Err(RemoteError::UnknownKind(kind));
+        };
+        match erased
+            .spawn(key.clone(), &args, self.shared.clone(), myself.get_cell())
+            .await
+        {
+            Ok(cell) => {
+                tracing::debug!(name = %key, %kind, "spawned");
+                self.children.insert(
+                    cell.get_id(),
+                    Child {
+                        key: key.clone(),
+                        kind: erased.clone(),
+                        args,
+                        restarts: VecDeque::new(),
+                        stopping: false,
+                    },
+                );
+                self.shared
+                    .hosted
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone(), HostedEntry { cell, kind: erased });
+                self.register_elsewhere(&key, &kind);
+                Response::Spawned {
+                    host: me,
+                    created: true,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(name = %key, %kind, error = ?e, "spawn failed");
+                Response::Err(e)
+            }
+        }
+    }
+
+    /// Tells the name's directory node that it runs here, when that is another node.
+    fn register_elsewhere(&self, key: &ActorKey, kind: &str) {
+        let owner: Option<NodeName> = self.shared.view().placement.owner_of(key).cloned();
+        if let Some(owner) = owner.filter(|o| *o != self.shared.me) {
+            self.send_frame(
+                &owner,
+                FrameBody::Register {
+                    entries: vec![(key.clone(), kind.to_string())],
+                },
+            );
+        }
+    }
+
+    fn unregister_elsewhere(&self, key: &ActorKey) {
+        let owner: Option<NodeName> = self.shared.view().placement.owner_of(key).cloned();
+        if let Some(owner) = owner.filter(|o| *o != self.shared.me) {
+            self.send_frame(&owner, FrameBody::Unregister { key: key.clone() });
+        }
+    }
+
+    /// Removes `key` from the tables before an intentional stop, so that nothing routes to
+    /// the dying actor and its exit is not taken for a crash.
+    pub(super) fn forget_child(&mut self, key: &ActorKey, cell: &ActorCell) {
+        if let Some(child) = self.children.get_mut(&cell.get_id()) {
+            child.stopping = true;
+        }
+        self.remove_hosted(key, cell);
+        self.unregister_elsewhere(key);
+    }
+
+    fn remove_hosted(&self, key: &ActorKey, cell: &ActorCell) {
+        let mut hosted = self
+            .shared
+            .hosted
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if hosted
+            .get(key)
+            .is_some_and(|e| e.cell.get_id() == cell.get_id())
+        {
+            hosted.remove(key);
+        }
+    }
+
+    /// A hosted actor exited: normally (`error` is `None`: it is removed cluster-wide) or
+    /// by panic or error (restarted with its original arguments, within the limit).
+    pub(super) async fn child_exited(
+        &mut self,
+        myself: &ActorRef<GatewayMsg>,
+        cell: ActorCell,
+        reason: Option<String>,
+        error: Option<String>,
+    ) {
+        let Some(mut child) = self.children.remove(&cell.get_id()) else {
+            return;
+        };
+        if child.stopping || self.shutting_down {
+            return;
+        }
+        let key = child.key.clone();
+        let Some(error) = error else {
+            tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
+            self.remove_hosted(&key, &cell);
+            self.unregister_elsewhere(&key);
+            return;
+        };
+        self.remove_hosted(&key, &cell);
+        let config = &self.shared.config;
+        let now = Instant::now();
+        child
+            .restarts
+            .retain(|t| now.duration_since(*t) < config.restart_window);
+        if child.restarts.len() >= config.restart_limit as usize {
+            tracing::error!(name = %key, %error, limit = config.restart_limit, "actor failed too often; removed from the cluster");
+            self.unregister_elsewhere(&key);
+            return;
+        }
+        child.restarts.push_back(now);
+        Counters::bump(&self.shared.counters.restarts);
+        tracing::warn!(name = %key, %error, restarts = child.restarts.len(), "actor failed; restarting it");
+        match child
+            .kind
+            .spawn(
+                key.clone(),
+                &child.args,
+                self.shared.clone(),
+                myself.get_cell(),
+            )
+            .await
+        {
+            Ok(new_cell) => {
+                self.shared
+                    .hosted
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(
+                        key,
+                        HostedEntry {
+                            cell: new_cell.clone(),
+                            kind: child.kind.clone(),
+                        },
+                    );
+                self.children.insert(new_cell.get_id(), child);
+            }
+            Err(e) => {
+                tracing::error!(name = %key, error = ?e, "restart failed; actor removed from the cluster");
+                self.unregister_elsewhere(&key);
+            }
+        }
+    }
+}

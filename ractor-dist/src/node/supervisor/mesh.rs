@@ -1,0 +1,340 @@
+//! Sessions, hellos, heartbeats, dialing and membership changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use ractor::{ActorId, ActorRef};
+use ractor_cluster::NodeServerMessage;
+
+use super::{GatewayMsg, SupervisorState, GATEWAY_GROUP};
+use crate::core::{MembershipCommand, MembershipEvent, Millis, NodeName, Placement};
+use crate::node::shared::{Counters, View};
+use crate::wire::{self, Frame, FrameBody};
+
+/// How often a connected peer that is not up yet is asked for its hello.
+const HELLO_RETRY: Duration = Duration::from_secs(1);
+
+impl SupervisorState {
+    pub(super) fn now(&self) -> Millis {
+        Millis(self.started.elapsed().as_millis() as u64)
+    }
+
+    pub(super) fn frame(&self, body: FrameBody) -> Vec<u8> {
+        wire::encode(&Frame {
+            from: self.shared.me.clone(),
+            incarnation: self.shared.incarnation,
+            body,
+        })
+    }
+
+    pub(super) fn send_frame(&self, node: &NodeName, body: FrameBody) -> bool {
+        match self.gateways.get(node) {
+            Some(gw) => gw.cast(GatewayMsg::Frame(self.frame(body))).is_ok(),
+            None => false,
+        }
+    }
+
+    pub(super) fn send_hello(&mut self, node: &NodeName, reply: bool) {
+        let hello = self.membership.me().clone();
+        if self.send_frame(node, FrameBody::Hello { hello, reply }) {
+            self.hello_sent.insert(node.clone(), Instant::now());
+        }
+    }
+
+    /// Heartbeat timer: deadlines, heartbeats, hello retries and dialing.
+    pub(super) async fn tick(&mut self, _myself: &ActorRef<GatewayMsg>) {
+        if self.shutting_down {
+            return;
+        }
+        let now = self.now();
+        self.membership.handle_tick(now);
+        self.apply_membership().await;
+
+        let members: Vec<(NodeName, String)> = self
+            .membership
+            .peers()
+            .iter()
+            .map(|(n, m)| (n.clone(), m.addr.clone()))
+            .chain(std::iter::once((
+                self.shared.me.clone(),
+                self.membership.me().addr.clone(),
+            )))
+            .collect();
+        let heartbeat = self.frame(FrameBody::Heartbeat { members });
+        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
+        for peer in peers {
+            if self.membership.is_up(&peer) {
+                if let Some(gw) = self.gateways.get(&peer) {
+                    let _ = gw.cast(GatewayMsg::Frame(heartbeat.clone()));
+                }
+            } else {
+                let due = self
+                    .hello_sent
+                    .get(&peer)
+                    .is_none_or(|t| t.elapsed() >= HELLO_RETRY);
+                if due {
+                    self.send_hello(&peer, true);
+                }
+            }
+        }
+        self.dial(now);
+    }
+
+    fn dial(&mut self, now: Millis) {
+        for seed in self.shared.config.seeds.clone() {
+            self.dialer.add(&seed, now);
+        }
+        let due = self.dialer.poll_due(&self.connected_addrs, now);
+        for addr in due {
+            let server = self.node_server.clone();
+            tracing::trace!(%addr, "dialing");
+            tokio::spawn(async move {
+                let attempt = ractor_cluster::client_connect(&server, addr.as_str());
+                match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                    Ok(Ok(())) => tracing::debug!(%addr, "connected"),
+                    Ok(Err(e)) => tracing::debug!(%addr, error = %e, "dial failed"),
+                    Err(_) => tracing::debug!(%addr, "dial timed out"),
+                }
+            });
+        }
+    }
+
+    /// Learns addresses gossiped by a peer.
+    pub(super) fn learn_addrs(&mut self, members: &[(NodeName, String)]) {
+        let now = self.now();
+        for (name, addr) in members {
+            if *name != self.shared.me {
+                self.dialer.add(addr, now);
+            }
+        }
+    }
+
+    /// Rebuilds the gateway map and connection sets from ractor_cluster's sessions and the
+    /// gateway process group, and reports peers whose last session closed.
+    pub(super) async fn reconcile(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let sessions = match ractor::call_t!(self.node_server, NodeServerMessage::GetSessions, 2000)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read sessions from the NodeServer");
+                return;
+            }
+        };
+        let mut by_id: HashMap<u64, NodeName> = HashMap::new();
+        let mut names = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for (id, info) in &sessions {
+            if let Some(peer) = &info.peer_name {
+                let name = NodeName::new(peer.name.clone());
+                by_id.insert(*id, name.clone());
+                names.insert(name);
+                addrs.insert(peer.connection_string.clone());
+            }
+        }
+        let mut gateways: HashMap<NodeName, ActorRef<GatewayMsg>> = HashMap::new();
+        for cell in ractor::pg::get_members(&GATEWAY_GROUP.to_string()) {
+            if let ActorId::Remote { node_id, .. } = cell.get_id() {
+                if let Some(name) = by_id.get(&node_id) {
+                    gateways.insert(name.clone(), cell.into());
+                }
+            }
+        }
+        let fresh: Vec<NodeName> = gateways
+            .iter()
+            .filter(|(n, gw)| {
+                self.gateways
+                    .get(*n)
+                    .is_none_or(|old| old.get_id() != gw.get_id())
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.gateways = gateways;
+        self.connected_names = names;
+        self.connected_addrs = addrs;
+        for peer in fresh {
+            tracing::debug!(%peer, "gateway found; saying hello");
+            self.send_hello(&peer, true);
+        }
+        let lost: Vec<NodeName> = self
+            .membership
+            .peers()
+            .keys()
+            .filter(|n| !self.connected_names.contains(*n))
+            .cloned()
+            .collect();
+        for peer in lost {
+            self.membership.handle_disconnected(&peer);
+        }
+        if !self.apply_membership().await {
+            self.publish_view();
+        }
+    }
+
+    /// Drains the membership state machine: logs and publishes events, executes commands.
+    /// Returns true when the view changed (and was published).
+    pub(super) async fn apply_membership(&mut self) -> bool {
+        let mut changed = false;
+        let mut downs = Vec::new();
+        while let Some(event) = self.membership.poll_event() {
+            match &event {
+                MembershipEvent::Up {
+                    node,
+                    incarnation,
+                    epoch,
+                } => {
+                    tracing::info!(peer = %node, incarnation = %incarnation, epoch = epoch.0, "member up");
+                    changed = true;
+                }
+                MembershipEvent::Down {
+                    node,
+                    incarnation,
+                    reason,
+                    epoch,
+                } => {
+                    tracing::info!(peer = %node, incarnation = %incarnation, ?reason, epoch = epoch.0, "member down");
+                    downs.push(node.clone());
+                    changed = true;
+                }
+                MembershipEvent::Refused { node, reason } => {
+                    Counters::bump(&self.shared.counters.refused_peers);
+                    if reason.contains("protocol version") {
+                        Counters::bump(&self.shared.counters.version_mismatches);
+                    }
+                    if self.refusals_logged.insert((node.clone(), reason.clone())) {
+                        tracing::error!(peer = %node, %reason, "refused peer");
+                    }
+                }
+            }
+            let _ = self.events.send(event);
+        }
+        while let Some(command) = self.membership.poll_command() {
+            match command {
+                MembershipCommand::Disconnect(node) => {
+                    Counters::bump(&self.shared.counters.peers_declared_down);
+                    tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
+                    self.disconnect(&node).await;
+                }
+            }
+        }
+        if changed {
+            self.on_view_change(&downs);
+        }
+        changed
+    }
+
+    /// Stops every ractor_cluster session to `node`.
+    async fn disconnect(&mut self, node: &NodeName) {
+        if let Ok(sessions) =
+            ractor::call_t!(self.node_server, NodeServerMessage::GetSessions, 2000)
+        {
+            for info in sessions.values() {
+                if info
+                    .peer_name
+                    .as_ref()
+                    .is_some_and(|p| p.name == node.as_str())
+                {
+                    info.actor
+                        .stop(Some("ractor-dist: heartbeat deadline missed".to_string()));
+                }
+            }
+        }
+        self.gateways.remove(node);
+        self.connected_names.remove(node);
+    }
+
+    pub(super) fn publish_view(&self) {
+        let placement: Placement = self.membership.placement();
+        let view = View {
+            epoch: placement.epoch(),
+            placement,
+            gateways: self.gateways.clone(),
+        };
+        self.shared.set_view(view);
+    }
+
+    /// A new membership view: publish it, forget what the departed hosted, hand directory
+    /// entries to their new owners and register our names with theirs.
+    fn on_view_change(&mut self, downs: &[NodeName]) {
+        self.publish_view();
+        let view = self.shared.view();
+        let me = &self.shared.me;
+        {
+            let mut dir = self
+                .shared
+                .directory
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            dir.retain(|key, host| {
+                !downs.contains(host) && view.placement.owner_of(key) == Some(me)
+            });
+        }
+        {
+            let mut cache = self.shared.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.retain(|_, (_, host)| !downs.contains(host));
+        }
+        // Names hosted here but owned elsewhere are registered with their directory node.
+        let mut by_owner: BTreeMap<NodeName, Vec<(crate::core::ActorKey, String)>> =
+            BTreeMap::new();
+        for child in self.children.values() {
+            if child.stopping {
+                continue;
+            }
+            if let Some(owner) = view.placement.owner_of(&child.key) {
+                if owner != me {
+                    by_owner
+                        .entry(owner.clone())
+                        .or_default()
+                        .push((child.key.clone(), child.kind.name().to_string()));
+                }
+            }
+        }
+        for (owner, entries) in by_owner {
+            for chunk in entries.chunks(4096) {
+                self.send_frame(
+                    &owner,
+                    FrameBody::Register {
+                        entries: chunk.to_vec(),
+                    },
+                );
+            }
+        }
+        tracing::info!(
+            epoch = view.epoch.0,
+            members = ?view.placement.members(),
+            "membership view changed"
+        );
+    }
+
+    /// Announces the departure, stops the hosted actors and leaves the cluster.
+    pub(super) async fn shutdown(&mut self, _myself: &ActorRef<GatewayMsg>) {
+        self.shutting_down = true;
+        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
+        for peer in &peers {
+            self.send_frame(peer, FrameBody::Leaving);
+        }
+        for child in self.children.values_mut() {
+            child.stopping = true;
+        }
+        let cells: Vec<_> = self
+            .shared
+            .hosted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, e)| e.cell)
+            .collect();
+        for cell in cells {
+            let _ = cell
+                .stop_and_wait(
+                    Some("node shutting down".to_string()),
+                    Some(Duration::from_secs(2)),
+                )
+                .await;
+        }
+        // Give the Leaving frames a moment to be written before the sessions close.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,295 @@
+//! Frames and requests, from peers and from local handles.
+
+use std::time::Duration;
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorRef, RpcReplyPort};
+
+use super::{GatewayMsg, SupervisorState};
+use crate::core::{ActorKey, HeartbeatOutcome, NodeName};
+use crate::node::shared::Counters;
+use crate::wire::{self, Frame, FrameBody, RemoteError, Request, Response, WireError};
+
+/// How many times a cast may be forwarded between nodes before it is dropped.
+const MAX_HOPS: u8 = 3;
+
+impl SupervisorState {
+    fn limit(&self) -> u64 {
+        self.shared.config.max_frame_bytes as u64
+    }
+
+    fn count_bad_input(&self, what: &str, error: &WireError) {
+        let n = match error {
+            WireError::Version { .. } => Counters::bump(&self.shared.counters.version_mismatches),
+            _ => Counters::bump(&self.shared.counters.bad_frames),
+        };
+        // The first few and then every 1000th: a flood of garbage must not flood the log.
+        if n <= 10 || n % 1000 == 0 {
+            tracing::warn!(%error, count = n, "rejected a malformed {what}");
+        }
+    }
+
+    pub(super) async fn handle_frame(&mut self, _myself: &ActorRef<GatewayMsg>, bytes: &[u8]) {
+        let frame: Frame = match wire::decode(bytes, self.limit()) {
+            Ok(f) => f,
+            Err(e) => return self.count_bad_input("frame", &e),
+        };
+        let now = self.now();
+        let known = self
+            .membership
+            .handle_heartbeat(&frame.from, frame.incarnation, now);
+        match frame.body {
+            FrameBody::Hello { hello, reply } => {
+                self.learn_addrs(&[(hello.node.clone(), hello.addr.clone())]);
+                if hello.node != frame.from {
+                    Counters::bump(&self.shared.counters.bad_frames);
+                    tracing::warn!(from = %frame.from, claimed = %hello.node, "hello with a mismatched sender");
+                    return;
+                }
+                let peer = hello.node.clone();
+                self.membership.handle_hello(hello, now);
+                self.apply_membership().await;
+                if reply {
+                    self.send_hello(&peer, false);
+                }
+            }
+            body => {
+                if known == HeartbeatOutcome::NeedHello && !self.shutting_down {
+                    let due = self
+                        .hello_sent
+                        .get(&frame.from)
+                        .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+                    if due {
+                        self.send_hello(&frame.from, true);
+                    }
+                }
+                self.handle_body(frame.from, body).await;
+            }
+        }
+    }
+
+    async fn handle_body(&mut self, from: NodeName, body: FrameBody) {
+        match body {
+            FrameBody::Hello { .. } => {}
+            FrameBody::Heartbeat { members } => self.learn_addrs(&members),
+            FrameBody::Leaving => {
+                if let Some(inc) = self.membership.incarnation_of(&from) {
+                    self.membership.handle_left(&from, inc);
+                    self.apply_membership().await;
+                }
+            }
+            FrameBody::Cast {
+                key,
+                variant,
+                args,
+                hops,
+            } => self.deliver_cast(key, variant, args, hops),
+            FrameBody::Register { entries } => {
+                let view = self.shared.view();
+                let mut dir = self
+                    .shared
+                    .directory
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                for (key, _kind) in entries {
+                    if view.placement.owner_of(&key) == Some(&self.shared.me) {
+                        dir.insert(key, from.clone());
+                    }
+                }
+            }
+            FrameBody::Unregister { key } => {
+                let mut dir = self
+                    .shared
+                    .directory
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                if dir.get(&key) == Some(&from) {
+                    dir.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn deliver_cast(&mut self, key: ActorKey, variant: String, args: Vec<u8>, hops: u8) {
+        if let Some(entry) = self.shared.hosted(&key) {
+            let msg = SerializedMessage::Cast {
+                variant,
+                args,
+                metadata: None,
+            };
+            if let Err(e) = entry.kind.deliver(&key, &entry.cell, msg) {
+                let n = Counters::bump(&self.shared.counters.bad_messages);
+                tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
+            }
+            return;
+        }
+        match self.next_hop(&key) {
+            Some(next) if hops < MAX_HOPS => {
+                let body = FrameBody::Cast {
+                    key: key.clone(),
+                    variant,
+                    args,
+                    hops: hops + 1,
+                };
+                if self.send_frame(&next, body) {
+                    Counters::bump(&self.shared.counters.forwarded);
+                    tracing::trace!(name = %key, to = %next, "cast forwarded");
+                    return;
+                }
+                self.drop_cast(&key, "next hop unreachable");
+            }
+            Some(_) => self.drop_cast(&key, "too many hops"),
+            None => self.drop_cast(&key, "no such actor"),
+        }
+    }
+
+    fn drop_cast(&self, key: &ActorKey, why: &str) {
+        let n = Counters::bump(&self.shared.counters.dropped_casts);
+        if n <= 10 || n % 1000 == 0 {
+            tracing::warn!(name = %key, reason = why, count = n, "cast dropped");
+        }
+    }
+
+    /// Where a request or cast for a name not hosted here should go next, if anywhere.
+    fn next_hop(&self, key: &ActorKey) -> Option<NodeName> {
+        let me = &self.shared.me;
+        let view = self.shared.view();
+        if let Some(host) = self.shared.directory_host(key) {
+            return (host != *me).then_some(host);
+        }
+        let owner = view.placement.owner_of(key)?;
+        (owner != me).then(|| owner.clone())
+    }
+
+    pub(super) async fn handle_request(
+        &mut self,
+        myself: &ActorRef<GatewayMsg>,
+        bytes: &[u8],
+        reply: RpcReplyPort<Vec<u8>>,
+    ) {
+        let request: Request = match wire::decode(bytes, self.limit()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.count_bad_input("request", &e);
+                let _ = reply.send(wire::encode(&Response::Err(RemoteError::Malformed(
+                    e.to_string(),
+                ))));
+                return;
+            }
+        };
+        let response = match request {
+            Request::Spawn {
+                key,
+                kind,
+                args,
+                hops,
+            } => self.spawn_request(myself, key, kind, args, hops).await,
+            Request::Lookup { key } => self.lookup(&key),
+            Request::Call {
+                key,
+                variant,
+                args,
+                timeout_ms,
+            } => {
+                let key_for_relay = key.clone();
+                match self.deliver_call(key, variant, args, timeout_ms) {
+                    // The answer is sent by a task once the actor replies.
+                    Ok(rx) => {
+                        tokio::spawn(relay_reply(
+                            key_for_relay,
+                            rx,
+                            reply,
+                            Duration::from_millis(timeout_ms),
+                        ));
+                        return;
+                    }
+                    Err(response) => response,
+                }
+            }
+            Request::Stop { key } => self.stop_request(&key).await,
+            Request::Status => Response::Status(self.shared.status()),
+        };
+        let _ = reply.send(wire::encode(&response));
+    }
+
+    fn lookup(&self, key: &ActorKey) -> Response {
+        if self.shared.hosted(key).is_some() {
+            return Response::Found {
+                host: self.shared.me.clone(),
+            };
+        }
+        if let Some(host) = self.shared.directory_host(key) {
+            return Response::Found { host };
+        }
+        match self.next_hop(key) {
+            Some(host) => Response::Redirect { host },
+            None => Response::Err(RemoteError::NotFound(key.clone())),
+        }
+    }
+
+    fn deliver_call(
+        &self,
+        key: ActorKey,
+        variant: String,
+        args: Vec<u8>,
+        timeout_ms: u64,
+    ) -> Result<tokio::sync::oneshot::Receiver<Vec<u8>>, Response> {
+        let Some(entry) = self.shared.hosted(&key) else {
+            return Err(match self.next_hop(&key) {
+                Some(host) => Response::Redirect { host },
+                None => Response::Err(RemoteError::NotFound(key)),
+            });
+        };
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let timeout = Duration::from_millis(timeout_ms.max(1));
+        let msg = SerializedMessage::Call {
+            variant,
+            args,
+            reply: RpcReplyPort::from((tx, timeout)),
+            metadata: None,
+        };
+        match entry.kind.deliver(&key, &entry.cell, msg) {
+            Ok(()) => Ok(rx),
+            Err(e) => {
+                if matches!(e, RemoteError::BadMessage { .. }) {
+                    let n = Counters::bump(&self.shared.counters.bad_messages);
+                    tracing::warn!(name = %key, error = ?e, count = n, "call not delivered");
+                }
+                Err(Response::Err(e))
+            }
+        }
+    }
+
+    async fn stop_request(&mut self, key: &ActorKey) -> Response {
+        let Some(entry) = self.shared.hosted(key) else {
+            return match self.next_hop(key) {
+                Some(host) => Response::Redirect { host },
+                None => Response::Err(RemoteError::NotFound(key.clone())),
+            };
+        };
+        self.forget_child(key, &entry.cell);
+        let _ = entry
+            .cell
+            .stop_and_wait(
+                Some("stopped by request".to_string()),
+                Some(self.shared.config.request_timeout),
+            )
+            .await;
+        Response::Stopped
+    }
+}
+
+/// Waits for an actor's answer to a call and sends it back as a response envelope.
+async fn relay_reply(
+    key: ActorKey,
+    rx: tokio::sync::oneshot::Receiver<Vec<u8>>,
+    reply: RpcReplyPort<Vec<u8>>,
+    timeout: Duration,
+) {
+    let response = match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(bytes)) => Response::Reply(bytes),
+        Ok(Err(_)) => Response::Err(RemoteError::Dropped(key)),
+        Err(_) => Response::Err(RemoteError::Timeout),
+    };
+    let _ = reply.send(wire::encode(&response));
+}

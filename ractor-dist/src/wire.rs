@@ -1,0 +1,222 @@
+//! Versioned envelopes exchanged between `DistSupervisor`s.
+//!
+//! ractor_cluster silently drops messages it cannot decode and never checks its own version
+//! field, so the supervisors speak their own protocol inside two opaque byte fields: a
+//! one-way [`Frame`] and a request/response pair ([`Request`], [`Response`]). Each encoding
+//! starts with the two bytes of [`PROTOCOL_VERSION`] (little-endian) followed by a bincode
+//! body with a size limit, so that a peer of another version, or plain garbage, gets a clear
+//! [`WireError`] instead of a crash or a silent drop.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::core::{ActorKey, Hello, Incarnation, NodeName};
+
+/// The version of the supervisors' wire protocol. Peers of another version are refused.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The envelope is shorter than its version header.
+    #[error("envelope of {0} bytes is too short for a version header")]
+    Truncated(usize),
+    /// The peer speaks another protocol version.
+    #[error("protocol version mismatch: peer speaks {peer}, this node speaks {ours}")]
+    Version {
+        /// The peer's version.
+        peer: u16,
+        /// Ours.
+        ours: u16,
+    },
+    /// The body does not decode (garbage, truncation, or over the size limit).
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+}
+
+/// A one-way envelope: the sender and what it says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Frame {
+    pub(crate) from: NodeName,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) body: FrameBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum FrameBody {
+    /// Who the sender is; `reply` asks the receiver to say hello back.
+    Hello { hello: Hello, reply: bool },
+    /// Liveness, with the sender's known member addresses (gossip for the full mesh).
+    Heartbeat { members: Vec<(NodeName, String)> },
+    /// The sender is leaving the cluster.
+    Leaving,
+    /// A cast to a named actor.
+    Cast {
+        key: ActorKey,
+        variant: String,
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        hops: u8,
+    },
+    /// The sender hosts these names (of these kinds); sent to the names' placement owner,
+    /// their directory node.
+    Register { entries: Vec<(ActorKey, String)> },
+    /// The sender no longer hosts `key`.
+    Unregister { key: ActorKey },
+}
+
+/// A request to a supervisor; answered with a [`Response`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// Spawn `key` of `kind` unless it exists (idempotent).
+    Spawn {
+        key: ActorKey,
+        kind: String,
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        hops: u8,
+    },
+    /// Where does `key` run?
+    Lookup { key: ActorKey },
+    /// A call (request/response message) to a named actor.
+    Call {
+        key: ActorKey,
+        variant: String,
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        timeout_ms: u64,
+    },
+    /// Stop `key`.
+    Stop { key: ActorKey },
+    /// Statistics of the receiving node.
+    Status,
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Response {
+    /// The actor runs on `host` (`created` when this request started it).
+    Spawned { host: NodeName, created: bool },
+    /// The actor runs on `host`.
+    Found { host: NodeName },
+    /// Ask `host` instead.
+    Redirect { host: NodeName },
+    /// The reply of a call.
+    Reply(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The actor was stopped.
+    Stopped,
+    /// Node statistics.
+    Status(crate::node::NodeStatus),
+    /// The request failed.
+    Err(RemoteError),
+}
+
+/// An error reported by a remote supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum RemoteError {
+    NotFound(ActorKey),
+    UnknownKind(String),
+    BadArguments {
+        kind: String,
+        reason: String,
+    },
+    BadMessage {
+        key: ActorKey,
+        reason: String,
+    },
+    SpawnFailed {
+        key: ActorKey,
+        reason: String,
+    },
+    Timeout,
+    /// The actor dropped the reply port (it stopped or panicked before answering).
+    Dropped(ActorKey),
+    Unavailable(String),
+    Malformed(String),
+}
+
+/// Encodes a value with the version header.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    // Serializing our own plain data types into a Vec cannot fail.
+    bincode::serialize_into(&mut out, value).unwrap_or_else(|e| unreachable!("encode: {e}"));
+    out
+}
+
+/// Decodes a value, checking the version header and limiting the body to `limit` bytes.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, WireError> {
+    use bincode::Options;
+    if bytes.len() < 2 {
+        return Err(WireError::Truncated(bytes.len()));
+    }
+    let peer = u16::from_le_bytes([bytes[0], bytes[1]]);
+    if peer != PROTOCOL_VERSION {
+        return Err(WireError::Version {
+            peer,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(limit)
+        .deserialize(&bytes[2..])
+        .map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_a_frame() {
+        let f = Frame {
+            from: "a@h".into(),
+            incarnation: Incarnation(7),
+            body: FrameBody::Cast {
+                key: "k".into(),
+                variant: "Add".into(),
+                args: vec![1, 2, 3],
+                hops: 1,
+            },
+        };
+        let back: Frame = decode(&encode(&f), 1 << 20).unwrap();
+        assert!(matches!(back.body, FrameBody::Cast { hops: 1, .. }));
+    }
+
+    #[test]
+    fn rejects_other_versions_and_garbage_with_clear_errors() {
+        let mut bytes = encode(&Request::Status);
+        bytes[0] = 9;
+        assert_eq!(
+            decode::<Request>(&bytes, 1 << 20).unwrap_err(),
+            WireError::Version {
+                peer: 9,
+                ours: PROTOCOL_VERSION
+            }
+        );
+        assert_eq!(
+            decode::<Request>(&[1], 1 << 20).unwrap_err(),
+            WireError::Truncated(1)
+        );
+        let garbage = [1u8, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            decode::<Frame>(&garbage, 1 << 20),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn size_limit_stops_allocation_bombs() {
+        // a length prefix claiming 2^40 bytes must not allocate
+        let mut bytes = PROTOCOL_VERSION.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 0]); // Frame.from: string length...
+        bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(matches!(
+            decode::<Frame>(&bytes, 1 << 20),
+            Err(WireError::Malformed(_))
+        ));
+    }
+}

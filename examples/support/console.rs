@@ -1,0 +1,282 @@
+//! The interactive console node shared by `node.rs` (and the demo, which runs itself in node
+//! mode). Protocol: prints `ready <node-name>` once it listens, then answers every stdin line
+//! with exactly one line starting with `ok` or `error`.
+//!
+//! | command | reply |
+//! |---|---|
+//! | `spawn <name> [start]` | `ok <host-node>` |
+//! | `add <name> <n>` | `ok <new value>` |
+//! | `cast <name> <n>` | `ok` (fire and forget) |
+//! | `get <name>` | `ok <value>` |
+//! | `where <name>` | `ok <host-node> <epoch>` |
+//! | `owner <name>` | `ok <rendezvous owner in this node's view>` |
+//! | `stop <name>` | `ok` |
+//! | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
+//! | `members` | `ok <live node names, sorted, space separated>` |
+//! | `local` | `ok <number of actors hosted here>` |
+//! | `status` | `ok <key=value counters of this node>` |
+//! | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
+//! | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
+//! | `quit` | `ok`, then the node leaves and exits 0 |
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
+use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, Kinds};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Messages of the `Counter` kind.
+#[derive(RactorClusterMessage)]
+pub enum CounterMsg {
+    /// Add to the counter.
+    Add(i64),
+    /// Add and return the new value.
+    #[rpc]
+    AddGet(i64, RpcReplyPort<i64>),
+    /// Read the value.
+    #[rpc]
+    Get(RpcReplyPort<i64>),
+    /// Panic (to exercise restarts).
+    Panic,
+}
+
+/// A distributed counter with `i64` state.
+pub struct Counter;
+
+impl DistActor for Counter {
+    const KIND: &'static str = "counter";
+    type Msg = CounterMsg;
+    type State = i64;
+    type Arguments = i64;
+
+    async fn pre_start(
+        &self,
+        _myself: DistRef<CounterMsg>,
+        start: i64,
+    ) -> Result<i64, ActorProcessingErr> {
+        Ok(start)
+    }
+
+    async fn handle(
+        &self,
+        _myself: DistRef<CounterMsg>,
+        message: CounterMsg,
+        value: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            CounterMsg::Add(n) => *value += n,
+            CounterMsg::AddGet(n, reply) => {
+                *value += n;
+                let _ = reply.send(*value);
+            }
+            CounterMsg::Get(reply) => {
+                let _ = reply.send(*value);
+            }
+            CounterMsg::Panic => panic!("counter asked to panic"),
+        }
+        Ok(())
+    }
+}
+
+/// Messages of the `Ghost` kind: a different message type, used to provoke errors.
+#[derive(RactorClusterMessage)]
+pub enum GhostMsg {
+    /// Anything.
+    #[rpc]
+    Boo(String, RpcReplyPort<String>),
+}
+
+/// A kind registered only on nodes started with `--ghost`.
+pub struct Ghost;
+
+impl DistActor for Ghost {
+    const KIND: &'static str = "ghost";
+    type Msg = GhostMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: DistRef<GhostMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// Command-line options of a console node.
+#[derive(Debug, Clone)]
+pub struct NodeArgs {
+    /// The node configuration.
+    pub config: DistConfig,
+    /// Register the `ghost` kind.
+    pub ghost: bool,
+}
+
+/// Parses `--name N --port P [--host H] [--seed ADDR]... [--cookie C] [--heartbeat-ms N]
+/// [--deadline-ms N] [--ghost]`.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
+    let mut config = DistConfig::default();
+    let mut ghost = false;
+    let mut name = None;
+    let mut port = None;
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value"));
+        match flag.as_str() {
+            "--name" => name = Some(value()?),
+            "--port" => port = Some(value()?.parse().context("--port")?),
+            "--host" => config.host = value()?,
+            "--seed" => config.seeds.push(value()?),
+            "--cookie" => config.cookie = value()?,
+            "--heartbeat-ms" => {
+                config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
+            }
+            "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
+            "--ghost" => ghost = true,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    config.name = name.ok_or_else(|| anyhow!("--name is required"))?;
+    config.port = port.ok_or_else(|| anyhow!("--port is required"))?;
+    Ok(NodeArgs { config, ghost })
+}
+
+/// Runs a console node until stdin closes or `quit`.
+pub async fn run(args: NodeArgs) -> Result<()> {
+    let mut kinds = Kinds::new().with(Counter);
+    if args.ghost {
+        kinds.register(Ghost);
+    }
+    let node = DistNode::start(args.config, kinds).await?;
+    println!("ready {}", node.name());
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut shutdown = Box::pin(shutdown_signal());
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            _ = &mut shutdown => None,
+        };
+        let Some(line) = line else { break };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "quit" {
+            println!("ok");
+            break;
+        }
+        match execute(&node, line).await {
+            Ok(reply) if reply.is_empty() => println!("ok"),
+            Ok(reply) => println!("ok {reply}"),
+            Err(e) => println!("error {}", format!("{e:#}").replace('\n', " ")),
+        }
+    }
+    node.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn execute(node: &DistNode, line: &str) -> Result<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let arg = |i: usize| {
+        words
+            .get(i)
+            .copied()
+            .ok_or_else(|| anyhow!("usage: see the console protocol (missing argument {i})"))
+    };
+    let number = |i: usize| -> Result<i64> {
+        arg(i)?
+            .parse::<i64>()
+            .with_context(|| format!("{:?} is not an integer", words.get(i)))
+    };
+    let counter = |name: &str| {
+        let name = name.to_string();
+        async move { node.lookup::<CounterMsg>(name).await }
+    };
+    Ok(match words[0] {
+        "spawn" => {
+            let start = if words.len() > 2 { number(2)? } else { 0 };
+            let r = node.spawn::<Counter>(arg(1)?, start).await?;
+            r.host().await?.to_string()
+        }
+        "add" => {
+            let n = number(2)?;
+            let r = counter(arg(1)?).await?;
+            r.call(|p| CounterMsg::AddGet(n, p), TIMEOUT)
+                .await?
+                .to_string()
+        }
+        "cast" => {
+            let n = number(2)?;
+            counter(arg(1)?).await?.cast(CounterMsg::Add(n))?;
+            String::new()
+        }
+        "get" => {
+            let r = counter(arg(1)?).await?;
+            r.call(CounterMsg::Get, TIMEOUT).await?.to_string()
+        }
+        "where" => {
+            let (host, epoch) = node.where_is(arg(1)?).await?;
+            format!("{host} {epoch}")
+        }
+        "owner" => node
+            .owner_of(arg(1)?)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        "stop" => {
+            counter(arg(1)?).await?.stop().await?;
+            String::new()
+        }
+        "crash" => {
+            counter(arg(1)?).await?.cast(CounterMsg::Panic)?;
+            String::new()
+        }
+        "members" => node
+            .members()
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        "local" => node.local_count().to_string(),
+        "status" => {
+            let s = node.status();
+            format!(
+                "node={} epoch={} members={} hosted={} directory={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
+                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.bad_frames,
+                s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
+                s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
+            )
+        }
+        "spawn-ghost" => {
+            let r = node.spawn::<Ghost>(arg(1)?, ()).await?;
+            r.host().await?.to_string()
+        }
+        "bad" => {
+            let r = node.lookup::<GhostMsg>(arg(1)?).await?;
+            r.call(|p| GhostMsg::Boo("boo".into(), p), TIMEOUT).await?
+        }
+        other => bail!("unknown command {other:?}"),
+    })
+}

@@ -1,0 +1,86 @@
+//! Crashed, hung and restarted peers, with real processes and signals.
+//!
+//! The test cluster heartbeats every 100 ms with a 1.5 s deadline
+//! (`integration_tests::DEADLINE_MS`). ractor_cluster alone notices a crash (the socket
+//! closes) but never a hung peer; ractor-dist's heartbeat must catch both.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use integration_tests::{wait_until, Cluster, DEADLINE_MS, HEARTBEAT_MS};
+
+fn deadline() -> Duration {
+    Duration::from_millis(DEADLINE_MS + 2 * HEARTBEAT_MS)
+}
+
+fn without(members: &[String], gone: &str) -> Vec<String> {
+    members.iter().filter(|m| *m != gone).cloned().collect()
+}
+
+#[test]
+fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    let all = cluster.nodes[0].members()?;
+    let victim = cluster.nodes[2].node_name.clone();
+    cluster.nodes[2].signal("KILL")?;
+    let t = Instant::now();
+    let (a, b) = cluster.nodes.split_at_mut(1);
+    let seen = wait_until(deadline(), || {
+        a[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+            && b[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+    });
+    assert!(seen, "kill -9 of {victim} not noticed within {:?}", deadline());
+    eprintln!("kill -9 noticed after {:?}", t.elapsed());
+    // The survivors keep serving.
+    cluster.nodes[0].ok("spawn after-crash 1")?;
+    assert_eq!(cluster.nodes[1].ok("get after-crash")?, "1");
+    Ok(())
+}
+
+#[test]
+fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    let all = cluster.nodes[0].members()?;
+    let victim = cluster.nodes[2].node_name.clone();
+    cluster.nodes[2].signal("STOP")?;
+    let t = Instant::now();
+    let (a, b) = cluster.nodes.split_at_mut(1);
+    let seen = wait_until(deadline() + Duration::from_millis(500), || {
+        a[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+            && b[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+    });
+    assert!(seen, "SIGSTOPped {victim} not declared down within the deadline");
+    eprintln!("SIGSTOP noticed after {:?}", t.elapsed());
+    let status = cluster.nodes[0].ok("status")?;
+    assert!(!status.contains("peers_declared_down=0"), "{status}");
+
+    cluster.nodes[2].signal("CONT")?;
+    assert!(
+        cluster.wait_members(3, Duration::from_secs(20)),
+        "{victim} was not accepted back after SIGCONT"
+    );
+    cluster.nodes[0].ok("spawn after-cont 2")?;
+    assert_eq!(cluster.nodes[2].ok("get after-cont")?, "2");
+    Ok(())
+}
+
+#[test]
+fn node_restarted_under_the_same_name_rejoins() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    cluster.nodes[1].signal("KILL")?;
+    assert!(cluster.nodes[0].members().is_ok());
+    let quiet = std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none();
+    cluster.nodes[1].restart(quiet)?;
+    assert!(
+        cluster.wait_members(3, Duration::from_secs(20)),
+        "restarted node did not rejoin"
+    );
+    // The cluster places and serves names across all three again.
+    for i in 0..30 {
+        cluster.nodes[i % 3].ok(&format!("spawn r{i} {i}"))?;
+    }
+    for i in 0..30 {
+        assert_eq!(cluster.nodes[(i + 1) % 3].ok(&format!("get r{i}"))?, i.to_string());
+    }
+    Ok(())
+}

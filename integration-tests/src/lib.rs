@@ -20,7 +20,11 @@ pub fn node_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("test binaries run from target/<profile>/deps");
     let bin = profile_dir.join(format!("ractor-dist-node{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: build it with `cargo test -p integration-tests`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo test -p integration-tests`",
+        bin.display()
+    );
     bin
 }
 
@@ -62,7 +66,13 @@ impl Cluster {
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let args = node_args(&ports, *port, &[]);
-            nodes.push(NodeProc::start(&node_binary(), &format!("n{}", i + 1), *port, &args, quiet)?);
+            nodes.push(NodeProc::start(
+                &node_binary(),
+                &format!("n{}", i + 1),
+                *port,
+                &args,
+                quiet,
+            )?);
         }
         let mut cluster = Cluster { nodes, ports };
         ensure!(

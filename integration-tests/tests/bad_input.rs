@@ -20,7 +20,9 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for port in cluster.ports.clone() {
         for attempt in 0..5 {
-            let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { continue };
+            let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
             let mut junk = Vec::new();
             for _ in 0..(256 * (attempt + 1)) {
                 seed ^= seed << 13;
@@ -47,14 +49,24 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
 
     // An unknown kind is refused with a clear error by its owner.
     let reply = cluster.nodes[0].request("spawn-ghost g1")?;
-    assert!(reply.starts_with("error unknown actor kind \"ghost\""), "{reply}");
+    assert!(
+        reply.starts_with("error unknown actor kind \"ghost\""),
+        "{reply}"
+    );
 
     // An unknown name fails promptly from every node.
     for node in cluster.nodes.iter_mut() {
         let t = Instant::now();
         let reply = node.request("get no-such-name")?;
-        assert!(reply.starts_with("error no actor named no-such-name"), "{reply}");
-        assert!(t.elapsed() < Duration::from_secs(3), "not found took {:?}", t.elapsed());
+        assert!(
+            reply.starts_with("error no actor named no-such-name"),
+            "{reply}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "not found took {:?}",
+            t.elapsed()
+        );
     }
 
     // A message of the wrong type: refused locally (type check) and remotely (decode).
@@ -92,6 +104,9 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
         unknown_kinds += field("unknown_kinds");
         bad_messages += field("bad_messages");
     }
-    assert!(unknown_kinds >= 1 && bad_messages >= 1, "{unknown_kinds} {bad_messages}");
+    assert!(
+        unknown_kinds >= 1 && bad_messages >= 1,
+        "{unknown_kinds} {bad_messages}"
+    );
     Ok(())
 }

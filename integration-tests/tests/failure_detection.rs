@@ -26,10 +26,19 @@ fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
     let t = Instant::now();
     let (a, b) = cluster.nodes.split_at_mut(1);
     let seen = wait_until(deadline(), || {
-        a[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
-            && b[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+        a[0].members()
+            .map(|m| m == without(&all, &victim))
+            .unwrap_or(false)
+            && b[0]
+                .members()
+                .map(|m| m == without(&all, &victim))
+                .unwrap_or(false)
     });
-    assert!(seen, "kill -9 of {victim} not noticed within {:?}", deadline());
+    assert!(
+        seen,
+        "kill -9 of {victim} not noticed within {:?}",
+        deadline()
+    );
     eprintln!("kill -9 noticed after {:?}", t.elapsed());
     // The survivors keep serving.
     cluster.nodes[0].ok("spawn after-crash 1")?;
@@ -46,10 +55,18 @@ fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()>
     let t = Instant::now();
     let (a, b) = cluster.nodes.split_at_mut(1);
     let seen = wait_until(deadline() + Duration::from_millis(500), || {
-        a[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
-            && b[0].members().map(|m| m == without(&all, &victim)).unwrap_or(false)
+        a[0].members()
+            .map(|m| m == without(&all, &victim))
+            .unwrap_or(false)
+            && b[0]
+                .members()
+                .map(|m| m == without(&all, &victim))
+                .unwrap_or(false)
     });
-    assert!(seen, "SIGSTOPped {victim} not declared down within the deadline");
+    assert!(
+        seen,
+        "SIGSTOPped {victim} not declared down within the deadline"
+    );
     eprintln!("SIGSTOP noticed after {:?}", t.elapsed());
     let status = cluster.nodes[0].ok("status")?;
     assert!(!status.contains("peers_declared_down=0"), "{status}");
@@ -80,7 +97,10 @@ fn node_restarted_under_the_same_name_rejoins() -> Result<()> {
         cluster.nodes[i % 3].ok(&format!("spawn r{i} {i}"))?;
     }
     for i in 0..30 {
-        assert_eq!(cluster.nodes[(i + 1) % 3].ok(&format!("get r{i}"))?, i.to_string());
+        assert_eq!(
+            cluster.nodes[(i + 1) % 3].ok(&format!("get r{i}"))?,
+            i.to_string()
+        );
     }
     Ok(())
 }

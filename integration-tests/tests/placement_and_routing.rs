@@ -36,7 +36,11 @@ fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
         }
         for name in &names {
             let reply = node.recv()?;
-            assert!(reply.starts_with("ok "), "{}: add {name}: {reply}", node.name);
+            assert!(
+                reply.starts_with("ok "),
+                "{}: add {name}: {reply}",
+                node.name
+            );
         }
     }
     for (i, name) in names.iter().enumerate() {
@@ -44,7 +48,13 @@ fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
         assert_eq!(node.ok(&format!("get {name}"))?, (i + 3).to_string());
         let whereis = node.ok(&format!("where {name}"))?;
         let host = whereis.split_whitespace().next().unwrap_or_default();
-        assert_eq!(host, placement.owner_of(&ActorKey::new(name.as_str())).unwrap().as_str());
+        assert_eq!(
+            host,
+            placement
+                .owner_of(&ActorKey::new(name.as_str()))
+                .unwrap()
+                .as_str()
+        );
     }
 
     // Each node hosts exactly the names it owns.
@@ -53,7 +63,13 @@ fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
         let local: usize = node.ok("local")?.parse()?;
         let owned = names
             .iter()
-            .filter(|n| placement.owner_of(&ActorKey::new(n.as_str())).unwrap().as_str() == node.node_name)
+            .filter(|n| {
+                placement
+                    .owner_of(&ActorKey::new(n.as_str()))
+                    .unwrap()
+                    .as_str()
+                    == node.node_name
+            })
             .count();
         assert_eq!(local, owned, "{}", node.name);
         total += local;
@@ -74,7 +90,10 @@ fn stopped_actor_is_gone_cluster_wide_and_crashed_one_restarts() -> Result<()> {
     // A panic restarts the counter on its node, from its original arguments.
     cluster.nodes[2].ok("crash s3")?;
     let restarted = integration_tests::wait_until(std::time::Duration::from_secs(10), || {
-        cluster.nodes[2].ok("get s3").map(|v| v == "5").unwrap_or(false)
+        cluster.nodes[2]
+            .ok("get s3")
+            .map(|v| v == "5")
+            .unwrap_or(false)
     });
     assert!(restarted, "s3 was not restarted from its start value");
 
@@ -83,7 +102,11 @@ fn stopped_actor_is_gone_cluster_wide_and_crashed_one_restarts() -> Result<()> {
     for node in cluster.nodes.iter_mut() {
         let t = std::time::Instant::now();
         let reply = node.request("get s4")?;
-        assert!(reply.starts_with("error no actor named s4"), "{}: {reply}", node.name);
+        assert!(
+            reply.starts_with("error no actor named s4"),
+            "{}: {reply}",
+            node.name
+        );
         assert!(t.elapsed() < std::time::Duration::from_secs(3));
     }
     // ... and the name can be spawned afresh.

@@ -70,7 +70,7 @@ impl DistNode {
     /// after an error.
     pub async fn start(config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
         config.validate()?;
-        if ractor::registry::where_is(SUPERVISOR_NAME.to_string()).is_some() {
+        if ractor::registry::where_is(SUPERVISOR_NAME).is_some() {
             return Err(DistError::Start(
                 "a ractor-dist node already runs in this process (ractor_cluster's registry is process-global)".to_string(),
             ));
@@ -176,7 +176,7 @@ impl DistNode {
                 .request(&node, &Request::Status, self.shared.config.request_timeout)
                 .await?
             {
-                Response::Status(s) => all.push(s),
+                Response::Status(s) => all.push(*s),
                 other => {
                     return Err(DistError::Protocol(format!(
                         "unexpected status answer: {other:?}"

@@ -107,7 +107,7 @@ pub(crate) enum Response {
     /// The actor was stopped.
     Stopped,
     /// Node statistics.
-    Status(crate::node::NodeStatus),
+    Status(Box<crate::node::NodeStatus>),
     /// The request failed.
     Err(RemoteError),
 }

@@ -207,7 +207,7 @@ impl SupervisorState {
                 }
             }
             Request::Stop { key } => self.stop_request(&key).await,
-            Request::Status => Response::Status(self.shared.status()),
+            Request::Status => Response::Status(Box::new(self.shared.status())),
         };
         let _ = reply.send(wire::encode(&response));
     }

@@ -283,11 +283,18 @@ impl DistNode {
         name: impl Into<ActorKey>,
     ) -> Result<DistRef<M>, DistError> {
         let key = name.into();
-        if let Some(entry) = self.shared.hosted(&key) {
-            if entry.msg_type() != TypeId::of::<M>() {
-                return Err(DistError::WrongType(key));
-            }
-            return Ok(DistRef::with_local(key, self.shared.clone(), entry.cell));
+        let local = self
+            .shared
+            .hosted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .map(|entry| entry.msg_type() == TypeId::of::<M>());
+        match local {
+            // The first send resolves the route from the local table.
+            Some(true) => return Ok(DistRef::unresolved(key, self.shared.clone())),
+            Some(false) => return Err(DistError::WrongType(key)),
+            None => {}
         }
         locate(&self.shared, &key).await?;
         Ok(DistRef::unresolved(key, self.shared.clone()))

@@ -59,11 +59,22 @@ pub(crate) enum FrameBody {
         args: Vec<u8>,
         hops: u8,
     },
+    /// Casts batched per destination node, in send order.
+    Casts(Vec<CastItem>),
     /// The sender hosts these names (of these kinds); sent to the names' placement owner,
     /// their directory node.
     Register { entries: Vec<(ActorKey, String)> },
     /// The sender no longer hosts `key`.
     Unregister { key: ActorKey },
+}
+
+/// One cast in a [`FrameBody::Casts`] batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CastItem {
+    pub(crate) key: ActorKey,
+    pub(crate) variant: String,
+    #[serde(with = "serde_bytes")]
+    pub(crate) args: Vec<u8>,
 }
 
 /// A request to a supervisor; answered with a [`Response`].

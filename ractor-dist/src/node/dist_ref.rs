@@ -2,7 +2,7 @@
 //!
 //! A `DistRef` remembers where its actor was last found (a *route*) together with the
 //! membership epoch it was found under. While the epoch is unchanged, a send to a local
-//! actor is one `RwLock` read plus ractor's own enqueue: no hashing, no serialization. A
+//! actor is one lock-free `ArcSwap` load plus ractor's own enqueue: no hashing, no serialization. A
 //! remote send serializes the message (ractor_cluster's derive) into a versioned envelope
 //! and hands it to the hosting node's supervisor. When the epoch changes, or the route turns
 //! out to be stale (the actor stopped, moved or was restarted), the route is resolved again:
@@ -12,7 +12,9 @@
 use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use ractor::message::SerializedMessage;
@@ -24,7 +26,7 @@ use crate::node::error::DistError;
 use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::GatewayMsg;
-use crate::wire::{self, Frame, FrameBody, RemoteError, Request, Response};
+use crate::wire::{CastItem, RemoteError, Request, Response};
 
 /// How many times a send re-resolves a stale route before giving up.
 const MAX_ATTEMPTS: usize = 4;
@@ -43,6 +45,10 @@ enum Route {
     },
 }
 
+/// Shared by every fresh handle: creating a `DistRef` allocates once.
+static UNRESOLVED: std::sync::LazyLock<Arc<Route>> =
+    std::sync::LazyLock::new(|| Arc::new(Route::Unresolved));
+
 enum Fast<M> {
     Done,
     Remote(M, NodeName, ActorRef<GatewayMsg>),
@@ -52,7 +58,7 @@ enum Fast<M> {
 struct RefInner {
     key: ActorKey,
     node: Arc<NodeShared>,
-    route: RwLock<Route>,
+    route: ArcSwap<Route>,
 }
 
 /// A handle to a distributed actor with message type `M`; `Clone + Send + Sync`.
@@ -75,7 +81,7 @@ impl<M> Clone for DistRef<M> {
 
 impl<M> std::fmt::Debug for DistRef<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let route = match &*self.inner.route.read().unwrap_or_else(|e| e.into_inner()) {
+        let route = match &**self.inner.route.load() {
             Route::Unresolved => "unresolved".to_string(),
             Route::Local { .. } => "local".to_string(),
             Route::Remote { host, .. } => format!("on {host}"),
@@ -86,7 +92,14 @@ impl<M> std::fmt::Debug for DistRef<M> {
 
 impl<M: Message> DistRef<M> {
     pub(crate) fn unresolved(key: ActorKey, node: Arc<NodeShared>) -> Self {
-        Self::with_route(key, node, Route::Unresolved)
+        Self {
+            inner: Arc::new(RefInner {
+                key,
+                node,
+                route: ArcSwap::new(UNRESOLVED.clone()),
+            }),
+            _msg: PhantomData,
+        }
     }
 
     pub(crate) fn with_local(key: ActorKey, node: Arc<NodeShared>, cell: ActorCell) -> Self {
@@ -99,7 +112,7 @@ impl<M: Message> DistRef<M> {
             inner: Arc::new(RefInner {
                 key,
                 node,
-                route: RwLock::new(route),
+                route: ArcSwap::from_pointee(route),
             }),
             _msg: PhantomData,
         }
@@ -118,8 +131,10 @@ impl<M: Message> DistRef<M> {
     /// Sends a message without waiting for it to be handled, like [`ractor::ActorRef::cast`].
     ///
     /// Messages from one `DistRef` to an actor arrive in the order they were sent while the
-    /// actor stays where it is. A request/response variant sent with `cast` is answered on
-    /// its own reply port.
+    /// actor stays where it is. Remote casts are batched per destination node (one frame
+    /// per scheduling point, at most 256 KiB); a later `call` or `stop` to the same node
+    /// flushes the batch first, so it stays ordered after them. A request/response variant
+    /// sent with `cast` is answered on its own reply port.
     ///
     /// # Errors
     ///
@@ -140,8 +155,8 @@ impl<M: Message> DistRef<M> {
     /// Sends along the cached route if it is still valid for the current epoch.
     fn try_fast(&self, message: M) -> Result<Fast<M>, DistError> {
         let generation = self.inner.node.generation.load(Ordering::Acquire);
-        let route = self.inner.route.read().unwrap_or_else(|e| e.into_inner());
-        match &*route {
+        let route = self.inner.route.load();
+        match &**route {
             Route::Local {
                 generation: g,
                 cell,
@@ -195,28 +210,15 @@ impl<M: Message> DistRef<M> {
     ) -> Result<(), DistError> {
         match self.serialize(message)? {
             SerializedMessage::Cast { variant, args, .. } => {
-                let node = &self.inner.node;
-                let frame = Frame {
-                    from: node.me.clone(),
-                    incarnation: node.incarnation,
-                    body: FrameBody::Cast {
-                        key: self.inner.key.clone(),
-                        variant,
-                        args,
-                        hops: 0,
-                    },
+                let item = CastItem {
+                    key: self.inner.key.clone(),
+                    variant,
+                    args,
                 };
-                let bytes = wire::encode(&frame);
-                if bytes.len() > node.config.max_frame_bytes {
-                    return Err(DistError::TooLarge {
-                        size: bytes.len(),
-                        limit: node.config.max_frame_bytes,
-                    });
-                }
-                gateway.cast(GatewayMsg::Frame(bytes)).map_err(|_| {
-                    self.invalidate();
-                    DistError::Unreachable(host)
-                })
+                self.inner
+                    .node
+                    .enqueue_cast(&host, &gateway, item)
+                    .inspect_err(|_| self.invalidate())
             }
             SerializedMessage::Call {
                 variant,
@@ -259,11 +261,8 @@ impl<M: Message> DistRef<M> {
     }
 
     /// Sends a request built around a reply port and waits for the answer, like ractor's
-    /// `call`; the timeout is mandatory.
-    ///
-    /// ```ignore
-    /// let n = counter.call(CounterMsg::Get, Duration::from_secs(1)).await?;
-    /// ```
+    /// `call`; the timeout is mandatory. For a variant `Get(RpcReplyPort<i64>)`:
+    /// `counter.call(CounterMsg::Get, Duration::from_secs(1)).await?` (see the crate docs).
     ///
     /// # Errors
     ///
@@ -467,7 +466,7 @@ impl<M: Message> DistRef<M> {
     }
 
     fn invalidate(&self) {
-        *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Route::Unresolved;
+        self.inner.route.store(UNRESOLVED.clone());
     }
 
     fn resolve(&self) -> Result<Route, DistError> {
@@ -494,7 +493,7 @@ impl<M: Message> DistRef<M> {
                 gateway,
             }
         };
-        *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = route.clone();
+        self.inner.route.store(Arc::new(route.clone()));
         Ok(route)
     }
 }

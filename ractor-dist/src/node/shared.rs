@@ -16,7 +16,7 @@ use crate::node::config::DistConfig;
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::GatewayMsg;
-use crate::wire::{self, Request, Response};
+use crate::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 
 /// The membership view a node routes by.
 #[derive(Debug)]
@@ -38,6 +38,18 @@ impl HostedEntry {
         self.kind.msg_type()
     }
 }
+
+/// Casts waiting to be sent to one peer as a single batch frame.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    items: Vec<CastItem>,
+    bytes: usize,
+    scheduled: bool,
+}
+
+/// A batch is sent at once when it reaches this size; smaller ones go out as soon as the
+/// flush task runs (the next scheduling point).
+const FLUSH_BYTES: usize = 256 * 1024;
 
 /// Counters of things that went wrong (and of a few that went right), per node.
 #[derive(Debug, Default)]
@@ -108,6 +120,8 @@ pub(crate) struct NodeShared {
     pub(crate) cache: Mutex<HashMap<ActorKey, (Epoch, NodeName)>>,
     pub(crate) supervisor: OnceLock<ActorRef<GatewayMsg>>,
     pub(crate) counters: Counters,
+    /// Remote casts being batched, per destination node.
+    outboxes: Mutex<HashMap<NodeName, Outbox>>,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -139,6 +153,7 @@ impl NodeShared {
             cache: Mutex::new(HashMap::new()),
             supervisor: OnceLock::new(),
             counters: Counters::default(),
+            outboxes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -227,6 +242,81 @@ impl NodeShared {
             .ok_or_else(|| DistError::Unreachable(node.clone()))
     }
 
+    /// Queues a cast for `host`; casts to one host leave in order, batched into one frame
+    /// per flush. Requests to `host` flush first, so a cast followed by a call stays ordered.
+    pub(crate) fn enqueue_cast(
+        self: &Arc<Self>,
+        host: &NodeName,
+        gateway: &ActorRef<GatewayMsg>,
+        item: CastItem,
+    ) -> Result<(), DistError> {
+        let size = item.args.len() + item.variant.len() + item.key.as_str().len() + 32;
+        if size > self.config.max_frame_bytes {
+            return Err(DistError::TooLarge {
+                size,
+                limit: self.config.max_frame_bytes,
+            });
+        }
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox = boxes.entry(host.clone()).or_default();
+        if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
+            self.flush_locked(host, gateway, outbox)?;
+        }
+        outbox.items.push(item);
+        outbox.bytes += size;
+        if !outbox.scheduled {
+            outbox.scheduled = true;
+            let this = self.clone();
+            let host = host.clone();
+            let gateway = gateway.clone();
+            tokio::spawn(async move {
+                this.flush(&host, &gateway, true);
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends whatever is queued for `host` now.
+    pub(crate) fn flush(&self, host: &NodeName, gateway: &ActorRef<GatewayMsg>, from_task: bool) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(outbox) = boxes.get_mut(host) {
+            if from_task {
+                outbox.scheduled = false;
+            }
+            let _ = self.flush_locked(host, gateway, outbox);
+        }
+    }
+
+    fn flush_locked(
+        &self,
+        host: &NodeName,
+        gateway: &ActorRef<GatewayMsg>,
+        outbox: &mut Outbox,
+    ) -> Result<(), DistError> {
+        if outbox.items.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(&mut outbox.items);
+        outbox.bytes = 0;
+        let count = items.len() as u64;
+        let frame = Frame {
+            from: self.me.clone(),
+            incarnation: self.incarnation,
+            body: FrameBody::Casts(items),
+        };
+        if gateway
+            .cast(GatewayMsg::Frame(wire::encode(&frame)))
+            .is_err()
+        {
+            self.counters
+                .dropped_casts
+                .fetch_add(count, Ordering::Relaxed);
+            tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
+            return Err(DistError::Unreachable(host.clone()));
+        }
+        Ok(())
+    }
+
     /// Sends a request to `node`'s supervisor and decodes its response.
     pub(crate) async fn request(
         &self,
@@ -235,6 +325,7 @@ impl NodeShared {
         timeout: Duration,
     ) -> Result<Response, DistError> {
         let gateway = self.gateway(node)?;
+        self.flush(node, &gateway, false);
         let bytes = wire::encode(req);
         if bytes.len() > self.config.max_frame_bytes {
             return Err(DistError::TooLarge {

@@ -84,6 +84,11 @@ impl SupervisorState {
                 args,
                 hops,
             } => self.deliver_cast(key, variant, args, hops),
+            FrameBody::Casts(items) => {
+                for item in items {
+                    self.deliver_cast(item.key, item.variant, item.args, 0);
+                }
+            }
             FrameBody::Register { entries } => {
                 let view = self.shared.view();
                 let mut dir = self

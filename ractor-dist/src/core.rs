@@ -12,12 +12,14 @@
 //! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
 
 pub mod dialer;
+pub mod handoff;
 pub mod hash;
 pub mod identity;
 pub mod membership;
 pub mod placement;
 
 pub use dialer::Dialer;
+pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
 pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};
 pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::handoff::ViewId;
 use super::identity::{Epoch, Incarnation, Millis, NodeName};
 use super::placement::Placement;
 
@@ -111,6 +112,20 @@ pub struct MemberInfo {
     pub last_heard: Millis,
 }
 
+/// The digest of a set of members: XXH3-64 over the members sorted by name, each as
+/// (name length u64 LE, name bytes, incarnation u64 LE).
+pub fn view_digest<'a>(members: impl IntoIterator<Item = (&'a NodeName, Incarnation)>) -> ViewId {
+    let mut members: Vec<(&NodeName, Incarnation)> = members.into_iter().collect();
+    members.sort();
+    let mut bytes = Vec::new();
+    for (name, inc) in members {
+        bytes.extend_from_slice(&(name.as_str().len() as u64).to_le_bytes());
+        bytes.extend_from_slice(name.as_str().as_bytes());
+        bytes.extend_from_slice(&inc.0.to_le_bytes());
+    }
+    ViewId(xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
 /// The membership of one node: itself plus the peers that are up.
 #[derive(Debug)]
 pub struct Membership {
@@ -120,6 +135,8 @@ pub struct Membership {
     up: BTreeMap<NodeName, MemberInfo>,
     events: VecDeque<MembershipEvent>,
     commands: VecDeque<MembershipCommand>,
+    /// Incarnations that announced their departure: they are not admitted again.
+    left: BTreeMap<NodeName, Incarnation>,
 }
 
 impl Membership {
@@ -133,7 +150,29 @@ impl Membership {
             up: BTreeMap::new(),
             events: VecDeque::new(),
             commands: VecDeque::new(),
+            left: BTreeMap::new(),
         }
+    }
+
+    /// The digest of the current view: XXH3 over the sorted member names and
+    /// incarnations. Nodes that see the same members compute the same id.
+    pub fn view_id(&self) -> ViewId {
+        view_digest(
+            self.up
+                .iter()
+                .map(|(n, m)| (n, m.incarnation))
+                .chain(std::iter::once((&self.me.node, self.me.incarnation))),
+        )
+    }
+
+    /// The digest of the view without this node (what the others see once it has left).
+    pub fn view_id_without_me(&self) -> ViewId {
+        view_digest(self.up.iter().map(|(n, m)| (n, m.incarnation)))
+    }
+
+    /// True when `node` left gracefully with `incarnation`.
+    pub fn has_left(&self, node: &NodeName, incarnation: Incarnation) -> bool {
+        self.left.get(node) == Some(&incarnation)
     }
 
     /// This node's own hello.
@@ -183,6 +222,9 @@ impl Membership {
 
     /// A peer said hello. Returns true when the view changed.
     pub fn handle_hello(&mut self, hello: Hello, now: Millis) -> bool {
+        if self.has_left(&hello.node, hello.incarnation) {
+            return false;
+        }
         if let Some(reason) = self.refusal(&hello) {
             self.events.push_back(MembershipEvent::Refused {
                 node: hello.node,
@@ -250,6 +292,7 @@ impl Membership {
 
     /// `node` announced that it leaves. Returns true when the view changed.
     pub fn handle_left(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
+        self.left.insert(node.clone(), incarnation);
         match self.up.get(node) {
             Some(m) if m.incarnation == incarnation => self.mark_down(node, DownReason::Left),
             _ => false,

@@ -1,0 +1,613 @@
+//! The handoff state machine: moving actors to their new owner when the view changes.
+//!
+//! One `HandoffCore` per node decides, for every membership view, which hosted names move
+//! and where, batches the moves per target with flow control, tracks acknowledgements and
+//! deadlines, and runs the two barriers that keep every sender's messages in order:
+//!
+//! 1. **View adopted.** On adopting a view, a node first flushes everything it routed by
+//!    the old view, then tells every peer `ViewAdopted(view)`. Once a source node has that
+//!    marker from every participant, nothing routed by the old view can still reach it.
+//! 2. **Handoffs done.** A source sends `HandoffsDone(view)` to a peer once its handoffs to
+//!    that peer are acknowledged (their buffered messages forwarded) and the first barrier
+//!    has passed. A node is *settled* for a view when every participant said so.
+//!
+//! Until it is settled, a node parks messages for names it owns but does not host (a
+//! handoff may still bring them) and, for names that arrived by handoff, messages from
+//! anyone but their source. Parked messages are released when it settles, or after the
+//! deadline, whichever comes first.
+//!
+//! A moving actor is first drained by the executor (every message already in its mailbox
+//! is handled, later ones are buffered), then its snapshot travels in a `Migrate` batch;
+//! when the target acknowledges, the source forwards the buffered messages and leaves a
+//! redirect. A drain or an acknowledgement that misses the deadline falls back (the state
+//! is restored from the last snapshot, locally or on the current owner).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{ActorKey, Millis, NodeName};
+use super::placement::Placement;
+
+/// The digest of a membership view (its members and their incarnations); equal on every
+/// node that sees the same members.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+pub struct ViewId(pub u64);
+
+/// What happens to an actor whose owner changes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub enum HandoffMode {
+    /// Start afresh on the new owner with the original arguments.
+    #[default]
+    Restart,
+    /// Move with its state: snapshot on the old owner, restore on the new one.
+    Resume,
+    /// Keep running where it is until it stops; lookups still find it. (When its node
+    /// leaves gracefully it moves as with `Resume` if it can snapshot, else `Restart`.)
+    Stay,
+}
+
+/// Limits of the handoff machinery.
+#[derive(Clone, Copy, Debug)]
+pub struct HandoffConfig {
+    /// Deadline of each step (drain, acknowledgement, barriers), in milliseconds.
+    pub deadline_ms: u64,
+    /// Target size of one `Migrate` batch, in bytes.
+    pub batch_bytes: usize,
+    /// Unacknowledged batches allowed per target (flow control).
+    pub max_inflight: usize,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        Self {
+            deadline_ms: 5_000,
+            batch_bytes: 1 << 20,
+            max_inflight: 4,
+        }
+    }
+}
+
+/// A batch number, unique per source node.
+pub type BatchId = u64;
+
+/// What the executor must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandoffCommand {
+    /// Flush what was routed by the old view, then send `ViewAdopted(view)` to every peer.
+    Announce {
+        /// The adopted view.
+        view: ViewId,
+    },
+    /// Stop routing to `key` locally (buffer instead) and drain it; report the snapshot
+    /// size with [`HandoffCore::handle_drained`].
+    Drain {
+        /// The actor.
+        key: ActorKey,
+        /// Where it goes.
+        to: NodeName,
+    },
+    /// Kill `key` without waiting any longer (its drain missed the deadline); report it with
+    /// [`HandoffCore::handle_drained`] and no state.
+    ForceStop {
+        /// The actor.
+        key: ActorKey,
+    },
+    /// Send these snapshots to `to` as one `Migrate` batch (again, if it is a retry).
+    SendBatch {
+        /// The target.
+        to: NodeName,
+        /// The batch number (the target acknowledges it).
+        batch: BatchId,
+        /// The actors in the batch.
+        keys: Vec<ActorKey>,
+    },
+    /// `to` runs `key` now: forward its buffered messages there, in order, then redirect.
+    Moved {
+        /// The actor.
+        key: ActorKey,
+        /// Its new host.
+        to: NodeName,
+    },
+    /// `key` stays here after all (the view changed back, or it has nowhere to go): start
+    /// it again from its snapshot and deliver its buffered messages.
+    RestoreLocal {
+        /// The actor.
+        key: ActorKey,
+    },
+    /// Send `HandoffsDone(view)` to `to`.
+    SendDone {
+        /// The peer.
+        to: NodeName,
+        /// The view.
+        view: ViewId,
+    },
+    /// This node is settled for the current view (or gave up waiting): release everything
+    /// parked.
+    Settled {
+        /// True when it settled by deadline rather than by hearing from everyone.
+        by_deadline: bool,
+    },
+}
+
+/// Whether a message may be delivered now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Handle it as usual.
+    Deliver,
+    /// Keep it until the node settles.
+    Park,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    Draining,
+    Ready(usize),
+    InFlight(BatchId),
+}
+
+#[derive(Clone, Debug)]
+struct Out {
+    to: NodeName,
+    phase: Phase,
+    since: Millis,
+}
+
+#[derive(Clone, Debug)]
+struct Batch {
+    keys: Vec<ActorKey>,
+    sent_at: Millis,
+}
+
+/// Counters of the handoff machinery.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffStats {
+    /// Actors moved out and acknowledged.
+    pub moved_out: u64,
+    /// Batches sent again after a missed deadline.
+    pub retries: u64,
+    /// Drains that missed the deadline (the actor was killed; it restarts from arguments).
+    pub forced_stops: u64,
+    /// Actors restored here after a handoff could not go anywhere.
+    pub restored_locally: u64,
+    /// Times the node settled by deadline instead of by barrier.
+    pub settled_by_deadline: u64,
+}
+
+/// The per-node handoff state machine (see the module docs).
+#[derive(Debug)]
+pub struct HandoffCore {
+    me: NodeName,
+    config: HandoffConfig,
+    view: ViewId,
+    participants: BTreeSet<NodeName>,
+    view_since: Millis,
+    adopted: BTreeSet<NodeName>,
+    done_from: BTreeSet<NodeName>,
+    done_sent: BTreeSet<NodeName>,
+    /// The latest view each peer said it adopted / finished: markers can arrive before this
+    /// node adopts the same view.
+    adopted_views: BTreeMap<NodeName, ViewId>,
+    done_views: BTreeMap<NodeName, ViewId>,
+    settled: bool,
+    out: BTreeMap<ActorKey, Out>,
+    ready: BTreeMap<NodeName, VecDeque<(ActorKey, usize)>>,
+    inflight: BTreeMap<NodeName, BTreeMap<BatchId, Batch>>,
+    next_batch: BatchId,
+    incoming: BTreeMap<ActorKey, NodeName>,
+    commands: VecDeque<HandoffCommand>,
+    stats: HandoffStats,
+}
+
+impl HandoffCore {
+    /// A node alone in its view (settled).
+    pub fn new(me: NodeName, config: HandoffConfig) -> Self {
+        Self {
+            me,
+            config,
+            view: ViewId::default(),
+            participants: BTreeSet::new(),
+            view_since: Millis(0),
+            adopted: BTreeSet::new(),
+            done_from: BTreeSet::new(),
+            done_sent: BTreeSet::new(),
+            adopted_views: BTreeMap::new(),
+            done_views: BTreeMap::new(),
+            settled: true,
+            out: BTreeMap::new(),
+            ready: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            next_batch: 1,
+            incoming: BTreeMap::new(),
+            commands: VecDeque::new(),
+            stats: HandoffStats::default(),
+        }
+    }
+
+    /// The current view.
+    pub fn view(&self) -> ViewId {
+        self.view
+    }
+
+    /// True when every participant of the current view said its handoffs are done.
+    pub fn is_settled(&self) -> bool {
+        self.settled
+    }
+
+    /// Actors on their way out of this node.
+    pub fn moving_out(&self) -> usize {
+        self.out.len()
+    }
+
+    /// True when `key` is on its way out.
+    pub fn is_moving(&self, key: &ActorKey) -> bool {
+        self.out.contains_key(key)
+    }
+
+    /// Where `key` is going, if it is on its way out.
+    pub fn target_of(&self, key: &ActorKey) -> Option<&NodeName> {
+        self.out.get(key).map(|o| &o.to)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> HandoffStats {
+        self.stats
+    }
+
+    /// The next command, if any.
+    pub fn poll_command(&mut self) -> Option<HandoffCommand> {
+        self.commands.pop_front()
+    }
+
+    /// A new view: `placement` decides owners, `participants` are the peers that take part
+    /// in its barriers (the members, plus nodes that are leaving but still connected), and
+    /// `hosted` lists the actors running here with their modes. With `leaving`, this node
+    /// is not in `placement` and everything it hosts moves, `Stay` included.
+    pub fn handle_view(
+        &mut self,
+        view: ViewId,
+        placement: &Placement,
+        participants: BTreeSet<NodeName>,
+        hosted: impl IntoIterator<Item = (ActorKey, HandoffMode)>,
+        leaving: bool,
+        now: Millis,
+    ) {
+        self.view = view;
+        self.participants = participants;
+        self.participants.remove(&self.me);
+        self.view_since = now;
+        self.adopted = self
+            .participants
+            .iter()
+            .filter(|p| self.adopted_views.get(*p) == Some(&view))
+            .cloned()
+            .collect();
+        self.done_from = self
+            .participants
+            .iter()
+            .filter(|p| self.done_views.get(*p) == Some(&view))
+            .cloned()
+            .collect();
+        self.done_sent.clear();
+        self.settled = false;
+        self.incoming.clear();
+        self.commands.push_back(HandoffCommand::Announce { view });
+
+        // Re-target handoffs in progress.
+        let keys: Vec<ActorKey> = self.out.keys().cloned().collect();
+        for key in keys {
+            let owner = placement.owner_of(&key).cloned();
+            let Some(out) = self.out.get_mut(&key) else {
+                continue;
+            };
+            let owner = owner.filter(|o| *o != self.me || !leaving);
+            match (&out.phase, owner) {
+                // In flight: the old target may already run it; wait for its answer.
+                (Phase::InFlight(_), _) => {}
+                (_, Some(owner)) if owner == out.to => {}
+                (Phase::Draining, Some(owner)) => out.to = owner,
+                (Phase::Draining, None) => {}
+                (Phase::Ready(size), Some(owner)) => {
+                    let size = *size;
+                    let from = out.to.clone();
+                    out.to = owner.clone();
+                    if let Some(q) = self.ready.get_mut(&from) {
+                        q.retain(|(k, _)| *k != key);
+                    }
+                    if owner == self.me {
+                        self.out.remove(&key);
+                        self.stats.restored_locally += 1;
+                        self.commands
+                            .push_back(HandoffCommand::RestoreLocal { key });
+                    } else {
+                        self.ready.entry(owner).or_default().push_back((key, size));
+                    }
+                }
+                (Phase::Ready(_), None) => {}
+            }
+        }
+
+        // Start new handoffs.
+        for (key, mode) in hosted {
+            if self.out.contains_key(&key) || (mode == HandoffMode::Stay && !leaving) {
+                continue;
+            }
+            let Some(owner) = placement.owner_of(&key) else {
+                continue;
+            };
+            if *owner == self.me {
+                continue;
+            }
+            self.out.insert(
+                key.clone(),
+                Out {
+                    to: owner.clone(),
+                    phase: Phase::Draining,
+                    since: now,
+                },
+            );
+            self.commands.push_back(HandoffCommand::Drain {
+                key,
+                to: owner.clone(),
+            });
+        }
+        let targets: Vec<NodeName> = self.ready.keys().cloned().collect();
+        for t in targets {
+            self.try_send(&t, now);
+        }
+        self.maybe_done();
+        self.maybe_settle();
+    }
+
+    fn maybe_settle(&mut self) {
+        if !self.settled && self.participants.iter().all(|p| self.done_from.contains(p)) {
+            self.settled = true;
+            self.incoming.clear();
+            self.commands
+                .push_back(HandoffCommand::Settled { by_deadline: false });
+        }
+    }
+
+    /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).
+    pub fn handle_drained(&mut self, key: &ActorKey, size: usize, now: Millis) {
+        let Some(out) = self.out.get_mut(key) else {
+            return;
+        };
+        if out.phase != Phase::Draining {
+            return;
+        }
+        if out.to == self.me {
+            self.out.remove(key);
+            self.stats.restored_locally += 1;
+            self.commands
+                .push_back(HandoffCommand::RestoreLocal { key: key.clone() });
+            self.maybe_done();
+            return;
+        }
+        out.phase = Phase::Ready(size);
+        out.since = now;
+        let to = out.to.clone();
+        self.ready
+            .entry(to.clone())
+            .or_default()
+            .push_back((key.clone(), size));
+        self.try_send(&to, now);
+    }
+
+    fn try_send(&mut self, to: &NodeName, now: Millis) {
+        loop {
+            let inflight = self.inflight.get(to).map_or(0, BTreeMap::len);
+            if inflight >= self.config.max_inflight {
+                return;
+            }
+            let Some(queue) = self.ready.get_mut(to) else {
+                return;
+            };
+            if queue.is_empty() {
+                return;
+            }
+            let mut keys = Vec::new();
+            let mut bytes = 0usize;
+            while let Some((key, size)) = queue.front() {
+                if !keys.is_empty() && bytes + size > self.config.batch_bytes {
+                    break;
+                }
+                bytes += size;
+                keys.push(key.clone());
+                queue.pop_front();
+            }
+            let batch = self.next_batch;
+            self.next_batch += 1;
+            for key in &keys {
+                if let Some(out) = self.out.get_mut(key) {
+                    out.phase = Phase::InFlight(batch);
+                    out.since = now;
+                }
+            }
+            self.inflight.entry(to.clone()).or_default().insert(
+                batch,
+                Batch {
+                    keys: keys.clone(),
+                    sent_at: now,
+                },
+            );
+            self.commands.push_back(HandoffCommand::SendBatch {
+                to: to.clone(),
+                batch,
+                keys,
+            });
+        }
+    }
+
+    /// `from` acknowledged a batch: its actors run there now.
+    pub fn handle_ack(&mut self, from: &NodeName, batch: BatchId, now: Millis) {
+        let Some(b) = self.inflight.get_mut(from).and_then(|m| m.remove(&batch)) else {
+            return;
+        };
+        for key in b.keys {
+            if self
+                .out
+                .get(&key)
+                .is_some_and(|o| o.phase == Phase::InFlight(batch))
+            {
+                self.out.remove(&key);
+                self.stats.moved_out += 1;
+                self.commands.push_back(HandoffCommand::Moved {
+                    key,
+                    to: from.clone(),
+                });
+            }
+        }
+        self.try_send(from, now);
+        self.maybe_done();
+    }
+
+    /// `from` adopted `view`.
+    pub fn handle_view_adopted(&mut self, from: &NodeName, view: ViewId) {
+        self.adopted_views.insert(from.clone(), view);
+        if view == self.view {
+            self.adopted.insert(from.clone());
+            self.maybe_done();
+        }
+    }
+
+    /// `from` finished its handoffs for `view`.
+    pub fn handle_done(&mut self, from: &NodeName, view: ViewId) {
+        self.done_views.insert(from.clone(), view);
+        if view != self.view {
+            return;
+        }
+        self.done_from.insert(from.clone());
+        self.incoming.retain(|_, source| source != from);
+        self.maybe_settle();
+    }
+
+    /// `key` arrived here by handoff from `from`.
+    pub fn handle_migrated_in(&mut self, from: &NodeName, key: ActorKey) {
+        if !self.settled {
+            self.incoming.insert(key, from.clone());
+        }
+    }
+
+    /// Whether a message for `key` from `sender` (`None`: a local sender) may be handled
+    /// now. `hosted` says whether `key` runs here, `owned` whether this node owns it.
+    pub fn admit(
+        &self,
+        key: &ActorKey,
+        sender: Option<&NodeName>,
+        hosted: bool,
+        owned: bool,
+    ) -> Admission {
+        if self.settled {
+            return Admission::Deliver;
+        }
+        if hosted {
+            return match self.incoming.get(key) {
+                Some(source) if Some(source) != sender => Admission::Park,
+                _ => Admission::Deliver,
+            };
+        }
+        if owned {
+            Admission::Park
+        } else {
+            Admission::Deliver
+        }
+    }
+
+    fn maybe_done(&mut self) {
+        if !self.participants.iter().all(|p| self.adopted.contains(p)) {
+            return;
+        }
+        let busy: BTreeSet<NodeName> = self.out.values().map(|o| o.to.clone()).collect();
+        for peer in self.participants.clone() {
+            if !busy.contains(&peer) && self.done_sent.insert(peer.clone()) {
+                self.commands.push_back(HandoffCommand::SendDone {
+                    to: peer,
+                    view: self.view,
+                });
+            }
+        }
+    }
+
+    /// Checks deadlines: stuck drains are forced, unacknowledged batches are sent again,
+    /// barriers that do not complete are given up on.
+    pub fn handle_tick(&mut self, now: Millis) {
+        let deadline = self.config.deadline_ms;
+        let stuck: Vec<ActorKey> = self
+            .out
+            .iter()
+            .filter(|(_, o)| o.phase == Phase::Draining && now.since(o.since) > deadline)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stuck {
+            if let Some(o) = self.out.get_mut(&key) {
+                o.since = now;
+            }
+            self.stats.forced_stops += 1;
+            self.commands.push_back(HandoffCommand::ForceStop { key });
+        }
+        let mut resend = Vec::new();
+        for (to, batches) in &mut self.inflight {
+            for (id, b) in batches.iter_mut() {
+                if now.since(b.sent_at) > deadline {
+                    b.sent_at = now;
+                    resend.push(HandoffCommand::SendBatch {
+                        to: to.clone(),
+                        batch: *id,
+                        keys: b.keys.clone(),
+                    });
+                }
+            }
+        }
+        self.stats.retries += resend.len() as u64;
+        self.commands.extend(resend);
+        if now.since(self.view_since) > deadline {
+            // Give up on peers that never adopted the view or never finished.
+            let missing: Vec<NodeName> = self
+                .participants
+                .iter()
+                .filter(|p| !self.adopted.contains(*p))
+                .cloned()
+                .collect();
+            self.adopted.extend(missing);
+            self.maybe_done();
+            if !self.settled {
+                self.settled = true;
+                self.incoming.clear();
+                self.stats.settled_by_deadline += 1;
+                self.commands
+                    .push_back(HandoffCommand::Settled { by_deadline: true });
+            }
+        }
+    }
+
+    /// A peer left for good: forget batches in flight to it (their actors go back to
+    /// `Ready` and are re-targeted by the next [`HandoffCore::handle_view`]).
+    pub fn handle_peer_gone(&mut self, peer: &NodeName) {
+        if let Some(batches) = self.inflight.remove(peer) {
+            for (_, b) in batches {
+                for key in b.keys {
+                    if let Some(o) = self.out.get_mut(&key) {
+                        o.phase = Phase::Ready(0);
+                        self.ready
+                            .entry(peer.clone())
+                            .or_default()
+                            .push_back((key, 0));
+                    }
+                }
+            }
+        }
+        self.participants.remove(peer);
+        self.adopted.remove(peer);
+        self.adopted_views.remove(peer);
+        self.done_views.remove(peer);
+        self.maybe_done();
+        self.maybe_settle();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+use super::*;
+
+fn n(s: &str) -> NodeName {
+    NodeName::new(s)
+}
+
+fn drain(c: &mut HandoffCore) -> Vec<HandoffCommand> {
+    std::iter::from_fn(|| c.poll_command()).collect()
+}
+
+fn placement(names: &[&str]) -> Placement {
+    Placement::new(crate::core::Epoch(1), names.iter().map(|s| n(s)))
+}
+
+/// Names owned by `owner` under `p`.
+fn owned_by(p: &Placement, owner: &str, count: usize) -> Vec<ActorKey> {
+    (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .filter(|k| p.owner_of(k).map(|o| o.as_str()) == Some(owner))
+        .take(count)
+        .collect()
+}
+
+#[test]
+fn join_drains_only_names_owned_by_the_newcomer_and_stays_put() {
+    let before = placement(&["a", "b"]);
+    let after = placement(&["a", "b", "c"]);
+    let mine = owned_by(&before, "a", 50);
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    let hosted = mine.iter().enumerate().map(|(i, k)| {
+        let mode = if i % 5 == 0 {
+            HandoffMode::Stay
+        } else {
+            HandoffMode::Resume
+        };
+        (k.clone(), mode)
+    });
+    core.handle_view(
+        ViewId(2),
+        &after,
+        [n("b"), n("c")].into(),
+        hosted,
+        false,
+        Millis(0),
+    );
+    let cmds = drain(&mut core);
+    assert_eq!(cmds[0], HandoffCommand::Announce { view: ViewId(2) });
+    for c in &cmds[1..] {
+        match c {
+            HandoffCommand::Drain { key, to } => {
+                assert_eq!(to.as_str(), "c");
+                assert_eq!(after.owner_of(key), Some(&n("c")));
+                let i = mine.iter().position(|k| k == key).unwrap();
+                assert_ne!(i % 5, 0, "a Stay actor was drained");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn batches_respect_flow_control_and_acks_release_more() {
+    let p = placement(&["a", "b"]);
+    let keys = owned_by(&p, "b", 10);
+    let config = HandoffConfig {
+        deadline_ms: 1000,
+        batch_bytes: 100,
+        max_inflight: 2,
+    };
+    let mut core = HandoffCore::new(n("a"), config);
+    core.handle_view(
+        ViewId(1),
+        &p,
+        [n("b")].into(),
+        keys.iter().map(|k| (k.clone(), HandoffMode::Resume)),
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    for k in &keys {
+        core.handle_drained(k, 60, Millis(1));
+    }
+    let sent: Vec<_> = drain(&mut core)
+        .into_iter()
+        .filter_map(|c| match c {
+            HandoffCommand::SendBatch { batch, keys, .. } => Some((batch, keys)),
+            _ => None,
+        })
+        .collect();
+    // 60-byte snapshots in 100-byte batches: one per batch, two in flight.
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|(_, k)| k.len() == 1));
+    core.handle_ack(&n("b"), sent[0].0, Millis(2));
+    let after_ack = drain(&mut core);
+    assert!(matches!(after_ack[0], HandoffCommand::Moved { .. }));
+    assert!(matches!(after_ack[1], HandoffCommand::SendBatch { .. }));
+    assert_eq!(core.moving_out(), 9);
+}
+
+#[test]
+fn done_waits_for_every_adoption_and_for_acks() {
+    let p = placement(&["a", "b", "c"]);
+    let key = owned_by(&p, "b", 1).pop().unwrap();
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    core.handle_view(
+        ViewId(7),
+        &p,
+        [n("b"), n("c")].into(),
+        [(key.clone(), HandoffMode::Restart)],
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    core.handle_view_adopted(&n("b"), ViewId(7));
+    core.handle_view_adopted(&n("c"), ViewId(6)); // another view does not count
+    assert!(drain(&mut core).is_empty());
+    core.handle_view_adopted(&n("c"), ViewId(7));
+    // c has nothing coming: done at once; b waits for its handoff.
+    assert_eq!(
+        drain(&mut core),
+        vec![HandoffCommand::SendDone {
+            to: n("c"),
+            view: ViewId(7)
+        }]
+    );
+    core.handle_drained(&key, 10, Millis(1));
+    let batch = match drain(&mut core).pop() {
+        Some(HandoffCommand::SendBatch { batch, .. }) => batch,
+        other => panic!("{other:?}"),
+    };
+    core.handle_ack(&n("b"), batch, Millis(2));
+    assert_eq!(
+        drain(&mut core),
+        vec![
+            HandoffCommand::Moved { key, to: n("b") },
+            HandoffCommand::SendDone {
+                to: n("b"),
+                view: ViewId(7)
+            }
+        ]
+    );
+}
+
+#[test]
+fn unsettled_node_parks_what_a_handoff_may_still_bring() {
+    let p = placement(&["a", "b"]);
+    let mut core = HandoffCore::new(n("b"), HandoffConfig::default());
+    core.handle_view(ViewId(3), &p, [n("a")].into(), Vec::new(), false, Millis(0));
+    drain(&mut core);
+    let k = ActorKey::new("x");
+    assert_eq!(core.admit(&k, Some(&n("a")), false, true), Admission::Park);
+    assert_eq!(
+        core.admit(&k, Some(&n("a")), false, false),
+        Admission::Deliver
+    );
+    core.handle_migrated_in(&n("a"), k.clone());
+    assert_eq!(
+        core.admit(&k, Some(&n("a")), true, true),
+        Admission::Deliver
+    );
+    assert_eq!(core.admit(&k, None, true, true), Admission::Park);
+    core.handle_done(&n("a"), ViewId(3));
+    assert_eq!(
+        drain(&mut core),
+        vec![HandoffCommand::Settled { by_deadline: false }]
+    );
+    assert_eq!(core.admit(&k, None, true, true), Admission::Deliver);
+}
+
+#[test]
+fn deadlines_force_stuck_drains_retry_batches_and_settle() {
+    let p = placement(&["a", "b"]);
+    let keys = owned_by(&p, "b", 2);
+    let config = HandoffConfig {
+        deadline_ms: 100,
+        ..HandoffConfig::default()
+    };
+    let mut core = HandoffCore::new(n("a"), config);
+    core.handle_view(
+        ViewId(1),
+        &p,
+        [n("b")].into(),
+        keys.iter().map(|k| (k.clone(), HandoffMode::Resume)),
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    core.handle_drained(&keys[0], 5, Millis(10));
+    drain(&mut core);
+    core.handle_tick(Millis(150));
+    let cmds = drain(&mut core);
+    assert!(cmds.contains(&HandoffCommand::ForceStop {
+        key: keys[1].clone()
+    }));
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::SendBatch { .. })));
+    assert!(cmds.contains(&HandoffCommand::Settled { by_deadline: true }));
+    assert_eq!(core.stats().forced_stops, 1);
+    assert_eq!(core.stats().retries, 1);
+}
+
+#[test]
+fn a_view_that_returns_the_owner_restores_locally() {
+    let two = placement(&["a", "b"]);
+    let one = placement(&["a"]);
+    let key = owned_by(&two, "b", 1).pop().unwrap();
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    core.handle_view(
+        ViewId(1),
+        &two,
+        [n("b")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    core.handle_peer_gone(&n("b"));
+    core.handle_view(
+        ViewId(2),
+        &one,
+        BTreeSet::new(),
+        Vec::new(),
+        false,
+        Millis(1),
+    );
+    drain(&mut core);
+    core.handle_drained(&key, 5, Millis(2));
+    assert_eq!(drain(&mut core), vec![HandoffCommand::RestoreLocal { key }]);
+    assert_eq!(core.moving_out(), 0);
+}
+
+#[test]
+fn leaving_node_moves_everything_including_stay() {
+    let without_me = placement(&["b", "c"]);
+    let keys: Vec<ActorKey> = (0..20).map(|i| ActorKey::new(format!("s{i}"))).collect();
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    core.handle_view(
+        ViewId(9),
+        &without_me,
+        [n("b"), n("c")].into(),
+        keys.iter().map(|k| (k.clone(), HandoffMode::Stay)),
+        true,
+        Millis(0),
+    );
+    let drains = drain(&mut core)
+        .into_iter()
+        .filter(|c| matches!(c, HandoffCommand::Drain { .. }))
+        .count();
+    assert_eq!(drains, keys.len());
+}
+
+#[test]
+fn markers_that_arrive_before_the_view_are_remembered() {
+    let p = placement(&["a", "b"]);
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    core.handle_view_adopted(&n("b"), ViewId(5));
+    core.handle_done(&n("b"), ViewId(5));
+    core.handle_view(ViewId(5), &p, [n("b")].into(), Vec::new(), false, Millis(0));
+    assert_eq!(
+        drain(&mut core),
+        vec![
+            HandoffCommand::Announce { view: ViewId(5) },
+            HandoffCommand::SendDone {
+                to: n("b"),
+                view: ViewId(5)
+            },
+            HandoffCommand::Settled { by_deadline: false },
+        ]
+    );
+}

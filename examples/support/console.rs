@@ -17,14 +17,15 @@
 //! | `status` | `ok <key=value counters of this node>` |
 //! | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
 //! | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
-//! | `quit` | `ok`, then the node leaves and exits 0 |
+//! | `leave` | hands every actor off, then `ok`, and the node exits 0 |
+//! | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
-use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, Kinds};
+use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Messages of the `Counter` kind.
@@ -50,6 +51,21 @@ impl DistActor for Counter {
     type Msg = CounterMsg;
     type State = i64;
     type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+    const STATE_VERSION: u32 = 1;
+
+    fn snapshot(&self, value: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(value)
+    }
+
+    async fn restore(
+        &self,
+        _myself: DistRef<CounterMsg>,
+        _start: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
 
     async fn pre_start(
         &self,
@@ -162,6 +178,13 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         }
         if line == "quit" {
             println!("ok");
+            break;
+        }
+        if line == "leave" {
+            match node.leave().await {
+                Ok(()) => println!("ok"),
+                Err(e) => println!("error {e}"),
+            }
             break;
         }
         match execute(&node, line).await {

@@ -73,7 +73,8 @@ mod node;
 mod wire;
 
 pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
+pub use crate::core::HandoffMode;
 pub use node::{
-    ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds, NodeStatus,
+    ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds, NodeStatus, Snapshot,
 };
 pub use wire::{WireError, PROTOCOL_VERSION};

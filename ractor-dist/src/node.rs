@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 pub use config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
-pub use kind::{DistActor, Kinds};
+pub use kind::{DistActor, Kinds, Snapshot};
 pub use shared::NodeStatus;
 
 use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
@@ -315,13 +315,40 @@ impl DistNode {
         Ok((host, epoch))
     }
 
-    /// Leaves the cluster: tells the peers, stops the hosted actors and the node.
+    /// Hands every hosted actor off to its owner in the view without this node (with its
+    /// state for [`crate::HandoffMode::Resume`] kinds, `Stay` included), waits until every
+    /// new host acknowledged and every peer has been told, and returns. The node keeps
+    /// running (forwarding stale messages) until [`DistNode::shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NodeDown`] when the node is not running; [`DistError::Timeout`] when
+    /// the handoff did not finish within three handoff deadlines (the remaining actors fell
+    /// back as described in `DistConfig::handoff_timeout`).
+    pub async fn leave(&self) -> Result<(), DistError> {
+        let supervisor = self.shared.supervisor()?.clone();
+        let timeout = self.shared.config.handoff_timeout * 4;
+        match supervisor
+            .call(GatewayMsg::Leave, Some(timeout))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
+            Ok(ractor::rpc::CallResult::Timeout) => Err(DistError::Timeout(timeout)),
+            _ => Err(DistError::NodeDown),
+        }
+    }
+
+    /// Leaves the cluster gracefully ([`DistNode::leave`]: every actor is handed off) and
+    /// stops the node.
     ///
     /// # Errors
     ///
     /// [`DistError::NodeDown`] when the node was already stopped.
     pub async fn shutdown(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
+        if let Err(e) = self.leave().await {
+            tracing::warn!(error = %e, "leave before shutdown did not complete");
+        }
         let _ = ractor::call_t!(supervisor, GatewayMsg::Shutdown, 10_000);
         let _ = supervisor
             .stop_and_wait(None, Some(Duration::from_secs(5)))

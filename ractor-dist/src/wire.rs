@@ -10,7 +10,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ActorKey, Hello, Incarnation, NodeName};
+use crate::core::{ActorKey, Hello, Incarnation, NodeName, ViewId};
+use crate::node::Snapshot;
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -66,6 +67,45 @@ pub(crate) enum FrameBody {
     Register { entries: Vec<(ActorKey, String)> },
     /// The sender no longer hosts `key`.
     Unregister { key: ActorKey },
+    /// The sender adopted this view (everything it routed by older views precedes this).
+    ViewAdopted { view: ViewId },
+    /// The sender finished its handoffs to the receiver for this view.
+    HandoffsDone { view: ViewId },
+    /// Actors handed off to the receiver; answered with `MigrateAck`.
+    Migrate {
+        batch: u64,
+        entries: Vec<MigrateEntry>,
+    },
+    /// A batch arrived and its actors run on the sender now.
+    MigrateAck { batch: u64 },
+    /// One piece of a snapshot too large for one frame; the entry follows in `Migrate`.
+    StateChunk {
+        batch: u64,
+        key: ActorKey,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// One actor in a `Migrate` batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MigrateEntry {
+    pub(crate) key: ActorKey,
+    pub(crate) kind: String,
+    #[serde(with = "serde_bytes")]
+    pub(crate) args: Vec<u8>,
+    pub(crate) snapshot: Option<Snapshot>,
+    /// The snapshot came in this many `StateChunk` frames before the batch.
+    pub(crate) chunks: u32,
+    /// Its state version when chunked.
+    pub(crate) version: u32,
+}
+
+/// A request with its sender.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Req {
+    pub(crate) from: NodeName,
+    pub(crate) body: Request,
 }
 
 /// One cast in a [`FrameBody::Casts`] batch.

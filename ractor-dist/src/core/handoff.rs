@@ -584,6 +584,22 @@ impl HandoffCore {
         }
     }
 
+    /// `key` stopped by itself while it was being handed off: forget it.
+    pub fn handle_gone(&mut self, key: &ActorKey) {
+        if let Some(out) = self.out.remove(key) {
+            if let Some(q) = self.ready.get_mut(&out.to) {
+                q.retain(|(k, _)| k != key);
+            }
+            self.maybe_done();
+        }
+    }
+
+    /// True when every participant has been sent `HandoffsDone` for the current view and
+    /// nothing is on its way out (what a leaving node waits for).
+    pub fn is_quiescent(&self) -> bool {
+        self.out.is_empty() && self.participants.iter().all(|p| self.done_sent.contains(p))
+    }
+
     /// A peer left for good: forget batches in flight to it (their actors go back to
     /// `Ready` and are re-targeted by the next [`HandoffCore::handle_view`]).
     pub fn handle_peer_gone(&mut self, peer: &NodeName) {

@@ -40,6 +40,11 @@ pub struct DistConfig {
     pub restart_window: Duration,
     /// Timeout of control requests between nodes (spawn, lookup, stop). Default 5 s.
     pub request_timeout: Duration,
+    /// Deadline of each handoff step (draining an actor, the new owner's acknowledgement,
+    /// the barriers that keep messages in order). A missed deadline falls back: a stuck
+    /// actor is killed and restarts from its arguments, a batch is sent again, parked
+    /// messages are released. Default 5 s.
+    pub handoff_timeout: Duration,
     /// Largest envelope this node sends or accepts, in bytes. Must stay below
     /// ractor_cluster's 16 MiB inbound frame limit, past which a session is killed.
     /// Default 15 MiB.
@@ -62,6 +67,7 @@ impl Default for DistConfig {
             restart_limit: 5,
             restart_window: Duration::from_secs(10),
             request_timeout: Duration::from_secs(5),
+            handoff_timeout: Duration::from_secs(5),
             max_frame_bytes: 15 * 1024 * 1024,
         }
     }
@@ -117,6 +123,7 @@ impl DistConfig {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
+            handoff_timeout: Duration::from_secs(2),
             ..Self::new(name, port)
         }
     }

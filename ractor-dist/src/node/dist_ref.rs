@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::core::{ActorKey, NodeName};
 use crate::node::error::DistError;
 use crate::node::kind::Local;
-use crate::node::shared::NodeShared;
+use crate::node::shared::{EntryState, NodeShared};
 use crate::node::supervisor::GatewayMsg;
 use crate::wire::{CastItem, RemoteError, Request, Response};
 
@@ -34,6 +34,9 @@ const MAX_ATTEMPTS: usize = 4;
 #[derive(Clone)]
 enum Route {
     Unresolved,
+    /// The actor is being handed off from (or settling on) this node: send through the
+    /// supervisor, which buffers or parks in order. Never cached.
+    Supervisor,
     Local {
         generation: u64,
         cell: ActorCell,
@@ -51,7 +54,7 @@ static UNRESOLVED: std::sync::LazyLock<Arc<Route>> =
 
 enum Fast<M> {
     Done,
-    Remote(M, NodeName, ActorRef<GatewayMsg>),
+    Remote(M, NodeName, ActorRef<GatewayMsg>, u64),
     Slow(M),
 }
 
@@ -83,6 +86,7 @@ impl<M> std::fmt::Debug for DistRef<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let route = match &**self.inner.route.load() {
             Route::Unresolved => "unresolved".to_string(),
+            Route::Supervisor => "moving".to_string(),
             Route::Local { .. } => "local".to_string(),
             Route::Remote { host, .. } => format!("on {host}"),
         };
@@ -147,7 +151,12 @@ impl<M: Message> DistRef<M> {
     pub fn cast(&self, message: M) -> Result<(), DistError> {
         match self.try_fast(message)? {
             Fast::Done => Ok(()),
-            Fast::Remote(message, host, gateway) => self.cast_remote(message, host, gateway),
+            Fast::Remote(message, host, gateway, generation) => {
+                match self.cast_remote(message, host, gateway, generation)? {
+                    None => Ok(()),
+                    Some(message) => self.send_slow(message),
+                }
+            }
             Fast::Slow(message) => self.send_slow(message),
         }
     }
@@ -172,7 +181,12 @@ impl<M: Message> DistRef<M> {
                 generation: g,
                 host,
                 gateway,
-            } if *g == generation => Ok(Fast::Remote(message, host.clone(), gateway.clone())),
+            } if *g == generation => Ok(Fast::Remote(
+                message,
+                host.clone(),
+                gateway.clone(),
+                generation,
+            )),
             _ => Ok(Fast::Slow(message)),
         }
     }
@@ -193,21 +207,40 @@ impl<M: Message> DistRef<M> {
                     }
                     Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
                 },
-                Route::Remote { host, gateway, .. } => {
-                    return self.cast_remote(message, host, gateway)
-                }
+                Route::Remote {
+                    host,
+                    gateway,
+                    generation,
+                } => match self.cast_remote(message, host, gateway, generation)? {
+                    None => return Ok(()),
+                    Some(m) => message = m,
+                },
+                Route::Supervisor => return self.via_supervisor(message),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
         Err(DistError::Stopped(self.inner.key.clone()))
     }
 
+    fn via_supervisor(&self, message: M) -> Result<(), DistError> {
+        let supervisor = self.inner.node.supervisor()?;
+        supervisor
+            .cast(GatewayMsg::LocalSend {
+                key: self.inner.key.clone(),
+                msg: Box::new(message),
+            })
+            .map_err(|_| DistError::NodeDown)
+    }
+
+    /// Sends a message to a remote host. `Ok(Some(message))` gives the message back when
+    /// the view changed since the route was computed (route again).
     fn cast_remote(
         &self,
         message: M,
         host: NodeName,
         gateway: ActorRef<GatewayMsg>,
-    ) -> Result<(), DistError> {
+        generation: u64,
+    ) -> Result<Option<M>, DistError> {
         match self.serialize(message)? {
             SerializedMessage::Cast { variant, args, .. } => {
                 let item = CastItem {
@@ -215,10 +248,22 @@ impl<M: Message> DistRef<M> {
                     variant,
                     args,
                 };
-                self.inner
+                let queued = self
+                    .inner
                     .node
-                    .enqueue_cast(&host, &gateway, item)
-                    .inspect_err(|_| self.invalidate())
+                    .enqueue_cast(&host, &gateway, item.clone(), generation)
+                    .inspect_err(|_| self.invalidate())?;
+                if queued {
+                    return Ok(None);
+                }
+                self.invalidate();
+                let again = M::deserialize(SerializedMessage::Cast {
+                    variant: item.variant,
+                    args: item.args,
+                    metadata: None,
+                })
+                .map_err(|_| self.bad_message("the message failed to re-decode"))?;
+                Ok(Some(again))
             }
             SerializedMessage::Call {
                 variant,
@@ -236,7 +281,7 @@ impl<M: Message> DistRef<M> {
                         tracing::debug!(name = %this.inner.key, error = %e, "cast of a request variant failed");
                     }
                 });
-                Ok(())
+                Ok(None)
             }
             SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
         }
@@ -292,8 +337,8 @@ impl<M: Message> DistRef<M> {
     async fn send_for_call(&self, message: M, timeout: Duration) -> Result<(), DistError> {
         let message = match self.try_fast(message)? {
             Fast::Done => return Ok(()),
-            Fast::Remote(message, host, gateway) => {
-                return self.call_remote(message, host, gateway, timeout).await
+            Fast::Remote(message, host, gateway, generation) => {
+                return self.call_remote(message, host, gateway, generation, timeout).await
             }
             Fast::Slow(message) => message,
         };
@@ -312,9 +357,14 @@ impl<M: Message> DistRef<M> {
                     }
                     Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
                 },
-                Route::Remote { host, gateway, .. } => {
-                    return self.call_remote(message, host, gateway, timeout).await;
+                Route::Remote {
+                    host,
+                    gateway,
+                    generation,
+                } => {
+                    return self.call_remote(message, host, gateway, generation, timeout).await;
                 }
+                Route::Supervisor => return self.via_supervisor(message),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -326,6 +376,7 @@ impl<M: Message> DistRef<M> {
         message: M,
         host: NodeName,
         gateway: ActorRef<GatewayMsg>,
+        generation: u64,
         timeout: Duration,
     ) -> Result<(), DistError> {
         match self.serialize(message)? {
@@ -343,7 +394,10 @@ impl<M: Message> DistRef<M> {
                     metadata: None,
                 })
                 .map_err(|_| self.bad_message("the message failed to re-decode"))?;
-                self.cast_remote(m, host, gateway)
+                match self.cast_remote(m, host, gateway, generation)? {
+                    None => Ok(()),
+                    Some(m) => self.send_slow(m),
+                }
             }
             SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
         }
@@ -377,6 +431,8 @@ impl<M: Message> DistRef<M> {
                     return entry.kind.deliver(key, &cell, msg).map_err(DistError::from);
                 }
                 Route::Remote { host, .. } => host,
+                // Moving or settling here: our own supervisor buffers or parks it.
+                Route::Supervisor => node.me.clone(),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -477,9 +533,19 @@ impl<M: Message> DistRef<M> {
             if entry.msg_type() != TypeId::of::<M>() {
                 return Err(DistError::WrongType(key.clone()));
             }
+            if entry.state != EntryState::Active {
+                return Ok(Route::Supervisor);
+            }
             Route::Local {
                 generation,
                 cell: entry.cell,
+            }
+        } else if let Some(host) = node.moved_to(key) {
+            let gateway = node.gateway(&host)?;
+            Route::Remote {
+                generation,
+                host,
+                gateway,
             }
         } else {
             let host = node.likely_host(key).ok_or(DistError::NodeDown)?;

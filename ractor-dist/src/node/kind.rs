@@ -10,7 +10,7 @@
 //! actors are therefore spawned behind a local-only message wrapper, and only the node's
 //! supervisor is visible to peers.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -20,7 +20,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::core::ActorKey;
+use crate::core::{ActorKey, HandoffMode};
 use crate::node::dist_ref::DistRef;
 use crate::node::shared::NodeShared;
 use crate::wire::RemoteError;
@@ -108,6 +108,33 @@ pub trait DistActor: Sized + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// What happens when the actor's owner changes (default [`HandoffMode::Restart`]).
+    const HANDOFF: HandoffMode = HandoffMode::Restart;
+
+    /// The schema version written into snapshots; [`DistActor::restore`] sees the version
+    /// a snapshot was written with, and may upgrade it or refuse it.
+    const STATE_VERSION: u32 = 1;
+
+    /// Serializes the state for a [`HandoffMode::Resume`] move (see [`Snapshot::encode`]).
+    /// The default refuses, and the actor restarts from its arguments instead.
+    fn snapshot(&self, state: &Self::State) -> Result<Vec<u8>, ActorProcessingErr> {
+        let _ = state;
+        Err("this kind does not implement DistActor::snapshot".into())
+    }
+
+    /// Builds the state on the new owner from a snapshot taken on the old one (NkDIST's
+    /// start-and-join). An error makes the new owner log it, count it and start the actor
+    /// from `args` with [`DistActor::pre_start`] instead.
+    fn restore(
+        &self,
+        myself: DistRef<Self::Msg>,
+        args: Self::Arguments,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<Self::State, ActorProcessingErr>> + Send {
+        let _ = (myself, args, snapshot);
+        async { Err("this kind does not implement DistActor::restore".into()) }
+    }
+
     /// Runs after the actor stopped gracefully; as [`ractor::Actor::post_stop`].
     fn post_stop(
         &self,
@@ -116,6 +143,44 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
         let _ = (myself, state);
         async { Ok(()) }
+    }
+}
+
+/// A serialized actor state travelling with a [`HandoffMode::Resume`] move.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The [`DistActor::STATE_VERSION`] of the node that wrote it.
+    pub version: u32,
+    /// The bytes [`DistActor::snapshot`] returned.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Encodes a serde state (bincode, fixed-width integers): a ready-made body for
+    /// [`DistActor::snapshot`].
+    ///
+    /// # Errors
+    ///
+    /// When the state does not serialize.
+    pub fn encode<T: Serialize>(state: &T) -> Result<Vec<u8>, ActorProcessingErr> {
+        bincode::serialize(state).map_err(|e| format!("state does not serialize: {e}").into())
+    }
+
+    /// Decodes a state encoded with [`Snapshot::encode`], refusing another version.
+    ///
+    /// # Errors
+    ///
+    /// When `self.version != expected_version` or the bytes do not decode.
+    pub fn decode<T: DeserializeOwned>(&self, expected_version: u32) -> Result<T, ActorProcessingErr> {
+        if self.version != expected_version {
+            return Err(format!(
+                "snapshot has state version {}, this node expects {expected_version}",
+                self.version
+            )
+            .into());
+        }
+        decode_args(&self.bytes, usize::MAX).map_err(|e| format!("snapshot does not decode: {e}").into())
     }
 }
 
@@ -143,17 +208,28 @@ impl<A: DistActor> Hosted<A> {
     }
 }
 
+/// How a hosted actor starts: from its arguments, or from a snapshot.
+pub(crate) enum Start<T> {
+    Fresh(T),
+    Restore(T, Snapshot),
+}
+
 impl<A: DistActor> Actor for Hosted<A> {
     type Msg = Local<A::Msg>;
     type State = A::State;
-    type Arguments = A::Arguments;
+    type Arguments = Start<A::Arguments>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: A::Arguments,
+        args: Start<A::Arguments>,
     ) -> Result<A::State, ActorProcessingErr> {
-        self.actor.pre_start(self.me(&myself), args).await
+        match args {
+            Start::Fresh(args) => self.actor.pre_start(self.me(&myself), args).await,
+            Start::Restore(args, snapshot) => {
+                self.actor.restore(self.me(&myself), args, snapshot).await
+            }
+        }
     }
 
     async fn post_start(
@@ -188,14 +264,28 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn msg_type(&self) -> TypeId;
-    /// Decodes `args` and spawns the actor linked to `supervisor`.
+    fn mode(&self) -> HandoffMode;
+    /// Decodes `args` and spawns the actor linked to `supervisor`, from `snapshot` if given.
     fn spawn(
         &self,
         key: ActorKey,
         args: &[u8],
+        snapshot: Option<Snapshot>,
         shared: Arc<NodeShared>,
         supervisor: ActorCell,
     ) -> BoxFuture<Result<ActorCell, RemoteError>>;
+    /// The snapshot of a stopped actor's final state (`None` when the kind restarts from
+    /// its arguments, or cannot snapshot while `Stay`).
+    fn snapshot(&self, state: ractor::actor::messages::BoxedState) -> Result<Option<Snapshot>, String>;
+    /// Enqueues a typed message (boxed by a local `DistRef`) on `cell`.
+    fn deliver_any(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<(), RemoteError>;
+    /// Serializes a typed message (boxed by a local `DistRef`) to send it elsewhere.
+    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String>;
     /// Decodes a serialized message for this kind and enqueues it on `cell`.
     fn deliver(
         &self,
@@ -216,10 +306,59 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         TypeId::of::<A::Msg>()
     }
 
+    fn mode(&self) -> HandoffMode {
+        A::HANDOFF
+    }
+
+    fn snapshot(&self, state: ractor::actor::messages::BoxedState) -> Result<Option<Snapshot>, String> {
+        if A::HANDOFF == HandoffMode::Restart {
+            return Ok(None);
+        }
+        let mut state = state;
+        let state = state
+            .take::<A::State>()
+            .map_err(|_| "the final state has an unexpected type".to_string())?;
+        match self.0.snapshot(&state) {
+            Ok(bytes) => Ok(Some(Snapshot {
+                version: A::STATE_VERSION,
+                bytes,
+            })),
+            Err(e) if A::HANDOFF == HandoffMode::Stay => {
+                tracing::debug!(kind = A::KIND, error = %e, "no snapshot; the actor restarts on its new node");
+                Ok(None)
+            }
+            Err(e) => Err(format!("snapshot failed: {e}")),
+        }
+    }
+
+    fn deliver_any(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<(), RemoteError> {
+        let msg = msg.downcast::<A::Msg>().map_err(|_| RemoteError::BadMessage {
+            key: key.clone(),
+            reason: "the message has another type".to_string(),
+        })?;
+        cell.send_message(Local(*msg))
+            .map_err(|_| RemoteError::NotFound(key.clone()))
+    }
+
+    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String> {
+        let msg = msg
+            .downcast::<A::Msg>()
+            .map_err(|_| "the message has another type".to_string())?;
+        (*msg)
+            .serialize()
+            .map_err(|_| "the message does not serialize".to_string())
+    }
+
     fn spawn(
         &self,
         key: ActorKey,
         args: &[u8],
+        snapshot: Option<Snapshot>,
         shared: Arc<NodeShared>,
         supervisor: ActorCell,
     ) -> BoxFuture<Result<ActorCell, RemoteError>> {
@@ -236,7 +375,11 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                 shared,
                 myself: OnceLock::new(),
             };
-            match Actor::spawn_linked(None, hosted, args, supervisor).await {
+            let start = match snapshot {
+                Some(s) => Start::Restore(args, s),
+                None => Start::Fresh(args),
+            };
+            match Actor::spawn_linked(None, hosted, start, supervisor).await {
                 Ok((actor, _handle)) => Ok(actor.get_cell()),
                 Err(e) => Err(RemoteError::SpawnFailed {
                     key,

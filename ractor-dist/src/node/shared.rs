@@ -26,11 +26,24 @@ pub(crate) struct View {
     pub(crate) gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
 }
 
+/// Where a hosted actor is in its life on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryState {
+    /// Running; local handles send to it directly.
+    Active,
+    /// Being drained or handed off: messages go through the supervisor, which buffers them.
+    Moving,
+    /// Arrived by handoff while the node is not settled: messages go through the
+    /// supervisor, which parks those that could overtake the source's.
+    Settling,
+}
+
 /// An actor hosted on this node.
 #[derive(Clone)]
 pub(crate) struct HostedEntry {
     pub(crate) cell: ActorCell,
     pub(crate) kind: Arc<dyn ErasedKind>,
+    pub(crate) state: EntryState,
 }
 
 impl HostedEntry {
@@ -42,6 +55,7 @@ impl HostedEntry {
 /// Casts waiting to be sent to one peer as a single batch frame.
 #[derive(Default)]
 pub(crate) struct Outbox {
+    gateway: Option<ActorRef<GatewayMsg>>,
     items: Vec<CastItem>,
     bytes: usize,
     scheduled: bool,
@@ -59,6 +73,10 @@ pub(crate) struct Counters {
     pub(crate) refused_peers: AtomicU64,
     pub(crate) dropped_casts: AtomicU64,
     pub(crate) bad_messages: AtomicU64,
+    pub(crate) bad_snapshots: AtomicU64,
+    pub(crate) moved_in: AtomicU64,
+    pub(crate) moved_out: AtomicU64,
+    pub(crate) handoff_fallbacks: AtomicU64,
     pub(crate) unknown_kinds: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) forwarded: AtomicU64,
@@ -95,6 +113,19 @@ pub struct NodeStatus {
     pub dropped_casts: u64,
     /// Messages that did not decode for their actor's kind.
     pub bad_messages: u64,
+    /// Snapshots that could not be restored (the actor restarted from its arguments).
+    pub bad_snapshots: u64,
+    /// Actors that arrived here by handoff.
+    pub moved_in: u64,
+    /// Actors handed off to other nodes.
+    pub moved_out: u64,
+    /// Handoffs that fell back (drain deadline missed, restored locally, ...).
+    pub handoff_fallbacks: u64,
+    /// Actors being handed off from here right now.
+    pub moving: u64,
+    /// Messages buffered for actors being handed off, plus messages parked until the
+    /// node settles.
+    pub buffered: u64,
     /// Spawn requests for kinds not registered here.
     pub unknown_kinds: u64,
     /// Actor restarts after a panic or error.
@@ -120,6 +151,11 @@ pub(crate) struct NodeShared {
     pub(crate) cache: Mutex<HashMap<ActorKey, (Epoch, NodeName)>>,
     pub(crate) supervisor: OnceLock<ActorRef<GatewayMsg>>,
     pub(crate) counters: Counters,
+    /// Names handed off from here, with their new host (redirects for stale routes).
+    pub(crate) moved: RwLock<HashMap<ActorKey, NodeName>>,
+    /// Gauges published by the supervisor.
+    pub(crate) moving: AtomicU64,
+    pub(crate) buffered: AtomicU64,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
 }
@@ -153,6 +189,9 @@ impl NodeShared {
             cache: Mutex::new(HashMap::new()),
             supervisor: OnceLock::new(),
             counters: Counters::default(),
+            moved: RwLock::new(HashMap::new()),
+            moving: AtomicU64::new(0),
+            buffered: AtomicU64::new(0),
             outboxes: Mutex::new(HashMap::new()),
         }
     }
@@ -165,6 +204,36 @@ impl NodeShared {
         let epoch = view.epoch.0;
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
         self.generation.store(epoch, Ordering::Release);
+    }
+
+    /// Adopts a new view: publishes it, then (holding the outbox lock, so that no cast
+    /// routed by the old view can follow) flushes every outbox and sends `marker` to every
+    /// gateway of the new view.
+    pub(crate) fn adopt_view(&self, view: View, marker: &FrameBody) {
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let gateways = view.gateways.clone();
+        self.set_view(view);
+        for (host, outbox) in boxes.iter_mut() {
+            if let Some(gw) = outbox.gateway.clone() {
+                let _ = self.flush_locked(host, &gw, outbox);
+            }
+        }
+        let frame = wire::encode(&Frame {
+            from: self.me.clone(),
+            incarnation: self.incarnation,
+            body: marker.clone(),
+        });
+        for gw in gateways.values() {
+            let _ = gw.cast(GatewayMsg::Frame(frame.clone()));
+        }
+    }
+
+    pub(crate) fn moved_to(&self, key: &ActorKey) -> Option<NodeName> {
+        self.moved
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
     }
 
     pub(crate) fn hosted(&self, key: &ActorKey) -> Option<HostedEntry> {
@@ -244,12 +313,15 @@ impl NodeShared {
 
     /// Queues a cast for `host`; casts to one host leave in order, batched into one frame
     /// per flush. Requests to `host` flush first, so a cast followed by a call stays ordered.
+    /// Returns `Ok(false)` (nothing queued) when the view changed since `generation`, the
+    /// one the route was computed under: the caller must route again.
     pub(crate) fn enqueue_cast(
         self: &Arc<Self>,
         host: &NodeName,
         gateway: &ActorRef<GatewayMsg>,
         item: CastItem,
-    ) -> Result<(), DistError> {
+        generation: u64,
+    ) -> Result<bool, DistError> {
         let size = item.args.len() + item.variant.len() + item.key.as_str().len() + 32;
         if size > self.config.max_frame_bytes {
             return Err(DistError::TooLarge {
@@ -258,7 +330,11 @@ impl NodeShared {
             });
         }
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return Ok(false);
+        }
         let outbox = boxes.entry(host.clone()).or_default();
+        outbox.gateway = Some(gateway.clone());
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
             self.flush_locked(host, gateway, outbox)?;
         }
@@ -273,7 +349,7 @@ impl NodeShared {
                 this.flush(&host, &gateway, true);
             });
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Sends whatever is queued for `host` now.
@@ -326,7 +402,10 @@ impl NodeShared {
     ) -> Result<Response, DistError> {
         let gateway = self.gateway(node)?;
         self.flush(node, &gateway, false);
-        let bytes = wire::encode(req);
+        let bytes = wire::encode(&wire::Req {
+            from: self.me.clone(),
+            body: req.clone(),
+        });
         if bytes.len() > self.config.max_frame_bytes {
             return Err(DistError::TooLarge {
                 size: bytes.len(),
@@ -371,6 +450,12 @@ impl NodeShared {
             refused_peers: get(&c.refused_peers),
             dropped_casts: get(&c.dropped_casts),
             bad_messages: get(&c.bad_messages),
+            bad_snapshots: get(&c.bad_snapshots),
+            moved_in: get(&c.moved_in),
+            moved_out: get(&c.moved_out),
+            handoff_fallbacks: get(&c.handoff_fallbacks),
+            moving: self.moving.load(Ordering::Relaxed),
+            buffered: self.buffered.load(Ordering::Relaxed),
             unknown_kinds: get(&c.unknown_kinds),
             restarts: get(&c.restarts),
             forwarded: get(&c.forwarded),

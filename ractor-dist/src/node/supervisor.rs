@@ -11,10 +11,12 @@
 //! - `children`: the hosted actors and their supervision.
 
 mod children;
+mod handoff;
 mod mesh;
 mod requests;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,8 +28,12 @@ use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::broadcast;
 
-use crate::core::{ActorKey, Dialer, Hello, Membership, MembershipEvent, NodeName};
-use crate::node::kind::ErasedKind;
+use crate::core::{
+    ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership,
+    MembershipEvent, NodeName, Placement,
+};
+use crate::node::kind::{ErasedKind, Snapshot};
+use crate::wire::Request;
 use crate::node::shared::NodeShared;
 
 /// The ractor process group every node's supervisor joins; peers find gateways through it.
@@ -46,6 +52,13 @@ pub(crate) enum GatewayMsg {
     SessionEvent,
     /// Leave the cluster and stop.
     Shutdown(RpcReplyPort<()>),
+    /// A typed message from a local handle for an actor that is moving or settling.
+    LocalSend {
+        key: ActorKey,
+        msg: Box<dyn Any + Send>,
+    },
+    /// Hand every hosted actor off, then answer (the node stops afterwards).
+    Leave(RpcReplyPort<()>),
 }
 
 const FRAME: &str = "frame";
@@ -106,6 +119,35 @@ struct Child {
     restarts: VecDeque<Instant>,
     /// Set when the stop was asked for (not a crash): no restart, no double cleanup.
     stopping: bool,
+    /// Set while it drains for a handoff: its exit carries the state to move.
+    draining: bool,
+}
+
+/// A message held for an actor that is being handed off.
+enum Buffered {
+    Local(Box<dyn Any + Send>),
+    Cast { variant: String, args: Vec<u8> },
+    Call { request: Request, reply: RpcReplyPort<Vec<u8>> },
+}
+
+/// A message held until the node settles for the current view.
+enum Parked {
+    Cast { from: NodeName, key: ActorKey, variant: String, args: Vec<u8>, hops: u8 },
+    Request { from: NodeName, request: Request, reply: RpcReplyPort<Vec<u8>> },
+    Local { key: ActorKey, msg: Box<dyn Any + Send> },
+}
+
+/// An actor drained for a handoff, until its target acknowledges it.
+struct Outgoing {
+    kind: Arc<dyn ErasedKind>,
+    args: Vec<u8>,
+    snapshot: Option<Snapshot>,
+    started: Instant,
+}
+
+struct LeaveState {
+    replies: Vec<RpcReplyPort<()>>,
+    since: Instant,
 }
 
 pub(crate) struct SupervisorState {
@@ -122,6 +164,19 @@ pub(crate) struct SupervisorState {
     hello_sent: HashMap<NodeName, Instant>,
     refusals_logged: BTreeSet<(NodeName, String)>,
     shutting_down: bool,
+    handoff: HandoffCore,
+    /// The placement the current handoff view was computed with.
+    placement: Placement,
+    child_ids: HashMap<ActorKey, ActorId>,
+    buffers: HashMap<ActorKey, VecDeque<Buffered>>,
+    parked: VecDeque<Parked>,
+    outgoing: HashMap<ActorKey, Outgoing>,
+    moved_kinds: HashMap<ActorKey, Arc<dyn ErasedKind>>,
+    chunks: HashMap<(NodeName, u64, ActorKey), Vec<u8>>,
+    /// Peers that announced their departure and are still connected: they take part in
+    /// the barriers of the views that exclude them until they disconnect.
+    leavers: BTreeMap<NodeName, Incarnation>,
+    leaving: Option<LeaveState>,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -177,6 +232,15 @@ impl Actor for DistSupervisor {
             })
             .map_err(|e| format!("cannot subscribe to session events: {e}"))?;
         myself.send_interval(config.heartbeat_interval, || GatewayMsg::Tick);
+        let handoff = HandoffCore::new(
+            shared.me.clone(),
+            HandoffConfig {
+                deadline_ms: config.handoff_timeout.as_millis() as u64,
+                batch_bytes: 1 << 20,
+                max_inflight: 4,
+            },
+        );
+        let placement = shared.view().placement.clone();
         Ok(SupervisorState {
             shared,
             node_server: args.node_server,
@@ -191,6 +255,16 @@ impl Actor for DistSupervisor {
             hello_sent: HashMap::new(),
             refusals_logged: BTreeSet::new(),
             shutting_down: false,
+            handoff,
+            placement,
+            child_ids: HashMap::new(),
+            buffers: HashMap::new(),
+            parked: VecDeque::new(),
+            outgoing: HashMap::new(),
+            moved_kinds: HashMap::new(),
+            chunks: HashMap::new(),
+            leavers: BTreeMap::new(),
+            leaving: None,
         })
     }
 
@@ -219,6 +293,8 @@ impl Actor for DistSupervisor {
                 let _ = reply.send(());
                 myself.stop(Some("ractor-dist node shut down".to_string()));
             }
+            GatewayMsg::LocalSend { key, msg } => state.local_send(&myself, key, msg).await,
+            GatewayMsg::Leave(reply) => state.leave(&myself, reply).await,
         }
         Ok(())
     }
@@ -230,12 +306,14 @@ impl Actor for DistSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                state.child_exited(&myself, cell, reason, None).await;
+            SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
+                state
+                    .child_exited(&myself, cell, final_state, reason, None)
+                    .await;
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 let error = error.to_string();
-                state.child_exited(&myself, cell, None, Some(error)).await;
+                state.child_exited(&myself, cell, None, None, Some(error)).await;
             }
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
             _ => {}

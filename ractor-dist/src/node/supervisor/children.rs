@@ -7,7 +7,7 @@ use ractor::{ActorCell, ActorRef};
 
 use super::{Child, GatewayMsg, SupervisorState};
 use crate::core::{ActorKey, NodeName};
-use crate::node::shared::{Counters, HostedEntry};
+use crate::node::shared::{Counters, EntryState, HostedEntry};
 use crate::wire::{FrameBody, RemoteError, Response};
 
 /// How many times a spawn request may be redirected before the receiving node spawns it.
@@ -28,6 +28,12 @@ impl SupervisorState {
         if self.shared.hosted(&key).is_some() {
             return Response::Spawned {
                 host: me,
+                created: false,
+            };
+        }
+        if let Some(host) = self.shared.moved_to(&key) {
+            return Response::Spawned {
+                host,
                 created: false,
             };
         }
@@ -54,7 +60,7 @@ impl SupervisorState {
             return Response::Err(RemoteError::UnknownKind(kind));
         };
         match erased
-            .spawn(key.clone(), &args, self.shared.clone(), myself.get_cell())
+            .spawn(key.clone(), &args, None, self.shared.clone(), myself.get_cell())
             .await
         {
             Ok(cell) => {
@@ -67,13 +73,23 @@ impl SupervisorState {
                         args,
                         restarts: VecDeque::new(),
                         stopping: false,
+                        draining: false,
                     },
                 );
+                self.child_ids.insert(key.clone(), cell.get_id());
+                self.shared.moved.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
                 self.shared
                     .hosted
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone(), HostedEntry { cell, kind: erased });
+                    .insert(
+                        key.clone(),
+                        HostedEntry {
+                            cell,
+                            kind: erased,
+                            state: EntryState::Active,
+                        },
+                    );
                 self.register_elsewhere(&key, &kind);
                 Response::Spawned {
                     host: me,
@@ -137,12 +153,20 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<GatewayMsg>,
         cell: ActorCell,
+        state: Option<ractor::actor::messages::BoxedState>,
         reason: Option<String>,
         error: Option<String>,
     ) {
         let Some(mut child) = self.children.remove(&cell.get_id()) else {
             return;
         };
+        if child.draining {
+            if let Some(error) = &error {
+                tracing::warn!(name = %child.key, %error, "actor failed while draining for a handoff");
+            }
+            self.drained(child, state).await;
+            return;
+        }
         if child.stopping || self.shutting_down {
             return;
         }
@@ -172,12 +196,14 @@ impl SupervisorState {
             .spawn(
                 key.clone(),
                 &child.args,
+                None,
                 self.shared.clone(),
                 myself.get_cell(),
             )
             .await
         {
             Ok(new_cell) => {
+                self.child_ids.insert(key.clone(), new_cell.get_id());
                 self.shared
                     .hosted
                     .write()
@@ -187,6 +213,7 @@ impl SupervisorState {
                         HostedEntry {
                             cell: new_cell.clone(),
                             kind: child.kind.clone(),
+                            state: EntryState::Active,
                         },
                     );
                 self.children.insert(new_cell.get_id(), child);

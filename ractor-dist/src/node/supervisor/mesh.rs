@@ -49,6 +49,8 @@ impl SupervisorState {
         let now = self.now();
         self.membership.handle_tick(now);
         self.apply_membership().await;
+        self.handoff.handle_tick(now);
+        self.run_handoff().await;
 
         let members: Vec<(NodeName, String)> = self
             .membership
@@ -168,8 +170,20 @@ impl SupervisorState {
         for peer in lost {
             self.membership.handle_disconnected(&peer);
         }
+        let gone_leavers: Vec<NodeName> = self
+            .leavers
+            .keys()
+            .filter(|n| !self.connected_names.contains(*n))
+            .cloned()
+            .collect();
+        for peer in gone_leavers {
+            tracing::debug!(%peer, "departed peer disconnected");
+            self.leavers.remove(&peer);
+            self.handoff.handle_peer_gone(&peer);
+        }
         if !self.apply_membership().await {
             self.publish_view();
+            self.run_handoff().await;
         }
     }
 
@@ -195,7 +209,10 @@ impl SupervisorState {
                     epoch,
                 } => {
                     tracing::info!(peer = %node, incarnation = %incarnation, ?reason, epoch = epoch.0, "member down");
-                    downs.push(node.clone());
+                    // A peer that left gracefully still hands its actors over.
+                    if *reason != crate::core::DownReason::Left {
+                        downs.push(node.clone());
+                    }
                     changed = true;
                 }
                 MembershipEvent::Refused { node, reason } => {
@@ -220,7 +237,7 @@ impl SupervisorState {
             }
         }
         if changed {
-            self.on_view_change(&downs);
+            self.on_view_change(&downs).await;
         }
         changed
     }
@@ -246,7 +263,7 @@ impl SupervisorState {
     }
 
     pub(super) fn publish_view(&self) {
-        let placement: Placement = self.membership.placement();
+        let placement: Placement = self.placement.clone();
         let view = View {
             epoch: placement.epoch(),
             placement,
@@ -257,8 +274,12 @@ impl SupervisorState {
 
     /// A new membership view: publish it, forget what the departed hosted, hand directory
     /// entries to their new owners and register our names with theirs.
-    fn on_view_change(&mut self, downs: &[NodeName]) {
-        self.publish_view();
+    async fn on_view_change(&mut self, downs: &[NodeName]) {
+        for node in downs {
+            self.leavers.remove(node);
+            self.handoff.handle_peer_gone(node);
+        }
+        self.start_view().await;
         let view = self.shared.view();
         let me = &self.shared.me;
         {
@@ -279,7 +300,7 @@ impl SupervisorState {
         let mut by_owner: BTreeMap<NodeName, Vec<(crate::core::ActorKey, String)>> =
             BTreeMap::new();
         for child in self.children.values() {
-            if child.stopping {
+            if child.stopping || child.draining || self.handoff.is_moving(&child.key) {
                 continue;
             }
             if let Some(owner) = view.placement.owner_of(&child.key) {

@@ -5,10 +5,10 @@ use std::time::Duration;
 use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
-use super::{GatewayMsg, SupervisorState};
-use crate::core::{ActorKey, HeartbeatOutcome, NodeName};
-use crate::node::shared::Counters;
-use crate::wire::{self, Frame, FrameBody, RemoteError, Request, Response, WireError};
+use super::{Buffered, GatewayMsg, Parked, SupervisorState};
+use crate::core::{ActorKey, Admission, HeartbeatOutcome, NodeName};
+use crate::node::shared::{Counters, EntryState};
+use crate::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 
 /// How many times a cast may be forwarded between nodes before it is dropped.
 const MAX_HOPS: u8 = 3;
@@ -68,12 +68,14 @@ impl SupervisorState {
         }
     }
 
-    async fn handle_body(&mut self, from: NodeName, body: FrameBody) {
+    pub(super) async fn handle_body(&mut self, from: NodeName, body: FrameBody) {
         match body {
             FrameBody::Hello { .. } => {}
             FrameBody::Heartbeat { members } => self.learn_addrs(&members),
             FrameBody::Leaving => {
                 if let Some(inc) = self.membership.incarnation_of(&from) {
+                    tracing::info!(peer = %from, "peer is leaving; expecting its actors");
+                    self.leavers.insert(from.clone(), inc);
                     self.membership.handle_left(&from, inc);
                     self.apply_membership().await;
                 }
@@ -83,11 +85,34 @@ impl SupervisorState {
                 variant,
                 args,
                 hops,
-            } => self.deliver_cast(key, variant, args, hops),
+            } => self.deliver_cast(&from, key, variant, args, hops),
             FrameBody::Casts(items) => {
                 for item in items {
-                    self.deliver_cast(item.key, item.variant, item.args, 0);
+                    self.deliver_cast(&from, item.key, item.variant, item.args, 0);
                 }
+            }
+            FrameBody::ViewAdopted { view } => {
+                self.handoff.handle_view_adopted(&from, view);
+                self.run_handoff().await;
+            }
+            FrameBody::HandoffsDone { view } => {
+                self.handoff.handle_done(&from, view);
+                self.run_handoff().await;
+            }
+            FrameBody::Migrate { batch, entries } => {
+                self.receive_migrate(&from, batch, entries).await;
+                self.run_handoff().await;
+            }
+            FrameBody::MigrateAck { batch } => {
+                let now = self.now();
+                self.handoff.handle_ack(&from, batch, now);
+                self.run_handoff().await;
+            }
+            FrameBody::StateChunk { batch, key, bytes } => {
+                self.chunks
+                    .entry((from, batch, key))
+                    .or_default()
+                    .extend_from_slice(&bytes);
             }
             FrameBody::Register { entries } => {
                 let view = self.shared.view();
@@ -115,7 +140,28 @@ impl SupervisorState {
         }
     }
 
-    fn deliver_cast(&mut self, key: ActorKey, variant: String, args: Vec<u8>, hops: u8) {
+    pub(super) fn deliver_cast(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        variant: String,
+        args: Vec<u8>,
+        hops: u8,
+    ) {
+        if self.is_moving(&key) {
+            self.buffer(&key, Buffered::Cast { variant, args });
+            return;
+        }
+        if self.admit(&key, from) == Admission::Park {
+            self.parked.push_back(Parked::Cast {
+                from: from.clone(),
+                key,
+                variant,
+                args,
+                hops,
+            });
+            return;
+        }
         if let Some(entry) = self.shared.hosted(&key) {
             let msg = SerializedMessage::Cast {
                 variant,
@@ -159,6 +205,9 @@ impl SupervisorState {
     fn next_hop(&self, key: &ActorKey) -> Option<NodeName> {
         let me = &self.shared.me;
         let view = self.shared.view();
+        if let Some(host) = self.shared.moved_to(key) {
+            return Some(host);
+        }
         if let Some(host) = self.shared.directory_host(key) {
             return (host != *me).then_some(host);
         }
@@ -172,7 +221,7 @@ impl SupervisorState {
         bytes: &[u8],
         reply: RpcReplyPort<Vec<u8>>,
     ) {
-        let request: Request = match wire::decode(bytes, self.limit()) {
+        let request: Req = match wire::decode(bytes, self.limit()) {
             Ok(r) => r,
             Err(e) => {
                 self.count_bad_input("request", &e);
@@ -182,6 +231,55 @@ impl SupervisorState {
                 return;
             }
         };
+        let _ = myself;
+        self.dispatch_request(request.from, request.body, reply).await;
+    }
+
+    /// Handles a request, unless it must wait: buffered while its actor moves away, parked
+    /// while the node is not settled and a handoff may still bring the actor.
+    pub(super) async fn dispatch_request(
+        &mut self,
+        from: NodeName,
+        request: Request,
+        reply: RpcReplyPort<Vec<u8>>,
+    ) {
+        let key = match &request {
+            Request::Spawn { key, .. }
+            | Request::Lookup { key }
+            | Request::Call { key, .. }
+            | Request::Stop { key } => Some(key.clone()),
+            Request::Status => None,
+        };
+        if let Some(key) = key {
+            if self.is_moving(&key) {
+                let target = self.handoff.target_of(&key).cloned();
+                match (&request, target) {
+                    (Request::Call { .. }, _) | (Request::Stop { .. }, None) => {
+                        self.buffer(&key, Buffered::Call { request, reply });
+                        return;
+                    }
+                    (Request::Spawn { .. }, Some(host)) => {
+                        let _ = reply.send(wire::encode(&Response::Spawned { host, created: false }));
+                        return;
+                    }
+                    (_, Some(host)) => {
+                        let _ = reply.send(wire::encode(&Response::Redirect { host }));
+                        return;
+                    }
+                    (_, None) => {}
+                }
+            }
+            if self.admit(&key, &from) == Admission::Park {
+                self.parked.push_back(Parked::Request { from, request, reply });
+                self.publish_gauges();
+                return;
+            }
+        }
+        let myself = match self.shared.supervisor() {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        let myself = &myself;
         let response = match request {
             Request::Spawn {
                 key,
@@ -218,6 +316,9 @@ impl SupervisorState {
     }
 
     fn lookup(&self, key: &ActorKey) -> Response {
+        if let Some(host) = self.shared.moved_to(key) {
+            return Response::Found { host };
+        }
         if self.shared.hosted(key).is_some() {
             return Response::Found {
                 host: self.shared.me.clone(),
@@ -272,6 +373,7 @@ impl SupervisorState {
                 None => Response::Err(RemoteError::NotFound(key.clone())),
             };
         };
+        debug_assert!(entry.state != EntryState::Moving);
         self.forget_child(key, &entry.cell);
         let _ = entry
             .cell
@@ -285,7 +387,7 @@ impl SupervisorState {
 }
 
 /// Waits for an actor's answer to a call and sends it back as a response envelope.
-async fn relay_reply(
+pub(super) async fn relay_reply(
     key: ActorKey,
     rx: tokio::sync::oneshot::Receiver<Vec<u8>>,
     reply: RpcReplyPort<Vec<u8>>,

@@ -1,0 +1,551 @@
+//! Executing the handoff state machine: draining, `Migrate` batches, buffers, parking,
+//! graceful leave.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorCell, ActorRef, RpcReplyPort};
+
+use super::{Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SupervisorState};
+use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
+use crate::node::kind::Snapshot;
+use crate::node::shared::{Counters, EntryState, HostedEntry, View};
+use crate::wire::{self, FrameBody, MigrateEntry, RemoteError, Req, Request, Response};
+
+impl SupervisorState {
+    /// Starts the handoffs of the current view (after a membership change or when leaving).
+    pub(super) async fn start_view(&mut self) {
+        let leaving = self.leaving.is_some();
+        let (placement, view) = if leaving {
+            let peers = self.membership.peers().iter().map(|(n, m)| (n.clone(), m.weight));
+            (
+                Placement::weighted(self.membership.epoch(), peers),
+                self.membership.view_id_without_me(),
+            )
+        } else {
+            (self.membership.placement(), self.membership.view_id())
+        };
+        let participants: BTreeSet<NodeName> = self
+            .membership
+            .peers()
+            .keys()
+            .chain(self.leavers.keys())
+            .cloned()
+            .collect();
+        let hosted: Vec<(ActorKey, HandoffMode)> = self
+            .children
+            .values()
+            .filter(|c| !c.stopping && !c.draining)
+            .map(|c| (c.key.clone(), c.kind.mode()))
+            .collect();
+        self.placement = placement.clone();
+        let now = self.now();
+        self.handoff
+            .handle_view(view, &placement, participants, hosted, leaving, now);
+        self.run_handoff().await;
+    }
+
+    /// Executes the commands of the handoff state machine until there are none.
+    pub(super) async fn run_handoff(&mut self) {
+        let mut settled = false;
+        while let Some(command) = self.handoff.poll_command() {
+            match command {
+                HandoffCommand::Announce { view } => {
+                    let v = View {
+                        epoch: self.membership.epoch(),
+                        placement: self.placement.clone(),
+                        gateways: self.gateways.clone(),
+                    };
+                    self.shared.adopt_view(v, &FrameBody::ViewAdopted { view });
+                }
+                HandoffCommand::Drain { key, to } => self.drain(&key, &to),
+                HandoffCommand::ForceStop { key } => {
+                    Counters::bump(&self.shared.counters.handoff_fallbacks);
+                    tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts from its arguments)");
+                    if let Some(entry) = self.shared.hosted(&key) {
+                        entry.cell.kill();
+                    }
+                }
+                HandoffCommand::SendBatch { to, batch, keys } => self.send_batch(&to, batch, &keys),
+                HandoffCommand::Moved { key, to } => self.finish_move(&key, &to),
+                HandoffCommand::RestoreLocal { key } => self.restore_local(&key).await,
+                HandoffCommand::SendDone { to, view } => {
+                    if let Ok(gw) = self.shared.gateway(&to) {
+                        self.shared.flush(&to, &gw, false);
+                    }
+                    self.send_frame(&to, FrameBody::HandoffsDone { view });
+                }
+                HandoffCommand::Settled { by_deadline } => {
+                    if by_deadline {
+                        tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
+                    }
+                    settled = true;
+                }
+            }
+        }
+        if settled {
+            self.settle().await;
+        }
+        self.publish_gauges();
+        self.check_leave_done();
+    }
+
+    pub(super) fn publish_gauges(&self) {
+        use std::sync::atomic::Ordering;
+        let buffered: usize = self.buffers.values().map(|b| b.len()).sum::<usize>() + self.parked.len();
+        self.shared
+            .moving
+            .store(self.handoff.moving_out() as u64, Ordering::Relaxed);
+        self.shared.buffered.store(buffered as u64, Ordering::Relaxed);
+    }
+
+    fn set_state(&self, key: &ActorKey, state: EntryState) {
+        let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = hosted.get_mut(key) {
+            entry.state = state;
+        }
+    }
+
+    fn drain(&mut self, key: &ActorKey, to: &NodeName) {
+        let Some(entry) = self.shared.hosted(key) else {
+            self.handoff.handle_gone(key);
+            return;
+        };
+        if let Some(child) = self
+            .child_ids
+            .get(key)
+            .and_then(|id| self.children.get_mut(id))
+        {
+            child.draining = true;
+        }
+        self.set_state(key, EntryState::Moving);
+        tracing::debug!(name = %key, %to, "draining for handoff");
+        if entry.cell.drain().is_err() {
+            entry.cell.kill();
+        }
+    }
+
+    /// A draining child exited: take its snapshot and tell the state machine.
+    pub(super) async fn drained(&mut self, child: Child, state: Option<ractor::actor::messages::BoxedState>) {
+        let key = child.key.clone();
+        let snapshot = match state {
+            Some(state) => match child.kind.snapshot(state) {
+                Ok(s) => s,
+                Err(e) => {
+                    Counters::bump(&self.shared.counters.handoff_fallbacks);
+                    tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its arguments on its new node");
+                    None
+                }
+            },
+            None => {
+                if child.kind.mode() == HandoffMode::Resume {
+                    Counters::bump(&self.shared.counters.handoff_fallbacks);
+                    tracing::error!(name = %key, "the actor exited without its state while draining; it restarts from its arguments");
+                }
+                None
+            }
+        };
+        let size = snapshot.as_ref().map_or(0, |s| s.bytes.len()) + child.args.len();
+        self.outgoing.insert(
+            key.clone(),
+            Outgoing {
+                kind: child.kind.clone(),
+                args: child.args.clone(),
+                snapshot,
+                started: Instant::now(),
+            },
+        );
+        let now = self.now();
+        self.handoff.handle_drained(&key, size, now);
+        self.run_handoff().await;
+    }
+
+    fn send_batch(&mut self, to: &NodeName, batch: u64, keys: &[ActorKey]) {
+        let Ok(gateway) = self.shared.gateway(to) else {
+            tracing::debug!(%to, batch, "target not connected; the batch will be retried");
+            return;
+        };
+        self.shared.flush(to, &gateway, false);
+        let chunk = self.shared.config.max_frame_bytes - 64 * 1024;
+        let mut entries = Vec::new();
+        for key in keys {
+            let Some(out) = self.outgoing.get(key) else { continue };
+            let mut entry = MigrateEntry {
+                key: key.clone(),
+                kind: out.kind.name().to_string(),
+                args: out.args.clone(),
+                snapshot: out.snapshot.clone(),
+                chunks: 0,
+                version: 0,
+            };
+            if let Some(snap) = &out.snapshot {
+                if snap.bytes.len() > chunk / 2 {
+                    entry.snapshot = None;
+                    entry.version = snap.version;
+                    for piece in snap.bytes.chunks(chunk / 2) {
+                        entry.chunks += 1;
+                        let body = FrameBody::StateChunk {
+                            batch,
+                            key: key.clone(),
+                            bytes: piece.to_vec(),
+                        };
+                        let _ = gateway.cast(GatewayMsg::Frame(self.frame(body)));
+                    }
+                }
+            }
+            entries.push(entry);
+        }
+        tracing::debug!(%to, batch, actors = entries.len(), "sending Migrate");
+        let _ = gateway.cast(GatewayMsg::Frame(self.frame(FrameBody::Migrate { batch, entries })));
+    }
+
+    fn finish_move(&mut self, key: &ActorKey, to: &NodeName) {
+        let span = tracing::info_span!("handoff", name = %key, to = %to);
+        let _enter = span.enter();
+        let out = self.outgoing.remove(key);
+        let kind = out.as_ref().map(|o| o.kind.clone());
+        {
+            let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+            hosted.remove(key);
+        }
+        self.child_ids.remove(key);
+        self.shared
+            .moved
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), to.clone());
+        if let Some(kind) = &kind {
+            self.moved_kinds.insert(key.clone(), kind.clone());
+        }
+        let buffered = self.buffers.remove(key).unwrap_or_default();
+        let forwarded = buffered.len();
+        for item in buffered {
+            self.forward(key, to, kind.as_deref(), item);
+        }
+        Counters::bump(&self.shared.counters.moved_out);
+        let (bytes, ms) = out.as_ref().map_or((0, 0), |o| {
+            (
+                o.snapshot.as_ref().map_or(0, |s| s.bytes.len()),
+                o.started.elapsed().as_millis() as u64,
+            )
+        });
+        tracing::info!(
+            name = %key,
+            from = %self.shared.me,
+            to = %to,
+            epoch = self.membership.epoch().0,
+            bytes,
+            duration_ms = ms,
+            forwarded,
+            outcome = "moved",
+            "actor handed off"
+        );
+    }
+
+    /// Sends one buffered message for `key` to its new host, in order with the others.
+    fn forward(&mut self, key: &ActorKey, to: &NodeName, kind: Option<&dyn crate::node::kind::ErasedKind>, item: Buffered) {
+        match item {
+            Buffered::Cast { variant, args } => {
+                self.send_frame(to, FrameBody::Cast { key: key.clone(), variant, args, hops: 0 });
+            }
+            Buffered::Call { request, reply } => self.forward_request(to, request, reply),
+            Buffered::Local(msg) => {
+                let Some(kind) = kind else {
+                    Counters::bump(&self.shared.counters.dropped_casts);
+                    return;
+                };
+                match kind.serialize_any(msg) {
+                    Ok(SerializedMessage::Cast { variant, args, .. }) => {
+                        self.send_frame(to, FrameBody::Cast { key: key.clone(), variant, args, hops: 0 });
+                    }
+                    Ok(SerializedMessage::Call { variant, args, reply, .. }) => {
+                        let timeout = reply.get_timeout().unwrap_or(self.shared.config.request_timeout);
+                        let request = Request::Call {
+                            key: key.clone(),
+                            variant,
+                            args,
+                            timeout_ms: timeout.as_millis() as u64,
+                        };
+                        let (tx, rx) = ractor::concurrency::oneshot();
+                        self.forward_request(to, request, RpcReplyPort::from((tx, timeout)));
+                        tokio::spawn(async move {
+                            if let Ok(Ok(bytes)) = tokio::time::timeout(timeout, rx).await {
+                                if let Ok(Response::Reply(r)) = wire::decode::<Response>(&bytes, u64::MAX) {
+                                    let _ = reply.send(r);
+                                }
+                            }
+                        });
+                    }
+                    Ok(_) | Err(_) => {
+                        Counters::bump(&self.shared.counters.bad_messages);
+                        tracing::warn!(name = %key, "a buffered message could not be serialized; dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a request to `to` now (in order with frames already sent), relaying the
+    /// response to `reply`.
+    fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
+        let Ok(gateway) = self.shared.gateway(to) else {
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(to.to_string()))));
+            return;
+        };
+        let timeout = reply.get_timeout().unwrap_or(self.shared.config.request_timeout);
+        let bytes = wire::encode(&Req { from: self.shared.me.clone(), body: request });
+        let (tx, rx) = ractor::concurrency::oneshot();
+        if gateway
+            .send_message(GatewayMsg::Request(bytes, RpcReplyPort::from((tx, timeout))))
+            .is_err()
+        {
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(to.to_string()))));
+            return;
+        }
+        tokio::spawn(async move {
+            let response = match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(_)) => wire::encode(&Response::Err(RemoteError::Unavailable("forwarding failed".into()))),
+                Err(_) => wire::encode(&Response::Err(RemoteError::Timeout)),
+            };
+            let _ = reply.send(response);
+        });
+    }
+
+    async fn restore_local(&mut self, key: &ActorKey) {
+        let Some(out) = self.outgoing.remove(key) else { return };
+        Counters::bump(&self.shared.counters.handoff_fallbacks);
+        tracing::warn!(name = %key, "handoff has no target any more; restoring the actor here");
+        self.shared.hosted.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+        let cell = self.start_actor(key, &out.kind, &out.args, out.snapshot).await;
+        let buffered = self.buffers.remove(key).unwrap_or_default();
+        let Some(cell) = cell else { return };
+        for item in buffered {
+            self.deliver_here(key, &cell, &out.kind, item);
+        }
+    }
+
+    fn deliver_here(&self, key: &ActorKey, cell: &ActorCell, kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>, item: Buffered) {
+        match item {
+            Buffered::Local(msg) => {
+                let _ = kind.deliver_any(key, cell, msg);
+            }
+            Buffered::Cast { variant, args } => {
+                let _ = kind.deliver(key, cell, SerializedMessage::Cast { variant, args, metadata: None });
+            }
+            Buffered::Call { request, reply } => {
+                if let Request::Call { variant, args, timeout_ms, .. } = request {
+                    let (tx, rx) = ractor::concurrency::oneshot();
+                    let timeout = Duration::from_millis(timeout_ms.max(1));
+                    let msg = SerializedMessage::Call {
+                        variant,
+                        args,
+                        reply: RpcReplyPort::from((tx, timeout)),
+                        metadata: None,
+                    };
+                    if let Err(e) = kind.deliver(key, cell, msg) {
+                        let _ = reply.send(wire::encode(&Response::Err(e)));
+                        return;
+                    }
+                    tokio::spawn(super::requests::relay_reply(key.clone(), rx, reply, timeout));
+                }
+            }
+        }
+    }
+
+    /// Spawns `key` here (from `snapshot` when given, falling back to its arguments) and
+    /// records it as a child. Returns its cell.
+    pub(super) async fn start_actor(
+        &mut self,
+        key: &ActorKey,
+        kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
+        args: &[u8],
+        snapshot: Option<Snapshot>,
+    ) -> Option<ActorCell> {
+        let supervisor = self.shared.supervisor().ok()?.get_cell();
+        let had_snapshot = snapshot.is_some();
+        let mut result = kind
+            .spawn(key.clone(), args, snapshot, self.shared.clone(), supervisor.clone())
+            .await;
+        if had_snapshot {
+            if let Err(e) = &result {
+                Counters::bump(&self.shared.counters.bad_snapshots);
+                tracing::error!(name = %key, error = ?e, "snapshot could not be restored; starting the actor from its arguments");
+                result = kind
+                    .spawn(key.clone(), args, None, self.shared.clone(), supervisor)
+                    .await;
+            }
+        }
+        match result {
+            Ok(cell) => {
+                self.children.insert(
+                    cell.get_id(),
+                    Child {
+                        key: key.clone(),
+                        kind: kind.clone(),
+                        args: args.to_vec(),
+                        restarts: Default::default(),
+                        stopping: false,
+                        draining: false,
+                    },
+                );
+                self.child_ids.insert(key.clone(), cell.get_id());
+                self.shared.moved.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+                self.moved_kinds.remove(key);
+                let state = if self.handoff.is_settled() { EntryState::Active } else { EntryState::Settling };
+                self.shared.hosted.write().unwrap_or_else(|e| e.into_inner()).insert(
+                    key.clone(),
+                    HostedEntry { cell: cell.clone(), kind: kind.clone(), state },
+                );
+                Some(cell)
+            }
+            Err(e) => {
+                tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost");
+                None
+            }
+        }
+    }
+
+    /// A `Migrate` batch from `from`: start its actors here, then acknowledge it.
+    pub(super) async fn receive_migrate(&mut self, from: &NodeName, batch: u64, entries: Vec<MigrateEntry>) {
+        for entry in entries {
+            let key = entry.key.clone();
+            if self.shared.hosted(&key).is_some() {
+                continue; // a resent batch
+            }
+            let snapshot = if entry.chunks > 0 {
+                self.chunks
+                    .remove(&(from.clone(), batch, key.clone()))
+                    .map(|bytes| Snapshot { version: entry.version, bytes })
+            } else {
+                entry.snapshot
+            };
+            let Some(kind) = self.shared.kinds.get(&entry.kind).cloned() else {
+                Counters::bump(&self.shared.counters.unknown_kinds);
+                tracing::error!(name = %key, kind = %entry.kind, %from, "handed-off actor of a kind not registered here; it is lost");
+                continue;
+            };
+            if self.start_actor(&key, &kind, &entry.args, snapshot).await.is_some() {
+                self.handoff.handle_migrated_in(from, key.clone());
+                Counters::bump(&self.shared.counters.moved_in);
+                tracing::debug!(name = %key, %from, "actor arrived by handoff");
+            }
+        }
+        self.chunks.retain(|(f, b, _), _| !(f == from && *b == batch));
+        self.send_frame(from, FrameBody::MigrateAck { batch });
+    }
+
+    /// Releases parked messages once the node is settled.
+    async fn settle(&mut self) {
+        {
+            let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+            for entry in hosted.values_mut() {
+                if entry.state == EntryState::Settling {
+                    entry.state = EntryState::Active;
+                }
+            }
+        }
+        let parked = std::mem::take(&mut self.parked);
+        if !parked.is_empty() {
+            tracing::debug!(count = parked.len(), "settled; releasing parked messages");
+        }
+        for item in parked {
+            match item {
+                Parked::Cast { from, key, variant, args, hops } => {
+                    self.deliver_cast(&from, key, variant, args, hops)
+                }
+                Parked::Request { from, request, reply } => self.dispatch_request(from, request, reply).await,
+                Parked::Local { key, msg } => self.local_send_inner(key, msg),
+            }
+        }
+    }
+
+    /// Admission of a message for `key` from `from` (this node: a local sender).
+    pub(super) fn admit(&self, key: &ActorKey, from: &NodeName) -> Admission {
+        let sender = (*from != self.shared.me).then_some(from);
+        let hosted = self.shared.hosted(key).is_some();
+        let owned = self.placement.owner_of(key) == Some(&self.shared.me);
+        self.handoff.admit(key, sender, hosted, owned)
+    }
+
+    pub(super) fn buffer(&mut self, key: &ActorKey, item: Buffered) {
+        self.buffers.entry(key.clone()).or_default().push_back(item);
+    }
+
+    pub(super) fn is_moving(&self, key: &ActorKey) -> bool {
+        self.shared
+            .hosted(key)
+            .is_some_and(|e| e.state == EntryState::Moving)
+    }
+
+    /// A typed message from a local handle whose actor is moving or settling.
+    pub(super) async fn local_send(&mut self, _myself: &ActorRef<GatewayMsg>, key: ActorKey, msg: Box<dyn Any + Send>) {
+        if self.admit(&key, &self.shared.me.clone()) == Admission::Park && !self.is_moving(&key) {
+            self.parked.push_back(Parked::Local { key, msg });
+            self.publish_gauges();
+            return;
+        }
+        self.local_send_inner(key, msg);
+        self.publish_gauges();
+    }
+
+    fn local_send_inner(&mut self, key: ActorKey, msg: Box<dyn Any + Send>) {
+        if let Some(entry) = self.shared.hosted(&key) {
+            if entry.state == EntryState::Moving {
+                self.buffer(&key, Buffered::Local(msg));
+                return;
+            }
+            if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
+                tracing::warn!(name = %key, error = ?e, "local message not delivered");
+            }
+            return;
+        }
+        if let Some(to) = self.shared.moved_to(&key) {
+            let kind = self.moved_kinds.get(&key).cloned();
+            self.forward(&key, &to, kind.as_deref(), Buffered::Local(msg));
+            return;
+        }
+        Counters::bump(&self.shared.counters.dropped_casts);
+        tracing::warn!(name = %key, "message for an actor that is gone; dropped");
+    }
+
+    /// Graceful leave: hand every actor off, then answer.
+    pub(super) async fn leave(&mut self, _myself: &ActorRef<GatewayMsg>, reply: RpcReplyPort<()>) {
+        if let Some(state) = &mut self.leaving {
+            state.replies.push(reply);
+            self.check_leave_done();
+            return;
+        }
+        tracing::info!(node = %self.shared.me, actors = self.children.len(), "leaving the cluster: handing off every actor");
+        self.leaving = Some(LeaveState { replies: vec![reply], since: Instant::now() });
+        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
+        for peer in &peers {
+            if let Ok(gw) = self.shared.gateway(peer) {
+                self.shared.flush(peer, &gw, false);
+            }
+            self.send_frame(peer, FrameBody::Leaving);
+        }
+        self.start_view().await;
+    }
+
+    pub(super) fn check_leave_done(&mut self) {
+        let Some(state) = &self.leaving else { return };
+        let deadline = self.shared.config.handoff_timeout * 3;
+        let timed_out = state.since.elapsed() > deadline;
+        if self.handoff.is_quiescent() || timed_out {
+            if timed_out {
+                Counters::bump(&self.shared.counters.handoff_fallbacks);
+                tracing::error!(moving = self.handoff.moving_out(), "leave did not complete within the deadline");
+            } else {
+                tracing::info!("all actors handed off; leaving");
+            }
+            if let Some(state) = &mut self.leaving {
+                for reply in state.replies.drain(..) {
+                    let _ = reply.send(());
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,9 @@
 //! | command | reply |
 //! |---|---|
 //! | `spawn <name> [start]` | `ok <host-node>` |
+//! | `spawn-as <counter\|stay\|restart\|fragile> <name> <start>` | `ok <host-node>` (a counter with that handoff mode) |
+//! | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
+//! | `check <name>` | `ok <value> <number of seq messages out of order>` |
 //! | `add <name> <n>` | `ok <new value>` |
 //! | `cast <name> <n>` | `ok` (fire and forget) |
 //! | `get <name>` | `ok <value>` |
@@ -28,7 +31,7 @@ use ractor_cluster::RactorClusterMessage;
 use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Messages of the `Counter` kind.
+/// Messages of the counter kinds.
 #[derive(RactorClusterMessage)]
 pub enum CounterMsg {
     /// Add to the counter.
@@ -39,62 +42,121 @@ pub enum CounterMsg {
     /// Read the value.
     #[rpc]
     Get(RpcReplyPort<i64>),
+    /// Add `n`, recording that it is message `n` of `sender` (numbered from 1).
+    Seq(u32, u64),
+    /// The value and the number of `Seq` messages that arrived out of order.
+    #[rpc]
+    Check(RpcReplyPort<(i64, u64)>),
     /// Panic (to exercise restarts).
     Panic,
 }
 
-/// A distributed counter with `i64` state.
-pub struct Counter;
+/// The state of the counter kinds: a value plus per-sender sequence checking.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct CounterState {
+    /// The value.
+    pub value: i64,
+    /// The last sequence number seen per sender.
+    pub last: std::collections::BTreeMap<u32, u64>,
+    /// `Seq` messages that did not follow their sender's previous one.
+    pub out_of_order: u64,
+}
 
-impl DistActor for Counter {
-    const KIND: &'static str = "counter";
-    type Msg = CounterMsg;
-    type State = i64;
-    type Arguments = i64;
-    const HANDOFF: HandoffMode = HandoffMode::Resume;
-    const STATE_VERSION: u32 = 1;
-
-    fn snapshot(&self, value: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
-        Snapshot::encode(value)
-    }
-
-    async fn restore(
-        &self,
-        _myself: DistRef<CounterMsg>,
-        _start: i64,
-        snapshot: Snapshot,
-    ) -> Result<i64, ActorProcessingErr> {
-        snapshot.decode(Self::STATE_VERSION)
-    }
-
-    async fn pre_start(
-        &self,
-        _myself: DistRef<CounterMsg>,
-        start: i64,
-    ) -> Result<i64, ActorProcessingErr> {
-        Ok(start)
-    }
-
-    async fn handle(
-        &self,
-        _myself: DistRef<CounterMsg>,
-        message: CounterMsg,
-        value: &mut i64,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            CounterMsg::Add(n) => *value += n,
-            CounterMsg::AddGet(n, reply) => {
-                *value += n;
-                let _ = reply.send(*value);
-            }
-            CounterMsg::Get(reply) => {
-                let _ = reply.send(*value);
-            }
-            CounterMsg::Panic => panic!("counter asked to panic"),
+fn counter_handle(message: CounterMsg, state: &mut CounterState) {
+    match message {
+        CounterMsg::Add(n) => state.value += n,
+        CounterMsg::AddGet(n, reply) => {
+            state.value += n;
+            let _ = reply.send(state.value);
         }
-        Ok(())
+        CounterMsg::Get(reply) => {
+            let _ = reply.send(state.value);
+        }
+        CounterMsg::Seq(sender, n) => {
+            let last = state.last.entry(sender).or_insert(0);
+            if n != *last + 1 {
+                state.out_of_order += 1;
+            }
+            *last = n;
+            state.value += n as i64;
+        }
+        CounterMsg::Check(reply) => {
+            let _ = reply.send((state.value, state.out_of_order));
+        }
+        CounterMsg::Panic => panic!("counter asked to panic"),
     }
 }
+
+/// Declares a counter kind with a handoff mode; `$fragile` kinds refuse every snapshot on
+/// restore (to exercise the fallback).
+macro_rules! counter_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr, $fragile:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl DistActor for $name {
+            const KIND: &'static str = $kind;
+            type Msg = CounterMsg;
+            type State = CounterState;
+            type Arguments = i64;
+            const HANDOFF: HandoffMode = $mode;
+            const STATE_VERSION: u32 = 1;
+
+            async fn pre_start(
+                &self,
+                _myself: DistRef<CounterMsg>,
+                start: i64,
+            ) -> Result<CounterState, ActorProcessingErr> {
+                Ok(CounterState { value: start, ..CounterState::default() })
+            }
+
+            async fn handle(
+                &self,
+                _myself: DistRef<CounterMsg>,
+                message: CounterMsg,
+                state: &mut CounterState,
+            ) -> Result<(), ActorProcessingErr> {
+                counter_handle(message, state);
+                Ok(())
+            }
+
+            fn snapshot(&self, state: &CounterState) -> Result<Vec<u8>, ActorProcessingErr> {
+                Snapshot::encode(state)
+            }
+
+            async fn restore(
+                &self,
+                _myself: DistRef<CounterMsg>,
+                _start: i64,
+                snapshot: Snapshot,
+            ) -> Result<CounterState, ActorProcessingErr> {
+                if $fragile {
+                    // Pretend the snapshot was written by an incompatible version.
+                    let wrong = Snapshot { version: snapshot.version + 1, ..snapshot };
+                    return wrong.decode(Self::STATE_VERSION);
+                }
+                snapshot.decode(Self::STATE_VERSION)
+            }
+        }
+    };
+}
+
+counter_kind!(
+    /// A counter that moves with its state (`Resume`).
+    Counter, "counter", HandoffMode::Resume, false
+);
+counter_kind!(
+    /// A counter that stays where it was spawned (`Stay`).
+    StayCounter, "stay", HandoffMode::Stay, false
+);
+counter_kind!(
+    /// A counter that restarts from its start value when it moves (`Restart`).
+    RestartCounter, "restart", HandoffMode::Restart, false
+);
+counter_kind!(
+    /// A `Resume` counter whose snapshots never restore (they fall back to `Restart`).
+    FragileCounter, "fragile", HandoffMode::Resume, true
+);
 
 /// Messages of the `Ghost` kind: a different message type, used to provoke errors.
 #[derive(RactorClusterMessage)]
@@ -158,7 +220,11 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
 
 /// Runs a console node until stdin closes or `quit`.
 pub async fn run(args: NodeArgs) -> Result<()> {
-    let mut kinds = Kinds::new().with(Counter);
+    let mut kinds = Kinds::new()
+        .with(Counter)
+        .with(StayCounter)
+        .with(RestartCounter)
+        .with(FragileCounter);
     if args.ghost {
         kinds.register(Ghost);
     }
@@ -244,6 +310,29 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
             let r = node.spawn::<Counter>(arg(1)?, start).await?;
             r.host().await?.to_string()
         }
+        "spawn-as" => {
+            let (name, start) = (arg(2)?, number(3)?);
+            let r = match arg(1)? {
+                "counter" => node.spawn::<Counter>(name, start).await?,
+                "stay" => node.spawn::<StayCounter>(name, start).await?,
+                "restart" => node.spawn::<RestartCounter>(name, start).await?,
+                "fragile" => node.spawn::<FragileCounter>(name, start).await?,
+                other => bail!("unknown counter kind {other:?} (counter, stay, restart, fragile)"),
+            };
+            r.host().await?.to_string()
+        }
+        "seq" => {
+            let (sender, n) = (number(2)?, number(3)?);
+            counter(arg(1)?)
+                .await?
+                .cast(CounterMsg::Seq(sender as u32, n as u64))?;
+            String::new()
+        }
+        "check" => {
+            let r = counter(arg(1)?).await?;
+            let (value, out_of_order) = r.call(CounterMsg::Check, TIMEOUT).await?;
+            format!("{value} {out_of_order}")
+        }
         "add" => {
             let n = number(2)?;
             let r = counter(arg(1)?).await?;
@@ -286,8 +375,9 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
         "status" => {
             let s = node.status();
             format!(
-                "node={} epoch={} members={} hosted={} directory={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
-                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.bad_frames,
+                "node={} epoch={} members={} hosted={} directory={} moving={} buffered={} moved_in={} moved_out={} handoff_fallbacks={} bad_snapshots={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
+                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.moving, s.buffered,
+                s.moved_in, s.moved_out, s.handoff_fallbacks, s.bad_snapshots, s.bad_frames,
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
             )

@@ -72,8 +72,8 @@ pub mod core;
 mod node;
 mod wire;
 
-pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
 pub use crate::core::HandoffMode;
+pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
 pub use node::{
     ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds, NodeStatus, Snapshot,
 };

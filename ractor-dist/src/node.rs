@@ -328,10 +328,7 @@ impl DistNode {
     pub async fn leave(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
         let timeout = self.shared.config.handoff_timeout * 4;
-        match supervisor
-            .call(GatewayMsg::Leave, Some(timeout))
-            .await
-        {
+        match supervisor.call(GatewayMsg::Leave, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
             Ok(ractor::rpc::CallResult::Timeout) => Err(DistError::Timeout(timeout)),
             _ => Err(DistError::NodeDown),

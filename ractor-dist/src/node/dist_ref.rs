@@ -338,7 +338,9 @@ impl<M: Message> DistRef<M> {
         let message = match self.try_fast(message)? {
             Fast::Done => return Ok(()),
             Fast::Remote(message, host, gateway, generation) => {
-                return self.call_remote(message, host, gateway, generation, timeout).await
+                return self
+                    .call_remote(message, host, gateway, generation, timeout)
+                    .await
             }
             Fast::Slow(message) => message,
         };
@@ -362,7 +364,9 @@ impl<M: Message> DistRef<M> {
                     gateway,
                     generation,
                 } => {
-                    return self.call_remote(message, host, gateway, generation, timeout).await;
+                    return self
+                        .call_remote(message, host, gateway, generation, timeout)
+                        .await;
                 }
                 Route::Supervisor => return self.via_supervisor(message),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),

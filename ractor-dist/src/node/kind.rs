@@ -172,7 +172,10 @@ impl Snapshot {
     /// # Errors
     ///
     /// When `self.version != expected_version` or the bytes do not decode.
-    pub fn decode<T: DeserializeOwned>(&self, expected_version: u32) -> Result<T, ActorProcessingErr> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        expected_version: u32,
+    ) -> Result<T, ActorProcessingErr> {
         if self.version != expected_version {
             return Err(format!(
                 "snapshot has state version {}, this node expects {expected_version}",
@@ -180,7 +183,8 @@ impl Snapshot {
             )
             .into());
         }
-        decode_args(&self.bytes, usize::MAX).map_err(|e| format!("snapshot does not decode: {e}").into())
+        decode_args(&self.bytes, usize::MAX)
+            .map_err(|e| format!("snapshot does not decode: {e}").into())
     }
 }
 
@@ -276,7 +280,10 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     ) -> BoxFuture<Result<ActorCell, RemoteError>>;
     /// The snapshot of a stopped actor's final state (`None` when the kind restarts from
     /// its arguments, or cannot snapshot while `Stay`).
-    fn snapshot(&self, state: ractor::actor::messages::BoxedState) -> Result<Option<Snapshot>, String>;
+    fn snapshot(
+        &self,
+        state: ractor::actor::messages::BoxedState,
+    ) -> Result<Option<Snapshot>, String>;
     /// Enqueues a typed message (boxed by a local `DistRef`) on `cell`.
     fn deliver_any(
         &self,
@@ -310,7 +317,10 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         A::HANDOFF
     }
 
-    fn snapshot(&self, state: ractor::actor::messages::BoxedState) -> Result<Option<Snapshot>, String> {
+    fn snapshot(
+        &self,
+        state: ractor::actor::messages::BoxedState,
+    ) -> Result<Option<Snapshot>, String> {
         if A::HANDOFF == HandoffMode::Restart {
             return Ok(None);
         }
@@ -337,10 +347,12 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         cell: &ActorCell,
         msg: Box<dyn Any + Send>,
     ) -> Result<(), RemoteError> {
-        let msg = msg.downcast::<A::Msg>().map_err(|_| RemoteError::BadMessage {
-            key: key.clone(),
-            reason: "the message has another type".to_string(),
-        })?;
+        let msg = msg
+            .downcast::<A::Msg>()
+            .map_err(|_| RemoteError::BadMessage {
+                key: key.clone(),
+                reason: "the message has another type".to_string(),
+            })?;
         cell.send_message(Local(*msg))
             .map_err(|_| RemoteError::NotFound(key.clone()))
     }

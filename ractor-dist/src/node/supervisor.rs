@@ -29,12 +29,12 @@ use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::broadcast;
 
 use crate::core::{
-    ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership,
-    MembershipEvent, NodeName, Placement,
+    ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership, MembershipEvent,
+    NodeName, Placement,
 };
 use crate::node::kind::{ErasedKind, Snapshot};
-use crate::wire::Request;
 use crate::node::shared::NodeShared;
+use crate::wire::Request;
 
 /// The ractor process group every node's supervisor joins; peers find gateways through it.
 pub(crate) const GATEWAY_GROUP: &str = "ractor_dist::gateways";
@@ -126,15 +126,34 @@ struct Child {
 /// A message held for an actor that is being handed off.
 enum Buffered {
     Local(Box<dyn Any + Send>),
-    Cast { variant: String, args: Vec<u8> },
-    Call { request: Request, reply: RpcReplyPort<Vec<u8>> },
+    Cast {
+        variant: String,
+        args: Vec<u8>,
+    },
+    Call {
+        request: Request,
+        reply: RpcReplyPort<Vec<u8>>,
+    },
 }
 
 /// A message held until the node settles for the current view.
 enum Parked {
-    Cast { from: NodeName, key: ActorKey, variant: String, args: Vec<u8>, hops: u8 },
-    Request { from: NodeName, request: Request, reply: RpcReplyPort<Vec<u8>> },
-    Local { key: ActorKey, msg: Box<dyn Any + Send> },
+    Cast {
+        from: NodeName,
+        key: ActorKey,
+        variant: String,
+        args: Vec<u8>,
+        hops: u8,
+    },
+    Request {
+        from: NodeName,
+        request: Request,
+        reply: RpcReplyPort<Vec<u8>>,
+    },
+    Local {
+        key: ActorKey,
+        msg: Box<dyn Any + Send>,
+    },
 }
 
 /// An actor drained for a handoff, until its target acknowledges it.
@@ -313,7 +332,9 @@ impl Actor for DistSupervisor {
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 let error = error.to_string();
-                state.child_exited(&myself, cell, None, None, Some(error)).await;
+                state
+                    .child_exited(&myself, cell, None, None, Some(error))
+                    .await;
             }
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
             _ => {}

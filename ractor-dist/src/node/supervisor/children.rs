@@ -60,7 +60,13 @@ impl SupervisorState {
             return Response::Err(RemoteError::UnknownKind(kind));
         };
         match erased
-            .spawn(key.clone(), &args, None, self.shared.clone(), myself.get_cell())
+            .spawn(
+                key.clone(),
+                &args,
+                None,
+                self.shared.clone(),
+                myself.get_cell(),
+            )
             .await
         {
             Ok(cell) => {
@@ -77,7 +83,11 @@ impl SupervisorState {
                     },
                 );
                 self.child_ids.insert(key.clone(), cell.get_id());
-                self.shared.moved.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                self.shared
+                    .moved
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
                 self.shared
                     .hosted
                     .write()

@@ -19,7 +19,11 @@ impl SupervisorState {
     pub(super) async fn start_view(&mut self) {
         let leaving = self.leaving.is_some();
         let (placement, view) = if leaving {
-            let peers = self.membership.peers().iter().map(|(n, m)| (n.clone(), m.weight));
+            let peers = self
+                .membership
+                .peers()
+                .iter()
+                .map(|(n, m)| (n.clone(), m.weight));
             (
                 Placement::weighted(self.membership.epoch(), peers),
                 self.membership.view_id_without_me(),
@@ -79,7 +83,9 @@ impl SupervisorState {
                 }
                 HandoffCommand::Settled { by_deadline } => {
                     if by_deadline {
-                        tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
+                        tracing::warn!(
+                            "handoff barrier incomplete at the deadline; releasing parked messages"
+                        );
                     }
                     settled = true;
                 }
@@ -94,15 +100,22 @@ impl SupervisorState {
 
     pub(super) fn publish_gauges(&self) {
         use std::sync::atomic::Ordering;
-        let buffered: usize = self.buffers.values().map(|b| b.len()).sum::<usize>() + self.parked.len();
+        let buffered: usize =
+            self.buffers.values().map(|b| b.len()).sum::<usize>() + self.parked.len();
         self.shared
             .moving
             .store(self.handoff.moving_out() as u64, Ordering::Relaxed);
-        self.shared.buffered.store(buffered as u64, Ordering::Relaxed);
+        self.shared
+            .buffered
+            .store(buffered as u64, Ordering::Relaxed);
     }
 
     fn set_state(&self, key: &ActorKey, state: EntryState) {
-        let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+        let mut hosted = self
+            .shared
+            .hosted
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = hosted.get_mut(key) {
             entry.state = state;
         }
@@ -128,7 +141,11 @@ impl SupervisorState {
     }
 
     /// A draining child exited: take its snapshot and tell the state machine.
-    pub(super) async fn drained(&mut self, child: Child, state: Option<ractor::actor::messages::BoxedState>) {
+    pub(super) async fn drained(
+        &mut self,
+        child: Child,
+        state: Option<ractor::actor::messages::BoxedState>,
+    ) {
         let key = child.key.clone();
         let snapshot = match state {
             Some(state) => match child.kind.snapshot(state) {
@@ -171,7 +188,9 @@ impl SupervisorState {
         let chunk = self.shared.config.max_frame_bytes - 64 * 1024;
         let mut entries = Vec::new();
         for key in keys {
-            let Some(out) = self.outgoing.get(key) else { continue };
+            let Some(out) = self.outgoing.get(key) else {
+                continue;
+            };
             let mut entry = MigrateEntry {
                 key: key.clone(),
                 kind: out.kind.name().to_string(),
@@ -198,7 +217,9 @@ impl SupervisorState {
             entries.push(entry);
         }
         tracing::debug!(%to, batch, actors = entries.len(), "sending Migrate");
-        let _ = gateway.cast(GatewayMsg::Frame(self.frame(FrameBody::Migrate { batch, entries })));
+        let _ = gateway.cast(GatewayMsg::Frame(
+            self.frame(FrameBody::Migrate { batch, entries }),
+        ));
     }
 
     fn finish_move(&mut self, key: &ActorKey, to: &NodeName) {
@@ -207,7 +228,11 @@ impl SupervisorState {
         let out = self.outgoing.remove(key);
         let kind = out.as_ref().map(|o| o.kind.clone());
         {
-            let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+            let mut hosted = self
+                .shared
+                .hosted
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             hosted.remove(key);
         }
         self.child_ids.remove(key);
@@ -245,10 +270,24 @@ impl SupervisorState {
     }
 
     /// Sends one buffered message for `key` to its new host, in order with the others.
-    fn forward(&mut self, key: &ActorKey, to: &NodeName, kind: Option<&dyn crate::node::kind::ErasedKind>, item: Buffered) {
+    fn forward(
+        &mut self,
+        key: &ActorKey,
+        to: &NodeName,
+        kind: Option<&dyn crate::node::kind::ErasedKind>,
+        item: Buffered,
+    ) {
         match item {
             Buffered::Cast { variant, args } => {
-                self.send_frame(to, FrameBody::Cast { key: key.clone(), variant, args, hops: 0 });
+                self.send_frame(
+                    to,
+                    FrameBody::Cast {
+                        key: key.clone(),
+                        variant,
+                        args,
+                        hops: 0,
+                    },
+                );
             }
             Buffered::Call { request, reply } => self.forward_request(to, request, reply),
             Buffered::Local(msg) => {
@@ -258,10 +297,25 @@ impl SupervisorState {
                 };
                 match kind.serialize_any(msg) {
                     Ok(SerializedMessage::Cast { variant, args, .. }) => {
-                        self.send_frame(to, FrameBody::Cast { key: key.clone(), variant, args, hops: 0 });
+                        self.send_frame(
+                            to,
+                            FrameBody::Cast {
+                                key: key.clone(),
+                                variant,
+                                args,
+                                hops: 0,
+                            },
+                        );
                     }
-                    Ok(SerializedMessage::Call { variant, args, reply, .. }) => {
-                        let timeout = reply.get_timeout().unwrap_or(self.shared.config.request_timeout);
+                    Ok(SerializedMessage::Call {
+                        variant,
+                        args,
+                        reply,
+                        ..
+                    }) => {
+                        let timeout = reply
+                            .get_timeout()
+                            .unwrap_or(self.shared.config.request_timeout);
                         let request = Request::Call {
                             key: key.clone(),
                             variant,
@@ -272,7 +326,9 @@ impl SupervisorState {
                         self.forward_request(to, request, RpcReplyPort::from((tx, timeout)));
                         tokio::spawn(async move {
                             if let Ok(Ok(bytes)) = tokio::time::timeout(timeout, rx).await {
-                                if let Ok(Response::Reply(r)) = wire::decode::<Response>(&bytes, u64::MAX) {
+                                if let Ok(Response::Reply(r)) =
+                                    wire::decode::<Response>(&bytes, u64::MAX)
+                                {
                                     let _ = reply.send(r);
                                 }
                             }
@@ -291,23 +347,37 @@ impl SupervisorState {
     /// response to `reply`.
     fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
         let Ok(gateway) = self.shared.gateway(to) else {
-            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(to.to_string()))));
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
+                to.to_string(),
+            ))));
             return;
         };
-        let timeout = reply.get_timeout().unwrap_or(self.shared.config.request_timeout);
-        let bytes = wire::encode(&Req { from: self.shared.me.clone(), body: request });
+        let timeout = reply
+            .get_timeout()
+            .unwrap_or(self.shared.config.request_timeout);
+        let bytes = wire::encode(&Req {
+            from: self.shared.me.clone(),
+            body: request,
+        });
         let (tx, rx) = ractor::concurrency::oneshot();
         if gateway
-            .send_message(GatewayMsg::Request(bytes, RpcReplyPort::from((tx, timeout))))
+            .send_message(GatewayMsg::Request(
+                bytes,
+                RpcReplyPort::from((tx, timeout)),
+            ))
             .is_err()
         {
-            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(to.to_string()))));
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
+                to.to_string(),
+            ))));
             return;
         }
         tokio::spawn(async move {
             let response = match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(_)) => wire::encode(&Response::Err(RemoteError::Unavailable("forwarding failed".into()))),
+                Ok(Err(_)) => wire::encode(&Response::Err(RemoteError::Unavailable(
+                    "forwarding failed".into(),
+                ))),
                 Err(_) => wire::encode(&Response::Err(RemoteError::Timeout)),
             };
             let _ = reply.send(response);
@@ -315,11 +385,19 @@ impl SupervisorState {
     }
 
     async fn restore_local(&mut self, key: &ActorKey) {
-        let Some(out) = self.outgoing.remove(key) else { return };
+        let Some(out) = self.outgoing.remove(key) else {
+            return;
+        };
         Counters::bump(&self.shared.counters.handoff_fallbacks);
         tracing::warn!(name = %key, "handoff has no target any more; restoring the actor here");
-        self.shared.hosted.write().unwrap_or_else(|e| e.into_inner()).remove(key);
-        let cell = self.start_actor(key, &out.kind, &out.args, out.snapshot).await;
+        self.shared
+            .hosted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        let cell = self
+            .start_actor(key, &out.kind, &out.args, out.snapshot)
+            .await;
         let buffered = self.buffers.remove(key).unwrap_or_default();
         let Some(cell) = cell else { return };
         for item in buffered {
@@ -327,16 +405,36 @@ impl SupervisorState {
         }
     }
 
-    fn deliver_here(&self, key: &ActorKey, cell: &ActorCell, kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>, item: Buffered) {
+    fn deliver_here(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
+        item: Buffered,
+    ) {
         match item {
             Buffered::Local(msg) => {
                 let _ = kind.deliver_any(key, cell, msg);
             }
             Buffered::Cast { variant, args } => {
-                let _ = kind.deliver(key, cell, SerializedMessage::Cast { variant, args, metadata: None });
+                let _ = kind.deliver(
+                    key,
+                    cell,
+                    SerializedMessage::Cast {
+                        variant,
+                        args,
+                        metadata: None,
+                    },
+                );
             }
             Buffered::Call { request, reply } => {
-                if let Request::Call { variant, args, timeout_ms, .. } = request {
+                if let Request::Call {
+                    variant,
+                    args,
+                    timeout_ms,
+                    ..
+                } = request
+                {
                     let (tx, rx) = ractor::concurrency::oneshot();
                     let timeout = Duration::from_millis(timeout_ms.max(1));
                     let msg = SerializedMessage::Call {
@@ -349,7 +447,12 @@ impl SupervisorState {
                         let _ = reply.send(wire::encode(&Response::Err(e)));
                         return;
                     }
-                    tokio::spawn(super::requests::relay_reply(key.clone(), rx, reply, timeout));
+                    tokio::spawn(super::requests::relay_reply(
+                        key.clone(),
+                        rx,
+                        reply,
+                        timeout,
+                    ));
                 }
             }
         }
@@ -367,7 +470,13 @@ impl SupervisorState {
         let supervisor = self.shared.supervisor().ok()?.get_cell();
         let had_snapshot = snapshot.is_some();
         let mut result = kind
-            .spawn(key.clone(), args, snapshot, self.shared.clone(), supervisor.clone())
+            .spawn(
+                key.clone(),
+                args,
+                snapshot,
+                self.shared.clone(),
+                supervisor.clone(),
+            )
             .await;
         if had_snapshot {
             if let Err(e) = &result {
@@ -392,13 +501,29 @@ impl SupervisorState {
                     },
                 );
                 self.child_ids.insert(key.clone(), cell.get_id());
-                self.shared.moved.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+                self.shared
+                    .moved
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
                 self.moved_kinds.remove(key);
-                let state = if self.handoff.is_settled() { EntryState::Active } else { EntryState::Settling };
-                self.shared.hosted.write().unwrap_or_else(|e| e.into_inner()).insert(
-                    key.clone(),
-                    HostedEntry { cell: cell.clone(), kind: kind.clone(), state },
-                );
+                let state = if self.handoff.is_settled() {
+                    EntryState::Active
+                } else {
+                    EntryState::Settling
+                };
+                self.shared
+                    .hosted
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(
+                        key.clone(),
+                        HostedEntry {
+                            cell: cell.clone(),
+                            kind: kind.clone(),
+                            state,
+                        },
+                    );
                 Some(cell)
             }
             Err(e) => {
@@ -409,7 +534,12 @@ impl SupervisorState {
     }
 
     /// A `Migrate` batch from `from`: start its actors here, then acknowledge it.
-    pub(super) async fn receive_migrate(&mut self, from: &NodeName, batch: u64, entries: Vec<MigrateEntry>) {
+    pub(super) async fn receive_migrate(
+        &mut self,
+        from: &NodeName,
+        batch: u64,
+        entries: Vec<MigrateEntry>,
+    ) {
         for entry in entries {
             let key = entry.key.clone();
             if self.shared.hosted(&key).is_some() {
@@ -418,7 +548,10 @@ impl SupervisorState {
             let snapshot = if entry.chunks > 0 {
                 self.chunks
                     .remove(&(from.clone(), batch, key.clone()))
-                    .map(|bytes| Snapshot { version: entry.version, bytes })
+                    .map(|bytes| Snapshot {
+                        version: entry.version,
+                        bytes,
+                    })
             } else {
                 entry.snapshot
             };
@@ -427,20 +560,29 @@ impl SupervisorState {
                 tracing::error!(name = %key, kind = %entry.kind, %from, "handed-off actor of a kind not registered here; it is lost");
                 continue;
             };
-            if self.start_actor(&key, &kind, &entry.args, snapshot).await.is_some() {
+            if self
+                .start_actor(&key, &kind, &entry.args, snapshot)
+                .await
+                .is_some()
+            {
                 self.handoff.handle_migrated_in(from, key.clone());
                 Counters::bump(&self.shared.counters.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
         }
-        self.chunks.retain(|(f, b, _), _| !(f == from && *b == batch));
+        self.chunks
+            .retain(|(f, b, _), _| !(f == from && *b == batch));
         self.send_frame(from, FrameBody::MigrateAck { batch });
     }
 
     /// Releases parked messages once the node is settled.
     async fn settle(&mut self) {
         {
-            let mut hosted = self.shared.hosted.write().unwrap_or_else(|e| e.into_inner());
+            let mut hosted = self
+                .shared
+                .hosted
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             for entry in hosted.values_mut() {
                 if entry.state == EntryState::Settling {
                     entry.state = EntryState::Active;
@@ -453,10 +595,18 @@ impl SupervisorState {
         }
         for item in parked {
             match item {
-                Parked::Cast { from, key, variant, args, hops } => {
-                    self.deliver_cast(&from, key, variant, args, hops)
-                }
-                Parked::Request { from, request, reply } => self.dispatch_request(from, request, reply).await,
+                Parked::Cast {
+                    from,
+                    key,
+                    variant,
+                    args,
+                    hops,
+                } => self.deliver_cast(&from, key, variant, args, hops),
+                Parked::Request {
+                    from,
+                    request,
+                    reply,
+                } => self.dispatch_request(from, request, reply).await,
                 Parked::Local { key, msg } => self.local_send_inner(key, msg),
             }
         }
@@ -481,7 +631,12 @@ impl SupervisorState {
     }
 
     /// A typed message from a local handle whose actor is moving or settling.
-    pub(super) async fn local_send(&mut self, _myself: &ActorRef<GatewayMsg>, key: ActorKey, msg: Box<dyn Any + Send>) {
+    pub(super) async fn local_send(
+        &mut self,
+        _myself: &ActorRef<GatewayMsg>,
+        key: ActorKey,
+        msg: Box<dyn Any + Send>,
+    ) {
         if self.admit(&key, &self.shared.me.clone()) == Admission::Park && !self.is_moving(&key) {
             self.parked.push_back(Parked::Local { key, msg });
             self.publish_gauges();
@@ -519,7 +674,10 @@ impl SupervisorState {
             return;
         }
         tracing::info!(node = %self.shared.me, actors = self.children.len(), "leaving the cluster: handing off every actor");
-        self.leaving = Some(LeaveState { replies: vec![reply], since: Instant::now() });
+        self.leaving = Some(LeaveState {
+            replies: vec![reply],
+            since: Instant::now(),
+        });
         let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
         for peer in &peers {
             if let Ok(gw) = self.shared.gateway(peer) {
@@ -537,7 +695,10 @@ impl SupervisorState {
         if self.handoff.is_quiescent() || timed_out {
             if timed_out {
                 Counters::bump(&self.shared.counters.handoff_fallbacks);
-                tracing::error!(moving = self.handoff.moving_out(), "leave did not complete within the deadline");
+                tracing::error!(
+                    moving = self.handoff.moving_out(),
+                    "leave did not complete within the deadline"
+                );
             } else {
                 tracing::info!("all actors handed off; leaving");
             }

@@ -232,7 +232,8 @@ impl SupervisorState {
             }
         };
         let _ = myself;
-        self.dispatch_request(request.from, request.body, reply).await;
+        self.dispatch_request(request.from, request.body, reply)
+            .await;
     }
 
     /// Handles a request, unless it must wait: buffered while its actor moves away, parked
@@ -259,7 +260,10 @@ impl SupervisorState {
                         return;
                     }
                     (Request::Spawn { .. }, Some(host)) => {
-                        let _ = reply.send(wire::encode(&Response::Spawned { host, created: false }));
+                        let _ = reply.send(wire::encode(&Response::Spawned {
+                            host,
+                            created: false,
+                        }));
                         return;
                     }
                     (_, Some(host)) => {
@@ -270,7 +274,11 @@ impl SupervisorState {
                 }
             }
             if self.admit(&key, &from) == Admission::Park {
-                self.parked.push_back(Parked::Request { from, request, reply });
+                self.parked.push_back(Parked::Request {
+                    from,
+                    request,
+                    reply,
+                });
                 self.publish_gauges();
                 return;
             }

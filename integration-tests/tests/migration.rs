@@ -1,0 +1,211 @@
+//! Live migration with real processes: a node joins and another leaves gracefully while
+//! two senders stream numbered increments; handoff modes; a snapshot that does not restore.
+
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use integration_tests::{node_args, node_binary, wait_until, Cluster, NodeProc};
+
+const NAMES: usize = 200;
+const ROUNDS: u64 = 60;
+
+/// Streams `seq <name> <sender> <round>` for every name and round, pipelined; returns the
+/// node and the number of commands that failed.
+fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
+    let mut failures = Vec::new();
+    let window = 100;
+    let mut outstanding = 0;
+    for round in 1..=ROUNDS {
+        for i in 0..NAMES {
+            node.send(&format!("seq m{i} {sender} {round}"))?;
+            outstanding += 1;
+            if outstanding >= window {
+                let reply = node.recv()?;
+                if reply != "ok" {
+                    failures.push(reply);
+                }
+                outstanding -= 1;
+            }
+        }
+    }
+    for _ in 0..outstanding {
+        let reply = node.recv()?;
+        if reply != "ok" {
+            failures.push(reply);
+        }
+    }
+    Ok((node, failures))
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn quiet() -> bool {
+    std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none()
+}
+
+#[test]
+fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    for i in 0..NAMES {
+        cluster.nodes[i % 3].send(&format!("spawn m{i} 0"))?;
+    }
+    for i in 0..NAMES {
+        let reply = cluster.nodes[i % 3].recv()?;
+        ensure!(reply.starts_with("ok "), "spawn m{i}: {reply}");
+    }
+    let mut nodes = std::mem::take(&mut cluster.nodes);
+    let n2 = nodes.pop().unwrap();
+    let n1 = nodes.pop().unwrap();
+    let mut n0 = nodes.pop().unwrap();
+
+    // Two senders stream while a fourth node joins and the first one leaves.
+    let s1 = thread::spawn(move || stream(n1, 1));
+    let s2 = thread::spawn(move || stream(n2, 2));
+
+    let ports = integration_tests::free_ports(1)?;
+    let mut all_ports = cluster.ports.clone();
+    all_ports.push(ports[0]);
+    let args = node_args(&all_ports, ports[0], &[]);
+    let mut n3 = NodeProc::start(&node_binary(), "n4", ports[0], &args, quiet())?;
+    ensure!(
+        wait_until(Duration::from_secs(20), || {
+            n3.members().map(|m| m.len() == 4).unwrap_or(false)
+                && n0.members().map(|m| m.len() == 4).unwrap_or(false)
+        }),
+        "the fourth node did not join"
+    );
+    let streaming_during_join = !s1.is_finished() && !s2.is_finished();
+    assert_eq!(n0.request("leave")?, "ok", "graceful leave");
+    let streaming_during_leave = !s1.is_finished() && !s2.is_finished();
+    eprintln!("senders streaming during join: {streaming_during_join}, during leave: {streaming_during_leave}");
+    assert!(
+        streaming_during_join && streaming_during_leave,
+        "the senders finished too early: raise ROUNDS"
+    );
+
+    let (mut n1, f1) = s1.join().expect("sender 1")?;
+    let (mut n2, f2) = s2.join().expect("sender 2")?;
+    assert!(
+        f1.is_empty() && f2.is_empty(),
+        "failed sends: {f1:?} {f2:?}"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(20), || {
+            [&mut n1, &mut n2, &mut n3]
+                .iter_mut()
+                .all(|n| n.members().map(|m| m.len() == 3).unwrap_or(false))
+        }),
+        "the cluster did not settle on three members"
+    );
+
+    // Every counter holds exactly the sum of both senders' increments, in order.
+    let expected = 2 * (ROUNDS * (ROUNDS + 1) / 2);
+    for i in 0..NAMES {
+        n3.send(&format!("check m{i}"))?;
+    }
+    for i in 0..NAMES {
+        assert_eq!(n3.recv()?, format!("ok {expected} 0"), "m{i}");
+    }
+    let mut hosted = 0;
+    let mut moved_in = 0;
+    for node in [&mut n1, &mut n2, &mut n3] {
+        let status = node.ok("status")?;
+        hosted += status_field(&status, "hosted");
+        moved_in += status_field(&status, "moved_in");
+        assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
+        assert_eq!(status_field(&status, "dropped_casts"), 0, "{status}");
+    }
+    assert_eq!(hosted, NAMES as u64, "every counter runs exactly once");
+    assert!(moved_in > 0, "nothing moved");
+    Ok(())
+}
+
+#[test]
+fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    let kinds = ["counter", "stay", "restart", "fragile"];
+    let per_kind = 40;
+    let names: Vec<(String, String)> = kinds
+        .iter()
+        .flat_map(|k| (0..per_kind).map(move |i| (k.to_string(), format!("{k}-{i}"))))
+        .collect();
+    let mut before = Vec::new();
+    for (i, (kind, name)) in names.iter().enumerate() {
+        let host = cluster.nodes[i % 3].ok(&format!("spawn-as {kind} {name} 10"))?;
+        cluster.nodes[(i + 1) % 3].ok(&format!("add {name} 5"))?;
+        before.push(host);
+    }
+
+    let ports = integration_tests::free_ports(1)?;
+    let mut all_ports = cluster.ports.clone();
+    all_ports.push(ports[0]);
+    let args = node_args(&all_ports, ports[0], &[]);
+    cluster.nodes.push(NodeProc::start(
+        &node_binary(),
+        "n4",
+        ports[0],
+        &args,
+        quiet(),
+    )?);
+    ensure!(cluster.wait_members(4, Duration::from_secs(20)), "no join");
+    let nodes = &mut cluster.nodes;
+    ensure!(
+        wait_until(Duration::from_secs(20), || nodes.iter_mut().all(|n| {
+            n.ok("status")
+                .map(|s| status_field(&s, "moving") == 0 && status_field(&s, "buffered") == 0)
+                .unwrap_or(false)
+        })),
+        "handoffs did not finish"
+    );
+    let newcomer = cluster.nodes[3].node_name.clone();
+    let mut moved = std::collections::BTreeMap::<&str, usize>::new();
+    for ((kind, name), old_host) in names.iter().zip(&before) {
+        let node = &mut cluster.nodes[3];
+        let where_ = node.ok(&format!("where {name}"))?;
+        let host = where_
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let owner = node.ok(&format!("owner {name}"))?;
+        let value: i64 = node.ok(&format!("get {name}"))?.parse()?;
+        let did_move = host != *old_host;
+        if did_move {
+            *moved.entry(kind.as_str()).or_default() += 1;
+            assert_eq!(host, newcomer, "{name} moved between old nodes");
+        }
+        match kind.as_str() {
+            "counter" => assert_eq!((value, host == owner), (15, true), "{name}"),
+            "stay" => assert_eq!((value, did_move), (15, false), "{name}"),
+            "restart" | "fragile" => {
+                assert_eq!(host, owner, "{name}");
+                assert_eq!(
+                    value,
+                    if did_move { 10 } else { 15 },
+                    "{name} (moved: {did_move})"
+                );
+            }
+            _ => unreachable!(),
+        }
+    }
+    for kind in ["counter", "restart", "fragile"] {
+        assert!(
+            moved.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} moved: {moved:?}"
+        );
+    }
+    let status = cluster.nodes[3].ok("status")?;
+    assert_eq!(
+        status_field(&status, "bad_snapshots"),
+        moved["fragile"] as u64,
+        "{status}"
+    );
+    Ok(())
+}

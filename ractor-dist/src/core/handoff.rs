@@ -11,7 +11,8 @@
 //!    that peer are acknowledged (their buffered messages forwarded) and the first barrier
 //!    has passed. A node is *settled* for a view when every participant said so.
 //!
-//! Until it is settled, a node parks messages for names it owns but does not host (a
+//! A node parks messages from peers outside its view (they route by a newer view). Until
+//! it is settled, a node also parks messages for names it owns but does not host (a
 //! handoff may still bring them) and, for names that arrived by handoff, messages from
 //! anyone but their source. Parked messages are released when it settles, or after the
 //! deadline, whichever comes first.
@@ -501,6 +502,11 @@ impl HandoffCore {
         hosted: bool,
         owned: bool,
     ) -> Admission {
+        // A peer outside this node's view routes by a view this node has not adopted yet
+        // (a newcomer hears from the others before it sees them): wait for the next view.
+        if sender.is_some_and(|s| !self.participants.contains(s)) {
+            return Admission::Park;
+        }
         if self.settled {
             return Admission::Deliver;
         }

@@ -188,7 +188,7 @@ pub(crate) struct SupervisorState {
     placement: Placement,
     child_ids: HashMap<ActorKey, ActorId>,
     buffers: HashMap<ActorKey, VecDeque<Buffered>>,
-    parked: VecDeque<Parked>,
+    parked: VecDeque<(Instant, Parked)>,
     outgoing: HashMap<ActorKey, Outgoing>,
     moved_kinds: HashMap<ActorKey, Arc<dyn ErasedKind>>,
     chunks: HashMap<(NodeName, u64, ActorKey), Vec<u8>>,

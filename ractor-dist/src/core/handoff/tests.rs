@@ -148,6 +148,10 @@ fn unsettled_node_parks_what_a_handoff_may_still_bring() {
     core.handle_view(ViewId(3), &p, [n("a")].into(), Vec::new(), false, Millis(0));
     drain(&mut core);
     let k = ActorKey::new("x");
+    assert_eq!(
+        core.admit(&k, Some(&n("stranger")), false, false),
+        Admission::Park
+    );
     assert_eq!(core.admit(&k, Some(&n("a")), false, true), Admission::Park);
     assert_eq!(
         core.admit(&k, Some(&n("a")), false, false),

@@ -54,6 +54,7 @@ impl SupervisorState {
     /// Executes the commands of the handoff state machine until there are none.
     pub(super) async fn run_handoff(&mut self) {
         let mut settled = false;
+        let mut new_view = false;
         while let Some(command) = self.handoff.poll_command() {
             match command {
                 HandoffCommand::Announce { view } => {
@@ -63,6 +64,7 @@ impl SupervisorState {
                         gateways: self.gateways.clone(),
                     };
                     self.shared.adopt_view(v, &FrameBody::ViewAdopted { view });
+                    new_view = true;
                 }
                 HandoffCommand::Drain { key, to } => self.drain(&key, &to),
                 HandoffCommand::ForceStop { key } => {
@@ -93,6 +95,8 @@ impl SupervisorState {
         }
         if settled {
             self.settle().await;
+        } else if new_view {
+            self.release_parked(false).await;
         }
         self.publish_gauges();
         self.check_leave_done();
@@ -589,11 +593,34 @@ impl SupervisorState {
                 }
             }
         }
+        self.release_parked(false).await;
+    }
+
+    /// Dispatches parked messages again (those that still may not be handled are parked
+    /// again, with their original time). With `expired_only`, only those parked for longer
+    /// than the handoff deadline are released, and without the admission check.
+    pub(super) async fn release_parked(&mut self, expired_only: bool) {
+        let deadline = self.shared.config.handoff_timeout;
         let parked = std::mem::take(&mut self.parked);
-        if !parked.is_empty() {
-            tracing::debug!(count = parked.len(), "settled; releasing parked messages");
+        let mut keep = std::collections::VecDeque::new();
+        let mut released = Vec::new();
+        for (since, item) in parked {
+            if expired_only && since.elapsed() <= deadline {
+                keep.push_back((since, item));
+            } else {
+                released.push((since, item));
+            }
         }
-        for item in parked {
+        self.parked = keep;
+        if !released.is_empty() {
+            tracing::debug!(
+                count = released.len(),
+                expired_only,
+                "releasing parked messages"
+            );
+        }
+        for (since, item) in released {
+            let before = self.parked.len();
             match item {
                 Parked::Cast {
                     from,
@@ -601,15 +628,35 @@ impl SupervisorState {
                     variant,
                     args,
                     hops,
-                } => self.deliver_cast(&from, key, variant, args, hops),
+                } => self.deliver_cast_admitted(&from, key, variant, args, hops, expired_only),
                 Parked::Request {
                     from,
                     request,
                     reply,
-                } => self.dispatch_request(from, request, reply).await,
-                Parked::Local { key, msg } => self.local_send_inner(key, msg),
+                } => {
+                    self.dispatch_request_admitted(from, request, reply, expired_only)
+                        .await
+                }
+                Parked::Local { key, msg } => {
+                    let me = self.shared.me.clone();
+                    if !expired_only
+                        && self.admit(&key, &me) == Admission::Park
+                        && !self.is_moving(&key)
+                    {
+                        self.parked.push_back((since, Parked::Local { key, msg }));
+                    } else {
+                        self.local_send_inner(key, msg)
+                    }
+                }
+            }
+            // Re-parked items keep their original time.
+            if self.parked.len() > before {
+                if let Some(last) = self.parked.back_mut() {
+                    last.0 = since;
+                }
             }
         }
+        self.publish_gauges();
     }
 
     /// Admission of a message for `key` from `from` (this node: a local sender).
@@ -638,7 +685,8 @@ impl SupervisorState {
         msg: Box<dyn Any + Send>,
     ) {
         if self.admit(&key, &self.shared.me.clone()) == Admission::Park && !self.is_moving(&key) {
-            self.parked.push_back(Parked::Local { key, msg });
+            self.parked
+                .push_back((Instant::now(), Parked::Local { key, msg }));
             self.publish_gauges();
             return;
         }

@@ -51,6 +51,9 @@ impl SupervisorState {
         self.apply_membership().await;
         self.handoff.handle_tick(now);
         self.run_handoff().await;
+        if !self.parked.is_empty() {
+            self.release_parked(true).await;
+        }
 
         let members: Vec<(NodeName, String)> = self
             .membership

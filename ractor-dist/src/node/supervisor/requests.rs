@@ -148,18 +148,35 @@ impl SupervisorState {
         args: Vec<u8>,
         hops: u8,
     ) {
+        self.deliver_cast_admitted(from, key, variant, args, hops, false)
+    }
+
+    /// As `deliver_cast`; with `force`, the admission check is skipped (a parked cast
+    /// whose wait expired).
+    pub(super) fn deliver_cast_admitted(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        variant: String,
+        args: Vec<u8>,
+        hops: u8,
+        force: bool,
+    ) {
         if self.is_moving(&key) {
             self.buffer(&key, Buffered::Cast { variant, args });
             return;
         }
-        if self.admit(&key, from) == Admission::Park {
-            self.parked.push_back(Parked::Cast {
-                from: from.clone(),
-                key,
-                variant,
-                args,
-                hops,
-            });
+        if !force && self.admit(&key, from) == Admission::Park {
+            self.parked.push_back((
+                std::time::Instant::now(),
+                Parked::Cast {
+                    from: from.clone(),
+                    key,
+                    variant,
+                    args,
+                    hops,
+                },
+            ));
             return;
         }
         if let Some(entry) = self.shared.hosted(&key) {
@@ -244,6 +261,18 @@ impl SupervisorState {
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
     ) {
+        self.dispatch_request_admitted(from, request, reply, false)
+            .await
+    }
+
+    /// As `dispatch_request`; with `force`, the admission check is skipped.
+    pub(super) async fn dispatch_request_admitted(
+        &mut self,
+        from: NodeName,
+        request: Request,
+        reply: RpcReplyPort<Vec<u8>>,
+        force: bool,
+    ) {
         let key = match &request {
             Request::Spawn { key, .. }
             | Request::Lookup { key }
@@ -273,12 +302,15 @@ impl SupervisorState {
                     (_, None) => {}
                 }
             }
-            if self.admit(&key, &from) == Admission::Park {
-                self.parked.push_back(Parked::Request {
-                    from,
-                    request,
-                    reply,
-                });
+            if !force && self.admit(&key, &from) == Admission::Park {
+                self.parked.push_back((
+                    std::time::Instant::now(),
+                    Parked::Request {
+                        from,
+                        request,
+                        reply,
+                    },
+                ));
                 self.publish_gauges();
                 return;
             }

@@ -145,6 +145,9 @@ pub enum Admission {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Arrived by handoff but owned elsewhere: it moves on once this node settles (so that
+    /// everything its previous host forwards reaches it first).
+    Waiting,
     Draining,
     Ready(usize),
     InFlight(BatchId),
@@ -201,6 +204,11 @@ pub struct HandoffCore {
     incoming: BTreeMap<ActorKey, NodeName>,
     commands: VecDeque<HandoffCommand>,
     stats: HandoffStats,
+    /// The placement of the current view (owners of names that arrive later).
+    placement: Option<Placement>,
+    leaving: bool,
+    /// The latest time an input carried.
+    now: Millis,
 }
 
 impl HandoffCore {
@@ -225,6 +233,9 @@ impl HandoffCore {
             incoming: BTreeMap::new(),
             commands: VecDeque::new(),
             stats: HandoffStats::default(),
+            placement: None,
+            leaving: false,
+            now: Millis(0),
         }
     }
 
@@ -276,6 +287,7 @@ impl HandoffCore {
         leaving: bool,
         now: Millis,
     ) {
+        self.now = now;
         self.view = view;
         self.participants = participants;
         self.participants.remove(&self.me);
@@ -294,7 +306,8 @@ impl HandoffCore {
             .collect();
         self.done_sent.clear();
         self.settled = false;
-        self.incoming.clear();
+        self.placement = Some(placement.clone());
+        self.leaving = leaving;
         self.commands.push_back(HandoffCommand::Announce { view });
 
         // Re-target handoffs in progress.
@@ -309,6 +322,11 @@ impl HandoffCore {
                 // In flight: the old target may already run it; wait for its answer.
                 (Phase::InFlight(_), _) => {}
                 (_, Some(owner)) if owner == out.to => {}
+                (Phase::Waiting, Some(owner)) if owner == self.me => {
+                    self.out.remove(&key);
+                }
+                (Phase::Waiting, Some(owner)) => out.to = owner,
+                (Phase::Waiting, None) => {}
                 (Phase::Draining, Some(owner)) => out.to = owner,
                 (Phase::Draining, None) => {}
                 (Phase::Ready(size), Some(owner)) => {
@@ -365,15 +383,35 @@ impl HandoffCore {
 
     fn maybe_settle(&mut self) {
         if !self.settled && self.participants.iter().all(|p| self.done_from.contains(p)) {
-            self.settled = true;
-            self.incoming.clear();
-            self.commands
-                .push_back(HandoffCommand::Settled { by_deadline: false });
+            self.settle(false);
+        }
+    }
+
+    fn settle(&mut self, by_deadline: bool) {
+        self.settled = true;
+        self.incoming.clear();
+        if by_deadline {
+            self.stats.settled_by_deadline += 1;
+        }
+        self.commands
+            .push_back(HandoffCommand::Settled { by_deadline });
+        // Actors that arrived here on their way elsewhere move on now.
+        let now = self.now;
+        for (key, out) in self.out.iter_mut() {
+            if out.phase == Phase::Waiting {
+                out.phase = Phase::Draining;
+                out.since = now;
+                self.commands.push_back(HandoffCommand::Drain {
+                    key: key.clone(),
+                    to: out.to.clone(),
+                });
+            }
         }
     }
 
     /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).
     pub fn handle_drained(&mut self, key: &ActorKey, size: usize, now: Millis) {
+        self.now = now;
         let Some(out) = self.out.get_mut(key) else {
             return;
         };
@@ -445,6 +483,7 @@ impl HandoffCore {
 
     /// `from` acknowledged a batch: its actors run there now.
     pub fn handle_ack(&mut self, from: &NodeName, batch: BatchId, now: Millis) {
+        self.now = now;
         let Some(b) = self.inflight.get_mut(from).and_then(|m| m.remove(&batch)) else {
             return;
         };
@@ -482,14 +521,55 @@ impl HandoffCore {
             return;
         }
         self.done_from.insert(from.clone());
-        self.incoming.retain(|_, source| source != from);
+        // `incoming` is kept until the node settles: releasing one source's names early
+        // would let new messages overtake the ones already parked for them.
         self.maybe_settle();
     }
 
-    /// `key` arrived here by handoff from `from`.
-    pub fn handle_migrated_in(&mut self, from: &NodeName, key: ActorKey) {
+    /// `key` (of `mode`) arrived here by handoff from `from`. If the current view gives it
+    /// to another node (the source moved it under an older view, or was leaving), it is
+    /// handed on at once, before this node tells that owner its handoffs are done.
+    pub fn handle_migrated_in(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        mode: HandoffMode,
+        now: Millis,
+    ) {
         if !self.settled {
-            self.incoming.insert(key, from.clone());
+            self.incoming.insert(key.clone(), from.clone());
+        }
+        if mode == HandoffMode::Stay && !self.leaving {
+            return;
+        }
+        let owner = self
+            .placement
+            .as_ref()
+            .and_then(|p| p.owner_of(&key))
+            .cloned();
+        // Never straight back to where it came from (that node is handing it off), unless
+        // this node is leaving and has nowhere else to put it.
+        if let Some(owner) = owner.filter(|o| *o != self.me && (o != from || self.leaving)) {
+            self.now = now;
+            if !self.out.contains_key(&key) {
+                let phase = if self.settled {
+                    Phase::Draining
+                } else {
+                    Phase::Waiting
+                };
+                self.out.insert(
+                    key.clone(),
+                    Out {
+                        to: owner.clone(),
+                        phase: phase.clone(),
+                        since: now,
+                    },
+                );
+                if phase == Phase::Draining {
+                    self.commands
+                        .push_back(HandoffCommand::Drain { key, to: owner });
+                }
+            }
         }
     }
 
@@ -541,6 +621,7 @@ impl HandoffCore {
     /// Checks deadlines: stuck drains are forced, unacknowledged batches are sent again,
     /// barriers that do not complete are given up on.
     pub fn handle_tick(&mut self, now: Millis) {
+        self.now = now;
         let deadline = self.config.deadline_ms;
         let stuck: Vec<ActorKey> = self
             .out
@@ -581,11 +662,7 @@ impl HandoffCore {
             self.adopted.extend(missing);
             self.maybe_done();
             if !self.settled {
-                self.settled = true;
-                self.incoming.clear();
-                self.stats.settled_by_deadline += 1;
-                self.commands
-                    .push_back(HandoffCommand::Settled { by_deadline: true });
+                self.settle(true);
             }
         }
     }
@@ -631,5 +708,7 @@ impl HandoffCore {
     }
 }
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

@@ -147,7 +147,7 @@ fn unsettled_node_parks_what_a_handoff_may_still_bring() {
     let mut core = HandoffCore::new(n("b"), HandoffConfig::default());
     core.handle_view(ViewId(3), &p, [n("a")].into(), Vec::new(), false, Millis(0));
     drain(&mut core);
-    let k = ActorKey::new("x");
+    let k = owned_by(&p, "b", 1).pop().unwrap();
     assert_eq!(
         core.admit(&k, Some(&n("stranger")), false, false),
         Admission::Park
@@ -157,7 +157,7 @@ fn unsettled_node_parks_what_a_handoff_may_still_bring() {
         core.admit(&k, Some(&n("a")), false, false),
         Admission::Deliver
     );
-    core.handle_migrated_in(&n("a"), k.clone());
+    core.handle_migrated_in(&n("a"), k.clone(), HandoffMode::Resume, Millis(0));
     assert_eq!(
         core.admit(&k, Some(&n("a")), true, true),
         Admission::Deliver

@@ -569,7 +569,9 @@ impl SupervisorState {
                 .await
                 .is_some()
             {
-                self.handoff.handle_migrated_in(from, key.clone());
+                let now = self.now();
+                self.handoff
+                    .handle_migrated_in(from, key.clone(), kind.mode(), now);
                 Counters::bump(&self.shared.counters.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }

@@ -183,6 +183,11 @@ impl SupervisorState {
             tracing::debug!(%peer, "departed peer disconnected");
             self.leavers.remove(&peer);
             self.handoff.handle_peer_gone(&peer);
+            self.shared
+                .moved
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, to| *to != peer);
         }
         if !self.apply_membership().await {
             self.publish_view();
@@ -284,6 +289,14 @@ impl SupervisorState {
         }
         self.start_view().await;
         let view = self.shared.view();
+        // Redirects are only good for the view they were made in: from now on stale
+        // messages route by the new placement (the simulation shows that older redirects
+        // can reorder a sender's messages).
+        self.shared
+            .moved
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let me = &self.shared.me;
         {
             let mut dir = self

@@ -6,8 +6,10 @@
 //!
 //! It starts three console nodes (this same binary in node mode), spawns 1,000 named
 //! counters from different nodes, sends increments to every counter from every node, prints
-//! how many counters each node hosts, and verifies every value from yet another node. It
-//! exits non-zero on any mismatch and always stops its children.
+//! how many counters each node hosts, and verifies every value from yet another node. Then
+//! a fourth node joins (the counters it now owns move to it with their values) and the
+//! first node leaves gracefully (its counters move to the others); every value is verified
+//! after each. It exits non-zero on any mismatch and always stops its children.
 //!
 //! Options: `--nodes N` (default 3), `--actors N` (default 1000), `--verbose` (show the
 //! nodes' logs).
@@ -131,12 +133,13 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     );
 
     // Verify every value from a node other than the one that spawned it.
+    let expected_value = move |i: usize| -> usize { (0..n).map(|j| j + 1 + i % 7).sum() };
     let mut mismatches = 0;
     for i in 0..actors {
         nodes[(i + 1) % n].send(&format!("get {}", name(i)))?;
     }
     for i in 0..actors {
-        let expected: usize = (0..n).map(|j| j + 1 + i % 7).sum();
+        let expected = expected_value(i);
         let reply = nodes[(i + 1) % n].recv()?;
         if reply != format!("ok {expected}") {
             mismatches += 1;
@@ -171,16 +174,107 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
         "nodes host {total} counters, expected {actors}"
     );
     println!("{} counters not on their rendezvous owner", misplaced);
+    if mismatches > 0 || misplaced > 0 {
+        bail!("{mismatches} wrong values, {misplaced} misplaced counters");
+    }
+    println!("all {actors} values verified");
+
+    // A node joins: the counters it now owns move to it with their values.
+    let port = free_ports(1)?[0];
+    let mut args = vec!["--cookie".to_string(), "demo-cookie".to_string()];
+    for p in &ports {
+        args.extend(["--seed".to_string(), format!("127.0.0.1:{p}")]);
+    }
+    let t = Instant::now();
+    let newcomer = start_node(&exe, &format!("n{}", n + 1), port, &args, !verbose)?;
+    nodes.push(newcomer);
+    wait_settled(&mut nodes, n + 1)?;
+    let moved_in = status_field(&nodes[n].ok("status")?, "moved_in");
+    println!(
+        "{} joined: {moved_in} counters moved to it with their state in {:?} ({:.1} %, ideal {:.1} %)",
+        nodes[n].node_name,
+        t.elapsed(),
+        100.0 * moved_in as f64 / actors.max(1) as f64,
+        100.0 / (n + 1) as f64
+    );
+    verify(&mut nodes, actors, &expected_value)?;
+    println!("all {actors} values verified after the join");
+
+    // The first node leaves gracefully: its counters move to the others first.
+    let leaver_hosts: usize = nodes[0].ok("local")?.parse()?;
+    let t = Instant::now();
+    let reply = nodes[0].request("leave")?;
+    ensure!(reply == "ok", "leave answered {reply:?}");
+    let mut leaver = nodes.remove(0);
+    wait_settled(&mut nodes, n)?;
+    println!(
+        "{} left: its {leaver_hosts} counters moved to the others in {:?}",
+        leaver.node_name,
+        t.elapsed()
+    );
+    leaver.wait_exit()?;
+    verify(&mut nodes, actors, &expected_value)?;
+    println!("all {actors} values verified after the leave");
     for node in nodes.iter_mut() {
         let code = node.quit()?;
         ensure!(code == Some(0), "node {} exited with {code:?}", node.name);
     }
-    if mismatches > 0 || misplaced > 0 {
-        bail!("{mismatches} wrong values, {misplaced} misplaced counters");
+    println!("done in {:?}", started.elapsed());
+    Ok(())
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until every node sees `n` members and has no handoff in progress.
+fn wait_settled(nodes: &mut [NodeProc], n: usize) -> Result<()> {
+    let ok = wait_until(Duration::from_secs(30), || {
+        nodes.iter_mut().all(|node| {
+            node.ok("status")
+                .map(|s| {
+                    status_field(&s, "members") == n as u64
+                        && s.contains("settled=true")
+                        && status_field(&s, "moving") == 0
+                        && status_field(&s, "buffered") == 0
+                })
+                .unwrap_or(false)
+        })
+    });
+    ensure!(ok, "the cluster did not settle on {n} members within 30 s");
+    Ok(())
+}
+
+/// Reads every counter through the nodes and checks its value, and that each counter runs
+/// exactly once.
+fn verify(nodes: &mut [NodeProc], actors: usize, expected: &dyn Fn(usize) -> usize) -> Result<()> {
+    let k = nodes.len();
+    for i in 0..actors {
+        nodes[i % k].send(&format!("get counter-{i}"))?;
     }
-    println!(
-        "all {actors} values verified; done in {:?}",
-        started.elapsed()
+    let mut wrong = 0;
+    for i in 0..actors {
+        let reply = nodes[i % k].recv()?;
+        if reply != format!("ok {}", expected(i)) {
+            wrong += 1;
+            eprintln!(
+                "MISMATCH counter-{i}: expected {}, got {reply:?}",
+                expected(i)
+            );
+        }
+    }
+    let mut hosted = 0;
+    for node in nodes.iter_mut() {
+        hosted += node.ok("local")?.parse::<usize>()?;
+    }
+    ensure!(wrong == 0, "{wrong} wrong values");
+    ensure!(
+        hosted == actors,
+        "{hosted} counters hosted, expected {actors} (each exactly once)"
     );
     Ok(())
 }

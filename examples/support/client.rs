@@ -202,6 +202,19 @@ impl NodeProc {
         let _ = self.child.wait();
     }
 
+    /// Waits (bounded) for the process to exit by itself; returns its exit code.
+    pub fn wait_exit(&mut self) -> Result<Option<i32>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        bail!("node {} did not exit", self.name)
+    }
+
     /// Asks the node to quit and waits (bounded) for it to exit; returns its exit code.
     pub fn quit(&mut self) -> Result<Option<i32>> {
         let _ = self.request("quit");

@@ -375,8 +375,8 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
         "status" => {
             let s = node.status();
             format!(
-                "node={} epoch={} members={} hosted={} directory={} moving={} buffered={} moved_in={} moved_out={} handoff_fallbacks={} bad_snapshots={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
-                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.moving, s.buffered,
+                "node={} epoch={} members={} hosted={} directory={} settled={} moving={} buffered={} moved_in={} moved_out={} handoff_fallbacks={} bad_snapshots={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
+                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.settled, s.moving, s.buffered,
                 s.moved_in, s.moved_out, s.handoff_fallbacks, s.bad_snapshots, s.bad_frames,
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down

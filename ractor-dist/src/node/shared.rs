@@ -123,6 +123,11 @@ pub struct NodeStatus {
     pub handoff_fallbacks: u64,
     /// Actors being handed off from here right now.
     pub moving: u64,
+    /// True when every peer finished its handoffs for the current view.
+    pub settled: bool,
+    /// Milliseconds from the last view change to the moment this node settled (0 before
+    /// the first view change).
+    pub last_settle_ms: u64,
     /// Messages buffered for actors being handed off, plus messages parked until the
     /// node settles.
     pub buffered: u64,
@@ -156,6 +161,8 @@ pub(crate) struct NodeShared {
     /// Gauges published by the supervisor.
     pub(crate) moving: AtomicU64,
     pub(crate) buffered: AtomicU64,
+    pub(crate) settled: std::sync::atomic::AtomicBool,
+    pub(crate) last_settle_ms: AtomicU64,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
 }
@@ -192,6 +199,8 @@ impl NodeShared {
             moved: RwLock::new(HashMap::new()),
             moving: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
+            settled: std::sync::atomic::AtomicBool::new(true),
+            last_settle_ms: AtomicU64::new(0),
             outboxes: Mutex::new(HashMap::new()),
         }
     }
@@ -455,6 +464,8 @@ impl NodeShared {
             moved_out: get(&c.moved_out),
             handoff_fallbacks: get(&c.handoff_fallbacks),
             moving: self.moving.load(Ordering::Relaxed),
+            settled: self.settled.load(Ordering::Relaxed),
+            last_settle_ms: self.last_settle_ms.load(Ordering::Relaxed),
             buffered: self.buffered.load(Ordering::Relaxed),
             unknown_kinds: get(&c.unknown_kinds),
             restarts: get(&c.restarts),

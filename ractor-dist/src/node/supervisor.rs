@@ -196,6 +196,8 @@ pub(crate) struct SupervisorState {
     /// the barriers of the views that exclude them until they disconnect.
     leavers: BTreeMap<NodeName, Incarnation>,
     leaving: Option<LeaveState>,
+    /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
+    view_started: Instant,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -284,6 +286,7 @@ impl Actor for DistSupervisor {
             chunks: HashMap::new(),
             leavers: BTreeMap::new(),
             leaving: None,
+            view_started: Instant::now(),
         })
     }
 

@@ -46,6 +46,7 @@ impl SupervisorState {
             .collect();
         self.placement = placement.clone();
         let now = self.now();
+        self.view_started = Instant::now();
         self.handoff
             .handle_view(view, &placement, participants, hosted, leaving, now);
         self.run_handoff().await;
@@ -94,6 +95,11 @@ impl SupervisorState {
             }
         }
         if settled {
+            let ms = self.view_started.elapsed().as_millis() as u64;
+            self.shared
+                .last_settle_ms
+                .store(ms, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(ms, "settled for the current view");
             self.settle().await;
         } else if new_view {
             self.release_parked(false).await;

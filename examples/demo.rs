@@ -57,7 +57,9 @@ fn run_node(args: Vec<String>) -> Result<()> {
         )
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(console::run(console::parse_args(args)?))
+    runtime.block_on(console::run(console::parse_args(args)?))?;
+    // A pending read of stdin would keep the runtime from shutting down.
+    std::process::exit(0)
 }
 
 fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {

@@ -23,5 +23,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = console::parse_args(std::env::args().skip(1))?;
-    console::run(args).await
+    console::run(args).await?;
+    // A read of stdin may still be pending in tokio's blocking pool (after SIGTERM, say);
+    // it would keep the runtime from shutting down, so leave right away.
+    std::process::exit(0)
 }

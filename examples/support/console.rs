@@ -8,6 +8,8 @@
 //! | `spawn-as <counter\|stay\|restart\|fragile> <name> <start>` | `ok <host-node>` (a counter with that handoff mode) |
 //! | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
 //! | `check <name>` | `ok <value> <number of seq messages out of order>` |
+//! | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
+//! | `digest <name>` | `ok <blob length> <checksum>` |
 //! | `add <name> <n>` | `ok <new value>` |
 //! | `cast <name> <n>` | `ok` (fire and forget) |
 //! | `get <name>` | `ok <value>` |
@@ -158,6 +160,63 @@ counter_kind!(
     FragileCounter, "fragile", HandoffMode::Resume, true
 );
 
+/// Messages of the `Blob` kind.
+#[derive(RactorClusterMessage)]
+pub enum BlobMsg {
+    /// Length and a checksum of the blob.
+    #[rpc]
+    Digest(RpcReplyPort<(u64, u64)>),
+}
+
+/// An actor whose state is a large byte blob (to exercise chunked handoffs).
+pub struct Blob;
+
+impl DistActor for Blob {
+    const KIND: &'static str = "blob";
+    type Msg = BlobMsg;
+    type State = serde_bytes::ByteBuf;
+    type Arguments = (u64, u8);
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+
+    async fn pre_start(
+        &self,
+        _: DistRef<BlobMsg>,
+        (len, seed): (u64, u8),
+    ) -> Result<serde_bytes::ByteBuf, ActorProcessingErr> {
+        Ok(serde_bytes::ByteBuf::from(
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                .collect::<Vec<u8>>(),
+        ))
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<BlobMsg>,
+        BlobMsg::Digest(reply): BlobMsg,
+        blob: &mut serde_bytes::ByteBuf,
+    ) -> Result<(), ActorProcessingErr> {
+        let sum = blob.iter().fold(0u64, |acc, b| {
+            acc.wrapping_mul(131).wrapping_add(u64::from(*b))
+        });
+        let _ = reply.send((blob.len() as u64, sum));
+        Ok(())
+    }
+
+    fn snapshot(&self, blob: &serde_bytes::ByteBuf) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(blob)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<BlobMsg>,
+        _: (u64, u8),
+        snapshot: Snapshot,
+    ) -> Result<serde_bytes::ByteBuf, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
 /// Messages of the `Ghost` kind: a different message type, used to provoke errors.
 #[derive(RactorClusterMessage)]
 pub enum GhostMsg {
@@ -210,6 +269,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
             }
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
+            "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -224,7 +284,8 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         .with(Counter)
         .with(StayCounter)
         .with(RestartCounter)
-        .with(FragileCounter);
+        .with(FragileCounter)
+        .with(Blob);
     if args.ghost {
         kinds.register(Ghost);
     }
@@ -320,6 +381,16 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
                 other => bail!("unknown counter kind {other:?} (counter, stay, restart, fragile)"),
             };
             r.host().await?.to_string()
+        }
+        "spawn-blob" => {
+            let len = number(2)? as u64;
+            let r = node.spawn::<Blob>(arg(1)?, (len, 7)).await?;
+            r.host().await?.to_string()
+        }
+        "digest" => {
+            let r = node.lookup::<BlobMsg>(arg(1)?).await?;
+            let (len, sum) = r.call(BlobMsg::Digest, TIMEOUT).await?;
+            format!("{len} {sum}")
         }
         "seq" => {
             let (sender, n) = (number(2)?, number(3)?);

@@ -209,3 +209,96 @@ fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result
     );
     Ok(())
 }
+
+#[test]
+fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
+    // A 64 KiB frame limit and 200 KiB states: every moved state needs several chunks.
+    let ports = integration_tests::free_ports(3)?;
+    let mut nodes = Vec::new();
+    for (i, port) in ports[..2].iter().enumerate() {
+        let args = node_args(&ports[..2], *port, &["--max-frame-bytes", "65536"]);
+        nodes.push(NodeProc::start(
+            &node_binary(),
+            &format!("b{i}"),
+            *port,
+            &args,
+            quiet(),
+        )?);
+    }
+    ensure!(
+        wait_until(Duration::from_secs(20), || nodes
+            .iter_mut()
+            .all(|n| n.members().map(|m| m.len() == 2).unwrap_or(false))),
+        "no cluster"
+    );
+    let mut digests = Vec::new();
+    for i in 0..12 {
+        nodes[i % 2].ok(&format!("spawn-blob blob{i} 200000"))?;
+        digests.push(nodes[0].ok(&format!("digest blob{i}"))?);
+    }
+    let args = node_args(&ports, ports[2], &["--max-frame-bytes", "65536"]);
+    nodes.push(NodeProc::start(
+        &node_binary(),
+        "b2",
+        ports[2],
+        &args,
+        quiet(),
+    )?);
+    ensure!(
+        wait_until(Duration::from_secs(30), || nodes.iter_mut().all(|n| {
+            n.ok("status")
+                .map(|s| {
+                    status_field(&s, "members") == 3
+                        && s.contains("settled=true")
+                        && status_field(&s, "moving") == 0
+                })
+                .unwrap_or(false)
+        })),
+        "handoffs did not finish"
+    );
+    let moved = status_field(&nodes[2].ok("status")?, "moved_in");
+    assert!(moved > 0, "no blob moved to the new node");
+    for (i, digest) in digests.iter().enumerate() {
+        assert_eq!(&nodes[2].ok(&format!("digest blob{i}"))?, digest, "blob{i}");
+    }
+    for node in nodes.iter_mut() {
+        let status = node.ok("status")?;
+        assert_eq!(status_field(&status, "bad_frames"), 0, "{status}");
+        assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
+    }
+    Ok(())
+}
+
+#[test]
+fn sigterm_hands_the_actors_off_before_the_node_exits() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    for i in 0..60 {
+        cluster.nodes[i % 3].ok(&format!("spawn t{i} {i}"))?;
+    }
+    let leaving_hosts: u64 = cluster.nodes[2].ok("local")?.parse()?;
+    assert!(leaving_hosts > 0);
+    cluster.nodes[2].signal("TERM")?;
+    let code = cluster.nodes[2].wait_exit()?;
+    assert_eq!(code, Some(0), "a SIGTERMed node exits cleanly");
+    let mut rest = cluster.nodes.drain(..2).collect::<Vec<_>>();
+    ensure!(
+        wait_until(Duration::from_secs(20), || rest
+            .iter_mut()
+            .all(|n| n.members().map(|m| m.len() == 2).unwrap_or(false))),
+        "the others did not drop the node"
+    );
+    for i in 0..60 {
+        assert_eq!(rest[i % 2].ok(&format!("get t{i}"))?, i.to_string(), "t{i}");
+    }
+    let hosted: u64 = rest
+        .iter_mut()
+        .map(|n| {
+            n.ok("local")
+                .unwrap_or_default()
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(hosted, 60);
+    Ok(())
+}

@@ -257,7 +257,8 @@ impl Actor for DistSupervisor {
             shared.me.clone(),
             HandoffConfig {
                 deadline_ms: config.handoff_timeout.as_millis() as u64,
-                batch_bytes: 1 << 20,
+                // a batch of small snapshots fits in half a frame
+                batch_bytes: (config.max_frame_bytes / 2).min(1 << 20),
                 max_inflight: 4,
             },
         );

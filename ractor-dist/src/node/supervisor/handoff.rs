@@ -195,7 +195,9 @@ impl SupervisorState {
             return;
         };
         self.shared.flush(to, &gateway, false);
-        let chunk = self.shared.config.max_frame_bytes - 64 * 1024;
+        // Snapshots above half a frame travel in pieces of half a frame each (the rest of
+        // the frame is headroom for the envelope).
+        let half = (self.shared.config.max_frame_bytes / 2).max(512);
         let mut entries = Vec::new();
         for key in keys {
             let Some(out) = self.outgoing.get(key) else {
@@ -210,10 +212,10 @@ impl SupervisorState {
                 version: 0,
             };
             if let Some(snap) = &out.snapshot {
-                if snap.bytes.len() > chunk / 2 {
+                if snap.bytes.len() > half {
                     entry.snapshot = None;
                     entry.version = snap.version;
-                    for piece in snap.bytes.chunks(chunk / 2) {
+                    for piece in snap.bytes.chunks(half) {
                         entry.chunks += 1;
                         let body = FrameBody::StateChunk {
                             batch,

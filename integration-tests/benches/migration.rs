@@ -238,6 +238,9 @@ async fn run(actors: usize, bytes: usize) -> Result<()> {
 
     // B9 + B12 (join): this process joins as the fourth node.
     let joined_at = Instant::now();
+    let joined_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64;
     let node = DistNode::start(config("d", ports[3], &ports[..3]), Kinds::new().with(Blob)).await?;
     let mut events = node.subscribe();
     let first_up = tokio::spawn(async move {
@@ -269,7 +272,13 @@ async fn run(actors: usize, bytes: usize) -> Result<()> {
     let convergence = loop {
         let all = node.cluster_status().await?;
         if all.len() == 4 && all.iter().all(|s| s.members.len() == 4) {
-            break joined_at.elapsed();
+            // When the last node adopted the 4-member view (wall clock, one machine).
+            let last = all
+                .iter()
+                .map(|s| s.view_adopted_unix_us)
+                .max()
+                .unwrap_or(0);
+            break Duration::from_micros(last.saturating_sub(joined_unix_us));
         }
         ensure!(
             Instant::now() < converge_deadline,
@@ -396,6 +405,12 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     if args.first().map(String::as_str) == Some("--node") {
+        if std::env::var_os("RUST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .init();
+        }
         return rt.block_on(node_mode(&args[1..]));
     }
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

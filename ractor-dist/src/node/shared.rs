@@ -128,8 +128,9 @@ pub struct NodeStatus {
     /// Milliseconds from the last view change to the moment this node settled (0 before
     /// the first view change).
     pub last_settle_ms: u64,
-    /// Microseconds since this node adopted its current view.
-    pub view_age_us: u64,
+    /// When this node adopted its current view, in microseconds since the Unix epoch (wall
+    /// clock: comparable between processes of one machine).
+    pub view_adopted_unix_us: u64,
     /// Messages buffered for actors being handed off, plus messages parked until the
     /// node settles.
     pub buffered: u64,
@@ -141,6 +142,12 @@ pub struct NodeStatus {
     pub forwarded: u64,
     /// Peers declared down by the heartbeat deadline.
     pub peers_declared_down: u64,
+}
+
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 pub(crate) struct NodeShared {
@@ -165,7 +172,7 @@ pub(crate) struct NodeShared {
     pub(crate) buffered: AtomicU64,
     pub(crate) settled: std::sync::atomic::AtomicBool,
     pub(crate) last_settle_ms: AtomicU64,
-    pub(crate) view_adopted: Mutex<std::time::Instant>,
+    pub(crate) view_adopted_unix_us: AtomicU64,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
 }
@@ -204,7 +211,7 @@ impl NodeShared {
             buffered: AtomicU64::new(0),
             settled: std::sync::atomic::AtomicBool::new(true),
             last_settle_ms: AtomicU64::new(0),
-            view_adopted: Mutex::new(std::time::Instant::now()),
+            view_adopted_unix_us: AtomicU64::new(unix_us()),
             outboxes: Mutex::new(HashMap::new()),
         }
     }
@@ -216,8 +223,8 @@ impl NodeShared {
     pub(crate) fn set_view(&self, view: View) {
         let epoch = view.epoch.0;
         if epoch != self.generation.load(Ordering::Acquire) {
-            *self.view_adopted.lock().unwrap_or_else(|e| e.into_inner()) =
-                std::time::Instant::now();
+            self.view_adopted_unix_us
+                .store(unix_us(), Ordering::Relaxed);
         }
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
         self.generation.store(epoch, Ordering::Release);
@@ -474,12 +481,7 @@ impl NodeShared {
             moving: self.moving.load(Ordering::Relaxed),
             settled: self.settled.load(Ordering::Relaxed),
             last_settle_ms: self.last_settle_ms.load(Ordering::Relaxed),
-            view_age_us: self
-                .view_adopted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed()
-                .as_micros() as u64,
+            view_adopted_unix_us: self.view_adopted_unix_us.load(Ordering::Relaxed),
             buffered: self.buffered.load(Ordering::Relaxed),
             unknown_kinds: get(&c.unknown_kinds),
             restarts: get(&c.restarts),

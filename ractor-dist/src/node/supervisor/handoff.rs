@@ -501,41 +501,7 @@ impl SupervisorState {
         }
         match result {
             Ok(cell) => {
-                self.children.insert(
-                    cell.get_id(),
-                    Child {
-                        key: key.clone(),
-                        kind: kind.clone(),
-                        args: args.to_vec(),
-                        restarts: Default::default(),
-                        stopping: false,
-                        draining: false,
-                    },
-                );
-                self.child_ids.insert(key.clone(), cell.get_id());
-                self.shared
-                    .moved
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key);
-                self.moved_kinds.remove(key);
-                let state = if self.handoff.is_settled() {
-                    EntryState::Active
-                } else {
-                    EntryState::Settling
-                };
-                self.shared
-                    .hosted
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        key.clone(),
-                        HostedEntry {
-                            cell: cell.clone(),
-                            kind: kind.clone(),
-                            state,
-                        },
-                    );
+                self.record_started(key, kind, args, cell.clone());
                 Some(cell)
             }
             Err(e) => {
@@ -545,6 +511,51 @@ impl SupervisorState {
         }
     }
 
+    /// Records a freshly started actor as a child and in the hosted table.
+    fn record_started(
+        &mut self,
+        key: &ActorKey,
+        kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
+        args: &[u8],
+        cell: ActorCell,
+    ) {
+        self.children.insert(
+            cell.get_id(),
+            Child {
+                key: key.clone(),
+                kind: kind.clone(),
+                args: args.to_vec(),
+                restarts: Default::default(),
+                stopping: false,
+                draining: false,
+            },
+        );
+        self.child_ids.insert(key.clone(), cell.get_id());
+        self.shared
+            .moved
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.moved_kinds.remove(key);
+        let state = if self.handoff.is_settled() {
+            EntryState::Active
+        } else {
+            EntryState::Settling
+        };
+        self.shared
+            .hosted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key.clone(),
+                HostedEntry {
+                    cell,
+                    kind: kind.clone(),
+                    state,
+                },
+            );
+    }
+
     /// A `Migrate` batch from `from`: start its actors here, then acknowledge it.
     pub(super) async fn receive_migrate(
         &mut self,
@@ -552,6 +563,12 @@ impl SupervisorState {
         batch: u64,
         entries: Vec<MigrateEntry>,
     ) {
+        // Start the batch's actors concurrently (restores may do real work), then record
+        // them in batch order.
+        let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
+            return;
+        };
+        let mut jobs = Vec::new();
         for entry in entries {
             let key = entry.key.clone();
             if self.shared.hosted(&key).is_some() {
@@ -572,11 +589,38 @@ impl SupervisorState {
                 tracing::error!(name = %key, kind = %entry.kind, %from, "handed-off actor of a kind not registered here; it is lost");
                 continue;
             };
-            if self
-                .start_actor(&key, &kind, &entry.args, snapshot)
-                .await
-                .is_some()
-            {
+            let had_snapshot = snapshot.is_some();
+            let start = kind.spawn(
+                key.clone(),
+                &entry.args,
+                snapshot,
+                self.shared.clone(),
+                supervisor.clone(),
+            );
+            jobs.push((key, kind, entry.args, had_snapshot, tokio::spawn(start)));
+        }
+        for (key, kind, args, had_snapshot, handle) in jobs {
+            let started = match handle.await {
+                Ok(Ok(cell)) => Some(cell),
+                Ok(Err(e)) if had_snapshot => {
+                    Counters::bump(&self.shared.counters.bad_snapshots);
+                    tracing::error!(name = %key, error = ?e, "snapshot could not be restored; starting the actor from its arguments");
+                    kind.spawn(key.clone(), &args, None, self.shared.clone(), supervisor.clone())
+                        .await
+                        .inspect_err(|e| tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost"))
+                        .ok()
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(name = %key, error = %e, "starting the actor panicked; it is lost");
+                    None
+                }
+            };
+            if let Some(cell) = started {
+                self.record_started(&key, &kind, &args, cell);
                 let now = self.now();
                 self.handoff
                     .handle_migrated_in(from, key.clone(), kind.mode(), now);

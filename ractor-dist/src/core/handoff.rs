@@ -163,6 +163,7 @@ struct Out {
 #[derive(Clone, Debug)]
 struct Batch {
     keys: Vec<ActorKey>,
+    sizes: Vec<usize>,
     sent_at: Millis,
 }
 
@@ -449,6 +450,7 @@ impl HandoffCore {
                 return;
             }
             let mut keys = Vec::new();
+            let mut sizes = Vec::new();
             let mut bytes = 0usize;
             while let Some((key, size)) = queue.front() {
                 if !keys.is_empty() && bytes + size > self.config.batch_bytes {
@@ -456,6 +458,7 @@ impl HandoffCore {
                 }
                 bytes += size;
                 keys.push(key.clone());
+                sizes.push(*size);
                 queue.pop_front();
             }
             let batch = self.next_batch;
@@ -470,6 +473,7 @@ impl HandoffCore {
                 batch,
                 Batch {
                     keys: keys.clone(),
+                    sizes,
                     sent_at: now,
                 },
             );
@@ -680,29 +684,77 @@ impl HandoffCore {
     /// True when every participant has been sent `HandoffsDone` for the current view and
     /// nothing is on its way out (what a leaving node waits for).
     pub fn is_quiescent(&self) -> bool {
-        self.out.is_empty() && self.participants.iter().all(|p| self.done_sent.contains(p))
+        self.settled
+            && self.out.is_empty()
+            && self.participants.iter().all(|p| self.done_sent.contains(p))
     }
 
     /// A peer left for good: forget batches in flight to it (their actors go back to
     /// `Ready` and are re-targeted by the next [`HandoffCore::handle_view`]).
     pub fn handle_peer_gone(&mut self, peer: &NodeName) {
+        let mut orphans: Vec<(ActorKey, usize)> = Vec::new();
         if let Some(batches) = self.inflight.remove(peer) {
             for (_, b) in batches {
-                for key in b.keys {
-                    if let Some(o) = self.out.get_mut(&key) {
-                        o.phase = Phase::Ready(0);
-                        self.ready
-                            .entry(peer.clone())
-                            .or_default()
-                            .push_back((key, 0));
+                for (key, size) in b.keys.into_iter().zip(b.sizes) {
+                    if self.out.contains_key(&key) {
+                        orphans.push((key, size));
                     }
                 }
             }
         }
+        if let Some(queue) = self.ready.remove(peer) {
+            orphans.extend(queue);
+        }
+        // Re-target at once (the next view may be far away): to the owner in the current
+        // placement, or back here.
+        let now = self.now;
+        for (key, size) in orphans {
+            let owner = self
+                .placement
+                .as_ref()
+                .and_then(|p| p.owner_of(&key))
+                .filter(|o| *o != peer)
+                .cloned();
+            match owner {
+                Some(owner) if owner != self.me => {
+                    if let Some(out) = self.out.get_mut(&key) {
+                        out.to = owner.clone();
+                        out.phase = Phase::Ready(size);
+                        out.since = now;
+                    }
+                    self.ready.entry(owner).or_default().push_back((key, size));
+                }
+                _ => {
+                    self.out.remove(&key);
+                    self.stats.restored_locally += 1;
+                    self.commands
+                        .push_back(HandoffCommand::RestoreLocal { key });
+                }
+            }
+        }
+        // Draining actors bound for the departed peer follow the same rule once drained.
+        let me = self.me.clone();
+        for (key, out) in self.out.iter_mut() {
+            if out.to == *peer {
+                out.to = self
+                    .placement
+                    .as_ref()
+                    .and_then(|p| p.owner_of(key))
+                    .filter(|o| *o != peer)
+                    .cloned()
+                    .unwrap_or_else(|| me.clone());
+            }
+        }
+        self.out
+            .retain(|_, o| !(o.phase == Phase::Waiting && o.to == me));
         self.participants.remove(peer);
         self.adopted.remove(peer);
         self.adopted_views.remove(peer);
         self.done_views.remove(peer);
+        let targets: Vec<NodeName> = self.ready.keys().cloned().collect();
+        for t in targets {
+            self.try_send(&t, now);
+        }
         self.maybe_done();
         self.maybe_settle();
     }

@@ -223,13 +223,18 @@ impl<M: Message> DistRef<M> {
     }
 
     fn via_supervisor(&self, message: M) -> Result<(), DistError> {
-        let supervisor = self.inner.node.supervisor()?;
+        let node = &self.inner.node;
+        let supervisor = node.supervisor()?;
+        node.local_send_started(&self.inner.key);
         supervisor
             .cast(GatewayMsg::LocalSend {
                 key: self.inner.key.clone(),
                 msg: Box::new(message),
             })
-            .map_err(|_| DistError::NodeDown)
+            .map_err(|_| {
+                node.local_send_done(&self.inner.key);
+                DistError::NodeDown
+            })
     }
 
     /// Sends a message to a remote host. `Ok(Some(message))` gives the message back when
@@ -533,6 +538,10 @@ impl<M: Message> DistRef<M> {
         let node = &self.inner.node;
         let key = &self.inner.key;
         let generation = node.generation.load(Ordering::Acquire);
+        // Earlier messages of local handles still wait in the supervisor: follow them.
+        if node.local_send_pending(key) {
+            return Ok(Route::Supervisor);
+        }
         let route = if let Some(entry) = node.hosted(key) {
             if entry.msg_type() != TypeId::of::<M>() {
                 return Err(DistError::WrongType(key.clone()));
@@ -554,6 +563,11 @@ impl<M: Message> DistRef<M> {
         } else {
             let host = node.likely_host(key).ok_or(DistError::NodeDown)?;
             if host == node.me {
+                // Owned here but not hosted: while a handoff may still bring it, let the
+                // supervisor park the message; otherwise it exists nowhere.
+                if !node.settled.load(Ordering::Relaxed) {
+                    return Ok(Route::Supervisor);
+                }
                 return Err(DistError::NotFound(key.clone()));
             }
             let gateway = node.gateway(&host)?;

@@ -175,6 +175,9 @@ pub(crate) struct NodeShared {
     pub(crate) view_adopted_unix_us: AtomicU64,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
+    /// Messages sent to the supervisor by local handles and not handled yet, per name:
+    /// while any is pending, later sends must take the same path to stay in order.
+    pending_local: Mutex<HashMap<ActorKey, u64>>,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -213,6 +216,7 @@ impl NodeShared {
             last_settle_ms: AtomicU64::new(0),
             view_adopted_unix_us: AtomicU64::new(unix_us()),
             outboxes: Mutex::new(HashMap::new()),
+            pending_local: Mutex::new(HashMap::new()),
         }
     }
 
@@ -250,6 +254,35 @@ impl NodeShared {
         for gw in gateways.values() {
             let _ = gw.cast(GatewayMsg::Frame(frame.clone()));
         }
+    }
+
+    /// A local handle sent a message for `key` through the supervisor.
+    pub(crate) fn local_send_started(&self, key: &ActorKey) {
+        *self
+            .pending_local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_insert(0) += 1;
+    }
+
+    /// The supervisor took one such message.
+    pub(crate) fn local_send_done(&self, key: &ActorKey) {
+        let mut pending = self.pending_local.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = pending.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(key);
+            }
+        }
+    }
+
+    /// True while messages of local handles for `key` wait in the supervisor.
+    pub(crate) fn local_send_pending(&self, key: &ActorKey) -> bool {
+        self.pending_local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(key)
     }
 
     pub(crate) fn moved_to(&self, key: &ActorKey) -> Option<NodeName> {

@@ -114,7 +114,7 @@ impl SupervisorState {
     }
 
     /// Tells the name's directory node that it runs here, when that is another node.
-    fn register_elsewhere(&self, key: &ActorKey, kind: &str) {
+    pub(super) fn register_elsewhere(&self, key: &ActorKey, kind: &str) {
         let owner: Option<NodeName> = self.shared.view().placement.owner_of(key).cloned();
         if let Some(owner) = owner.filter(|o| *o != self.shared.me) {
             self.send_frame(
@@ -171,6 +171,18 @@ impl SupervisorState {
             return;
         };
         if child.draining {
+            let drained = reason.as_deref() == Some("Drained");
+            if error.is_none() && !drained {
+                // It stopped by itself while handling a message already in its mailbox:
+                // a normal stop, which removes the name (it does not move).
+                tracing::info!(name = %child.key, ?reason, "actor stopped while draining; removed from the cluster");
+                self.remove_hosted(&child.key, &cell);
+                self.handoff.handle_gone(&child.key);
+                self.drop_buffered(&child.key);
+                self.unregister_elsewhere(&child.key);
+                self.run_handoff().await;
+                return;
+            }
             if let Some(error) = &error {
                 tracing::warn!(name = %child.key, %error, "actor failed while draining for a handoff");
             }

@@ -118,6 +118,9 @@ impl SupervisorState {
         self.shared
             .buffered
             .store(buffered as u64, Ordering::Relaxed);
+        self.shared
+            .settled
+            .store(self.handoff.is_settled(), Ordering::Relaxed);
     }
 
     fn set_state(&self, key: &ActorKey, state: EntryState) {
@@ -174,7 +177,12 @@ impl SupervisorState {
                 None
             }
         };
-        let size = snapshot.as_ref().map_or(0, |s| s.bytes.len()) + child.args.len();
+        // What the entry weighs in a batch: state, arguments, name, kind and envelope.
+        let size = snapshot.as_ref().map_or(0, |s| s.bytes.len())
+            + child.args.len()
+            + key.as_str().len()
+            + child.kind.name().len()
+            + 64;
         self.outgoing.insert(
             key.clone(),
             Outgoing {
@@ -439,6 +447,13 @@ impl SupervisorState {
                     },
                 );
             }
+            Buffered::Call {
+                request: Request::Stop { .. },
+                reply,
+            } => {
+                cell.stop(Some("stopped by request".to_string()));
+                let _ = reply.send(wire::encode(&Response::Stopped));
+            }
             Buffered::Call { request, reply } => {
                 if let Request::Call {
                     variant,
@@ -624,6 +639,10 @@ impl SupervisorState {
                 let now = self.now();
                 self.handoff
                     .handle_migrated_in(from, key.clone(), kind.mode(), now);
+                if !self.handoff.is_moving(&key) {
+                    // It stays here although another node may own it: tell that node.
+                    self.register_elsewhere(&key, kind.name());
+                }
                 Counters::bump(&self.shared.counters.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
@@ -721,6 +740,22 @@ impl SupervisorState {
         self.handoff.admit(key, sender, hosted, owned)
     }
 
+    /// Answers the buffered requests of a name that is gone and drops its other messages.
+    pub(super) fn drop_buffered(&mut self, key: &ActorKey) {
+        for item in self.buffers.remove(key).unwrap_or_default() {
+            match item {
+                Buffered::Call { reply, .. } => {
+                    let _ = reply.send(wire::encode(&Response::Err(RemoteError::NotFound(
+                        key.clone(),
+                    ))));
+                }
+                _ => {
+                    Counters::bump(&self.shared.counters.dropped_casts);
+                }
+            }
+        }
+    }
+
     pub(super) fn buffer(&mut self, key: &ActorKey, item: Buffered) {
         self.buffers.entry(key.clone()).or_default().push_back(item);
     }
@@ -738,6 +773,7 @@ impl SupervisorState {
         key: ActorKey,
         msg: Box<dyn Any + Send>,
     ) {
+        self.shared.local_send_done(&key);
         if self.admit(&key, &self.shared.me.clone()) == Admission::Park && !self.is_moving(&key) {
             self.parked
                 .push_back((Instant::now(), Parked::Local { key, msg }));
@@ -759,9 +795,15 @@ impl SupervisorState {
             }
             return;
         }
-        if let Some(to) = self.shared.moved_to(&key) {
-            let kind = self.moved_kinds.get(&key).cloned();
-            self.forward(&key, &to, kind.as_deref(), Buffered::Local(msg));
+        let kind = self.moved_kinds.get(&key).cloned();
+        let next = self.shared.moved_to(&key).or_else(|| {
+            self.placement
+                .owner_of(&key)
+                .filter(|o| **o != self.shared.me)
+                .cloned()
+        });
+        if let (Some(to), Some(kind)) = (next, kind) {
+            self.forward(&key, &to, Some(kind.as_ref()), Buffered::Local(msg));
             return;
         }
         Counters::bump(&self.shared.counters.dropped_casts);

@@ -287,40 +287,22 @@ impl SupervisorState {
             self.leavers.remove(node);
             self.handoff.handle_peer_gone(node);
         }
-        self.start_view().await;
-        let view = self.shared.view();
-        // Redirects are only good for the view they were made in: from now on stale
-        // messages route by the new placement (the simulation shows that older redirects
-        // can reorder a sender's messages).
-        self.shared
-            .moved
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        let me = &self.shared.me;
-        {
-            let mut dir = self
-                .shared
-                .directory
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            dir.retain(|key, host| {
-                !downs.contains(host) && view.placement.owner_of(key) == Some(me)
-            });
-        }
-        {
-            let mut cache = self.shared.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.retain(|_, (_, host)| !downs.contains(host));
-        }
-        // Names hosted here but owned elsewhere are registered with their directory node.
+        // Names that stay here but are owned elsewhere (`Stay`) are registered with their
+        // directory node before this node announces the view, so that the owner knows them
+        // before it settles.
+        let placement = self.membership.placement();
+        let me = self.shared.me.clone();
         let mut by_owner: BTreeMap<NodeName, Vec<(crate::core::ActorKey, String)>> =
             BTreeMap::new();
         for child in self.children.values() {
-            if child.stopping || child.draining || self.handoff.is_moving(&child.key) {
+            if child.stopping
+                || child.draining
+                || child.kind.mode() != crate::core::HandoffMode::Stay
+            {
                 continue;
             }
-            if let Some(owner) = view.placement.owner_of(&child.key) {
-                if owner != me {
+            if let Some(owner) = placement.owner_of(&child.key) {
+                if *owner != me {
                     by_owner
                         .entry(owner.clone())
                         .or_default()
@@ -337,6 +319,39 @@ impl SupervisorState {
                     },
                 );
             }
+        }
+        self.start_view().await;
+        let view = self.shared.view();
+        // Redirects are only good for the view they were made in: from now on stale
+        // messages route by the new placement (the simulation shows that older redirects
+        // can reorder a sender's messages).
+        self.shared
+            .moved
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let pending: Vec<crate::core::ActorKey> = self
+            .moved_kinds
+            .keys()
+            .filter(|k| !self.shared.local_send_pending(k))
+            .cloned()
+            .collect();
+        for key in pending {
+            self.moved_kinds.remove(&key);
+        }
+        {
+            let mut dir = self
+                .shared
+                .directory
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            dir.retain(|key, host| {
+                !downs.contains(host) && view.placement.owner_of(key) == Some(&me)
+            });
+        }
+        {
+            let mut cache = self.shared.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.retain(|_, (_, host)| !downs.contains(host));
         }
         tracing::info!(
             epoch = view.epoch.0,

@@ -115,16 +115,16 @@ impl SupervisorState {
                     .extend_from_slice(&bytes);
             }
             FrameBody::Register { entries } => {
-                let view = self.shared.view();
+                // Kept whatever this node's view says now: the sender may already route by
+                // a view this node has not adopted yet (entries it does not own are pruned
+                // at its next view change).
                 let mut dir = self
                     .shared
                     .directory
                     .write()
                     .unwrap_or_else(|e| e.into_inner());
                 for (key, _kind) in entries {
-                    if view.placement.owner_of(&key) == Some(&self.shared.me) {
-                        dir.insert(key, from.clone());
-                    }
+                    dir.insert(key, from.clone());
                 }
             }
             FrameBody::Unregister { key } => {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use client::{free_ports, wait_until, NodeProc};
+use client::{free_ports, status_field, wait_until, NodeProc};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -223,14 +223,6 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     }
     println!("done in {:?}", started.elapsed());
     Ok(())
-}
-
-fn status_field(status: &str, name: &str) -> u64 {
-    status
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Waits until every node sees `n` members and has no handoff in progress.

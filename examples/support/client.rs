@@ -218,16 +218,17 @@ impl NodeProc {
     /// Asks the node to quit and waits (bounded) for it to exit; returns its exit code.
     pub fn quit(&mut self) -> Result<Option<i32>> {
         let _ = self.request("quit");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status.code());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill();
-        bail!("node {} did not exit after quit", self.name)
+        self.wait_exit()
     }
+}
+
+/// The value of `name=` in a `status` reply (0 when absent).
+pub fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for NodeProc {

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use integration_tests::client::status_field;
 use integration_tests::{node_args, node_binary, Cluster, NodeProc};
 
 #[test]
@@ -94,15 +95,8 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     let mut bad_messages = 0;
     for node in cluster.nodes.iter_mut() {
         let status = node.ok("status")?;
-        let field = |name: &str| -> u64 {
-            status
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        unknown_kinds += field("unknown_kinds");
-        bad_messages += field("bad_messages");
+        unknown_kinds += status_field(&status, "unknown_kinds");
+        bad_messages += status_field(&status, "bad_messages");
     }
     assert!(
         unknown_kinds >= 1 && bad_messages >= 1,

@@ -5,6 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use integration_tests::client::status_field;
 use integration_tests::{node_args, node_binary, wait_until, Cluster, NodeProc};
 
 const NAMES: usize = 200;
@@ -36,14 +37,6 @@ fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
         }
     }
     Ok((node, failures))
-}
-
-fn status_field(status: &str, name: &str) -> u64 {
-    status
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn quiet() -> bool {

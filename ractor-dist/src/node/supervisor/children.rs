@@ -1,11 +1,10 @@
 //! The hosted actors: spawning, supervision (restart on panic, removal on exit).
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use ractor::{ActorCell, ActorRef};
 
-use super::{Child, GatewayMsg, SupervisorState};
+use super::{GatewayMsg, SupervisorState};
 use crate::core::{ActorKey, NodeName};
 use crate::node::shared::{Counters, EntryState, HostedEntry};
 use crate::wire::{FrameBody, RemoteError, Response};
@@ -71,35 +70,7 @@ impl SupervisorState {
         {
             Ok(cell) => {
                 tracing::debug!(name = %key, %kind, "spawned");
-                self.children.insert(
-                    cell.get_id(),
-                    Child {
-                        key: key.clone(),
-                        kind: erased.clone(),
-                        args,
-                        restarts: VecDeque::new(),
-                        stopping: false,
-                        draining: false,
-                    },
-                );
-                self.child_ids.insert(key.clone(), cell.get_id());
-                self.shared
-                    .moved
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
-                self.shared
-                    .hosted
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        key.clone(),
-                        HostedEntry {
-                            cell,
-                            kind: erased,
-                            state: EntryState::Active,
-                        },
-                    );
+                self.record_started(&key, &erased, &args, cell, false);
                 self.register_elsewhere(&key, &kind);
                 Response::Spawned {
                     host: me,

@@ -516,7 +516,7 @@ impl SupervisorState {
         }
         match result {
             Ok(cell) => {
-                self.record_started(key, kind, args, cell.clone());
+                self.record_started(key, kind, args, cell.clone(), true);
                 Some(cell)
             }
             Err(e) => {
@@ -526,13 +526,15 @@ impl SupervisorState {
         }
     }
 
-    /// Records a freshly started actor as a child and in the hosted table.
-    fn record_started(
+    /// Records a freshly started actor as a child and in the hosted table. An actor that
+    /// `arrived` by handoff while the node is not settled starts `Settling`.
+    pub(super) fn record_started(
         &mut self,
         key: &ActorKey,
         kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
         args: &[u8],
         cell: ActorCell,
+        arrived: bool,
     ) {
         self.children.insert(
             cell.get_id(),
@@ -552,7 +554,7 @@ impl SupervisorState {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         self.moved_kinds.remove(key);
-        let state = if self.handoff.is_settled() {
+        let state = if !arrived || self.handoff.is_settled() {
             EntryState::Active
         } else {
             EntryState::Settling
@@ -635,7 +637,7 @@ impl SupervisorState {
                 }
             };
             if let Some(cell) = started {
-                self.record_started(&key, &kind, &args, cell);
+                self.record_started(&key, &kind, &args, cell, true);
                 let now = self.now();
                 self.handoff
                     .handle_migrated_in(from, key.clone(), kind.mode(), now);

@@ -82,6 +82,8 @@ pub(crate) enum FrameBody {
     StateChunk {
         batch: u64,
         key: ActorKey,
+        /// The piece's position (0 starts a new snapshot).
+        index: u32,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },

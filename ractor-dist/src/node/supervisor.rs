@@ -191,7 +191,11 @@ pub(crate) struct SupervisorState {
     parked: VecDeque<(Instant, Parked)>,
     outgoing: HashMap<ActorKey, Outgoing>,
     moved_kinds: HashMap<ActorKey, Arc<dyn ErasedKind>>,
-    chunks: HashMap<(NodeName, u64, ActorKey), Vec<u8>>,
+    /// `Migrate` batches already acknowledged, per source (recent ones): a resent batch is
+    /// acknowledged again without starting anything.
+    acked: HashMap<NodeName, VecDeque<u64>>,
+    /// Snapshot pieces received so far (count, bytes) per (source, batch, name).
+    chunks: HashMap<(NodeName, u64, ActorKey), (u32, Vec<u8>)>,
     /// Peers that announced their departure and are still connected: they take part in
     /// the barriers of the views that exclude them until they disconnect.
     leavers: BTreeMap<NodeName, Incarnation>,
@@ -285,6 +289,7 @@ impl Actor for DistSupervisor {
             outgoing: HashMap::new(),
             moved_kinds: HashMap::new(),
             chunks: HashMap::new(),
+            acked: HashMap::new(),
             leavers: BTreeMap::new(),
             leaving: None,
             view_started: Instant::now(),

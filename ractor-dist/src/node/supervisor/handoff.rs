@@ -224,12 +224,13 @@ impl SupervisorState {
                     entry.snapshot = None;
                     entry.version = snap.version;
                     for piece in snap.bytes.chunks(half) {
-                        entry.chunks += 1;
                         let body = FrameBody::StateChunk {
                             batch,
                             key: key.clone(),
+                            index: entry.chunks,
                             bytes: piece.to_vec(),
                         };
+                        entry.chunks += 1;
                         let _ = gateway.cast(GatewayMsg::Frame(self.frame(body)));
                     }
                 }
@@ -585,6 +586,11 @@ impl SupervisorState {
         let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
             return;
         };
+        if self.acked.get(from).is_some_and(|b| b.contains(&batch)) {
+            // A resent batch whose acknowledgement was slow: acknowledge again, start nothing.
+            self.send_frame(from, FrameBody::MigrateAck { batch });
+            return;
+        }
         let mut jobs = Vec::new();
         for entry in entries {
             let key = entry.key.clone();
@@ -592,12 +598,18 @@ impl SupervisorState {
                 continue; // a resent batch
             }
             let snapshot = if entry.chunks > 0 {
-                self.chunks
-                    .remove(&(from.clone(), batch, key.clone()))
-                    .map(|bytes| Snapshot {
+                match self.chunks.remove(&(from.clone(), batch, key.clone())) {
+                    Some((pieces, bytes)) if pieces == entry.chunks => Some(Snapshot {
                         version: entry.version,
                         bytes,
-                    })
+                    }),
+                    other => {
+                        // Incomplete: restart from the arguments rather than from half a state.
+                        Counters::bump(&self.shared.counters.bad_snapshots);
+                        tracing::error!(name = %key, %from, expected = entry.chunks, got = other.map_or(0, |(n, _)| n), "snapshot chunks missing; the actor starts from its arguments");
+                        None
+                    }
+                }
             } else {
                 entry.snapshot
             };
@@ -651,6 +663,11 @@ impl SupervisorState {
         }
         self.chunks
             .retain(|(f, b, _), _| !(f == from && *b == batch));
+        let acked = self.acked.entry(from.clone()).or_default();
+        acked.push_back(batch);
+        if acked.len() > 4096 {
+            acked.pop_front();
+        }
         self.send_frame(from, FrameBody::MigrateAck { batch });
     }
 

@@ -183,6 +183,8 @@ impl SupervisorState {
             tracing::debug!(%peer, "departed peer disconnected");
             self.leavers.remove(&peer);
             self.handoff.handle_peer_gone(&peer);
+            self.chunks.retain(|(from, _, _), _| *from != peer);
+            self.acked.remove(&peer);
             self.shared
                 .moved
                 .write()
@@ -286,6 +288,8 @@ impl SupervisorState {
         for node in downs {
             self.leavers.remove(node);
             self.handoff.handle_peer_gone(node);
+            self.chunks.retain(|(from, _, _), _| from != node);
+            self.acked.remove(node);
         }
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them

@@ -108,11 +108,27 @@ impl SupervisorState {
                 self.handoff.handle_ack(&from, batch, now);
                 self.run_handoff().await;
             }
-            FrameBody::StateChunk { batch, key, bytes } => {
-                self.chunks
-                    .entry((from, batch, key))
-                    .or_default()
-                    .extend_from_slice(&bytes);
+            FrameBody::StateChunk {
+                batch,
+                key,
+                index,
+                bytes,
+            } => {
+                // At most a few snapshots in reassembly per peer, in order, or they are dropped.
+                let pending = self.chunks.keys().filter(|(f, _, _)| *f == from).count();
+                let entry = self.chunks.entry((from.clone(), batch, key.clone()));
+                let slot = entry.or_insert((0, Vec::new()));
+                if index == 0 {
+                    *slot = (0, Vec::new());
+                }
+                if index != slot.0 || (index == 0 && pending > 64) {
+                    Counters::bump(&self.shared.counters.bad_frames);
+                    tracing::warn!(peer = %from, name = %key, index, "out-of-order or excess snapshot chunk dropped");
+                    self.chunks.remove(&(from, batch, key));
+                    return;
+                }
+                slot.0 += 1;
+                slot.1.extend_from_slice(&bytes);
             }
             FrameBody::Register { entries } => {
                 // Kept whatever this node's view says now: the sender may already route by

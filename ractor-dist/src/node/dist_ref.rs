@@ -194,18 +194,12 @@ impl<M: Message> DistRef<M> {
     fn send_slow(&self, mut message: M) -> Result<(), DistError> {
         for _ in 0..MAX_ATTEMPTS {
             match self.resolve()? {
-                Route::Local { cell, .. } => match cell.send_message(Local(message)) {
-                    Ok(()) => return Ok(()),
-                    Err(MessagingErr::SendErr(Local(m))) => {
-                        // The actor stopped (or is restarting): look again.
+                Route::Local { cell, .. } => match self.send_local(&cell, message)? {
+                    None => return Ok(()),
+                    Some(m) => {
                         message = m;
-                        self.invalidate();
                         std::thread::yield_now();
                     }
-                    Err(MessagingErr::InvalidActorType) => {
-                        return Err(DistError::WrongType(self.inner.key.clone()))
-                    }
-                    Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
                 },
                 Route::Remote {
                     host,
@@ -220,6 +214,22 @@ impl<M: Message> DistRef<M> {
             }
         }
         Err(DistError::Stopped(self.inner.key.clone()))
+    }
+
+    /// Enqueues on a local actor. `Ok(Some(message))` gives the message back when the
+    /// actor is stopping (or restarting): route again.
+    fn send_local(&self, cell: &ActorCell, message: M) -> Result<Option<M>, DistError> {
+        match cell.send_message(Local(message)) {
+            Ok(()) => Ok(None),
+            Err(MessagingErr::SendErr(Local(m))) => {
+                self.invalidate();
+                Ok(Some(m))
+            }
+            Err(MessagingErr::InvalidActorType) => {
+                Err(DistError::WrongType(self.inner.key.clone()))
+            }
+            Err(_) => Err(DistError::Stopped(self.inner.key.clone())),
+        }
     }
 
     fn via_supervisor(&self, message: M) -> Result<(), DistError> {
@@ -352,17 +362,12 @@ impl<M: Message> DistRef<M> {
         let mut message = message;
         for _ in 0..MAX_ATTEMPTS {
             match self.resolve()? {
-                Route::Local { cell, .. } => match cell.send_message(Local(message)) {
-                    Ok(()) => return Ok(()),
-                    Err(MessagingErr::SendErr(Local(m))) => {
+                Route::Local { cell, .. } => match self.send_local(&cell, message)? {
+                    None => return Ok(()),
+                    Some(m) => {
                         message = m;
-                        self.invalidate();
                         tokio::task::yield_now().await;
                     }
-                    Err(MessagingErr::InvalidActorType) => {
-                        return Err(DistError::WrongType(self.inner.key.clone()))
-                    }
-                    Err(_) => return Err(DistError::Stopped(self.inner.key.clone())),
                 },
                 Route::Remote {
                     host,

@@ -512,6 +512,11 @@ impl HandoffCore {
     /// `from` adopted `view`.
     pub fn handle_view_adopted(&mut self, from: &NodeName, view: ViewId) {
         self.adopted_views.insert(from.clone(), view);
+        // A newer adoption voids the peer's earlier `HandoffsDone`: view ids can repeat (a
+        // join then a leave), and a stale one must not settle a later view.
+        if self.done_views.get(from) != Some(&view) {
+            self.done_views.remove(from);
+        }
         if view == self.view {
             self.adopted.insert(from.clone());
             self.maybe_done();

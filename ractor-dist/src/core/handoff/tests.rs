@@ -273,3 +273,18 @@ fn markers_that_arrive_before_the_view_are_remembered() {
         ]
     );
 }
+
+#[test]
+fn an_older_done_does_not_settle_a_repeated_view() {
+    let p = placement(&["a", "b"]);
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    // b finished view 5, then adopted view 6: its Done(5) no longer counts.
+    core.handle_view_adopted(&n("b"), ViewId(5));
+    core.handle_done(&n("b"), ViewId(5));
+    core.handle_view_adopted(&n("b"), ViewId(6));
+    core.handle_view(ViewId(5), &p, [n("b")].into(), Vec::new(), false, Millis(0));
+    assert!(!drain(&mut core)
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::Settled { .. })));
+    assert!(!core.is_settled());
+}

@@ -250,6 +250,11 @@ impl HandoffCore {
         self.settled
     }
 
+    /// True when `node` takes part in the current view's barriers.
+    pub fn is_participant(&self, node: &NodeName) -> bool {
+        self.participants.contains(node)
+    }
+
     /// Actors on their way out of this node.
     pub fn moving_out(&self) -> usize {
         self.out.len()

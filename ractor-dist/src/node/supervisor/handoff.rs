@@ -753,8 +753,17 @@ impl SupervisorState {
 
     /// Admission of a message for `key` from `from` (this node: a local sender).
     pub(super) fn admit(&self, key: &ActorKey, from: &NodeName) -> Admission {
-        let sender = (*from != self.shared.me).then_some(from);
         let hosted = self.shared.hosted(key).is_some();
+        self.admit_hosted(key, from, hosted)
+    }
+
+    /// [`Self::admit`] when the caller already knows whether `key` is hosted here. A settled
+    /// node admits everything from known senders without hashing the name.
+    pub(super) fn admit_hosted(&self, key: &ActorKey, from: &NodeName, hosted: bool) -> Admission {
+        let sender = (*from != self.shared.me).then_some(from);
+        if self.handoff.is_settled() && sender.is_none_or(|s| self.handoff.is_participant(s)) {
+            return Admission::Deliver;
+        }
         let owned = self.placement.owner_of(key) == Some(&self.shared.me);
         self.handoff.admit(key, sender, hosted, owned)
     }

@@ -178,11 +178,16 @@ impl SupervisorState {
         hops: u8,
         force: bool,
     ) {
-        if self.is_moving(&key) {
+        // One look at the hosted table per cast (this is the hot path of remote casts).
+        let entry = self.shared.hosted(&key);
+        if entry
+            .as_ref()
+            .is_some_and(|e| e.state == EntryState::Moving)
+        {
             self.buffer(&key, Buffered::Cast { variant, args });
             return;
         }
-        if !force && self.admit(&key, from) == Admission::Park {
+        if !force && self.admit_hosted(&key, from, entry.is_some()) == Admission::Park {
             self.parked.push_back((
                 std::time::Instant::now(),
                 Parked::Cast {
@@ -195,7 +200,7 @@ impl SupervisorState {
             ));
             return;
         }
-        if let Some(entry) = self.shared.hosted(&key) {
+        if let Some(entry) = entry {
             let msg = SerializedMessage::Cast {
                 variant,
                 args,

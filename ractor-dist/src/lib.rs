@@ -4,7 +4,10 @@
 //!
 //! Location-transparent named actors for [`ractor`] clusters: spawn an actor **by name**
 //! once, reach it from any node through a [`DistRef`], and let the cluster place it by
-//! rendezvous hashing over the live [`ractor_cluster`] membership.
+//! rendezvous hashing over the live [`ractor_cluster`] membership. When nodes join or leave
+//! gracefully, actors whose owner changed move, with their state for
+//! [`HandoffMode::Resume`] kinds (see [`DistActor::snapshot`] and [`DistActor::restore`]),
+//! without losing messages.
 //!
 //! ## Quick start
 //!
@@ -62,8 +65,8 @@
 //!
 //! ## Layers
 //!
-//! - [`core`]: pure and deterministic (placement, membership, hashing); no tokio, no
-//!   ractor, no clock.
+//! - [`core`]: pure and deterministic (placement, membership, hashing, the handoff state
+//!   machine and its seeded simulation); no tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see).
 //! - `wire`: the versioned envelopes between supervisors.

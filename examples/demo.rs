@@ -191,7 +191,7 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let newcomer = start_node(&exe, &format!("n{}", n + 1), port, &args, !verbose)?;
     nodes.push(newcomer);
     wait_settled(&mut nodes, n + 1)?;
-    let moved_in = status_field(&nodes[n].ok("status")?, "moved_in");
+    let moved_in = status_field(&nodes[n].ok("stats")?, "moved_in");
     println!(
         "{} joined: {moved_in} counters moved to it with their state in {:?} ({:.1} %, ideal {:.1} %)",
         nodes[n].node_name,
@@ -229,7 +229,7 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
 fn wait_settled(nodes: &mut [NodeProc], n: usize) -> Result<()> {
     let ok = wait_until(Duration::from_secs(30), || {
         nodes.iter_mut().all(|node| {
-            node.ok("status")
+            node.ok("stats")
                 .map(|s| {
                     status_field(&s, "members") == n as u64
                         && s.contains("settled=true")

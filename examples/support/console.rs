@@ -19,7 +19,8 @@
 //! | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
 //! | `members` | `ok <live node names, sorted, space separated>` |
 //! | `local` | `ok <number of actors hosted here>` |
-//! | `status` | `ok <key=value counters of this node>` |
+//! | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
+//! | `stats` | `ok <key=value counters of this node>` |
 //! | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
 //! | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
 //! | `leave` | hands every actor off, then `ok`, and the node exits 0 |
@@ -444,6 +445,21 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
             .join(" "),
         "local" => node.local_count().to_string(),
         "status" => {
+            // Per-node load: hosted actors and their share of the total, sorted by node.
+            let all = node.cluster_status().await?;
+            let total: u64 = all.iter().map(|s| s.hosted).sum();
+            let mut parts = vec![format!("total={total}")];
+            for s in &all {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    100.0 * s.hosted as f64 / total as f64
+                };
+                parts.push(format!("{}={}:{share:.1}%", s.node, s.hosted));
+            }
+            parts.join(" ")
+        }
+        "stats" => {
             let s = node.status();
             format!(
                 "node={} epoch={} members={} hosted={} directory={} settled={} moving={} buffered={} moved_in={} moved_out={} handoff_fallbacks={} bad_snapshots={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",

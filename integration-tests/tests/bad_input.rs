@@ -94,7 +94,7 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     let mut unknown_kinds = 0;
     let mut bad_messages = 0;
     for node in cluster.nodes.iter_mut() {
-        let status = node.ok("status")?;
+        let status = node.ok("stats")?;
         unknown_kinds += status_field(&status, "unknown_kinds");
         bad_messages += status_field(&status, "bad_messages");
     }

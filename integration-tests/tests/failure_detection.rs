@@ -68,7 +68,7 @@ fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()>
         "SIGSTOPped {victim} not declared down within the deadline"
     );
     eprintln!("SIGSTOP noticed after {:?}", t.elapsed());
-    let status = cluster.nodes[0].ok("status")?;
+    let status = cluster.nodes[0].ok("stats")?;
     assert!(!status.contains("peers_declared_down=0"), "{status}");
 
     cluster.nodes[2].signal("CONT")?;

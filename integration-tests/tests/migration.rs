@@ -109,7 +109,7 @@ fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<
     let mut hosted = 0;
     let mut moved_in = 0;
     for node in [&mut n1, &mut n2, &mut n3] {
-        let status = node.ok("status")?;
+        let status = node.ok("stats")?;
         hosted += status_field(&status, "hosted");
         moved_in += status_field(&status, "moved_in");
         assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
@@ -151,7 +151,7 @@ fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result
     let nodes = &mut cluster.nodes;
     ensure!(
         wait_until(Duration::from_secs(20), || nodes.iter_mut().all(|n| {
-            n.ok("status")
+            n.ok("stats")
                 .map(|s| status_field(&s, "moving") == 0 && status_field(&s, "buffered") == 0)
                 .unwrap_or(false)
         })),
@@ -194,7 +194,7 @@ fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result
             "no {kind} moved: {moved:?}"
         );
     }
-    let status = cluster.nodes[3].ok("status")?;
+    let status = cluster.nodes[3].ok("stats")?;
     assert_eq!(
         status_field(&status, "bad_snapshots"),
         moved["fragile"] as u64,
@@ -239,7 +239,7 @@ fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
     )?);
     ensure!(
         wait_until(Duration::from_secs(30), || nodes.iter_mut().all(|n| {
-            n.ok("status")
+            n.ok("stats")
                 .map(|s| {
                     status_field(&s, "members") == 3
                         && s.contains("settled=true")
@@ -249,13 +249,13 @@ fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
         })),
         "handoffs did not finish"
     );
-    let moved = status_field(&nodes[2].ok("status")?, "moved_in");
+    let moved = status_field(&nodes[2].ok("stats")?, "moved_in");
     assert!(moved > 0, "no blob moved to the new node");
     for (i, digest) in digests.iter().enumerate() {
         assert_eq!(&nodes[2].ok(&format!("digest blob{i}"))?, digest, "blob{i}");
     }
     for node in nodes.iter_mut() {
-        let status = node.ok("status")?;
+        let status = node.ok("stats")?;
         assert_eq!(status_field(&status, "bad_frames"), 0, "{status}");
         assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
     }

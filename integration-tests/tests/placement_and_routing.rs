@@ -114,3 +114,37 @@ fn stopped_actor_is_gone_cluster_wide_and_crashed_one_restarts() -> Result<()> {
     assert_eq!(cluster.nodes[0].ok("get s4")?, "100");
     Ok(())
 }
+
+#[test]
+fn status_reports_each_nodes_load_and_share() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    for i in 0..90 {
+        cluster.nodes[i % 3].ok(&format!("spawn load{i} 0"))?;
+    }
+    let status = cluster.nodes[1].ok("status")?;
+    let mut words = status.split_whitespace();
+    assert_eq!(words.next(), Some("total=90"), "{status}");
+    let mut sum = 0;
+    let mut shares = 0.0;
+    let mut nodes = Vec::new();
+    for part in words {
+        let (node, rest) = part.split_once('=').unwrap();
+        let (hosted, share) = rest.split_once(':').unwrap();
+        let hosted: usize = hosted.parse()?;
+        sum += hosted;
+        shares += share.trim_end_matches('%').parse::<f64>()?;
+        nodes.push(node.to_string());
+        let local: usize = cluster
+            .nodes
+            .iter_mut()
+            .find(|n| n.node_name == node)
+            .unwrap()
+            .ok("local")?
+            .parse()?;
+        assert_eq!(hosted, local, "{node}");
+    }
+    assert_eq!(sum, 90);
+    assert!((shares - 100.0).abs() < 0.5, "{status}");
+    assert_eq!(nodes, cluster.nodes[0].members()?);
+    Ok(())
+}

@@ -378,11 +378,6 @@ async fn run(actors: usize, bytes: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let left_in = t.elapsed();
-    if std::env::var_os("B9_DEBUG").is_some() {
-        for s in node.cluster_status().await? {
-            eprintln!("{s:?}");
-        }
-    }
     let all = node.cluster_status().await?;
     let moved_in_after: u64 = all.iter().map(|s| s.moved_in).sum();
     let hosted: u64 = all.iter().map(|s| s.hosted).sum();

@@ -17,6 +17,16 @@ fn without(members: &[String], gone: &str) -> Vec<String> {
     members.iter().filter(|m| *m != gone).cloned().collect()
 }
 
+/// Waits until the first two nodes see every member of `all` but `victim`.
+fn survivors_drop(cluster: &mut Cluster, all: &[String], victim: &str, within: Duration) -> bool {
+    let expected = without(all, victim);
+    let (a, b) = cluster.nodes.split_at_mut(1);
+    wait_until(within, || {
+        a[0].members().map(|m| m == expected).unwrap_or(false)
+            && b[0].members().map(|m| m == expected).unwrap_or(false)
+    })
+}
+
 #[test]
 fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
     let mut cluster = Cluster::start(3)?;
@@ -24,16 +34,7 @@ fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
     let victim = cluster.nodes[2].node_name.clone();
     cluster.nodes[2].signal("KILL")?;
     let t = Instant::now();
-    let (a, b) = cluster.nodes.split_at_mut(1);
-    let seen = wait_until(deadline(), || {
-        a[0].members()
-            .map(|m| m == without(&all, &victim))
-            .unwrap_or(false)
-            && b[0]
-                .members()
-                .map(|m| m == without(&all, &victim))
-                .unwrap_or(false)
-    });
+    let seen = survivors_drop(&mut cluster, &all, &victim, deadline());
     assert!(
         seen,
         "kill -9 of {victim} not noticed within {:?}",
@@ -53,16 +54,12 @@ fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()>
     let victim = cluster.nodes[2].node_name.clone();
     cluster.nodes[2].signal("STOP")?;
     let t = Instant::now();
-    let (a, b) = cluster.nodes.split_at_mut(1);
-    let seen = wait_until(deadline() + Duration::from_millis(500), || {
-        a[0].members()
-            .map(|m| m == without(&all, &victim))
-            .unwrap_or(false)
-            && b[0]
-                .members()
-                .map(|m| m == without(&all, &victim))
-                .unwrap_or(false)
-    });
+    let seen = survivors_drop(
+        &mut cluster,
+        &all,
+        &victim,
+        deadline() + Duration::from_millis(500),
+    );
     assert!(
         seen,
         "SIGSTOPped {victim} not declared down within the deadline"

@@ -350,6 +350,12 @@ impl Sim {
     }
 
     fn route(&mut self, n: usize, from: Option<usize>, m: Msg, hops: u8) {
+        self.route_with(n, from, m, hops, false)
+    }
+
+    /// Routes a message as the executor does; with `force` (a parked message whose wait
+    /// expired) without the admission check.
+    fn route_with(&mut self, n: usize, from: Option<usize>, m: Msg, hops: u8, force: bool) {
         if hops > 10 {
             self.fail(format!("{m:?} bounced more than 10 times"));
         }
@@ -361,7 +367,7 @@ impl Sim {
         }
         let hosted = node.actors.contains_key(&m.key);
         let owned = node.placement.owner_of(&m.key) == Some(&node.name);
-        if node.core.admit(&m.key, sender.as_ref(), hosted, owned) == Admission::Park {
+        if !force && node.core.admit(&m.key, sender.as_ref(), hosted, owned) == Admission::Park {
             node.parked.push_back((from, m, hops));
             return;
         }
@@ -394,30 +400,6 @@ impl Sim {
             return;
         }
         self.fail(format!("n{n} lost {m:?}: not hosted, owned, settled"));
-    }
-
-    /// Routes without the admission check (a parked message whose wait expired).
-    fn route_forced(&mut self, n: usize, m: Msg, hops: u8) {
-        let node = &mut self.nodes[n];
-        if let Some((St::Moving, _)) = node.actors.get(&m.key) {
-            node.buffers.entry(m.key.clone()).or_default().push_back(m);
-            return;
-        }
-        if node.actors.contains_key(&m.key) {
-            let log = &mut node.actors.get_mut(&m.key).unwrap().1;
-            if log.contains(&(m.sender, m.seq)) {
-                self.fail(format!("n{n} delivered {m:?} twice"));
-            }
-            log.push((m.sender, m.seq));
-            return;
-        }
-        let owner = node.placement.owner_of(&m.key).cloned().unwrap();
-        if owner != node.name {
-            let to = self.index_of(&owner);
-            self.send(n, to, Packet::Cast(m, hops + 1));
-            return;
-        }
-        self.fail(format!("n{n} lost {m:?} after its parking expired"));
     }
 
     fn deliver(&mut self, from: usize, to: usize, packet: Packet) {
@@ -577,8 +559,8 @@ impl Sim {
                         self.run(n);
                         // Parked messages past the deadline go out without admission.
                         let parked = std::mem::take(&mut self.nodes[n].parked);
-                        for (_, m, hops) in parked {
-                            self.route_forced(n, m, hops);
+                        for (from, m, hops) in parked {
+                            self.route_with(n, from, m, hops, true);
                         }
                     }
                 }

@@ -318,15 +318,7 @@ impl SupervisorState {
                 };
                 match kind.serialize_any(msg) {
                     Ok(SerializedMessage::Cast { variant, args, .. }) => {
-                        self.send_frame(
-                            to,
-                            FrameBody::Cast {
-                                key: key.clone(),
-                                variant,
-                                args,
-                                hops: 0,
-                            },
-                        );
+                        self.forward(key, to, None, Buffered::Cast { variant, args });
                     }
                     Ok(SerializedMessage::Call {
                         variant,

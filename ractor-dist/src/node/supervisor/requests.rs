@@ -10,6 +10,9 @@ use crate::core::{ActorKey, Admission, HeartbeatOutcome, NodeName};
 use crate::node::shared::{Counters, EntryState};
 use crate::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 
+/// Largest snapshot reassembled from chunks (a peer cannot make this node buffer more).
+const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
+
 /// How many times a cast may be forwarded between nodes before it is dropped.
 const MAX_HOPS: u8 = 3;
 
@@ -121,7 +124,10 @@ impl SupervisorState {
                 if index == 0 {
                     *slot = (0, Vec::new());
                 }
-                if index != slot.0 || (index == 0 && pending > 64) {
+                if index != slot.0
+                    || (index == 0 && pending > 64)
+                    || slot.1.len() + bytes.len() > MAX_SNAPSHOT_BYTES
+                {
                     Counters::bump(&self.shared.counters.bad_frames);
                     tracing::warn!(peer = %from, name = %key, index, "out-of-order or excess snapshot chunk dropped");
                     self.chunks.remove(&(from, batch, key));

@@ -10,6 +10,8 @@
 //! - [`hash`]: the specified, stable hash functions placement is built on.
 //! - [`placement`]: rendezvous (highest-random-weight) placement over a membership view.
 //! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
+//! - [`handoff`]: moving actors to their new owners when the view changes.
+//! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
 
 pub mod dialer;
 pub mod handoff;
@@ -17,6 +19,7 @@ pub mod hash;
 pub mod identity;
 pub mod membership;
 pub mod placement;
+pub mod recovery;
 
 pub use dialer::Dialer;
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
@@ -25,3 +28,4 @@ pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,
 };
 pub use placement::{OwnerCache, Placement};
+pub use recovery::{ConflictPolicy, Offer, Replicas, Resolution, RespawnDecision, Respawns, Spec};

@@ -1,0 +1,199 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::core::Epoch;
+
+fn n(s: &str) -> NodeName {
+    NodeName::new(s)
+}
+
+fn spec(host: &str, generation: u64, seq: u64) -> Spec<u64> {
+    Spec {
+        kind: "k".into(),
+        args: vec![1],
+        generation,
+        host: n(host),
+        host_incarnation: Incarnation(1),
+        seq,
+        checkpoint: (seq > 0).then_some(seq),
+    }
+}
+
+#[test]
+fn conflicts_resolve_by_policy() {
+    let (a, b) = (n("a"), n("b"));
+    let old = CopyMeta {
+        generation: 1,
+        host: &a,
+    };
+    let new = CopyMeta {
+        generation: 2,
+        host: &b,
+    };
+    use ConflictPolicy::{KeepNewest, KeepOldest};
+    use Resolution::{KeepLocal, TakeIncoming};
+    let table = [
+        (KeepNewest, old, new, true, TakeIncoming),
+        (KeepNewest, new, old, true, KeepLocal),
+        (KeepOldest, old, new, true, KeepLocal),
+        (KeepOldest, new, old, true, TakeIncoming),
+        (ConflictPolicy::Merge, old, new, true, Resolution::Merge),
+        (ConflictPolicy::Merge, new, old, true, Resolution::Merge),
+        // Without a snapshot there is nothing to take or merge.
+        (KeepNewest, old, new, false, KeepLocal),
+        (ConflictPolicy::Merge, old, new, false, KeepLocal),
+    ];
+    for (policy, local, incoming, state, want) in table {
+        assert_eq!(
+            resolve(policy, local, incoming, state),
+            want,
+            "{policy:?} local {local:?} incoming {incoming:?}"
+        );
+    }
+}
+
+proptest! {
+    /// The surviving copy does not depend on which of the two travels to the other.
+    #[test]
+    fn conflict_winner_is_the_same_whichever_copy_travels(
+        ga in 0u64..4, gb in 0u64..4, ha in 0u8..3, hb in 0u8..3, newest in any::<bool>()
+    ) {
+        prop_assume!(ha != hb);
+        let (a, b) = (n(&format!("n{ha}")), n(&format!("n{hb}")));
+        let x = CopyMeta { generation: ga, host: &a };
+        let y = CopyMeta { generation: gb, host: &b };
+        let policy = if newest { ConflictPolicy::KeepNewest } else { ConflictPolicy::KeepOldest };
+        let winner_if_y_travels = match resolve(policy, x, y, true) {
+            Resolution::TakeIncoming => &b,
+            _ => &a,
+        };
+        let winner_if_x_travels = match resolve(policy, y, x, true) {
+            Resolution::TakeIncoming => &a,
+            _ => &b,
+        };
+        prop_assert_eq!(winner_if_y_travels, winner_if_x_travels);
+    }
+
+    /// A replica ends with the newest checkpoint its current host sent, whatever stale or
+    /// fenced updates are interleaved.
+    #[test]
+    fn replicas_keep_the_newest_checkpoint_of_the_current_generation(
+        ops in proptest::collection::vec((0u8..3, 1u64..4, 1u64..20), 1..40)
+    ) {
+        let key = ActorKey::new("x");
+        let mut r: Replicas<u64> = Replicas::new();
+        r.handle_spec(key.clone(), spec("a", 1, 0));
+        // The model: the newest (generation, host) spec and its best seq.
+        let mut model = (1u64, n("a"), 0u64);
+        for (who, generation, seq) in ops {
+            let host = n(["a", "b", "c"][who as usize]);
+            if generation > model.0 {
+                // a respawn or a move under a newer generation
+                prop_assert_eq!(r.handle_spec(key.clone(), Spec { host: host.clone(), ..spec("a", generation, 0) }), ReplicaOutcome::Stored);
+                model = (generation, host, 0);
+                continue;
+            }
+            let out = r.handle_checkpoint(&host, &key, generation, seq, seq);
+            let accept = host == model.1 && generation == model.0 && seq > model.2;
+            prop_assert_eq!(out == ReplicaOutcome::Stored, accept);
+            if accept {
+                model.2 = seq;
+            }
+        }
+        let s = r.get(&key).unwrap();
+        prop_assert_eq!((s.generation, s.host.clone(), s.seq), model.clone());
+        prop_assert_eq!(s.checkpoint, (model.2 > 0).then_some(model.2));
+    }
+}
+
+#[test]
+fn a_replaced_host_cannot_refresh_or_drop_the_spec() {
+    let key = ActorKey::new("x");
+    let mut r: Replicas<u64> = Replicas::new();
+    assert_eq!(r.handle_spec(key.clone(), spec("a", 1, 3)), ReplicaOutcome::Stored);
+    // b respawned it (generation 2); a comes back and repeats its old spec
+    assert_eq!(r.handle_spec(key.clone(), spec("b", 2, 0)), ReplicaOutcome::Stored);
+    assert_eq!(r.handle_spec(key.clone(), spec("a", 1, 9)), ReplicaOutcome::Stale);
+    assert_eq!(
+        r.handle_checkpoint(&n("a"), &key, 1, 10, 10),
+        ReplicaOutcome::Stale
+    );
+    assert!(!r.handle_dropped(&n("a"), &key));
+    assert_eq!(r.get(&key).unwrap().host, n("b"));
+    assert_eq!(
+        r.handle_checkpoint(&n("b"), &key, 2, 1, 1),
+        ReplicaOutcome::Stored
+    );
+    assert!(r.handle_dropped(&n("b"), &key));
+    assert!(r.is_empty());
+    assert_eq!(
+        r.handle_checkpoint(&n("b"), &key, 2, 2, 2),
+        ReplicaOutcome::Unknown
+    );
+}
+
+#[test]
+fn orphans_are_the_names_whose_host_is_gone_or_restarted() {
+    let mut r: Replicas<u64> = Replicas::new();
+    r.handle_spec(ActorKey::new("x"), spec("a", 1, 0));
+    r.handle_spec(ActorKey::new("y"), spec("b", 1, 0));
+    r.handle_spec(ActorKey::new("z"), spec("c", 1, 0));
+    // a is gone, b restarted (incarnation 2), c is fine
+    let alive = |h: &NodeName, inc: Incarnation| match h.as_str() {
+        "b" => inc == Incarnation(2),
+        "c" => true,
+        _ => false,
+    };
+    assert_eq!(
+        r.orphans(alive),
+        vec![ActorKey::new("x"), ActorKey::new("y")]
+    );
+    r.reassign(&ActorKey::new("x"), n("c"), Incarnation(1));
+    assert_eq!(r.orphans(alive), vec![ActorKey::new("y")]);
+}
+
+#[test]
+fn the_freshest_offer_wins() {
+    let mut o: Respawns<u64> = Respawns::new();
+    let key = ActorKey::new("x");
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 4), hops: 0 });
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 2), hops: 0 });
+    assert_eq!(o.len(), 1);
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 5), hops: 0 });
+    let all = o.take_all();
+    assert_eq!(all[0].1.spec.seq, 5);
+    assert!(o.is_empty());
+}
+
+#[test]
+fn offers_go_to_the_owner_and_stop_when_the_host_is_back() {
+    let placement = Placement::new(Epoch(1), [n("a"), n("b"), n("c")]);
+    let key = ActorKey::new("x");
+    let owner = placement.owner_of(&key).unwrap().clone();
+    let other = placement.members().iter().find(|m| **m != owner).unwrap().clone();
+    let offer = Offer { spec: spec("gone", 1, 0), hops: 0 };
+    assert_eq!(decide_respawn(&owner, &placement, &offer, &key, false, false), RespawnDecision::Spawn);
+    assert_eq!(
+        decide_respawn(&other, &placement, &offer, &key, false, false),
+        RespawnDecision::Forward(owner.clone())
+    );
+    assert!(matches!(decide_respawn(&owner, &placement, &offer, &key, true, false), RespawnDecision::Drop(_)));
+    assert!(matches!(decide_respawn(&owner, &placement, &offer, &key, false, true), RespawnDecision::Drop(_)));
+    let tired = Offer { hops: MAX_OFFER_HOPS, ..offer };
+    assert!(matches!(decide_respawn(&other, &placement, &tired, &key, false, false), RespawnDecision::Drop(_)));
+}
+
+#[test]
+fn replica_sets_skip_the_host_and_follow_the_ranking() {
+    let placement = Placement::new(Epoch(1), [n("a"), n("b"), n("c"), n("d")]);
+    let key = ActorKey::new("x");
+    let ranked = placement.ranked(&key);
+    assert_eq!(replica_set(&placement, &key, &ranked[0], 2), vec![ranked[1].clone()]);
+    assert_eq!(
+        replica_set(&placement, &key, &ranked[0], 3),
+        vec![ranked[1].clone(), ranked[2].clone()]
+    );
+    // a host that is not the owner (a `Stay` actor) keeps the owner as first replica
+    assert_eq!(replica_set(&placement, &key, &ranked[2], 2), vec![ranked[0].clone()]);
+    assert!(replica_set(&placement, &key, &ranked[0], 1).is_empty());
+}

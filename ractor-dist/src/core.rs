@@ -28,4 +28,6 @@ pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,
 };
 pub use placement::{OwnerCache, Placement};
-pub use recovery::{ConflictPolicy, Offer, Replicas, Resolution, RespawnDecision, Respawns, Spec};
+pub use recovery::{
+    ConflictPolicy, Offer, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
+};

@@ -10,11 +10,11 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ActorKey, Hello, Incarnation, NodeName, ViewId};
+use crate::core::{ActorKey, Hello, Incarnation, NodeName, Offer, Spec, ViewId};
 use crate::node::Snapshot;
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -87,6 +87,22 @@ pub(crate) enum FrameBody {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// The sender hosts these names: keep their specs (a replica).
+    Replicate { specs: Vec<(ActorKey, Spec<Snapshot>)> },
+    /// The sender no longer hosts these names: drop the specs it sent.
+    Unreplicate { keys: Vec<ActorKey> },
+    /// A newer checkpoint of a name the sender hosts.
+    Checkpoint {
+        key: ActorKey,
+        generation: u64,
+        seq: u64,
+        snapshot: Snapshot,
+    },
+    /// These names lost their host; the receiver owns them now (or knows who does).
+    Respawn { offers: Vec<(ActorKey, Offer<Snapshot>)> },
+    /// Another live copy of a name the receiver runs (it met the sender's copy while that
+    /// one was moving here): resolve the conflict.
+    Conflict { entry: MigrateEntry },
 }
 
 /// One actor in a `Migrate` batch.
@@ -101,6 +117,10 @@ pub(crate) struct MigrateEntry {
     pub(crate) chunks: u32,
     /// Its state version when chunked.
     pub(crate) version: u32,
+    /// Its generation (activations of the name; a handoff keeps it).
+    pub(crate) generation: u64,
+    /// The node that activated this generation.
+    pub(crate) origin: NodeName,
 }
 
 /// A request with its sender.
@@ -254,7 +274,8 @@ mod tests {
             decode::<Request>(&[1], 1 << 20).unwrap_err(),
             WireError::Truncated(1)
         );
-        let garbage = [1u8, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let mut garbage = PROTOCOL_VERSION.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff; 8]);
         assert!(matches!(
             decode::<Frame>(&garbage, 1 << 20),
             Err(WireError::Malformed(_))

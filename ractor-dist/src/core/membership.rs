@@ -316,6 +316,18 @@ impl Membership {
         !late.is_empty()
     }
 
+    /// This node was paused (a stopped process, a long stall) and just resumed at `now`:
+    /// the silence of its peers during the pause is its own, so their deadlines restart
+    /// instead of expiring. The epoch moves on (routes cached under the old one must be
+    /// looked up again). Returns the new epoch.
+    pub fn handle_resumed(&mut self, now: Millis) -> Epoch {
+        for m in self.up.values_mut() {
+            m.last_heard = now;
+        }
+        self.epoch.0 += 1;
+        self.epoch
+    }
+
     /// The next membership event, if any.
     pub fn poll_event(&mut self) -> Option<MembershipEvent> {
         self.events.pop_front()

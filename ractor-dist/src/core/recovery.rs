@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{ActorKey, Incarnation, NodeName};
+use super::identity::{ActorKey, Incarnation, Millis, NodeName};
 use super::placement::Placement;
 
 /// What happens when two live copies of a name meet after a partition heals.
@@ -261,29 +261,46 @@ pub enum RespawnDecision {
     Spawn,
     /// Another node owns it now: pass the offer on.
     Forward(NodeName),
-    /// Nothing to do: it runs here already, or its lost host is back in the view (it still
-    /// runs there, or hands it over itself), or it bounced too often.
+    /// Not yet: its lost host is still in this node's view (this node has not noticed the
+    /// loss yet, or the host came back); ask again at the next settle.
+    Wait,
+    /// Nothing to do: it runs here already, or its lost host has been back in the view for
+    /// longer than the patience (it still runs there, or hands it over itself), or it
+    /// bounced too often.
     Drop(&'static str),
 }
 
 /// Most hops an offer travels before it is dropped.
 pub const MAX_OFFER_HOPS: u8 = 3;
 
-/// Decides an offer for a name on node `me` with view `placement`. `hosted`: the name runs
-/// here; `lost_host_back`: the host the offer names is in the view with the same
-/// incarnation.
+/// How a respawn offer looks from the node deciding it.
+#[derive(Clone, Copy, Debug)]
+pub struct OfferContext {
+    /// The name runs (or is moving away from) here.
+    pub hosted: bool,
+    /// The host the offer names is in this node's view with the same incarnation.
+    pub lost_host_in_view: bool,
+    /// Time since the offer arrived, and how long to wait for this node to notice the loss.
+    pub age_ms: u64,
+    /// See `age_ms`.
+    pub patience_ms: u64,
+}
+
+/// Decides an offer for `key` on node `me` with view `placement`.
 pub fn decide_respawn<S>(
     me: &NodeName,
     placement: &Placement,
     offer: &Offer<S>,
     key: &ActorKey,
-    hosted: bool,
-    lost_host_back: bool,
+    ctx: OfferContext,
 ) -> RespawnDecision {
-    if hosted {
+    if ctx.hosted {
         return RespawnDecision::Drop("already running here");
     }
-    if lost_host_back {
+    if ctx.lost_host_in_view {
+        if ctx.age_ms <= ctx.patience_ms {
+            return RespawnDecision::Wait;
+        }
         return RespawnDecision::Drop("its host is back");
     }
     match placement.owner_of(key) {
@@ -296,7 +313,7 @@ pub fn decide_respawn<S>(
 /// Respawn offers waiting for their owner to settle; one per name, the freshest.
 #[derive(Debug)]
 pub struct Respawns<S> {
-    pending: BTreeMap<ActorKey, Offer<S>>,
+    pending: BTreeMap<ActorKey, (Offer<S>, Millis)>,
 }
 
 impl<S> Default for Respawns<S> {
@@ -323,19 +340,22 @@ impl<S> Respawns<S> {
         self.pending.is_empty()
     }
 
-    /// Keeps `offer` for `key` unless a fresher one is already waiting.
-    pub fn handle_offer(&mut self, key: ActorKey, offer: Offer<S>) {
+    /// Keeps `offer` for `key` (arrived at `now`) unless a fresher one is already waiting.
+    pub fn handle_offer(&mut self, key: ActorKey, offer: Offer<S>, now: Millis) {
         match self.pending.get(&key) {
-            Some(old) if old.spec.freshness() >= offer.spec.freshness() => {}
+            Some((old, _)) if old.spec.freshness() >= offer.spec.freshness() => {}
             _ => {
-                self.pending.insert(key, offer);
+                self.pending.insert(key, (offer, now));
             }
         }
     }
 
-    /// Takes every waiting offer, in name order.
-    pub fn take_all(&mut self) -> Vec<(ActorKey, Offer<S>)> {
-        std::mem::take(&mut self.pending).into_iter().collect()
+    /// Takes every waiting offer with its arrival time, in name order.
+    pub fn take_all(&mut self) -> Vec<(ActorKey, Offer<S>, Millis)> {
+        std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|(k, (o, t))| (k, o, t))
+            .collect()
     }
 }
 

@@ -49,6 +49,15 @@ pub struct DistConfig {
     /// ractor_cluster's 16 MiB inbound frame limit, past which a session is killed.
     /// Default 15 MiB.
     pub max_frame_bytes: usize,
+    /// How many nodes keep each name's spec (kind, arguments, newest checkpoint): its host
+    /// and the next `replicas - 1` nodes of the name's ranking. When a host is lost, the
+    /// name is respawned on its new owner from a replica; a name survives `replicas - 1`
+    /// simultaneous losses. 1 turns replication (and respawn) off. Default 2.
+    pub replicas: usize,
+    /// Addresses to reach through another one: `dial_via["10.0.0.5:7100"] = "127.0.0.1:9000"`
+    /// makes this node dial the peer that listens on (and advertises) `10.0.0.5:7100` at
+    /// `127.0.0.1:9000` instead (a port forward, a NAT, or a test's proxy). Default empty.
+    pub dial_via: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for DistConfig {
@@ -69,6 +78,8 @@ impl Default for DistConfig {
             request_timeout: Duration::from_secs(5),
             handoff_timeout: Duration::from_secs(5),
             max_frame_bytes: 15 * 1024 * 1024,
+            replicas: 2,
+            dial_via: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -99,9 +110,12 @@ pub enum ConfigError {
     /// The frame limit is 0 or not below ractor_cluster's 16 MiB.
     #[error("max_frame_bytes must be between 1 KiB and 16 MiB - 64 KiB, got {0}")]
     FrameLimit(usize),
-    /// The seed address is not `host:port`.
-    #[error("seed {0:?} is not host:port")]
+    /// A seed or `dial_via` address is not `host:port`.
+    #[error("address {0:?} is not host:port")]
     Seed(String),
+    /// `replicas` is 0 (1 is the smallest: the host alone).
+    #[error("replicas must be at least 1 (the host itself)")]
+    Replicas,
 }
 
 impl DistConfig {
@@ -165,13 +179,17 @@ impl DistConfig {
         if self.max_frame_bytes < 1024 || self.max_frame_bytes > 16 * 1024 * 1024 - 64 * 1024 {
             return Err(ConfigError::FrameLimit(self.max_frame_bytes));
         }
-        for seed in &self.seeds {
-            let ok = seed
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
-            if !ok {
+        let is_addr = |a: &str| {
+            a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
+        };
+        for seed in self.seeds.iter().chain(self.dial_via.iter().flat_map(|(a, b)| [a, b])) {
+            if !is_addr(seed) {
                 return Err(ConfigError::Seed(seed.clone()));
             }
+        }
+        if self.replicas == 0 {
+            return Err(ConfigError::Replicas);
         }
         Ok(())
     }
@@ -210,6 +228,13 @@ mod tests {
         assert!(matches!(
             bad(|c| c.max_frame_bytes = 17 << 20),
             ConfigError::FrameLimit(_)
+        ));
+        assert_eq!(bad(|c| c.replicas = 0), ConfigError::Replicas);
+        assert!(matches!(
+            bad(|c| {
+                c.dial_via.insert("10.0.0.1:7100".into(), "nowhere".into());
+            }),
+            ConfigError::Seed(_)
         ));
     }
 }

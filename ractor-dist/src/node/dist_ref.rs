@@ -169,9 +169,9 @@ impl<M: Message> DistRef<M> {
             Route::Local {
                 generation: g,
                 cell,
-            } if *g == generation => match cell.send_message(Local(message)) {
+            } if *g == generation => match cell.send_message(Local::Msg(message)) {
                 Ok(()) => Ok(Fast::Done),
-                Err(MessagingErr::SendErr(Local(m))) => Ok(Fast::Slow(m)),
+                Err(MessagingErr::SendErr(Local::Msg(m))) => Ok(Fast::Slow(m)),
                 Err(MessagingErr::InvalidActorType) => {
                     Err(DistError::WrongType(self.inner.key.clone()))
                 }
@@ -219,9 +219,9 @@ impl<M: Message> DistRef<M> {
     /// Enqueues on a local actor. `Ok(Some(message))` gives the message back when the
     /// actor is stopping (or restarting): route again.
     fn send_local(&self, cell: &ActorCell, message: M) -> Result<Option<M>, DistError> {
-        match cell.send_message(Local(message)) {
+        match cell.send_message(Local::Msg(message)) {
             Ok(()) => Ok(None),
-            Err(MessagingErr::SendErr(Local(m))) => {
+            Err(MessagingErr::SendErr(Local::Msg(m))) => {
                 self.invalidate();
                 Ok(Some(m))
             }

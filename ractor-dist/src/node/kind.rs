@@ -13,16 +13,19 @@
 use std::any::{Any, TypeId};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::core::{ActorKey, HandoffMode};
+use crate::core::{ActorKey, ConflictPolicy, HandoffMode, Resolution};
 use crate::node::dist_ref::DistRef;
-use crate::node::shared::NodeShared;
+use crate::node::shared::{Counters, NodeShared};
+use crate::node::supervisor::GatewayMsg;
 use crate::wire::RemoteError;
 
 /// A distributable actor kind.
@@ -135,6 +138,31 @@ pub trait DistActor: Sized + Send + Sync + 'static {
         async { Err("this kind does not implement DistActor::restore".into()) }
     }
 
+    /// When the state is checkpointed to the replicas of the name (default: never). A name
+    /// respawned after its node crashed restores the newest checkpoint with
+    /// [`DistActor::restore`]; without checkpoints it starts from its arguments. Needs
+    /// [`DistActor::snapshot`].
+    const CHECKPOINTS: Checkpoints = Checkpoints::OFF;
+
+    /// What happens when two live copies of the name meet after a partition heals
+    /// (default [`ConflictPolicy::KeepNewest`]). Taking the other copy's state uses
+    /// [`DistActor::restore`]; [`ConflictPolicy::Merge`] uses [`DistActor::merge`].
+    const ON_CONFLICT: ConflictPolicy = ConflictPolicy::KeepNewest;
+
+    /// Merges the state of another live copy of this name into this one's (NkDIST's
+    /// `join`), after a partition healed; only with [`ConflictPolicy::Merge`]. `other` is
+    /// the other copy's snapshot. An error is logged and counted, and this copy's state is
+    /// kept as it is.
+    fn merge(
+        &self,
+        myself: DistRef<Self::Msg>,
+        state: &mut Self::State,
+        other: Snapshot,
+    ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
+        let _ = (myself, state, other);
+        async { Err("this kind does not implement DistActor::merge".into()) }
+    }
+
     /// Runs after the actor stopped gracefully; as [`ractor::Actor::post_stop`].
     fn post_stop(
         &self,
@@ -188,9 +216,86 @@ impl Snapshot {
     }
 }
 
-/// A user message behind a local-only envelope: not serializable in ractor's eyes, so the
-/// hosted actor gets no proxy on peers. Zero-cost: the local send path never serializes.
-pub(crate) struct Local<M>(pub(crate) M);
+/// When a kind checkpoints its state (see [`DistActor::CHECKPOINTS`]): after every
+/// `every_messages` handled messages, and/or once `every` has passed since the last
+/// checkpoint while messages changed the state. A checkpoint is taken with
+/// [`DistActor::snapshot`] inside the actor, between two messages, and sent to the replicas
+/// of the name; a crash loses at most what was handled since.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ractor_dist::Checkpoints;
+///
+/// const EACH_MESSAGE: Checkpoints = Checkpoints::every_messages(1);
+/// const BOUNDED: Checkpoints = Checkpoints::every_messages(100).or_every(Duration::from_secs(1));
+/// assert!(Checkpoints::OFF.is_off() && !EACH_MESSAGE.is_off() && !BOUNDED.is_off());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// Checkpoint after this many messages (0: not by count).
+    pub every_messages: u32,
+    /// Checkpoint when this much time passed since the last one and a message arrived
+    /// since (`None`: not by time).
+    pub every: Option<Duration>,
+}
+
+impl Checkpoints {
+    /// No checkpoints.
+    pub const OFF: Checkpoints = Checkpoints {
+        every_messages: 0,
+        every: None,
+    };
+
+    /// A checkpoint after every `n` messages.
+    pub const fn every_messages(n: u32) -> Self {
+        Checkpoints {
+            every_messages: n,
+            every: None,
+        }
+    }
+
+    /// A checkpoint at most `interval` after a message changed the state.
+    pub const fn every(interval: Duration) -> Self {
+        Checkpoints {
+            every_messages: 0,
+            every: Some(interval),
+        }
+    }
+
+    /// Adds a time bound to a count bound.
+    pub const fn or_every(self, interval: Duration) -> Self {
+        Checkpoints {
+            every_messages: self.every_messages,
+            every: Some(interval),
+        }
+    }
+
+    /// True when no checkpoint is ever taken.
+    pub const fn is_off(&self) -> bool {
+        self.every_messages == 0 && self.every.is_none()
+    }
+}
+
+/// What reaches a hosted actor: a user message behind a local-only envelope (not
+/// serializable in ractor's eyes, so the hosted actor gets no proxy on peers; the local send
+/// path never serializes), or a control message from its node.
+pub(crate) enum Local<M> {
+    Msg(M),
+    Control(Control),
+}
+
+/// Control messages a node sends to the actors it hosts.
+pub(crate) enum Control {
+    /// Another live copy of the name arrived after a partition healed.
+    Resolve {
+        resolution: Resolution,
+        other: Snapshot,
+    },
+    /// The time bound of [`Checkpoints::every`] passed.
+    CheckpointDue,
+}
 
 impl<M: Message> Message for Local<M> {}
 
@@ -200,6 +305,15 @@ pub(crate) struct Hosted<A: DistActor> {
     key: ActorKey,
     shared: Arc<NodeShared>,
     myself: OnceLock<DistRef<A::Msg>>,
+    /// The encoded spawn arguments (a conflict resolution that takes the other copy's
+    /// state restores with them).
+    args: Vec<u8>,
+    /// Messages handled since the last checkpoint.
+    dirty: AtomicU64,
+    /// When the last checkpoint was taken (or the actor started).
+    last_checkpoint: std::sync::Mutex<Instant>,
+    /// A `CheckpointDue` is on its way.
+    due_scheduled: AtomicBool,
 }
 
 impl<A: DistActor> Hosted<A> {
@@ -209,6 +323,97 @@ impl<A: DistActor> Hosted<A> {
                 DistRef::with_local(self.key.clone(), self.shared.clone(), cell.get_cell())
             })
             .clone()
+    }
+
+    /// Counts a handled message and checkpoints when [`DistActor::CHECKPOINTS`] says so.
+    fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
+        let policy = A::CHECKPOINTS;
+        if policy.is_off() {
+            return;
+        }
+        let dirty = self.dirty.fetch_add(1, Ordering::Relaxed) + 1;
+        if policy.every_messages > 0 && dirty >= u64::from(policy.every_messages) {
+            self.checkpoint(myself, state);
+            return;
+        }
+        if let Some(every) = policy.every {
+            let elapsed = self
+                .last_checkpoint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .elapsed();
+            if elapsed >= every {
+                self.checkpoint(myself, state);
+            } else if !self.due_scheduled.swap(true, Ordering::Relaxed) {
+                myself.send_after(every - elapsed, || Local::Control(Control::CheckpointDue));
+            }
+        }
+    }
+
+    /// Snapshots the state and hands it to the node's supervisor for the replicas.
+    fn checkpoint(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
+        self.dirty.store(0, Ordering::Relaxed);
+        *self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        match self.actor.snapshot(state) {
+            Ok(bytes) => {
+                if let Ok(supervisor) = self.shared.supervisor() {
+                    let _ = supervisor.cast(GatewayMsg::Checkpoint {
+                        key: self.key.clone(),
+                        actor: myself.get_id(),
+                        snapshot: Snapshot {
+                            version: A::STATE_VERSION,
+                            bytes,
+                        },
+                    });
+                }
+            }
+            Err(e) => {
+                let n = Counters::bump(&self.shared.counters.checkpoint_failures);
+                if n.is_power_of_two() {
+                    tracing::warn!(name = %self.key, error = %e, failures = n, "checkpoint failed (DistActor::snapshot)");
+                }
+            }
+        }
+    }
+
+    /// Applies the resolution of a conflict with another live copy of the name.
+    async fn resolve(
+        &self,
+        myself: &ActorRef<Local<A::Msg>>,
+        resolution: Resolution,
+        other: Snapshot,
+        state: &mut A::State,
+    ) {
+        let me = self.me(myself);
+        let outcome = match resolution {
+            Resolution::KeepLocal => Ok(()),
+            Resolution::Merge => self.actor.merge(me, state, other).await,
+            Resolution::TakeIncoming => {
+                match decode_args::<A::Arguments>(&self.args, usize::MAX) {
+                    Ok(args) => self
+                        .actor
+                        .restore(me, args, other)
+                        .await
+                        .map(|taken| *state = taken),
+                    Err(e) => Err(format!("arguments do not decode: {e}").into()),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(name = %self.key, ?resolution, "conflicting copy resolved");
+                if !A::CHECKPOINTS.is_off() {
+                    self.checkpoint(myself, state);
+                }
+            }
+            Err(e) => {
+                Counters::bump(&self.shared.counters.bad_snapshots);
+                tracing::error!(name = %self.key, ?resolution, error = %e, "the other copy's state could not be taken or merged; this copy's state is kept");
+            }
+        }
     }
 }
 
@@ -250,7 +455,22 @@ impl<A: DistActor> Actor for Hosted<A> {
         message: Local<A::Msg>,
         state: &mut A::State,
     ) -> Result<(), ActorProcessingErr> {
-        self.actor.handle(self.me(&myself), message.0, state).await
+        match message {
+            Local::Msg(message) => {
+                self.actor.handle(self.me(&myself), message, state).await?;
+                self.after_message(&myself, state);
+            }
+            Local::Control(Control::CheckpointDue) => {
+                self.due_scheduled.store(false, Ordering::Relaxed);
+                if self.dirty.load(Ordering::Relaxed) > 0 {
+                    self.checkpoint(&myself, state);
+                }
+            }
+            Local::Control(Control::Resolve { resolution, other }) => {
+                self.resolve(&myself, resolution, other, state).await;
+            }
+        }
+        Ok(())
     }
 
     async fn post_stop(
@@ -269,6 +489,15 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn msg_type(&self) -> TypeId;
     fn mode(&self) -> HandoffMode;
+    fn checkpoints(&self) -> bool;
+    fn conflict_policy(&self) -> ConflictPolicy;
+    /// Asks the actor on `cell` to take or merge another copy's state.
+    fn resolve(
+        &self,
+        cell: &ActorCell,
+        resolution: Resolution,
+        other: Snapshot,
+    ) -> Result<(), RemoteError>;
     /// Decodes `args` and spawns the actor linked to `supervisor`, from `snapshot` if given.
     fn spawn(
         &self,
@@ -317,6 +546,24 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         A::HANDOFF
     }
 
+    fn checkpoints(&self) -> bool {
+        !A::CHECKPOINTS.is_off()
+    }
+
+    fn conflict_policy(&self) -> ConflictPolicy {
+        A::ON_CONFLICT
+    }
+
+    fn resolve(
+        &self,
+        cell: &ActorCell,
+        resolution: Resolution,
+        other: Snapshot,
+    ) -> Result<(), RemoteError> {
+        cell.send_message(Local::<A::Msg>::Control(Control::Resolve { resolution, other }))
+            .map_err(|_| RemoteError::Unavailable("the actor stopped".to_string()))
+    }
+
     fn snapshot(
         &self,
         state: ractor::actor::messages::BoxedState,
@@ -353,7 +600,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                 key: key.clone(),
                 reason: "the message has another type".to_string(),
             })?;
-        cell.send_message(Local(*msg))
+        cell.send_message(Local::Msg(*msg))
             .map_err(|_| RemoteError::NotFound(key.clone()))
     }
 
@@ -375,6 +622,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         supervisor: ActorCell,
     ) -> BoxFuture<Result<ActorCell, RemoteError>> {
         let decoded = decode_args::<A::Arguments>(args, shared.config.max_frame_bytes);
+        let raw_args = args.to_vec();
         let actor = self.0.clone();
         Box::pin(async move {
             let args = decoded.map_err(|reason| RemoteError::BadArguments {
@@ -386,6 +634,10 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                 key: key.clone(),
                 shared,
                 myself: OnceLock::new(),
+                args: raw_args,
+                dirty: AtomicU64::new(0),
+                last_checkpoint: std::sync::Mutex::new(Instant::now()),
+                due_scheduled: AtomicBool::new(false),
             };
             let start = match snapshot {
                 Some(s) => Start::Restore(args, s),
@@ -414,7 +666,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                 A::KIND
             ),
         })?;
-        cell.send_message(Local(msg))
+        cell.send_message(Local::Msg(msg))
             .map_err(|_| RemoteError::NotFound(key.clone()))
     }
 }

@@ -81,6 +81,13 @@ pub(crate) struct Counters {
     pub(crate) restarts: AtomicU64,
     pub(crate) forwarded: AtomicU64,
     pub(crate) peers_declared_down: AtomicU64,
+    pub(crate) respawned: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    pub(crate) checkpoints_fenced: AtomicU64,
+    pub(crate) checkpoint_failures: AtomicU64,
+    pub(crate) checkpoints_too_large: AtomicU64,
+    pub(crate) pauses: AtomicU64,
 }
 
 impl Counters {
@@ -142,6 +149,24 @@ pub struct NodeStatus {
     pub forwarded: u64,
     /// Peers declared down by the heartbeat deadline.
     pub peers_declared_down: u64,
+    /// Specs of names hosted elsewhere that this node keeps as a replica.
+    pub replica_specs: u64,
+    /// Names respawned here after their host was lost.
+    pub respawned: u64,
+    /// Conflicts between two live copies of a name resolved here (after partitions).
+    pub conflicts: u64,
+    /// Checkpoints sent to replicas.
+    pub checkpoints: u64,
+    /// Checkpoints and specs refused as stale (from a replaced host or generation).
+    pub checkpoints_fenced: u64,
+    /// Checkpoints that `DistActor::snapshot` failed to take.
+    pub checkpoint_failures: u64,
+    /// Checkpoints too large for one frame (kept locally, not replicated).
+    pub checkpoints_too_large: u64,
+    /// Times this node found it had been paused past the heartbeat deadline.
+    pub pauses: u64,
+    /// True while this node's actors are fenced after such a pause.
+    pub fenced: bool,
 }
 
 fn unix_us() -> u64 {
@@ -173,6 +198,8 @@ pub(crate) struct NodeShared {
     pub(crate) settled: std::sync::atomic::AtomicBool,
     pub(crate) last_settle_ms: AtomicU64,
     pub(crate) view_adopted_unix_us: AtomicU64,
+    pub(crate) replica_specs: AtomicU64,
+    pub(crate) fenced: std::sync::atomic::AtomicBool,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
     /// Messages sent to the supervisor by local handles and not handled yet, per name:
@@ -215,6 +242,8 @@ impl NodeShared {
             settled: std::sync::atomic::AtomicBool::new(true),
             last_settle_ms: AtomicU64::new(0),
             view_adopted_unix_us: AtomicU64::new(unix_us()),
+            replica_specs: AtomicU64::new(0),
+            fenced: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(HashMap::new()),
             pending_local: Mutex::new(HashMap::new()),
         }
@@ -520,6 +549,15 @@ impl NodeShared {
             restarts: get(&c.restarts),
             forwarded: get(&c.forwarded),
             peers_declared_down: get(&c.peers_declared_down),
+            replica_specs: self.replica_specs.load(Ordering::Relaxed),
+            respawned: get(&c.respawned),
+            conflicts: get(&c.conflicts),
+            checkpoints: get(&c.checkpoints),
+            checkpoints_fenced: get(&c.checkpoints_fenced),
+            checkpoint_failures: get(&c.checkpoint_failures),
+            checkpoints_too_large: get(&c.checkpoints_too_large),
+            pauses: get(&c.pauses),
+            fenced: self.fenced.load(Ordering::Relaxed),
         }
     }
 }

@@ -9,10 +9,13 @@
 //! - `mesh`: sessions, hellos, heartbeats, dialing, membership changes.
 //! - `requests`: frames and requests from peers and local handles.
 //! - `children`: the hosted actors and their supervision.
+//! - `handoff`: executing the handoff state machine.
+//! - `recovery`: replicated specs, checkpoints, respawns, conflicts and the pause fence.
 
 mod children;
 mod handoff;
 mod mesh;
+mod recovery;
 mod requests;
 
 use std::any::Any;
@@ -30,7 +33,7 @@ use tokio::sync::broadcast;
 
 use crate::core::{
     ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership, MembershipEvent,
-    NodeName, Placement,
+    NodeName, Placement, Replicas, Respawns,
 };
 use crate::node::kind::{ErasedKind, Snapshot};
 use crate::node::shared::NodeShared;
@@ -59,6 +62,12 @@ pub(crate) enum GatewayMsg {
     },
     /// Hand every hosted actor off, then answer (the node stops afterwards).
     Leave(RpcReplyPort<()>),
+    /// A hosted actor checkpointed its state.
+    Checkpoint {
+        key: ActorKey,
+        actor: ActorId,
+        snapshot: Snapshot,
+    },
 }
 
 const FRAME: &str = "frame";
@@ -112,6 +121,15 @@ pub(crate) struct SupervisorArgs {
     pub(crate) events: broadcast::Sender<MembershipEvent>,
 }
 
+/// Which activation of a name a copy is: the generation counts activations (spawn 1, a
+/// respawn after a loss or a conflict resolution adds 1, a handoff keeps it); the origin is
+/// the node that activated it. Two copies with equal activations are the same copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Activation {
+    generation: u64,
+    origin: NodeName,
+}
+
 struct Child {
     key: ActorKey,
     kind: Arc<dyn ErasedKind>,
@@ -121,6 +139,12 @@ struct Child {
     stopping: bool,
     /// Set while it drains for a handoff: its exit carries the state to move.
     draining: bool,
+    activation: Activation,
+    /// The nodes holding its spec (with the incarnation that received it).
+    replicas: Vec<(NodeName, Incarnation)>,
+    /// The newest checkpoint and its sequence number (0: none).
+    checkpoint: Option<Snapshot>,
+    checkpoint_seq: u64,
 }
 
 /// A message held for an actor that is being handed off.
@@ -162,6 +186,9 @@ struct Outgoing {
     args: Vec<u8>,
     snapshot: Option<Snapshot>,
     started: Instant,
+    activation: Activation,
+    /// Where its spec was kept (told to drop it once it arrived).
+    replicas: Vec<(NodeName, Incarnation)>,
 }
 
 struct LeaveState {
@@ -202,6 +229,20 @@ pub(crate) struct SupervisorState {
     leaving: Option<LeaveState>,
     /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
     view_started: Instant,
+    /// Specs of names hosted elsewhere, kept here as a replica.
+    replicas: Replicas<Snapshot>,
+    /// Respawns offered to this node, started once it settles.
+    respawns: Respawns<Snapshot>,
+    /// Copies of names that arrived while this node's copy was moving away: resolved where
+    /// that copy lands.
+    conflicts: HashMap<ActorKey, (NodeName, crate::wire::MigrateEntry)>,
+    /// Set when this node found it had been paused past the heartbeat deadline: its actors
+    /// take no messages until it has rejoined (see `recovery`).
+    fenced_since: Option<Instant>,
+    /// When the last heartbeat tick ran (a long gap means the process was paused).
+    last_tick: Instant,
+    /// Spec drops waiting to be sent, per replica node.
+    drops: BTreeMap<NodeName, Vec<ActorKey>>,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -293,6 +334,12 @@ impl Actor for DistSupervisor {
             leavers: BTreeMap::new(),
             leaving: None,
             view_started: Instant::now(),
+            replicas: Replicas::new(),
+            respawns: Respawns::new(),
+            conflicts: HashMap::new(),
+            fenced_since: None,
+            last_tick: Instant::now(),
+            drops: BTreeMap::new(),
         })
     }
 
@@ -323,6 +370,11 @@ impl Actor for DistSupervisor {
             }
             GatewayMsg::LocalSend { key, msg } => state.local_send(&myself, key, msg).await,
             GatewayMsg::Leave(reply) => state.leave(&myself, reply).await,
+            GatewayMsg::Checkpoint {
+                key,
+                actor,
+                snapshot,
+            } => state.checkpointed(key, actor, snapshot),
         }
         Ok(())
     }

@@ -125,3 +125,18 @@ fn disconnect_and_leave_take_a_peer_down_once() {
     assert_eq!(m.epoch(), Epoch(5));
     assert_eq!(m.placement().members(), &[NodeName::new("a")]);
 }
+
+#[test]
+fn a_resumed_node_does_not_blame_its_peers_for_its_own_pause() {
+    let mut m = Membership::new(hello("a", 1), 1_000);
+    m.handle_hello(hello("b", 1), Millis(0));
+    while m.poll_event().is_some() {}
+    let before = m.epoch();
+    // paused for 5 s: the first tick after the pause would declare b down
+    let epoch = m.handle_resumed(Millis(5_000));
+    assert!(epoch > before);
+    assert!(!m.handle_tick(Millis(5_100)));
+    assert!(m.is_up(&NodeName::new("b")));
+    // b still has to speak within the deadline
+    assert!(m.handle_tick(Millis(6_200)));
+}

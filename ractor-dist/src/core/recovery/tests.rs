@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::core::Epoch;
+use crate::core::{Epoch, Millis};
 
 fn n(s: &str) -> NodeName {
     NodeName::new(s)
@@ -156,31 +156,33 @@ fn orphans_are_the_names_whose_host_is_gone_or_restarted() {
 fn the_freshest_offer_wins() {
     let mut o: Respawns<u64> = Respawns::new();
     let key = ActorKey::new("x");
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 4), hops: 0 });
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 2), hops: 0 });
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 4), hops: 0 }, Millis(1));
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 2), hops: 0 }, Millis(2));
     assert_eq!(o.len(), 1);
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 5), hops: 0 });
+    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 5), hops: 0 }, Millis(3));
     let all = o.take_all();
-    assert_eq!(all[0].1.spec.seq, 5);
+    assert_eq!((all[0].1.spec.seq, all[0].2), (5, Millis(3)));
     assert!(o.is_empty());
 }
 
 #[test]
-fn offers_go_to_the_owner_and_stop_when_the_host_is_back() {
+fn offers_go_to_the_owner_and_wait_while_the_host_is_in_view() {
     let placement = Placement::new(Epoch(1), [n("a"), n("b"), n("c")]);
     let key = ActorKey::new("x");
     let owner = placement.owner_of(&key).unwrap().clone();
     let other = placement.members().iter().find(|m| **m != owner).unwrap().clone();
     let offer = Offer { spec: spec("gone", 1, 0), hops: 0 };
-    assert_eq!(decide_respawn(&owner, &placement, &offer, &key, false, false), RespawnDecision::Spawn);
-    assert_eq!(
-        decide_respawn(&other, &placement, &offer, &key, false, false),
-        RespawnDecision::Forward(owner.clone())
-    );
-    assert!(matches!(decide_respawn(&owner, &placement, &offer, &key, true, false), RespawnDecision::Drop(_)));
-    assert!(matches!(decide_respawn(&owner, &placement, &offer, &key, false, true), RespawnDecision::Drop(_)));
+    let ctx = OfferContext { hosted: false, lost_host_in_view: false, age_ms: 0, patience_ms: 100 };
+    let decide = |me: &NodeName, offer: &Offer<u64>, ctx| decide_respawn(me, &placement, offer, &key, ctx);
+    assert_eq!(decide(&owner, &offer, ctx), RespawnDecision::Spawn);
+    assert_eq!(decide(&other, &offer, ctx), RespawnDecision::Forward(owner.clone()));
+    assert!(matches!(decide(&owner, &offer, OfferContext { hosted: true, ..ctx }), RespawnDecision::Drop(_)));
+    // the owner has not noticed the loss yet: wait, then give up once the host stays
+    let in_view = OfferContext { lost_host_in_view: true, ..ctx };
+    assert_eq!(decide(&owner, &offer, in_view), RespawnDecision::Wait);
+    assert!(matches!(decide(&owner, &offer, OfferContext { age_ms: 101, ..in_view }), RespawnDecision::Drop(_)));
     let tired = Offer { hops: MAX_OFFER_HOPS, ..offer };
-    assert!(matches!(decide_respawn(&other, &placement, &tired, &key, false, false), RespawnDecision::Drop(_)));
+    assert!(matches!(decide(&other, &tired, ctx), RespawnDecision::Drop(_)));
 }
 
 #[test]

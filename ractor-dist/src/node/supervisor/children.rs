@@ -70,8 +70,13 @@ impl SupervisorState {
         {
             Ok(cell) => {
                 tracing::debug!(name = %key, %kind, "spawned");
-                self.record_started(&key, &erased, &args, cell, false);
+                let activation = super::Activation {
+                    generation: 1,
+                    origin: me.clone(),
+                };
+                self.record_started(&key, &erased, &args, cell, false, activation);
                 self.register_elsewhere(&key, &kind);
+                self.replicate(Some(&key));
                 Response::Spawned {
                     host: me,
                     created: true,
@@ -107,11 +112,15 @@ impl SupervisorState {
     /// Removes `key` from the tables before an intentional stop, so that nothing routes to
     /// the dying actor and its exit is not taken for a crash.
     pub(super) fn forget_child(&mut self, key: &ActorKey, cell: &ActorCell) {
+        let mut replicas = Vec::new();
         if let Some(child) = self.children.get_mut(&cell.get_id()) {
             child.stopping = true;
+            replicas = std::mem::take(&mut child.replicas);
         }
         self.remove_hosted(key, cell);
         self.unregister_elsewhere(key);
+        self.unreplicate(key, &replicas);
+        self.flush_drops();
     }
 
     fn remove_hosted(&self, key: &ActorKey, cell: &ActorCell) {
@@ -168,6 +177,8 @@ impl SupervisorState {
             tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
             self.remove_hosted(&key, &cell);
             self.unregister_elsewhere(&key);
+            self.unreplicate(&key, &child.replicas);
+            self.flush_drops();
             return;
         };
         self.remove_hosted(&key, &cell);
@@ -179,22 +190,44 @@ impl SupervisorState {
         if child.restarts.len() >= config.restart_limit as usize {
             tracing::error!(name = %key, %error, limit = config.restart_limit, "actor failed too often; removed from the cluster");
             self.unregister_elsewhere(&key);
+            self.unreplicate(&key, &child.replicas);
+            self.flush_drops();
             return;
         }
         child.restarts.push_back(now);
         Counters::bump(&self.shared.counters.restarts);
-        tracing::warn!(name = %key, %error, restarts = child.restarts.len(), "actor failed; restarting it");
-        match child
-            .kind
-            .spawn(
-                key.clone(),
-                &child.args,
-                None,
-                self.shared.clone(),
-                myself.get_cell(),
-            )
-            .await
-        {
+        tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.checkpoint.is_some(), "actor failed; restarting it");
+        // From its last checkpoint when it has one (falling back to its arguments).
+        let mut started = Err(crate::wire::RemoteError::Timeout);
+        if let Some(checkpoint) = child.checkpoint.clone() {
+            started = child
+                .kind
+                .spawn(
+                    key.clone(),
+                    &child.args,
+                    Some(checkpoint),
+                    self.shared.clone(),
+                    myself.get_cell(),
+                )
+                .await;
+            if let Err(e) = &started {
+                Counters::bump(&self.shared.counters.bad_snapshots);
+                tracing::error!(name = %key, error = ?e, "restart from the last checkpoint failed; restarting from the arguments");
+            }
+        }
+        if started.is_err() {
+            started = child
+                .kind
+                .spawn(
+                    key.clone(),
+                    &child.args,
+                    None,
+                    self.shared.clone(),
+                    myself.get_cell(),
+                )
+                .await;
+        }
+        match started {
             Ok(new_cell) => {
                 self.child_ids.insert(key.clone(), new_cell.get_id());
                 self.shared
@@ -214,6 +247,8 @@ impl SupervisorState {
             Err(e) => {
                 tracing::error!(name = %key, error = ?e, "restart failed; actor removed from the cluster");
                 self.unregister_elsewhere(&key);
+                self.unreplicate(&key, &child.replicas);
+                self.flush_drops();
             }
         }
     }

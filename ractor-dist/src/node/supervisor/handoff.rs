@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
-use super::{Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SupervisorState};
+use super::{
+    Activation, Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SupervisorState,
+};
 use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
 use crate::node::kind::Snapshot;
 use crate::node::shared::{Counters, EntryState, HostedEntry, View};
@@ -104,6 +106,7 @@ impl SupervisorState {
         } else if new_view {
             self.release_parked(false).await;
         }
+        self.flush_drops();
         self.publish_gauges();
         self.check_leave_done();
     }
@@ -123,7 +126,7 @@ impl SupervisorState {
             .store(self.handoff.is_settled(), Ordering::Relaxed);
     }
 
-    fn set_state(&self, key: &ActorKey, state: EntryState) {
+    pub(super) fn set_entry_state(&self, key: &ActorKey, state: EntryState) {
         let mut hosted = self
             .shared
             .hosted
@@ -146,7 +149,7 @@ impl SupervisorState {
         {
             child.draining = true;
         }
-        self.set_state(key, EntryState::Moving);
+        self.set_entry_state(key, EntryState::Moving);
         tracing::debug!(name = %key, %to, "draining for handoff");
         if entry.cell.drain().is_err() {
             entry.cell.kill();
@@ -190,6 +193,8 @@ impl SupervisorState {
                 args: child.args.clone(),
                 snapshot,
                 started: Instant::now(),
+                activation: child.activation.clone(),
+                replicas: child.replicas.clone(),
             },
         );
         let now = self.now();
@@ -218,6 +223,8 @@ impl SupervisorState {
                 snapshot: out.snapshot.clone(),
                 chunks: 0,
                 version: 0,
+                generation: out.activation.generation,
+                origin: out.activation.origin.clone(),
             };
             if let Some(snap) = &out.snapshot {
                 if snap.bytes.len() > half {
@@ -264,6 +271,20 @@ impl SupervisorState {
             .insert(key.clone(), to.clone());
         if let Some(kind) = &kind {
             self.moved_kinds.insert(key.clone(), kind.clone());
+        }
+        if let Some(out) = &out {
+            self.unreplicate(key, &out.replicas);
+        }
+        if let Some((from, entry)) = self.conflicts.remove(key) {
+            // A conflicting copy met ours here while ours was leaving: it follows ours.
+            let size = entry.snapshot.as_ref().map_or(0, |s| s.bytes.len());
+            if size <= self.shared.config.max_frame_bytes / 2 {
+                tracing::debug!(name = %key, %from, %to, "passing a conflicting copy on to where ours went");
+                self.send_frame(to, FrameBody::Conflict { entry });
+            } else {
+                Counters::bump(&self.shared.counters.handoff_fallbacks);
+                tracing::error!(name = %key, %from, bytes = size, "a conflicting copy too large for one frame could not follow; it is discarded");
+            }
         }
         let buffered = self.buffers.remove(key).unwrap_or_default();
         let forwarded = buffered.len();
@@ -409,16 +430,21 @@ impl SupervisorState {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         let cell = self
-            .start_actor(key, &out.kind, &out.args, out.snapshot)
+            .start_actor(key, &out.kind, &out.args, out.snapshot, out.activation)
             .await;
         let buffered = self.buffers.remove(key).unwrap_or_default();
         let Some(cell) = cell else { return };
+        if let Some((from, entry)) = self.conflicts.remove(key) {
+            let snapshot = entry.snapshot.clone();
+            self.resolve_conflict(&from, entry, snapshot);
+        }
         for item in buffered {
             self.deliver_here(key, &cell, &out.kind, item);
         }
+        self.replicate(Some(key));
     }
 
-    fn deliver_here(
+    pub(super) fn deliver_here(
         &self,
         key: &ActorKey,
         cell: &ActorCell,
@@ -486,6 +512,7 @@ impl SupervisorState {
         kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
         args: &[u8],
         snapshot: Option<Snapshot>,
+        activation: Activation,
     ) -> Option<ActorCell> {
         let supervisor = self.shared.supervisor().ok()?.get_cell();
         let had_snapshot = snapshot.is_some();
@@ -509,7 +536,7 @@ impl SupervisorState {
         }
         match result {
             Ok(cell) => {
-                self.record_started(key, kind, args, cell.clone(), true);
+                self.record_started(key, kind, args, cell.clone(), true, activation);
                 Some(cell)
             }
             Err(e) => {
@@ -528,6 +555,7 @@ impl SupervisorState {
         args: &[u8],
         cell: ActorCell,
         arrived: bool,
+        activation: Activation,
     ) {
         self.children.insert(
             cell.get_id(),
@@ -538,6 +566,10 @@ impl SupervisorState {
                 restarts: Default::default(),
                 stopping: false,
                 draining: false,
+                activation,
+                replicas: Vec::new(),
+                checkpoint: None,
+                checkpoint_seq: 0,
             },
         );
         self.child_ids.insert(key.clone(), cell.get_id());
@@ -573,22 +605,14 @@ impl SupervisorState {
         batch: u64,
         entries: Vec<MigrateEntry>,
     ) {
-        // Start the batch's actors concurrently (restores may do real work), then record
-        // them in batch order.
-        let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
-            return;
-        };
         if self.acked.get(from).is_some_and(|b| b.contains(&batch)) {
             // A resent batch whose acknowledgement was slow: acknowledge again, start nothing.
             self.send_frame(from, FrameBody::MigrateAck { batch });
             return;
         }
-        let mut jobs = Vec::new();
+        let mut arrivals = Vec::new();
         for entry in entries {
             let key = entry.key.clone();
-            if self.shared.hosted(&key).is_some() {
-                continue; // a resent batch
-            }
             let snapshot = if entry.chunks > 0 {
                 match self.chunks.remove(&(from.clone(), batch, key.clone())) {
                     Some((pieces, bytes)) if pieces == entry.chunks => Some(Snapshot {
@@ -603,24 +627,59 @@ impl SupervisorState {
                     }
                 }
             } else {
-                entry.snapshot
+                entry.snapshot.clone()
             };
+            arrivals.push((entry, snapshot));
+        }
+        self.adopt_arrivals(from, arrivals).await;
+        self.chunks
+            .retain(|(f, b, _), _| !(f == from && *b == batch));
+        let acked = self.acked.entry(from.clone()).or_default();
+        acked.push_back(batch);
+        if acked.len() > 4096 {
+            acked.pop_front();
+        }
+        self.send_frame(from, FrameBody::MigrateAck { batch });
+    }
+
+    /// Starts copies of names that arrived from `from` (by handoff, or following a
+    /// conflict): concurrently, since restores may do real work, then recorded in order. A
+    /// name that already runs here is a conflict between two live copies.
+    pub(super) async fn adopt_arrivals(
+        &mut self,
+        from: &NodeName,
+        arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
+    ) {
+        let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
+            return;
+        };
+        let mut jobs = Vec::new();
+        for (entry, snapshot) in arrivals {
+            let key = entry.key.clone();
+            if self.shared.hosted(&key).is_some() {
+                self.resolve_conflict(from, entry, snapshot);
+                continue;
+            }
             let Some(kind) = self.shared.kinds.get(&entry.kind).cloned() else {
                 Counters::bump(&self.shared.counters.unknown_kinds);
                 tracing::error!(name = %key, kind = %entry.kind, %from, "handed-off actor of a kind not registered here; it is lost");
                 continue;
             };
-            let had_snapshot = snapshot.is_some();
+            let activation = Activation {
+                generation: entry.generation,
+                origin: entry.origin.clone(),
+            };
             let start = kind.spawn(
                 key.clone(),
                 &entry.args,
-                snapshot,
+                snapshot.clone(),
                 self.shared.clone(),
                 supervisor.clone(),
             );
-            jobs.push((key, kind, entry.args, had_snapshot, tokio::spawn(start)));
+            jobs.push((key, kind, entry.args, snapshot, activation, tokio::spawn(start)));
         }
-        for (key, kind, args, had_snapshot, handle) in jobs {
+        for (key, kind, args, snapshot, activation, handle) in jobs {
+            let had_snapshot = snapshot.is_some();
             let started = match handle.await {
                 Ok(Ok(cell)) => Some(cell),
                 Ok(Err(e)) if had_snapshot => {
@@ -641,26 +700,26 @@ impl SupervisorState {
                 }
             };
             if let Some(cell) = started {
-                self.record_started(&key, &kind, &args, cell, true);
+                self.record_started(&key, &kind, &args, cell, true, activation);
+                if kind.checkpoints() {
+                    if let Some(child) = self.child_ids.get(&key).and_then(|id| self.children.get_mut(id)) {
+                        child.checkpoint = snapshot;
+                        child.checkpoint_seq = 1;
+                    }
+                }
+                self.replicas.remove(&key);
                 let now = self.now();
                 self.handoff
                     .handle_migrated_in(from, key.clone(), kind.mode(), now);
                 if !self.handoff.is_moving(&key) {
                     // It stays here although another node may own it: tell that node.
                     self.register_elsewhere(&key, kind.name());
+                    self.replicate(Some(&key));
                 }
                 Counters::bump(&self.shared.counters.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
         }
-        self.chunks
-            .retain(|(f, b, _), _| !(f == from && *b == batch));
-        let acked = self.acked.entry(from.clone()).or_default();
-        acked.push_back(batch);
-        if acked.len() > 4096 {
-            acked.pop_front();
-        }
-        self.send_frame(from, FrameBody::MigrateAck { batch });
     }
 
     /// Releases parked messages once the node is settled.
@@ -677,6 +736,7 @@ impl SupervisorState {
                 }
             }
         }
+        self.after_settle().await;
         self.release_parked(false).await;
     }
 

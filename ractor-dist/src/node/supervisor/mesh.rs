@@ -46,9 +46,14 @@ impl SupervisorState {
         if self.shutting_down {
             return;
         }
+        self.check_pause();
         let now = self.now();
         self.membership.handle_tick(now);
         self.apply_membership().await;
+        if self.fenced_since.is_some() && self.maybe_unfence(false) {
+            self.run_respawns().await;
+            self.replicate(None);
+        }
         self.handoff.handle_tick(now);
         self.run_handoff().await;
         if !self.parked.is_empty() {
@@ -92,6 +97,15 @@ impl SupervisorState {
         let due = self.dialer.poll_due(&self.connected_addrs, now);
         for addr in due {
             let server = self.node_server.clone();
+            // Through a forward or proxy when configured; the session still knows the peer
+            // by the address it advertises.
+            let addr = self
+                .shared
+                .config
+                .dial_via
+                .get(&addr)
+                .cloned()
+                .unwrap_or(addr);
             tracing::trace!(%addr, "dialing");
             tokio::spawn(async move {
                 let attempt = ractor_cluster::client_connect(&server, addr.as_str());
@@ -324,6 +338,9 @@ impl SupervisorState {
                 );
             }
         }
+        // Respawn offers for the names of lost hosts go out before this node can tell any
+        // owner that its handoffs are done, so that owners have them when they settle.
+        self.offer_orphans();
         self.start_view().await;
         let view = self.shared.view();
         // Redirects are only good for the view they were made in: from now on stale

@@ -149,6 +149,20 @@ impl SupervisorState {
                     dir.insert(key, from.clone());
                 }
             }
+            FrameBody::Replicate { specs } => self.handle_replicate(&from, specs),
+            FrameBody::Unreplicate { keys } => self.handle_unreplicate(&from, keys),
+            FrameBody::Checkpoint {
+                key,
+                generation,
+                seq,
+                snapshot,
+            } => self.handle_checkpoint(&from, key, generation, seq, snapshot),
+            FrameBody::Respawn { offers } => self.handle_respawn(&from, offers).await,
+            FrameBody::Conflict { entry } => {
+                let snapshot = entry.snapshot.clone();
+                self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                self.run_handoff().await;
+            }
             FrameBody::Unregister { key } => {
                 let mut dir = self
                     .shared

@@ -1,0 +1,599 @@
+//! Surviving crashes, pauses and partitions (the decisions are in `core::recovery`):
+//! replicating specs and checkpoints, offering and running respawns, resolving two live
+//! copies of a name, and fencing a node that finds it was paused past the heartbeat deadline.
+//!
+//! **The pause fence.** A node that was stopped (SIGSTOP, a VM freeze, a stall) for longer
+//! than the heartbeat deadline has been declared down by its peers, which respawned its
+//! names. When it runs again it notices the gap between two heartbeat ticks, stops
+//! delivering to every actor it hosts (their messages are held by the supervisor, as for a
+//! moving actor), does not blame its peers for the silence, and waits: once it has settled
+//! for a view that includes a peer again, the copies that were respawned elsewhere have come
+//! back to it (or it has handed its own to their owner) and each conflict was resolved by
+//! its kind's policy; then it delivers what it held. If no peer comes back within twice the
+//! deadline plus the handoff timeout, it gives up waiting and serves alone (AP).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ractor::ActorId;
+
+use super::{Activation, Child, SupervisorState};
+use crate::core::recovery::{self, decide_respawn, replica_set, CopyMeta, OfferContext};
+use crate::core::{
+    ActorKey, Incarnation, NodeName, Offer, ReplicaOutcome, Resolution, RespawnDecision, Spec,
+};
+use crate::node::kind::Snapshot;
+use crate::node::shared::{Counters, EntryState};
+use crate::wire::{FrameBody, MigrateEntry};
+
+/// Bytes a spec or offer adds to a frame besides its arguments and checkpoint.
+const SPEC_OVERHEAD: usize = 96;
+
+impl SupervisorState {
+    /// The most state one frame carries (the rest is headroom for the envelope).
+    fn frame_budget(&self) -> usize {
+        (self.shared.config.max_frame_bytes / 2).max(512)
+    }
+
+    fn spec_of(&self, child: &Child) -> Spec<Snapshot> {
+        let checkpoint = child
+            .checkpoint
+            .clone()
+            .filter(|c| c.bytes.len() <= self.frame_budget());
+        Spec {
+            kind: child.kind.name().to_string(),
+            args: child.args.clone(),
+            generation: child.activation.generation,
+            host: self.shared.me.clone(),
+            host_incarnation: self.shared.incarnation,
+            seq: if checkpoint.is_some() {
+                child.checkpoint_seq
+            } else {
+                0
+            },
+            checkpoint,
+        }
+    }
+
+    /// A hosted actor checkpointed its state: keep it (a local restart after a panic starts
+    /// from it) and send it to the replicas of its name.
+    pub(super) fn checkpointed(&mut self, key: ActorKey, actor: ActorId, snapshot: Snapshot) {
+        let budget = self.frame_budget();
+        let fenced = self.fenced_since.is_some();
+        let Some(child) = self.children.get_mut(&actor) else {
+            return;
+        };
+        if child.key != key || child.stopping {
+            return;
+        }
+        child.checkpoint_seq += 1;
+        child.checkpoint = Some(snapshot.clone());
+        let (seq, generation) = (child.checkpoint_seq, child.activation.generation);
+        let targets: Vec<NodeName> = child.replicas.iter().map(|(n, _)| n.clone()).collect();
+        if snapshot.bytes.len() > budget {
+            let n = Counters::bump(&self.shared.counters.checkpoints_too_large);
+            if n.is_power_of_two() {
+                tracing::warn!(name = %key, bytes = snapshot.bytes.len(), limit = budget, count = n, "checkpoint larger than half a frame; kept here, not replicated");
+            }
+            return;
+        }
+        if fenced || targets.is_empty() {
+            return;
+        }
+        for node in targets {
+            self.send_frame(
+                &node,
+                FrameBody::Checkpoint {
+                    key: key.clone(),
+                    generation,
+                    seq,
+                    snapshot: snapshot.clone(),
+                },
+            );
+        }
+        Counters::bump(&self.shared.counters.checkpoints);
+    }
+
+    /// Brings the replicas of hosted names (all, or `only`) in line with the current view:
+    /// the spec goes to nodes that newly keep it, a drop to nodes that no longer do.
+    pub(super) fn replicate(&mut self, only: Option<&ActorKey>) {
+        let r = self.shared.config.replicas;
+        if r <= 1 || self.fenced_since.is_some() || self.leaving.is_some() || self.shutting_down
+        {
+            return;
+        }
+        let view = self.shared.view();
+        let me = self.shared.me.clone();
+        let budget = self.frame_budget();
+        let ids: Vec<ActorId> = match only {
+            Some(key) => self.child_ids.get(key).copied().into_iter().collect(),
+            None => self.children.keys().copied().collect(),
+        };
+        let mut specs: BTreeMap<NodeName, Vec<(ActorKey, Spec<Snapshot>)>> = BTreeMap::new();
+        for id in ids {
+            let Some(child) = self.children.get(&id) else {
+                continue;
+            };
+            if child.stopping || child.draining {
+                continue;
+            }
+            let desired: Vec<(NodeName, Incarnation)> =
+                replica_set(&view.placement, &child.key, &me, r)
+                    .into_iter()
+                    .filter_map(|n| self.membership.incarnation_of(&n).map(|i| (n, i)))
+                    .collect();
+            if desired == child.replicas {
+                continue;
+            }
+            let spec = self.spec_of(child);
+            for d in desired.iter().filter(|d| !child.replicas.contains(d)) {
+                specs
+                    .entry(d.0.clone())
+                    .or_default()
+                    .push((child.key.clone(), spec.clone()));
+            }
+            let gone: Vec<NodeName> = child
+                .replicas
+                .iter()
+                .filter(|(n, _)| !desired.iter().any(|(d, _)| d == n))
+                .map(|(n, _)| n.clone())
+                .collect();
+            let key = child.key.clone();
+            for node in gone {
+                self.drops.entry(node).or_default().push(key.clone());
+            }
+            if let Some(child) = self.children.get_mut(&id) {
+                child.replicas = desired;
+            }
+        }
+        for (node, list) in specs {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for (key, spec) in list {
+                let size = spec.args.len()
+                    + spec.checkpoint.as_ref().map_or(0, |c| c.bytes.len())
+                    + key.as_str().len()
+                    + SPEC_OVERHEAD;
+                if !batch.is_empty() && bytes + size > budget {
+                    let specs = std::mem::take(&mut batch);
+                    self.send_frame(&node, FrameBody::Replicate { specs });
+                    bytes = 0;
+                }
+                bytes += size;
+                batch.push((key, spec));
+            }
+            if !batch.is_empty() {
+                self.send_frame(&node, FrameBody::Replicate { specs: batch });
+            }
+        }
+        self.flush_drops();
+    }
+
+    /// `key` no longer runs here: its replicas drop its spec (sent with the next flush).
+    pub(super) fn unreplicate(&mut self, key: &ActorKey, replicas: &[(NodeName, Incarnation)]) {
+        for (node, _) in replicas {
+            self.drops.entry(node.clone()).or_default().push(key.clone());
+        }
+    }
+
+    /// Sends the pending drops, one frame per node.
+    pub(super) fn flush_drops(&mut self) {
+        for (node, keys) in std::mem::take(&mut self.drops) {
+            for chunk in keys.chunks(4096) {
+                self.send_frame(
+                    &node,
+                    FrameBody::Unreplicate {
+                        keys: chunk.to_vec(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// `from` hosts these names: keep their specs.
+    pub(super) fn handle_replicate(&mut self, from: &NodeName, specs: Vec<(ActorKey, Spec<Snapshot>)>) {
+        for (key, spec) in specs {
+            if spec.host != *from {
+                let n = Counters::bump(&self.shared.counters.bad_frames);
+                tracing::warn!(name = %key, %from, host = %spec.host, count = n, "spec names another host than its sender; ignored");
+                continue;
+            }
+            if self.replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stale {
+                Counters::bump(&self.shared.counters.checkpoints_fenced);
+                tracing::debug!(name = %key, %from, "spec of a replaced generation refused");
+            }
+        }
+        self.publish_replica_gauge();
+    }
+
+    /// `from` no longer hosts these names.
+    pub(super) fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<ActorKey>) {
+        for key in keys {
+            self.replicas.handle_dropped(from, &key);
+        }
+        self.publish_replica_gauge();
+    }
+
+    /// A checkpoint from `from`, accepted only if `from` is the current host of that
+    /// generation and it is newer than the one kept.
+    pub(super) fn handle_checkpoint(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        generation: u64,
+        seq: u64,
+        snapshot: Snapshot,
+    ) {
+        let outcome = self
+            .replicas
+            .handle_checkpoint(from, &key, generation, seq, snapshot);
+        if outcome != ReplicaOutcome::Stored {
+            let n = Counters::bump(&self.shared.counters.checkpoints_fenced);
+            tracing::debug!(name = %key, %from, generation, seq, ?outcome, count = n, "checkpoint refused");
+        }
+    }
+
+    fn publish_replica_gauge(&self) {
+        self.shared.replica_specs.store(
+            self.replicas.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Offers a respawn of every name kept here whose host is no longer in the view to the
+    /// name's new owner (this node included). Runs when the view changes, before this node
+    /// tells its peers that its handoffs are done, so an owner has every offer before it
+    /// settles.
+    pub(super) fn offer_orphans(&mut self) {
+        if self.fenced_since.is_some() || self.shared.config.replicas <= 1 {
+            return;
+        }
+        let orphans = self
+            .replicas
+            .orphans(|host, inc| self.membership.incarnation_of(host) == Some(inc));
+        if orphans.is_empty() {
+            return;
+        }
+        let placement = self.membership.placement();
+        let me = self.shared.me.clone();
+        let now = self.now();
+        let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
+        for key in orphans {
+            let Some(spec) = self.replicas.get(&key).cloned() else {
+                continue;
+            };
+            let Some(owner) = placement.owner_of(&key).cloned() else {
+                continue;
+            };
+            tracing::info!(name = %key, lost = %spec.host, generation = spec.generation, checkpoint = spec.seq, owner = %owner, "name lost its host; offering a respawn to its owner");
+            if owner != me {
+                // If the owner goes too, the spec is offered again to the next one; kept
+                // only where the owner's own replicas will be.
+                let keeps = recovery::replica_set(
+                    &placement,
+                    &key,
+                    &owner,
+                    self.shared.config.replicas,
+                )
+                .contains(&me);
+                match self.membership.incarnation_of(&owner) {
+                    Some(inc) if keeps => self.replicas.reassign(&key, owner.clone(), inc),
+                    _ => {
+                        self.replicas.remove(&key);
+                    }
+                }
+            }
+            by_owner
+                .entry(owner)
+                .or_default()
+                .push((key, Offer { spec, hops: 0 }));
+        }
+        for (owner, offers) in by_owner {
+            if owner == me {
+                for (key, offer) in offers {
+                    self.respawns.handle_offer(key, offer, now);
+                }
+            } else {
+                self.send_offers(&owner, offers);
+            }
+        }
+        self.publish_replica_gauge();
+    }
+
+    fn send_offers(&self, to: &NodeName, offers: Vec<(ActorKey, Offer<Snapshot>)>) {
+        let budget = self.frame_budget();
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for (key, offer) in offers {
+            let size = offer.spec.args.len()
+                + offer.spec.checkpoint.as_ref().map_or(0, |c| c.bytes.len())
+                + key.as_str().len()
+                + SPEC_OVERHEAD;
+            if !batch.is_empty() && bytes + size > budget {
+                let offers = std::mem::take(&mut batch);
+                self.send_frame(to, FrameBody::Respawn { offers });
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push((key, offer));
+        }
+        if !batch.is_empty() {
+            self.send_frame(to, FrameBody::Respawn { offers: batch });
+        }
+    }
+
+    /// Respawn offers from `from`: kept, and run at once when this node is settled.
+    pub(super) async fn handle_respawn(&mut self, from: &NodeName, offers: Vec<(ActorKey, Offer<Snapshot>)>) {
+        let now = self.now();
+        tracing::debug!(%from, offers = offers.len(), "respawn offers");
+        for (key, offer) in offers {
+            self.respawns.handle_offer(key, offer, now);
+        }
+        if self.handoff.is_settled() {
+            self.run_respawns().await;
+        }
+    }
+
+    /// Decides every waiting offer: respawn here, pass on, wait, or drop.
+    pub(super) async fn run_respawns(&mut self) {
+        if self.fenced_since.is_some()
+            || self.respawns.is_empty()
+            || self.leaving.is_some()
+            || self.shutting_down
+        {
+            return;
+        }
+        let placement = self.placement.clone();
+        let me = self.shared.me.clone();
+        let now = self.now();
+        let patience_ms = (self.shared.config.heartbeat_deadline
+            + self.shared.config.handoff_timeout)
+            .as_millis() as u64;
+        let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
+        for (key, offer, since) in self.respawns.take_all() {
+            let ctx = OfferContext {
+                hosted: self.shared.hosted(&key).is_some() || self.outgoing.contains_key(&key),
+                lost_host_in_view: self.membership.incarnation_of(&offer.spec.host)
+                    == Some(offer.spec.host_incarnation),
+                age_ms: now.since(since),
+                patience_ms,
+            };
+            match decide_respawn(&me, &placement, &offer, &key, ctx) {
+                RespawnDecision::Spawn => self.respawn(key, offer).await,
+                RespawnDecision::Forward(owner) => {
+                    forwards.entry(owner).or_default().push((
+                        key,
+                        Offer {
+                            hops: offer.hops + 1,
+                            ..offer
+                        },
+                    ));
+                }
+                RespawnDecision::Wait => self.respawns.handle_offer(key, offer, since),
+                RespawnDecision::Drop(why) => {
+                    tracing::debug!(name = %key, why, "respawn offer dropped");
+                }
+            }
+        }
+        for (owner, offers) in forwards {
+            self.send_offers(&owner, offers);
+        }
+    }
+
+    async fn respawn(&mut self, key: ActorKey, offer: Offer<Snapshot>) {
+        let spec = offer.spec;
+        let Some(kind) = self.shared.kinds.get(&spec.kind).cloned() else {
+            let n = Counters::bump(&self.shared.counters.unknown_kinds);
+            tracing::error!(name = %key, kind = %spec.kind, count = n, "cannot respawn a name of a kind not registered here; it is lost");
+            return;
+        };
+        let activation = Activation {
+            generation: spec.generation + 1,
+            origin: self.shared.me.clone(),
+        };
+        let checkpoint = spec.checkpoint.clone();
+        let started = Instant::now();
+        let cell = self
+            .start_actor(&key, &kind, &spec.args, checkpoint.clone(), activation)
+            .await;
+        if cell.is_none() {
+            return;
+        }
+        self.replicas.remove(&key);
+        if let (Some(snapshot), Some(child)) = (
+            checkpoint,
+            self.child_ids
+                .get(&key)
+                .and_then(|id| self.children.get_mut(id)),
+        ) {
+            child.checkpoint = Some(snapshot);
+            child.checkpoint_seq = 1;
+        }
+        Counters::bump(&self.shared.counters.respawned);
+        tracing::info!(
+            name = %key,
+            lost = %spec.host,
+            generation = spec.generation + 1,
+            checkpoint = spec.seq,
+            start_us = started.elapsed().as_micros() as u64,
+            "respawned a name whose host was lost"
+        );
+        self.register_elsewhere(&key, kind.name());
+        self.replicate(Some(&key));
+    }
+
+    /// A copy of `key` arrived from `from` (`snapshot`: its state) while one runs here:
+    /// two live copies met after a partition (or a pause). Resolves it by the kind's
+    /// policy. A copy that is itself moving away takes the conflict with it.
+    pub(super) fn resolve_conflict(
+        &mut self,
+        from: &NodeName,
+        entry: MigrateEntry,
+        snapshot: Option<Snapshot>,
+    ) {
+        let key = entry.key.clone();
+        let incoming = Activation {
+            generation: entry.generation,
+            origin: entry.origin.clone(),
+        };
+        let child_id = self.child_ids.get(&key).copied();
+        let child = child_id.and_then(|id| self.children.get(&id));
+        let moving_away = child.is_none_or(|c| c.draining) || self.outgoing.contains_key(&key);
+        if let Some(child) = child.filter(|c| c.activation == incoming) {
+            tracing::debug!(name = %key, %from, generation = child.activation.generation, "the same copy arrived twice; ignored");
+            return;
+        }
+        if moving_away {
+            let same = self
+                .outgoing
+                .get(&key)
+                .is_some_and(|o| o.activation == incoming);
+            if !same {
+                tracing::debug!(name = %key, %from, "conflicting copy arrived while ours moves; it follows ours");
+                let entry = MigrateEntry {
+                    snapshot,
+                    chunks: 0,
+                    ..entry
+                };
+                self.conflicts.insert(key, (from.clone(), entry));
+            }
+            return;
+        }
+        let (Some(id), Some(entry_here)) = (child_id, self.shared.hosted(&key)) else {
+            return;
+        };
+        let Some(child) = self.children.get_mut(&id) else {
+            return;
+        };
+        let policy = child.kind.conflict_policy();
+        let resolution = recovery::resolve(
+            policy,
+            CopyMeta {
+                generation: child.activation.generation,
+                host: &child.activation.origin,
+            },
+            CopyMeta {
+                generation: incoming.generation,
+                host: &incoming.origin,
+            },
+            snapshot.is_some(),
+        );
+        let n = Counters::bump(&self.shared.counters.conflicts);
+        tracing::info!(
+            name = %key,
+            %from,
+            ?policy,
+            ?resolution,
+            local_generation = child.activation.generation,
+            incoming_generation = incoming.generation,
+            count = n,
+            "two live copies of a name met; resolved"
+        );
+        if let (Some(snapshot), true) = (snapshot, resolution != Resolution::KeepLocal) {
+            if let Err(e) = child.kind.resolve(&entry_here.cell, resolution, snapshot) {
+                tracing::warn!(name = %key, error = ?e, "the copy here stopped before it could resolve the conflict");
+            }
+        }
+        // The survivor is a new activation: checkpoints of both former copies are fenced.
+        child.activation = Activation {
+            generation: child.activation.generation.max(incoming.generation) + 1,
+            origin: self.shared.me.clone(),
+        };
+        child.replicas.clear();
+        self.replicate(Some(&key));
+    }
+
+    /// Heartbeat tick: a gap longer than the deadline since the previous tick means this
+    /// process was paused, and its peers have declared it down.
+    pub(super) fn check_pause(&mut self) {
+        let gap = self.last_tick.elapsed();
+        self.last_tick = Instant::now();
+        if gap <= self.shared.config.heartbeat_deadline
+            || self.membership.peers().is_empty()
+            || self.leaving.is_some()
+            || self.fenced_since.is_some()
+        {
+            return;
+        }
+        let n = Counters::bump(&self.shared.counters.pauses);
+        tracing::warn!(
+            paused_ms = gap.as_millis() as u64,
+            count = n,
+            "this node was paused past the heartbeat deadline: its peers have declared it down and respawned its names; holding every message to its actors until it has rejoined"
+        );
+        let now = self.now();
+        self.membership.handle_resumed(now);
+        self.fenced_since = Some(Instant::now());
+        self.shared
+            .fenced
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut hosted = self
+                .shared
+                .hosted
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for entry in hosted.values_mut() {
+                entry.state = EntryState::Moving;
+            }
+        }
+        // A new epoch: handles look their routes up again and find the fence.
+        self.placement = self.membership.placement();
+        self.publish_view();
+    }
+
+    /// Lifts the pause fence once this node has settled for a view (adopted after the
+    /// pause) that includes a peer, or when no peer came back in time. Returns true when
+    /// it was lifted.
+    pub(super) fn maybe_unfence(&mut self, settled: bool) -> bool {
+        let Some(since) = self.fenced_since else {
+            return false;
+        };
+        let config = &self.shared.config;
+        let rejoined = settled && self.view_started > since && !self.membership.peers().is_empty();
+        let patience = config.heartbeat_deadline * 2 + config.handoff_timeout;
+        if !rejoined && since.elapsed() <= patience {
+            return false;
+        }
+        if rejoined {
+            tracing::info!(waited_ms = since.elapsed().as_millis() as u64, "rejoined after the pause; delivering held messages");
+        } else {
+            tracing::warn!(waited_ms = since.elapsed().as_millis() as u64, "no peer came back after the pause; serving alone");
+        }
+        self.fenced_since = None;
+        self.shared
+            .fenced
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let keys: Vec<ActorKey> = self
+            .children
+            .values()
+            .filter(|c| !c.draining && !c.stopping)
+            .map(|c| c.key.clone())
+            .collect();
+        for key in keys {
+            let Some(entry) = self.shared.hosted(&key) else {
+                continue;
+            };
+            if entry.state != EntryState::Moving {
+                continue;
+            }
+            self.set_entry_state(&key, EntryState::Active);
+            for item in self.buffers.remove(&key).unwrap_or_default() {
+                self.deliver_here(&key, &entry.cell, &entry.kind, item);
+            }
+        }
+        self.offer_orphans();
+        true
+    }
+
+    /// After the node settled for a view: lift the fence if it may, start respawns, and
+    /// bring replicas up to date.
+    pub(super) async fn after_settle(&mut self) {
+        self.maybe_unfence(true);
+        if self.fenced_since.is_none() {
+            self.run_respawns().await;
+            self.replicate(None);
+        }
+        self.publish_replica_gauge();
+    }
+}

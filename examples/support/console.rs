@@ -5,7 +5,7 @@
 //! | command | reply |
 //! |---|---|
 //! | `spawn <name> [start]` | `ok <host-node>` |
-//! | `spawn-as <counter\|stay\|restart\|fragile> <name> <start>` | `ok <host-node>` (a counter with that handoff mode) |
+//! | `spawn-as <counter\|stay\|restart\|fragile\|durable\|tally> <name> <start>` | `ok <host-node>` (a counter with that handoff mode; `durable` checkpoints every message, `tally` also merges after partitions) |
 //! | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
 //! | `check <name>` | `ok <value> <number of seq messages out of order>` |
 //! | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
@@ -31,7 +31,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
-use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot};
+use ractor_dist::{
+    Checkpoints, ConflictPolicy, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds,
+    Snapshot,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Messages of the counter kinds.
@@ -94,6 +97,9 @@ fn counter_handle(message: CounterMsg, state: &mut CounterState) {
 /// restore (to exercise the fallback).
 macro_rules! counter_kind {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr, $fragile:expr) => {
+        counter_kind!($(#[$doc])* $name, $kind, $mode, $fragile, Checkpoints::OFF);
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr, $fragile:expr, $checkpoints:expr) => {
         $(#[$doc])*
         pub struct $name;
 
@@ -104,6 +110,7 @@ macro_rules! counter_kind {
             type Arguments = i64;
             const HANDOFF: HandoffMode = $mode;
             const STATE_VERSION: u32 = 1;
+            const CHECKPOINTS: Checkpoints = $checkpoints;
 
             async fn pre_start(
                 &self,
@@ -160,6 +167,105 @@ counter_kind!(
     /// A `Resume` counter whose snapshots never restore (they fall back to `Restart`).
     FragileCounter, "fragile", HandoffMode::Resume, true
 );
+counter_kind!(
+    /// A `Resume` counter checkpointed to its replicas after every message: a respawn
+    /// after a crash keeps its value. Conflicts after a partition keep the newest copy.
+    DurableCounter, "durable", HandoffMode::Resume, false, Checkpoints::every_messages(1)
+);
+
+/// The state of the `tally` kind: a grow-only counter (a G-counter CRDT) with one slot per
+/// activation, so that two copies that diverged during a partition merge without losing
+/// or double-counting an increment.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct TallyState {
+    /// Increments per activation.
+    pub parts: std::collections::BTreeMap<u64, i64>,
+    /// This activation's slot (not part of the snapshot's meaning; replaced on restore).
+    pub me: u64,
+}
+
+impl TallyState {
+    fn fresh_slot() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (u64::from(std::process::id()) << 32) ^ n ^ (now_nanos() << 40)
+    }
+
+    fn value(&self) -> i64 {
+        self.parts.values().sum()
+    }
+
+    fn add(&mut self, n: i64) -> i64 {
+        *self.parts.entry(self.me).or_insert(0) += n;
+        self.value()
+    }
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+}
+
+/// A counter that merges after a partition (`ConflictPolicy::Merge`): increments made on
+/// both sides all count. Checkpointed after every message.
+pub struct Tally;
+
+impl DistActor for Tally {
+    const KIND: &'static str = "tally";
+    type Msg = CounterMsg;
+    type State = TallyState;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+    const CHECKPOINTS: Checkpoints = Checkpoints::every_messages(1);
+    const ON_CONFLICT: ConflictPolicy = ConflictPolicy::Merge;
+
+    async fn pre_start(&self, _: DistRef<CounterMsg>, start: i64) -> Result<TallyState, ActorProcessingErr> {
+        let mut state = TallyState { me: 0, ..TallyState::default() };
+        state.add(start);
+        state.me = TallyState::fresh_slot();
+        Ok(state)
+    }
+
+    async fn handle(&self, _: DistRef<CounterMsg>, message: CounterMsg, state: &mut TallyState) -> Result<(), ActorProcessingErr> {
+        match message {
+            CounterMsg::Add(n) => {
+                state.add(n);
+            }
+            CounterMsg::AddGet(n, reply) => {
+                let _ = reply.send(state.add(n));
+            }
+            CounterMsg::Get(reply) => {
+                let _ = reply.send(state.value());
+            }
+            CounterMsg::Seq(_, n) => {
+                state.add(n as i64);
+            }
+            CounterMsg::Check(reply) => {
+                let _ = reply.send((state.value(), 0));
+            }
+            CounterMsg::Panic => panic!("tally asked to panic"),
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, state: &TallyState) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(&state.parts)
+    }
+
+    async fn restore(&self, _: DistRef<CounterMsg>, _: i64, snapshot: Snapshot) -> Result<TallyState, ActorProcessingErr> {
+        Ok(TallyState { parts: snapshot.decode(Self::STATE_VERSION)?, me: TallyState::fresh_slot() })
+    }
+
+    async fn merge(&self, _: DistRef<CounterMsg>, state: &mut TallyState, other: Snapshot) -> Result<(), ActorProcessingErr> {
+        let other: std::collections::BTreeMap<u64, i64> = other.decode(Self::STATE_VERSION)?;
+        for (slot, n) in other {
+            let mine = state.parts.entry(slot).or_insert(n);
+            *mine = (*mine).max(n);
+        }
+        Ok(())
+    }
+}
 
 /// Messages of the `Blob` kind.
 #[derive(RactorClusterMessage)]
@@ -271,6 +377,14 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
+            "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
+            "--dial-via" => {
+                let v = value()?;
+                let (to, via) = v
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--dial-via wants ADDR=VIA, got {v:?}"))?;
+                config.dial_via.insert(to.to_string(), via.to_string());
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -286,6 +400,8 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         .with(StayCounter)
         .with(RestartCounter)
         .with(FragileCounter)
+        .with(DurableCounter)
+        .with(Tally)
         .with(Blob);
     if args.ghost {
         kinds.register(Ghost);
@@ -379,7 +495,9 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
                 "stay" => node.spawn::<StayCounter>(name, start).await?,
                 "restart" => node.spawn::<RestartCounter>(name, start).await?,
                 "fragile" => node.spawn::<FragileCounter>(name, start).await?,
-                other => bail!("unknown counter kind {other:?} (counter, stay, restart, fragile)"),
+                "durable" => node.spawn::<DurableCounter>(name, start).await?,
+                "tally" => node.spawn::<Tally>(name, start).await?,
+                other => bail!("unknown counter kind {other:?} (counter, stay, restart, fragile, durable, tally)"),
             };
             r.host().await?.to_string()
         }
@@ -467,6 +585,10 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
                 s.moved_in, s.moved_out, s.handoff_fallbacks, s.bad_snapshots, s.bad_frames,
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
+            ) + &format!(
+                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={}",
+                s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
+                s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced
             )
         }
         "spawn-ghost" => {

@@ -8,6 +8,7 @@ use anyhow::{ensure, Result};
 
 #[path = "../../examples/support/client.rs"]
 pub mod client;
+pub mod proxy;
 
 pub use client::{free_ports, wait_until, NodeProc};
 
@@ -61,11 +62,19 @@ pub fn node_args(ports: &[u16], own: u16, extra: &[&str]) -> Vec<String> {
 impl Cluster {
     /// Starts `n` nodes named `n1..` that seed each other, and waits until each sees all.
     pub fn start(n: usize) -> Result<Cluster> {
-        let ports = free_ports(n)?;
+        Self::start_on(free_ports(n)?, |_| Vec::new())
+    }
+
+    /// Starts one node per port, named `n1..`, node `i` with the extra arguments `extra(i)`,
+    /// and waits until each sees all.
+    pub fn start_on(ports: Vec<u16>, extra: impl Fn(usize) -> Vec<String>) -> Result<Cluster> {
+        let n = ports.len();
         let quiet = std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none();
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
-            let args = node_args(&ports, *port, &[]);
+            let extra = extra(i);
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let args = node_args(&ports, *port, &extra);
             nodes.push(NodeProc::start(
                 &node_binary(),
                 &format!("n{}", i + 1),
@@ -90,5 +99,32 @@ impl Cluster {
                 .iter_mut()
                 .all(|node| node.members().map(|m| m.len() == n).unwrap_or(false))
         })
+    }
+
+    /// Waits until every node in `nodes` (indices) sees exactly `n` members and is settled.
+    pub fn wait_settled(&mut self, nodes: &[usize], n: usize, timeout: Duration) -> bool {
+        let all = &mut self.nodes;
+        wait_until(timeout, || {
+            nodes.iter().all(|&i| {
+                all[i].members().map(|m| m.len() == n).unwrap_or(false)
+                    && all[i]
+                        .ok("stats")
+                        .map(|s| s.contains("settled=true"))
+                        .unwrap_or(false)
+            })
+        })
+    }
+
+    /// A counter of `stats` on node `i` (0 when it does not answer).
+    pub fn stat(&mut self, i: usize, field: &str) -> u64 {
+        self.nodes[i]
+            .ok("stats")
+            .map(|s| client::status_field(&s, field))
+            .unwrap_or(0)
+    }
+
+    /// The sum of a `stats` counter over the nodes `nodes`.
+    pub fn stat_sum(&mut self, nodes: &[usize], field: &str) -> u64 {
+        nodes.iter().map(|&i| self.stat(i, field)).sum()
     }
 }

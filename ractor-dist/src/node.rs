@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 pub use config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
-pub use kind::{DistActor, Kinds, Snapshot};
+pub use kind::{Checkpoints, DistActor, Kinds, Snapshot};
 pub use shared::NodeStatus;
 
 use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};

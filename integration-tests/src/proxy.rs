@@ -1,0 +1,171 @@
+//! A TCP proxy mesh on 127.0.0.1 that a test can cut, to partition a cluster for real.
+//!
+//! Every ordered pair of nodes (i, j) gets its own listener; node i is told (with
+//! `--dial-via`) to reach node j through it. While the link between i and j is cut, bytes
+//! on its connections are swallowed in both directions (the peers see silence, as in a real
+//! partition, until their heartbeat deadline), and new connections are closed at once.
+//! Every thread stops by itself when the mesh is dropped.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Result;
+
+struct Shared {
+    /// Unordered pairs (low, high) whose link is cut.
+    cut: Mutex<BTreeSet<(usize, usize)>>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn is_cut(&self, a: usize, b: usize) -> bool {
+        let pair = (a.min(b), a.max(b));
+        self.cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&pair)
+    }
+}
+
+/// The proxies between `n` nodes.
+pub struct ProxyMesh {
+    shared: Arc<Shared>,
+    /// `via[i][j]`: the port node i dials to reach node j (0 on the diagonal).
+    pub via: Vec<Vec<u16>>,
+}
+
+impl ProxyMesh {
+    /// Starts a proxy for every ordered pair of `ports` (the nodes' real ports).
+    pub fn start(ports: &[u16]) -> Result<ProxyMesh> {
+        let shared = Arc::new(Shared {
+            cut: Mutex::new(BTreeSet::new()),
+            stop: AtomicBool::new(false),
+        });
+        let n = ports.len();
+        let mut via = vec![vec![0u16; n]; n];
+        for (i, row) in via.iter_mut().enumerate() {
+            for (j, slot) in row.iter_mut().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let listener = TcpListener::bind("127.0.0.1:0")?;
+                listener.set_nonblocking(true)?;
+                *slot = listener.local_addr()?.port();
+                let target = ports[j];
+                let shared = shared.clone();
+                thread::spawn(move || accept_loop(listener, target, i, j, shared));
+            }
+        }
+        Ok(ProxyMesh { shared, via })
+    }
+
+    /// The `--dial-via` arguments of node `i`.
+    pub fn args_for(&self, i: usize, ports: &[u16]) -> Vec<String> {
+        let mut args = Vec::new();
+        for (j, port) in ports.iter().enumerate() {
+            if i != j {
+                args.push("--dial-via".to_string());
+                args.push(format!("127.0.0.1:{port}=127.0.0.1:{}", self.via[i][j]));
+            }
+        }
+        args
+    }
+
+    /// Cuts every link between a node of `a` and a node of `b`.
+    pub fn partition(&self, a: &[usize], b: &[usize]) {
+        let mut cut = self.shared.cut.lock().unwrap_or_else(|e| e.into_inner());
+        for &x in a {
+            for &y in b {
+                cut.insert((x.min(y), x.max(y)));
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        self.shared
+            .cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Drop for ProxyMesh {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn accept_loop(listener: TcpListener, target: u16, i: usize, j: usize, shared: Arc<Shared>) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((inbound, _)) => {
+                if shared.is_cut(i, j) {
+                    drop(inbound);
+                    continue;
+                }
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = inbound.set_nonblocking(false);
+                // Once cut, a connection stays silent: a healed link must not resume in the
+                // middle of a frame.
+                let poisoned = Arc::new(AtomicBool::new(false));
+                for (from, to) in [
+                    (inbound.try_clone(), outbound.try_clone()),
+                    (outbound.try_clone(), inbound.try_clone()),
+                ] {
+                    if let (Ok(from), Ok(to)) = (from, to) {
+                        let shared = shared.clone();
+                        let poisoned = poisoned.clone();
+                        thread::spawn(move || pump(from, to, (i, j), shared, poisoned));
+                    }
+                }
+            }
+            Err(_) => thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// Copies bytes from `from` to `to` until either closes; swallows them once the link was
+/// cut.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    (i, j): (usize, usize),
+    shared: Arc<Shared>,
+    poisoned: Arc<AtomicBool>,
+) {
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !shared.stop.load(Ordering::Relaxed) {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if shared.is_cut(i, j) {
+                    poisoned.store(true, Ordering::Relaxed);
+                }
+                if poisoned.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}

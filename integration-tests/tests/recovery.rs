@@ -1,0 +1,237 @@
+//! Crashes, pauses and partitions with real processes, signals and sockets: every name
+//! serves again after its node is lost (with its last checkpoint when its kind takes them),
+//! a paused node never runs a name alongside its new owner, and after a partition heals
+//! exactly one copy of each name remains, with merged state where the kind merges.
+//!
+//! Test clusters heartbeat every 100 ms with a 1.5 s deadline; specs are kept on 2 nodes.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use integration_tests::proxy::ProxyMesh;
+use integration_tests::{free_ports, wait_until, Cluster};
+
+const NAMES: usize = 60;
+
+/// Sum of `local` over `nodes`.
+fn hosted(cluster: &mut Cluster, nodes: &[usize]) -> usize {
+    nodes
+        .iter()
+        .map(|&i| {
+            cluster.nodes[i]
+                .ok("local")
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Waits until the checkpoints sent by `nodes` reach `at_least`.
+fn wait_checkpoints(cluster: &mut Cluster, nodes: &[usize], at_least: u64) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        cluster.stat_sum(nodes, "checkpoints") >= at_least
+    })
+}
+
+#[test]
+fn kill_9_under_load_respawns_every_name_and_keeps_checkpointed_values() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    for i in 0..NAMES {
+        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
+        cluster.nodes[0].ok(&format!("spawn-as counter c{i} 0"))?;
+        cluster.nodes[0].ok(&format!("add d{i} {}", i + 1))?;
+        cluster.nodes[0].ok(&format!("add c{i} {}", i + 1))?;
+    }
+    ensure!(
+        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64),
+        "checkpoints did not reach the replicas"
+    );
+    let victim_hosted = hosted(&mut cluster, &[2]);
+    ensure!(victim_hosted > 0, "the victim hosts nothing");
+
+    // Load from the second node: casts to every counter, pipelined, while the third dies.
+    for round in 0..3 {
+        for i in 0..NAMES {
+            cluster.nodes[1].send(&format!("cast c{i} 0"))?;
+        }
+        if round == 1 {
+            cluster.nodes[2].signal("KILL")?;
+        }
+    }
+    for _ in 0..3 * NAMES {
+        cluster.nodes[1].recv()?;
+    }
+    ensure!(
+        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(10)),
+        "survivors did not settle without the victim"
+    );
+    // Every name serves again on a survivor; checkpointed ones with their value.
+    let all_back = wait_until(Duration::from_secs(10), || {
+        hosted(&mut cluster, &[0, 1]) == 2 * NAMES
+    });
+    ensure!(
+        all_back,
+        "names lost: {} of {} serve",
+        hosted(&mut cluster, &[0, 1]),
+        2 * NAMES
+    );
+    let respawned = cluster.stat_sum(&[0, 1], "respawned");
+    ensure!(
+        respawned as usize == victim_hosted,
+        "respawned {respawned}, the victim hosted {victim_hosted}"
+    );
+    for i in 0..NAMES {
+        let d = cluster.nodes[1].ok(&format!("get d{i}"))?;
+        ensure!(d == (i + 1).to_string(), "d{i} = {d}, expected {}", i + 1);
+        // Without checkpoints a respawned counter starts from its arguments (0).
+        let c: i64 = cluster.nodes[1].ok(&format!("get c{i}"))?.parse()?;
+        ensure!(c == 0 || c == i as i64 + 1, "c{i} = {c}");
+    }
+
+    // The victim restarts under the same name, rejoins, and its names move back with
+    // their state.
+    let quiet = std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none();
+    cluster.nodes[2].restart(quiet)?;
+    ensure!(
+        cluster.wait_settled(&[0, 1, 2], 3, Duration::from_secs(20)),
+        "restarted node did not rejoin"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(10), || hosted(&mut cluster, &[0, 1, 2])
+            == 2 * NAMES),
+        "names are not hosted exactly once after the restart"
+    );
+    ensure!(hosted(&mut cluster, &[2]) > 0, "nothing moved back");
+    for i in 0..NAMES {
+        let d = cluster.nodes[2].ok(&format!("get d{i}"))?;
+        ensure!(d == (i + 1).to_string(), "d{i} = {d} after the restart");
+    }
+    Ok(())
+}
+
+#[test]
+fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()> {
+    let mut cluster = Cluster::start(3)?;
+    for i in 0..NAMES {
+        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
+        cluster.nodes[0].ok(&format!("add d{i} 1"))?;
+    }
+    ensure!(wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64), "no checkpoints");
+    let paused = hosted(&mut cluster, &[2]);
+    ensure!(paused > 0, "the paused node hosts nothing");
+
+    cluster.nodes[2].signal("STOP")?;
+    ensure!(
+        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(10)),
+        "survivors did not drop the stopped node"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(10), || hosted(&mut cluster, &[0, 1])
+            == NAMES),
+        "the stopped node's names were not respawned"
+    );
+    // Writes while the node is stopped reach the respawned copies.
+    for i in 0..NAMES {
+        cluster.nodes[0].ok(&format!("add d{i} 10"))?;
+    }
+
+    cluster.nodes[2].signal("CONT")?;
+    ensure!(
+        cluster.wait_settled(&[0, 1, 2], 3, Duration::from_secs(20)),
+        "the resumed node did not rejoin"
+    );
+    let once = wait_until(Duration::from_secs(10), || {
+        hosted(&mut cluster, &[0, 1, 2]) == NAMES
+    });
+    ensure!(
+        once,
+        "{} copies of {NAMES} names run",
+        hosted(&mut cluster, &[0, 1, 2])
+    );
+    ensure!(cluster.stat(2, "pauses") >= 1, "the resumed node did not notice its pause");
+    ensure!(
+        cluster.stat(2, "fenced") == 0,
+        "{}",
+        cluster.nodes[2].ok("stats")?
+    );
+    // The copies that served during the pause won (they are newer): no write was lost,
+    // and the stale copies did not come back.
+    for i in 0..NAMES {
+        for node in 0..3 {
+            let v = cluster.nodes[node].ok(&format!("get d{i}"))?;
+            ensure!(v == "11", "d{i} = {v} on node {node}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallies() -> Result<()> {
+    let ports = free_ports(4)?;
+    let mesh = ProxyMesh::start(&ports)?;
+    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports))?;
+    for i in 0..NAMES {
+        cluster.nodes[0].ok(&format!("spawn-as tally t{i} 0"))?;
+        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
+        cluster.nodes[0].ok(&format!("add t{i} 1"))?;
+        cluster.nodes[0].ok(&format!("add d{i} 1"))?;
+    }
+    ensure!(
+        wait_checkpoints(&mut cluster, &[0, 1, 2, 3], 2 * NAMES as u64),
+        "no checkpoints"
+    );
+
+    mesh.partition(&[0, 1], &[2, 3]);
+    ensure!(
+        cluster.wait_settled(&[0, 1, 2, 3], 2, Duration::from_secs(15)),
+        "the sides did not settle apart"
+    );
+    // Each side serves what it can: the names hosted on it and those it keeps specs of.
+    let mut wrote_a = vec![false; NAMES];
+    let mut wrote_b = vec![false; NAMES];
+    let mut durable_a = vec![None; NAMES];
+    let mut durable_b = vec![None; NAMES];
+    for i in 0..NAMES {
+        wrote_a[i] = cluster.nodes[0].ok(&format!("add t{i} 10")).is_ok();
+        wrote_b[i] = cluster.nodes[2].ok(&format!("add t{i} 100")).is_ok();
+        durable_a[i] = cluster.nodes[1].ok(&format!("add d{i} 10")).ok();
+        durable_b[i] = cluster.nodes[3].ok(&format!("add d{i} 100")).ok();
+    }
+    let both = (0..NAMES).filter(|&i| wrote_a[i] && wrote_b[i]).count();
+    ensure!(both > 0, "no name was served on both sides");
+
+    mesh.heal();
+    ensure!(
+        cluster.wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(30)),
+        "the partition did not heal"
+    );
+    let once = wait_until(Duration::from_secs(10), || {
+        hosted(&mut cluster, &[0, 1, 2, 3]) == 2 * NAMES
+    });
+    ensure!(
+        once,
+        "{} copies of {} names run after the heal",
+        hosted(&mut cluster, &[0, 1, 2, 3]),
+        2 * NAMES
+    );
+    ensure!(cluster.stat_sum(&[0, 1, 2, 3], "conflicts") as usize >= both);
+    for i in 0..NAMES {
+        let want = 1 + if wrote_a[i] { 10 } else { 0 } + if wrote_b[i] { 100 } else { 0 };
+        // All nodes agree, and the tally holds the writes of both sides.
+        for node in 0..4 {
+            let t = cluster.nodes[node].ok(&format!("get t{i}"))?;
+            ensure!(t == want.to_string(), "t{i} = {t} on node {node}, expected {want}");
+        }
+        // A durable counter keeps one side's copy (the newer one).
+        let d = cluster.nodes[0].ok(&format!("get d{i}"))?;
+        let sides: Vec<String> = [&durable_a[i], &durable_b[i]]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(std::iter::once("1".to_string()))
+            .collect();
+        ensure!(sides.contains(&d), "d{i} = {d}, not one of {sides:?}");
+    }
+    Ok(())
+}

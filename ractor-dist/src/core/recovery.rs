@@ -360,4 +360,6 @@ impl<S> Respawns<S> {
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;

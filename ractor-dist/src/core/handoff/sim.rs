@@ -704,7 +704,14 @@ fn run_seed(seed: u64, check_order: bool) {
 fn seeds() -> Vec<u64> {
     match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         Some(seed) => vec![seed],
-        None => (0..300).collect(),
+        // SIM_SEEDS=<n> runs n seeds instead of 300 (a longer hunt).
+        None => {
+            let n = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(300);
+            (0..n).collect()
+        }
     }
 }
 

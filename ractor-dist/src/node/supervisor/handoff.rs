@@ -40,11 +40,19 @@ impl SupervisorState {
             .chain(self.leavers.keys())
             .cloned()
             .collect();
+        // Actors about to be restored here (their target went away) count as hosted: they
+        // may belong elsewhere in this view.
+        let restoring = self
+            .outgoing
+            .iter()
+            .filter(|(k, _)| !self.handoff.is_moving(k))
+            .map(|(k, o)| (k.clone(), o.kind.mode()));
         let hosted: Vec<(ActorKey, HandoffMode)> = self
             .children
             .values()
             .filter(|c| !c.stopping && !c.draining)
             .map(|c| (c.key.clone(), c.kind.mode()))
+            .chain(restoring)
             .collect();
         self.placement = placement.clone();
         let now = self.now();
@@ -96,7 +104,9 @@ impl SupervisorState {
                 }
             }
         }
-        if settled {
+        // A `Settled` of a view that was already replaced (a departed peer completed its
+        // barrier just before the next view) counts only if the current view is settled.
+        if settled && self.handoff.is_settled() {
             let ms = self.view_started.elapsed().as_millis() as u64;
             self.shared
                 .last_settle_ms
@@ -579,7 +589,10 @@ impl SupervisorState {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         self.moved_kinds.remove(key);
-        let state = if !arrived || self.handoff.is_settled() {
+        let state = if self.fenced_since.is_some() {
+            // Paused and not rejoined yet: held like the others (see `recovery`).
+            EntryState::Moving
+        } else if !arrived || self.handoff.is_settled() {
             EntryState::Active
         } else {
             EntryState::Settling

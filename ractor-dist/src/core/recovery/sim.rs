@@ -1,0 +1,1002 @@
+//! The seeded simulation of the migration issue, extended with failures: nodes running
+//! [`HandoffCore`] together with [`Replicas`], [`Respawns`] and [`resolve`] under a model
+//! executor (the supervisor's rules, without actors or sockets), over FIFO links delivered
+//! in random interleavings, while names take writes that are checkpointed to their replicas
+//! and nodes crash, restart, hang, resume, and get partitioned and healed.
+//!
+//! Checked after every step:
+//! - **single activation**: two nodes that see each other and are settled (by barrier) never
+//!   both run a live copy of a name;
+//! - **newest checkpoint**: a respawned name starts from the newest checkpoint any node on
+//!   its side holds for the lost generation.
+//!
+//! Checked at the end (after every hung node resumed and every partition healed): **exactly
+//! one copy** of each name runs, on its owner, on a settled and unfenced node; no name is
+//! lost unless at least two crashes happened (specs are kept on 2 nodes).
+//!
+//! A failure prints its seed; reproduce it with
+//! `SIM_SEED=<seed> cargo test -p ractor-dist recovery::sim`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::core::handoff::{
+    Admission, BatchId, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode,
+};
+use crate::core::membership::view_digest;
+use crate::core::{Epoch, Millis};
+
+const REPLICAS: usize = 2;
+const DEADLINE_MS: u64 = 2_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum St {
+    Active,
+    Moving,
+    Settling,
+    /// Held by the pause fence: takes no messages, but is still hosted (it can be handed
+    /// off or take part in a conflict).
+    Fenced,
+}
+
+/// One copy of a name: its state is a counter of writes.
+#[derive(Clone, Debug)]
+struct Copy {
+    value: u64,
+    generation: u64,
+    origin: usize,
+    st: St,
+    seq: u64,
+    replicas: Vec<(usize, Incarnation)>,
+}
+
+#[derive(Clone, Debug)]
+enum Packet {
+    Adopted(ViewIdOf),
+    Done(ViewIdOf),
+    Migrate(BatchId, Vec<(ActorKey, Copy)>),
+    Ack(BatchId),
+    Replicate(Vec<(ActorKey, Spec<u64>)>),
+    Unreplicate(Vec<ActorKey>),
+    Checkpoint(ActorKey, u64, u64, u64),
+    Respawn(Vec<(ActorKey, Offer<u64>)>),
+    Conflict(ActorKey, Copy),
+}
+
+type ViewIdOf = crate::core::ViewId;
+
+struct Node {
+    name: NodeName,
+    inc: Incarnation,
+    up: bool,
+    hung: bool,
+    fenced_at: Option<u64>,
+    core: HandoffCore,
+    members: BTreeSet<usize>,
+    placement: Placement,
+    view_since: u64,
+    by_deadline: bool,
+    copies: BTreeMap<ActorKey, Copy>,
+    draining: BTreeSet<ActorKey>,
+    outgoing: BTreeMap<ActorKey, Copy>,
+    conflicts: BTreeMap<ActorKey, (usize, Copy)>,
+    replicas: Replicas<u64>,
+    respawns: Respawns<u64>,
+}
+
+struct Sim {
+    seed: u64,
+    rng: StdRng,
+    nodes: Vec<Node>,
+    links: BTreeMap<(usize, usize), VecDeque<Packet>>,
+    /// Unordered pairs that cannot talk (a partition).
+    cut: BTreeSet<(usize, usize)>,
+    pending: BTreeMap<usize, BTreeSet<usize>>,
+    keys: Vec<ActorKey>,
+    policy: ConflictPolicy,
+    now: u64,
+    crashes: usize,
+    faults: usize,
+    next_inc: u64,
+    trace: VecDeque<String>,
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+impl Sim {
+    fn new(seed: u64, n: usize, keys: usize) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let policy = match rng.gen_range(0..3) {
+            0 => ConflictPolicy::KeepNewest,
+            1 => ConflictPolicy::KeepOldest,
+            _ => ConflictPolicy::Merge,
+        };
+        let mut sim = Sim {
+            seed,
+            rng,
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            keys: (0..keys).map(|i| ActorKey::new(format!("k{i}"))).collect(),
+            policy,
+            now: 0,
+            crashes: 0,
+            faults: 0,
+            next_inc: 1,
+            trace: VecDeque::new(),
+        };
+        for i in 0..n {
+            let node = sim.fresh_node(i);
+            sim.nodes.push(node);
+        }
+        let all: BTreeSet<usize> = (0..n).collect();
+        for i in 0..n {
+            sim.adopt(i, all.clone());
+        }
+        // Every name starts on its owner, replicated.
+        let placement = sim.placement_of(&all);
+        for key in sim.keys.clone() {
+            let owner = sim.index(placement.owner_of(&key).unwrap());
+            sim.nodes[owner].copies.insert(
+                key.clone(),
+                Copy {
+                    value: 0,
+                    generation: 1,
+                    origin: owner,
+                    st: St::Active,
+                    seq: 0,
+                    replicas: Vec::new(),
+                },
+            );
+            sim.replicate(owner, Some(&key));
+        }
+        sim.flush_all();
+        sim
+    }
+
+    fn fresh_node(&mut self, i: usize) -> Node {
+        let name = NodeName::new(format!("n{i}"));
+        let inc = Incarnation(self.next_inc);
+        self.next_inc += 1;
+        Node {
+            core: HandoffCore::new(
+                name.clone(),
+                HandoffConfig {
+                    deadline_ms: DEADLINE_MS,
+                    batch_bytes: 8,
+                    max_inflight: 2,
+                },
+            ),
+            placement: Placement::new(Epoch(0), [name.clone()]),
+            name,
+            inc,
+            up: true,
+            hung: false,
+            fenced_at: None,
+            members: [i].into(),
+            view_since: 0,
+            by_deadline: false,
+            copies: BTreeMap::new(),
+            draining: BTreeSet::new(),
+            outgoing: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
+            replicas: Replicas::new(),
+            respawns: Respawns::new(),
+        }
+    }
+
+    fn index(&self, name: &NodeName) -> usize {
+        self.nodes.iter().position(|n| n.name == *name).unwrap()
+    }
+
+    fn placement_of(&self, members: &BTreeSet<usize>) -> Placement {
+        Placement::new(
+            Epoch(0),
+            members.iter().map(|i| self.nodes[*i].name.clone()),
+        )
+    }
+
+    fn note(&mut self, s: String) {
+        if self.trace.len() == 3000 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(s);
+    }
+
+    fn fail(&self, what: String) -> ! {
+        let trace: Vec<&str> = self.trace.iter().map(String::as_str).collect();
+        panic!(
+            "recovery simulation seed {} ({:?}) failed: {what}\nlast events:\n{}",
+            self.seed,
+            self.policy,
+            trace.join("\n")
+        );
+    }
+
+    fn can_talk(&self, a: usize, b: usize) -> bool {
+        self.nodes[a].up && self.nodes[b].up && !self.cut.contains(&pair(a, b))
+    }
+
+    fn send(&mut self, from: usize, to: usize, packet: Packet) {
+        if from == to || !self.can_talk(from, to) {
+            return;
+        }
+        self.links.entry((from, to)).or_default().push_back(packet);
+    }
+
+    fn drop_links(&mut self, a: usize, b: usize) {
+        self.links.remove(&(a, b));
+        self.links.remove(&(b, a));
+    }
+
+    /// The nodes `n` can reach and that are not hung (the view it converges to).
+    fn component(&self, n: usize) -> BTreeSet<usize> {
+        (0..self.nodes.len())
+            .filter(|&m| m == n || (self.can_talk(n, m) && !self.nodes[m].hung))
+            .collect()
+    }
+
+    fn refresh_views(&mut self) {
+        for n in 0..self.nodes.len() {
+            if self.nodes[n].up && !self.nodes[n].hung {
+                let c = self.component(n);
+                if c != self.nodes[n].members {
+                    self.pending.insert(n, c);
+                } else {
+                    self.pending.remove(&n);
+                }
+            }
+        }
+    }
+
+    fn alive_in_view(&self, n: usize, host: &NodeName, inc: Incarnation) -> bool {
+        self.nodes[n]
+            .members
+            .iter()
+            .any(|&m| self.nodes[m].name == *host && self.nodes[m].inc == inc)
+    }
+
+    /// Node `n` adopts the view `members` (the supervisor's `on_view_change`).
+    fn adopt(&mut self, n: usize, members: BTreeSet<usize>) {
+        let gone: Vec<usize> = self.nodes[n]
+            .members
+            .difference(&members)
+            .copied()
+            .collect();
+        for g in &gone {
+            self.drop_links(n, *g);
+            let name = self.nodes[*g].name.clone();
+            self.nodes[n].core.handle_peer_gone(&name);
+        }
+        let view = view_digest(
+            members
+                .iter()
+                .map(|i| (&self.nodes[*i].name, self.nodes[*i].inc)),
+        );
+        let placement = self.placement_of(&members);
+        let participants: BTreeSet<NodeName> = members
+            .iter()
+            .filter(|p| **p != n)
+            .map(|p| self.nodes[*p].name.clone())
+            .collect();
+        self.nodes[n].members = members;
+        self.nodes[n].placement = placement.clone();
+        self.nodes[n].view_since = self.now;
+        self.nodes[n].by_deadline = false;
+        self.note(format!("n{n} adopts {:?}", self.nodes[n].members));
+        self.offer_orphans(n);
+        let node = &mut self.nodes[n];
+        // Copies about to be restored here (their target went away) count as hosted: they
+        // may belong elsewhere in the new view.
+        let hosted: Vec<(ActorKey, HandoffMode)> = node
+            .copies
+            .iter()
+            .filter(|(k, c)| c.st != St::Moving || !node.core.is_moving(k))
+            .map(|(k, _)| (k.clone(), HandoffMode::Resume))
+            .collect();
+        node.core.handle_view(
+            view,
+            &placement,
+            participants,
+            hosted,
+            false,
+            Millis(self.now),
+        );
+        self.run(n);
+    }
+
+    fn offer_orphans(&mut self, n: usize) {
+        if self.nodes[n].fenced_at.is_some() {
+            return;
+        }
+        let orphans = self.nodes[n]
+            .replicas
+            .orphans(|h, inc| self.alive_in_view(n, h, inc));
+        let placement = self.nodes[n].placement.clone();
+        let me = self.nodes[n].name.clone();
+        for key in orphans {
+            let spec = self.nodes[n].replicas.get(&key).cloned().unwrap();
+            let owner_name = placement.owner_of(&key).unwrap().clone();
+            let owner = self.index(&owner_name);
+            if owner != n {
+                let keeps = replica_set(&placement, &key, &owner_name, REPLICAS).contains(&me);
+                let inc = self.nodes[owner].inc;
+                if keeps {
+                    self.nodes[n].replicas.reassign(&key, owner_name, inc);
+                } else {
+                    self.nodes[n].replicas.remove(&key);
+                }
+                self.send(n, owner, Packet::Respawn(vec![(key, Offer { spec, hops: 0 })]));
+            } else {
+                let now = Millis(self.now);
+                self.nodes[n]
+                    .respawns
+                    .handle_offer(key, Offer { spec, hops: 0 }, now);
+            }
+        }
+    }
+
+    fn run(&mut self, n: usize) {
+        let mut settled = false;
+        while let Some(cmd) = self.nodes[n].core.poll_command() {
+            self.note(format!("n{n} {cmd:?}"));
+            match cmd {
+                HandoffCommand::Announce { view } => {
+                    for p in self.nodes[n].members.clone() {
+                        self.send(n, p, Packet::Adopted(view));
+                    }
+                }
+                HandoffCommand::Drain { key, .. } => {
+                    let node = &mut self.nodes[n];
+                    if let Some(c) = node.copies.get_mut(&key) {
+                        c.st = St::Moving;
+                        node.draining.insert(key);
+                    }
+                }
+                HandoffCommand::ForceStop { key } => {
+                    // As the executor: the actor is killed, it travels without state.
+                    let node = &mut self.nodes[n];
+                    if node.draining.remove(&key) {
+                        let mut c = node.copies[&key].clone();
+                        c.value = 0;
+                        node.outgoing.insert(key.clone(), c);
+                        node.core.handle_drained(&key, 1, Millis(self.now));
+                    }
+                }
+                HandoffCommand::SendBatch { to, batch, keys } => {
+                    let entries = keys
+                        .iter()
+                        .filter_map(|k| {
+                            self.nodes[n]
+                                .outgoing
+                                .get(k)
+                                .map(|c| (k.clone(), c.clone()))
+                        })
+                        .collect();
+                    let to = self.index(&to);
+                    self.send(n, to, Packet::Migrate(batch, entries));
+                }
+                HandoffCommand::Moved { key, to } => {
+                    let to = self.index(&to);
+                    self.nodes[n].copies.remove(&key);
+                    if let Some(out) = self.nodes[n].outgoing.remove(&key) {
+                        for (r, _) in out.replicas {
+                            self.send(n, r, Packet::Unreplicate(vec![key.clone()]));
+                        }
+                    }
+                    if let Some((_, c)) = self.nodes[n].conflicts.remove(&key) {
+                        self.send(n, to, Packet::Conflict(key, c));
+                    }
+                }
+                HandoffCommand::RestoreLocal { key } => {
+                    let settled_now = self.nodes[n].core.is_settled();
+                    let fenced = self.nodes[n].fenced_at.is_some();
+                    let node = &mut self.nodes[n];
+                    if let Some(mut c) = node.outgoing.remove(&key) {
+                        c.st = if fenced {
+                            St::Fenced
+                        } else if settled_now {
+                            St::Active
+                        } else {
+                            St::Settling
+                        };
+                        c.replicas.clear();
+                        node.copies.insert(key.clone(), c);
+                        if let Some((from, other)) = node.conflicts.remove(&key) {
+                            self.resolve_here(n, from, key.clone(), other);
+                        }
+                        self.replicate(n, Some(&key));
+                    }
+                }
+                HandoffCommand::SendDone { to, view } => {
+                    let to = self.index(&to);
+                    self.send(n, to, Packet::Done(view));
+                }
+                HandoffCommand::Settled { by_deadline } => {
+                    self.nodes[n].by_deadline |= by_deadline;
+                    settled = true;
+                }
+            }
+        }
+        // A `Settled` of a view that was already replaced (a peer went away and completed
+        // its barrier) counts only if the current view is settled too.
+        if settled && self.nodes[n].core.is_settled() {
+            for c in self.nodes[n].copies.values_mut() {
+                if c.st == St::Settling {
+                    c.st = St::Active;
+                }
+            }
+            self.after_settle(n);
+        }
+    }
+
+    fn after_settle(&mut self, n: usize) {
+        if let Some(since) = self.nodes[n].fenced_at {
+            if self.nodes[n].view_since > since && self.nodes[n].members.len() > 1 {
+                self.unfence(n);
+            }
+        }
+        if self.nodes[n].fenced_at.is_none() {
+            self.run_respawns(n);
+            self.replicate(n, None);
+        }
+    }
+
+    fn unfence(&mut self, n: usize) {
+        self.note(format!("n{n} unfenced"));
+        self.nodes[n].fenced_at = None;
+        for c in self.nodes[n].copies.values_mut() {
+            if c.st == St::Fenced {
+                c.st = St::Active;
+            }
+        }
+        self.offer_orphans(n);
+    }
+
+    fn run_respawns(&mut self, n: usize) {
+        let placement = self.nodes[n].placement.clone();
+        let me = self.nodes[n].name.clone();
+        for (key, offer, since) in self.nodes[n].respawns.take_all() {
+            let ctx = OfferContext {
+                hosted: self.nodes[n].copies.contains_key(&key)
+                    || self.nodes[n].outgoing.contains_key(&key),
+                lost_host_in_view: self.alive_in_view(n, &offer.spec.host, offer.spec.host_incarnation),
+                age_ms: self.now - since.0,
+                patience_ms: 2 * DEADLINE_MS,
+            };
+            match decide_respawn(&me, &placement, &offer, &key, ctx) {
+                RespawnDecision::Spawn => self.respawn(n, key, offer),
+                RespawnDecision::Forward(owner) => {
+                    let owner = self.index(&owner);
+                    let offer = Offer {
+                        hops: offer.hops + 1,
+                        ..offer
+                    };
+                    self.send(n, owner, Packet::Respawn(vec![(key, offer)]));
+                }
+                RespawnDecision::Wait => {
+                    self.nodes[n].respawns.handle_offer(key, offer, since)
+                }
+                RespawnDecision::Drop(_) => {}
+            }
+        }
+    }
+
+    fn respawn(&mut self, n: usize, key: ActorKey, offer: Offer<u64>) {
+        // The newest checkpoint: no node of this one's view holds a newer one for the
+        // lost generation.
+        for m in self.nodes[n].members.clone() {
+            if let Some(s) = self.nodes[m].replicas.get(&key) {
+                if s.generation == offer.spec.generation && s.seq > offer.spec.seq {
+                    self.fail(format!(
+                        "n{n} respawns {key:?} from checkpoint {} but n{m} holds {}",
+                        offer.spec.seq, s.seq
+                    ));
+                }
+            }
+        }
+        self.note(format!("n{n} respawns {key:?} {:?}", offer.spec));
+        let value = offer.spec.checkpoint.unwrap_or(0);
+        let node = &mut self.nodes[n];
+        node.replicas.remove(&key);
+        node.copies.insert(
+            key.clone(),
+            Copy {
+                value,
+                generation: offer.spec.generation + 1,
+                origin: n,
+                st: St::Active,
+                seq: offer.spec.seq.min(1),
+                replicas: Vec::new(),
+            },
+        );
+        self.replicate(n, Some(&key));
+    }
+
+    fn spec_of(&self, n: usize, c: &Copy) -> Spec<u64> {
+        Spec {
+            kind: "k".into(),
+            args: Vec::new(),
+            generation: c.generation,
+            host: self.nodes[n].name.clone(),
+            host_incarnation: self.nodes[n].inc,
+            seq: c.seq,
+            checkpoint: (c.seq > 0).then_some(c.value),
+        }
+    }
+
+    fn replicate(&mut self, n: usize, only: Option<&ActorKey>) {
+        if self.nodes[n].fenced_at.is_some() {
+            return;
+        }
+        let placement = self.nodes[n].placement.clone();
+        let me = self.nodes[n].name.clone();
+        let keys: Vec<ActorKey> = match only {
+            Some(k) => vec![k.clone()],
+            None => self.nodes[n].copies.keys().cloned().collect(),
+        };
+        for key in keys {
+            let Some(c) = self.nodes[n].copies.get(&key).cloned() else {
+                continue;
+            };
+            if c.st == St::Moving {
+                continue;
+            }
+            let desired: Vec<(usize, Incarnation)> = replica_set(&placement, &key, &me, REPLICAS)
+                .into_iter()
+                .map(|name| {
+                    let i = self.index(&name);
+                    (i, self.nodes[i].inc)
+                })
+                .collect();
+            if desired == c.replicas {
+                continue;
+            }
+            let spec = self.spec_of(n, &c);
+            for d in desired.iter().filter(|d| !c.replicas.contains(d)) {
+                self.send(n, d.0, Packet::Replicate(vec![(key.clone(), spec.clone())]));
+            }
+            for (old, _) in c.replicas.iter().filter(|(o, _)| !desired.iter().any(|(d, _)| d == o)) {
+                self.send(n, *old, Packet::Unreplicate(vec![key.clone()]));
+            }
+            self.nodes[n].copies.get_mut(&key).unwrap().replicas = desired;
+        }
+    }
+
+    /// Delivers every packet at once (setup only).
+    fn flush_all(&mut self) {
+        while let Some((&(a, b), _)) = self.links.iter().find(|(_, q)| !q.is_empty()) {
+            let p = self.links.get_mut(&(a, b)).unwrap().pop_front().unwrap();
+            self.deliver(a, b, p);
+        }
+    }
+
+    /// The copy `other` of `key` from `from` met the one running on `n`.
+    fn resolve_here(&mut self, n: usize, from: usize, key: ActorKey, other: Copy) {
+        let moving = self.nodes[n].draining.contains(&key)
+            || self.nodes[n].outgoing.contains_key(&key)
+            || self.nodes[n].copies.get(&key).is_none_or(|c| c.st == St::Moving);
+        let local = self.nodes[n]
+            .copies
+            .get(&key)
+            .or_else(|| self.nodes[n].outgoing.get(&key))
+            .cloned();
+        let Some(local) = local else { return };
+        if (local.generation, local.origin) == (other.generation, other.origin) {
+            return;
+        }
+        if moving {
+            self.nodes[n].conflicts.insert(key, (from, other));
+            return;
+        }
+        let (a, b) = (self.nodes[local.origin].name.clone(), self.nodes[other.origin].name.clone());
+        let res = resolve(
+            self.policy,
+            CopyMeta { generation: local.generation, host: &a },
+            CopyMeta { generation: other.generation, host: &b },
+            true,
+        );
+        self.note(format!("n{n} resolves {key:?}: {res:?}"));
+        let me = n;
+        let c = self.nodes[n].copies.get_mut(&key).unwrap();
+        match res {
+            Resolution::KeepLocal => {}
+            Resolution::TakeIncoming => c.value = other.value,
+            Resolution::Merge => c.value = c.value.max(other.value),
+        }
+        c.generation = c.generation.max(other.generation) + 1;
+        c.origin = me;
+        c.replicas.clear();
+        self.replicate(n, Some(&key));
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, packet: Packet) {
+        self.note(format!("n{from}->n{to} {packet:?}"));
+        let from_name = self.nodes[from].name.clone();
+        let now = Millis(self.now);
+        match packet {
+            Packet::Adopted(view) => {
+                self.nodes[to].core.handle_view_adopted(&from_name, view);
+                self.run(to);
+            }
+            Packet::Done(view) => {
+                self.nodes[to].core.handle_done(&from_name, view);
+                self.run(to);
+            }
+            Packet::Migrate(batch, entries) => {
+                for (key, copy) in entries {
+                    self.arrive(to, from, key, copy);
+                }
+                self.send(to, from, Packet::Ack(batch));
+                self.run(to);
+            }
+            Packet::Conflict(key, copy) => {
+                self.arrive(to, from, key, copy);
+                self.run(to);
+            }
+            Packet::Ack(batch) => {
+                self.nodes[to].core.handle_ack(&from_name, batch, now);
+                self.run(to);
+            }
+            Packet::Replicate(specs) => {
+                for (key, spec) in specs {
+                    self.nodes[to].replicas.handle_spec(key, spec);
+                }
+            }
+            Packet::Unreplicate(keys) => {
+                for key in keys {
+                    self.nodes[to].replicas.handle_dropped(&from_name, &key);
+                }
+            }
+            Packet::Checkpoint(key, generation, seq, value) => {
+                self.nodes[to]
+                    .replicas
+                    .handle_checkpoint(&from_name, &key, generation, seq, value);
+            }
+            Packet::Respawn(offers) => {
+                for (key, offer) in offers {
+                    self.nodes[to].respawns.handle_offer(key, offer, now);
+                }
+                if self.nodes[to].core.is_settled() && self.nodes[to].fenced_at.is_none() {
+                    self.run_respawns(to);
+                }
+            }
+        }
+    }
+
+    fn arrive(&mut self, n: usize, from: usize, key: ActorKey, mut copy: Copy) {
+        if self.nodes[n].copies.contains_key(&key) || self.nodes[n].outgoing.contains_key(&key) {
+            self.resolve_here(n, from, key, copy);
+            return;
+        }
+        let settled = self.nodes[n].core.is_settled();
+        copy.st = if self.nodes[n].fenced_at.is_some() {
+            St::Fenced
+        } else if settled {
+            St::Active
+        } else {
+            St::Settling
+        };
+        copy.replicas.clear();
+        let node = &mut self.nodes[n];
+        node.replicas.remove(&key);
+        node.copies.insert(key.clone(), copy);
+        let from_name = self.nodes[from].name.clone();
+        self.nodes[n].core.handle_migrated_in(
+            &from_name,
+            key.clone(),
+            HandoffMode::Resume,
+            Millis(self.now),
+        );
+        if !self.nodes[n].core.is_moving(&key) {
+            self.replicate(n, Some(&key));
+        }
+    }
+
+    /// A write to a live copy, checkpointed to its replicas.
+    fn write(&mut self) {
+        let key = self.keys[self.rng.gen_range(0..self.keys.len())].clone();
+        let hosts: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| {
+                let node = &self.nodes[n];
+                node.up
+                    && !node.hung
+                    && node.fenced_at.is_none()
+                    && node.copies.get(&key).is_some_and(|c| matches!(c.st, St::Active | St::Settling))
+                    && node.core.admit(&key, None, true, true) == Admission::Deliver
+            })
+            .collect();
+        if hosts.is_empty() {
+            return;
+        }
+        let n = hosts[self.rng.gen_range(0..hosts.len())];
+        let c = self.nodes[n].copies.get_mut(&key).unwrap();
+        c.value += 1;
+        c.seq += 1;
+        let (generation, seq, value, replicas) = (c.generation, c.seq, c.value, c.replicas.clone());
+        for (r, _) in replicas {
+            self.send(n, r, Packet::Checkpoint(key.clone(), generation, seq, value));
+        }
+    }
+
+    fn check_single_activation(&self) {
+        for a in 0..self.nodes.len() {
+            for b in (a + 1)..self.nodes.len() {
+                let (x, y) = (&self.nodes[a], &self.nodes[b]);
+                let watched = |n: &Node| {
+                    n.up && !n.hung && n.fenced_at.is_none() && n.core.is_settled() && !n.by_deadline
+                };
+                if !(watched(x) && watched(y) && x.members.contains(&b) && y.members.contains(&a))
+                    || !self.can_talk(a, b)
+                {
+                    continue;
+                }
+                let live = |c: &Copy| matches!(c.st, St::Active | St::Settling);
+                for (key, c) in &x.copies {
+                    if !live(c) {
+                        continue;
+                    }
+                    if y.copies.get(key).is_some_and(live) {
+                        self.fail(format!("{key:?} live on n{a} and n{b}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn fault(&mut self) {
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|&n| self.nodes[n].up).collect();
+        let running: Vec<usize> = up.iter().copied().filter(|&n| !self.nodes[n].hung).collect();
+        let hung: Vec<usize> = up.iter().copied().filter(|&n| self.nodes[n].hung).collect();
+        let down: Vec<usize> = (0..self.nodes.len()).filter(|&n| !self.nodes[n].up).collect();
+        match self.rng.gen_range(0..6) {
+            0 if running.len() > 2 => {
+                let c = running[self.rng.gen_range(0..running.len())];
+                self.note(format!("n{c} crashes"));
+                self.crashes += 1;
+                self.nodes[c].up = false;
+                for m in 0..self.nodes.len() {
+                    self.drop_links(c, m);
+                }
+                self.pending.remove(&c);
+            }
+            1 if !down.is_empty() => {
+                let c = down[self.rng.gen_range(0..down.len())];
+                self.note(format!("n{c} restarts"));
+                let fresh = self.fresh_node(c);
+                self.nodes[c] = fresh;
+            }
+            2 if running.len() > 2 => {
+                let h = running[self.rng.gen_range(0..running.len())];
+                self.note(format!("n{h} hangs"));
+                self.nodes[h].hung = true;
+                self.pending.remove(&h);
+            }
+            3 if !hung.is_empty() => {
+                let h = hung[self.rng.gen_range(0..hung.len())];
+                self.resume(h);
+            }
+            4 if self.cut.is_empty() && running.len() >= 4 => {
+                let mut side: Vec<usize> = running.clone();
+                let k = self.rng.gen_range(1..side.len());
+                let a: BTreeSet<usize> = side.drain(..k).collect();
+                self.note(format!("partition {a:?} | {side:?}"));
+                for &x in &a {
+                    for &y in &side {
+                        self.cut.insert(pair(x, y));
+                        self.drop_links(x, y);
+                    }
+                }
+            }
+            5 if !self.cut.is_empty() => {
+                self.note("heal".to_string());
+                self.cut.clear();
+            }
+            _ => return,
+        }
+        self.faults += 1;
+        self.refresh_views();
+    }
+
+    fn resume(&mut self, h: usize) {
+        self.note(format!("n{h} resumes (fenced)"));
+        self.nodes[h].hung = false;
+        // Its peers dropped it: its sessions closed, so it first sees itself alone.
+        for m in 0..self.nodes.len() {
+            if m != h {
+                self.drop_links(h, m);
+            }
+        }
+        self.nodes[h].fenced_at = Some(self.now);
+        for c in self.nodes[h].copies.values_mut() {
+            if c.st != St::Moving {
+                c.st = St::Fenced;
+            }
+        }
+        self.adopt(h, [h].into());
+        self.refresh_views();
+    }
+
+    /// One random step; false when nothing can happen any more.
+    fn step(&mut self, faults: bool) -> bool {
+        self.now += 1;
+        let active = |s: &Sim, n: usize| s.nodes[n].up && !s.nodes[n].hung;
+        let links: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .filter(|((_, b), q)| !q.is_empty() && active(self, *b))
+            .map(|(k, _)| *k)
+            .collect();
+        let drains: Vec<(usize, ActorKey)> = (0..self.nodes.len())
+            .filter(|&n| active(self, n))
+            .flat_map(|n| self.nodes[n].draining.iter().map(move |k| (n, k.clone())))
+            .collect();
+        let pending: Vec<usize> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|&n| active(self, n))
+            .collect();
+        let mut options: Vec<u8> = Vec::new();
+        if !links.is_empty() {
+            options.extend([0, 0, 0, 0, 0, 0]);
+        }
+        if !drains.is_empty() {
+            options.push(1);
+        }
+        if !pending.is_empty() {
+            options.push(2);
+        }
+        if faults {
+            options.extend([3, 3]);
+            if self.rng.gen_ratio(1, 30) {
+                options.push(4);
+            }
+        }
+        if options.is_empty() {
+            let busy = (0..self.nodes.len()).any(|n| {
+                active(self, n)
+                    && (!self.nodes[n].core.is_settled()
+                        || self.nodes[n].fenced_at.is_some()
+                        || !self.nodes[n].respawns.is_empty())
+            });
+            if !busy {
+                return false;
+            }
+            // Let time pass: deadlines fire, fences and offers time out.
+            self.now += DEADLINE_MS + 1;
+            for n in 0..self.nodes.len() {
+                if !active(self, n) {
+                    continue;
+                }
+                self.nodes[n].core.handle_tick(Millis(self.now));
+                self.run(n);
+                if let Some(since) = self.nodes[n].fenced_at {
+                    if self.now - since > 3 * DEADLINE_MS {
+                        self.unfence(n);
+                        self.run_respawns(n);
+                        self.replicate(n, None);
+                    }
+                }
+                if self.nodes[n].core.is_settled() {
+                    self.run_respawns(n);
+                }
+            }
+            return true;
+        }
+        match options[self.rng.gen_range(0..options.len())] {
+            0 => {
+                let (a, b) = links[self.rng.gen_range(0..links.len())];
+                let p = self.links.get_mut(&(a, b)).unwrap().pop_front().unwrap();
+                self.deliver(a, b, p);
+            }
+            1 => {
+                let (n, key) = drains[self.rng.gen_range(0..drains.len())].clone();
+                let node = &mut self.nodes[n];
+                node.draining.remove(&key);
+                if let Some(c) = node.copies.get(&key).cloned() {
+                    node.outgoing.insert(key.clone(), c);
+                    node.core.handle_drained(&key, 1, Millis(self.now));
+                    self.run(n);
+                }
+            }
+            2 => {
+                let n = pending[self.rng.gen_range(0..pending.len())];
+                let members = self.pending.remove(&n).unwrap();
+                self.adopt(n, members);
+            }
+            3 => self.write(),
+            _ => self.fault(),
+        }
+        self.check_single_activation();
+        true
+    }
+
+    fn check_final(&self) {
+        let up: BTreeSet<usize> = (0..self.nodes.len()).filter(|&n| self.nodes[n].up).collect();
+        let placement = self.placement_of(&up);
+        for &n in &up {
+            let node = &self.nodes[n];
+            if !node.core.is_settled() || node.fenced_at.is_some() || node.members != up {
+                self.fail(format!(
+                    "n{n} did not converge (settled {}, fenced {:?}, members {:?})",
+                    node.core.is_settled(),
+                    node.fenced_at,
+                    node.members
+                ));
+            }
+        }
+        for key in &self.keys {
+            let hosts: Vec<usize> = up
+                .iter()
+                .copied()
+                .filter(|&n| self.nodes[n].copies.contains_key(key))
+                .collect();
+            if hosts.len() > 1 {
+                self.fail(format!("{key:?} runs on {hosts:?} after healing"));
+            }
+            if hosts.is_empty() {
+                if self.crashes < REPLICAS {
+                    self.fail(format!("{key:?} lost after {} crash(es)", self.crashes));
+                }
+                continue;
+            }
+            let host = &self.nodes[hosts[0]].name;
+            if Some(host) != placement.owner_of(key) {
+                self.fail(format!("{key:?} runs on {host} instead of its owner"));
+            }
+        }
+    }
+}
+
+fn run_seed(seed: u64) {
+    let mut sim = Sim::new(seed, 5, 16);
+    for i in 0..2000 {
+        let with_faults = sim.faults < 6 && i < 1500;
+        sim.step(with_faults);
+    }
+    // The end: every hung node resumes, partitions heal, and the cluster goes quiet.
+    let hung: Vec<usize> = (0..sim.nodes.len())
+        .filter(|&n| sim.nodes[n].up && sim.nodes[n].hung)
+        .collect();
+    for h in hung {
+        sim.resume(h);
+    }
+    sim.cut.clear();
+    sim.refresh_views();
+    let mut guard = 0;
+    while sim.step(false) {
+        guard += 1;
+        if guard > 200_000 {
+            sim.fail("no quiescence".to_string());
+        }
+    }
+    sim.check_final();
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        // SIM_SEEDS=<n> runs n seeds instead of 300 (a longer hunt).
+        None => {
+            let n = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(300);
+            (0..n).collect()
+        }
+    }
+}
+
+#[test]
+fn crashes_hangs_and_partitions_keep_one_copy_and_the_newest_checkpoint() {
+    for seed in seeds() {
+        run_seed(seed);
+    }
+}

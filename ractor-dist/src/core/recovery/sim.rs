@@ -532,9 +532,6 @@ impl Sim {
     }
 
     fn replicate(&mut self, n: usize, only: Option<&ActorKey>) {
-        if self.nodes[n].fenced_at.is_some() {
-            return;
-        }
         let placement = self.nodes[n].placement.clone();
         let me = self.nodes[n].name.clone();
         let keys: Vec<ActorKey> = match only {
@@ -783,7 +780,9 @@ impl Sim {
                 self.resume(h);
             }
             4 if self.cut.is_empty() && running.len() >= 4 => {
-                let mut side: Vec<usize> = running.clone();
+                // A clean split of every node (down and hung ones included, so that they
+                // come back on one side).
+                let mut side: Vec<usize> = (0..self.nodes.len()).collect();
                 let k = self.rng.gen_range(1..side.len());
                 let a: BTreeSet<usize> = side.drain(..k).collect();
                 self.note(format!("partition {a:?} | {side:?}"));

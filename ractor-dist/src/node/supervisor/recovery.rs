@@ -98,8 +98,10 @@ impl SupervisorState {
     /// the spec goes to nodes that newly keep it, a drop to nodes that no longer do.
     pub(super) fn replicate(&mut self, only: Option<&ActorKey>) {
         let r = self.shared.config.replicas;
-        if r <= 1 || self.fenced_since.is_some() || self.leaving.is_some() || self.shutting_down
-        {
+        // A fenced node replicates too: its specs carry their generation, so replicas
+        // refuse them when a respawn replaced them, and a copy it alone holds (one that
+        // won a conflict while it waited) must not die with it.
+        if r <= 1 || self.leaving.is_some() || self.shutting_down {
             return;
         }
         let view = self.shared.view();

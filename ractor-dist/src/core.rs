@@ -30,4 +30,5 @@ pub use membership::{
 pub use placement::{OwnerCache, Placement};
 pub use recovery::{
     ConflictPolicy, Offer, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
+    SpecHolders,
 };

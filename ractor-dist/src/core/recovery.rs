@@ -21,7 +21,7 @@
 //! [`ConflictPolicy`], deterministically: the winner does not depend on which copy travels.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +101,108 @@ pub fn replica_set(
         .filter(|n| n != host)
         .take(replicas - 1)
         .collect()
+}
+
+/// Where the host of a name keeps its spec: the current replica nodes, those of them that
+/// have not confirmed it yet, and former holders, which keep it until every current one has
+/// confirmed (so that no crash in between leaves the name without a spec anywhere).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecHolders {
+    current: Vec<(NodeName, Incarnation)>,
+    unconfirmed: BTreeSet<NodeName>,
+    /// Former holders, with the host their spec names.
+    retiring: BTreeSet<(NodeName, NodeName)>,
+}
+
+/// What a host sends after [`SpecHolders::retarget`] or a confirmation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HolderChanges {
+    /// Nodes that must be sent the spec.
+    pub send_spec: Vec<NodeName>,
+    /// Former holders that may drop it now: (node, the host their spec names).
+    pub drop: Vec<(NodeName, NodeName)>,
+}
+
+impl SpecHolders {
+    /// The holders of a name that arrived from another host (`holders`: as its
+    /// [`SpecHolders::all`] there): they keep the spec until this node's own holders
+    /// confirmed.
+    pub fn inherit(holders: impl IntoIterator<Item = (NodeName, NodeName)>) -> Self {
+        Self {
+            retiring: holders.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds former holders (of a copy that lost a conflict to this one): they drop the
+    /// spec once this copy's holders confirmed.
+    pub fn retire(&mut self, holders: impl IntoIterator<Item = (NodeName, NodeName)>) {
+        self.retiring.extend(holders);
+    }
+
+    /// The current holders.
+    pub fn current(&self) -> &[(NodeName, Incarnation)] {
+        &self.current
+    }
+
+    /// Every node that may hold a spec of the name (current or former, `me` being the
+    /// host), with the host that spec names: to drop them when the name stops.
+    pub fn all(&self, me: &NodeName) -> Vec<(NodeName, NodeName)> {
+        let mut all: Vec<(NodeName, NodeName)> = self
+            .current
+            .iter()
+            .map(|(n, _)| (n.clone(), me.clone()))
+            .collect();
+        all.extend(self.retiring.iter().cloned());
+        all
+    }
+
+    /// The current holders become former ones (the spec changed generation: every holder
+    /// must be sent it again).
+    pub fn refresh(&mut self, me: &NodeName) {
+        for (n, _) in self.current.drain(..) {
+            self.retiring.insert((n, me.clone()));
+        }
+        self.unconfirmed.clear();
+    }
+
+    /// The holders should be `desired` (`me` is the host). Returns whom to send the spec
+    /// and, when nothing is left to confirm, which former holders may drop it.
+    pub fn retarget(
+        &mut self,
+        me: &NodeName,
+        desired: Vec<(NodeName, Incarnation)>,
+    ) -> HolderChanges {
+        let mut changes = HolderChanges::default();
+        for d in &desired {
+            if !self.current.contains(d) {
+                changes.send_spec.push(d.0.clone());
+                self.unconfirmed.insert(d.0.clone());
+            }
+        }
+        for (old, _) in &self.current {
+            if !desired.iter().any(|(d, _)| d == old) {
+                self.retiring.insert((old.clone(), me.clone()));
+            }
+        }
+        self.unconfirmed
+            .retain(|n| desired.iter().any(|(d, _)| d == n));
+        self.retiring
+            .retain(|(n, _)| !desired.iter().any(|(d, _)| d == n));
+        self.current = desired;
+        if self.unconfirmed.is_empty() {
+            changes.drop = std::mem::take(&mut self.retiring).into_iter().collect();
+        }
+        changes
+    }
+
+    /// `node` confirmed it keeps the spec. Returns the former holders that may drop it now.
+    pub fn handle_confirmed(&mut self, node: &NodeName) -> Vec<(NodeName, NodeName)> {
+        if !self.unconfirmed.remove(node) || !self.unconfirmed.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.retiring).into_iter().collect()
+    }
 }
 
 /// The spec of a name as a replica keeps it. `S` is the checkpoint type.
@@ -208,10 +310,10 @@ impl<S> Replicas<S> {
         ReplicaOutcome::Stored
     }
 
-    /// `from` no longer hosts `key` (it stopped, or moved and its new host has its own
-    /// replicas): forget the spec, unless another host has taken it over since.
-    pub fn handle_dropped(&mut self, from: &NodeName, key: &ActorKey) -> bool {
-        if self.specs.get(key).is_some_and(|s| s.host == *from) {
+    /// `host` no longer hosts `key` (it stopped, or moved and its new host's replicas have
+    /// the spec): forget the spec, unless another host has taken it over since.
+    pub fn handle_dropped(&mut self, host: &NodeName, key: &ActorKey) -> bool {
+        if self.specs.get(key).is_some_and(|s| s.host == *host) {
             self.specs.remove(key);
             return true;
         }
@@ -348,6 +450,39 @@ impl<S> Respawns<S> {
                 self.pending.insert(key, (offer, now));
             }
         }
+    }
+
+    /// Takes the waiting offers for names that `me` does not own under `placement` (the
+    /// view changed before they ran): they go on to the new owner, with one more hop, unless
+    /// they bounced too often.
+    pub fn take_foreign(
+        &mut self,
+        me: &NodeName,
+        placement: &Placement,
+    ) -> Vec<(NodeName, ActorKey, Offer<S>)> {
+        let foreign: Vec<ActorKey> = self
+            .pending
+            .keys()
+            .filter(|k| placement.owner_of(k).is_some_and(|o| o != me))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in foreign {
+            let Some((offer, _)) = self.pending.remove(&key) else {
+                continue;
+            };
+            if offer.hops >= MAX_OFFER_HOPS {
+                continue;
+            }
+            if let Some(owner) = placement.owner_of(&key) {
+                let offer = Offer {
+                    hops: offer.hops + 1,
+                    ..offer
+                };
+                out.push((owner.clone(), key, offer));
+            }
+        }
+        out
     }
 
     /// Takes every waiting offer with its arrival time, in name order.

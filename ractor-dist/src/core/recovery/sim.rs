@@ -50,7 +50,7 @@ struct Copy {
     origin: usize,
     st: St,
     seq: u64,
-    replicas: Vec<(usize, Incarnation)>,
+    holders: SpecHolders,
 }
 
 #[derive(Clone, Debug)]
@@ -60,7 +60,8 @@ enum Packet {
     Migrate(BatchId, Vec<(ActorKey, Copy)>),
     Ack(BatchId),
     Replicate(Vec<(ActorKey, Spec<u64>)>),
-    Unreplicate(Vec<ActorKey>),
+    Confirm(Vec<ActorKey>),
+    Unreplicate(Vec<(ActorKey, NodeName)>),
     Checkpoint(ActorKey, u64, u64, u64),
     Respawn(Vec<(ActorKey, Offer<u64>)>),
     Conflict(ActorKey, Copy),
@@ -76,6 +77,8 @@ struct Node {
     fenced_at: Option<u64>,
     core: HandoffCore,
     members: BTreeSet<usize>,
+    /// The incarnations of `members` when the view was adopted.
+    member_incs: Vec<Incarnation>,
     placement: Placement,
     view_since: u64,
     by_deadline: bool,
@@ -151,7 +154,7 @@ impl Sim {
                     origin: owner,
                     st: St::Active,
                     seq: 0,
-                    replicas: Vec::new(),
+                    holders: SpecHolders::default(),
                 },
             );
             sim.replicate(owner, Some(&key));
@@ -180,6 +183,7 @@ impl Sim {
             hung: false,
             fenced_at: None,
             members: [i].into(),
+            member_incs: vec![inc],
             view_since: 0,
             by_deadline: false,
             copies: BTreeMap::new(),
@@ -246,7 +250,8 @@ impl Sim {
         for n in 0..self.nodes.len() {
             if self.nodes[n].up && !self.nodes[n].hung {
                 let c = self.component(n);
-                if c != self.nodes[n].members {
+                let incs: Vec<Incarnation> = c.iter().map(|m| self.nodes[*m].inc).collect();
+                if c != self.nodes[n].members || incs != self.nodes[n].member_incs {
                     self.pending.insert(n, c);
                 } else {
                     self.pending.remove(&n);
@@ -271,8 +276,19 @@ impl Sim {
             .collect();
         for g in &gone {
             self.drop_links(n, *g);
-            let name = self.nodes[*g].name.clone();
-            self.nodes[n].core.handle_peer_gone(&name);
+        }
+        // Departed peers, and peers that restarted (their old incarnation is gone).
+        let old: Vec<(usize, Incarnation)> = self.nodes[n]
+            .members
+            .iter()
+            .copied()
+            .zip(self.nodes[n].member_incs.iter().copied())
+            .collect();
+        for (g, inc) in old {
+            if g != n && (gone.contains(&g) || self.nodes[g].inc != inc) {
+                let name = self.nodes[g].name.clone();
+                self.nodes[n].core.handle_peer_gone(&name);
+            }
         }
         let view = view_digest(
             members
@@ -285,6 +301,7 @@ impl Sim {
             .filter(|p| **p != n)
             .map(|p| self.nodes[*p].name.clone())
             .collect();
+        self.nodes[n].member_incs = members.iter().map(|m| self.nodes[*m].inc).collect();
         self.nodes[n].members = members;
         self.nodes[n].placement = placement.clone();
         self.nodes[n].view_since = self.now;
@@ -312,8 +329,11 @@ impl Sim {
     }
 
     fn offer_orphans(&mut self, n: usize) {
-        if self.nodes[n].fenced_at.is_some() {
-            return;
+        let placement = self.nodes[n].placement.clone();
+        let me = self.nodes[n].name.clone();
+        for (owner, key, offer) in self.nodes[n].respawns.take_foreign(&me, &placement) {
+            let owner = self.index(&owner);
+            self.send(n, owner, Packet::Respawn(vec![(key, offer)]));
         }
         let orphans = self.nodes[n]
             .replicas
@@ -384,12 +404,9 @@ impl Sim {
                 }
                 HandoffCommand::Moved { key, to } => {
                     let to = self.index(&to);
+                    // The spec's holders stay until the new host's confirmed theirs.
                     self.nodes[n].copies.remove(&key);
-                    if let Some(out) = self.nodes[n].outgoing.remove(&key) {
-                        for (r, _) in out.replicas {
-                            self.send(n, r, Packet::Unreplicate(vec![key.clone()]));
-                        }
-                    }
+                    self.nodes[n].outgoing.remove(&key);
                     if let Some((_, c)) = self.nodes[n].conflicts.remove(&key) {
                         self.send(n, to, Packet::Conflict(key, c));
                     }
@@ -406,7 +423,6 @@ impl Sim {
                         } else {
                             St::Settling
                         };
-                        c.replicas.clear();
                         node.copies.insert(key.clone(), c);
                         if let Some((from, other)) = node.conflicts.remove(&key) {
                             self.resolve_here(n, from, key.clone(), other);
@@ -513,7 +529,7 @@ impl Sim {
                 origin: n,
                 st: St::Active,
                 seq: offer.spec.seq.min(1),
-                replicas: Vec::new(),
+                holders: SpecHolders::default(),
             },
         );
         self.replicate(n, Some(&key));
@@ -545,24 +561,36 @@ impl Sim {
             if c.st == St::Moving {
                 continue;
             }
-            let desired: Vec<(usize, Incarnation)> = replica_set(&placement, &key, &me, REPLICAS)
-                .into_iter()
-                .map(|name| {
-                    let i = self.index(&name);
-                    (i, self.nodes[i].inc)
-                })
-                .collect();
-            if desired == c.replicas {
+            let desired: Vec<(NodeName, Incarnation)> =
+                replica_set(&placement, &key, &me, REPLICAS)
+                    .into_iter()
+                    .map(|name| {
+                        let inc = self.nodes[self.index(&name)].inc;
+                        (name, inc)
+                    })
+                    .collect();
+            if desired == c.holders.current() {
                 continue;
             }
             let spec = self.spec_of(n, &c);
-            for d in desired.iter().filter(|d| !c.replicas.contains(d)) {
-                self.send(n, d.0, Packet::Replicate(vec![(key.clone(), spec.clone())]));
+            let changes = self.nodes[n]
+                .copies
+                .get_mut(&key)
+                .unwrap()
+                .holders
+                .retarget(&me, desired);
+            for to in changes.send_spec {
+                let to = self.index(&to);
+                self.send(n, to, Packet::Replicate(vec![(key.clone(), spec.clone())]));
             }
-            for (old, _) in c.replicas.iter().filter(|(o, _)| !desired.iter().any(|(d, _)| d == o)) {
-                self.send(n, *old, Packet::Unreplicate(vec![key.clone()]));
-            }
-            self.nodes[n].copies.get_mut(&key).unwrap().replicas = desired;
+            self.send_drops(n, &key, changes.drop);
+        }
+    }
+
+    fn send_drops(&mut self, n: usize, key: &ActorKey, drops: Vec<(NodeName, NodeName)>) {
+        for (node, host) in drops {
+            let to = self.index(&node);
+            self.send(n, to, Packet::Unreplicate(vec![(key.clone(), host)]));
         }
     }
 
@@ -609,7 +637,11 @@ impl Sim {
         }
         c.generation = c.generation.max(other.generation) + 1;
         c.origin = me;
-        c.replicas.clear();
+        let my_name = self.nodes[me].name.clone();
+        let former = self.nodes[from].name.clone();
+        let c = self.nodes[n].copies.get_mut(&key).unwrap();
+        c.holders.refresh(&my_name);
+        c.holders.retire(other.holders.all(&former));
         self.replicate(n, Some(&key));
     }
 
@@ -642,13 +674,26 @@ impl Sim {
                 self.run(to);
             }
             Packet::Replicate(specs) => {
+                let mut stored = Vec::new();
                 for (key, spec) in specs {
-                    self.nodes[to].replicas.handle_spec(key, spec);
+                    if self.nodes[to].replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stored {
+                        stored.push(key);
+                    }
+                }
+                self.send(to, from, Packet::Confirm(stored));
+            }
+            Packet::Confirm(keys) => {
+                for key in keys {
+                    let drops = match self.nodes[to].copies.get_mut(&key) {
+                        Some(c) => c.holders.handle_confirmed(&from_name),
+                        None => continue,
+                    };
+                    self.send_drops(to, &key, drops);
                 }
             }
             Packet::Unreplicate(keys) => {
-                for key in keys {
-                    self.nodes[to].replicas.handle_dropped(&from_name, &key);
+                for (key, host) in keys {
+                    self.nodes[to].replicas.handle_dropped(&host, &key);
                 }
             }
             Packet::Checkpoint(key, generation, seq, value) => {
@@ -680,7 +725,8 @@ impl Sim {
         } else {
             St::Settling
         };
-        copy.replicas.clear();
+        let former = self.nodes[from].name.clone();
+        copy.holders = SpecHolders::inherit(copy.holders.all(&former));
         let node = &mut self.nodes[n];
         node.replicas.remove(&key);
         node.copies.insert(key.clone(), copy);
@@ -716,8 +762,10 @@ impl Sim {
         let c = self.nodes[n].copies.get_mut(&key).unwrap();
         c.value += 1;
         c.seq += 1;
-        let (generation, seq, value, replicas) = (c.generation, c.seq, c.value, c.replicas.clone());
-        for (r, _) in replicas {
+        let (generation, seq, value) = (c.generation, c.seq, c.value);
+        let holders: Vec<NodeName> = c.holders.current().iter().map(|(h, _)| h.clone()).collect();
+        for h in holders {
+            let r = self.index(&h);
             self.send(n, r, Packet::Checkpoint(key.clone(), generation, seq, value));
         }
     }

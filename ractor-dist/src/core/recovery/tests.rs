@@ -199,3 +199,38 @@ fn replica_sets_skip_the_host_and_follow_the_ranking() {
     assert_eq!(replica_set(&placement, &key, &ranked[2], 2), vec![ranked[0].clone()]);
     assert!(replica_set(&placement, &key, &ranked[0], 1).is_empty());
 }
+
+#[test]
+fn former_holders_keep_the_spec_until_every_new_one_confirmed() {
+    let me = n("h");
+    let inc = Incarnation(1);
+    let mut h = SpecHolders::default();
+    let c = h.retarget(&me, vec![(n("a"), inc)]);
+    assert_eq!(c.send_spec, vec![n("a")]);
+    assert!(c.drop.is_empty());
+    // the view changes: b replaces a; a keeps the spec until b confirms
+    let c = h.retarget(&me, vec![(n("b"), inc)]);
+    assert_eq!(c.send_spec, vec![n("b")]);
+    assert!(c.drop.is_empty());
+    assert!(h.handle_confirmed(&n("x")).is_empty());
+    assert_eq!(h.handle_confirmed(&n("b")), vec![(n("a"), me.clone())]);
+    assert_eq!(h.all(&me), vec![(n("b"), me.clone())]);
+    // an arrived name: the former host's holders go once ours confirmed
+    let mut h = SpecHolders::inherit([(n("a"), n("old")), (n("c"), n("old"))]);
+    let c = h.retarget(&me, vec![(n("c"), inc), (n("d"), inc)]);
+    assert_eq!(c.send_spec, vec![n("c"), n("d")]);
+    assert!(h.handle_confirmed(&n("c")).is_empty());
+    assert_eq!(h.handle_confirmed(&n("d")), vec![(n("a"), n("old"))]);
+    // a new generation: everyone is sent the spec again
+    h.refresh(&me);
+    let c = h.retarget(&me, vec![(n("c"), inc)]);
+    assert_eq!(c.send_spec, vec![n("c")]);
+    assert_eq!(h.handle_confirmed(&n("c")), vec![(n("d"), me.clone())]);
+    // shrinking needs no confirmation
+    let mut h = SpecHolders::default();
+    h.retarget(&me, vec![(n("a"), inc), (n("b"), inc)]);
+    h.handle_confirmed(&n("a"));
+    h.handle_confirmed(&n("b"));
+    let c = h.retarget(&me, vec![(n("a"), inc)]);
+    assert_eq!(c.drop, vec![(n("b"), me)]);
+}

@@ -245,9 +245,10 @@ impl SupervisorState {
     /// Offers a respawn of every name kept here whose host is no longer in the view to the
     /// name's new owner (this node included). Runs when the view changes, before this node
     /// tells its peers that its handoffs are done, so an owner has every offer before it
-    /// settles.
+    /// settles; a fenced node too (its offers may hold the newest checkpoints), although it
+    /// runs none itself until the fence is lifted.
     pub(super) fn offer_orphans(&mut self) {
-        if self.fenced_since.is_some() || self.shared.config.replicas <= 1 {
+        if self.shared.config.replicas <= 1 {
             return;
         }
         let orphans = self

@@ -190,7 +190,9 @@ impl SpecHolders {
         self.retiring
             .retain(|(n, _)| !desired.iter().any(|(d, _)| d == n));
         self.current = desired;
-        if self.unconfirmed.is_empty() {
+        // Former holders go only once some current holder has the spec: a host alone in
+        // its view keeps every former one.
+        if self.unconfirmed.is_empty() && !self.current.is_empty() {
             changes.drop = std::mem::take(&mut self.retiring).into_iter().collect();
         }
         changes
@@ -320,6 +322,25 @@ impl<S> Replicas<S> {
         false
     }
 
+    /// `key` moved from `from` to `to` (a handoff): the spec names its new host, which may
+    /// be lost before its own holders have the spec. Returns true when a spec changed.
+    pub fn handle_moved(
+        &mut self,
+        from: &NodeName,
+        key: &ActorKey,
+        to: NodeName,
+        incarnation: Incarnation,
+    ) -> bool {
+        match self.specs.get_mut(key) {
+            Some(spec) if spec.host == *from => {
+                spec.host = to;
+                spec.host_incarnation = incarnation;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Names whose host is gone: `alive(host, incarnation)` is false.
     pub fn orphans(&self, alive: impl Fn(&NodeName, Incarnation) -> bool) -> Vec<ActorKey> {
         let mut keys: Vec<ActorKey> = self
@@ -330,6 +351,26 @@ impl<S> Replicas<S> {
             .collect();
         keys.sort();
         keys
+    }
+
+    /// The spec this node keeps for `key` if it is fresher than `offer`'s (a checkpoint
+    /// arrived after the offer was made): the respawn starts from the freshest.
+    pub fn freshest(&self, key: &ActorKey, offer: Spec<S>) -> Spec<S>
+    where
+        S: Clone,
+    {
+        match self.specs.get(key) {
+            Some(mine)
+                if mine.generation == offer.generation && mine.seq > offer.seq =>
+            {
+                Spec {
+                    host: offer.host,
+                    host_incarnation: offer.host_incarnation,
+                    ..mine.clone()
+                }
+            }
+            _ => offer,
+        }
     }
 
     /// Records that the respawn of `key` was handed to `host`: if that node goes too, the
@@ -380,7 +421,9 @@ pub const MAX_OFFER_HOPS: u8 = 3;
 pub struct OfferContext {
     /// The name runs (or is moving away from) here.
     pub hosted: bool,
-    /// The host the offer names is in this node's view with the same incarnation.
+    /// The host the offer names is another node of this node's view, with the same
+    /// incarnation. (When it names this node, the respawn was handed here and lost on the
+    /// way, or this node lost the name: it is not running here either way.)
     pub lost_host_in_view: bool,
     /// Time since the offer arrived, and how long to wait for this node to notice the loss.
     pub age_ms: u64,

@@ -62,6 +62,8 @@ enum Packet {
     Replicate(Vec<(ActorKey, Spec<u64>)>),
     Confirm(Vec<ActorKey>),
     Unreplicate(Vec<(ActorKey, NodeName)>),
+    /// The sender handed these names (as hosted by the named hosts) to a new host.
+    Rehost(Vec<(ActorKey, NodeName)>, NodeName, Incarnation),
     Checkpoint(ActorKey, u64, u64, u64),
     Respawn(Vec<(ActorKey, Offer<u64>)>),
     Conflict(ActorKey, Copy),
@@ -404,9 +406,18 @@ impl Sim {
                 }
                 HandoffCommand::Moved { key, to } => {
                     let to = self.index(&to);
-                    // The spec's holders stay until the new host's confirmed theirs.
+                    // The spec's holders keep it until the new host's confirmed theirs,
+                    // naming the new host from now on.
                     self.nodes[n].copies.remove(&key);
-                    self.nodes[n].outgoing.remove(&key);
+                    if let Some(out) = self.nodes[n].outgoing.remove(&key) {
+                        let me = self.nodes[n].name.clone();
+                        let (to_name, to_inc) = (self.nodes[to].name.clone(), self.nodes[to].inc);
+                        for (holder, host) in out.holders.all(&me) {
+                            let h = self.index(&holder);
+                            let p = Packet::Rehost(vec![(key.clone(), host)], to_name.clone(), to_inc);
+                            self.send(n, h, p);
+                        }
+                    }
                     if let Some((_, c)) = self.nodes[n].conflicts.remove(&key) {
                         self.send(n, to, Packet::Conflict(key, c));
                     }
@@ -482,7 +493,8 @@ impl Sim {
             let ctx = OfferContext {
                 hosted: self.nodes[n].copies.contains_key(&key)
                     || self.nodes[n].outgoing.contains_key(&key),
-                lost_host_in_view: self.alive_in_view(n, &offer.spec.host, offer.spec.host_incarnation),
+                lost_host_in_view: offer.spec.host != me
+                    && self.alive_in_view(n, &offer.spec.host, offer.spec.host_incarnation),
                 age_ms: self.now - since.0,
                 patience_ms: 2 * DEADLINE_MS,
             };
@@ -505,6 +517,8 @@ impl Sim {
     }
 
     fn respawn(&mut self, n: usize, key: ActorKey, offer: Offer<u64>) {
+        let spec = self.nodes[n].replicas.freshest(&key, offer.spec);
+        let offer = Offer { spec, ..offer };
         // The newest checkpoint: no node of this one's view holds a newer one for the
         // lost generation.
         for m in self.nodes[n].members.clone() {
@@ -689,6 +703,11 @@ impl Sim {
                         None => continue,
                     };
                     self.send_drops(to, &key, drops);
+                }
+            }
+            Packet::Rehost(keys, host, inc) => {
+                for (key, old) in keys {
+                    self.nodes[to].replicas.handle_moved(&old, &key, host.clone(), inc);
                 }
             }
             Packet::Unreplicate(keys) => {

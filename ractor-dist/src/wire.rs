@@ -89,8 +89,18 @@ pub(crate) enum FrameBody {
     },
     /// The sender hosts these names: keep their specs (a replica).
     Replicate { specs: Vec<(ActorKey, Spec<Snapshot>)> },
-    /// The sender no longer hosts these names: drop the specs it sent.
-    Unreplicate { keys: Vec<ActorKey> },
+    /// The receiver keeps the specs of these names now (answers `Replicate`).
+    SpecsKept { keys: Vec<ActorKey> },
+    /// Drop the specs of these names that name these hosts (the name stopped, or its
+    /// current holders have the spec).
+    Unreplicate { keys: Vec<(ActorKey, NodeName)> },
+    /// These names (with the host their specs name) were handed off to `to`: specs kept of
+    /// them name `to` from now on.
+    Rehost {
+        keys: Vec<(ActorKey, NodeName)>,
+        to: NodeName,
+        incarnation: Incarnation,
+    },
     /// A newer checkpoint of a name the sender hosts.
     Checkpoint {
         key: ActorKey,
@@ -121,6 +131,8 @@ pub(crate) struct MigrateEntry {
     pub(crate) generation: u64,
     /// The node that activated this generation.
     pub(crate) origin: NodeName,
+    /// Nodes keeping a spec of it, with the host that spec names.
+    pub(crate) holders: Vec<(NodeName, NodeName)>,
 }
 
 /// A request with its sender.

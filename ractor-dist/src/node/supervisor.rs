@@ -33,7 +33,7 @@ use tokio::sync::broadcast;
 
 use crate::core::{
     ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership, MembershipEvent,
-    NodeName, Placement, Replicas, Respawns,
+    NodeName, Placement, Replicas, Respawns, SpecHolders,
 };
 use crate::node::kind::{ErasedKind, Snapshot};
 use crate::node::shared::NodeShared;
@@ -140,8 +140,8 @@ struct Child {
     /// Set while it drains for a handoff: its exit carries the state to move.
     draining: bool,
     activation: Activation,
-    /// The nodes holding its spec (with the incarnation that received it).
-    replicas: Vec<(NodeName, Incarnation)>,
+    /// The nodes holding its spec.
+    holders: SpecHolders,
     /// The newest checkpoint and its sequence number (0: none).
     checkpoint: Option<Snapshot>,
     checkpoint_seq: u64,
@@ -187,8 +187,9 @@ struct Outgoing {
     snapshot: Option<Snapshot>,
     started: Instant,
     activation: Activation,
-    /// Where its spec was kept (told to drop it once it arrived).
-    replicas: Vec<(NodeName, Incarnation)>,
+    /// Where its spec is kept (they name the new host once it arrived, and keep the spec
+    /// until the new host's own holders have it).
+    holders: SpecHolders,
 }
 
 struct LeaveState {
@@ -241,8 +242,8 @@ pub(crate) struct SupervisorState {
     fenced_since: Option<Instant>,
     /// When the last heartbeat tick ran (a long gap means the process was paused).
     last_tick: Instant,
-    /// Spec drops waiting to be sent, per replica node.
-    drops: BTreeMap<NodeName, Vec<ActorKey>>,
+    /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
+    drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);

@@ -112,14 +112,14 @@ impl SupervisorState {
     /// Removes `key` from the tables before an intentional stop, so that nothing routes to
     /// the dying actor and its exit is not taken for a crash.
     pub(super) fn forget_child(&mut self, key: &ActorKey, cell: &ActorCell) {
-        let mut replicas = Vec::new();
+        let mut holders = Default::default();
         if let Some(child) = self.children.get_mut(&cell.get_id()) {
             child.stopping = true;
-            replicas = std::mem::take(&mut child.replicas);
+            holders = std::mem::take(&mut child.holders);
         }
         self.remove_hosted(key, cell);
         self.unregister_elsewhere(key);
-        self.unreplicate(key, &replicas);
+        self.unreplicate(key, &holders);
         self.flush_drops();
     }
 
@@ -177,7 +177,7 @@ impl SupervisorState {
             tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
             self.remove_hosted(&key, &cell);
             self.unregister_elsewhere(&key);
-            self.unreplicate(&key, &child.replicas);
+            self.unreplicate(&key, &child.holders);
             self.flush_drops();
             return;
         };
@@ -190,7 +190,7 @@ impl SupervisorState {
         if child.restarts.len() >= config.restart_limit as usize {
             tracing::error!(name = %key, %error, limit = config.restart_limit, "actor failed too often; removed from the cluster");
             self.unregister_elsewhere(&key);
-            self.unreplicate(&key, &child.replicas);
+            self.unreplicate(&key, &child.holders);
             self.flush_drops();
             return;
         }
@@ -247,7 +247,7 @@ impl SupervisorState {
             Err(e) => {
                 tracing::error!(name = %key, error = ?e, "restart failed; actor removed from the cluster");
                 self.unregister_elsewhere(&key);
-                self.unreplicate(&key, &child.replicas);
+                self.unreplicate(&key, &child.holders);
                 self.flush_drops();
             }
         }

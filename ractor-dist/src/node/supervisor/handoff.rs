@@ -9,7 +9,8 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{
-    Activation, Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SupervisorState,
+    Activation, Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SpecHolders,
+    SupervisorState,
 };
 use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
 use crate::node::kind::Snapshot;
@@ -204,7 +205,7 @@ impl SupervisorState {
                 snapshot,
                 started: Instant::now(),
                 activation: child.activation.clone(),
-                replicas: child.replicas.clone(),
+                holders: child.holders.clone(),
             },
         );
         let now = self.now();
@@ -235,6 +236,7 @@ impl SupervisorState {
                 version: 0,
                 generation: out.activation.generation,
                 origin: out.activation.origin.clone(),
+                holders: out.holders.all(&self.shared.me),
             };
             if let Some(snap) = &out.snapshot {
                 if snap.bytes.len() > half {
@@ -283,7 +285,7 @@ impl SupervisorState {
             self.moved_kinds.insert(key.clone(), kind.clone());
         }
         if let Some(out) = &out {
-            self.unreplicate(key, &out.replicas);
+            self.rehost(key, &out.holders, to);
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             // A conflicting copy met ours here while ours was leaving: it follows ours.
@@ -444,6 +446,14 @@ impl SupervisorState {
             .await;
         let buffered = self.buffers.remove(key).unwrap_or_default();
         let Some(cell) = cell else { return };
+        // It never left: the holders of its spec are still the ones it had.
+        if let Some(child) = self
+            .child_ids
+            .get(key)
+            .and_then(|id| self.children.get_mut(id))
+        {
+            child.holders = out.holders;
+        }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             let snapshot = entry.snapshot.clone();
             self.resolve_conflict(&from, entry, snapshot);
@@ -577,7 +587,7 @@ impl SupervisorState {
                 stopping: false,
                 draining: false,
                 activation,
-                replicas: Vec::new(),
+                holders: SpecHolders::default(),
                 checkpoint: None,
                 checkpoint_seq: 0,
             },
@@ -689,9 +699,10 @@ impl SupervisorState {
                 self.shared.clone(),
                 supervisor.clone(),
             );
-            jobs.push((key, kind, entry.args, snapshot, activation, tokio::spawn(start)));
+            let holders = SpecHolders::inherit(entry.holders);
+            jobs.push((key, kind, entry.args, snapshot, (activation, holders), tokio::spawn(start)));
         }
-        for (key, kind, args, snapshot, activation, handle) in jobs {
+        for (key, kind, args, snapshot, (activation, holders), handle) in jobs {
             let had_snapshot = snapshot.is_some();
             let started = match handle.await {
                 Ok(Ok(cell)) => Some(cell),
@@ -714,8 +725,9 @@ impl SupervisorState {
             };
             if let Some(cell) = started {
                 self.record_started(&key, &kind, &args, cell, true, activation);
-                if kind.checkpoints() {
-                    if let Some(child) = self.child_ids.get(&key).and_then(|id| self.children.get_mut(id)) {
+                if let Some(child) = self.child_ids.get(&key).and_then(|id| self.children.get_mut(id)) {
+                    child.holders = holders;
+                    if kind.checkpoints() {
                         child.checkpoint = snapshot;
                         child.checkpoint_seq = 1;
                     }

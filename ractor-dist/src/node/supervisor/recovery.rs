@@ -21,6 +21,7 @@ use super::{Activation, Child, SupervisorState};
 use crate::core::recovery::{self, decide_respawn, replica_set, CopyMeta, OfferContext};
 use crate::core::{
     ActorKey, Incarnation, NodeName, Offer, ReplicaOutcome, Resolution, RespawnDecision, Spec,
+    SpecHolders,
 };
 use crate::node::kind::Snapshot;
 use crate::node::shared::{Counters, EntryState};
@@ -69,7 +70,12 @@ impl SupervisorState {
         child.checkpoint_seq += 1;
         child.checkpoint = Some(snapshot.clone());
         let (seq, generation) = (child.checkpoint_seq, child.activation.generation);
-        let targets: Vec<NodeName> = child.replicas.iter().map(|(n, _)| n.clone()).collect();
+        let targets: Vec<NodeName> = child
+            .holders
+            .current()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
         if snapshot.bytes.len() > budget {
             let n = Counters::bump(&self.shared.counters.checkpoints_too_large);
             if n.is_power_of_two() {
@@ -124,28 +130,23 @@ impl SupervisorState {
                     .into_iter()
                     .filter_map(|n| self.membership.incarnation_of(&n).map(|i| (n, i)))
                     .collect();
-            if desired == child.replicas {
+            if desired == child.holders.current() {
                 continue;
             }
             let spec = self.spec_of(child);
-            for d in desired.iter().filter(|d| !child.replicas.contains(d)) {
-                specs
-                    .entry(d.0.clone())
-                    .or_default()
-                    .push((child.key.clone(), spec.clone()));
-            }
-            let gone: Vec<NodeName> = child
-                .replicas
-                .iter()
-                .filter(|(n, _)| !desired.iter().any(|(d, _)| d == n))
-                .map(|(n, _)| n.clone())
-                .collect();
             let key = child.key.clone();
-            for node in gone {
-                self.drops.entry(node).or_default().push(key.clone());
+            let Some(child) = self.children.get_mut(&id) else {
+                continue;
+            };
+            let changes = child.holders.retarget(&me, desired);
+            for node in changes.send_spec {
+                specs
+                    .entry(node)
+                    .or_default()
+                    .push((key.clone(), spec.clone()));
             }
-            if let Some(child) = self.children.get_mut(&id) {
-                child.replicas = desired;
+            for (node, host) in changes.drop {
+                self.drops.entry(node).or_default().push((key.clone(), host));
             }
         }
         for (node, list) in specs {
@@ -171,10 +172,64 @@ impl SupervisorState {
         self.flush_drops();
     }
 
-    /// `key` no longer runs here: its replicas drop its spec (sent with the next flush).
-    pub(super) fn unreplicate(&mut self, key: &ActorKey, replicas: &[(NodeName, Incarnation)]) {
-        for (node, _) in replicas {
-            self.drops.entry(node.clone()).or_default().push(key.clone());
+    /// `key` no longer runs here: every holder drops its spec (sent with the next flush).
+    pub(super) fn unreplicate(&mut self, key: &ActorKey, holders: &SpecHolders) {
+        for (node, host) in holders.all(&self.shared.me) {
+            self.drops.entry(node).or_default().push((key.clone(), host));
+        }
+    }
+
+    /// `key` was handed off to `to`: its holders name `to` from now on (it may be lost
+    /// before its own holders have the spec), and keep the spec until they do.
+    pub(super) fn rehost(&mut self, key: &ActorKey, holders: &SpecHolders, to: &NodeName) {
+        let Some(incarnation) = self.membership.incarnation_of(to) else {
+            return;
+        };
+        let mut by_node: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>> = BTreeMap::new();
+        for (node, host) in holders.all(&self.shared.me) {
+            if node != *to {
+                by_node.entry(node).or_default().push((key.clone(), host));
+            }
+        }
+        for (node, keys) in by_node {
+            self.send_frame(
+                &node,
+                FrameBody::Rehost {
+                    keys,
+                    to: to.clone(),
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// `from` keeps the specs of these names now: former holders may drop theirs.
+    pub(super) fn handle_specs_kept(&mut self, from: &NodeName, keys: Vec<ActorKey>) {
+        for key in keys {
+            let Some(child) = self
+                .child_ids
+                .get(&key)
+                .and_then(|id| self.children.get_mut(id))
+            else {
+                continue;
+            };
+            for (node, host) in child.holders.handle_confirmed(from) {
+                self.drops.entry(node).or_default().push((key.clone(), host));
+            }
+        }
+        self.flush_drops();
+    }
+
+    /// `from` handed these names off to `to`.
+    pub(super) fn handle_rehost(
+        &mut self,
+        keys: Vec<(ActorKey, NodeName)>,
+        to: NodeName,
+        incarnation: Incarnation,
+    ) {
+        for (key, host) in keys {
+            self.replicas
+                .handle_moved(&host, &key, to.clone(), incarnation);
         }
     }
 
@@ -192,8 +247,9 @@ impl SupervisorState {
         }
     }
 
-    /// `from` hosts these names: keep their specs.
+    /// `from` hosts these names: keep their specs, and say so.
     pub(super) fn handle_replicate(&mut self, from: &NodeName, specs: Vec<(ActorKey, Spec<Snapshot>)>) {
+        let mut kept = Vec::new();
         for (key, spec) in specs {
             if spec.host != *from {
                 let n = Counters::bump(&self.shared.counters.bad_frames);
@@ -203,15 +259,20 @@ impl SupervisorState {
             if self.replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stale {
                 Counters::bump(&self.shared.counters.checkpoints_fenced);
                 tracing::debug!(name = %key, %from, "spec of a replaced generation refused");
+            } else {
+                kept.push(key);
             }
+        }
+        if !kept.is_empty() {
+            self.send_frame(from, FrameBody::SpecsKept { keys: kept });
         }
         self.publish_replica_gauge();
     }
 
-    /// `from` no longer hosts these names.
-    pub(super) fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<ActorKey>) {
-        for key in keys {
-            self.replicas.handle_dropped(from, &key);
+    /// Specs of these names (naming these hosts) are no longer needed here.
+    pub(super) fn handle_unreplicate(&mut self, keys: Vec<(ActorKey, NodeName)>) {
+        for (key, host) in keys {
+            self.replicas.handle_dropped(&host, &key);
         }
         self.publish_replica_gauge();
     }
@@ -251,13 +312,21 @@ impl SupervisorState {
         if self.shared.config.replicas <= 1 {
             return;
         }
+        // Offers waiting here for names this node no longer owns follow the owner.
+        let placement = self.membership.placement();
+        let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
+        for (owner, key, offer) in self.respawns.take_foreign(&self.shared.me, &placement) {
+            forwards.entry(owner).or_default().push((key, offer));
+        }
+        for (owner, offers) in forwards {
+            self.send_offers(&owner, offers);
+        }
         let orphans = self
             .replicas
             .orphans(|host, inc| self.membership.incarnation_of(host) == Some(inc));
         if orphans.is_empty() {
             return;
         }
-        let placement = self.membership.placement();
         let me = self.shared.me.clone();
         let now = self.now();
         let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
@@ -356,8 +425,10 @@ impl SupervisorState {
         for (key, offer, since) in self.respawns.take_all() {
             let ctx = OfferContext {
                 hosted: self.shared.hosted(&key).is_some() || self.outgoing.contains_key(&key),
-                lost_host_in_view: self.membership.incarnation_of(&offer.spec.host)
-                    == Some(offer.spec.host_incarnation),
+                // An offer naming this node was handed here and is not running: not "back".
+                lost_host_in_view: offer.spec.host != me
+                    && self.membership.incarnation_of(&offer.spec.host)
+                        == Some(offer.spec.host_incarnation),
                 age_ms: now.since(since),
                 patience_ms,
             };
@@ -384,7 +455,8 @@ impl SupervisorState {
     }
 
     async fn respawn(&mut self, key: ActorKey, offer: Offer<Snapshot>) {
-        let spec = offer.spec;
+        // A checkpoint may have reached this node after the offer was made.
+        let spec = self.replicas.freshest(&key, offer.spec);
         let Some(kind) = self.shared.kinds.get(&spec.kind).cloned() else {
             let n = Counters::bump(&self.shared.counters.unknown_kinds);
             tracing::error!(name = %key, kind = %spec.kind, count = n, "cannot respawn a name of a kind not registered here; it is lost");
@@ -497,12 +569,14 @@ impl SupervisorState {
                 tracing::warn!(name = %key, error = ?e, "the copy here stopped before it could resolve the conflict");
             }
         }
-        // The survivor is a new activation: checkpoints of both former copies are fenced.
+        // The survivor is a new activation: checkpoints of both former copies are fenced,
+        // and every holder of either gets the new spec or drops the old one.
         child.activation = Activation {
             generation: child.activation.generation.max(incoming.generation) + 1,
             origin: self.shared.me.clone(),
         };
-        child.replicas.clear();
+        child.holders.refresh(&self.shared.me);
+        child.holders.retire(entry.holders.clone());
         self.replicate(Some(&key));
     }
 

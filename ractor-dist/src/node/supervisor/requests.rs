@@ -150,7 +150,13 @@ impl SupervisorState {
                 }
             }
             FrameBody::Replicate { specs } => self.handle_replicate(&from, specs),
-            FrameBody::Unreplicate { keys } => self.handle_unreplicate(&from, keys),
+            FrameBody::Unreplicate { keys } => self.handle_unreplicate(keys),
+            FrameBody::SpecsKept { keys } => self.handle_specs_kept(&from, keys),
+            FrameBody::Rehost {
+                keys,
+                to,
+                incarnation,
+            } => self.handle_rehost(keys, to, incarnation),
             FrameBody::Checkpoint {
                 key,
                 generation,

@@ -5,11 +5,13 @@
 //! ```
 //!
 //! It starts three console nodes (this same binary in node mode), spawns 1,000 named
-//! counters from different nodes, sends increments to every counter from every node, prints
-//! how many counters each node hosts, and verifies every value from yet another node. Then
-//! a fourth node joins (the counters it now owns move to it with their values) and the
-//! first node leaves gracefully (its counters move to the others); every value is verified
-//! after each. It exits non-zero on any mismatch and always stops its children.
+//! counters from different nodes (checkpointed to a replica after every message), sends
+//! increments to every counter from every node, prints how many counters each node hosts,
+//! and verifies every value from yet another node. Then a fourth node joins (the counters
+//! it now owns move to it with their values), the first node leaves gracefully (its
+//! counters move to the others), and another one is killed with `kill -9` (its counters are
+//! respawned on the survivors from their checkpoints); every value is verified after each.
+//! It exits non-zero on any mismatch and always stops its children.
 //!
 //! Options: `--nodes N` (default 3), `--actors N` (default 1000), `--verbose` (show the
 //! nodes' logs).
@@ -95,7 +97,7 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let t = Instant::now();
     let name = |i: usize| format!("counter-{i}");
     for i in 0..actors {
-        nodes[i % n].send(&format!("spawn {} 0", name(i)))?;
+        nodes[i % n].send(&format!("spawn-as durable {} 0", name(i)))?;
     }
     let mut hosts: BTreeMap<String, String> = BTreeMap::new();
     for i in 0..actors {
@@ -217,6 +219,36 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     leaver.wait_exit()?;
     verify(&mut nodes, actors, &expected_value)?;
     println!("all {actors} values verified after the leave");
+
+    // A node crashes: its counters are respawned on the survivors from their checkpoints.
+    if nodes.len() >= 2 {
+        let victim_hosts: usize = nodes[0].ok("local")?.parse()?;
+        let t = Instant::now();
+        nodes[0].signal("KILL")?;
+        let victim = nodes.remove(0);
+        let k = nodes.len();
+        wait_settled(&mut nodes, k)?;
+        let all_back = wait_until(Duration::from_secs(30), || {
+            nodes
+                .iter_mut()
+                .map(|node| node.ok("local").ok().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0))
+                .sum::<usize>()
+                == actors
+        });
+        ensure!(all_back, "the crashed node's counters did not all come back");
+        let respawned: u64 = nodes
+            .iter_mut()
+            .map(|node| node.ok("stats").map(|s| status_field(&s, "respawned")).unwrap_or(0))
+            .sum();
+        println!(
+            "{} was killed (kill -9): its {victim_hosts} counters were respawned on the survivors from their checkpoints in {:?} ({respawned} respawned)",
+            victim.node_name,
+            t.elapsed()
+        );
+        drop(victim);
+        verify(&mut nodes, actors, &expected_value)?;
+        println!("all {actors} values verified after the crash");
+    }
     for node in nodes.iter_mut() {
         let code = node.quit()?;
         ensure!(code == Some(0), "node {} exited with {code:?}", node.name);

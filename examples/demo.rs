@@ -231,14 +231,26 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
         let all_back = wait_until(Duration::from_secs(30), || {
             nodes
                 .iter_mut()
-                .map(|node| node.ok("local").ok().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0))
+                .map(|node| {
+                    node.ok("local")
+                        .ok()
+                        .and_then(|l| l.parse::<usize>().ok())
+                        .unwrap_or(0)
+                })
                 .sum::<usize>()
                 == actors
         });
-        ensure!(all_back, "the crashed node's counters did not all come back");
+        ensure!(
+            all_back,
+            "the crashed node's counters did not all come back"
+        );
         let respawned: u64 = nodes
             .iter_mut()
-            .map(|node| node.ok("stats").map(|s| status_field(&s, "respawned")).unwrap_or(0))
+            .map(|node| {
+                node.ok("stats")
+                    .map(|s| status_field(&s, "respawned"))
+                    .unwrap_or(0)
+            })
             .sum();
         println!(
             "{} was killed (kill -9): its {victim_hosts} counters were respawned on the survivors from their checkpoints in {:?} ({respawned} respawned)",

@@ -220,14 +220,26 @@ impl DistActor for Tally {
     const CHECKPOINTS: Checkpoints = Checkpoints::every_messages(1);
     const ON_CONFLICT: ConflictPolicy = ConflictPolicy::Merge;
 
-    async fn pre_start(&self, _: DistRef<CounterMsg>, start: i64) -> Result<TallyState, ActorProcessingErr> {
-        let mut state = TallyState { me: 0, ..TallyState::default() };
+    async fn pre_start(
+        &self,
+        _: DistRef<CounterMsg>,
+        start: i64,
+    ) -> Result<TallyState, ActorProcessingErr> {
+        let mut state = TallyState {
+            me: 0,
+            ..TallyState::default()
+        };
         state.add(start);
         state.me = TallyState::fresh_slot();
         Ok(state)
     }
 
-    async fn handle(&self, _: DistRef<CounterMsg>, message: CounterMsg, state: &mut TallyState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: DistRef<CounterMsg>,
+        message: CounterMsg,
+        state: &mut TallyState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             CounterMsg::Add(n) => {
                 state.add(n);
@@ -253,11 +265,24 @@ impl DistActor for Tally {
         Snapshot::encode(&state.parts)
     }
 
-    async fn restore(&self, _: DistRef<CounterMsg>, _: i64, snapshot: Snapshot) -> Result<TallyState, ActorProcessingErr> {
-        Ok(TallyState { parts: snapshot.decode(Self::STATE_VERSION)?, me: TallyState::fresh_slot() })
+    async fn restore(
+        &self,
+        _: DistRef<CounterMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<TallyState, ActorProcessingErr> {
+        Ok(TallyState {
+            parts: snapshot.decode(Self::STATE_VERSION)?,
+            me: TallyState::fresh_slot(),
+        })
     }
 
-    async fn merge(&self, _: DistRef<CounterMsg>, state: &mut TallyState, other: Snapshot) -> Result<(), ActorProcessingErr> {
+    async fn merge(
+        &self,
+        _: DistRef<CounterMsg>,
+        state: &mut TallyState,
+        other: Snapshot,
+    ) -> Result<(), ActorProcessingErr> {
         let other: std::collections::BTreeMap<u64, i64> = other.decode(Self::STATE_VERSION)?;
         for (slot, n) in other {
             let mine = state.parts.entry(slot).or_insert(n);

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use integration_tests::{free_ports, node_binary, node_args, wait_until, NodeProc, DEADLINE_MS};
+use integration_tests::{free_ports, node_args, node_binary, wait_until, NodeProc, DEADLINE_MS};
 use ractor::Actor;
 use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
@@ -45,14 +45,20 @@ impl Cluster {
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let args = node_args(&ports, *port, &[]);
-            nodes.push(NodeProc::start(&node_binary(), &format!("n{}", i + 1), *port, &args, true)?);
+            nodes.push(NodeProc::start(
+                &node_binary(),
+                &format!("n{}", i + 1),
+                *port,
+                &args,
+                true,
+            )?);
         }
         let mut c = Cluster { nodes };
         ensure!(
-            wait_until(Duration::from_secs(20), || c.nodes.iter_mut().all(|n| n
-                .members()
-                .map(|m| m.len() == 3)
-                .unwrap_or(false))),
+            wait_until(Duration::from_secs(20), || c
+                .nodes
+                .iter_mut()
+                .all(|n| n.members().map(|m| m.len() == 3).unwrap_or(false))),
             "cluster did not form"
         );
         // Spawn and write once (pipelined), then wait for every checkpoint.
@@ -68,7 +74,8 @@ impl Cluster {
             }
         }
         ensure!(
-            wait_until(Duration::from_secs(60), || c.sum("checkpoints", &[0, 1, 2]) >= actors as u64),
+            wait_until(Duration::from_secs(60), || c.sum("checkpoints", &[0, 1, 2])
+                >= actors as u64),
             "checkpoints did not reach the replicas"
         );
         Ok(c)
@@ -138,7 +145,9 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    println!("B11: {actors} durable actors on 3 nodes (heartbeat 100 ms, deadline {DEADLINE_MS} ms)");
+    println!(
+        "B11: {actors} durable actors on 3 nodes (heartbeat 100 ms, deadline {DEADLINE_MS} ms)"
+    );
 
     // kill -9, against a bare ractor_cluster node that watches the same victim.
     let mut c = Cluster::start(actors)?;
@@ -187,7 +196,10 @@ fn main() -> Result<()> {
         respawned,
         if respawned > 0 { ms(serving - detect) * 1000.0 / respawned as f64 } else { 0.0 },
     );
-    ensure!(respawned as usize == victim_hosted, "respawned {respawned} of {victim_hosted}");
+    ensure!(
+        respawned as usize == victim_hosted,
+        "respawned {respawned} of {victim_hosted}"
+    );
     ensure!(values_ok, "a respawned actor lost its checkpoint");
     server.stop(None);
     drop(c);
@@ -202,7 +214,11 @@ fn main() -> Result<()> {
         c.local(&[0, 1, 2]) == actors
             && c.nodes.iter_mut().all(|n| {
                 n.ok("stats")
-                    .map(|s| s.contains("members=3") && s.contains("settled=true") && s.contains("fenced=false"))
+                    .map(|s| {
+                        s.contains("members=3")
+                            && s.contains("settled=true")
+                            && s.contains("fenced=false")
+                    })
                     .unwrap_or(false)
             })
     });

@@ -12,6 +12,7 @@ use integration_tests::proxy::ProxyMesh;
 use integration_tests::{free_ports, wait_until, Cluster};
 
 const NAMES: usize = 60;
+const STAYS: usize = 20;
 
 /// Sum of `local` over `nodes`.
 fn hosted(cluster: &mut Cluster, nodes: &[usize]) -> usize {
@@ -117,7 +118,10 @@ fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()
         cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
         cluster.nodes[0].ok(&format!("add d{i} 1"))?;
     }
-    ensure!(wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64), "no checkpoints");
+    ensure!(
+        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64),
+        "no checkpoints"
+    );
     let paused = hosted(&mut cluster, &[2]);
     ensure!(paused > 0, "the paused node hosts nothing");
 
@@ -149,7 +153,10 @@ fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()
         "{} copies of {NAMES} names run",
         hosted(&mut cluster, &[0, 1, 2])
     );
-    ensure!(cluster.stat(2, "pauses") >= 1, "the resumed node did not notice its pause");
+    ensure!(
+        cluster.stat(2, "pauses") >= 1,
+        "the resumed node did not notice its pause"
+    );
     ensure!(
         cluster.stat(2, "fenced") == 0,
         "{}",
@@ -177,6 +184,10 @@ fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallie
         cluster.nodes[0].ok(&format!("add t{i} 1"))?;
         cluster.nodes[0].ok(&format!("add d{i} 1"))?;
     }
+    // `Stay` actors do not move when the view changes; their copies must meet anyway.
+    for i in 0..STAYS {
+        cluster.nodes[0].ok(&format!("spawn-as stay s{i} 0"))?;
+    }
     ensure!(
         wait_checkpoints(&mut cluster, &[0, 1, 2, 3], 2 * NAMES as u64),
         "no checkpoints"
@@ -188,8 +199,8 @@ fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallie
         "the sides did not settle apart"
     );
     // Each side serves what it can: the names hosted on it and those it keeps specs of.
-    let mut wrote_a = vec![false; NAMES];
-    let mut wrote_b = vec![false; NAMES];
+    let mut wrote_a = [false; NAMES];
+    let mut wrote_b = [false; NAMES];
     let mut durable_a = vec![None; NAMES];
     let mut durable_b = vec![None; NAMES];
     for i in 0..NAMES {
@@ -207,13 +218,13 @@ fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallie
         "the partition did not heal"
     );
     let once = wait_until(Duration::from_secs(10), || {
-        hosted(&mut cluster, &[0, 1, 2, 3]) == 2 * NAMES
+        hosted(&mut cluster, &[0, 1, 2, 3]) == 2 * NAMES + STAYS
     });
     ensure!(
         once,
         "{} copies of {} names run after the heal",
         hosted(&mut cluster, &[0, 1, 2, 3]),
-        2 * NAMES
+        2 * NAMES + STAYS
     );
     ensure!(cluster.stat_sum(&[0, 1, 2, 3], "conflicts") as usize >= both);
     for i in 0..NAMES {
@@ -221,7 +232,10 @@ fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallie
         // All nodes agree, and the tally holds the writes of both sides.
         for node in 0..4 {
             let t = cluster.nodes[node].ok(&format!("get t{i}"))?;
-            ensure!(t == want.to_string(), "t{i} = {t} on node {node}, expected {want}");
+            ensure!(
+                t == want.to_string(),
+                "t{i} = {t} on node {node}, expected {want}"
+            );
         }
         // A durable counter keeps one side's copy (the newer one).
         let d = cluster.nodes[0].ok(&format!("get d{i}"))?;

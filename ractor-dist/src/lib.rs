@@ -75,10 +75,10 @@ pub mod core;
 mod node;
 mod wire;
 
-pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
+pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
-    Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds, NodeStatus,
-    Snapshot,
+    Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
+    NodeStatus, Snapshot,
 };
 pub use wire::{WireError, PROTOCOL_VERSION};

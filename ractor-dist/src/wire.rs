@@ -88,7 +88,9 @@ pub(crate) enum FrameBody {
         bytes: Vec<u8>,
     },
     /// The sender hosts these names: keep their specs (a replica).
-    Replicate { specs: Vec<(ActorKey, Spec<Snapshot>)> },
+    Replicate {
+        specs: Vec<(ActorKey, Spec<Snapshot>)>,
+    },
     /// The receiver keeps the specs of these names now (answers `Replicate`).
     SpecsKept { keys: Vec<ActorKey> },
     /// Drop the specs of these names that name these hosts (the name stopped, or its
@@ -109,10 +111,14 @@ pub(crate) enum FrameBody {
         snapshot: Snapshot,
     },
     /// These names lost their host; the receiver owns them now (or knows who does).
-    Respawn { offers: Vec<(ActorKey, Offer<Snapshot>)> },
+    Respawn {
+        offers: Vec<(ActorKey, Offer<Snapshot>)>,
+    },
     /// Another live copy of a name the receiver runs (it met the sender's copy while that
     /// one was moving here): resolve the conflict.
     Conflict { entry: MigrateEntry },
+    /// Another copy of these names runs on the given nodes: hand yours over there.
+    Yield { keys: Vec<(ActorKey, NodeName)> },
 }
 
 /// One actor in a `Migrate` batch.

@@ -681,6 +681,25 @@ impl HandoffCore {
         }
     }
 
+    /// Another live copy of `key` runs on `to` (two copies met after a partition healed,
+    /// and this one would not move by itself, e.g. a `Stay` actor): hand this one over
+    /// there, where the two are resolved by the kind's conflict policy.
+    pub fn handle_yield(&mut self, key: ActorKey, to: NodeName, now: Millis) {
+        if self.out.contains_key(&key) || to == self.me {
+            return;
+        }
+        self.now = now;
+        self.out.insert(
+            key.clone(),
+            Out {
+                to: to.clone(),
+                phase: Phase::Draining,
+                since: now,
+            },
+        );
+        self.commands.push_back(HandoffCommand::Drain { key, to });
+    }
+
     /// `key` stopped by itself while it was being handed off: forget it.
     pub fn handle_gone(&mut self, key: &ActorKey) {
         if let Some(out) = self.out.remove(key) {

@@ -360,15 +360,11 @@ impl<S> Replicas<S> {
         S: Clone,
     {
         match self.specs.get(key) {
-            Some(mine)
-                if mine.generation == offer.generation && mine.seq > offer.seq =>
-            {
-                Spec {
-                    host: offer.host,
-                    host_incarnation: offer.host_incarnation,
-                    ..mine.clone()
-                }
-            }
+            Some(mine) if mine.generation == offer.generation && mine.seq > offer.seq => Spec {
+                host: offer.host,
+                host_incarnation: offer.host_incarnation,
+                ..mine.clone()
+            },
             _ => offer,
         }
     }

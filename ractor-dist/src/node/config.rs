@@ -183,7 +183,11 @@ impl DistConfig {
             a.rsplit_once(':')
                 .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
         };
-        for seed in self.seeds.iter().chain(self.dial_via.iter().flat_map(|(a, b)| [a, b])) {
+        for seed in self
+            .seeds
+            .iter()
+            .chain(self.dial_via.iter().flat_map(|(a, b)| [a, b]))
+        {
             if !is_addr(seed) {
                 return Err(ConfigError::Seed(seed.clone()));
             }

@@ -391,16 +391,14 @@ impl<A: DistActor> Hosted<A> {
         let outcome = match resolution {
             Resolution::KeepLocal => Ok(()),
             Resolution::Merge => self.actor.merge(me, state, other).await,
-            Resolution::TakeIncoming => {
-                match decode_args::<A::Arguments>(&self.args, usize::MAX) {
-                    Ok(args) => self
-                        .actor
-                        .restore(me, args, other)
-                        .await
-                        .map(|taken| *state = taken),
-                    Err(e) => Err(format!("arguments do not decode: {e}").into()),
-                }
-            }
+            Resolution::TakeIncoming => match decode_args::<A::Arguments>(&self.args, usize::MAX) {
+                Ok(args) => self
+                    .actor
+                    .restore(me, args, other)
+                    .await
+                    .map(|taken| *state = taken),
+                Err(e) => Err(format!("arguments do not decode: {e}").into()),
+            },
         };
         match outcome {
             Ok(()) => {
@@ -560,8 +558,11 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         resolution: Resolution,
         other: Snapshot,
     ) -> Result<(), RemoteError> {
-        cell.send_message(Local::<A::Msg>::Control(Control::Resolve { resolution, other }))
-            .map_err(|_| RemoteError::Unavailable("the actor stopped".to_string()))
+        cell.send_message(Local::<A::Msg>::Control(Control::Resolve {
+            resolution,
+            other,
+        }))
+        .map_err(|_| RemoteError::Unavailable("the actor stopped".to_string()))
     }
 
     fn snapshot(

@@ -354,7 +354,11 @@ impl Sim {
                 } else {
                     self.nodes[n].replicas.remove(&key);
                 }
-                self.send(n, owner, Packet::Respawn(vec![(key, Offer { spec, hops: 0 })]));
+                self.send(
+                    n,
+                    owner,
+                    Packet::Respawn(vec![(key, Offer { spec, hops: 0 })]),
+                );
             } else {
                 let now = Millis(self.now);
                 self.nodes[n]
@@ -414,7 +418,8 @@ impl Sim {
                         let (to_name, to_inc) = (self.nodes[to].name.clone(), self.nodes[to].inc);
                         for (holder, host) in out.holders.all(&me) {
                             let h = self.index(&holder);
-                            let p = Packet::Rehost(vec![(key.clone(), host)], to_name.clone(), to_inc);
+                            let p =
+                                Packet::Rehost(vec![(key.clone(), host)], to_name.clone(), to_inc);
                             self.send(n, h, p);
                         }
                     }
@@ -508,9 +513,7 @@ impl Sim {
                     };
                     self.send(n, owner, Packet::Respawn(vec![(key, offer)]));
                 }
-                RespawnDecision::Wait => {
-                    self.nodes[n].respawns.handle_offer(key, offer, since)
-                }
+                RespawnDecision::Wait => self.nodes[n].respawns.handle_offer(key, offer, since),
                 RespawnDecision::Drop(_) => {}
             }
         }
@@ -620,7 +623,10 @@ impl Sim {
     fn resolve_here(&mut self, n: usize, from: usize, key: ActorKey, other: Copy) {
         let moving = self.nodes[n].draining.contains(&key)
             || self.nodes[n].outgoing.contains_key(&key)
-            || self.nodes[n].copies.get(&key).is_none_or(|c| c.st == St::Moving);
+            || self.nodes[n]
+                .copies
+                .get(&key)
+                .is_none_or(|c| c.st == St::Moving);
         let local = self.nodes[n]
             .copies
             .get(&key)
@@ -634,11 +640,20 @@ impl Sim {
             self.nodes[n].conflicts.insert(key, (from, other));
             return;
         }
-        let (a, b) = (self.nodes[local.origin].name.clone(), self.nodes[other.origin].name.clone());
+        let (a, b) = (
+            self.nodes[local.origin].name.clone(),
+            self.nodes[other.origin].name.clone(),
+        );
         let res = resolve(
             self.policy,
-            CopyMeta { generation: local.generation, host: &a },
-            CopyMeta { generation: other.generation, host: &b },
+            CopyMeta {
+                generation: local.generation,
+                host: &a,
+            },
+            CopyMeta {
+                generation: other.generation,
+                host: &b,
+            },
             true,
         );
         self.note(format!("n{n} resolves {key:?}: {res:?}"));
@@ -690,7 +705,9 @@ impl Sim {
             Packet::Replicate(specs) => {
                 let mut stored = Vec::new();
                 for (key, spec) in specs {
-                    if self.nodes[to].replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stored {
+                    if self.nodes[to].replicas.handle_spec(key.clone(), spec)
+                        == ReplicaOutcome::Stored
+                    {
                         stored.push(key);
                     }
                 }
@@ -707,7 +724,9 @@ impl Sim {
             }
             Packet::Rehost(keys, host, inc) => {
                 for (key, old) in keys {
-                    self.nodes[to].replicas.handle_moved(&old, &key, host.clone(), inc);
+                    self.nodes[to]
+                        .replicas
+                        .handle_moved(&old, &key, host.clone(), inc);
                 }
             }
             Packet::Unreplicate(keys) => {
@@ -770,7 +789,10 @@ impl Sim {
                 node.up
                     && !node.hung
                     && node.fenced_at.is_none()
-                    && node.copies.get(&key).is_some_and(|c| matches!(c.st, St::Active | St::Settling))
+                    && node
+                        .copies
+                        .get(&key)
+                        .is_some_and(|c| matches!(c.st, St::Active | St::Settling))
                     && node.core.admit(&key, None, true, true) == Admission::Deliver
             })
             .collect();
@@ -785,7 +807,11 @@ impl Sim {
         let holders: Vec<NodeName> = c.holders.current().iter().map(|(h, _)| h.clone()).collect();
         for h in holders {
             let r = self.index(&h);
-            self.send(n, r, Packet::Checkpoint(key.clone(), generation, seq, value));
+            self.send(
+                n,
+                r,
+                Packet::Checkpoint(key.clone(), generation, seq, value),
+            );
         }
     }
 
@@ -794,11 +820,17 @@ impl Sim {
             for b in (a + 1)..self.nodes.len() {
                 let (x, y) = (&self.nodes[a], &self.nodes[b]);
                 let watched = |n: &Node| {
-                    n.up && !n.hung && n.fenced_at.is_none() && n.core.is_settled() && !n.by_deadline
+                    n.up && !n.hung
+                        && n.fenced_at.is_none()
+                        && n.core.is_settled()
+                        && !n.by_deadline
                 };
-                if !(watched(x) && watched(y) && x.members.contains(&b) && y.members.contains(&a))
-                    || !self.can_talk(a, b)
-                {
+                let both = watched(x)
+                    && watched(y)
+                    && x.members.contains(&b)
+                    && y.members.contains(&a)
+                    && self.can_talk(a, b);
+                if !both {
                     continue;
                 }
                 let live = |c: &Copy| matches!(c.st, St::Active | St::Settling);
@@ -815,10 +847,18 @@ impl Sim {
     }
 
     fn fault(&mut self) {
-        let up: Vec<usize> = (0..self.nodes.len()).filter(|&n| self.nodes[n].up).collect();
-        let running: Vec<usize> = up.iter().copied().filter(|&n| !self.nodes[n].hung).collect();
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].up)
+            .collect();
+        let running: Vec<usize> = up
+            .iter()
+            .copied()
+            .filter(|&n| !self.nodes[n].hung)
+            .collect();
         let hung: Vec<usize> = up.iter().copied().filter(|&n| self.nodes[n].hung).collect();
-        let down: Vec<usize> = (0..self.nodes.len()).filter(|&n| !self.nodes[n].up).collect();
+        let down: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| !self.nodes[n].up)
+            .collect();
         match self.rng.gen_range(0..6) {
             0 if running.len() > 2 => {
                 let c = running[self.rng.gen_range(0..running.len())];
@@ -985,7 +1025,9 @@ impl Sim {
     }
 
     fn check_final(&self) {
-        let up: BTreeSet<usize> = (0..self.nodes.len()).filter(|&n| self.nodes[n].up).collect();
+        let up: BTreeSet<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].up)
+            .collect();
         let placement = self.placement_of(&up);
         for &n in &up {
             let node = &self.nodes[n];

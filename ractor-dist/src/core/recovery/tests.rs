@@ -110,10 +110,19 @@ proptest! {
 fn a_replaced_host_cannot_refresh_or_drop_the_spec() {
     let key = ActorKey::new("x");
     let mut r: Replicas<u64> = Replicas::new();
-    assert_eq!(r.handle_spec(key.clone(), spec("a", 1, 3)), ReplicaOutcome::Stored);
+    assert_eq!(
+        r.handle_spec(key.clone(), spec("a", 1, 3)),
+        ReplicaOutcome::Stored
+    );
     // b respawned it (generation 2); a comes back and repeats its old spec
-    assert_eq!(r.handle_spec(key.clone(), spec("b", 2, 0)), ReplicaOutcome::Stored);
-    assert_eq!(r.handle_spec(key.clone(), spec("a", 1, 9)), ReplicaOutcome::Stale);
+    assert_eq!(
+        r.handle_spec(key.clone(), spec("b", 2, 0)),
+        ReplicaOutcome::Stored
+    );
+    assert_eq!(
+        r.handle_spec(key.clone(), spec("a", 1, 9)),
+        ReplicaOutcome::Stale
+    );
     assert_eq!(
         r.handle_checkpoint(&n("a"), &key, 1, 10, 10),
         ReplicaOutcome::Stale
@@ -156,10 +165,31 @@ fn orphans_are_the_names_whose_host_is_gone_or_restarted() {
 fn the_freshest_offer_wins() {
     let mut o: Respawns<u64> = Respawns::new();
     let key = ActorKey::new("x");
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 4), hops: 0 }, Millis(1));
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 2), hops: 0 }, Millis(2));
+    o.handle_offer(
+        key.clone(),
+        Offer {
+            spec: spec("a", 1, 4),
+            hops: 0,
+        },
+        Millis(1),
+    );
+    o.handle_offer(
+        key.clone(),
+        Offer {
+            spec: spec("a", 1, 2),
+            hops: 0,
+        },
+        Millis(2),
+    );
     assert_eq!(o.len(), 1);
-    o.handle_offer(key.clone(), Offer { spec: spec("a", 1, 5), hops: 0 }, Millis(3));
+    o.handle_offer(
+        key.clone(),
+        Offer {
+            spec: spec("a", 1, 5),
+            hops: 0,
+        },
+        Millis(3),
+    );
     let all = o.take_all();
     assert_eq!((all[0].1.spec.seq, all[0].2), (5, Millis(3)));
     assert!(o.is_empty());
@@ -170,19 +200,65 @@ fn offers_go_to_the_owner_and_wait_while_the_host_is_in_view() {
     let placement = Placement::new(Epoch(1), [n("a"), n("b"), n("c")]);
     let key = ActorKey::new("x");
     let owner = placement.owner_of(&key).unwrap().clone();
-    let other = placement.members().iter().find(|m| **m != owner).unwrap().clone();
-    let offer = Offer { spec: spec("gone", 1, 0), hops: 0 };
-    let ctx = OfferContext { hosted: false, lost_host_in_view: false, age_ms: 0, patience_ms: 100 };
-    let decide = |me: &NodeName, offer: &Offer<u64>, ctx| decide_respawn(me, &placement, offer, &key, ctx);
+    let other = placement
+        .members()
+        .iter()
+        .find(|m| **m != owner)
+        .unwrap()
+        .clone();
+    let offer = Offer {
+        spec: spec("gone", 1, 0),
+        hops: 0,
+    };
+    let ctx = OfferContext {
+        hosted: false,
+        lost_host_in_view: false,
+        age_ms: 0,
+        patience_ms: 100,
+    };
+    let decide =
+        |me: &NodeName, offer: &Offer<u64>, ctx| decide_respawn(me, &placement, offer, &key, ctx);
     assert_eq!(decide(&owner, &offer, ctx), RespawnDecision::Spawn);
-    assert_eq!(decide(&other, &offer, ctx), RespawnDecision::Forward(owner.clone()));
-    assert!(matches!(decide(&owner, &offer, OfferContext { hosted: true, ..ctx }), RespawnDecision::Drop(_)));
+    assert_eq!(
+        decide(&other, &offer, ctx),
+        RespawnDecision::Forward(owner.clone())
+    );
+    assert!(matches!(
+        decide(
+            &owner,
+            &offer,
+            OfferContext {
+                hosted: true,
+                ..ctx
+            }
+        ),
+        RespawnDecision::Drop(_)
+    ));
     // the owner has not noticed the loss yet: wait, then give up once the host stays
-    let in_view = OfferContext { lost_host_in_view: true, ..ctx };
+    let in_view = OfferContext {
+        lost_host_in_view: true,
+        ..ctx
+    };
     assert_eq!(decide(&owner, &offer, in_view), RespawnDecision::Wait);
-    assert!(matches!(decide(&owner, &offer, OfferContext { age_ms: 101, ..in_view }), RespawnDecision::Drop(_)));
-    let tired = Offer { hops: MAX_OFFER_HOPS, ..offer };
-    assert!(matches!(decide(&other, &tired, ctx), RespawnDecision::Drop(_)));
+    assert!(matches!(
+        decide(
+            &owner,
+            &offer,
+            OfferContext {
+                age_ms: 101,
+                ..in_view
+            }
+        ),
+        RespawnDecision::Drop(_)
+    ));
+    let tired = Offer {
+        hops: MAX_OFFER_HOPS,
+        ..offer
+    };
+    assert!(matches!(
+        decide(&other, &tired, ctx),
+        RespawnDecision::Drop(_)
+    ));
 }
 
 #[test]
@@ -190,13 +266,19 @@ fn replica_sets_skip_the_host_and_follow_the_ranking() {
     let placement = Placement::new(Epoch(1), [n("a"), n("b"), n("c"), n("d")]);
     let key = ActorKey::new("x");
     let ranked = placement.ranked(&key);
-    assert_eq!(replica_set(&placement, &key, &ranked[0], 2), vec![ranked[1].clone()]);
+    assert_eq!(
+        replica_set(&placement, &key, &ranked[0], 2),
+        vec![ranked[1].clone()]
+    );
     assert_eq!(
         replica_set(&placement, &key, &ranked[0], 3),
         vec![ranked[1].clone(), ranked[2].clone()]
     );
     // a host that is not the owner (a `Stay` actor) keeps the owner as first replica
-    assert_eq!(replica_set(&placement, &key, &ranked[2], 2), vec![ranked[0].clone()]);
+    assert_eq!(
+        replica_set(&placement, &key, &ranked[2], 2),
+        vec![ranked[0].clone()]
+    );
     assert!(replica_set(&placement, &key, &ranked[0], 1).is_empty());
 }
 

@@ -700,7 +700,14 @@ impl SupervisorState {
                 supervisor.clone(),
             );
             let holders = SpecHolders::inherit(entry.holders);
-            jobs.push((key, kind, entry.args, snapshot, (activation, holders), tokio::spawn(start)));
+            jobs.push((
+                key,
+                kind,
+                entry.args,
+                snapshot,
+                (activation, holders),
+                tokio::spawn(start),
+            ));
         }
         for (key, kind, args, snapshot, (activation, holders), handle) in jobs {
             let had_snapshot = snapshot.is_some();
@@ -725,7 +732,11 @@ impl SupervisorState {
             };
             if let Some(cell) = started {
                 self.record_started(&key, &kind, &args, cell, true, activation);
-                if let Some(child) = self.child_ids.get(&key).and_then(|id| self.children.get_mut(id)) {
+                if let Some(child) = self
+                    .child_ids
+                    .get(&key)
+                    .and_then(|id| self.children.get_mut(id))
+                {
                     child.holders = holders;
                     if kind.checkpoints() {
                         child.checkpoint = snapshot;

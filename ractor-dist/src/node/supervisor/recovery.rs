@@ -146,7 +146,10 @@ impl SupervisorState {
                     .push((key.clone(), spec.clone()));
             }
             for (node, host) in changes.drop {
-                self.drops.entry(node).or_default().push((key.clone(), host));
+                self.drops
+                    .entry(node)
+                    .or_default()
+                    .push((key.clone(), host));
             }
         }
         for (node, list) in specs {
@@ -175,7 +178,10 @@ impl SupervisorState {
     /// `key` no longer runs here: every holder drops its spec (sent with the next flush).
     pub(super) fn unreplicate(&mut self, key: &ActorKey, holders: &SpecHolders) {
         for (node, host) in holders.all(&self.shared.me) {
-            self.drops.entry(node).or_default().push((key.clone(), host));
+            self.drops
+                .entry(node)
+                .or_default()
+                .push((key.clone(), host));
         }
     }
 
@@ -214,7 +220,10 @@ impl SupervisorState {
                 continue;
             };
             for (node, host) in child.holders.handle_confirmed(from) {
-                self.drops.entry(node).or_default().push((key.clone(), host));
+                self.drops
+                    .entry(node)
+                    .or_default()
+                    .push((key.clone(), host));
             }
         }
         self.flush_drops();
@@ -248,7 +257,11 @@ impl SupervisorState {
     }
 
     /// `from` hosts these names: keep their specs, and say so.
-    pub(super) fn handle_replicate(&mut self, from: &NodeName, specs: Vec<(ActorKey, Spec<Snapshot>)>) {
+    pub(super) fn handle_replicate(
+        &mut self,
+        from: &NodeName,
+        specs: Vec<(ActorKey, Spec<Snapshot>)>,
+    ) {
         let mut kept = Vec::new();
         for (key, spec) in specs {
             if spec.host != *from {
@@ -341,13 +354,9 @@ impl SupervisorState {
             if owner != me {
                 // If the owner goes too, the spec is offered again to the next one; kept
                 // only where the owner's own replicas will be.
-                let keeps = recovery::replica_set(
-                    &placement,
-                    &key,
-                    &owner,
-                    self.shared.config.replicas,
-                )
-                .contains(&me);
+                let keeps =
+                    recovery::replica_set(&placement, &key, &owner, self.shared.config.replicas)
+                        .contains(&me);
                 match self.membership.incarnation_of(&owner) {
                     Some(inc) if keeps => self.replicas.reassign(&key, owner.clone(), inc),
                     _ => {
@@ -395,7 +404,11 @@ impl SupervisorState {
     }
 
     /// Respawn offers from `from`: kept, and run at once when this node is settled.
-    pub(super) async fn handle_respawn(&mut self, from: &NodeName, offers: Vec<(ActorKey, Offer<Snapshot>)>) {
+    pub(super) async fn handle_respawn(
+        &mut self,
+        from: &NodeName,
+        offers: Vec<(ActorKey, Offer<Snapshot>)>,
+    ) {
         let now = self.now();
         tracing::debug!(%from, offers = offers.len(), "respawn offers");
         for (key, offer) in offers {
@@ -633,9 +646,15 @@ impl SupervisorState {
             return false;
         }
         if rejoined {
-            tracing::info!(waited_ms = since.elapsed().as_millis() as u64, "rejoined after the pause; delivering held messages");
+            tracing::info!(
+                waited_ms = since.elapsed().as_millis() as u64,
+                "rejoined after the pause; delivering held messages"
+            );
         } else {
-            tracing::warn!(waited_ms = since.elapsed().as_millis() as u64, "no peer came back after the pause; serving alone");
+            tracing::warn!(
+                waited_ms = since.elapsed().as_millis() as u64,
+                "no peer came back after the pause; serving alone"
+            );
         }
         self.fenced_since = None;
         self.shared
@@ -672,5 +691,65 @@ impl SupervisorState {
             self.replicate(None);
         }
         self.publish_replica_gauge();
+    }
+}
+
+impl SupervisorState {
+    /// `from` runs these names (it is their directory node's job to know). A name that also
+    /// runs here, or is registered on another live node, has two copies (a partition
+    /// healed): the registering one is asked to yield to the other.
+    pub(super) fn handle_register(&mut self, from: &NodeName, entries: Vec<(ActorKey, String)>) {
+        let mut yields: Vec<(ActorKey, NodeName)> = Vec::new();
+        {
+            let mut dir = self
+                .shared
+                .directory
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for (key, _kind) in entries {
+                let here = self
+                    .child_ids
+                    .get(&key)
+                    .and_then(|id| self.children.get(id))
+                    .is_some_and(|c| !c.draining && !c.stopping);
+                if here {
+                    yields.push((key, self.shared.me.clone()));
+                    continue;
+                }
+                match dir.get(&key) {
+                    Some(host) if host != from && self.membership.is_up(host) => {
+                        yields.push((key, host.clone()));
+                    }
+                    // Kept whatever this node's view says now: the sender may already route
+                    // by a view this node has not adopted yet (entries it does not own are
+                    // pruned at its next view change).
+                    _ => {
+                        dir.insert(key, from.clone());
+                    }
+                }
+            }
+        }
+        if !yields.is_empty() {
+            tracing::info!(peer = %from, names = yields.len(), "names registered by a peer also run elsewhere; asking it to yield");
+            self.send_frame(from, FrameBody::Yield { keys: yields });
+        }
+    }
+
+    /// Another copy of these names runs on the given nodes: hand ours over there (the
+    /// conflict is resolved where they meet).
+    pub(super) async fn handle_yield(&mut self, keys: Vec<(ActorKey, NodeName)>) {
+        let now = self.now();
+        for (key, to) in keys {
+            let here = self
+                .child_ids
+                .get(&key)
+                .and_then(|id| self.children.get(id))
+                .is_some_and(|c| !c.draining && !c.stopping);
+            if here && self.membership.is_up(&to) {
+                tracing::info!(name = %key, %to, "another copy runs elsewhere; handing this one over");
+                self.handoff.handle_yield(key, to, now);
+            }
+        }
+        self.run_handoff().await;
     }
 }

@@ -136,19 +136,8 @@ impl SupervisorState {
                 slot.0 += 1;
                 slot.1.extend_from_slice(&bytes);
             }
-            FrameBody::Register { entries } => {
-                // Kept whatever this node's view says now: the sender may already route by
-                // a view this node has not adopted yet (entries it does not own are pruned
-                // at its next view change).
-                let mut dir = self
-                    .shared
-                    .directory
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
-                for (key, _kind) in entries {
-                    dir.insert(key, from.clone());
-                }
-            }
+            FrameBody::Register { entries } => self.handle_register(&from, entries),
+            FrameBody::Yield { keys } => self.handle_yield(keys).await,
             FrameBody::Replicate { specs } => self.handle_replicate(&from, specs),
             FrameBody::Unreplicate { keys } => self.handle_unreplicate(keys),
             FrameBody::SpecsKept { keys } => self.handle_specs_kept(&from, keys),

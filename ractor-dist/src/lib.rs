@@ -7,7 +7,11 @@
 //! rendezvous hashing over the live [`ractor_cluster`] membership. When nodes join or leave
 //! gracefully, actors whose owner changed move, with their state for
 //! [`HandoffMode::Resume`] kinds (see [`DistActor::snapshot`] and [`DistActor::restore`]),
-//! without losing messages.
+//! without losing messages. When a node crashes, hangs or is cut off, its names are
+//! respawned on their new owners from specs replicated on `DistConfig::replicas` nodes,
+//! with their last checkpoint when the kind takes them ([`DistActor::CHECKPOINTS`]); after
+//! a partition heals, the two copies of a name are resolved into one by the kind's
+//! [`ConflictPolicy`] ([`DistActor::ON_CONFLICT`], [`DistActor::merge`]).
 //!
 //! ## Quick start
 //!
@@ -66,7 +70,8 @@
 //! ## Layers
 //!
 //! - [`core`]: pure and deterministic (placement, membership, hashing, the handoff state
-//!   machine and its seeded simulation); no tokio, no ractor, no clock.
+//!   machine, replicated specs, respawn and conflict decisions, and their seeded
+//!   simulations); no tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see).
 //! - `wire`: the versioned envelopes between supervisors.

@@ -611,9 +611,10 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
             ) + &format!(
-                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={}",
+                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={}",
                 s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
-                s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced
+                s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
+                s.view_adopted_unix_us
             )
         }
         "spawn-ghost" => {

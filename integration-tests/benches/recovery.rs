@@ -8,6 +8,10 @@
 //! cargo bench -p integration-tests --bench recovery -- 2000  # actors
 //! ```
 //!
+//! Detection is the moment the later survivor adopted the view without the victim (its
+//! `view_adopted_unix_us`, same machine clock); serving is when polling first sees every
+//! name hosted on the survivors (a few ms of console round trips included).
+//!
 //! Baselines, measured in the same run: for `kill -9`, the moment a bare ractor_cluster
 //! node (in this process, connected to the victim) is told its session closed; for
 //! SIGSTOP, the configured heartbeat deadline (ractor_cluster alone never notices a stopped
@@ -106,11 +110,16 @@ impl Cluster {
             .sum()
     }
 
-    /// Polls until the survivors see 2 members (detection) and host every name (serving).
-    /// Returns both times since `t0`, and the most copies seen at once.
-    fn measure(&mut self, t0: Instant, actors: usize) -> Result<(Duration, Duration, usize)> {
+    /// Polls until the survivors see 2 members and host every name (serving). Returns the
+    /// detection time (when the later survivor adopted the view without the victim, from
+    /// its own wall clock, against `t0_unix_us`) and the serving time since `t0`.
+    fn measure(
+        &mut self,
+        t0: Instant,
+        t0_unix_us: u64,
+        actors: usize,
+    ) -> Result<(Duration, Duration)> {
         let mut detected = None;
-        let mut most = 0;
         let deadline = t0 + Duration::from_secs(60);
         loop {
             ensure!(Instant::now() < deadline, "names did not all serve again");
@@ -120,15 +129,31 @@ impl Cluster {
             {
                 detected = Some(t0.elapsed());
             }
-            if let Some(d) = detected {
-                let hosted = self.local(&[0, 1]);
-                most = most.max(hosted);
-                if hosted >= actors {
-                    return Ok((d, t0.elapsed(), most));
-                }
+            if detected.is_some() && self.local(&[0, 1]) >= actors {
+                let serving = t0.elapsed();
+                let adopted = [0, 1]
+                    .iter()
+                    .map(|&i| {
+                        self.nodes[i]
+                            .ok("stats")
+                            .map(|s| {
+                                integration_tests::client::status_field(&s, "view_adopted_unix_us")
+                            })
+                            .unwrap_or(0)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let detect = Duration::from_micros(adopted.saturating_sub(t0_unix_us));
+                return Ok((detect, serving));
             }
         }
     }
+}
+
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -173,9 +198,9 @@ fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         anyhow::Ok(server)
     })?;
-    let t0 = Instant::now();
+    let (t0, t0_us) = (Instant::now(), unix_us());
     c.nodes[2].signal("KILL")?;
-    let (detect, serving, _) = c.measure(t0, actors)?;
+    let (detect, serving) = c.measure(t0, t0_us, actors)?;
     let raw = seen
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -206,9 +231,9 @@ fn main() -> Result<()> {
 
     // SIGSTOP, then SIGCONT: never two copies.
     let mut c = Cluster::start(actors)?;
-    let t0 = Instant::now();
+    let (t0, t0_us) = (Instant::now(), unix_us());
     c.nodes[2].signal("STOP")?;
-    let (detect, serving, _) = c.measure(t0, actors)?;
+    let (detect, serving) = c.measure(t0, t0_us, actors)?;
     c.nodes[2].signal("CONT")?;
     let healed = wait_until(Duration::from_secs(60), || {
         c.local(&[0, 1, 2]) == actors

@@ -163,6 +163,59 @@ impl Placement {
         }
     }
 
+    /// The `k` best-ranked members for `key` other than `skip`, best first: what
+    /// [`Placement::ranked`] gives without `skip`, truncated, but with one scoring pass and
+    /// a partial selection (no sort of every member). Ties go to the greater name, as for
+    /// [`Placement::owner_of`].
+    pub fn top_except(&self, key: &ActorKey, skip: &NodeName, k: usize) -> Vec<NodeName> {
+        let kh = key_hash(key.as_str());
+        let h = StableNodeHasher;
+        let pick = |codes: Vec<(usize, u64, u64)>| -> Vec<NodeName> {
+            let mut codes = codes;
+            let mut out = Vec::with_capacity(k);
+            while out.len() < k {
+                let Some(best) = (0..codes.len()).max_by_key(|&i| (codes[i].1, codes[i].2, i))
+                else {
+                    break;
+                };
+                let (idx, _, _) = codes.swap_remove(best);
+                out.push(self.names[idx].clone());
+            }
+            out
+        };
+        let keep = |i: &usize| self.names[*i] != *skip;
+        match &self.nodes {
+            Nodes::Uniform(nodes) => pick(
+                nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| keep(i))
+                    .map(|(i, n)| (i, n.hash_code(&h, &kh), i as u64))
+                    .collect(),
+            ),
+            Nodes::Weighted(nodes) => {
+                // Weighted codes are floats ordered by `PartialOrd`; rank them by position
+                // in a sorted copy to keep the selection integer-keyed.
+                let mut scored: Vec<(usize, _)> = nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| keep(i))
+                    .map(|(i, n)| (i, n.hash_code(&h, &kh)))
+                    .collect();
+                scored.sort_by(|a, b| {
+                    b.1.partial_cmp(&a.1)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(b.0.cmp(&a.0))
+                });
+                scored
+                    .into_iter()
+                    .take(k)
+                    .map(|(i, _)| self.names[i].clone())
+                    .collect()
+            }
+        }
+    }
+
     /// All members ranked for `key`, best first: the owner, then the node that would own
     /// it if the owner left, and so on. Allocates; keep it off per-message paths.
     pub fn ranked(&self, key: &ActorKey) -> Vec<NodeName> {

@@ -95,12 +95,7 @@ pub fn replica_set(
     if replicas <= 1 {
         return Vec::new();
     }
-    placement
-        .ranked(key)
-        .into_iter()
-        .filter(|n| n != host)
-        .take(replicas - 1)
-        .collect()
+    placement.top_except(key, host, replicas - 1)
 }
 
 /// Where the host of a name keeps its spec: the current replica nodes, those of them that

@@ -244,6 +244,8 @@ pub(crate) struct SupervisorState {
     last_tick: Instant,
     /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
     drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
+    /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
+    rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -341,6 +343,7 @@ impl Actor for DistSupervisor {
             fenced_since: None,
             last_tick: Instant::now(),
             drops: BTreeMap::new(),
+            rehosts: BTreeMap::new(),
         })
     }
 

@@ -78,6 +78,27 @@ fn owner_cache_recomputes_after_epoch_change() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
+    /// `top_except` is the ranking without the skipped member, truncated, for equal and
+    /// unequal weights.
+    #[test]
+    fn top_except_is_the_ranking_without_the_skipped_member(
+        n in 1usize..12, k in 0usize..4, skip in 0usize..12, salt in any::<u64>(), weighted in any::<bool>()
+    ) {
+        let members = nodes(n);
+        let p = if weighted {
+            Placement::weighted(Epoch(1), members.iter().enumerate().map(|(i, m)| (m.clone(), 1.0 + i as f64)))
+        } else {
+            Placement::new(Epoch(1), members.clone())
+        };
+        // a member, or a name that is not one
+        let skip = members.get(skip).cloned().unwrap_or_else(|| NodeName::new("stranger"));
+        for key in keys(20, salt) {
+            let want: Vec<NodeName> = p.ranked(&key).into_iter().filter(|m| *m != skip).take(k).collect();
+            prop_assert_eq!(p.top_except(&key, &skip, k), want);
+        }
+    }
+
+
     #[test]
     fn owner_is_independent_of_member_order(
         n in 1usize..20, seed in any::<u64>(), perm in any::<u64>()

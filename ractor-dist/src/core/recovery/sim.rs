@@ -731,7 +731,9 @@ impl Sim {
             }
             Packet::Unreplicate(keys) => {
                 for (key, host) in keys {
-                    self.nodes[to].replicas.handle_dropped(&host, &key);
+                    if !self.nodes[to].replicas.handle_dropped(&host, &key) {
+                        self.nodes[to].replicas.handle_dropped(&from_name, &key);
+                    }
                 }
             }
             Packet::Checkpoint(key, generation, seq, value) => {

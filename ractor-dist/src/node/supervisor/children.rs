@@ -76,7 +76,7 @@ impl SupervisorState {
                 };
                 self.record_started(&key, &erased, &args, cell, false, activation);
                 self.register_elsewhere(&key, &kind);
-                self.replicate(Some(&key));
+                self.replicate(Some(std::slice::from_ref(&key)));
                 Response::Spawned {
                     host: me,
                     created: true,

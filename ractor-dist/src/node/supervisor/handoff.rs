@@ -461,7 +461,7 @@ impl SupervisorState {
         for item in buffered {
             self.deliver_here(key, &cell, &out.kind, item);
         }
-        self.replicate(Some(key));
+        self.replicate(Some(std::slice::from_ref(key)));
     }
 
     pub(super) fn deliver_here(
@@ -709,6 +709,7 @@ impl SupervisorState {
                 tokio::spawn(start),
             ));
         }
+        let mut arrived = Vec::new();
         for (key, kind, args, snapshot, (activation, holders), handle) in jobs {
             let had_snapshot = snapshot.is_some();
             let started = match handle.await {
@@ -750,12 +751,15 @@ impl SupervisorState {
                 if !self.handoff.is_moving(&key) {
                     // It stays here although another node may own it: tell that node.
                     self.register_elsewhere(&key, kind.name());
-                    self.replicate(Some(&key));
+                    arrived.push(key.clone());
                 }
                 Counters::bump(&self.shared.counters.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
         }
+        // Their specs go to this node's holders at once (one frame per holder): the former
+        // holders name this node and keep the specs until these confirm.
+        self.replicate(Some(&arrived));
     }
 
     /// Releases parked messages once the node is settled.

@@ -102,7 +102,7 @@ impl SupervisorState {
 
     /// Brings the replicas of hosted names (all, or `only`) in line with the current view:
     /// the spec goes to nodes that newly keep it, a drop to nodes that no longer do.
-    pub(super) fn replicate(&mut self, only: Option<&ActorKey>) {
+    pub(super) fn replicate(&mut self, only: Option<&[ActorKey]>) {
         let r = self.shared.config.replicas;
         // A fenced node replicates too: its specs carry their generation, so replicas
         // refuse them when a respawn replaced them, and a copy it alone holds (one that
@@ -114,7 +114,10 @@ impl SupervisorState {
         let me = self.shared.me.clone();
         let budget = self.frame_budget();
         let ids: Vec<ActorId> = match only {
-            Some(key) => self.child_ids.get(key).copied().into_iter().collect(),
+            Some(keys) => keys
+                .iter()
+                .filter_map(|k| self.child_ids.get(k).copied())
+                .collect(),
             None => self.children.keys().copied().collect(),
         };
         let mut specs: BTreeMap<NodeName, Vec<(ActorKey, Spec<Snapshot>)>> = BTreeMap::new();
@@ -186,26 +189,19 @@ impl SupervisorState {
     }
 
     /// `key` was handed off to `to`: its holders name `to` from now on (it may be lost
-    /// before its own holders have the spec), and keep the spec until they do.
+    /// before its own holders have the spec), and keep the spec until they do. Sent with
+    /// the next flush, one frame per holder and new host.
     pub(super) fn rehost(&mut self, key: &ActorKey, holders: &SpecHolders, to: &NodeName) {
         let Some(incarnation) = self.membership.incarnation_of(to) else {
             return;
         };
-        let mut by_node: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>> = BTreeMap::new();
         for (node, host) in holders.all(&self.shared.me) {
             if node != *to {
-                by_node.entry(node).or_default().push((key.clone(), host));
+                self.rehosts
+                    .entry((node, to.clone(), incarnation))
+                    .or_default()
+                    .push((key.clone(), host));
             }
-        }
-        for (node, keys) in by_node {
-            self.send_frame(
-                &node,
-                FrameBody::Rehost {
-                    keys,
-                    to: to.clone(),
-                    incarnation,
-                },
-            );
         }
     }
 
@@ -242,8 +238,20 @@ impl SupervisorState {
         }
     }
 
-    /// Sends the pending drops, one frame per node.
+    /// Sends the pending rehosts and drops, one frame per node (and new host).
     pub(super) fn flush_drops(&mut self) {
+        for ((node, to, incarnation), keys) in std::mem::take(&mut self.rehosts) {
+            for chunk in keys.chunks(4096) {
+                self.send_frame(
+                    &node,
+                    FrameBody::Rehost {
+                        keys: chunk.to_vec(),
+                        to: to.clone(),
+                        incarnation,
+                    },
+                );
+            }
+        }
         for (node, keys) in std::mem::take(&mut self.drops) {
             for chunk in keys.chunks(4096) {
                 self.send_frame(
@@ -282,10 +290,13 @@ impl SupervisorState {
         self.publish_replica_gauge();
     }
 
-    /// Specs of these names (naming these hosts) are no longer needed here.
-    pub(super) fn handle_unreplicate(&mut self, keys: Vec<(ActorKey, NodeName)>) {
+    /// Specs of these names (naming these hosts, or the sender when a rehost got here
+    /// first) are no longer needed here.
+    pub(super) fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<(ActorKey, NodeName)>) {
         for (key, host) in keys {
-            self.replicas.handle_dropped(&host, &key);
+            if !self.replicas.handle_dropped(&host, &key) {
+                self.replicas.handle_dropped(from, &key);
+            }
         }
         self.publish_replica_gauge();
     }
@@ -507,7 +518,7 @@ impl SupervisorState {
             "respawned a name whose host was lost"
         );
         self.register_elsewhere(&key, kind.name());
-        self.replicate(Some(&key));
+        self.replicate(Some(std::slice::from_ref(&key)));
     }
 
     /// A copy of `key` arrived from `from` (`snapshot`: its state) while one runs here:
@@ -590,7 +601,7 @@ impl SupervisorState {
         };
         child.holders.refresh(&self.shared.me);
         child.holders.retire(entry.holders.clone());
-        self.replicate(Some(&key));
+        self.replicate(Some(std::slice::from_ref(&key)));
     }
 
     /// Heartbeat tick: a gap longer than the deadline since the previous tick means this

@@ -139,7 +139,7 @@ impl SupervisorState {
             FrameBody::Register { entries } => self.handle_register(&from, entries),
             FrameBody::Yield { keys } => self.handle_yield(keys).await,
             FrameBody::Replicate { specs } => self.handle_replicate(&from, specs),
-            FrameBody::Unreplicate { keys } => self.handle_unreplicate(keys),
+            FrameBody::Unreplicate { keys } => self.handle_unreplicate(&from, keys),
             FrameBody::SpecsKept { keys } => self.handle_specs_kept(&from, keys),
             FrameBody::Rehost {
                 keys,

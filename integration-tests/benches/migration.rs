@@ -132,6 +132,13 @@ fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
     c.reconnect_min = Duration::from_millis(20);
     c.handoff_timeout = Duration::from_secs(30);
     c.seeds = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    // B9_REPLICAS=1 measures without spec replication (the cost of respawnability).
+    if let Some(r) = std::env::var("B9_REPLICAS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        c.replicas = r;
+    }
     c
 }
 

@@ -139,6 +139,8 @@ pub(crate) struct MigrateEntry {
     pub(crate) origin: NodeName,
     /// Nodes keeping a spec of it, with the host that spec names.
     pub(crate) holders: Vec<(NodeName, NodeName)>,
+    /// The sequence number of its last checkpoint (checkpoints continue from it).
+    pub(crate) checkpoint_seq: u64,
 }
 
 /// A request with its sender.

@@ -190,6 +190,7 @@ struct Outgoing {
     /// Where its spec is kept (they name the new host once it arrived, and keep the spec
     /// until the new host's own holders have it).
     holders: SpecHolders,
+    checkpoint_seq: u64,
 }
 
 struct LeaveState {
@@ -244,6 +245,8 @@ pub(crate) struct SupervisorState {
     last_tick: Instant,
     /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
     drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
+    /// Replica sets are brought up to date with the next heartbeat tick.
+    replicate_due: bool,
     /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
     rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
 }
@@ -344,6 +347,7 @@ impl Actor for DistSupervisor {
             last_tick: Instant::now(),
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
+            replicate_due: false,
         })
     }
 

@@ -777,9 +777,7 @@ impl Sim {
             HandoffMode::Resume,
             Millis(self.now),
         );
-        if !self.nodes[n].core.is_moving(&key) {
-            self.replicate(n, Some(&key));
-        }
+        // Replicated when the node settles (as the executor does, off the move's path).
     }
 
     /// A write to a live copy, checkpointed to its replicas.
@@ -802,11 +800,14 @@ impl Sim {
             return;
         }
         let n = hosts[self.rng.gen_range(0..hosts.len())];
+        let me = self.nodes[n].name.clone();
         let c = self.nodes[n].copies.get_mut(&key).unwrap();
         c.value += 1;
         c.seq += 1;
         let (generation, seq, value) = (c.generation, c.seq, c.value);
-        let holders: Vec<NodeName> = c.holders.current().iter().map(|(h, _)| h.clone()).collect();
+        let mut holders: Vec<NodeName> = c.holders.all(&me).into_iter().map(|(h, _)| h).collect();
+        holders.sort();
+        holders.dedup();
         for h in holders {
             let r = self.index(&h);
             self.send(

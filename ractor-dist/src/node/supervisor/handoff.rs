@@ -206,6 +206,7 @@ impl SupervisorState {
                 started: Instant::now(),
                 activation: child.activation.clone(),
                 holders: child.holders.clone(),
+                checkpoint_seq: child.checkpoint_seq,
             },
         );
         let now = self.now();
@@ -237,6 +238,7 @@ impl SupervisorState {
                 generation: out.activation.generation,
                 origin: out.activation.origin.clone(),
                 holders: out.holders.all(&self.shared.me),
+                checkpoint_seq: out.checkpoint_seq,
             };
             if let Some(snap) = &out.snapshot {
                 if snap.bytes.len() > half {
@@ -453,6 +455,7 @@ impl SupervisorState {
             .and_then(|id| self.children.get_mut(id))
         {
             child.holders = out.holders;
+            child.checkpoint_seq = out.checkpoint_seq;
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             let snapshot = entry.snapshot.clone();
@@ -654,7 +657,7 @@ impl SupervisorState {
             };
             arrivals.push((entry, snapshot));
         }
-        self.adopt_arrivals(from, arrivals).await;
+        let arrived = self.adopt_arrivals(from, arrivals).await;
         self.chunks
             .retain(|(f, b, _), _| !(f == from && *b == batch));
         let acked = self.acked.entry(from.clone()).or_default();
@@ -663,18 +666,25 @@ impl SupervisorState {
             acked.pop_front();
         }
         self.send_frame(from, FrameBody::MigrateAck { batch });
+        // Their specs go to this node's holders with the next heartbeat tick, off the
+        // move's critical path: until these confirm, the former holders keep the specs,
+        // naming this node once the source has the acknowledgement.
+        if !arrived.is_empty() {
+            self.replicate_due = true;
+        }
     }
 
     /// Starts copies of names that arrived from `from` (by handoff, or following a
     /// conflict): concurrently, since restores may do real work, then recorded in order. A
-    /// name that already runs here is a conflict between two live copies.
+    /// name that already runs here is a conflict between two live copies. Returns the names
+    /// that stay here (to replicate).
     pub(super) async fn adopt_arrivals(
         &mut self,
         from: &NodeName,
         arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
-    ) {
+    ) -> Vec<ActorKey> {
         let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
-            return;
+            return Vec::new();
         };
         let mut jobs = Vec::new();
         for (entry, snapshot) in arrivals {
@@ -700,17 +710,18 @@ impl SupervisorState {
                 supervisor.clone(),
             );
             let holders = SpecHolders::inherit(entry.holders);
+            let seq = entry.checkpoint_seq;
             jobs.push((
                 key,
                 kind,
                 entry.args,
                 snapshot,
-                (activation, holders),
+                (activation, holders, seq),
                 tokio::spawn(start),
             ));
         }
         let mut arrived = Vec::new();
-        for (key, kind, args, snapshot, (activation, holders), handle) in jobs {
+        for (key, kind, args, snapshot, (activation, holders, seq), handle) in jobs {
             let had_snapshot = snapshot.is_some();
             let started = match handle.await {
                 Ok(Ok(cell)) => Some(cell),
@@ -739,9 +750,12 @@ impl SupervisorState {
                     .and_then(|id| self.children.get_mut(id))
                 {
                     child.holders = holders;
-                    if kind.checkpoints() {
+                    // Checkpoints continue the source's sequence; the final state it sent
+                    // is newer than its last checkpoint.
+                    child.checkpoint_seq = seq;
+                    if kind.checkpoints() && snapshot.is_some() {
                         child.checkpoint = snapshot;
-                        child.checkpoint_seq = 1;
+                        child.checkpoint_seq = seq + 1;
                     }
                 }
                 self.replicas.remove(&key);
@@ -757,9 +771,7 @@ impl SupervisorState {
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
         }
-        // Their specs go to this node's holders at once (one frame per holder): the former
-        // holders name this node and keep the specs until these confirm.
-        self.replicate(Some(&arrived));
+        arrived
     }
 
     /// Releases parked messages once the node is settled.

@@ -52,6 +52,14 @@ impl SupervisorState {
         self.apply_membership().await;
         if self.fenced_since.is_some() && self.maybe_unfence(false) {
             self.run_respawns().await;
+            self.replicate_due = true;
+        }
+        // Once the view has been quiet for two heartbeats: a view change moves many
+        // holders at once, and peers may still be settling their handoffs.
+        let quiet = self.handoff.is_settled()
+            && self.view_started.elapsed() >= self.shared.config.heartbeat_interval * 2;
+        if self.replicate_due && quiet {
+            self.replicate_due = false;
             self.replicate(None);
         }
         self.handoff.handle_tick(now);

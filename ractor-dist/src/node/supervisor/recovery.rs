@@ -70,12 +70,16 @@ impl SupervisorState {
         child.checkpoint_seq += 1;
         child.checkpoint = Some(snapshot.clone());
         let (seq, generation) = (child.checkpoint_seq, child.activation.generation);
-        let targets: Vec<NodeName> = child
+        // Current holders, and former ones (which name this node once its arrival was
+        // acknowledged, and keep the spec until the current ones confirmed).
+        let mut targets: Vec<NodeName> = child
             .holders
-            .current()
-            .iter()
-            .map(|(n, _)| n.clone())
+            .all(&self.shared.me)
+            .into_iter()
+            .map(|(n, _)| n)
             .collect();
+        targets.sort();
+        targets.dedup();
         if snapshot.bytes.len() > budget {
             let n = Counters::bump(&self.shared.counters.checkpoints_too_large);
             if n.is_power_of_two() {
@@ -694,13 +698,15 @@ impl SupervisorState {
     }
 
     /// After the node settled for a view: lift the fence if it may, start respawns, and
-    /// bring replicas up to date.
+    /// bring replicas up to date once the view has been quiet for two heartbeats (a view
+    /// change moves many holders at once; former holders keep the specs meanwhile, so this
+    /// stays off the path of the handoffs that peers are still settling).
     pub(super) async fn after_settle(&mut self) {
         self.maybe_unfence(true);
         if self.fenced_since.is_none() {
             self.run_respawns().await;
-            self.replicate(None);
         }
+        self.replicate_due = true;
         self.publish_replica_gauge();
     }
 }

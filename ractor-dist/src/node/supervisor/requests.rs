@@ -155,7 +155,8 @@ impl SupervisorState {
             FrameBody::Respawn { offers } => self.handle_respawn(&from, offers).await,
             FrameBody::Conflict { entry } => {
                 let snapshot = entry.snapshot.clone();
-                self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                self.replicate(Some(&arrived));
                 self.run_handoff().await;
             }
             FrameBody::Unregister { key } => {

@@ -777,7 +777,17 @@ impl Sim {
             HandoffMode::Resume,
             Millis(self.now),
         );
-        // Replicated when the node settles (as the executor does, off the move's path).
+        // Replicated when the node settles (as the executor does, off the move's path),
+        // unless no other node holds its spec.
+        let me = self.nodes[n].name.clone();
+        let alone = self.nodes[n].copies[&key]
+            .holders
+            .all(&me)
+            .iter()
+            .all(|(h, _)| *h == me || !self.nodes[n].members.contains(&self.index(h)));
+        if alone && !self.nodes[n].core.is_moving(&key) {
+            self.replicate(n, Some(&key));
+        }
     }
 
     /// A write to a live copy, checkpointed to its replicas.

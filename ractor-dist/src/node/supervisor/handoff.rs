@@ -666,10 +666,14 @@ impl SupervisorState {
             acked.pop_front();
         }
         self.send_frame(from, FrameBody::MigrateAck { batch });
-        // Their specs go to this node's holders with the next heartbeat tick, off the
-        // move's critical path: until these confirm, the former holders keep the specs,
-        // naming this node once the source has the acknowledgement.
-        if !arrived.is_empty() {
+        // Their specs go to this node's holders once the view is quiet, off the move's
+        // critical path: until these confirm, the former holders keep the specs, naming
+        // this node once the source has the acknowledgement. Names with no former holder
+        // but this node (a leaver's names go to their successor, which held their specs)
+        // are replicated at once.
+        let alone = self.without_live_holders(arrived.iter());
+        self.replicate(Some(&alone));
+        if arrived.len() > alone.len() {
             self.replicate_due = true;
         }
     }

@@ -697,15 +697,42 @@ impl SupervisorState {
         true
     }
 
-    /// After the node settled for a view: lift the fence if it may, start respawns, and
-    /// bring replicas up to date once the view has been quiet for two heartbeats (a view
-    /// change moves many holders at once; former holders keep the specs meanwhile, so this
-    /// stays off the path of the handoffs that peers are still settling).
+    /// Of `keys` hosted here, those whose spec no other live node holds.
+    pub(super) fn without_live_holders<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a ActorKey>,
+    ) -> Vec<ActorKey> {
+        let me = &self.shared.me;
+        keys.filter(|k| {
+            self.child_ids
+                .get(*k)
+                .and_then(|id| self.children.get(id))
+                .is_some_and(|c| {
+                    !c.stopping
+                        && !c.draining
+                        && c.holders
+                            .all(me)
+                            .iter()
+                            .all(|(n, _)| n == me || !self.membership.is_up(n))
+                })
+        })
+        .cloned()
+        .collect()
+    }
+
+    /// After the node settled for a view: lift the fence if it may, start respawns,
+    /// re-replicate at once the names whose every holder is gone, and the others once the
+    /// view has been quiet for two heartbeats (a view change moves many holders at once;
+    /// former holders keep the specs meanwhile, so this stays off the path of the
+    /// handoffs that peers are still settling).
     pub(super) async fn after_settle(&mut self) {
         self.maybe_unfence(true);
         if self.fenced_since.is_none() {
             self.run_respawns().await;
         }
+        let keys: Vec<ActorKey> = self.child_ids.keys().cloned().collect();
+        let orphaned = self.without_live_holders(keys.iter());
+        self.replicate(Some(&orphaned));
         self.replicate_due = true;
         self.publish_replica_gauge();
     }

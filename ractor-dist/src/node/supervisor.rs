@@ -241,8 +241,9 @@ pub(crate) struct SupervisorState {
     /// Set when this node found it had been paused past the heartbeat deadline: its actors
     /// take no messages until it has rejoined (see `recovery`).
     fenced_since: Option<Instant>,
-    /// When the last heartbeat tick ran (a long gap means the process was paused).
-    last_tick: Instant,
+    /// When the supervisor last handled a message (ticks come every heartbeat interval, so
+    /// a gap longer than the deadline means the process was paused).
+    last_handled: Instant,
     /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
     drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
     /// Replica sets are brought up to date with the next heartbeat tick.
@@ -344,7 +345,7 @@ impl Actor for DistSupervisor {
             respawns: Respawns::new(),
             conflicts: HashMap::new(),
             fenced_since: None,
-            last_tick: Instant::now(),
+            last_handled: Instant::now(),
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
             replicate_due: false,
@@ -366,6 +367,9 @@ impl Actor for DistSupervisor {
         message: GatewayMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        // Before anything else: after a pause, the first message handled (often a session
+        // event about peers that dropped this node) must already see the fence.
+        state.check_pause();
         match message {
             GatewayMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
             GatewayMsg::Request(bytes, reply) => state.handle_request(&myself, &bytes, reply).await,
@@ -393,6 +397,7 @@ impl Actor for DistSupervisor {
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.check_pause();
         match event {
             SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
                 state

@@ -46,7 +46,6 @@ impl SupervisorState {
         if self.shutting_down {
             return;
         }
-        self.check_pause();
         let now = self.now();
         self.membership.handle_tick(now);
         self.apply_membership().await;

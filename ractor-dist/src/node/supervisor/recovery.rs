@@ -608,11 +608,12 @@ impl SupervisorState {
         self.replicate(Some(std::slice::from_ref(&key)));
     }
 
-    /// Heartbeat tick: a gap longer than the deadline since the previous tick means this
-    /// process was paused, and its peers have declared it down.
+    /// Runs before every message: a gap longer than the deadline since the previous one
+    /// (heartbeat ticks arrive every interval, so the supervisor is never idle that long)
+    /// means this process was paused, and its peers have declared it down.
     pub(super) fn check_pause(&mut self) {
-        let gap = self.last_tick.elapsed();
-        self.last_tick = Instant::now();
+        let gap = self.last_handled.elapsed();
+        self.last_handled = Instant::now();
         if gap <= self.shared.config.heartbeat_deadline
             || self.membership.peers().is_empty()
             || self.leaving.is_some()
@@ -648,26 +649,37 @@ impl SupervisorState {
     }
 
     /// Lifts the pause fence once this node has settled for a view (adopted after the
-    /// pause) that includes a peer, or when no peer came back in time. Returns true when
-    /// it was lifted.
+    /// pause) that includes a peer; or when a deadline passed and the view never changed
+    /// (the peers did not drop this node after all: they would have closed its sessions
+    /// at once); or when no peer came back in time. Returns true when it was lifted.
     pub(super) fn maybe_unfence(&mut self, settled: bool) -> bool {
         let Some(since) = self.fenced_since else {
             return false;
         };
         let config = &self.shared.config;
-        let rejoined = settled && self.view_started > since && !self.membership.peers().is_empty();
+        let waited = since.elapsed();
+        let has_peers = !self.membership.peers().is_empty();
+        let rejoined = settled && self.view_started > since && has_peers;
+        let unnoticed =
+            self.view_started <= since && waited > config.heartbeat_deadline && has_peers;
         let patience = config.heartbeat_deadline * 2 + config.handoff_timeout;
-        if !rejoined && since.elapsed() <= patience {
+        if !rejoined && !unnoticed && waited <= patience {
             return false;
         }
+        let waited_ms = waited.as_millis() as u64;
         if rejoined {
             tracing::info!(
-                waited_ms = since.elapsed().as_millis() as u64,
+                waited_ms,
                 "rejoined after the pause; delivering held messages"
+            );
+        } else if unnoticed {
+            tracing::info!(
+                waited_ms,
+                "the peers kept this node through its pause; delivering held messages"
             );
         } else {
             tracing::warn!(
-                waited_ms = since.elapsed().as_millis() as u64,
+                waited_ms,
                 "no peer came back after the pause; serving alone"
             );
         }

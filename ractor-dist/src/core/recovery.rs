@@ -276,10 +276,17 @@ impl<S> Replicas<S> {
     }
 
     /// A host (`spec.host`) stores or refreshes the spec of `key`. Refused when a newer
-    /// generation is already known (the sender was replaced by a respawn).
-    pub fn handle_spec(&mut self, key: ActorKey, spec: Spec<S>) -> ReplicaOutcome {
-        match self.specs.get(&key) {
+    /// generation is already known (the sender was replaced by a respawn); within one
+    /// generation, a newer checkpoint already kept here stays.
+    pub fn handle_spec(&mut self, key: ActorKey, mut spec: Spec<S>) -> ReplicaOutcome {
+        match self.specs.get_mut(&key) {
             Some(old) if old.generation > spec.generation => ReplicaOutcome::Stale,
+            Some(old) if old.generation == spec.generation && old.seq > spec.seq => {
+                spec.seq = old.seq;
+                spec.checkpoint = old.checkpoint.take();
+                *old = spec;
+                ReplicaOutcome::Stored
+            }
             _ => {
                 self.specs.insert(key, spec);
                 ReplicaOutcome::Stored

@@ -246,6 +246,8 @@ pub(crate) struct SupervisorState {
     last_handled: Instant,
     /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
     drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
+    /// The last settle was by deadline rather than by hearing from every peer.
+    settled_by_deadline: bool,
     /// Replica sets are brought up to date with the next heartbeat tick.
     replicate_due: bool,
     /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
@@ -349,6 +351,7 @@ impl Actor for DistSupervisor {
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
             replicate_due: false,
+            settled_by_deadline: false,
         })
     }
 

@@ -439,6 +439,11 @@ impl Sim {
                         } else {
                             St::Settling
                         };
+                        // A new activation (the batch may have reached its target).
+                        c.generation = c.generation.saturating_add(1);
+                        c.origin = n;
+                        let me = node.name.clone();
+                        c.holders.refresh(&me);
                         node.copies.insert(key.clone(), c);
                         if let Some((from, other)) = node.conflicts.remove(&key) {
                             self.resolve_here(n, from, key.clone(), other);
@@ -767,6 +772,17 @@ impl Sim {
         };
         let former = self.nodes[from].name.clone();
         copy.holders = SpecHolders::inherit(copy.holders.all(&former));
+        let (me, inc) = (self.nodes[n].name.clone(), self.nodes[n].inc);
+        for (holder, host) in copy.holders.all(&me) {
+            if holder != me {
+                let h = self.index(&holder);
+                self.send(
+                    n,
+                    h,
+                    Packet::Rehost(vec![(key.clone(), host)], me.clone(), inc),
+                );
+            }
+        }
         let node = &mut self.nodes[n];
         node.replicas.remove(&key);
         node.copies.insert(key.clone(), copy);

@@ -160,6 +160,14 @@ impl SupervisorState {
                 self.handoff.handle_gone(&child.key);
                 self.drop_buffered(&child.key);
                 self.unregister_elsewhere(&child.key);
+                self.unreplicate(&child.key, &child.holders);
+                self.flush_drops();
+                // A copy that met this one while it was leaving takes its place.
+                if let Some((from, entry)) = self.conflicts.remove(&child.key) {
+                    let snapshot = entry.snapshot.clone();
+                    let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                    self.replicate(Some(&arrived));
+                }
                 self.run_handoff().await;
                 return;
             }
@@ -239,7 +247,12 @@ impl SupervisorState {
                         HostedEntry {
                             cell: new_cell.clone(),
                             kind: child.kind.clone(),
-                            state: EntryState::Active,
+                            // Held like the others while the node is fenced.
+                            state: if self.fenced_since.is_some() {
+                                EntryState::Moving
+                            } else {
+                                EntryState::Active
+                            },
                         },
                     );
                 self.children.insert(new_cell.get_id(), child);

@@ -101,6 +101,7 @@ impl SupervisorState {
                             "handoff barrier incomplete at the deadline; releasing parked messages"
                         );
                     }
+                    self.settled_by_deadline = by_deadline;
                     settled = true;
                 }
             }
@@ -443,19 +444,32 @@ impl SupervisorState {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+        // A batch in flight may have reached its target anyway (which then became
+        // unreachable): this copy is a new activation, so that if the two ever meet they
+        // are told apart and resolved, and the older one's checkpoints are fenced.
+        let activation = Activation {
+            generation: out.activation.generation.saturating_add(1),
+            origin: self.shared.me.clone(),
+        };
         let cell = self
-            .start_actor(key, &out.kind, &out.args, out.snapshot, out.activation)
+            .start_actor(key, &out.kind, &out.args, out.snapshot.clone(), activation)
             .await;
         let buffered = self.buffers.remove(key).unwrap_or_default();
         let Some(cell) = cell else { return };
-        // It never left: the holders of its spec are still the ones it had.
         if let Some(child) = self
             .child_ids
             .get(key)
             .and_then(|id| self.children.get_mut(id))
         {
+            // Its holders get the new generation's spec (with its final state as the
+            // checkpoint) and drop the old one.
             child.holders = out.holders;
+            child.holders.refresh(&self.shared.me);
             child.checkpoint_seq = out.checkpoint_seq;
+            if out.kind.checkpoints() && out.snapshot.is_some() {
+                child.checkpoint = out.snapshot;
+                child.checkpoint_seq = out.checkpoint_seq.saturating_add(1);
+            }
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             let snapshot = entry.snapshot.clone();
@@ -748,6 +762,18 @@ impl SupervisorState {
             };
             if let Some(cell) = started {
                 self.record_started(&key, &kind, &args, cell, true, activation);
+                // The holders it inherited name this node from now on: told on the same
+                // link as the checkpoints that follow (the source tells them too).
+                let me = self.shared.me.clone();
+                let incarnation = self.shared.incarnation;
+                for (holder, host) in holders.all(&me) {
+                    if holder != me {
+                        self.rehosts
+                            .entry((holder, me.clone(), incarnation))
+                            .or_default()
+                            .push((key.clone(), host));
+                    }
+                }
                 if let Some(child) = self
                     .child_ids
                     .get(&key)
@@ -759,7 +785,7 @@ impl SupervisorState {
                     child.checkpoint_seq = seq;
                     if kind.checkpoints() && snapshot.is_some() {
                         child.checkpoint = snapshot;
-                        child.checkpoint_seq = seq + 1;
+                        child.checkpoint_seq = seq.saturating_add(1);
                     }
                 }
                 self.replicas.remove(&key);

@@ -211,6 +211,8 @@ impl SupervisorState {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|_, to| *to != peer);
+            // Names it could not hand off (it crashed while leaving) are lost now.
+            self.offer_orphans();
         }
         if !self.apply_membership().await {
             self.publish_view();

@@ -67,7 +67,7 @@ impl SupervisorState {
         if child.key != key || child.stopping {
             return;
         }
-        child.checkpoint_seq += 1;
+        child.checkpoint_seq = child.checkpoint_seq.saturating_add(1);
         child.checkpoint = Some(snapshot.clone());
         let (seq, generation) = (child.checkpoint_seq, child.activation.generation);
         // Current holders, and former ones (which name this node once its arrival was
@@ -349,9 +349,12 @@ impl SupervisorState {
         for (owner, offers) in forwards {
             self.send_offers(&owner, offers);
         }
-        let orphans = self
-            .replicas
-            .orphans(|host, inc| self.membership.incarnation_of(host) == Some(inc));
+        // A host that announced its departure and is still connected hands its names
+        // off itself: it is not lost until it disconnects.
+        let orphans = self.replicas.orphans(|host, inc| {
+            self.membership.incarnation_of(host) == Some(inc)
+                || self.leavers.get(host) == Some(&inc)
+        });
         if orphans.is_empty() {
             return;
         }
@@ -455,8 +458,10 @@ impl SupervisorState {
                 hosted: self.shared.hosted(&key).is_some() || self.outgoing.contains_key(&key),
                 // An offer naming this node was handed here and is not running: not "back".
                 lost_host_in_view: offer.spec.host != me
-                    && self.membership.incarnation_of(&offer.spec.host)
-                        == Some(offer.spec.host_incarnation),
+                    && (self.membership.incarnation_of(&offer.spec.host)
+                        == Some(offer.spec.host_incarnation)
+                        || self.leavers.get(&offer.spec.host)
+                            == Some(&offer.spec.host_incarnation)),
                 age_ms: now.since(since),
                 patience_ms,
             };
@@ -491,7 +496,7 @@ impl SupervisorState {
             return;
         };
         let activation = Activation {
-            generation: spec.generation + 1,
+            generation: spec.generation.saturating_add(1),
             origin: self.shared.me.clone(),
         };
         let checkpoint = spec.checkpoint.clone();
@@ -516,7 +521,7 @@ impl SupervisorState {
         tracing::info!(
             name = %key,
             lost = %spec.host,
-            generation = spec.generation + 1,
+            generation = spec.generation.saturating_add(1),
             checkpoint = spec.seq,
             start_us = started.elapsed().as_micros() as u64,
             "respawned a name whose host was lost"
@@ -600,7 +605,11 @@ impl SupervisorState {
         // The survivor is a new activation: checkpoints of both former copies are fenced,
         // and every holder of either gets the new spec or drops the old one.
         child.activation = Activation {
-            generation: child.activation.generation.max(incoming.generation) + 1,
+            generation: child
+                .activation
+                .generation
+                .max(incoming.generation)
+                .saturating_add(1),
             origin: self.shared.me.clone(),
         };
         child.holders.refresh(&self.shared.me);
@@ -659,7 +668,10 @@ impl SupervisorState {
         let config = &self.shared.config;
         let waited = since.elapsed();
         let has_peers = !self.membership.peers().is_empty();
-        let rejoined = settled && self.view_started > since && has_peers;
+        // A settle by deadline did not hear from every peer: some copies may still be on
+        // their way back here.
+        let rejoined =
+            settled && !self.settled_by_deadline && self.view_started > since && has_peers;
         let unnoticed =
             self.view_started <= since && waited > config.heartbeat_deadline && has_peers;
         let patience = config.heartbeat_deadline * 2 + config.handoff_timeout;

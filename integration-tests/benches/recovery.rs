@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use integration_tests::{free_ports, node_args, node_binary, wait_until, NodeProc, DEADLINE_MS};
+use integration_tests::{free_ports, wait_until, Cluster, DEADLINE_MS};
 use ractor::Actor;
 use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
@@ -39,113 +39,52 @@ impl NodeEventSubscription for Observer {
     fn node_session_ready(&self, _: NodeServerSessionInformation) {}
 }
 
-struct Cluster {
-    nodes: Vec<NodeProc>,
+/// A 3-node cluster whose first node spawned `actors` durable counters and wrote each
+/// once (pipelined), with every checkpoint sent.
+fn populated(actors: usize) -> Result<Cluster> {
+    let mut c = Cluster::start(3)?;
+    let n0 = &mut c.nodes[0];
+    for chunk in (0..actors).collect::<Vec<_>>().chunks(500) {
+        for i in chunk {
+            n0.send(&format!("spawn-as durable d{i} 0"))?;
+            n0.send(&format!("cast d{i} 1"))?;
+        }
+        for _ in 0..2 * chunk.len() {
+            let reply = n0.recv()?;
+            ensure!(reply.starts_with("ok"), "{reply}");
+        }
+    }
+    ensure!(
+        wait_until(Duration::from_secs(60), || c
+            .stat_sum(&[0, 1, 2], "checkpoints")
+            >= actors as u64),
+        "checkpoints did not reach the replicas"
+    );
+    Ok(c)
 }
 
-impl Cluster {
-    fn start(actors: usize) -> Result<Cluster> {
-        let ports = free_ports(3)?;
-        let mut nodes = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let args = node_args(&ports, *port, &[]);
-            nodes.push(NodeProc::start(
-                &node_binary(),
-                &format!("n{}", i + 1),
-                *port,
-                &args,
-                true,
-            )?);
-        }
-        let mut c = Cluster { nodes };
-        ensure!(
-            wait_until(Duration::from_secs(20), || c
-                .nodes
-                .iter_mut()
-                .all(|n| n.members().map(|m| m.len() == 3).unwrap_or(false))),
-            "cluster did not form"
-        );
-        // Spawn and write once (pipelined), then wait for every checkpoint.
-        let n0 = &mut c.nodes[0];
-        for chunk in (0..actors).collect::<Vec<_>>().chunks(500) {
-            for i in chunk {
-                n0.send(&format!("spawn-as durable d{i} 0"))?;
-                n0.send(&format!("cast d{i} 1"))?;
-            }
-            for _ in 0..2 * chunk.len() {
-                let reply = n0.recv()?;
-                ensure!(reply.starts_with("ok"), "{reply}");
-            }
-        }
-        ensure!(
-            wait_until(Duration::from_secs(60), || c.sum("checkpoints", &[0, 1, 2])
-                >= actors as u64),
-            "checkpoints did not reach the replicas"
-        );
-        Ok(c)
-    }
-
-    fn sum(&mut self, field: &str, nodes: &[usize]) -> u64 {
-        nodes
-            .iter()
-            .map(|&i| {
-                self.nodes[i]
-                    .ok("stats")
-                    .map(|s| integration_tests::client::status_field(&s, field))
-                    .unwrap_or(0)
-            })
-            .sum()
-    }
-
-    fn local(&mut self, nodes: &[usize]) -> usize {
-        nodes
-            .iter()
-            .map(|&i| {
-                self.nodes[i]
-                    .ok("local")
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .unwrap_or(0)
-            })
-            .sum()
-    }
-
-    /// Polls until the survivors see 2 members and host every name (serving). Returns the
-    /// detection time (when the later survivor adopted the view without the victim, from
-    /// its own wall clock, against `t0_unix_us`) and the serving time since `t0`.
-    fn measure(
-        &mut self,
-        t0: Instant,
-        t0_unix_us: u64,
-        actors: usize,
-    ) -> Result<(Duration, Duration)> {
-        let mut detected = None;
-        let deadline = t0 + Duration::from_secs(60);
-        loop {
-            ensure!(Instant::now() < deadline, "names did not all serve again");
-            if detected.is_none()
-                && self.nodes[0].members()?.len() == 2
-                && self.nodes[1].members()?.len() == 2
-            {
-                detected = Some(t0.elapsed());
-            }
-            if detected.is_some() && self.local(&[0, 1]) >= actors {
-                let serving = t0.elapsed();
-                let adopted = [0, 1]
-                    .iter()
-                    .map(|&i| {
-                        self.nodes[i]
-                            .ok("stats")
-                            .map(|s| {
-                                integration_tests::client::status_field(&s, "view_adopted_unix_us")
-                            })
-                            .unwrap_or(0)
-                    })
-                    .max()
-                    .unwrap_or(0);
-                let detect = Duration::from_micros(adopted.saturating_sub(t0_unix_us));
-                return Ok((detect, serving));
-            }
+/// Polls until the survivors see 2 members and host every name (serving). Returns the
+/// detection time (when the later survivor adopted the view without the victim, from its
+/// own wall clock, against `t0_unix_us`) and the serving time since `t0`.
+fn measure(
+    c: &mut Cluster,
+    t0: Instant,
+    t0_unix_us: u64,
+    actors: usize,
+) -> Result<(Duration, Duration)> {
+    let mut detected = false;
+    let deadline = t0 + Duration::from_secs(60);
+    loop {
+        ensure!(Instant::now() < deadline, "names did not all serve again");
+        detected =
+            detected || (c.nodes[0].members()?.len() == 2 && c.nodes[1].members()?.len() == 2);
+        if detected && c.hosted(&[0, 1]) >= actors {
+            let serving = t0.elapsed();
+            let adopted = c
+                .stat(0, "view_adopted_unix_us")
+                .max(c.stat(1, "view_adopted_unix_us"));
+            let detect = Duration::from_micros(adopted.saturating_sub(t0_unix_us));
+            return Ok((detect, serving));
         }
     }
 }
@@ -175,8 +114,8 @@ fn main() -> Result<()> {
     );
 
     // kill -9, against a bare ractor_cluster node that watches the same victim.
-    let mut c = Cluster::start(actors)?;
-    let victim_hosted = c.local(&[2]);
+    let mut c = populated(actors)?;
+    let victim_hosted = c.hosted(&[2]);
     let seen = Arc::new(Mutex::new(None));
     let victim_port = c.nodes[2].port;
     let observer_port = free_ports(1)?[0];
@@ -200,12 +139,12 @@ fn main() -> Result<()> {
     })?;
     let (t0, t0_us) = (Instant::now(), unix_us());
     c.nodes[2].signal("KILL")?;
-    let (detect, serving) = c.measure(t0, t0_us, actors)?;
+    let (detect, serving) = measure(&mut c, t0, t0_us, actors)?;
     let raw = seen
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .map(|t| t.duration_since(t0));
-    let respawned = c.sum("respawned", &[0, 1]);
+    let respawned = c.stat_sum(&[0, 1], "respawned");
     let values_ok = (0..actors.min(200)).all(|i| {
         c.nodes[i % 2]
             .ok(&format!("get d{i}"))
@@ -230,13 +169,13 @@ fn main() -> Result<()> {
     drop(c);
 
     // SIGSTOP, then SIGCONT: never two copies.
-    let mut c = Cluster::start(actors)?;
+    let mut c = populated(actors)?;
     let (t0, t0_us) = (Instant::now(), unix_us());
     c.nodes[2].signal("STOP")?;
-    let (detect, serving) = c.measure(t0, t0_us, actors)?;
+    let (detect, serving) = measure(&mut c, t0, t0_us, actors)?;
     c.nodes[2].signal("CONT")?;
     let healed = wait_until(Duration::from_secs(60), || {
-        c.local(&[0, 1, 2]) == actors
+        c.hosted(&[0, 1, 2]) == actors
             && c.nodes.iter_mut().all(|n| {
                 n.ok("stats")
                     .map(|s| {
@@ -247,8 +186,8 @@ fn main() -> Result<()> {
                     .unwrap_or(false)
             })
     });
-    let conflicts = c.sum("conflicts", &[0, 1, 2]);
-    let pauses = c.sum("pauses", &[2]);
+    let conflicts = c.stat_sum(&[0, 1, 2], "conflicts");
+    let pauses = c.stat_sum(&[2], "pauses");
     println!(
         "SIGSTOP: detected after {:.1} ms (deadline {DEADLINE_MS} ms: {:.2}x), all names serving after {:.1} ms; after SIGCONT: converged {healed}, {actors} names hosted once, the paused node noticed {pauses} pause(s) and its {conflicts} stale copies were replaced",
         ms(detect),

@@ -123,6 +123,21 @@ impl Cluster {
             .unwrap_or(0)
     }
 
+    /// How many actors the nodes `nodes` host in all (their `local`; 0 for a node that
+    /// does not answer).
+    pub fn hosted(&mut self, nodes: &[usize]) -> usize {
+        nodes
+            .iter()
+            .map(|&i| {
+                self.nodes[i]
+                    .ok("local")
+                    .ok()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
     /// The sum of a `stats` counter over the nodes `nodes`.
     pub fn stat_sum(&mut self, nodes: &[usize], field: &str) -> u64 {
         nodes.iter().map(|&i| self.stat(i, field)).sum()

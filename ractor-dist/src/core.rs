@@ -20,6 +20,8 @@ pub mod identity;
 pub mod membership;
 pub mod placement;
 pub mod recovery;
+#[cfg(test)]
+mod sim_seeds;
 
 pub use dialer::Dialer;
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::core::membership::view_digest;
+use crate::core::sim_seeds::seeds;
 use crate::core::{Epoch, Incarnation};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -699,20 +700,6 @@ fn run_seed(seed: u64, check_order: bool) {
         }
     }
     sim.check_final();
-}
-
-fn seeds() -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) => vec![seed],
-        // SIM_SEEDS=<n> runs n seeds instead of 300 (a longer hunt).
-        None => {
-            let n = std::env::var("SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(300);
-            (0..n).collect()
-        }
-    }
 }
 
 #[test]

@@ -27,6 +27,7 @@ use crate::core::handoff::{
     Admission, BatchId, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode,
 };
 use crate::core::membership::view_digest;
+use crate::core::sim_seeds::seeds;
 use crate::core::{Epoch, Millis};
 
 const REPLICAS: usize = 2;
@@ -1115,20 +1116,6 @@ fn run_seed(seed: u64) {
         }
     }
     sim.check_final();
-}
-
-fn seeds() -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) => vec![seed],
-        // SIM_SEEDS=<n> runs n seeds instead of 300 (a longer hunt).
-        None => {
-            let n = std::env::var("SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(300);
-            (0..n).collect()
-        }
-    }
 }
 
 #[test]

@@ -60,6 +60,10 @@ impl SupervisorState {
         if self.replicate_due && quiet {
             self.replicate_due = false;
             self.replicate(None);
+            // Once more, now that every session of the view is established: a registration
+            // lost with a replaced session (simultaneous dials after a heal) would leave a
+            // duplicate `Stay` copy unnoticed.
+            self.register_stays();
         }
         self.handoff.handle_tick(now);
         self.run_handoff().await;
@@ -317,36 +321,7 @@ impl SupervisorState {
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them
         // before it settles.
-        let placement = self.membership.placement();
-        let me = self.shared.me.clone();
-        let mut by_owner: BTreeMap<NodeName, Vec<(crate::core::ActorKey, String)>> =
-            BTreeMap::new();
-        for child in self.children.values() {
-            if child.stopping
-                || child.draining
-                || child.kind.mode() != crate::core::HandoffMode::Stay
-            {
-                continue;
-            }
-            if let Some(owner) = placement.owner_of(&child.key) {
-                if *owner != me {
-                    by_owner
-                        .entry(owner.clone())
-                        .or_default()
-                        .push((child.key.clone(), child.kind.name().to_string()));
-                }
-            }
-        }
-        for (owner, entries) in by_owner {
-            for chunk in entries.chunks(4096) {
-                self.send_frame(
-                    &owner,
-                    FrameBody::Register {
-                        entries: chunk.to_vec(),
-                    },
-                );
-            }
-        }
+        self.register_stays();
         // Respawn offers for the names of lost hosts go out before this node can tell any
         // owner that its handoffs are done, so that owners have them when they settle.
         self.offer_orphans();
@@ -376,7 +351,7 @@ impl SupervisorState {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             dir.retain(|key, host| {
-                !downs.contains(host) && view.placement.owner_of(key) == Some(&me)
+                !downs.contains(host) && view.placement.owner_of(key) == Some(&self.shared.me)
             });
         }
         {
@@ -388,6 +363,42 @@ impl SupervisorState {
             members = ?view.placement.members(),
             "membership view changed"
         );
+    }
+
+    /// Registers every `Stay` actor running here with its owner in the current view (its
+    /// directory node, which also detects a second copy of it and asks one to yield).
+    pub(super) fn register_stays(&self) {
+        let placement = self.membership.placement();
+        let me = &self.shared.me;
+        let mut by_owner: BTreeMap<&NodeName, Vec<(crate::core::ActorKey, String)>> =
+            BTreeMap::new();
+        for child in self.children.values() {
+            if child.stopping
+                || child.draining
+                || child.kind.mode() != crate::core::HandoffMode::Stay
+            {
+                continue;
+            }
+            if let Some(owner) = placement.owner_of(&child.key).filter(|o| *o != me) {
+                let owner = self.membership.peers().get_key_value(owner).map(|(n, _)| n);
+                if let Some(owner) = owner {
+                    by_owner
+                        .entry(owner)
+                        .or_default()
+                        .push((child.key.clone(), child.kind.name().to_string()));
+                }
+            }
+        }
+        for (owner, entries) in by_owner {
+            for chunk in entries.chunks(4096) {
+                self.send_frame(
+                    owner,
+                    FrameBody::Register {
+                        entries: chunk.to_vec(),
+                    },
+                );
+            }
+        }
     }
 
     /// Announces the departure, stops the hosted actors and leaves the cluster.

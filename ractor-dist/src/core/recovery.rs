@@ -411,6 +411,51 @@ pub enum RespawnDecision {
     Drop(&'static str),
 }
 
+/// What a node fenced after a pause does with its fence.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FenceDecision {
+    /// Keep holding messages.
+    Hold,
+    /// It settled, by barrier, for a view adopted after the pause that includes a peer:
+    /// every copy respawned elsewhere has come back (or it handed its own over).
+    Rejoined,
+    /// A deadline passed and its view never changed: its peers did not drop it (they
+    /// would have closed its sessions at once).
+    Unnoticed,
+    /// No peer came back within the patience: it serves alone (AP).
+    GaveUp,
+}
+
+/// How a fenced node sees its situation.
+#[derive(Clone, Copy, Debug)]
+pub struct FenceState {
+    /// Time since the fence began.
+    pub waited_ms: u64,
+    /// A view was adopted after the fence began.
+    pub view_changed: bool,
+    /// The node just settled for its view by barrier (not by deadline).
+    pub settled_by_barrier: bool,
+    /// The view has at least one peer.
+    pub has_peers: bool,
+    /// The heartbeat deadline.
+    pub deadline_ms: u64,
+    /// How long to wait for any peer at all.
+    pub patience_ms: u64,
+}
+
+/// Decides whether a fenced node lifts its fence.
+pub fn fence_decision(s: FenceState) -> FenceDecision {
+    if s.settled_by_barrier && s.view_changed && s.has_peers {
+        FenceDecision::Rejoined
+    } else if !s.view_changed && s.has_peers && s.waited_ms > s.deadline_ms {
+        FenceDecision::Unnoticed
+    } else if s.waited_ms > s.patience_ms {
+        FenceDecision::GaveUp
+    } else {
+        FenceDecision::Hold
+    }
+}
+
 /// Most hops an offer travels before it is dropped.
 pub const MAX_OFFER_HOPS: u8 = 3;
 

@@ -322,6 +322,13 @@ impl NodeShared {
             .cloned()
     }
 
+    /// The hosted table, for the supervisor (its only writer) to change.
+    pub(crate) fn hosted_mut(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<ActorKey, HostedEntry>> {
+        self.hosted.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn hosted(&self, key: &ActorKey) -> Option<HostedEntry> {
         self.hosted
             .read()

@@ -475,15 +475,29 @@ impl Sim {
     }
 
     fn after_settle(&mut self, n: usize) {
-        if let Some(since) = self.nodes[n].fenced_at {
-            if self.nodes[n].view_since > since && self.nodes[n].members.len() > 1 {
-                self.unfence(n);
-            }
+        if self.fence_decision(n, true) != FenceDecision::Hold {
+            self.unfence(n);
         }
         if self.nodes[n].fenced_at.is_none() {
             self.run_respawns(n);
             self.replicate(n, None);
         }
+    }
+
+    /// The executor's rule for a fenced node (`Hold` when it is not fenced).
+    fn fence_decision(&self, n: usize, settled: bool) -> FenceDecision {
+        let node = &self.nodes[n];
+        let Some(since) = node.fenced_at else {
+            return FenceDecision::Hold;
+        };
+        fence_decision(FenceState {
+            waited_ms: self.now - since,
+            view_changed: node.view_since > since,
+            settled_by_barrier: settled && !node.by_deadline,
+            has_peers: node.members.len() > 1,
+            deadline_ms: DEADLINE_MS,
+            patience_ms: 3 * DEADLINE_MS,
+        })
     }
 
     fn unfence(&mut self, n: usize) {
@@ -1013,12 +1027,10 @@ impl Sim {
                 }
                 self.nodes[n].core.handle_tick(Millis(self.now));
                 self.run(n);
-                if let Some(since) = self.nodes[n].fenced_at {
-                    if self.now - since > 3 * DEADLINE_MS {
-                        self.unfence(n);
-                        self.run_respawns(n);
-                        self.replicate(n, None);
-                    }
+                if self.fence_decision(n, false) != FenceDecision::Hold {
+                    self.unfence(n);
+                    self.run_respawns(n);
+                    self.replicate(n, None);
                 }
                 if self.nodes[n].core.is_settled() {
                     self.run_respawns(n);

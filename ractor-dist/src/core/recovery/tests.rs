@@ -107,6 +107,75 @@ proptest! {
 }
 
 #[test]
+fn a_fence_lifts_only_after_a_barrier_settle_with_peers_or_a_timeout() {
+    use FenceDecision::*;
+    let s = FenceState {
+        waited_ms: 100,
+        view_changed: true,
+        settled_by_barrier: true,
+        has_peers: true,
+        deadline_ms: 1_000,
+        patience_ms: 5_000,
+    };
+    let table = [
+        (s, Rejoined),
+        // settled by deadline, or alone, or in the view from before the pause: wait
+        (
+            FenceState {
+                settled_by_barrier: false,
+                ..s
+            },
+            Hold,
+        ),
+        (
+            FenceState {
+                has_peers: false,
+                ..s
+            },
+            Hold,
+        ),
+        (
+            FenceState {
+                view_changed: false,
+                settled_by_barrier: false,
+                ..s
+            },
+            Hold,
+        ),
+        // the peers never dropped it
+        (
+            FenceState {
+                view_changed: false,
+                settled_by_barrier: false,
+                waited_ms: 1_001,
+                ..s
+            },
+            Unnoticed,
+        ),
+        // alone (or never settled) for longer than the patience
+        (
+            FenceState {
+                has_peers: false,
+                waited_ms: 5_001,
+                ..s
+            },
+            GaveUp,
+        ),
+        (
+            FenceState {
+                settled_by_barrier: false,
+                waited_ms: 5_001,
+                ..s
+            },
+            GaveUp,
+        ),
+    ];
+    for (state, want) in table {
+        assert_eq!(fence_decision(state), want, "{state:?}");
+    }
+}
+
+#[test]
 fn a_replaced_host_cannot_refresh_or_drop_the_spec() {
     let key = ActorKey::new("x");
     let mut r: Replicas<u64> = Replicas::new();

@@ -124,11 +124,7 @@ impl SupervisorState {
     }
 
     fn remove_hosted(&self, key: &ActorKey, cell: &ActorCell) {
-        let mut hosted = self
-            .shared
-            .hosted
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut hosted = self.shared.hosted_mut();
         if hosted
             .get(key)
             .is_some_and(|e| e.cell.get_id() == cell.get_id())
@@ -238,23 +234,19 @@ impl SupervisorState {
         match started {
             Ok(new_cell) => {
                 self.child_ids.insert(key.clone(), new_cell.get_id());
-                self.shared
-                    .hosted
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        key,
-                        HostedEntry {
-                            cell: new_cell.clone(),
-                            kind: child.kind.clone(),
-                            // Held like the others while the node is fenced.
-                            state: if self.fenced_since.is_some() {
-                                EntryState::Moving
-                            } else {
-                                EntryState::Active
-                            },
+                self.shared.hosted_mut().insert(
+                    key,
+                    HostedEntry {
+                        cell: new_cell.clone(),
+                        kind: child.kind.clone(),
+                        // Held like the others while the node is fenced.
+                        state: if self.fenced_since.is_some() {
+                            EntryState::Moving
+                        } else {
+                            EntryState::Active
                         },
-                    );
+                    },
+                );
                 self.children.insert(new_cell.get_id(), child);
             }
             Err(e) => {

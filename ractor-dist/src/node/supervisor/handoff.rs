@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
@@ -139,11 +139,7 @@ impl SupervisorState {
     }
 
     pub(super) fn set_entry_state(&self, key: &ActorKey, state: EntryState) {
-        let mut hosted = self
-            .shared
-            .hosted
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut hosted = self.shared.hosted_mut();
         if let Some(entry) = hosted.get_mut(key) {
             entry.state = state;
         }
@@ -271,11 +267,7 @@ impl SupervisorState {
         let out = self.outgoing.remove(key);
         let kind = out.as_ref().map(|o| o.kind.clone());
         {
-            let mut hosted = self
-                .shared
-                .hosted
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut hosted = self.shared.hosted_mut();
             hosted.remove(key);
         }
         self.child_ids.remove(key);
@@ -439,11 +431,7 @@ impl SupervisorState {
         };
         Counters::bump(&self.shared.counters.handoff_fallbacks);
         tracing::warn!(name = %key, "handoff has no target any more; restoring the actor here");
-        self.shared
-            .hosted
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.shared.hosted_mut().remove(key);
         // A batch in flight may have reached its target anyway (which then became
         // unreachable): this copy is a new activation, so that if the two ever meet they
         // are told apart and resolved, and the older one's checkpoints are fenced.
@@ -518,14 +506,8 @@ impl SupervisorState {
                     ..
                 } = request
                 {
-                    let (tx, rx) = ractor::concurrency::oneshot();
-                    let timeout = Duration::from_millis(timeout_ms.max(1));
-                    let msg = SerializedMessage::Call {
-                        variant,
-                        args,
-                        reply: RpcReplyPort::from((tx, timeout)),
-                        metadata: None,
-                    };
+                    let (msg, rx, timeout) =
+                        super::requests::call_message(variant, args, timeout_ms);
                     if let Err(e) = kind.deliver(key, cell, msg) {
                         let _ = reply.send(wire::encode(&Response::Err(e)));
                         return;
@@ -624,18 +606,14 @@ impl SupervisorState {
         } else {
             EntryState::Settling
         };
-        self.shared
-            .hosted
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                key.clone(),
-                HostedEntry {
-                    cell,
-                    kind: kind.clone(),
-                    state,
-                },
-            );
+        self.shared.hosted_mut().insert(
+            key.clone(),
+            HostedEntry {
+                cell,
+                kind: kind.clone(),
+                state,
+            },
+        );
     }
 
     /// A `Migrate` batch from `from`: start its actors here, then acknowledge it.
@@ -807,11 +785,7 @@ impl SupervisorState {
     /// Releases parked messages once the node is settled.
     async fn settle(&mut self) {
         {
-            let mut hosted = self
-                .shared
-                .hosted
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut hosted = self.shared.hosted_mut();
             for entry in hosted.values_mut() {
                 if entry.state == EntryState::Settling {
                     entry.state = EntryState::Active;

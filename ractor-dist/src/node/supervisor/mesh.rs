@@ -413,9 +413,7 @@ impl SupervisorState {
         }
         let cells: Vec<_> = self
             .shared
-            .hosted
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .hosted_mut()
             .drain()
             .map(|(_, e)| e.cell)
             .collect();

@@ -18,7 +18,10 @@ use std::time::Instant;
 use ractor::ActorId;
 
 use super::{Activation, Child, SupervisorState};
-use crate::core::recovery::{self, decide_respawn, replica_set, CopyMeta, OfferContext};
+use crate::core::recovery::{
+    self, decide_respawn, fence_decision, replica_set, CopyMeta, FenceDecision, FenceState,
+    OfferContext,
+};
 use crate::core::{
     ActorKey, Incarnation, NodeName, Offer, ReplicaOutcome, Resolution, RespawnDecision, Spec,
     SpecHolders,
@@ -643,11 +646,7 @@ impl SupervisorState {
             .fenced
             .store(true, std::sync::atomic::Ordering::Relaxed);
         {
-            let mut hosted = self
-                .shared
-                .hosted
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut hosted = self.shared.hosted_mut();
             for entry in hosted.values_mut() {
                 entry.state = EntryState::Moving;
             }
@@ -657,43 +656,44 @@ impl SupervisorState {
         self.publish_view();
     }
 
-    /// Lifts the pause fence once this node has settled for a view (adopted after the
-    /// pause) that includes a peer; or when a deadline passed and the view never changed
-    /// (the peers did not drop this node after all: they would have closed its sessions
-    /// at once); or when no peer came back in time. Returns true when it was lifted.
+    /// Lifts the pause fence when `core::recovery::fence_decision` says so (`settled`: the
+    /// node just settled for its view). Returns true when it was lifted.
     pub(super) fn maybe_unfence(&mut self, settled: bool) -> bool {
         let Some(since) = self.fenced_since else {
             return false;
         };
         let config = &self.shared.config;
         let waited = since.elapsed();
-        let has_peers = !self.membership.peers().is_empty();
-        // A settle by deadline did not hear from every peer: some copies may still be on
-        // their way back here.
-        let rejoined =
-            settled && !self.settled_by_deadline && self.view_started > since && has_peers;
-        let unnoticed =
-            self.view_started <= since && waited > config.heartbeat_deadline && has_peers;
-        let patience = config.heartbeat_deadline * 2 + config.handoff_timeout;
-        if !rejoined && !unnoticed && waited <= patience {
-            return false;
-        }
+        let decision = fence_decision(FenceState {
+            waited_ms: waited.as_millis() as u64,
+            view_changed: self.view_started > since,
+            // A settle by deadline did not hear from every peer: some copies may still be
+            // on their way back here.
+            settled_by_barrier: settled && !self.settled_by_deadline,
+            has_peers: !self.membership.peers().is_empty(),
+            deadline_ms: config.heartbeat_deadline.as_millis() as u64,
+            patience_ms: (config.heartbeat_deadline * 2 + config.handoff_timeout).as_millis()
+                as u64,
+        });
         let waited_ms = waited.as_millis() as u64;
-        if rejoined {
-            tracing::info!(
-                waited_ms,
-                "rejoined after the pause; delivering held messages"
-            );
-        } else if unnoticed {
-            tracing::info!(
+        match decision {
+            FenceDecision::Hold => return false,
+            FenceDecision::Rejoined => {
+                tracing::info!(
+                    waited_ms,
+                    "rejoined after the pause; delivering held messages"
+                )
+            }
+            FenceDecision::Unnoticed => tracing::info!(
                 waited_ms,
                 "the peers kept this node through its pause; delivering held messages"
-            );
-        } else {
-            tracing::warn!(
-                waited_ms,
-                "no peer came back after the pause; serving alone"
-            );
+            ),
+            FenceDecision::GaveUp => {
+                tracing::warn!(
+                    waited_ms,
+                    "no peer came back after the pause; serving alone"
+                )
+            }
         }
         self.fenced_since = None;
         self.shared
@@ -763,6 +763,14 @@ impl SupervisorState {
 }
 
 impl SupervisorState {
+    /// `key` runs here and is neither moving away nor being stopped.
+    fn runs_here(&self, key: &ActorKey) -> bool {
+        self.child_ids
+            .get(key)
+            .and_then(|id| self.children.get(id))
+            .is_some_and(|c| !c.draining && !c.stopping)
+    }
+
     /// `from` runs these names (it is their directory node's job to know). A name that also
     /// runs here, or is registered on another live node, has two copies (a partition
     /// healed): the registering one is asked to yield to the other.
@@ -775,12 +783,7 @@ impl SupervisorState {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             for (key, _kind) in entries {
-                let here = self
-                    .child_ids
-                    .get(&key)
-                    .and_then(|id| self.children.get(id))
-                    .is_some_and(|c| !c.draining && !c.stopping);
-                if here {
+                if self.runs_here(&key) {
                     yields.push((key, self.shared.me.clone()));
                     continue;
                 }
@@ -808,12 +811,7 @@ impl SupervisorState {
     pub(super) async fn handle_yield(&mut self, keys: Vec<(ActorKey, NodeName)>) {
         let now = self.now();
         for (key, to) in keys {
-            let here = self
-                .child_ids
-                .get(&key)
-                .and_then(|id| self.children.get(id))
-                .is_some_and(|c| !c.draining && !c.stopping);
-            if here && self.membership.is_up(&to) {
+            if self.runs_here(&key) && self.membership.is_up(&to) {
                 tracing::info!(name = %key, %to, "another copy runs elsewhere; handing this one over");
                 self.handoff.handle_yield(key, to, now);
             }

@@ -423,14 +423,7 @@ impl SupervisorState {
                 None => Response::Err(RemoteError::NotFound(key)),
             });
         };
-        let (tx, rx) = ractor::concurrency::oneshot();
-        let timeout = Duration::from_millis(timeout_ms.max(1));
-        let msg = SerializedMessage::Call {
-            variant,
-            args,
-            reply: RpcReplyPort::from((tx, timeout)),
-            metadata: None,
-        };
+        let (msg, rx, _) = call_message(variant, args, timeout_ms);
         match entry.kind.deliver(&key, &entry.cell, msg) {
             Ok(()) => Ok(rx),
             Err(e) => {
@@ -461,6 +454,28 @@ impl SupervisorState {
             .await;
         Response::Stopped
     }
+}
+
+/// A serialized call with a fresh reply port (at least 1 ms of timeout): the message, the
+/// port's receiving end and the timeout.
+pub(super) fn call_message(
+    variant: String,
+    args: Vec<u8>,
+    timeout_ms: u64,
+) -> (
+    SerializedMessage,
+    tokio::sync::oneshot::Receiver<Vec<u8>>,
+    Duration,
+) {
+    let (tx, rx) = ractor::concurrency::oneshot();
+    let timeout = Duration::from_millis(timeout_ms.max(1));
+    let msg = SerializedMessage::Call {
+        variant,
+        args,
+        reply: RpcReplyPort::from((tx, timeout)),
+        metadata: None,
+    };
+    (msg, rx, timeout)
 }
 
 /// Waits for an actor's answer to a call and sends it back as a response envelope.

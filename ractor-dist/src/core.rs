@@ -12,6 +12,10 @@
 //! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
 //! - [`handoff`]: moving actors to their new owners when the view changes.
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
+//! - [`snapshot`]: serialized actor states and the codec of states and arguments.
+//! - [`status`]: a node's state and counters as reported to peers.
+//! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
+//! - `wire`: the versioned envelopes between nodes.
 
 pub mod dialer;
 pub mod handoff;
@@ -22,6 +26,10 @@ pub mod placement;
 pub mod recovery;
 #[cfg(test)]
 mod sim_seeds;
+pub mod snapshot;
+pub mod status;
+pub mod timing;
+pub(crate) mod wire;
 
 pub use dialer::Dialer;
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
@@ -34,3 +42,6 @@ pub use recovery::{
     ConflictPolicy, Offer, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
     SpecHolders,
 };
+pub use snapshot::Snapshot;
+pub use status::NodeStatus;
+pub use timing::Timing;

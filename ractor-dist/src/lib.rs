@@ -74,16 +74,16 @@
 //!   simulations); no tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see).
-//! - `wire`: the versioned envelopes between supervisors.
+//! - `core::wire`: the versioned envelopes between supervisors.
 
 pub mod core;
 mod node;
-mod wire;
 
-pub use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
+pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
+pub use crate::core::{
+    ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus, Snapshot,
+};
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
     Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
-    NodeStatus, Snapshot,
 };
-pub use wire::{WireError, PROTOCOL_VERSION};

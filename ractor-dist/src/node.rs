@@ -25,11 +25,10 @@ use tokio::sync::broadcast;
 pub use config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
-pub use kind::{Checkpoints, DistActor, Kinds, Snapshot};
-pub use shared::NodeStatus;
+pub use kind::{Checkpoints, DistActor, Kinds};
 
-use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName};
-use crate::wire::{Request, Response};
+use crate::core::wire::{Request, Response};
+use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus};
 use shared::NodeShared;
 use supervisor::{DistSupervisor, GatewayMsg, SupervisorArgs};
 
@@ -327,7 +326,7 @@ impl DistNode {
     /// back as described in `DistConfig::handoff_timeout`).
     pub async fn leave(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
-        let timeout = self.shared.config.handoff_timeout * 4;
+        let timeout = self.shared.config.timing().leave_call();
         match supervisor.call(GatewayMsg::Leave, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
             Ok(ractor::rpc::CallResult::Timeout) => Err(DistError::Timeout(timeout)),

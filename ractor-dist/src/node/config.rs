@@ -142,6 +142,19 @@ impl DistConfig {
         }
     }
 
+    /// Every deadline and patience of the protocol, derived from this configuration.
+    pub fn timing(&self) -> crate::core::Timing {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        crate::core::Timing {
+            heartbeat_interval_ms: ms(self.heartbeat_interval),
+            heartbeat_deadline_ms: ms(self.heartbeat_deadline),
+            handoff_ms: ms(self.handoff_timeout),
+            request_ms: ms(self.request_timeout),
+            reconnect_min_ms: ms(self.reconnect_min),
+            reconnect_max_ms: ms(self.reconnect_max),
+        }
+    }
+
     /// The name peers know this node by: `"{name}@{host}"`.
     pub fn node_name(&self) -> String {
         format!("{}@{}", self.name, self.host)

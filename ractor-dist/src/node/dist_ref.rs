@@ -21,12 +21,12 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, Message, MessagingErr, RpcReplyPort};
 use tokio::time::Instant;
 
+use crate::core::wire::{CastItem, RemoteError, Request, Response};
 use crate::core::{ActorKey, NodeName};
 use crate::node::error::DistError;
 use crate::node::kind::Local;
 use crate::node::shared::{EntryState, NodeShared};
 use crate::node::supervisor::GatewayMsg;
-use crate::wire::{CastItem, RemoteError, Request, Response};
 
 /// How many times a send re-resolves a stale route before giving up.
 const MAX_ATTEMPTS: usize = 4;

@@ -22,11 +22,13 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::core::snapshot::Snapshot;
+pub(crate) use crate::core::snapshot::{decode_args, encode_args};
+use crate::core::wire::RemoteError;
 use crate::core::{ActorKey, ConflictPolicy, HandoffMode, Resolution};
 use crate::node::dist_ref::DistRef;
 use crate::node::shared::{Counters, NodeShared};
 use crate::node::supervisor::GatewayMsg;
-use crate::wire::RemoteError;
 
 /// A distributable actor kind.
 ///
@@ -171,48 +173,6 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
         let _ = (myself, state);
         async { Ok(()) }
-    }
-}
-
-/// A serialized actor state travelling with a [`HandoffMode::Resume`] move.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    /// The [`DistActor::STATE_VERSION`] of the node that wrote it.
-    pub version: u32,
-    /// The bytes [`DistActor::snapshot`] returned.
-    #[serde(with = "serde_bytes")]
-    pub bytes: Vec<u8>,
-}
-
-impl Snapshot {
-    /// Encodes a serde state (bincode, fixed-width integers): a ready-made body for
-    /// [`DistActor::snapshot`].
-    ///
-    /// # Errors
-    ///
-    /// When the state does not serialize.
-    pub fn encode<T: Serialize>(state: &T) -> Result<Vec<u8>, ActorProcessingErr> {
-        bincode::serialize(state).map_err(|e| format!("state does not serialize: {e}").into())
-    }
-
-    /// Decodes a state encoded with [`Snapshot::encode`], refusing another version.
-    ///
-    /// # Errors
-    ///
-    /// When `self.version != expected_version` or the bytes do not decode.
-    pub fn decode<T: DeserializeOwned>(
-        &self,
-        expected_version: u32,
-    ) -> Result<T, ActorProcessingErr> {
-        if self.version != expected_version {
-            return Err(format!(
-                "snapshot has state version {}, this node expects {expected_version}",
-                self.version
-            )
-            .into());
-        }
-        decode_args(&self.bytes, usize::MAX)
-            .map_err(|e| format!("snapshot does not decode: {e}").into())
     }
 }
 
@@ -670,21 +630,6 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         cell.send_message(Local::Msg(msg))
             .map_err(|_| RemoteError::NotFound(key.clone()))
     }
-}
-
-/// Encodes spawn arguments (bincode, fixed-width integers).
-pub(crate) fn encode_args<T: Serialize>(args: &T) -> Result<Vec<u8>, String> {
-    bincode::serialize(args).map_err(|e| e.to_string())
-}
-
-fn decode_args<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, String> {
-    use bincode::Options;
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .reject_trailing_bytes()
-        .with_limit(limit as u64)
-        .deserialize(bytes)
-        .map_err(|e| e.to_string())
 }
 
 /// The kinds a node can host, by [`DistActor::KIND`].

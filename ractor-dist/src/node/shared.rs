@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef};
-use serde::{Deserialize, Serialize};
 
-use crate::core::{ActorKey, Epoch, Incarnation, NodeName, Placement};
+use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
+use crate::core::{ActorKey, Epoch, Incarnation, NodeName, NodeStatus, Placement};
 use crate::node::config::DistConfig;
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::GatewayMsg;
-use crate::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 
 /// The membership view a node routes by.
 #[derive(Debug)]
@@ -94,79 +93,6 @@ impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) -> u64 {
         counter.fetch_add(1, Ordering::Relaxed) + 1
     }
-}
-
-/// A snapshot of one node's state and counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct NodeStatus {
-    /// The node.
-    pub node: NodeName,
-    /// Its current membership epoch.
-    pub epoch: Epoch,
-    /// The live members it sees, sorted.
-    pub members: Vec<NodeName>,
-    /// Actors hosted here.
-    pub hosted: u64,
-    /// Directory entries held here (names it owns that run elsewhere).
-    pub directory: u64,
-    /// Envelopes from peers that did not decode (garbage, truncated, oversized).
-    pub bad_frames: u64,
-    /// Envelopes or hellos of another protocol version.
-    pub version_mismatches: u64,
-    /// Peers whose hello was refused.
-    pub refused_peers: u64,
-    /// Casts to names that exist nowhere (dropped, logged).
-    pub dropped_casts: u64,
-    /// Messages that did not decode for their actor's kind.
-    pub bad_messages: u64,
-    /// Snapshots that could not be restored (the actor restarted from its arguments).
-    pub bad_snapshots: u64,
-    /// Actors that arrived here by handoff.
-    pub moved_in: u64,
-    /// Actors handed off to other nodes.
-    pub moved_out: u64,
-    /// Handoffs that fell back (drain deadline missed, restored locally, ...).
-    pub handoff_fallbacks: u64,
-    /// Actors being handed off from here right now.
-    pub moving: u64,
-    /// True when every peer finished its handoffs for the current view.
-    pub settled: bool,
-    /// Milliseconds from the last view change to the moment this node settled (0 before
-    /// the first view change).
-    pub last_settle_ms: u64,
-    /// When this node adopted its current view, in microseconds since the Unix epoch (wall
-    /// clock: comparable between processes of one machine).
-    pub view_adopted_unix_us: u64,
-    /// Messages buffered for actors being handed off, plus messages parked until the
-    /// node settles.
-    pub buffered: u64,
-    /// Spawn requests for kinds not registered here.
-    pub unknown_kinds: u64,
-    /// Actor restarts after a panic or error.
-    pub restarts: u64,
-    /// Casts forwarded to another node (stale routes).
-    pub forwarded: u64,
-    /// Peers declared down by the heartbeat deadline.
-    pub peers_declared_down: u64,
-    /// Specs of names hosted elsewhere that this node keeps as a replica.
-    pub replica_specs: u64,
-    /// Names respawned here after their host was lost.
-    pub respawned: u64,
-    /// Conflicts between two live copies of a name resolved here (after partitions).
-    pub conflicts: u64,
-    /// Checkpoints sent to replicas.
-    pub checkpoints: u64,
-    /// Checkpoints and specs refused as stale (from a replaced host or generation).
-    pub checkpoints_fenced: u64,
-    /// Checkpoints that `DistActor::snapshot` failed to take.
-    pub checkpoint_failures: u64,
-    /// Checkpoints too large for one frame (kept locally, not replicated).
-    pub checkpoints_too_large: u64,
-    /// Times this node found it had been paused past the heartbeat deadline.
-    pub pauses: u64,
-    /// True while this node's actors are fenced after such a pause.
-    pub fenced: bool,
 }
 
 fn unix_us() -> u64 {

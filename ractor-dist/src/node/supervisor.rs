@@ -31,13 +31,14 @@ use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::broadcast;
 
+use crate::core::wire::Request;
+use crate::core::Snapshot;
 use crate::core::{
     ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership, MembershipEvent,
-    NodeName, Placement, Replicas, Respawns, SpecHolders,
+    NodeName, Placement, Replicas, Respawns, SpecHolders, Timing,
 };
-use crate::node::kind::{ErasedKind, Snapshot};
+use crate::node::kind::ErasedKind;
 use crate::node::shared::NodeShared;
-use crate::wire::Request;
 
 /// The ractor process group every node's supervisor joins; peers find gateways through it.
 pub(crate) const GATEWAY_GROUP: &str = "ractor_dist::gateways";
@@ -237,7 +238,7 @@ pub(crate) struct SupervisorState {
     respawns: Respawns<Snapshot>,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.
-    conflicts: HashMap<ActorKey, (NodeName, crate::wire::MigrateEntry)>,
+    conflicts: HashMap<ActorKey, (NodeName, crate::core::wire::MigrateEntry)>,
     /// Set when this node found it had been paused past the heartbeat deadline: its actors
     /// take no messages until it has rejoined (see `recovery`).
     fenced_since: Option<Instant>,
@@ -252,6 +253,8 @@ pub(crate) struct SupervisorState {
     replicate_due: bool,
     /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
     rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
+    /// Every deadline of the protocol, from the configuration.
+    timing: Timing,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -287,7 +290,7 @@ impl Actor for DistSupervisor {
         let me = Hello {
             node: shared.me.clone(),
             incarnation: shared.incarnation,
-            protocol: u32::from(crate::wire::PROTOCOL_VERSION),
+            protocol: u32::from(crate::core::wire::PROTOCOL_VERSION),
             hash_version: crate::core::hash::HASH_VERSION,
             addr: config.addr(),
             weight: config.weight,
@@ -317,6 +320,7 @@ impl Actor for DistSupervisor {
             },
         );
         let placement = shared.view().placement.clone();
+        let timing = config.timing();
         Ok(SupervisorState {
             shared,
             node_server: args.node_server,
@@ -352,6 +356,7 @@ impl Actor for DistSupervisor {
             rehosts: BTreeMap::new(),
             replicate_due: false,
             settled_by_deadline: false,
+            timing,
         })
     }
 

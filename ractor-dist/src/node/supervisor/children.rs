@@ -5,9 +5,9 @@ use std::time::Instant;
 use ractor::{ActorCell, ActorRef};
 
 use super::{GatewayMsg, SupervisorState};
+use crate::core::wire::{FrameBody, RemoteError, Response};
 use crate::core::{ActorKey, NodeName};
 use crate::node::shared::{Counters, EntryState, HostedEntry};
-use crate::wire::{FrameBody, RemoteError, Response};
 
 /// How many times a spawn request may be redirected before the receiving node spawns it.
 const MAX_SPAWN_HOPS: u8 = 3;
@@ -202,7 +202,7 @@ impl SupervisorState {
         Counters::bump(&self.shared.counters.restarts);
         tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.checkpoint.is_some(), "actor failed; restarting it");
         // From its last checkpoint when it has one (falling back to its arguments).
-        let mut started = Err(crate::wire::RemoteError::Timeout);
+        let mut started = Err(crate::core::wire::RemoteError::Timeout);
         if let Some(checkpoint) = child.checkpoint.clone() {
             started = child
                 .kind

@@ -12,10 +12,10 @@ use super::{
     Activation, Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SpecHolders,
     SupervisorState,
 };
+use crate::core::wire::{self, FrameBody, MigrateEntry, RemoteError, Req, Request, Response};
+use crate::core::Snapshot;
 use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
-use crate::node::kind::Snapshot;
 use crate::node::shared::{Counters, EntryState, HostedEntry, View};
-use crate::wire::{self, FrameBody, MigrateEntry, RemoteError, Req, Request, Response};
 
 impl SupervisorState {
     /// Starts the handoffs of the current view (after a membership change or when leaving).
@@ -800,7 +800,7 @@ impl SupervisorState {
     /// again, with their original time). With `expired_only`, only those parked for longer
     /// than the handoff deadline are released, and without the admission check.
     pub(super) async fn release_parked(&mut self, expired_only: bool) {
-        let deadline = self.shared.config.handoff_timeout;
+        let deadline = self.timing.park();
         let parked = std::mem::take(&mut self.parked);
         let mut keep = std::collections::VecDeque::new();
         let mut released = Vec::new();
@@ -970,8 +970,7 @@ impl SupervisorState {
 
     pub(super) fn check_leave_done(&mut self) {
         let Some(state) = &self.leaving else { return };
-        let deadline = self.shared.config.handoff_timeout * 3;
-        let timed_out = state.since.elapsed() > deadline;
+        let timed_out = state.since.elapsed().as_millis() as u64 > self.timing.leave_ms();
         if self.handoff.is_quiescent() || timed_out {
             if timed_out {
                 Counters::bump(&self.shared.counters.handoff_fallbacks);

@@ -7,12 +7,9 @@ use ractor::{ActorId, ActorRef};
 use ractor_cluster::NodeServerMessage;
 
 use super::{GatewayMsg, SupervisorState, GATEWAY_GROUP};
-use crate::core::{MembershipCommand, MembershipEvent, Millis, NodeName, Placement};
+use crate::core::wire::{self, Frame, FrameBody};
+use crate::core::{MembershipCommand, MembershipEvent, Millis, NodeName, Placement, Timing};
 use crate::node::shared::{Counters, View};
-use crate::wire::{self, Frame, FrameBody};
-
-/// How often a connected peer that is not up yet is asked for its hello.
-const HELLO_RETRY: Duration = Duration::from_secs(1);
 
 impl SupervisorState {
     pub(super) fn now(&self) -> Millis {
@@ -56,7 +53,7 @@ impl SupervisorState {
         // Once the view has been quiet for two heartbeats: a view change moves many
         // holders at once, and peers may still be settling their handoffs.
         let quiet = self.handoff.is_settled()
-            && self.view_started.elapsed() >= self.shared.config.heartbeat_interval * 2;
+            && self.view_started.elapsed() >= self.timing.replicate_quiet();
         if self.replicate_due && quiet {
             self.replicate_due = false;
             self.replicate(None);
@@ -92,7 +89,7 @@ impl SupervisorState {
                 let due = self
                     .hello_sent
                     .get(&peer)
-                    .is_none_or(|t| t.elapsed() >= HELLO_RETRY);
+                    .is_none_or(|t| t.elapsed().as_millis() as u64 >= Timing::HELLO_RETRY_MS);
                 if due {
                     self.send_hello(&peer, true);
                 }
@@ -106,6 +103,7 @@ impl SupervisorState {
             self.dialer.add(&seed, now);
         }
         let due = self.dialer.poll_due(&self.connected_addrs, now);
+        let dial_timeout = self.timing.dial();
         for addr in due {
             let server = self.node_server.clone();
             // Through a forward or proxy when configured; the session still knows the peer
@@ -120,7 +118,7 @@ impl SupervisorState {
             tracing::trace!(%addr, "dialing");
             tokio::spawn(async move {
                 let attempt = ractor_cluster::client_connect(&server, addr.as_str());
-                match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                match tokio::time::timeout(dial_timeout, attempt).await {
                     Ok(Ok(())) => tracing::debug!(%addr, "connected"),
                     Ok(Err(e)) => tracing::debug!(%addr, error = %e, "dial failed"),
                     Err(_) => tracing::debug!(%addr, "dial timed out"),

@@ -22,13 +22,13 @@ use crate::core::recovery::{
     self, decide_respawn, fence_decision, replica_set, CopyMeta, FenceDecision, FenceState,
     OfferContext,
 };
+use crate::core::wire::{FrameBody, MigrateEntry};
+use crate::core::Snapshot;
 use crate::core::{
     ActorKey, Incarnation, NodeName, Offer, ReplicaOutcome, Resolution, RespawnDecision, Spec,
     SpecHolders,
 };
-use crate::node::kind::Snapshot;
 use crate::node::shared::{Counters, EntryState};
-use crate::wire::{FrameBody, MigrateEntry};
 
 /// Bytes a spec or offer adds to a frame besides its arguments and checkpoint.
 const SPEC_OVERHEAD: usize = 96;
@@ -452,9 +452,7 @@ impl SupervisorState {
         let placement = self.placement.clone();
         let me = self.shared.me.clone();
         let now = self.now();
-        let patience_ms = (self.shared.config.heartbeat_deadline
-            + self.shared.config.handoff_timeout)
-            .as_millis() as u64;
+        let patience_ms = self.timing.respawn_patience_ms();
         let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
         for (key, offer, since) in self.respawns.take_all() {
             let ctx = OfferContext {
@@ -626,7 +624,7 @@ impl SupervisorState {
     pub(super) fn check_pause(&mut self) {
         let gap = self.last_handled.elapsed();
         self.last_handled = Instant::now();
-        if gap <= self.shared.config.heartbeat_deadline
+        if gap <= self.timing.pause_gap()
             || self.membership.peers().is_empty()
             || self.leaving.is_some()
             || self.fenced_since.is_some()
@@ -662,7 +660,6 @@ impl SupervisorState {
         let Some(since) = self.fenced_since else {
             return false;
         };
-        let config = &self.shared.config;
         let waited = since.elapsed();
         let decision = fence_decision(FenceState {
             waited_ms: waited.as_millis() as u64,
@@ -671,9 +668,8 @@ impl SupervisorState {
             // on their way back here.
             settled_by_barrier: settled && !self.settled_by_deadline,
             has_peers: !self.membership.peers().is_empty(),
-            deadline_ms: config.heartbeat_deadline.as_millis() as u64,
-            patience_ms: (config.heartbeat_deadline * 2 + config.handoff_timeout).as_millis()
-                as u64,
+            deadline_ms: self.timing.heartbeat_deadline_ms,
+            patience_ms: self.timing.fence_patience_ms(),
         });
         let waited_ms = waited.as_millis() as u64;
         match decision {

@@ -6,9 +6,9 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{Buffered, GatewayMsg, Parked, SupervisorState};
+use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 use crate::core::{ActorKey, Admission, HeartbeatOutcome, NodeName};
 use crate::node::shared::{Counters, EntryState};
-use crate::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 
 /// Largest snapshot reassembled from chunks (a peer cannot make this node buffer more).
 const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
@@ -58,10 +58,9 @@ impl SupervisorState {
             }
             body => {
                 if known == HeartbeatOutcome::NeedHello && !self.shutting_down {
-                    let due = self
-                        .hello_sent
-                        .get(&frame.from)
-                        .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+                    let due = self.hello_sent.get(&frame.from).is_none_or(|t| {
+                        t.elapsed().as_millis() as u64 >= crate::core::Timing::HELLO_ANSWER_MS
+                    });
                     if due {
                         self.send_hello(&frame.from, true);
                     }

@@ -10,8 +10,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ActorKey, Hello, Incarnation, NodeName, Offer, Spec, ViewId};
-use crate::node::Snapshot;
+use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
 pub const PROTOCOL_VERSION: u16 = 2;
@@ -200,7 +199,7 @@ pub(crate) enum Response {
     /// The actor was stopped.
     Stopped,
     /// Node statistics.
-    Status(Box<crate::node::NodeStatus>),
+    Status(Box<super::NodeStatus>),
     /// The request failed.
     Err(RemoteError),
 }

@@ -1,0 +1,153 @@
+//! Every deadline and patience of the protocol, derived in one place from the configuration.
+//!
+//! The protocol waits for many things (a drain, an acknowledgement, a barrier, a peer that
+//! stopped answering, a paused node's peers, an offer's lost host). Each wait is a method
+//! here, built from the few durations a user configures, so that two parts of the protocol
+//! never disagree about how long "the same wait" is, and the simulation uses the very same
+//! numbers as a running node.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The configured durations, in milliseconds, and the waits derived from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// How often heartbeats are sent and deadlines checked.
+    pub heartbeat_interval_ms: u64,
+    /// Silence after which a peer is declared down.
+    pub heartbeat_deadline_ms: u64,
+    /// Deadline of each handoff step (drain, acknowledgement, barrier).
+    pub handoff_ms: u64,
+    /// Default timeout of requests between nodes.
+    pub request_ms: u64,
+    /// First reconnect delay after a failed dial (doubles up to `reconnect_max_ms`).
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for Timing {
+    /// The defaults of `DistConfig`.
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 500,
+            heartbeat_deadline_ms: 3_000,
+            handoff_ms: 5_000,
+            request_ms: 5_000,
+            reconnect_min_ms: 100,
+            reconnect_max_ms: 5_000,
+        }
+    }
+}
+
+impl Timing {
+    /// How long a dial attempt may take before it is abandoned.
+    pub const DIAL_MS: u64 = 2_000;
+    /// Least time between two hellos asked of the same unknown sender.
+    pub const HELLO_ANSWER_MS: u64 = 250;
+    /// Least time between two hellos to a connected peer that has not said hello back.
+    pub const HELLO_RETRY_MS: u64 = 1_000;
+
+    /// A paused node holds its actors at most this long waiting for a peer to come back
+    /// (two deadlines for the peers to notice and reconnect, plus one handoff to bring the
+    /// respawned copies back).
+    pub fn fence_patience_ms(&self) -> u64 {
+        self.heartbeat_deadline_ms
+            .saturating_mul(2)
+            .saturating_add(self.handoff_ms)
+    }
+
+    /// A respawn offer whose lost host is back in the view waits this long for the host to
+    /// hand its copy over before the offer is dropped (the host's deadline to notice it is
+    /// back, plus one handoff).
+    pub fn respawn_patience_ms(&self) -> u64 {
+        self.heartbeat_deadline_ms.saturating_add(self.handoff_ms)
+    }
+
+    /// A graceful leave reports a timeout after this long (three handoff steps: drain,
+    /// transfer, barrier).
+    pub fn leave_ms(&self) -> u64 {
+        self.handoff_ms.saturating_mul(3)
+    }
+
+    /// How long a caller of `leave` waits for the answer (one step more than the leave).
+    pub fn leave_call_ms(&self) -> u64 {
+        self.handoff_ms.saturating_mul(4)
+    }
+
+    /// A view must have been quiet (settled, no change) this long before the replica sets
+    /// of every hosted name are brought up to date.
+    pub fn replicate_quiet_ms(&self) -> u64 {
+        self.heartbeat_interval_ms.saturating_mul(2)
+    }
+
+    /// A gap longer than this between two handled messages means the process was paused
+    /// (ticks come every interval) and its peers have declared it down.
+    pub fn pause_gap_ms(&self) -> u64 {
+        self.heartbeat_deadline_ms
+    }
+
+    /// Messages parked until the node settles are released after this long at the latest.
+    pub fn park_ms(&self) -> u64 {
+        self.handoff_ms
+    }
+
+    /// [`Timing::leave_call_ms`] as a duration.
+    pub fn leave_call(&self) -> Duration {
+        Duration::from_millis(self.leave_call_ms())
+    }
+
+    /// [`Timing::park_ms`] as a duration.
+    pub fn park(&self) -> Duration {
+        Duration::from_millis(self.park_ms())
+    }
+
+    /// [`Timing::replicate_quiet_ms`] as a duration.
+    pub fn replicate_quiet(&self) -> Duration {
+        Duration::from_millis(self.replicate_quiet_ms())
+    }
+
+    /// [`Timing::pause_gap_ms`] as a duration.
+    pub fn pause_gap(&self) -> Duration {
+        Duration::from_millis(self.pause_gap_ms())
+    }
+
+    /// [`Timing::DIAL_MS`] as a duration.
+    pub fn dial(&self) -> Duration {
+        Duration::from_millis(Self::DIAL_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_waits_follow_the_configured_durations() {
+        let t = Timing {
+            heartbeat_interval_ms: 100,
+            heartbeat_deadline_ms: 1_000,
+            handoff_ms: 2_000,
+            ..Timing::default()
+        };
+        assert_eq!(t.fence_patience_ms(), 4_000);
+        assert_eq!(t.respawn_patience_ms(), 3_000);
+        assert_eq!(t.leave_ms(), 6_000);
+        assert_eq!(t.leave_call_ms(), 8_000);
+        assert_eq!(t.replicate_quiet_ms(), 200);
+        assert_eq!(t.pause_gap_ms(), 1_000);
+        assert_eq!(t.park_ms(), 2_000);
+    }
+
+    #[test]
+    fn huge_durations_saturate_instead_of_overflowing() {
+        let t = Timing {
+            heartbeat_deadline_ms: u64::MAX,
+            handoff_ms: u64::MAX,
+            ..Timing::default()
+        };
+        assert_eq!(t.fence_patience_ms(), u64::MAX);
+        assert_eq!(t.leave_call_ms(), u64::MAX);
+    }
+}

@@ -22,6 +22,7 @@ pub mod handoff;
 pub mod hash;
 pub mod identity;
 pub mod membership;
+pub mod mesh;
 pub mod placement;
 pub mod recovery;
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};
 pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,
 };
+pub use mesh::{HelloError, Mesh, MeshCommand};
 pub use placement::{OwnerCache, Placement};
 pub use recovery::{
     ConflictPolicy, Offer, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,

@@ -19,7 +19,7 @@ mod recovery;
 mod requests;
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,8 +34,8 @@ use tokio::sync::broadcast;
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
-    ActorKey, Dialer, HandoffConfig, HandoffCore, Hello, Incarnation, Membership, MembershipEvent,
-    NodeName, Placement, Replicas, Respawns, SpecHolders, Timing,
+    ActorKey, HandoffConfig, HandoffCore, Hello, Incarnation, MembershipEvent, Mesh, NodeName,
+    Placement, Replicas, Respawns, SpecHolders, Timing,
 };
 use crate::node::kind::ErasedKind;
 use crate::node::shared::NodeShared;
@@ -203,15 +203,11 @@ pub(crate) struct SupervisorState {
     shared: Arc<NodeShared>,
     node_server: ActorRef<NodeServerMessage>,
     events: broadcast::Sender<MembershipEvent>,
-    membership: Membership,
-    dialer: Dialer,
+    /// Membership, dialing, hellos, heartbeats and leavers.
+    mesh: Mesh,
     started: Instant,
     children: HashMap<ActorId, Child>,
     gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
-    connected_addrs: BTreeSet<String>,
-    connected_names: BTreeSet<NodeName>,
-    hello_sent: HashMap<NodeName, Instant>,
-    refusals_logged: BTreeSet<(NodeName, String)>,
     shutting_down: bool,
     handoff: HandoffCore,
     /// The placement the current handoff view was computed with.
@@ -226,9 +222,6 @@ pub(crate) struct SupervisorState {
     acked: HashMap<NodeName, VecDeque<u64>>,
     /// Snapshot pieces received so far (count, bytes) per (source, batch, name).
     chunks: HashMap<(NodeName, u64, ActorKey), (u32, Vec<u8>)>,
-    /// Peers that announced their departure and are still connected: they take part in
-    /// the barriers of the views that exclude them until they disconnect.
-    leavers: BTreeMap<NodeName, Incarnation>,
     leaving: Option<LeaveState>,
     /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
     view_started: Instant,
@@ -295,12 +288,9 @@ impl Actor for DistSupervisor {
             addr: config.addr(),
             weight: config.weight,
         };
-        let membership = Membership::new(me, config.heartbeat_deadline.as_millis() as u64);
-        let dialer = Dialer::new(
-            config.addr(),
-            config.reconnect_min.as_millis() as u64,
-            config.reconnect_max.as_millis() as u64,
-        );
+
+        let timing = config.timing();
+        let mesh = Mesh::new(me, config.seeds.clone(), &timing);
         ractor::pg::join(GATEWAY_GROUP.to_string(), vec![myself.get_cell()]);
         ractor::pg::monitor(GATEWAY_GROUP.to_string(), myself.get_cell());
         args.node_server
@@ -320,20 +310,14 @@ impl Actor for DistSupervisor {
             },
         );
         let placement = shared.view().placement.clone();
-        let timing = config.timing();
         Ok(SupervisorState {
             shared,
             node_server: args.node_server,
             events: args.events,
-            membership,
-            dialer,
+            mesh,
             started: Instant::now(),
             children: HashMap::new(),
             gateways: HashMap::new(),
-            connected_addrs: BTreeSet::new(),
-            connected_names: BTreeSet::new(),
-            hello_sent: HashMap::new(),
-            refusals_logged: BTreeSet::new(),
             shutting_down: false,
             handoff,
             placement,
@@ -344,7 +328,6 @@ impl Actor for DistSupervisor {
             moved_kinds: HashMap::new(),
             chunks: HashMap::new(),
             acked: HashMap::new(),
-            leavers: BTreeMap::new(),
             leaving: None,
             view_started: Instant::now(),
             replicas: Replicas::new(),

@@ -23,24 +23,22 @@ impl SupervisorState {
         let leaving = self.leaving.is_some();
         let (placement, view) = if leaving {
             let peers = self
-                .membership
+                .mesh
+                .membership()
                 .peers()
                 .iter()
                 .map(|(n, m)| (n.clone(), m.weight));
             (
-                Placement::weighted(self.membership.epoch(), peers),
-                self.membership.view_id_without_me(),
+                Placement::weighted(self.mesh.membership().epoch(), peers),
+                self.mesh.membership().view_id_without_me(),
             )
         } else {
-            (self.membership.placement(), self.membership.view_id())
+            (
+                self.mesh.membership().placement(),
+                self.mesh.membership().view_id(),
+            )
         };
-        let participants: BTreeSet<NodeName> = self
-            .membership
-            .peers()
-            .keys()
-            .chain(self.leavers.keys())
-            .cloned()
-            .collect();
+        let participants: BTreeSet<NodeName> = self.mesh.participants();
         // Actors about to be restored here (their target went away) count as hosted: they
         // may belong elsewhere in this view.
         let restoring = self
@@ -71,7 +69,7 @@ impl SupervisorState {
             match command {
                 HandoffCommand::Announce { view } => {
                     let v = View {
-                        epoch: self.membership.epoch(),
+                        epoch: self.mesh.membership().epoch(),
                         placement: self.placement.clone(),
                         gateways: self.gateways.clone(),
                     };
@@ -309,7 +307,7 @@ impl SupervisorState {
             name = %key,
             from = %self.shared.me,
             to = %to,
-            epoch = self.membership.epoch().0,
+            epoch = self.mesh.membership().epoch().0,
             bytes,
             duration_ms = ms,
             forwarded,

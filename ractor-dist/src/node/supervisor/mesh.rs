@@ -1,14 +1,14 @@
 //! Sessions, hellos, heartbeats, dialing and membership changes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
 use ractor_cluster::NodeServerMessage;
 
 use super::{GatewayMsg, SupervisorState, GATEWAY_GROUP};
 use crate::core::wire::{self, Frame, FrameBody};
-use crate::core::{MembershipCommand, MembershipEvent, Millis, NodeName, Placement, Timing};
+use crate::core::{MembershipEvent, MeshCommand, Millis, NodeName, Placement};
 use crate::node::shared::{Counters, View};
 
 impl SupervisorState {
@@ -31,21 +31,14 @@ impl SupervisorState {
         }
     }
 
-    pub(super) fn send_hello(&mut self, node: &NodeName, reply: bool) {
-        let hello = self.membership.me().clone();
-        if self.send_frame(node, FrameBody::Hello { hello, reply }) {
-            self.hello_sent.insert(node.clone(), Instant::now());
-        }
-    }
-
     /// Heartbeat timer: deadlines, heartbeats, hello retries and dialing.
     pub(super) async fn tick(&mut self, _myself: &ActorRef<GatewayMsg>) {
         if self.shutting_down {
             return;
         }
         let now = self.now();
-        self.membership.handle_tick(now);
-        self.apply_membership().await;
+        self.mesh.handle_tick(now);
+        self.run_mesh().await;
         if self.fenced_since.is_some() && self.maybe_unfence(false) {
             self.run_respawns().await;
             self.replicate_due = true;
@@ -67,44 +60,12 @@ impl SupervisorState {
         if !self.parked.is_empty() {
             self.release_parked(true).await;
         }
-
-        let members: Vec<(NodeName, String)> = self
-            .membership
-            .peers()
-            .iter()
-            .map(|(n, m)| (n.clone(), m.addr.clone()))
-            .chain(std::iter::once((
-                self.shared.me.clone(),
-                self.membership.me().addr.clone(),
-            )))
-            .collect();
-        let heartbeat = self.frame(FrameBody::Heartbeat { members });
-        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
-        for peer in peers {
-            if self.membership.is_up(&peer) {
-                if let Some(gw) = self.gateways.get(&peer) {
-                    let _ = gw.cast(GatewayMsg::Frame(heartbeat.clone()));
-                }
-            } else {
-                let due = self
-                    .hello_sent
-                    .get(&peer)
-                    .is_none_or(|t| t.elapsed().as_millis() as u64 >= Timing::HELLO_RETRY_MS);
-                if due {
-                    self.send_hello(&peer, true);
-                }
-            }
-        }
-        self.dial(now);
     }
 
-    fn dial(&mut self, now: Millis) {
-        for seed in self.shared.config.seeds.clone() {
-            self.dialer.add(&seed, now);
-        }
-        let due = self.dialer.poll_due(&self.connected_addrs, now);
+    /// Dials `addr` in a task (through `DistConfig::dial_via` when configured).
+    fn dial(&self, addr: String) {
         let dial_timeout = self.timing.dial();
-        for addr in due {
+        {
             let server = self.node_server.clone();
             // Through a forward or proxy when configured; the session still knows the peer
             // by the address it advertises.
@@ -130,11 +91,7 @@ impl SupervisorState {
     /// Learns addresses gossiped by a peer.
     pub(super) fn learn_addrs(&mut self, members: &[(NodeName, String)]) {
         let now = self.now();
-        for (name, addr) in members {
-            if *name != self.shared.me {
-                self.dialer.add(addr, now);
-            }
-        }
+        self.mesh.learn(members, now);
     }
 
     /// Rebuilds the gateway map and connection sets from ractor_cluster's sessions and the
@@ -152,14 +109,12 @@ impl SupervisorState {
             }
         };
         let mut by_id: HashMap<u64, NodeName> = HashMap::new();
-        let mut names = BTreeSet::new();
-        let mut addrs = BTreeSet::new();
+        let mut connected = Vec::new();
         for (id, info) in &sessions {
             if let Some(peer) = &info.peer_name {
                 let name = NodeName::new(peer.name.clone());
                 by_id.insert(*id, name.clone());
-                names.insert(name);
-                addrs.insert(peer.connection_string.clone());
+                connected.push((name, peer.connection_string.clone()));
             }
         }
         let mut gateways: HashMap<NodeName, ActorRef<GatewayMsg>> = HashMap::new();
@@ -180,101 +135,92 @@ impl SupervisorState {
             .map(|(n, _)| n.clone())
             .collect();
         self.gateways = gateways;
-        self.connected_names = names;
-        self.connected_addrs = addrs;
-        for peer in fresh {
-            tracing::debug!(%peer, "gateway found; saying hello");
-            self.send_hello(&peer, true);
-        }
-        let lost: Vec<NodeName> = self
-            .membership
-            .peers()
-            .keys()
-            .filter(|n| !self.connected_names.contains(*n))
-            .cloned()
-            .collect();
-        for peer in lost {
-            self.membership.handle_disconnected(&peer);
-        }
-        let gone_leavers: Vec<NodeName> = self
-            .leavers
-            .keys()
-            .filter(|n| !self.connected_names.contains(*n))
-            .cloned()
-            .collect();
-        for peer in gone_leavers {
-            tracing::debug!(%peer, "departed peer disconnected");
-            self.leavers.remove(&peer);
-            self.handoff.handle_peer_gone(&peer);
-            self.chunks.retain(|(from, _, _), _| *from != peer);
-            self.acked.remove(&peer);
-            self.shared
-                .moved
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|_, to| *to != peer);
-            // Names it could not hand off (it crashed while leaving) are lost now.
-            self.offer_orphans();
-        }
-        if !self.apply_membership().await {
+        let reachable = self.gateways.keys().cloned().collect();
+        let now = self.now();
+        self.mesh.handle_sessions(connected, reachable, &fresh, now);
+        if !self.run_mesh().await {
             self.publish_view();
             self.run_handoff().await;
         }
     }
 
-    /// Drains the membership state machine: logs and publishes events, executes commands.
-    /// Returns true when the view changed (and was published).
-    pub(super) async fn apply_membership(&mut self) -> bool {
+    /// Executes the mesh's commands: hellos, heartbeats, dials, disconnects, membership
+    /// events (logged, counted, published) and view changes. Returns true when the view
+    /// changed.
+    pub(super) async fn run_mesh(&mut self) -> bool {
         let mut changed = false;
-        let mut downs = Vec::new();
-        while let Some(event) = self.membership.poll_event() {
-            match &event {
-                MembershipEvent::Up {
-                    node,
-                    incarnation,
-                    epoch,
-                } => {
-                    tracing::info!(peer = %node, incarnation = %incarnation, epoch = epoch.0, "member up");
-                    changed = true;
-                }
-                MembershipEvent::Down {
-                    node,
-                    incarnation,
-                    reason,
-                    epoch,
-                } => {
-                    tracing::info!(peer = %node, incarnation = %incarnation, ?reason, epoch = epoch.0, "member down");
-                    // A peer that left gracefully still hands its actors over.
-                    if *reason != crate::core::DownReason::Left {
-                        downs.push(node.clone());
-                    }
-                    changed = true;
-                }
-                MembershipEvent::Refused { node, reason } => {
-                    Counters::bump(&self.shared.counters.refused_peers);
-                    if reason.contains("protocol version") {
-                        Counters::bump(&self.shared.counters.version_mismatches);
-                    }
-                    if self.refusals_logged.insert((node.clone(), reason.clone())) {
-                        tracing::error!(peer = %node, %reason, "refused peer");
-                    }
-                }
-            }
-            let _ = self.events.send(event);
-        }
-        while let Some(command) = self.membership.poll_command() {
+        while let Some(command) = self.mesh.poll_command() {
             match command {
-                MembershipCommand::Disconnect(node) => {
+                MeshCommand::SendHello { to, reply } => {
+                    let hello = self.mesh.membership().me().clone();
+                    self.send_frame(&to, FrameBody::Hello { hello, reply });
+                }
+                MeshCommand::Heartbeat { to, members } => {
+                    let frame = self.frame(FrameBody::Heartbeat { members });
+                    for peer in to {
+                        if let Some(gw) = self.gateways.get(&peer) {
+                            let _ = gw.cast(GatewayMsg::Frame(frame.clone()));
+                        }
+                    }
+                }
+                MeshCommand::Dial(addr) => self.dial(addr),
+                MeshCommand::Disconnect(node) => {
                     Counters::bump(&self.shared.counters.peers_declared_down);
                     tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
                     self.disconnect(&node).await;
                 }
+                MeshCommand::Event { event, first } => self.report(event, first),
+                MeshCommand::LeaverGone(peer) => {
+                    tracing::debug!(%peer, "departed peer disconnected");
+                    self.handoff.handle_peer_gone(&peer);
+                    self.chunks.retain(|(from, _, _), _| *from != peer);
+                    self.acked.remove(&peer);
+                    self.shared
+                        .moved
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|_, to| *to != peer);
+                    // Names it could not hand off (it crashed while leaving) are lost now.
+                    self.offer_orphans();
+                }
+                MeshCommand::ViewChanged { lost } => {
+                    self.on_view_change(&lost).await;
+                    changed = true;
+                }
             }
         }
-        if changed {
-            self.on_view_change(&downs).await;
-        }
         changed
+    }
+
+    /// Logs, counts and publishes a membership event.
+    fn report(&self, event: MembershipEvent, first: bool) {
+        match &event {
+            MembershipEvent::Up {
+                node,
+                incarnation,
+                epoch,
+            } => {
+                tracing::info!(peer = %node, incarnation = %incarnation, epoch = epoch.0, "member up");
+            }
+            MembershipEvent::Down {
+                node,
+                incarnation,
+                reason,
+                epoch,
+            } => {
+                tracing::info!(peer = %node, incarnation = %incarnation, ?reason, epoch = epoch.0, "member down");
+            }
+            MembershipEvent::Refused { node, reason } => {
+                Counters::bump(&self.shared.counters.refused_peers);
+                if reason.contains("protocol version") {
+                    Counters::bump(&self.shared.counters.version_mismatches);
+                }
+                if first {
+                    tracing::error!(peer = %node, %reason, "refused peer");
+                }
+            }
+        }
+        let _ = self.events.send(event);
     }
 
     /// Stops every ractor_cluster session to `node`.
@@ -294,7 +240,7 @@ impl SupervisorState {
             }
         }
         self.gateways.remove(node);
-        self.connected_names.remove(node);
+        self.mesh.handle_disconnected(node);
     }
 
     pub(super) fn publish_view(&self) {
@@ -311,7 +257,6 @@ impl SupervisorState {
     /// entries to their new owners and register our names with theirs.
     async fn on_view_change(&mut self, downs: &[NodeName]) {
         for node in downs {
-            self.leavers.remove(node);
             self.handoff.handle_peer_gone(node);
             self.chunks.retain(|(from, _, _), _| from != node);
             self.acked.remove(node);
@@ -366,7 +311,7 @@ impl SupervisorState {
     /// Registers every `Stay` actor running here with its owner in the current view (its
     /// directory node, which also detects a second copy of it and asks one to yield).
     pub(super) fn register_stays(&self) {
-        let placement = self.membership.placement();
+        let placement = self.mesh.membership().placement();
         let me = &self.shared.me;
         let mut by_owner: BTreeMap<&NodeName, Vec<(crate::core::ActorKey, String)>> =
             BTreeMap::new();
@@ -378,7 +323,12 @@ impl SupervisorState {
                 continue;
             }
             if let Some(owner) = placement.owner_of(&child.key).filter(|o| *o != me) {
-                let owner = self.membership.peers().get_key_value(owner).map(|(n, _)| n);
+                let owner = self
+                    .mesh
+                    .membership()
+                    .peers()
+                    .get_key_value(owner)
+                    .map(|(n, _)| n);
                 if let Some(owner) = owner {
                     by_owner
                         .entry(owner)
@@ -402,6 +352,7 @@ impl SupervisorState {
     /// Announces the departure, stops the hosted actors and leaves the cluster.
     pub(super) async fn shutdown(&mut self, _myself: &ActorRef<GatewayMsg>) {
         self.shutting_down = true;
+        self.mesh.handle_stopping();
         let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
         for peer in &peers {
             self.send_frame(peer, FrameBody::Leaving);

@@ -138,7 +138,7 @@ impl SupervisorState {
             let desired: Vec<(NodeName, Incarnation)> =
                 replica_set(&view.placement, &child.key, &me, r)
                     .into_iter()
-                    .filter_map(|n| self.membership.incarnation_of(&n).map(|i| (n, i)))
+                    .filter_map(|n| self.mesh.membership().incarnation_of(&n).map(|i| (n, i)))
                     .collect();
             if desired == child.holders.current() {
                 continue;
@@ -199,7 +199,7 @@ impl SupervisorState {
     /// before its own holders have the spec), and keep the spec until they do. Sent with
     /// the next flush, one frame per holder and new host.
     pub(super) fn rehost(&mut self, key: &ActorKey, holders: &SpecHolders, to: &NodeName) {
-        let Some(incarnation) = self.membership.incarnation_of(to) else {
+        let Some(incarnation) = self.mesh.membership().incarnation_of(to) else {
             return;
         };
         for (node, host) in holders.all(&self.shared.me) {
@@ -344,7 +344,7 @@ impl SupervisorState {
             return;
         }
         // Offers waiting here for names this node no longer owns follow the owner.
-        let placement = self.membership.placement();
+        let placement = self.mesh.membership().placement();
         let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<Snapshot>)>> = BTreeMap::new();
         for (owner, key, offer) in self.respawns.take_foreign(&self.shared.me, &placement) {
             forwards.entry(owner).or_default().push((key, offer));
@@ -354,10 +354,9 @@ impl SupervisorState {
         }
         // A host that announced its departure and is still connected hands its names
         // off itself: it is not lost until it disconnects.
-        let orphans = self.replicas.orphans(|host, inc| {
-            self.membership.incarnation_of(host) == Some(inc)
-                || self.leavers.get(host) == Some(&inc)
-        });
+        let orphans = self
+            .replicas
+            .orphans(|host, inc| self.mesh.is_present(host, inc));
         if orphans.is_empty() {
             return;
         }
@@ -378,7 +377,7 @@ impl SupervisorState {
                 let keeps =
                     recovery::replica_set(&placement, &key, &owner, self.shared.config.replicas)
                         .contains(&me);
-                match self.membership.incarnation_of(&owner) {
+                match self.mesh.membership().incarnation_of(&owner) {
                     Some(inc) if keeps => self.replicas.reassign(&key, owner.clone(), inc),
                     _ => {
                         self.replicas.remove(&key);
@@ -459,10 +458,9 @@ impl SupervisorState {
                 hosted: self.shared.hosted(&key).is_some() || self.outgoing.contains_key(&key),
                 // An offer naming this node was handed here and is not running: not "back".
                 lost_host_in_view: offer.spec.host != me
-                    && (self.membership.incarnation_of(&offer.spec.host)
-                        == Some(offer.spec.host_incarnation)
-                        || self.leavers.get(&offer.spec.host)
-                            == Some(&offer.spec.host_incarnation)),
+                    && self
+                        .mesh
+                        .is_present(&offer.spec.host, offer.spec.host_incarnation),
                 age_ms: now.since(since),
                 patience_ms,
             };
@@ -625,7 +623,7 @@ impl SupervisorState {
         let gap = self.last_handled.elapsed();
         self.last_handled = Instant::now();
         if gap <= self.timing.pause_gap()
-            || self.membership.peers().is_empty()
+            || self.mesh.membership().peers().is_empty()
             || self.leaving.is_some()
             || self.fenced_since.is_some()
         {
@@ -638,7 +636,7 @@ impl SupervisorState {
             "this node was paused past the heartbeat deadline: its peers have declared it down and respawned its names; holding every message to its actors until it has rejoined"
         );
         let now = self.now();
-        self.membership.handle_resumed(now);
+        self.mesh.handle_resumed(now);
         self.fenced_since = Some(Instant::now());
         self.shared
             .fenced
@@ -650,7 +648,7 @@ impl SupervisorState {
             }
         }
         // A new epoch: handles look their routes up again and find the fence.
-        self.placement = self.membership.placement();
+        self.placement = self.mesh.membership().placement();
         self.publish_view();
     }
 
@@ -667,7 +665,7 @@ impl SupervisorState {
             // A settle by deadline did not hear from every peer: some copies may still be
             // on their way back here.
             settled_by_barrier: settled && !self.settled_by_deadline,
-            has_peers: !self.membership.peers().is_empty(),
+            has_peers: !self.mesh.membership().peers().is_empty(),
             deadline_ms: self.timing.heartbeat_deadline_ms,
             patience_ms: self.timing.fence_patience_ms(),
         });
@@ -733,7 +731,7 @@ impl SupervisorState {
                         && c.holders
                             .all(me)
                             .iter()
-                            .all(|(n, _)| n == me || !self.membership.is_up(n))
+                            .all(|(n, _)| n == me || !self.mesh.membership().is_up(n))
                 })
         })
         .cloned()
@@ -784,7 +782,7 @@ impl SupervisorState {
                     continue;
                 }
                 match dir.get(&key) {
-                    Some(host) if host != from && self.membership.is_up(host) => {
+                    Some(host) if host != from && self.mesh.membership().is_up(host) => {
                         yields.push((key, host.clone()));
                     }
                     // Kept whatever this node's view says now: the sender may already route
@@ -807,7 +805,7 @@ impl SupervisorState {
     pub(super) async fn handle_yield(&mut self, keys: Vec<(ActorKey, NodeName)>) {
         let now = self.now();
         for (key, to) in keys {
-            if self.runs_here(&key) && self.membership.is_up(&to) {
+            if self.runs_here(&key) && self.mesh.membership().is_up(&to) {
                 tracing::info!(name = %key, %to, "another copy runs elsewhere; handing this one over");
                 self.handoff.handle_yield(key, to, now);
             }

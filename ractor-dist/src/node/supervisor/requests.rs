@@ -7,7 +7,7 @@ use ractor::{ActorRef, RpcReplyPort};
 
 use super::{Buffered, GatewayMsg, Parked, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
-use crate::core::{ActorKey, Admission, HeartbeatOutcome, NodeName};
+use crate::core::{ActorKey, Admission, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
 /// Largest snapshot reassembled from chunks (a peer cannot make this node buffer more).
@@ -38,33 +38,20 @@ impl SupervisorState {
             Err(e) => return self.count_bad_input("frame", &e),
         };
         let now = self.now();
-        let known = self
-            .membership
-            .handle_heartbeat(&frame.from, frame.incarnation, now);
         match frame.body {
             FrameBody::Hello { hello, reply } => {
-                self.learn_addrs(&[(hello.node.clone(), hello.addr.clone())]);
-                if hello.node != frame.from {
-                    Counters::bump(&self.shared.counters.bad_frames);
-                    tracing::warn!(from = %frame.from, claimed = %hello.node, "hello with a mismatched sender");
-                    return;
+                let outcome =
+                    self.mesh
+                        .handle_hello(&frame.from, frame.incarnation, hello, reply, now);
+                if let Err(error) = outcome {
+                    let n = Counters::bump(&self.shared.counters.bad_frames);
+                    tracing::warn!(?error, count = n, "hello refused");
                 }
-                let peer = hello.node.clone();
-                self.membership.handle_hello(hello, now);
-                self.apply_membership().await;
-                if reply {
-                    self.send_hello(&peer, false);
-                }
+                self.run_mesh().await;
             }
             body => {
-                if known == HeartbeatOutcome::NeedHello && !self.shutting_down {
-                    let due = self.hello_sent.get(&frame.from).is_none_or(|t| {
-                        t.elapsed().as_millis() as u64 >= crate::core::Timing::HELLO_ANSWER_MS
-                    });
-                    if due {
-                        self.send_hello(&frame.from, true);
-                    }
-                }
+                self.mesh.handle_heard(&frame.from, frame.incarnation, now);
+                self.run_mesh().await;
                 self.handle_body(frame.from, body).await;
             }
         }
@@ -75,11 +62,9 @@ impl SupervisorState {
             FrameBody::Hello { .. } => {}
             FrameBody::Heartbeat { members } => self.learn_addrs(&members),
             FrameBody::Leaving => {
-                if let Some(inc) = self.membership.incarnation_of(&from) {
+                if self.mesh.handle_leaving(&from) {
                     tracing::info!(peer = %from, "peer is leaving; expecting its actors");
-                    self.leavers.insert(from.clone(), inc);
-                    self.membership.handle_left(&from, inc);
-                    self.apply_membership().await;
+                    self.run_mesh().await;
                 }
             }
             FrameBody::Cast {

@@ -1,0 +1,383 @@
+//! The mesh: who this node talks to, and when it says hello, heartbeats and dials.
+//!
+//! [`Mesh`] wraps the [`Membership`] state machine and the [`Dialer`] with the rest of what
+//! keeping a full mesh takes: hellos asked of unknown senders and retried to connected peers
+//! that have not answered, heartbeats (carrying the known member addresses, gossip for the
+//! full mesh) to every up peer, the seeds and gossiped addresses to dial with backoff, the
+//! peers that announced their departure and are still connected (*leavers*: they take part
+//! in the barriers of the views without them until they disconnect), and which peers the
+//! transport has sessions with.
+//!
+//! Inputs are `handle_*` calls with the current time; outputs are [`MeshCommand`]s drained
+//! with [`Mesh::poll_command`], in the order they were decided. The node layer executes
+//! them (frames, dials, disconnects, logging and publishing events) and feeds back what the
+//! transport reports ([`Mesh::handle_sessions`]).
+//!
+//! Call order per heartbeat interval: [`Mesh::handle_tick`], then drain the commands. A
+//! [`MeshCommand::ViewChanged`] comes last among the commands of one input, after the
+//! events that caused it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::dialer::Dialer;
+use super::identity::{Incarnation, Millis, NodeName};
+use super::membership::{
+    DownReason, HeartbeatOutcome, Hello, Membership, MembershipCommand, MembershipEvent,
+};
+use super::timing::Timing;
+
+/// What the node layer must do for the mesh.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MeshCommand {
+    /// Send this node's hello to `to`; `reply` asks it to say hello back.
+    SendHello {
+        /// The peer.
+        to: NodeName,
+        /// Ask for a hello back.
+        reply: bool,
+    },
+    /// Send a heartbeat, carrying `members` (name and dial address of every member this
+    /// node knows, itself included), to each of `to`.
+    Heartbeat {
+        /// The up peers with a session.
+        to: Vec<NodeName>,
+        /// Known member addresses (gossip).
+        members: Vec<(NodeName, String)>,
+    },
+    /// Dial this address (a seed or a gossiped member that is not connected).
+    Dial(String),
+    /// Close every session to this peer: it was declared down while still connected.
+    Disconnect(NodeName),
+    /// A membership change for the application. `first` is false for a refusal already
+    /// reported with the same reason (log it once, count it every time).
+    Event {
+        /// The event.
+        event: MembershipEvent,
+        /// The first report of this refusal (always true for ups and downs).
+        first: bool,
+    },
+    /// A peer that had announced its departure disconnected: it is gone for good.
+    LeaverGone(NodeName),
+    /// The view changed (after the events above); `lost` are the peers that went down
+    /// without leaving gracefully (crashed, hung, cut off or replaced): their names must
+    /// be recovered.
+    ViewChanged {
+        /// Peers lost without a graceful leave.
+        lost: Vec<NodeName>,
+    },
+}
+
+/// Why a hello was not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HelloError {
+    /// The hello names another node than the frame's sender.
+    MismatchedSender {
+        /// The frame's sender.
+        from: NodeName,
+        /// The node the hello claims to be.
+        claimed: NodeName,
+    },
+}
+
+/// The mesh of one node (see the module docs).
+#[derive(Debug)]
+pub struct Mesh {
+    membership: Membership,
+    dialer: Dialer,
+    seeds: Vec<String>,
+    /// Peers the transport has a session with.
+    connected: BTreeSet<NodeName>,
+    /// The dial addresses of those sessions.
+    connected_addrs: BTreeSet<String>,
+    /// Peers whose supervisor can be reached (a session and a gateway).
+    reachable: BTreeSet<NodeName>,
+    hello_sent: BTreeMap<NodeName, Millis>,
+    leavers: BTreeMap<NodeName, Incarnation>,
+    refusals: BTreeSet<(NodeName, String)>,
+    stopping: bool,
+    commands: VecDeque<MeshCommand>,
+}
+
+impl Mesh {
+    /// The mesh of the node that says `me`, dialing `seeds`, with deadlines from `timing`.
+    pub fn new(me: Hello, seeds: Vec<String>, timing: &Timing) -> Self {
+        let dialer = Dialer::new(
+            me.addr.clone(),
+            timing.reconnect_min_ms,
+            timing.reconnect_max_ms,
+        );
+        Self {
+            membership: Membership::new(me, timing.heartbeat_deadline_ms),
+            dialer,
+            seeds,
+            connected: BTreeSet::new(),
+            connected_addrs: BTreeSet::new(),
+            reachable: BTreeSet::new(),
+            hello_sent: BTreeMap::new(),
+            leavers: BTreeMap::new(),
+            refusals: BTreeSet::new(),
+            stopping: false,
+            commands: VecDeque::new(),
+        }
+    }
+
+    /// The membership state machine (read only).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Peers that announced their departure and are still connected.
+    pub fn leavers(&self) -> &BTreeMap<NodeName, Incarnation> {
+        &self.leavers
+    }
+
+    /// `host` of incarnation `inc` is still around: an up member, or a leaver that has not
+    /// disconnected yet (it hands its names off itself).
+    pub fn is_present(&self, host: &NodeName, inc: Incarnation) -> bool {
+        self.membership.incarnation_of(host) == Some(inc) || self.leavers.get(host) == Some(&inc)
+    }
+
+    /// The peers that take part in the current view's barriers: the up members and the
+    /// leavers still connected.
+    pub fn participants(&self) -> BTreeSet<NodeName> {
+        self.membership
+            .peers()
+            .keys()
+            .chain(self.leavers.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// Number of dial targets (seeds and gossiped addresses).
+    pub fn dial_targets(&self) -> usize {
+        self.dialer.len()
+    }
+
+    /// The next command, if any.
+    pub fn poll_command(&mut self) -> Option<MeshCommand> {
+        self.commands.pop_front()
+    }
+
+    /// The node is shutting down: no more hellos, heartbeats or dials.
+    pub fn handle_stopping(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Heartbeat timer: deadlines, heartbeats to up peers, hellos to connected peers that
+    /// are not up yet (at most once per [`Timing::HELLO_RETRY_MS`]), and dials.
+    pub fn handle_tick(&mut self, now: Millis) {
+        if self.stopping {
+            return;
+        }
+        self.membership.handle_tick(now);
+        self.drain_membership();
+        let members: Vec<(NodeName, String)> = self
+            .membership
+            .peers()
+            .iter()
+            .map(|(n, m)| (n.clone(), m.addr.clone()))
+            .chain(std::iter::once((
+                self.membership.me().node.clone(),
+                self.membership.me().addr.clone(),
+            )))
+            .collect();
+        let mut heartbeat = Vec::new();
+        let reachable: Vec<NodeName> = self.reachable.iter().cloned().collect();
+        for peer in reachable {
+            if self.membership.is_up(&peer) {
+                heartbeat.push(peer);
+            } else {
+                self.hello_if_due(&peer, true, Timing::HELLO_RETRY_MS, now);
+            }
+        }
+        if !heartbeat.is_empty() {
+            self.commands.push_back(MeshCommand::Heartbeat {
+                to: heartbeat,
+                members,
+            });
+        }
+        for seed in &self.seeds {
+            self.dialer.add(seed, now);
+        }
+        for addr in self.dialer.poll_due(&self.connected_addrs, now) {
+            self.commands.push_back(MeshCommand::Dial(addr));
+        }
+    }
+
+    fn hello_if_due(&mut self, peer: &NodeName, reply: bool, every_ms: u64, now: Millis) {
+        let due = self
+            .hello_sent
+            .get(peer)
+            .is_none_or(|t| now.since(*t) >= every_ms);
+        if due {
+            self.send_hello(peer, reply, now);
+        }
+    }
+
+    fn send_hello(&mut self, peer: &NodeName, reply: bool, now: Millis) {
+        if !self.reachable.contains(peer) {
+            return;
+        }
+        self.hello_sent.insert(peer.clone(), now);
+        self.commands.push_back(MeshCommand::SendHello {
+            to: peer.clone(),
+            reply,
+        });
+    }
+
+    /// Any frame from `from` (of `incarnation`) arrived: it refreshes the sender's deadline.
+    /// A sender that is not up (or an old incarnation) is asked for its hello, at most once
+    /// per [`Timing::HELLO_ANSWER_MS`].
+    pub fn handle_heard(&mut self, from: &NodeName, incarnation: Incarnation, now: Millis) {
+        let outcome = self.membership.handle_heartbeat(from, incarnation, now);
+        if outcome == HeartbeatOutcome::NeedHello && !self.stopping {
+            self.hello_if_due(from, true, Timing::HELLO_ANSWER_MS, now);
+        }
+    }
+
+    /// A hello from `from` (of `incarnation`). Its address is dialed from now on; `reply`
+    /// asks for one back.
+    ///
+    /// # Errors
+    ///
+    /// [`HelloError::MismatchedSender`] when the hello names another node than its sender
+    /// (nothing changed but the address learned).
+    pub fn handle_hello(
+        &mut self,
+        from: &NodeName,
+        incarnation: Incarnation,
+        hello: Hello,
+        reply: bool,
+        now: Millis,
+    ) -> Result<(), HelloError> {
+        self.membership.handle_heartbeat(from, incarnation, now);
+        self.learn(&[(hello.node.clone(), hello.addr.clone())], now);
+        if hello.node != *from {
+            return Err(HelloError::MismatchedSender {
+                from: from.clone(),
+                claimed: hello.node,
+            });
+        }
+        self.membership.handle_hello(hello, now);
+        self.drain_membership();
+        if reply {
+            self.send_hello(from, false, now);
+        }
+        Ok(())
+    }
+
+    /// Member addresses gossiped by a peer: each is dialed until connected.
+    pub fn learn(&mut self, members: &[(NodeName, String)], now: Millis) {
+        let me = &self.membership.me().node;
+        for (name, addr) in members {
+            if name != me {
+                self.dialer.add(addr, now);
+            }
+        }
+    }
+
+    /// `from` announced that it is leaving: it leaves the view at once, but keeps taking
+    /// part in barriers (it hands its names off) until it disconnects.
+    pub fn handle_leaving(&mut self, from: &NodeName) -> bool {
+        let Some(inc) = self.membership.incarnation_of(from) else {
+            return false;
+        };
+        self.leavers.insert(from.clone(), inc);
+        self.membership.handle_left(from, inc);
+        self.drain_membership();
+        true
+    }
+
+    /// This process was paused past the deadline: nothing heard meanwhile is the peers'
+    /// fault, so every deadline starts again from `now`.
+    pub fn handle_resumed(&mut self, now: Millis) {
+        self.membership.handle_resumed(now);
+    }
+
+    /// What the transport has now: the peers with a session and their dial addresses, and
+    /// which of them have a reachable supervisor (`fresh`: those whose supervisor is new
+    /// since the last call, which are greeted). Peers without a session go down; leavers
+    /// without one are gone for good.
+    pub fn handle_sessions(
+        &mut self,
+        sessions: impl IntoIterator<Item = (NodeName, String)>,
+        reachable: BTreeSet<NodeName>,
+        fresh: &[NodeName],
+        now: Millis,
+    ) {
+        (self.connected, self.connected_addrs) = sessions.into_iter().unzip();
+        self.reachable = reachable;
+        if self.stopping {
+            return;
+        }
+        for peer in fresh {
+            self.send_hello(peer, true, now);
+        }
+        let lost: Vec<NodeName> = self
+            .membership
+            .peers()
+            .keys()
+            .filter(|n| !self.connected.contains(*n))
+            .cloned()
+            .collect();
+        for peer in lost {
+            self.membership.handle_disconnected(&peer);
+        }
+        let gone: Vec<NodeName> = self
+            .leavers
+            .keys()
+            .filter(|n| !self.connected.contains(*n))
+            .cloned()
+            .collect();
+        for peer in gone {
+            self.leavers.remove(&peer);
+            self.commands.push_back(MeshCommand::LeaverGone(peer));
+        }
+        self.drain_membership();
+    }
+
+    /// The node layer closed every session to `node` (after [`MeshCommand::Disconnect`]).
+    pub fn handle_disconnected(&mut self, node: &NodeName) {
+        self.connected.remove(node);
+        self.reachable.remove(node);
+    }
+
+    /// Moves what the membership machine decided into commands; a changed view comes last.
+    fn drain_membership(&mut self) {
+        let mut changed = false;
+        let mut lost = Vec::new();
+        while let Some(event) = self.membership.poll_event() {
+            let first = match &event {
+                MembershipEvent::Up { .. } => {
+                    changed = true;
+                    true
+                }
+                MembershipEvent::Down { node, reason, .. } => {
+                    changed = true;
+                    // A peer that left gracefully still hands its actors over.
+                    if *reason != DownReason::Left {
+                        lost.push(node.clone());
+                        self.leavers.remove(node);
+                    }
+                    true
+                }
+                MembershipEvent::Refused { node, reason } => {
+                    self.refusals.insert((node.clone(), reason.clone()))
+                }
+            };
+            self.commands.push_back(MeshCommand::Event { event, first });
+        }
+        while let Some(command) = self.membership.poll_command() {
+            let MembershipCommand::Disconnect(node) = command;
+            self.commands.push_back(MeshCommand::Disconnect(node));
+        }
+        if changed {
+            self.commands.push_back(MeshCommand::ViewChanged { lost });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::core::hash::HASH_VERSION;
+
+const PROTOCOL: u32 = 2;
+
+fn hello(name: &str, inc: u64) -> Hello {
+    Hello {
+        node: NodeName::new(name),
+        incarnation: Incarnation(inc),
+        protocol: PROTOCOL,
+        hash_version: HASH_VERSION,
+        addr: format!("{name}:1"),
+        weight: 1.0,
+    }
+}
+
+fn timing() -> Timing {
+    Timing {
+        heartbeat_interval_ms: 100,
+        heartbeat_deadline_ms: 1_000,
+        reconnect_min_ms: 100,
+        reconnect_max_ms: 400,
+        ..Timing::default()
+    }
+}
+
+fn mesh(seeds: &[&str]) -> Mesh {
+    Mesh::new(
+        hello("a", 1),
+        seeds.iter().map(|s| s.to_string()).collect(),
+        &timing(),
+    )
+}
+
+fn drain(m: &mut Mesh) -> Vec<MeshCommand> {
+    std::iter::from_fn(|| m.poll_command()).collect()
+}
+
+fn n(name: &str) -> NodeName {
+    NodeName::new(name)
+}
+
+/// Sessions with `peers` (each reachable), none of them fresh.
+fn sessions(m: &mut Mesh, peers: &[&str], now: u64) {
+    let s: BTreeMap<NodeName, String> = peers.iter().map(|p| (n(p), format!("{p}:1"))).collect();
+    let r: BTreeSet<NodeName> = peers.iter().map(|p| n(p)).collect();
+    m.handle_sessions(s, r, &[], Millis(now));
+}
+
+/// `a` with `b` up.
+fn with_b_up() -> Mesh {
+    let mut m = mesh(&[]);
+    sessions(&mut m, &["b"], 0);
+    m.handle_hello(&n("b"), Incarnation(2), hello("b", 2), false, Millis(0))
+        .unwrap();
+    drain(&mut m);
+    m
+}
+
+#[test]
+fn a_hello_brings_a_peer_up_and_changes_the_view_once() {
+    let mut m = mesh(&[]);
+    sessions(&mut m, &["b"], 0);
+    m.handle_hello(&n("b"), Incarnation(2), hello("b", 2), true, Millis(5))
+        .unwrap();
+    let cmds = drain(&mut m);
+    assert!(matches!(
+        &cmds[0],
+        MeshCommand::Event { event: MembershipEvent::Up { node, .. }, first: true } if *node == n("b")
+    ));
+    assert_eq!(cmds[1], MeshCommand::ViewChanged { lost: vec![] });
+    assert_eq!(
+        cmds[2],
+        MeshCommand::SendHello {
+            to: n("b"),
+            reply: false
+        }
+    );
+    assert_eq!(cmds.len(), 3);
+    // The same hello again changes nothing.
+    m.handle_hello(&n("b"), Incarnation(2), hello("b", 2), false, Millis(6))
+        .unwrap();
+    assert!(drain(&mut m).is_empty());
+}
+
+#[test]
+fn a_hello_naming_another_node_is_refused_but_its_address_is_dialed() {
+    let mut m = mesh(&[]);
+    let err = m
+        .handle_hello(&n("b"), Incarnation(2), hello("c", 3), false, Millis(0))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        HelloError::MismatchedSender {
+            from: n("b"),
+            claimed: n("c")
+        }
+    );
+    assert!(m.membership().peers().is_empty());
+    m.handle_tick(Millis(1));
+    assert!(drain(&mut m).contains(&MeshCommand::Dial("c:1".into())));
+}
+
+#[test]
+fn unknown_senders_are_asked_for_a_hello_at_most_every_250_ms() {
+    let mut m = mesh(&[]);
+    sessions(&mut m, &["b"], 0);
+    drain(&mut m);
+    let ask = MeshCommand::SendHello {
+        to: n("b"),
+        reply: true,
+    };
+    m.handle_heard(&n("b"), Incarnation(2), Millis(0));
+    assert_eq!(drain(&mut m), vec![ask.clone()]);
+    m.handle_heard(&n("b"), Incarnation(2), Millis(249));
+    assert!(drain(&mut m).is_empty());
+    m.handle_heard(&n("b"), Incarnation(2), Millis(250));
+    assert_eq!(drain(&mut m), vec![ask]);
+}
+
+#[test]
+fn ticks_heartbeat_up_peers_retry_hellos_to_the_others_and_dial_seeds() {
+    let mut m = with_b_up();
+    let mut m2 = mesh(&["s:1"]);
+    // b is up and reachable; c is connected but has not said hello.
+    sessions(&mut m, &["b", "c"], 10);
+    drain(&mut m);
+    m.handle_tick(Millis(20));
+    let cmds = drain(&mut m);
+    assert!(cmds.contains(&MeshCommand::SendHello {
+        to: n("c"),
+        reply: true
+    }));
+    let beat = cmds
+        .iter()
+        .find_map(|c| match c {
+            MeshCommand::Heartbeat { to, members } => Some((to.clone(), members.clone())),
+            _ => None,
+        })
+        .expect("a heartbeat");
+    assert_eq!(beat.0, vec![n("b")]);
+    assert!(beat.1.contains(&(n("a"), "a:1".into())));
+    assert!(beat.1.contains(&(n("b"), "b:1".into())));
+    // The hello to c is retried once per second, not every tick.
+    m.handle_tick(Millis(500));
+    assert!(!drain(&mut m)
+        .iter()
+        .any(|c| matches!(c, MeshCommand::SendHello { .. })));
+    m.handle_tick(Millis(1_020));
+    assert!(drain(&mut m)
+        .iter()
+        .any(|c| matches!(c, MeshCommand::SendHello { .. })));
+    // Seeds are dialed with backoff.
+    m2.handle_tick(Millis(0));
+    assert_eq!(drain(&mut m2), vec![MeshCommand::Dial("s:1".into())]);
+    m2.handle_tick(Millis(50));
+    assert!(drain(&mut m2).is_empty());
+}
+
+#[test]
+fn a_lost_session_takes_the_peer_down_as_lost() {
+    let mut m = with_b_up();
+    sessions(&mut m, &[], 10);
+    let cmds = drain(&mut m);
+    assert!(matches!(
+        &cmds[0],
+        MeshCommand::Event {
+            event: MembershipEvent::Down {
+                reason: DownReason::Disconnected,
+                ..
+            },
+            ..
+        }
+    ));
+    assert_eq!(cmds[1], MeshCommand::ViewChanged { lost: vec![n("b")] });
+}
+
+#[test]
+fn a_silent_peer_is_disconnected_and_lost_at_the_deadline() {
+    let mut m = with_b_up();
+    m.handle_tick(Millis(1_000));
+    assert!(!drain(&mut m)
+        .iter()
+        .any(|c| matches!(c, MeshCommand::Disconnect(_))));
+    m.handle_tick(Millis(1_001));
+    let cmds = drain(&mut m);
+    assert!(cmds.contains(&MeshCommand::Disconnect(n("b"))));
+    assert!(cmds.contains(&MeshCommand::ViewChanged { lost: vec![n("b")] }));
+    // After a pause of this process, deadlines restart instead.
+    let mut m = with_b_up();
+    m.handle_resumed(Millis(5_000));
+    m.handle_tick(Millis(5_001));
+    assert!(m.membership().is_up(&n("b")));
+}
+
+#[test]
+fn a_leaver_leaves_the_view_but_stays_a_participant_until_it_disconnects() {
+    let mut m = with_b_up();
+    assert!(m.handle_leaving(&n("b")));
+    let cmds = drain(&mut m);
+    assert!(cmds.contains(&MeshCommand::ViewChanged { lost: vec![] }));
+    assert!(!m.membership().is_up(&n("b")));
+    assert!(m.participants().contains(&n("b")));
+    assert!(m.is_present(&n("b"), Incarnation(2)));
+    sessions(&mut m, &["b"], 10);
+    assert!(drain(&mut m).is_empty());
+    sessions(&mut m, &[], 20);
+    assert_eq!(drain(&mut m), vec![MeshCommand::LeaverGone(n("b"))]);
+    assert!(m.participants().is_empty());
+    // An unknown leaver changes nothing.
+    assert!(!m.handle_leaving(&n("zz")));
+}
+
+#[test]
+fn a_refusal_is_reported_first_once_per_reason() {
+    let mut m = mesh(&[]);
+    let mut bad = hello("b", 2);
+    bad.protocol = 99;
+    for first in [true, false] {
+        m.handle_hello(&n("b"), Incarnation(2), bad.clone(), false, Millis(0))
+            .unwrap();
+        let cmds = drain(&mut m);
+        assert_eq!(cmds.len(), 1);
+        assert!(matches!(
+            &cmds[0],
+            MeshCommand::Event { event: MembershipEvent::Refused { .. }, first: f } if *f == first
+        ));
+    }
+}
+
+#[test]
+fn a_stopping_node_neither_greets_nor_beats_nor_dials() {
+    let mut m = with_b_up();
+    m.learn(&[(n("c"), "c:1".into())], Millis(0));
+    m.handle_stopping();
+    m.handle_tick(Millis(10));
+    m.handle_heard(&n("d"), Incarnation(4), Millis(10));
+    assert!(drain(&mut m).is_empty());
+}

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The error type of the codec helpers: the same type as `ractor::ActorProcessingErr`, so
+/// The error type of the codec helpers: the same type as ractor's `ActorProcessingErr`, so
 /// that `?` works inside actor hooks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

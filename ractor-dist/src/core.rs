@@ -10,7 +10,9 @@
 //! - [`hash`]: the specified, stable hash functions placement is built on.
 //! - [`placement`]: rendezvous (highest-random-weight) placement over a membership view.
 //! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
-//! - [`handoff`]: moving actors to their new owners when the view changes.
+//! - [`handoff`]: moving actors to their new owners when the view changes ([`handoff::inbound`]:
+//!   the receiving side, dedupe and chunk reassembly).
+//! - [`hold`]: messages held while their actor moves or the node settles, with caps.
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
 //! - [`status`]: a node's state and counters as reported to peers.
@@ -20,6 +22,7 @@
 pub mod dialer;
 pub mod handoff;
 pub mod hash;
+pub mod hold;
 pub mod identity;
 pub mod membership;
 pub mod mesh;
@@ -34,6 +37,7 @@ pub(crate) mod wire;
 
 pub use dialer::Dialer;
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
+pub use hold::{HoldCaps, HoldConfig, HoldError, HoldKind, HoldQueues, MsgId, Release};
 pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};
 pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,

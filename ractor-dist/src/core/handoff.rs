@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use super::identity::{ActorKey, Millis, NodeName};
 use super::placement::Placement;
 
+pub mod inbound;
+
 /// The digest of a membership view (its members and their incarnations); equal on every
 /// node that sees the same members.
 #[derive(

@@ -1,0 +1,370 @@
+//! Hold queues: messages a node keeps back for a while instead of delivering them at once.
+//!
+//! A node holds a message in one of two queues:
+//!
+//! - **Moving** (per name): the name is being handed off from here, or fenced after a pause.
+//!   Its messages wait in send order and, depending on how the move ends, are forwarded to
+//!   the new host ([`HoldQueues::moved`]), delivered here ([`HoldQueues::restored`]), or
+//!   answered `NotFound` / dropped ([`HoldQueues::gone`]).
+//! - **Parked** (one queue per node): the node is not settled for its view and a handoff may
+//!   still bring the name, or the sender routes by a newer view. Parked messages are
+//!   released when the node settles ([`HoldQueues::release_parked`]), or once they have
+//!   waited [`HoldConfig::park_ms`] (`Timing::park_ms`). A released message that still may
+//!   not be handled is parked again with its original time, so it never waits longer than
+//!   that in total.
+//!
+//! The queues hold only [`MsgId`]s and what the protocol needs to decide about them (the
+//! name, the sender, when it was held, what kind of message it is); the payloads (reply
+//! ports, typed messages, bytes) stay with the executor, keyed by the same id.
+//!
+//! **Caps.** Nothing here grows without bound: at most [`HoldCaps::per_name`] messages are
+//! held for one name and [`HoldCaps::per_node`] in total, over both queues. A message over a
+//! cap is refused with a [`HoldError`] (and counted, [`HoldQueues::refused`]); the executor
+//! answers a call with an error, returns the error to a local sender and drops a remote
+//! cast.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::identity::{ActorKey, Millis, NodeName};
+
+/// The id of one held message, allocated by [`HoldQueues`] (unique per node and run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MsgId(pub u64);
+
+/// What kind of payload a held message is: it decides what happens when its name is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldKind {
+    /// A serialized cast from a peer (or forwarded by one): dropped when the name is gone.
+    Cast,
+    /// A request with a reply port (a call, stop, spawn or lookup): answered `NotFound`
+    /// when the name is gone.
+    Call,
+    /// A typed message from a local handle: dropped when the name is gone.
+    Local,
+}
+
+/// What the protocol knows of one held message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The name it is for.
+    pub key: ActorKey,
+    /// Its sender (this node for local handles).
+    pub from: NodeName,
+    /// When it was first held.
+    pub since: Millis,
+    /// Its payload's kind.
+    pub kind: HoldKind,
+}
+
+/// How many messages may be held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldCaps {
+    /// For one name, over both queues.
+    pub per_name: usize,
+    /// On the node, over both queues.
+    pub per_node: usize,
+}
+
+impl Default for HoldCaps {
+    /// The defaults of `DistConfig`: 10 000 per name, 100 000 per node.
+    fn default() -> Self {
+        Self {
+            per_name: 10_000,
+            per_node: 100_000,
+        }
+    }
+}
+
+/// The limits of the hold queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldConfig {
+    /// See [`HoldCaps`].
+    pub caps: HoldCaps,
+    /// A parked message is released after this long at the latest (`Timing::park_ms`).
+    pub park_ms: u64,
+}
+
+/// A message refused by a hold queue. Nothing was held; the refusal was counted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HoldError {
+    /// The name already has its cap of held messages.
+    #[error("{cap} messages already held for {key} (the per-name cap)")]
+    NameFull {
+        /// The name.
+        key: ActorKey,
+        /// [`HoldCaps::per_name`].
+        cap: usize,
+    },
+    /// The node already holds its cap of messages.
+    #[error("{cap} messages already held on this node (the per-node cap)")]
+    NodeFull {
+        /// [`HoldCaps::per_node`].
+        cap: usize,
+    },
+}
+
+/// What to do with one held message whose wait is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Deliver it to the name's actor here (restored or unfenced).
+    Deliver(MsgId),
+    /// Send it on to the name's new host, in order with the others.
+    Forward(MsgId, NodeName),
+    /// The name is gone: answer the request with `NotFound`.
+    NotFound(MsgId),
+    /// The name is gone: drop the cast (and count it).
+    Drop(MsgId),
+}
+
+/// The node's hold queues. See the module docs.
+#[derive(Debug)]
+pub struct HoldQueues {
+    config: HoldConfig,
+    next: u64,
+    items: BTreeMap<MsgId, Held>,
+    moving: BTreeMap<ActorKey, VecDeque<MsgId>>,
+    parked: VecDeque<MsgId>,
+    per_name: BTreeMap<ActorKey, usize>,
+    /// Names at their cap (published to local handles, which refuse at once).
+    full: BTreeSet<ActorKey>,
+    full_changed: bool,
+    refused: u64,
+}
+
+impl HoldQueues {
+    /// Empty queues.
+    pub fn new(config: HoldConfig) -> Self {
+        Self {
+            config,
+            next: 0,
+            items: BTreeMap::new(),
+            moving: BTreeMap::new(),
+            parked: VecDeque::new(),
+            per_name: BTreeMap::new(),
+            full: BTreeSet::new(),
+            full_changed: false,
+            refused: 0,
+        }
+    }
+
+    /// The limits.
+    pub fn config(&self) -> HoldConfig {
+        self.config
+    }
+
+    /// Messages held, over both queues.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Messages held for `key`, over both queues.
+    pub fn held_for(&self, key: &ActorKey) -> usize {
+        self.per_name.get(key).copied().unwrap_or(0)
+    }
+
+    /// True when messages are parked.
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
+    /// Messages refused so far because a cap was reached.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// What is known of a held message.
+    pub fn get(&self, id: MsgId) -> Option<&Held> {
+        self.items.get(&id)
+    }
+
+    /// Whether one more message for `key` fits (without holding anything).
+    ///
+    /// # Errors
+    ///
+    /// The cap that is reached.
+    pub fn check(&self, key: &ActorKey) -> Result<(), HoldError> {
+        let caps = self.config.caps;
+        if self.held_for(key) >= caps.per_name {
+            return Err(HoldError::NameFull {
+                key: key.clone(),
+                cap: caps.per_name,
+            });
+        }
+        if self.items.len() >= caps.per_node {
+            return Err(HoldError::NodeFull { cap: caps.per_node });
+        }
+        Ok(())
+    }
+
+    /// True when the node holds its cap of messages (every new one is refused).
+    pub fn node_full(&self) -> bool {
+        self.items.len() >= self.config.caps.per_node
+    }
+
+    /// The names at their cap, when that set (or [`Self::node_full`]) changed since the
+    /// last call: the executor publishes them so that local handles refuse at once.
+    pub fn poll_full(&mut self) -> Option<(Vec<ActorKey>, bool)> {
+        if !std::mem::take(&mut self.full_changed) {
+            return None;
+        }
+        Some((self.full.iter().cloned().collect(), self.node_full()))
+    }
+
+    /// Holds a message for `key`, which is moving away or fenced. Released by
+    /// [`Self::moved`], [`Self::restored`] or [`Self::gone`].
+    ///
+    /// # Errors
+    ///
+    /// A cap is reached: nothing is held, the refusal is counted.
+    pub fn buffer(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        kind: HoldKind,
+        now: Millis,
+    ) -> Result<MsgId, HoldError> {
+        let id = self.admit(key, from, kind, now)?;
+        self.moving.entry(key.clone()).or_default().push_back(id);
+        Ok(id)
+    }
+
+    /// Parks a message for `key` until the node settles, first held at `since` (a
+    /// message parked again after a release keeps its original time).
+    ///
+    /// # Errors
+    ///
+    /// A cap is reached: nothing is held, the refusal is counted.
+    pub fn park(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        kind: HoldKind,
+        since: Millis,
+    ) -> Result<MsgId, HoldError> {
+        let id = self.admit(key, from, kind, since)?;
+        self.parked.push_back(id);
+        Ok(id)
+    }
+
+    /// `key` arrived at `to`: its held messages go there, in order.
+    pub fn moved(&mut self, key: &ActorKey, to: &NodeName) -> Vec<Release> {
+        self.take_moving(key)
+            .into_iter()
+            .map(|(id, _)| Release::Forward(id, to.clone()))
+            .collect()
+    }
+
+    /// `key` runs here again (its move fell back, or the fence lifted): its held messages
+    /// are delivered here, in order.
+    pub fn restored(&mut self, key: &ActorKey) -> Vec<Release> {
+        self.take_moving(key)
+            .into_iter()
+            .map(|(id, _)| Release::Deliver(id))
+            .collect()
+    }
+
+    /// `key` stopped while it was moving: its held requests are answered `NotFound`, its
+    /// casts dropped.
+    pub fn gone(&mut self, key: &ActorKey) -> Vec<Release> {
+        self.take_moving(key)
+            .into_iter()
+            .map(|(id, held)| match held.kind {
+                HoldKind::Call => Release::NotFound(id),
+                HoldKind::Cast | HoldKind::Local => Release::Drop(id),
+            })
+            .collect()
+    }
+
+    /// Takes parked messages out, in the order they were parked: all of them (the node
+    /// settled, or a new view may admit them), or with `expired_only` those that waited
+    /// [`HoldConfig::park_ms`] or longer (to be handled without a further admission check).
+    /// The caller dispatches each again and parks those that still may not be handled
+    /// with their original time.
+    pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
+        let park_ms = self.config.park_ms;
+        let parked = std::mem::take(&mut self.parked);
+        let mut out = Vec::new();
+        for id in parked {
+            let expired = self
+                .items
+                .get(&id)
+                .is_some_and(|h| now.since(h.since) > park_ms);
+            if expired_only && !expired {
+                self.parked.push_back(id);
+            } else if let Some(held) = self.remove(id) {
+                out.push((id, held));
+            }
+        }
+        out
+    }
+
+    fn take_moving(&mut self, key: &ActorKey) -> Vec<(MsgId, Held)> {
+        self.moving
+            .remove(key)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|id| self.remove(id).map(|h| (id, h)))
+            .collect()
+    }
+
+    fn admit(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        kind: HoldKind,
+        since: Millis,
+    ) -> Result<MsgId, HoldError> {
+        if let Err(e) = self.check(key) {
+            self.refused += 1;
+            return Err(e);
+        }
+        let was_full = self.node_full();
+        self.next += 1;
+        let id = MsgId(self.next);
+        self.items.insert(
+            id,
+            Held {
+                key: key.clone(),
+                from: from.clone(),
+                since,
+                kind,
+            },
+        );
+        let n = self.per_name.entry(key.clone()).or_insert(0);
+        *n += 1;
+        if *n >= self.config.caps.per_name && self.full.insert(key.clone()) {
+            self.full_changed = true;
+        }
+        if self.node_full() != was_full {
+            self.full_changed = true;
+        }
+        Ok(id)
+    }
+
+    fn remove(&mut self, id: MsgId) -> Option<Held> {
+        let was_full = self.node_full();
+        let held = self.items.remove(&id)?;
+        if let Some(n) = self.per_name.get_mut(&held.key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_name.remove(&held.key);
+            }
+        }
+        if self.held_for(&held.key) < self.config.caps.per_name && self.full.remove(&held.key) {
+            self.full_changed = true;
+        }
+        if self.node_full() != was_full {
+            self.full_changed = true;
+        }
+        Some(held)
+    }
+}
+
+#[cfg(test)]
+mod tests;

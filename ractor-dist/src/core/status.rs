@@ -75,4 +75,7 @@ pub struct NodeStatus {
     pub pauses: u64,
     /// True while this node's actors are fenced after such a pause.
     pub fenced: bool,
+    /// Messages refused because a hold queue was at its cap (calls answered with an
+    /// error, local sends returned one, casts from peers dropped).
+    pub hold_refused: u64,
 }

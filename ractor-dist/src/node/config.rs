@@ -58,6 +58,14 @@ pub struct DistConfig {
     /// makes this node dial the peer that listens on (and advertises) `10.0.0.5:7100` at
     /// `127.0.0.1:9000` instead (a port forward, a NAT, or a test's proxy). Default empty.
     pub dial_via: std::collections::BTreeMap<String, String>,
+    /// Most messages held for one name while it moves or the node settles (calls, casts
+    /// and local sends together). Over it a call is answered [`crate::DistError::Overloaded`],
+    /// a local send returns that error and a cast from a peer is dropped; each is counted in
+    /// `NodeStatus::hold_refused`. Default 10 000.
+    pub hold_per_name: usize,
+    /// Most messages held on the node in total, as [`DistConfig::hold_per_name`].
+    /// Default 100 000.
+    pub hold_per_node: usize,
 }
 
 impl Default for DistConfig {
@@ -80,6 +88,8 @@ impl Default for DistConfig {
             max_frame_bytes: 15 * 1024 * 1024,
             replicas: 2,
             dial_via: std::collections::BTreeMap::new(),
+            hold_per_name: 10_000,
+            hold_per_node: 100_000,
         }
     }
 }
@@ -116,6 +126,16 @@ pub enum ConfigError {
     /// `replicas` is 0 (1 is the smallest: the host alone).
     #[error("replicas must be at least 1 (the host itself)")]
     Replicas,
+    /// A hold cap is 0, or the per-name cap exceeds the per-node cap.
+    #[error(
+        "hold caps must satisfy 1 <= hold_per_name ({per_name}) <= hold_per_node ({per_node})"
+    )]
+    HoldCaps {
+        /// The configured per-name cap.
+        per_name: usize,
+        /// The configured per-node cap.
+        per_node: usize,
+    },
 }
 
 impl DistConfig {
@@ -152,6 +172,17 @@ impl DistConfig {
             request_ms: ms(self.request_timeout),
             reconnect_min_ms: ms(self.reconnect_min),
             reconnect_max_ms: ms(self.reconnect_max),
+        }
+    }
+
+    /// The limits of the hold queues, from this configuration.
+    pub fn hold_config(&self) -> crate::core::HoldConfig {
+        crate::core::HoldConfig {
+            caps: crate::core::HoldCaps {
+                per_name: self.hold_per_name,
+                per_node: self.hold_per_node,
+            },
+            park_ms: self.timing().park_ms(),
         }
     }
 
@@ -208,6 +239,12 @@ impl DistConfig {
         if self.replicas == 0 {
             return Err(ConfigError::Replicas);
         }
+        if self.hold_per_name == 0 || self.hold_per_name > self.hold_per_node {
+            return Err(ConfigError::HoldCaps {
+                per_name: self.hold_per_name,
+                per_node: self.hold_per_node,
+            });
+        }
         Ok(())
     }
 }
@@ -247,6 +284,17 @@ mod tests {
             ConfigError::FrameLimit(_)
         ));
         assert_eq!(bad(|c| c.replicas = 0), ConfigError::Replicas);
+        assert!(matches!(
+            bad(|c| c.hold_per_name = 0),
+            ConfigError::HoldCaps { .. }
+        ));
+        assert_eq!(
+            bad(|c| c.hold_per_name = c.hold_per_node + 1),
+            ConfigError::HoldCaps {
+                per_name: 100_001,
+                per_node: 100_000
+            }
+        );
         assert!(matches!(
             bad(|c| {
                 c.dial_via.insert("10.0.0.1:7100".into(), "nowhere".into());

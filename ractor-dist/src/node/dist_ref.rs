@@ -145,9 +145,11 @@ impl<M: Message> DistRef<M> {
     /// [`DistError::NotFound`] when the name exists nowhere this node can tell (checked
     /// locally when this node is the name's directory node); [`DistError::Unreachable`]
     /// when the hosting node is not connected; [`DistError::TooLarge`] over the frame
-    /// limit; [`DistError::WrongType`] when the actor handles another message type. In every
-    /// error case nothing was delivered. A cast accepted by a remote node for a name that
-    /// has disappeared meanwhile is dropped there, logged and counted.
+    /// limit; [`DistError::WrongType`] when the actor handles another message type;
+    /// [`DistError::Overloaded`] when the actor is moving (or settling) here and this node
+    /// already holds its cap of messages for it. In every error case nothing was delivered.
+    /// A cast accepted by a remote node for a name that has disappeared meanwhile, or whose
+    /// hold queue there is full, is dropped there, logged and counted.
     pub fn cast(&self, message: M) -> Result<(), DistError> {
         match self.try_fast(message)? {
             Fast::Done => Ok(()),
@@ -235,6 +237,16 @@ impl<M: Message> DistRef<M> {
     fn via_supervisor(&self, message: M) -> Result<(), DistError> {
         let node = &self.inner.node;
         let supervisor = node.supervisor()?;
+        if let Some(refused) = node.hold_refusal(&self.inner.key) {
+            let n = crate::node::shared::Counters::bump(&node.counters.hold_refused);
+            if n <= 10 || n % 1000 == 0 {
+                tracing::warn!(name = %self.inner.key, error = %refused, count = n, "local send refused");
+            }
+            return Err(DistError::Overloaded {
+                key: self.inner.key.clone(),
+                reason: refused.to_string(),
+            });
+        }
         node.local_send_started(&self.inner.key);
         supervisor
             .cast(GatewayMsg::LocalSend {

@@ -72,6 +72,17 @@ pub enum DistError {
     /// The local node is shutting down or its supervisor is gone.
     #[error("the local ractor-dist node is not running")]
     NodeDown,
+    /// The node holding messages for the actor while it moves (or while the node settles)
+    /// already holds its cap of them ([`crate::DistConfig::hold_per_name`],
+    /// [`crate::DistConfig::hold_per_node`]); this message was not delivered and the refusal
+    /// was counted (`NodeStatus::hold_refused`). Retrying once the move is over may succeed.
+    #[error("message for {key} was refused: {reason}")]
+    Overloaded {
+        /// The actor.
+        key: ActorKey,
+        /// Which cap was reached.
+        reason: String,
+    },
     /// A peer answered with something this node cannot interpret.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -89,6 +100,7 @@ impl From<RemoteError> for DistError {
             RemoteError::Dropped(k) => DistError::Stopped(k),
             RemoteError::Unavailable(n) => DistError::Unreachable(NodeName::new(n)),
             RemoteError::Malformed(reason) => DistError::Protocol(reason),
+            RemoteError::Overloaded { key, reason } => DistError::Overloaded { key, reason },
         }
     }
 }

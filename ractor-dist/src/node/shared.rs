@@ -11,7 +11,7 @@ use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef};
 
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
-use crate::core::{ActorKey, Epoch, Incarnation, NodeName, NodeStatus, Placement};
+use crate::core::{ActorKey, Epoch, HoldError, Incarnation, NodeName, NodeStatus, Placement};
 use crate::node::config::DistConfig;
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
@@ -87,6 +87,7 @@ pub(crate) struct Counters {
     pub(crate) checkpoint_failures: AtomicU64,
     pub(crate) checkpoints_too_large: AtomicU64,
     pub(crate) pauses: AtomicU64,
+    pub(crate) hold_refused: AtomicU64,
 }
 
 impl Counters {
@@ -131,6 +132,9 @@ pub(crate) struct NodeShared {
     /// Messages sent to the supervisor by local handles and not handled yet, per name:
     /// while any is pending, later sends must take the same path to stay in order.
     pending_local: Mutex<HashMap<ActorKey, u64>>,
+    /// Names whose hold queue is at its cap, and whether the node's is (published by the
+    /// supervisor from the core): local handles refuse at once instead of queueing.
+    hold_full: RwLock<(std::collections::HashSet<ActorKey>, bool)>,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -172,6 +176,7 @@ impl NodeShared {
             fenced: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(HashMap::new()),
             pending_local: Mutex::new(HashMap::new()),
+            hold_full: RwLock::new(Default::default()),
         }
     }
 
@@ -229,6 +234,29 @@ impl NodeShared {
             if *n == 0 {
                 pending.remove(key);
             }
+        }
+    }
+
+    /// Publishes the names whose hold queue is full, and whether the node's is.
+    pub(crate) fn set_hold_full(&self, names: Vec<ActorKey>, node_full: bool) {
+        *self.hold_full.write().unwrap_or_else(|e| e.into_inner()) =
+            (names.into_iter().collect(), node_full);
+    }
+
+    /// Why a message for `key` through the supervisor would be refused now, if it would.
+    pub(crate) fn hold_refusal(&self, key: &ActorKey) -> Option<HoldError> {
+        let full = self.hold_full.read().unwrap_or_else(|e| e.into_inner());
+        if full.0.contains(key) {
+            Some(HoldError::NameFull {
+                key: key.clone(),
+                cap: self.config.hold_per_name,
+            })
+        } else if full.1 {
+            Some(HoldError::NodeFull {
+                cap: self.config.hold_per_node,
+            })
+        } else {
+            None
         }
     }
 
@@ -491,6 +519,7 @@ impl NodeShared {
             checkpoints_too_large: get(&c.checkpoints_too_large),
             pauses: get(&c.pauses),
             fenced: self.fenced.load(Ordering::Relaxed),
+            hold_refused: get(&c.hold_refused),
         }
     }
 }

@@ -10,10 +10,13 @@
 //! - `requests`: frames and requests from peers and local handles.
 //! - `children`: the hosted actors and their supervision.
 //! - `handoff`: executing the handoff state machine.
+//! - `hold`: executing the hold queues (messages held while an actor moves or the node
+//!   settles).
 //! - `recovery`: replicated specs, checkpoints, respawns, conflicts and the pause fence.
 
 mod children;
 mod handoff;
+mod hold;
 mod mesh;
 mod recovery;
 mod requests;
@@ -31,11 +34,12 @@ use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::broadcast;
 
+use crate::core::handoff::inbound::{Inbound, InboundLimits};
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
-    ActorKey, HandoffConfig, HandoffCore, Hello, Incarnation, MembershipEvent, Mesh, NodeName,
-    Placement, Replicas, Respawns, SpecHolders, Timing,
+    ActorKey, HandoffConfig, HandoffCore, Hello, HoldKind, HoldQueues, Incarnation,
+    MembershipEvent, Mesh, MsgId, NodeName, Placement, Replicas, Respawns, SpecHolders, Timing,
 };
 use crate::node::kind::ErasedKind;
 use crate::node::shared::NodeShared;
@@ -148,37 +152,32 @@ struct Child {
     checkpoint_seq: u64,
 }
 
-/// A message held for an actor that is being handed off.
-enum Buffered {
-    Local(Box<dyn Any + Send>),
+/// The payload of a held message; what the protocol knows of it (name, sender, time,
+/// kind) is in the core's `HoldQueues`, under the same id.
+pub(super) enum Payload {
+    /// A serialized cast from a peer.
     Cast {
-        variant: String,
-        args: Vec<u8>,
-    },
-    Call {
-        request: Request,
-        reply: RpcReplyPort<Vec<u8>>,
-    },
-}
-
-/// A message held until the node settles for the current view.
-enum Parked {
-    Cast {
-        from: NodeName,
-        key: ActorKey,
         variant: String,
         args: Vec<u8>,
         hops: u8,
     },
+    /// A request with its reply port.
     Request {
-        from: NodeName,
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
     },
-    Local {
-        key: ActorKey,
-        msg: Box<dyn Any + Send>,
-    },
+    /// A typed message from a local handle.
+    Local(Box<dyn Any + Send>),
+}
+
+impl Payload {
+    fn kind(&self) -> HoldKind {
+        match self {
+            Payload::Cast { .. } => HoldKind::Cast,
+            Payload::Request { .. } => HoldKind::Call,
+            Payload::Local(_) => HoldKind::Local,
+        }
+    }
 }
 
 /// An actor drained for a handoff, until its target acknowledges it.
@@ -213,15 +212,14 @@ pub(crate) struct SupervisorState {
     /// The placement the current handoff view was computed with.
     placement: Placement,
     child_ids: HashMap<ActorKey, ActorId>,
-    buffers: HashMap<ActorKey, VecDeque<Buffered>>,
-    parked: VecDeque<(Instant, Parked)>,
+    /// Messages held while their actor moves or the node settles (the core decides), and
+    /// their payloads.
+    hold: HoldQueues,
+    held: HashMap<MsgId, Payload>,
     outgoing: HashMap<ActorKey, Outgoing>,
     moved_kinds: HashMap<ActorKey, Arc<dyn ErasedKind>>,
-    /// `Migrate` batches already acknowledged, per source (recent ones): a resent batch is
-    /// acknowledged again without starting anything.
-    acked: HashMap<NodeName, VecDeque<u64>>,
-    /// Snapshot pieces received so far (count, bytes) per (source, batch, name).
-    chunks: HashMap<(NodeName, u64, ActorKey), (u32, Vec<u8>)>,
+    /// `Migrate` dedupe and snapshot reassembly (the core decides).
+    inbound: Inbound,
     leaving: Option<LeaveState>,
     /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
     view_started: Instant,
@@ -310,6 +308,7 @@ impl Actor for DistSupervisor {
             },
         );
         let placement = shared.view().placement.clone();
+        let hold = HoldQueues::new(config.hold_config());
         Ok(SupervisorState {
             shared,
             node_server: args.node_server,
@@ -322,12 +321,11 @@ impl Actor for DistSupervisor {
             handoff,
             placement,
             child_ids: HashMap::new(),
-            buffers: HashMap::new(),
-            parked: VecDeque::new(),
+            hold,
+            held: HashMap::new(),
             outgoing: HashMap::new(),
             moved_kinds: HashMap::new(),
-            chunks: HashMap::new(),
-            acked: HashMap::new(),
+            inbound: Inbound::new(InboundLimits::default()),
             leaving: None,
             view_started: Instant::now(),
             replicas: Replicas::new(),

@@ -149,7 +149,12 @@ impl Peer {
 
     /// Frees the oldest slot of a batch older than `batch`, if any.
     fn evict_older(&mut self, batch: BatchId) -> Option<usize> {
-        let oldest = self.slots.keys().next().filter(|(b, _)| *b < batch)?.clone();
+        let oldest = self
+            .slots
+            .keys()
+            .next()
+            .filter(|(b, _)| *b < batch)?
+            .clone();
         Some(self.free(&oldest))
     }
 }

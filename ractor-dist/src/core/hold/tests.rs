@@ -83,7 +83,10 @@ fn caps_refuse_with_a_clear_error_and_count() {
             cap: 2
         }
     );
-    assert_eq!(e.to_string(), "2 messages already held for x (the per-name cap)");
+    assert_eq!(
+        e.to_string(),
+        "2 messages already held for x (the per-name cap)"
+    );
     q.park(&k("y"), &n("a@h"), HoldKind::Local, Millis(0))
         .unwrap();
     assert_eq!(
@@ -134,7 +137,9 @@ fn parked_messages_expire_after_park_ms_and_keep_their_order() {
     // Parked again with its original time: it expires as if it had stayed.
     let (_, held) = q.release_parked(Millis(120), false).pop().unwrap();
     assert_eq!(held.since, Millis(50));
-    let again = q.park(&held.key, &held.from, held.kind, held.since).unwrap();
+    let again = q
+        .park(&held.key, &held.from, held.kind, held.since)
+        .unwrap();
     assert_ne!(again, young);
     assert_eq!(q.release_parked(Millis(151), true).len(), 1);
     assert!(q.is_empty());

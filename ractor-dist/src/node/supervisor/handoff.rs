@@ -5,14 +5,13 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{
-    Activation, Buffered, Child, GatewayMsg, LeaveState, Outgoing, Parked, SpecHolders,
-    SupervisorState,
+    Activation, Child, GatewayMsg, LeaveState, Outgoing, Payload, SpecHolders, SupervisorState,
 };
-use crate::core::wire::{self, FrameBody, MigrateEntry, RemoteError, Req, Request, Response};
+use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
+use crate::core::wire::{self, FrameBody, MigrateEntry};
 use crate::core::Snapshot;
 use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
 use crate::node::shared::{Counters, EntryState, HostedEntry, View};
@@ -121,16 +120,12 @@ impl SupervisorState {
         self.check_leave_done();
     }
 
-    pub(super) fn publish_gauges(&self) {
+    pub(super) fn publish_gauges(&mut self) {
         use std::sync::atomic::Ordering;
-        let buffered: usize =
-            self.buffers.values().map(|b| b.len()).sum::<usize>() + self.parked.len();
+        self.publish_hold();
         self.shared
             .moving
             .store(self.handoff.moving_out() as u64, Ordering::Relaxed);
-        self.shared
-            .buffered
-            .store(buffered as u64, Ordering::Relaxed);
         self.shared
             .settled
             .store(self.handoff.is_settled(), Ordering::Relaxed);
@@ -215,19 +210,28 @@ impl SupervisorState {
             return;
         };
         self.shared.flush(to, &gateway, false);
-        // Snapshots above half a frame travel in pieces of half a frame each (the rest of
-        // the frame is headroom for the envelope).
-        let half = (self.shared.config.max_frame_bytes / 2).max(512);
+        // Snapshots above half a frame travel in pieces before the batch (`core`'s split).
+        let frame_limit = self.shared.config.max_frame_bytes;
         let mut entries = Vec::new();
         for key in keys {
             let Some(out) = self.outgoing.get(key) else {
                 continue;
             };
+            let pieces = out
+                .snapshot
+                .as_ref()
+                .map(|s| chunk_ranges(s.bytes.len(), frame_limit))
+                .unwrap_or_default();
             let mut entry = MigrateEntry {
                 key: key.clone(),
                 kind: out.kind.name().to_string(),
                 args: out.args.clone(),
-                snapshot: out.snapshot.clone(),
+                // Copied only when it travels inline.
+                snapshot: if pieces.is_empty() {
+                    out.snapshot.clone()
+                } else {
+                    None
+                },
                 chunks: 0,
                 version: 0,
                 generation: out.activation.generation,
@@ -235,20 +239,19 @@ impl SupervisorState {
                 holders: out.holders.all(&self.shared.me),
                 checkpoint_seq: out.checkpoint_seq,
             };
-            if let Some(snap) = &out.snapshot {
-                if snap.bytes.len() > half {
-                    entry.snapshot = None;
-                    entry.version = snap.version;
-                    for piece in snap.bytes.chunks(half) {
-                        let body = FrameBody::StateChunk {
-                            batch,
-                            key: key.clone(),
-                            index: entry.chunks,
-                            bytes: piece.to_vec(),
-                        };
-                        entry.chunks += 1;
-                        let _ = gateway.cast(GatewayMsg::Frame(self.frame(body)));
-                    }
+            if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
+                entry.version = snap.version;
+                for range in pieces {
+                    let frame = wire::encode_state_chunk(
+                        &self.shared.me,
+                        self.shared.incarnation,
+                        batch,
+                        key,
+                        entry.chunks,
+                        &snap.bytes[range],
+                    );
+                    entry.chunks += 1;
+                    let _ = gateway.cast(GatewayMsg::Frame(frame));
                 }
             }
             entries.push(entry);
@@ -291,11 +294,9 @@ impl SupervisorState {
                 tracing::error!(name = %key, %from, bytes = size, "a conflicting copy too large for one frame could not follow; it is discarded");
             }
         }
-        let buffered = self.buffers.remove(key).unwrap_or_default();
-        let forwarded = buffered.len();
-        for item in buffered {
-            self.forward(key, to, kind.as_deref(), item);
-        }
+        let held = self.hold.moved(key, to);
+        let forwarded = held.len();
+        self.release(key, held);
         Counters::bump(&self.shared.counters.moved_out);
         let (bytes, ms) = out.as_ref().map_or((0, 0), |o| {
             (
@@ -316,113 +317,6 @@ impl SupervisorState {
         );
     }
 
-    /// Sends one buffered message for `key` to its new host, in order with the others.
-    fn forward(
-        &mut self,
-        key: &ActorKey,
-        to: &NodeName,
-        kind: Option<&dyn crate::node::kind::ErasedKind>,
-        item: Buffered,
-    ) {
-        match item {
-            Buffered::Cast { variant, args } => {
-                self.send_frame(
-                    to,
-                    FrameBody::Cast {
-                        key: key.clone(),
-                        variant,
-                        args,
-                        hops: 0,
-                    },
-                );
-            }
-            Buffered::Call { request, reply } => self.forward_request(to, request, reply),
-            Buffered::Local(msg) => {
-                let Some(kind) = kind else {
-                    Counters::bump(&self.shared.counters.dropped_casts);
-                    return;
-                };
-                match kind.serialize_any(msg) {
-                    Ok(SerializedMessage::Cast { variant, args, .. }) => {
-                        self.forward(key, to, None, Buffered::Cast { variant, args });
-                    }
-                    Ok(SerializedMessage::Call {
-                        variant,
-                        args,
-                        reply,
-                        ..
-                    }) => {
-                        let timeout = reply
-                            .get_timeout()
-                            .unwrap_or(self.shared.config.request_timeout);
-                        let request = Request::Call {
-                            key: key.clone(),
-                            variant,
-                            args,
-                            timeout_ms: timeout.as_millis() as u64,
-                        };
-                        let (tx, rx) = ractor::concurrency::oneshot();
-                        self.forward_request(to, request, RpcReplyPort::from((tx, timeout)));
-                        tokio::spawn(async move {
-                            if let Ok(Ok(bytes)) = tokio::time::timeout(timeout, rx).await {
-                                if let Ok(Response::Reply(r)) =
-                                    wire::decode::<Response>(&bytes, u64::MAX)
-                                {
-                                    let _ = reply.send(r);
-                                }
-                            }
-                        });
-                    }
-                    Ok(_) | Err(_) => {
-                        Counters::bump(&self.shared.counters.bad_messages);
-                        tracing::warn!(name = %key, "a buffered message could not be serialized; dropped");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sends a request to `to` now (in order with frames already sent), relaying the
-    /// response to `reply`.
-    fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
-        let Ok(gateway) = self.shared.gateway(to) else {
-            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
-                to.to_string(),
-            ))));
-            return;
-        };
-        let timeout = reply
-            .get_timeout()
-            .unwrap_or(self.shared.config.request_timeout);
-        let bytes = wire::encode(&Req {
-            from: self.shared.me.clone(),
-            body: request,
-        });
-        let (tx, rx) = ractor::concurrency::oneshot();
-        if gateway
-            .send_message(GatewayMsg::Request(
-                bytes,
-                RpcReplyPort::from((tx, timeout)),
-            ))
-            .is_err()
-        {
-            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
-                to.to_string(),
-            ))));
-            return;
-        }
-        tokio::spawn(async move {
-            let response = match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(_)) => wire::encode(&Response::Err(RemoteError::Unavailable(
-                    "forwarding failed".into(),
-                ))),
-                Err(_) => wire::encode(&Response::Err(RemoteError::Timeout)),
-            };
-            let _ = reply.send(response);
-        });
-    }
-
     async fn restore_local(&mut self, key: &ActorKey) {
         let Some(out) = self.outgoing.remove(key) else {
             return;
@@ -440,8 +334,11 @@ impl SupervisorState {
         let cell = self
             .start_actor(key, &out.kind, &out.args, out.snapshot.clone(), activation)
             .await;
-        let buffered = self.buffers.remove(key).unwrap_or_default();
-        let Some(cell) = cell else { return };
+        let Some(_cell) = cell else {
+            // It could not start: what waited for it finds nothing.
+            self.drop_buffered(key);
+            return;
+        };
         if let Some(child) = self
             .child_ids
             .get(key)
@@ -461,64 +358,9 @@ impl SupervisorState {
             let snapshot = entry.snapshot.clone();
             self.resolve_conflict(&from, entry, snapshot);
         }
-        for item in buffered {
-            self.deliver_here(key, &cell, &out.kind, item);
-        }
+        let held = self.hold.restored(key);
+        self.release(key, held);
         self.replicate(Some(std::slice::from_ref(key)));
-    }
-
-    pub(super) fn deliver_here(
-        &self,
-        key: &ActorKey,
-        cell: &ActorCell,
-        kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
-        item: Buffered,
-    ) {
-        match item {
-            Buffered::Local(msg) => {
-                let _ = kind.deliver_any(key, cell, msg);
-            }
-            Buffered::Cast { variant, args } => {
-                let _ = kind.deliver(
-                    key,
-                    cell,
-                    SerializedMessage::Cast {
-                        variant,
-                        args,
-                        metadata: None,
-                    },
-                );
-            }
-            Buffered::Call {
-                request: Request::Stop { .. },
-                reply,
-            } => {
-                cell.stop(Some("stopped by request".to_string()));
-                let _ = reply.send(wire::encode(&Response::Stopped));
-            }
-            Buffered::Call { request, reply } => {
-                if let Request::Call {
-                    variant,
-                    args,
-                    timeout_ms,
-                    ..
-                } = request
-                {
-                    let (msg, rx, timeout) =
-                        super::requests::call_message(variant, args, timeout_ms);
-                    if let Err(e) = kind.deliver(key, cell, msg) {
-                        let _ = reply.send(wire::encode(&Response::Err(e)));
-                        return;
-                    }
-                    tokio::spawn(super::requests::relay_reply(
-                        key.clone(),
-                        rx,
-                        reply,
-                        timeout,
-                    ));
-                }
-            }
-        }
     }
 
     /// Spawns `key` here (from `snapshot` when given, falling back to its arguments) and
@@ -621,40 +463,46 @@ impl SupervisorState {
         batch: u64,
         entries: Vec<MigrateEntry>,
     ) {
-        if self.acked.get(from).is_some_and(|b| b.contains(&batch)) {
-            // A resent batch whose acknowledgement was slow: acknowledge again, start nothing.
-            self.send_frame(from, FrameBody::MigrateAck { batch });
-            return;
-        }
+        let chunked = entries
+            .iter()
+            .filter(|e| e.chunks > 0)
+            .map(|e| (e.key.clone(), e.chunks));
+        let mut snapshots = match self.inbound.handle_migrate(from, batch, chunked) {
+            MigrateIn::Fresh(snapshots) => snapshots,
+            MigrateIn::Duplicate => {
+                // A resent batch whose acknowledgement was slow: acknowledge again, start nothing.
+                self.send_frame(from, FrameBody::MigrateAck { batch });
+                return;
+            }
+            // Its actors are being started: the acknowledgement follows.
+            MigrateIn::InProgress => return,
+        };
         let mut arrivals = Vec::new();
-        for entry in entries {
-            let key = entry.key.clone();
+        for mut entry in entries {
             let snapshot = if entry.chunks > 0 {
-                match self.chunks.remove(&(from.clone(), batch, key.clone())) {
-                    Some((pieces, bytes)) if pieces == entry.chunks => Some(Snapshot {
+                match snapshots.remove(&entry.key) {
+                    Some(Ok(bytes)) => Some(Snapshot {
                         version: entry.version,
                         bytes,
                     }),
                     other => {
                         // Incomplete: restart from the arguments rather than from half a state.
                         Counters::bump(&self.shared.counters.bad_snapshots);
-                        tracing::error!(name = %key, %from, expected = entry.chunks, got = other.map_or(0, |(n, _)| n), "snapshot chunks missing; the actor starts from its arguments");
+                        let got = match other {
+                            Some(Err(missing)) => missing.got,
+                            _ => 0,
+                        };
+                        tracing::error!(name = %entry.key, %from, expected = entry.chunks, got, "snapshot chunks missing; the actor starts from its arguments");
                         None
                     }
                 }
             } else {
-                entry.snapshot.clone()
+                entry.snapshot.take()
             };
             arrivals.push((entry, snapshot));
         }
         let arrived = self.adopt_arrivals(from, arrivals).await;
-        self.chunks
-            .retain(|(f, b, _), _| !(f == from && *b == batch));
-        let acked = self.acked.entry(from.clone()).or_default();
-        acked.push_back(batch);
-        if acked.len() > 4096 {
-            acked.pop_front();
-        }
+        self.inbound.handle_started(from, batch);
         self.send_frame(from, FrameBody::MigrateAck { batch });
         // Their specs go to this node's holders once the view is quiet, off the move's
         // critical path: until these confirm, the former holders keep the specs, naming
@@ -794,69 +642,6 @@ impl SupervisorState {
         self.release_parked(false).await;
     }
 
-    /// Dispatches parked messages again (those that still may not be handled are parked
-    /// again, with their original time). With `expired_only`, only those parked for longer
-    /// than the handoff deadline are released, and without the admission check.
-    pub(super) async fn release_parked(&mut self, expired_only: bool) {
-        let deadline = self.timing.park();
-        let parked = std::mem::take(&mut self.parked);
-        let mut keep = std::collections::VecDeque::new();
-        let mut released = Vec::new();
-        for (since, item) in parked {
-            if expired_only && since.elapsed() <= deadline {
-                keep.push_back((since, item));
-            } else {
-                released.push((since, item));
-            }
-        }
-        self.parked = keep;
-        if !released.is_empty() {
-            tracing::debug!(
-                count = released.len(),
-                expired_only,
-                "releasing parked messages"
-            );
-        }
-        for (since, item) in released {
-            let before = self.parked.len();
-            match item {
-                Parked::Cast {
-                    from,
-                    key,
-                    variant,
-                    args,
-                    hops,
-                } => self.deliver_cast_admitted(&from, key, variant, args, hops, expired_only),
-                Parked::Request {
-                    from,
-                    request,
-                    reply,
-                } => {
-                    self.dispatch_request_admitted(from, request, reply, expired_only)
-                        .await
-                }
-                Parked::Local { key, msg } => {
-                    let me = self.shared.me.clone();
-                    if !expired_only
-                        && self.admit(&key, &me) == Admission::Park
-                        && !self.is_moving(&key)
-                    {
-                        self.parked.push_back((since, Parked::Local { key, msg }));
-                    } else {
-                        self.local_send_inner(key, msg)
-                    }
-                }
-            }
-            // Re-parked items keep their original time.
-            if self.parked.len() > before {
-                if let Some(last) = self.parked.back_mut() {
-                    last.0 = since;
-                }
-            }
-        }
-        self.publish_gauges();
-    }
-
     /// Admission of a message for `key` from `from` (this node: a local sender).
     pub(super) fn admit(&self, key: &ActorKey, from: &NodeName) -> Admission {
         let hosted = self.shared.hosted(key).is_some();
@@ -874,54 +659,17 @@ impl SupervisorState {
         self.handoff.admit(key, sender, hosted, owned)
     }
 
-    /// Answers the buffered requests of a name that is gone and drops its other messages.
-    pub(super) fn drop_buffered(&mut self, key: &ActorKey) {
-        for item in self.buffers.remove(key).unwrap_or_default() {
-            match item {
-                Buffered::Call { reply, .. } => {
-                    let _ = reply.send(wire::encode(&Response::Err(RemoteError::NotFound(
-                        key.clone(),
-                    ))));
-                }
-                _ => {
-                    Counters::bump(&self.shared.counters.dropped_casts);
-                }
-            }
-        }
-    }
-
-    pub(super) fn buffer(&mut self, key: &ActorKey, item: Buffered) {
-        self.buffers.entry(key.clone()).or_default().push_back(item);
-    }
-
     pub(super) fn is_moving(&self, key: &ActorKey) -> bool {
         self.shared
             .hosted(key)
             .is_some_and(|e| e.state == EntryState::Moving)
     }
 
-    /// A typed message from a local handle whose actor is moving or settling.
-    pub(super) async fn local_send(
-        &mut self,
-        _myself: &ActorRef<GatewayMsg>,
-        key: ActorKey,
-        msg: Box<dyn Any + Send>,
-    ) {
-        self.shared.local_send_done(&key);
-        if self.admit(&key, &self.shared.me.clone()) == Admission::Park && !self.is_moving(&key) {
-            self.parked
-                .push_back((Instant::now(), Parked::Local { key, msg }));
-            self.publish_gauges();
-            return;
-        }
-        self.local_send_inner(key, msg);
-        self.publish_gauges();
-    }
-
-    fn local_send_inner(&mut self, key: ActorKey, msg: Box<dyn Any + Send>) {
+    pub(super) fn local_send_inner(&mut self, key: ActorKey, msg: Box<dyn Any + Send>) {
         if let Some(entry) = self.shared.hosted(&key) {
             if entry.state == EntryState::Moving {
-                self.buffer(&key, Buffered::Local(msg));
+                let me = self.shared.me.clone();
+                self.hold_moving(&key, &me, Payload::Local(msg));
                 return;
             }
             if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
@@ -937,7 +685,7 @@ impl SupervisorState {
                 .cloned()
         });
         if let (Some(to), Some(kind)) = (next, kind) {
-            self.forward(&key, &to, Some(kind.as_ref()), Buffered::Local(msg));
+            self.forward(&key, &to, Some(kind.as_ref()), Payload::Local(msg));
             return;
         }
         Counters::bump(&self.shared.counters.dropped_casts);

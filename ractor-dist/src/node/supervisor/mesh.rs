@@ -57,7 +57,7 @@ impl SupervisorState {
         }
         self.handoff.handle_tick(now);
         self.run_handoff().await;
-        if !self.parked.is_empty() {
+        if self.hold.has_parked() {
             self.release_parked(true).await;
         }
     }
@@ -173,8 +173,7 @@ impl SupervisorState {
                 MeshCommand::LeaverGone(peer) => {
                     tracing::debug!(%peer, "departed peer disconnected");
                     self.handoff.handle_peer_gone(&peer);
-                    self.chunks.retain(|(from, _, _), _| *from != peer);
-                    self.acked.remove(&peer);
+                    self.inbound.handle_peer_gone(&peer);
                     self.shared
                         .moved
                         .write()
@@ -258,8 +257,7 @@ impl SupervisorState {
     async fn on_view_change(&mut self, downs: &[NodeName]) {
         for node in downs {
             self.handoff.handle_peer_gone(node);
-            self.chunks.retain(|(from, _, _), _| from != node);
-            self.acked.remove(node);
+            self.inbound.handle_peer_gone(node);
         }
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them

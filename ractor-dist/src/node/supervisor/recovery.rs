@@ -707,9 +707,8 @@ impl SupervisorState {
                 continue;
             }
             self.set_entry_state(&key, EntryState::Active);
-            for item in self.buffers.remove(&key).unwrap_or_default() {
-                self.deliver_here(&key, &entry.cell, &entry.kind, item);
-            }
+            let held = self.hold.restored(&key);
+            self.release(&key, held);
         }
         self.offer_orphans();
         true

@@ -5,13 +5,11 @@ use std::time::Duration;
 use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
-use super::{Buffered, GatewayMsg, Parked, SupervisorState};
+use super::hold::Waited;
+use super::{GatewayMsg, Payload, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 use crate::core::{ActorKey, Admission, NodeName};
 use crate::node::shared::{Counters, EntryState};
-
-/// Largest snapshot reassembled from chunks (a peer cannot make this node buffer more).
-const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
 
 /// How many times a cast may be forwarded between nodes before it is dropped.
 const MAX_HOPS: u8 = 3;
@@ -101,24 +99,13 @@ impl SupervisorState {
                 index,
                 bytes,
             } => {
-                // At most a few snapshots in reassembly per peer, in order, or they are dropped.
-                let pending = self.chunks.keys().filter(|(f, _, _)| *f == from).count();
-                let entry = self.chunks.entry((from.clone(), batch, key.clone()));
-                let slot = entry.or_insert((0, Vec::new()));
-                if index == 0 {
-                    *slot = (0, Vec::new());
+                // Reassembled (in order, within the core's limits) until its batch arrives.
+                if let Err(error) = self.inbound.handle_chunk(&from, batch, key, index, bytes) {
+                    let n = Counters::bump(&self.shared.counters.bad_frames);
+                    if n <= 10 || n % 1000 == 0 {
+                        tracing::warn!(peer = %from, %error, count = n, "snapshot chunk dropped");
+                    }
                 }
-                if index != slot.0
-                    || (index == 0 && pending > 64)
-                    || slot.1.len() + bytes.len() > MAX_SNAPSHOT_BYTES
-                {
-                    Counters::bump(&self.shared.counters.bad_frames);
-                    tracing::warn!(peer = %from, name = %key, index, "out-of-order or excess snapshot chunk dropped");
-                    self.chunks.remove(&(from, batch, key));
-                    return;
-                }
-                slot.0 += 1;
-                slot.1.extend_from_slice(&bytes);
             }
             FrameBody::Register { entries } => self.handle_register(&from, entries),
             FrameBody::Yield { keys } => self.handle_yield(keys).await,
@@ -164,11 +151,11 @@ impl SupervisorState {
         args: Vec<u8>,
         hops: u8,
     ) {
-        self.deliver_cast_admitted(from, key, variant, args, hops, false)
+        let waited = Waited::new(self.now());
+        self.deliver_cast_admitted(from, key, variant, args, hops, waited)
     }
 
-    /// As `deliver_cast`; with `force`, the admission check is skipped (a parked cast
-    /// whose wait expired).
+    /// As `deliver_cast`, for a cast that may have been parked before (`waited`).
     pub(super) fn deliver_cast_admitted(
         &mut self,
         from: &NodeName,
@@ -176,7 +163,7 @@ impl SupervisorState {
         variant: String,
         args: Vec<u8>,
         hops: u8,
-        force: bool,
+        waited: Waited,
     ) {
         // One look at the hosted table per cast (this is the hot path of remote casts).
         let entry = self.shared.hosted(&key);
@@ -184,20 +171,21 @@ impl SupervisorState {
             .as_ref()
             .is_some_and(|e| e.state == EntryState::Moving)
         {
-            self.buffer(&key, Buffered::Cast { variant, args });
+            let cast = Payload::Cast {
+                variant,
+                args,
+                hops,
+            };
+            self.hold_moving(&key, from, cast);
             return;
         }
-        if !force && self.admit_hosted(&key, from, entry.is_some()) == Admission::Park {
-            self.parked.push_back((
-                std::time::Instant::now(),
-                Parked::Cast {
-                    from: from.clone(),
-                    key,
-                    variant,
-                    args,
-                    hops,
-                },
-            ));
+        if !waited.expired && self.admit_hosted(&key, from, entry.is_some()) == Admission::Park {
+            let cast = Payload::Cast {
+                variant,
+                args,
+                hops,
+            };
+            self.hold_parked(&key, from, cast, waited.since);
             return;
         }
         if let Some(entry) = entry {
@@ -282,17 +270,18 @@ impl SupervisorState {
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
     ) {
-        self.dispatch_request_admitted(from, request, reply, false)
+        let waited = Waited::new(self.now());
+        self.dispatch_request_admitted(from, request, reply, waited)
             .await
     }
 
-    /// As `dispatch_request`; with `force`, the admission check is skipped.
+    /// As `dispatch_request`, for a request that may have been parked before (`waited`).
     pub(super) async fn dispatch_request_admitted(
         &mut self,
         from: NodeName,
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
-        force: bool,
+        waited: Waited,
     ) {
         let key = match &request {
             Request::Spawn { key, .. }
@@ -306,7 +295,7 @@ impl SupervisorState {
                 let target = self.handoff.target_of(&key).cloned();
                 match (&request, target) {
                     (Request::Call { .. }, _) | (Request::Stop { .. }, None) => {
-                        self.buffer(&key, Buffered::Call { request, reply });
+                        self.hold_moving(&key, &from, Payload::Request { request, reply });
                         return;
                     }
                     (Request::Spawn { .. }, Some(host)) => {
@@ -323,15 +312,9 @@ impl SupervisorState {
                     (_, None) => {}
                 }
             }
-            if !force && self.admit(&key, &from) == Admission::Park {
-                self.parked.push_back((
-                    std::time::Instant::now(),
-                    Parked::Request {
-                        from,
-                        request,
-                        reply,
-                    },
-                ));
+            if !waited.expired && self.admit(&key, &from) == Admission::Park {
+                let request = Payload::Request { request, reply };
+                self.hold_parked(&key, &from, request, waited.since);
                 self.publish_gauges();
                 return;
             }

@@ -11,7 +11,14 @@ fn k(s: &str) -> ActorKey {
 }
 
 /// Sends `data` as the pieces `chunk_ranges` makes; returns how many pieces.
-fn send(inbound: &mut Inbound, from: &str, batch: u64, key: &str, data: &[u8], frame: usize) -> u32 {
+fn send(
+    inbound: &mut Inbound,
+    from: &str,
+    batch: u64,
+    key: &str,
+    data: &[u8],
+    frame: usize,
+) -> u32 {
     let ranges = chunk_ranges(data.len(), frame);
     for (i, r) in ranges.iter().enumerate() {
         assert_eq!(
@@ -72,7 +79,13 @@ fn a_missing_piece_makes_the_snapshot_incomplete_and_frees_it() {
     let MigrateIn::Fresh(got) = inbound.handle_migrate(&n("a@h"), 1, [(k("x"), 2)]) else {
         panic!("fresh");
     };
-    assert_eq!(got[&k("x")], Err(Incomplete { expected: 2, got: 1 }));
+    assert_eq!(
+        got[&k("x")],
+        Err(Incomplete {
+            expected: 2,
+            got: 1
+        })
+    );
     // `y` was never named by the batch: freed with it.
     assert_eq!(inbound.bytes(), 0);
 }

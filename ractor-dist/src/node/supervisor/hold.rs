@@ -1,0 +1,375 @@
+//! Executing the hold queues: the core (`core::hold`) decides what is held, for how long and
+//! where it goes; this keeps the payloads (reply ports, typed messages, bytes) by message id
+//! and carries the decisions out.
+
+use std::any::Any;
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorCell, ActorRef, RpcReplyPort};
+
+use super::{GatewayMsg, Payload, SupervisorState};
+use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
+use crate::core::{ActorKey, Admission, HoldError, Millis, NodeName, Release};
+use crate::node::shared::Counters;
+
+/// How a message being dispatched has waited so far.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Waited {
+    /// When it was first held (now for a new message): parked again, it keeps this time.
+    pub(super) since: Millis,
+    /// It was parked for the whole park deadline: it is handled without a further
+    /// admission check.
+    pub(super) expired: bool,
+}
+
+impl Waited {
+    /// A message that has not waited.
+    pub(super) fn new(now: Millis) -> Self {
+        Self {
+            since: now,
+            expired: false,
+        }
+    }
+}
+
+impl SupervisorState {
+    /// Holds `payload` for `key`, which is moving away or fenced, until its move ends.
+    /// Over a cap it is refused.
+    pub(super) fn hold_moving(&mut self, key: &ActorKey, from: &NodeName, payload: Payload) {
+        let now = self.now();
+        match self.hold.buffer(key, from, payload.kind(), now) {
+            Ok(id) => {
+                self.held.insert(id, payload);
+            }
+            Err(e) => self.refuse(key, payload, &e),
+        }
+        self.publish_hold();
+    }
+
+    /// Parks `payload` for `key` until the node settles; `since` is when it was first
+    /// held (now, or its original time when it is parked again). Over a cap it is refused.
+    pub(super) fn hold_parked(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        payload: Payload,
+        since: Millis,
+    ) {
+        match self.hold.park(key, from, payload.kind(), since) {
+            Ok(id) => {
+                self.held.insert(id, payload);
+            }
+            Err(e) => self.refuse(key, payload, &e),
+        }
+        self.publish_hold();
+    }
+
+    /// A message over a hold cap: a request is answered with the error, a cast dropped;
+    /// each is counted.
+    fn refuse(&self, key: &ActorKey, payload: Payload, error: &HoldError) {
+        let n = Counters::bump(&self.shared.counters.hold_refused);
+        if n <= 10 || n % 1000 == 0 {
+            tracing::warn!(name = %key, %error, count = n, "message refused: hold queue full");
+        }
+        if let Payload::Request { reply, .. } = payload {
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Overloaded {
+                key: key.clone(),
+                reason: error.to_string(),
+            })));
+        }
+    }
+
+    /// Publishes which hold queues are full (local handles refuse at once) and the gauge.
+    pub(super) fn publish_hold(&mut self) {
+        if let Some((names, node_full)) = self.hold.poll_full() {
+            self.shared.set_hold_full(names, node_full);
+        }
+        self.shared
+            .buffered
+            .store(self.hold.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Carries out the core's decisions about the held messages of `key`.
+    pub(super) fn release(&mut self, key: &ActorKey, releases: Vec<Release>) {
+        for release in releases {
+            match release {
+                Release::Deliver(id) => {
+                    let Some(payload) = self.held.remove(&id) else {
+                        continue;
+                    };
+                    match self.shared.hosted(key) {
+                        Some(entry) => self.deliver_here(key, &entry.cell, &entry.kind, payload),
+                        None => self.answer_gone(key, payload),
+                    }
+                }
+                Release::Forward(id, to) => {
+                    let Some(payload) = self.held.remove(&id) else {
+                        continue;
+                    };
+                    let kind = self.moved_kinds.get(key).cloned();
+                    self.forward(key, &to, kind.as_deref(), payload);
+                }
+                Release::NotFound(id) | Release::Drop(id) => {
+                    if let Some(payload) = self.held.remove(&id) {
+                        self.answer_gone(key, payload);
+                    }
+                }
+            }
+        }
+        self.publish_hold();
+    }
+
+    /// A held message whose name is gone: a request is answered `NotFound`, a cast dropped.
+    fn answer_gone(&self, key: &ActorKey, payload: Payload) {
+        match payload {
+            Payload::Request { reply, .. } => {
+                let _ = reply.send(wire::encode(&Response::Err(RemoteError::NotFound(
+                    key.clone(),
+                ))));
+            }
+            Payload::Cast { .. } | Payload::Local(_) => {
+                Counters::bump(&self.shared.counters.dropped_casts);
+            }
+        }
+    }
+
+    /// Answers the held requests of a name that is gone and drops its other messages.
+    pub(super) fn drop_buffered(&mut self, key: &ActorKey) {
+        let releases = self.hold.gone(key);
+        self.release(key, releases);
+    }
+
+    /// Dispatches parked messages again (those that still may not be handled are parked
+    /// again, with their original time). With `expired_only`, only those parked for longer
+    /// than the park deadline are released, and without the admission check.
+    pub(super) async fn release_parked(&mut self, expired_only: bool) {
+        let now = self.now();
+        let released = self.hold.release_parked(now, expired_only);
+        if !released.is_empty() {
+            tracing::debug!(
+                count = released.len(),
+                expired_only,
+                "releasing parked messages"
+            );
+        }
+        for (id, held) in released {
+            let Some(payload) = self.held.remove(&id) else {
+                continue;
+            };
+            let since = held.since;
+            let waited = Waited {
+                since,
+                expired: expired_only,
+            };
+            match payload {
+                Payload::Cast {
+                    variant,
+                    args,
+                    hops,
+                } => self.deliver_cast_admitted(&held.from, held.key, variant, args, hops, waited),
+                Payload::Request { request, reply } => {
+                    self.dispatch_request_admitted(held.from, request, reply, waited)
+                        .await
+                }
+                Payload::Local(msg) => {
+                    let me = self.shared.me.clone();
+                    let key = held.key;
+                    if !expired_only
+                        && self.admit(&key, &me) == Admission::Park
+                        && !self.is_moving(&key)
+                    {
+                        self.hold_parked(&key, &me, Payload::Local(msg), since);
+                    } else {
+                        self.local_send_inner(key, msg)
+                    }
+                }
+            }
+        }
+        self.publish_gauges();
+    }
+
+    /// A typed message from a local handle whose actor is moving or settling.
+    pub(super) async fn local_send(
+        &mut self,
+        _myself: &ActorRef<GatewayMsg>,
+        key: ActorKey,
+        msg: Box<dyn Any + Send>,
+    ) {
+        self.shared.local_send_done(&key);
+        let me = self.shared.me.clone();
+        if self.admit(&key, &me) == Admission::Park && !self.is_moving(&key) {
+            let now = self.now();
+            self.hold_parked(&key, &me, Payload::Local(msg), now);
+        } else {
+            self.local_send_inner(key, msg);
+        }
+        self.publish_gauges();
+    }
+
+    /// Sends one held message for `key` to its new host, in order with the others.
+    pub(super) fn forward(
+        &mut self,
+        key: &ActorKey,
+        to: &NodeName,
+        kind: Option<&dyn crate::node::kind::ErasedKind>,
+        payload: Payload,
+    ) {
+        match payload {
+            Payload::Cast { variant, args, .. } => {
+                self.send_frame(
+                    to,
+                    FrameBody::Cast {
+                        key: key.clone(),
+                        variant,
+                        args,
+                        hops: 0,
+                    },
+                );
+            }
+            Payload::Request { request, reply } => self.forward_request(to, request, reply),
+            Payload::Local(msg) => {
+                let Some(kind) = kind else {
+                    Counters::bump(&self.shared.counters.dropped_casts);
+                    return;
+                };
+                match kind.serialize_any(msg) {
+                    Ok(SerializedMessage::Cast { variant, args, .. }) => {
+                        let cast = Payload::Cast {
+                            variant,
+                            args,
+                            hops: 0,
+                        };
+                        self.forward(key, to, None, cast);
+                    }
+                    Ok(SerializedMessage::Call {
+                        variant,
+                        args,
+                        reply,
+                        ..
+                    }) => {
+                        let timeout = reply
+                            .get_timeout()
+                            .unwrap_or(self.shared.config.request_timeout);
+                        let request = Request::Call {
+                            key: key.clone(),
+                            variant,
+                            args,
+                            timeout_ms: timeout.as_millis() as u64,
+                        };
+                        let (tx, rx) = ractor::concurrency::oneshot();
+                        self.forward_request(to, request, RpcReplyPort::from((tx, timeout)));
+                        tokio::spawn(async move {
+                            if let Ok(Ok(bytes)) = tokio::time::timeout(timeout, rx).await {
+                                if let Ok(Response::Reply(r)) =
+                                    wire::decode::<Response>(&bytes, u64::MAX)
+                                {
+                                    let _ = reply.send(r);
+                                }
+                            }
+                        });
+                    }
+                    Ok(_) | Err(_) => {
+                        Counters::bump(&self.shared.counters.bad_messages);
+                        tracing::warn!(name = %key, "a held message could not be serialized; dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a request to `to` now (in order with frames already sent), relaying the
+    /// response to `reply`.
+    fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
+        let Ok(gateway) = self.shared.gateway(to) else {
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
+                to.to_string(),
+            ))));
+            return;
+        };
+        let timeout = reply
+            .get_timeout()
+            .unwrap_or(self.shared.config.request_timeout);
+        let bytes = wire::encode(&Req {
+            from: self.shared.me.clone(),
+            body: request,
+        });
+        let (tx, rx) = ractor::concurrency::oneshot();
+        if gateway
+            .send_message(GatewayMsg::Request(
+                bytes,
+                RpcReplyPort::from((tx, timeout)),
+            ))
+            .is_err()
+        {
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
+                to.to_string(),
+            ))));
+            return;
+        }
+        tokio::spawn(async move {
+            let response = match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(_)) => wire::encode(&Response::Err(RemoteError::Unavailable(
+                    "forwarding failed".into(),
+                ))),
+                Err(_) => wire::encode(&Response::Err(RemoteError::Timeout)),
+            };
+            let _ = reply.send(response);
+        });
+    }
+
+    /// Delivers one held message to `key`'s actor here.
+    pub(super) fn deliver_here(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
+        payload: Payload,
+    ) {
+        match payload {
+            Payload::Local(msg) => {
+                let _ = kind.deliver_any(key, cell, msg);
+            }
+            Payload::Cast { variant, args, .. } => {
+                let _ = kind.deliver(
+                    key,
+                    cell,
+                    SerializedMessage::Cast {
+                        variant,
+                        args,
+                        metadata: None,
+                    },
+                );
+            }
+            Payload::Request {
+                request: Request::Stop { .. },
+                reply,
+            } => {
+                cell.stop(Some("stopped by request".to_string()));
+                let _ = reply.send(wire::encode(&Response::Stopped));
+            }
+            Payload::Request { request, reply } => {
+                if let Request::Call {
+                    variant,
+                    args,
+                    timeout_ms,
+                    ..
+                } = request
+                {
+                    let (msg, rx, timeout) =
+                        super::requests::call_message(variant, args, timeout_ms);
+                    if let Err(e) = kind.deliver(key, cell, msg) {
+                        let _ = reply.send(wire::encode(&Response::Err(e)));
+                        return;
+                    }
+                    tokio::spawn(super::requests::relay_reply(
+                        key.clone(),
+                        rx,
+                        reply,
+                        timeout,
+                    ));
+                }
+            }
+        }
+    }
+}

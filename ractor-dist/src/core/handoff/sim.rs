@@ -1,17 +1,20 @@
-//! A seeded, single-threaded simulation of several nodes running [`HandoffCore`] with a
-//! model executor, over FIFO links delivered in random interleavings, while nodes join and
-//! leave gracefully and senders stream numbered messages. After every step it checks that
-//! at most one node runs each name; at the end that every name runs exactly once, on its
-//! owner, and holds every message sent to it exactly once, and (when membership changes do
-//! not overlap) in each sender's order; the state is the log of delivered messages. A
-//! failure prints its seed; reproduce it with `SIM_SEED=<seed> cargo test -p ractor-dist sim`.
-
+//! A seeded, single-threaded simulation of several nodes running [`HandoffCore`] (with the
+//! core's hold queues and `Migrate` dedupe) under a model executor, over FIFO links
+//! delivered in random interleavings, while nodes join and leave gracefully and senders
+//! stream numbered messages. After every step it checks that at most one node runs each
+//! name; at the end that every name runs exactly once, on its owner, and holds every
+//! message sent to it exactly once, and (when membership changes do not overlap) in each
+//! sender's order; the state is the log of delivered messages; and that nothing is left
+//! held or refused. A failure prints its seed; reproduce it with
+//! `SIM_SEED=<seed> cargo test -p ractor-dist sim`.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::core::handoff::inbound::{Inbound, MigrateIn};
+use crate::core::hold::{HoldCaps, HoldConfig, HoldKind, HoldQueues, MsgId, Release};
 use crate::core::membership::view_digest;
 use crate::core::sim_seeds::seeds;
 use crate::core::{Epoch, Incarnation};
@@ -55,8 +58,10 @@ struct Node {
     actors: BTreeMap<ActorKey, (St, Log)>,
     draining: BTreeSet<ActorKey>,
     outgoing: BTreeMap<ActorKey, Log>,
-    buffers: BTreeMap<ActorKey, VecDeque<Msg>>,
-    parked: VecDeque<(Option<usize>, Msg, u8)>,
+    /// The real hold queues and `Migrate` dedupe of the core; payloads by message id.
+    hold: HoldQueues,
+    payloads: BTreeMap<MsgId, (Option<usize>, Msg, u8)>,
+    inbound: Inbound,
     moved: BTreeMap<ActorKey, usize>,
 }
 
@@ -137,8 +142,12 @@ impl Sim {
             actors: BTreeMap::new(),
             draining: BTreeSet::new(),
             outgoing: BTreeMap::new(),
-            buffers: BTreeMap::new(),
-            parked: VecDeque::new(),
+            hold: HoldQueues::new(HoldConfig {
+                caps: HoldCaps::default(),
+                park_ms: self.deadline_ms,
+            }),
+            payloads: BTreeMap::new(),
+            inbound: Inbound::default(),
             moved: BTreeMap::new(),
         });
         i
@@ -302,8 +311,12 @@ impl Sim {
                     node.actors.remove(&key);
                     node.outgoing.remove(&key);
                     node.moved.insert(key.clone(), to);
-                    let buffered = node.buffers.remove(&key).unwrap_or_default();
-                    for m in buffered {
+                    let to_name = self.nodes[to].name.clone();
+                    for release in self.nodes[n].hold.moved(&key, &to_name) {
+                        let Release::Forward(id, _) = release else {
+                            self.fail(format!("n{n} released {release:?} for a move"));
+                        };
+                        let (_, m, _) = self.nodes[n].payloads.remove(&id).unwrap();
                         self.send(n, to, Packet::Cast(m, 0));
                     }
                 }
@@ -316,8 +329,11 @@ impl Sim {
                         St::Settling
                     };
                     node.actors.insert(key.clone(), (st, log));
-                    let buffered = node.buffers.remove(&key).unwrap_or_default();
-                    for m in buffered {
+                    for release in node.hold.restored(&key) {
+                        let Release::Deliver(id) = release else {
+                            self.fail(format!("n{n} released {release:?} for a restore"));
+                        };
+                        let (_, m, _) = self.nodes[n].payloads.remove(&id).unwrap();
                         self.route(n, None, m, 0);
                     }
                 }
@@ -344,9 +360,15 @@ impl Sim {
     }
 
     fn release(&mut self, n: usize) {
-        let parked = std::mem::take(&mut self.nodes[n].parked);
-        for (from, m, hops) in parked {
-            self.route(n, from, m, hops);
+        self.release_with(n, false);
+    }
+
+    /// Dispatches every parked message again; with `force`, without the admission check.
+    fn release_with(&mut self, n: usize, force: bool) {
+        let now = Millis(self.now);
+        for (id, _) in self.nodes[n].hold.release_parked(now, false) {
+            let (from, m, hops) = self.nodes[n].payloads.remove(&id).unwrap();
+            self.route_with(n, from, m, hops, force);
         }
     }
 
@@ -361,15 +383,23 @@ impl Sim {
             self.fail(format!("{m:?} bounced more than 10 times"));
         }
         let sender = from.map(|f| self.nodes[f].name.clone());
+        let now = Millis(self.now);
         let node = &mut self.nodes[n];
+        let held_from = sender.clone().unwrap_or_else(|| node.name.clone());
         if let Some((St::Moving, _)) = node.actors.get(&m.key) {
-            node.buffers.entry(m.key.clone()).or_default().push_back(m);
+            match node.hold.buffer(&m.key, &held_from, HoldKind::Cast, now) {
+                Ok(id) => node.payloads.insert(id, (from, m, hops)),
+                Err(e) => self.fail(format!("n{n} refused {m:?}: {e}")),
+            };
             return;
         }
         let hosted = node.actors.contains_key(&m.key);
         let owned = node.placement.owner_of(&m.key) == Some(&node.name);
         if !force && node.core.admit(&m.key, sender.as_ref(), hosted, owned) == Admission::Park {
-            node.parked.push_back((from, m, hops));
+            match node.hold.park(&m.key, &held_from, HoldKind::Cast, now) {
+                Ok(id) => node.payloads.insert(id, (from, m, hops)),
+                Err(e) => self.fail(format!("n{n} refused {m:?}: {e}")),
+            };
             return;
         }
         if hosted {
@@ -427,6 +457,14 @@ impl Sim {
             }
             Packet::Migrate(batch, entries) => {
                 let node = &mut self.nodes[to];
+                match node.inbound.handle_migrate(&from_name, batch, []) {
+                    MigrateIn::Fresh(_) => {}
+                    MigrateIn::Duplicate => {
+                        self.send(to, from, Packet::Ack(batch));
+                        return;
+                    }
+                    MigrateIn::InProgress => self.fail(format!("n{to} left batch {batch} open")),
+                }
                 for (key, log) in entries {
                     if node.actors.contains_key(&key) {
                         continue;
@@ -441,6 +479,7 @@ impl Sim {
                     node.core
                         .handle_migrated_in(&from_name, key, HandoffMode::Resume, now);
                 }
+                node.inbound.handle_started(&from_name, batch);
                 self.send(to, from, Packet::Ack(batch));
                 self.run(to);
             }
@@ -551,7 +590,7 @@ impl Sim {
                 && self
                     .nodes
                     .iter()
-                    .any(|n| n.alive && (!n.core.is_settled() || !n.parked.is_empty()))
+                    .any(|n| n.alive && (!n.core.is_settled() || n.hold.has_parked()))
             {
                 self.now += self.deadline_ms;
                 for n in 0..self.nodes.len() {
@@ -559,10 +598,7 @@ impl Sim {
                         self.nodes[n].core.handle_tick(Millis(self.now));
                         self.run(n);
                         // Parked messages past the deadline go out without admission.
-                        let parked = std::mem::take(&mut self.nodes[n].parked);
-                        for (from, m, hops) in parked {
-                            self.route_with(n, from, m, hops, true);
-                        }
+                        self.release_with(n, true);
                     }
                 }
                 return true;
@@ -638,12 +674,15 @@ impl Sim {
     fn check_final(&self) {
         let placement = self.placement_of(&self.truth);
         for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.alive) {
-            if !node.core.is_settled() || !node.parked.is_empty() || !node.buffers.is_empty() {
+            if !node.core.is_settled() || !node.hold.is_empty() || !node.payloads.is_empty() {
                 self.fail(format!(
-                    "n{i} did not settle (parked {}, buffers {})",
-                    node.parked.len(),
-                    node.buffers.len()
+                    "n{i} did not settle (held {}, payloads {})",
+                    node.hold.len(),
+                    node.payloads.len()
                 ));
+            }
+            if node.hold.refused() > 0 {
+                self.fail(format!("n{i} refused {} messages", node.hold.refused()));
             }
         }
         for key in &self.keys {

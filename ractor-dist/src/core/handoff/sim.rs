@@ -7,6 +7,7 @@
 //! sender's order; the state is the log of delivered messages; and that nothing is left
 //! held or refused. A failure prints its seed; reproduce it with
 //! `SIM_SEED=<seed> cargo test -p ractor-dist sim`.
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;

@@ -403,6 +403,12 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
             "--ghost" => ghost = true,
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
+            "--hold-per-name" => {
+                config.hold_per_name = value()?.parse().context("--hold-per-name")?
+            }
+            "--hold-per-node" => {
+                config.hold_per_node = value()?.parse().context("--hold-per-node")?
+            }
             "--dial-via" => {
                 let v = value()?;
                 let (to, via) = v
@@ -611,10 +617,10 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
             ) + &format!(
-                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={}",
+                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={} hold_refused={}",
                 s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
                 s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
-                s.view_adopted_unix_us
+                s.view_adopted_unix_us, s.hold_refused
             )
         }
         "spawn-ghost" => {

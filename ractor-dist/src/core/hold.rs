@@ -75,6 +75,27 @@ impl Default for HoldCaps {
     }
 }
 
+impl HoldCaps {
+    /// Whether one more message for `key` fits when `for_name` messages are held for it
+    /// and `total` on the node.
+    ///
+    /// # Errors
+    ///
+    /// The cap that is reached.
+    pub fn check(&self, key: &ActorKey, for_name: usize, total: usize) -> Result<(), HoldError> {
+        if for_name >= self.per_name {
+            return Err(HoldError::NameFull {
+                key: key.clone(),
+                cap: self.per_name,
+            });
+        }
+        if total >= self.per_node {
+            return Err(HoldError::NodeFull { cap: self.per_node });
+        }
+        Ok(())
+    }
+}
+
 /// The limits of the hold queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HoldConfig {
@@ -189,17 +210,9 @@ impl HoldQueues {
     ///
     /// The cap that is reached.
     pub fn check(&self, key: &ActorKey) -> Result<(), HoldError> {
-        let caps = self.config.caps;
-        if self.held_for(key) >= caps.per_name {
-            return Err(HoldError::NameFull {
-                key: key.clone(),
-                cap: caps.per_name,
-            });
-        }
-        if self.items.len() >= caps.per_node {
-            return Err(HoldError::NodeFull { cap: caps.per_node });
-        }
-        Ok(())
+        self.config
+            .caps
+            .check(key, self.held_for(key), self.items.len())
     }
 
     /// True when the node holds its cap of messages (every new one is refused).

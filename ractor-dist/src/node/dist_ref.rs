@@ -237,7 +237,7 @@ impl<M: Message> DistRef<M> {
     fn via_supervisor(&self, message: M) -> Result<(), DistError> {
         let node = &self.inner.node;
         let supervisor = node.supervisor()?;
-        if let Some(refused) = node.hold_refusal(&self.inner.key) {
+        if let Err(refused) = node.local_send_admitted(&self.inner.key) {
             let n = crate::node::shared::Counters::bump(&node.counters.hold_refused);
             if n <= 10 || n % 1000 == 0 {
                 tracing::warn!(name = %self.inner.key, error = %refused, count = n, "local send refused");
@@ -247,7 +247,6 @@ impl<M: Message> DistRef<M> {
                 reason: refused.to_string(),
             });
         }
-        node.local_send_started(&self.inner.key);
         supervisor
             .cast(GatewayMsg::LocalSend {
                 key: self.inner.key.clone(),

@@ -216,17 +216,16 @@ impl NodeShared {
         }
     }
 
-    /// A local handle sent a message for `key` through the supervisor.
-    pub(crate) fn local_send_started(&self, key: &ActorKey) {
-        *self
-            .pending_local
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
-            .or_insert(0) += 1;
+    /// A local handle sent a message for `key` through the supervisor (or the supervisor
+    /// holds one). Returns how many are pending for `key` now.
+    pub(crate) fn local_send_started(&self, key: &ActorKey) -> u64 {
+        let mut pending = self.pending_local.lock().unwrap_or_else(|e| e.into_inner());
+        let n = pending.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
     }
 
-    /// The supervisor took one such message.
+    /// The supervisor delivered, forwarded or dropped one such message.
     pub(crate) fn local_send_done(&self, key: &ActorKey) {
         let mut pending = self.pending_local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = pending.get_mut(key) {
@@ -243,21 +242,28 @@ impl NodeShared {
             (names.into_iter().collect(), node_full);
     }
 
-    /// Why a message for `key` through the supervisor would be refused now, if it would.
-    pub(crate) fn hold_refusal(&self, key: &ActorKey) -> Option<HoldError> {
-        let full = self.hold_full.read().unwrap_or_else(|e| e.into_inner());
-        if full.0.contains(key) {
-            Some(HoldError::NameFull {
-                key: key.clone(),
-                cap: self.config.hold_per_name,
-            })
-        } else if full.1 {
-            Some(HoldError::NodeFull {
-                cap: self.config.hold_per_node,
-            })
-        } else {
-            None
+    /// Counts a message of a local handle for `key` as pending in the supervisor, unless
+    /// the hold caps refuse it: the name's queue or the node's is full (as the supervisor
+    /// last published), or the name's local messages pending or held reach the per-name
+    /// cap (the supervisor may not have caught up with them yet).
+    pub(crate) fn local_send_admitted(&self, key: &ActorKey) -> Result<(), HoldError> {
+        let caps = self.config.hold_config().caps;
+        {
+            let full = self.hold_full.read().unwrap_or_else(|e| e.into_inner());
+            let for_name = if full.0.contains(key) {
+                caps.per_name
+            } else {
+                0
+            };
+            let total = if full.1 { caps.per_node } else { 0 };
+            caps.check(key, for_name, total)?;
         }
+        let pending = self.local_send_started(key);
+        let admitted = caps.check(key, (pending - 1) as usize, 0);
+        if admitted.is_err() {
+            self.local_send_done(key);
+        }
+        admitted
     }
 
     /// True while messages of local handles for `key` wait in the supervisor.

@@ -154,7 +154,7 @@ struct Child {
 
 /// The payload of a held message; what the protocol knows of it (name, sender, time,
 /// kind) is in the core's `HoldQueues`, under the same id.
-pub(super) enum Payload {
+enum Payload {
     /// A serialized cast from a peer.
     Cast {
         variant: String,
@@ -166,8 +166,8 @@ pub(super) enum Payload {
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
     },
-    /// A typed message from a local handle.
-    Local(Box<dyn Any + Send>),
+    /// A typed message from a local handle, counted as pending for its name while held.
+    Local(Box<dyn Any + Send>, hold::PendingLocal),
 }
 
 impl Payload {
@@ -175,7 +175,7 @@ impl Payload {
         match self {
             Payload::Cast { .. } => HoldKind::Cast,
             Payload::Request { .. } => HoldKind::Call,
-            Payload::Local(_) => HoldKind::Local,
+            Payload::Local(..) => HoldKind::Local,
         }
     }
 }

@@ -7,9 +7,7 @@ use std::time::Instant;
 
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
-use super::{
-    Activation, Child, GatewayMsg, LeaveState, Outgoing, Payload, SpecHolders, SupervisorState,
-};
+use super::{Activation, Child, GatewayMsg, LeaveState, Outgoing, SpecHolders, SupervisorState};
 use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
 use crate::core::wire::{self, FrameBody, MigrateEntry};
 use crate::core::Snapshot;
@@ -669,7 +667,8 @@ impl SupervisorState {
         if let Some(entry) = self.shared.hosted(&key) {
             if entry.state == EntryState::Moving {
                 let me = self.shared.me.clone();
-                self.hold_moving(&key, &me, Payload::Local(msg));
+                let payload = self.local_payload(&key, msg);
+                self.hold_moving(&key, &me, payload);
                 return;
             }
             if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
@@ -685,7 +684,8 @@ impl SupervisorState {
                 .cloned()
         });
         if let (Some(to), Some(kind)) = (next, kind) {
-            self.forward(&key, &to, Some(kind.as_ref()), Payload::Local(msg));
+            let payload = self.local_payload(&key, msg);
+            self.forward(&key, &to, Some(kind.as_ref()), payload);
             return;
         }
         Counters::bump(&self.shared.counters.dropped_casts);

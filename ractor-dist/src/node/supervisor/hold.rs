@@ -3,6 +3,7 @@
 //! and carries the decisions out.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
@@ -10,7 +11,32 @@ use ractor::{ActorCell, ActorRef, RpcReplyPort};
 use super::{GatewayMsg, Payload, SupervisorState};
 use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
 use crate::core::{ActorKey, Admission, HoldError, Millis, NodeName, Release};
-use crate::node::shared::Counters;
+use crate::node::shared::{Counters, NodeShared};
+
+/// Keeps a local handle's message counted as pending for its name in the shared state
+/// while the supervisor holds it: later local sends follow it through the supervisor (in
+/// order) and are refused past the per-name cap. Dropped once delivered, forwarded or
+/// dropped.
+pub(super) struct PendingLocal {
+    key: ActorKey,
+    shared: Arc<NodeShared>,
+}
+
+impl PendingLocal {
+    fn new(shared: &Arc<NodeShared>, key: &ActorKey) -> Self {
+        shared.local_send_started(key);
+        Self {
+            key: key.clone(),
+            shared: shared.clone(),
+        }
+    }
+}
+
+impl Drop for PendingLocal {
+    fn drop(&mut self) {
+        self.shared.local_send_done(&self.key);
+    }
+}
 
 /// How a message being dispatched has waited so far.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +59,11 @@ impl Waited {
 }
 
 impl SupervisorState {
+    /// A local handle's message for `key`, counted as pending while it exists.
+    pub(super) fn local_payload(&self, key: &ActorKey, msg: Box<dyn Any + Send>) -> Payload {
+        Payload::Local(msg, PendingLocal::new(&self.shared, key))
+    }
+
     /// Holds `payload` for `key`, which is moving away or fenced, until its move ends.
     /// Over a cap it is refused.
     pub(super) fn hold_moving(&mut self, key: &ActorKey, from: &NodeName, payload: Payload) {
@@ -127,7 +158,7 @@ impl SupervisorState {
                     key.clone(),
                 ))));
             }
-            Payload::Cast { .. } | Payload::Local(_) => {
+            Payload::Cast { .. } | Payload::Local(..) => {
                 Counters::bump(&self.shared.counters.dropped_casts);
             }
         }
@@ -171,16 +202,17 @@ impl SupervisorState {
                     self.dispatch_request_admitted(held.from, request, reply, waited)
                         .await
                 }
-                Payload::Local(msg) => {
+                Payload::Local(msg, pending) => {
                     let me = self.shared.me.clone();
                     let key = held.key;
                     if !expired_only
                         && self.admit(&key, &me) == Admission::Park
                         && !self.is_moving(&key)
                     {
-                        self.hold_parked(&key, &me, Payload::Local(msg), since);
+                        self.hold_parked(&key, &me, Payload::Local(msg, pending), since);
                     } else {
-                        self.local_send_inner(key, msg)
+                        self.local_send_inner(key, msg);
+                        drop(pending);
                     }
                 }
             }
@@ -195,14 +227,16 @@ impl SupervisorState {
         key: ActorKey,
         msg: Box<dyn Any + Send>,
     ) {
-        self.shared.local_send_done(&key);
         let me = self.shared.me.clone();
         if self.admit(&key, &me) == Admission::Park && !self.is_moving(&key) {
             let now = self.now();
-            self.hold_parked(&key, &me, Payload::Local(msg), now);
+            let payload = self.local_payload(&key, msg);
+            self.hold_parked(&key, &me, payload, now);
         } else {
-            self.local_send_inner(key, msg);
+            self.local_send_inner(key.clone(), msg);
         }
+        // Taken: held (counted by its payload), delivered or forwarded.
+        self.shared.local_send_done(&key);
         self.publish_gauges();
     }
 
@@ -227,7 +261,7 @@ impl SupervisorState {
                 );
             }
             Payload::Request { request, reply } => self.forward_request(to, request, reply),
-            Payload::Local(msg) => {
+            Payload::Local(msg, _pending) => {
                 let Some(kind) = kind else {
                     Counters::bump(&self.shared.counters.dropped_casts);
                     return;
@@ -327,7 +361,7 @@ impl SupervisorState {
         payload: Payload,
     ) {
         match payload {
-            Payload::Local(msg) => {
+            Payload::Local(msg, _pending) => {
                 let _ = kind.deliver_any(key, cell, msg);
             }
             Payload::Cast { variant, args, .. } => {

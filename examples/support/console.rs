@@ -16,6 +16,7 @@
 //! | `where <name>` | `ok <host-node> <epoch>` |
 //! | `owner <name>` | `ok <rendezvous owner in this node's view>` |
 //! | `stop <name>` | `ok` |
+//! | `sleep <name> <ms>` | `ok` at once (a cast: the counter then blocks inside its own handler for `ms`, as a slow user actor would) |
 //! | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
 //! | `members` | `ok <live node names, sorted, space separated>` |
 //! | `local` | `ok <number of actors hosted here>` |
@@ -55,6 +56,8 @@ pub enum CounterMsg {
     Check(RpcReplyPort<(i64, u64)>),
     /// Panic (to exercise restarts).
     Panic,
+    /// Block inside the handler for this many milliseconds, as a slow user actor would.
+    Sleep(u64),
 }
 
 /// The state of the counter kinds: a value plus per-sender sequence checking.
@@ -90,6 +93,7 @@ fn counter_handle(message: CounterMsg, state: &mut CounterState) {
             let _ = reply.send((state.value, state.out_of_order));
         }
         CounterMsg::Panic => panic!("counter asked to panic"),
+        CounterMsg::Sleep(_) => {}
     }
 }
 
@@ -126,6 +130,10 @@ macro_rules! counter_kind {
                 message: CounterMsg,
                 state: &mut CounterState,
             ) -> Result<(), ActorProcessingErr> {
+                if let CounterMsg::Sleep(ms) = message {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    return Ok(());
+                }
                 counter_handle(message, state);
                 Ok(())
             }
@@ -257,6 +265,7 @@ impl DistActor for Tally {
                 let _ = reply.send((state.value(), 0));
             }
             CounterMsg::Panic => panic!("tally asked to panic"),
+            CounterMsg::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         }
         Ok(())
     }
@@ -381,7 +390,7 @@ pub struct NodeArgs {
 }
 
 /// Parses `--name N --port P [--host H] [--seed ADDR]... [--cookie C] [--heartbeat-ms N]
-/// [--deadline-ms N] [--ghost]`.
+/// [--deadline-ms N] [--handoff-ms N] [--ghost]`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
     let mut config = DistConfig::default();
     let mut ghost = false;
@@ -400,6 +409,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
                 config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
             }
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
+            "--handoff-ms" => {
+                config.handoff_timeout = Duration::from_millis(value()?.parse()?)
+            }
             "--ghost" => ghost = true,
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
@@ -580,6 +592,12 @@ async fn execute(node: &DistNode, line: &str) -> Result<String> {
             .unwrap_or_default(),
         "stop" => {
             counter(arg(1)?).await?.stop().await?;
+            String::new()
+        }
+        "sleep" => {
+            // A cast: the counter blocks inside its own handler; the console goes on.
+            let ms = number(2)?.max(0) as u64;
+            counter(arg(1)?).await?.cast(CounterMsg::Sleep(ms))?;
             String::new()
         }
         "crash" => {

@@ -295,3 +295,63 @@ fn sigterm_hands_the_actors_off_before_the_node_exits() -> Result<()> {
     assert_eq!(hosted, 60);
     Ok(())
 }
+
+#[test]
+fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Result<()> {
+    // Every counter is busy in its handler for 3 s when a second node joins; the handoff
+    // deadline is 1 s, so those that move are killed while draining. They lose their state
+    // (not their name): they restart from their arguments on the newcomer, counted.
+    const N: usize = 20;
+    let handoff = ["--handoff-ms".to_string(), "1000".to_string()];
+    let ports = integration_tests::free_ports(2)?;
+    let mut cluster = Cluster::start_on(ports[..1].to_vec(), |_| handoff.to_vec())?;
+    for i in 0..N {
+        cluster.nodes[0].ok(&format!("spawn s{i} 7"))?;
+        assert_eq!(cluster.nodes[0].ok(&format!("add s{i} 5"))?, "12");
+    }
+    for i in 0..N {
+        cluster.nodes[0].ok(&format!("sleep s{i} 3000"))?;
+    }
+    let args = node_args(&ports, ports[1], &["--handoff-ms", "1000"]);
+    cluster
+        .nodes
+        .push(NodeProc::start(&node_binary(), "n2", ports[1], &args, quiet())?);
+    ensure!(cluster.wait_members(2, Duration::from_secs(20)), "no join");
+    ensure!(
+        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(20)),
+        "the nodes did not settle"
+    );
+    let nodes = &mut cluster.nodes;
+    ensure!(
+        wait_until(Duration::from_secs(20), || nodes.iter_mut().all(|n| {
+            n.ok("stats")
+                .map(|s| status_field(&s, "moving") == 0 && status_field(&s, "buffered") == 0)
+                .unwrap_or(false)
+        })),
+        "handoffs did not finish"
+    );
+    let newcomer = cluster.nodes[1].node_name.clone();
+    let mut restarted = 0u64;
+    for i in 0..N {
+        let node = &mut cluster.nodes[1];
+        let value = node.ok(&format!("get s{i}"))?;
+        let host = node.ok(&format!("where s{i}"))?;
+        let host = host.split_whitespace().next().unwrap_or_default();
+        match value.as_str() {
+            "12" => {}
+            "7" => {
+                assert_eq!(host, newcomer, "s{i} restarted from its arguments elsewhere");
+                restarted += 1;
+            }
+            other => panic!("s{i}: unexpected value {other}"),
+        }
+    }
+    assert!(restarted > 0, "no counter moved: raise N");
+    assert_eq!(cluster.hosted(&[0, 1]), N, "every name runs exactly once");
+    assert_eq!(
+        cluster.stat(0, "handoff_fallbacks"),
+        restarted,
+        "each killed drain is one fallback"
+    );
+    Ok(())
+}

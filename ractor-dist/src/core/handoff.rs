@@ -31,6 +31,8 @@ use super::identity::{ActorKey, Millis, NodeName};
 use super::placement::Placement;
 
 pub mod inbound;
+mod exit;
+pub use exit::{classify_exit, ChildExit, ExitAction, DRAINED_REASON, KILLED_REASON};
 
 /// The digest of a membership view (its members and their incarnations); equal on every
 /// node that sees the same members.

@@ -5,6 +5,7 @@ use std::time::Instant;
 use ractor::{ActorCell, ActorRef};
 
 use super::{GatewayMsg, SupervisorState};
+use crate::core::handoff::{classify_exit, ChildExit, ExitAction};
 use crate::core::wire::{FrameBody, RemoteError, Response};
 use crate::core::{ActorKey, NodeName};
 use crate::node::shared::{Counters, EntryState, HostedEntry};
@@ -146,20 +147,34 @@ impl SupervisorState {
         let Some(mut child) = self.children.remove(&cell.get_id()) else {
             return;
         };
-        if child.draining {
-            let drained = reason.as_deref() == Some("Drained");
-            if error.is_none() && !drained {
+        let action = classify_exit(ChildExit {
+            draining: child.draining,
+            stopping: child.stopping || self.shutting_down,
+            reason: reason.as_deref(),
+            failed: error.is_some(),
+        });
+        let key = child.key.clone();
+        match action {
+            ExitAction::Nothing => return,
+            ExitAction::Moved => return self.drained(child, state, false).await,
+            ExitAction::MovedWithoutState { killed } => {
+                if let Some(error) = &error {
+                    tracing::warn!(name = %key, %error, "actor failed while draining for a handoff");
+                }
+                return self.drained(child, None, killed).await;
+            }
+            ExitAction::RemovedWhileDraining => {
                 // It stopped by itself while handling a message already in its mailbox:
                 // a normal stop, which removes the name (it does not move).
-                tracing::info!(name = %child.key, ?reason, "actor stopped while draining; removed from the cluster");
-                self.remove_hosted(&child.key, &cell);
-                self.handoff.handle_gone(&child.key);
-                self.drop_buffered(&child.key);
-                self.unregister_elsewhere(&child.key);
-                self.unreplicate(&child.key, &child.holders);
+                tracing::info!(name = %key, ?reason, "actor stopped while draining; removed from the cluster");
+                self.remove_hosted(&key, &cell);
+                self.handoff.handle_gone(&key);
+                self.drop_buffered(&key);
+                self.unregister_elsewhere(&key);
+                self.unreplicate(&key, &child.holders);
                 self.flush_drops();
                 // A copy that met this one while it was leaving takes its place.
-                if let Some((from, entry)) = self.conflicts.remove(&child.key) {
+                if let Some((from, entry)) = self.conflicts.remove(&key) {
                     let snapshot = entry.snapshot.clone();
                     let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
                     self.replicate(Some(&arrived));
@@ -167,24 +182,17 @@ impl SupervisorState {
                 self.run_handoff().await;
                 return;
             }
-            if let Some(error) = &error {
-                tracing::warn!(name = %child.key, %error, "actor failed while draining for a handoff");
+            ExitAction::Removed => {
+                tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
+                self.remove_hosted(&key, &cell);
+                self.unregister_elsewhere(&key);
+                self.unreplicate(&key, &child.holders);
+                self.flush_drops();
+                return;
             }
-            self.drained(child, state).await;
-            return;
+            ExitAction::Restart => {}
         }
-        if child.stopping || self.shutting_down {
-            return;
-        }
-        let key = child.key.clone();
-        let Some(error) = error else {
-            tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
-            self.remove_hosted(&key, &cell);
-            self.unregister_elsewhere(&key);
-            self.unreplicate(&key, &child.holders);
-            self.flush_drops();
-            return;
-        };
+        let error = error.unwrap_or_default();
         self.remove_hosted(&key, &cell);
         let config = &self.shared.config;
         let now = Instant::now();

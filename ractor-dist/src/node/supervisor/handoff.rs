@@ -76,7 +76,7 @@ impl SupervisorState {
                 HandoffCommand::Drain { key, to } => self.drain(&key, &to),
                 HandoffCommand::ForceStop { key } => {
                     Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts from its arguments)");
+                    tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts on its new node from its checkpoint or arguments)");
                     if let Some(entry) = self.shared.hosted(&key) {
                         entry.cell.kill();
                     }
@@ -155,28 +155,37 @@ impl SupervisorState {
         }
     }
 
-    /// A draining child exited: take its snapshot and tell the state machine.
+    /// A draining child exited: take its snapshot and tell the state machine. Without its
+    /// final state (`killed` at the deadline, failed, or a snapshot that failed) it moves
+    /// with its last checkpoint, or restarts from its arguments on its target.
     pub(super) async fn drained(
         &mut self,
         child: Child,
         state: Option<ractor::actor::messages::BoxedState>,
+        killed: bool,
     ) {
         let key = child.key.clone();
+        // A kind that restarts on every move does so without its state here too.
+        let checkpoint = match child.kind.mode() {
+            HandoffMode::Restart => None,
+            _ => child.checkpoint.clone(),
+        };
         let snapshot = match state {
             Some(state) => match child.kind.snapshot(state) {
                 Ok(s) => s,
                 Err(e) => {
                     Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its arguments on its new node");
-                    None
+                    tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its checkpoint or arguments on its new node");
+                    checkpoint
                 }
             },
             None => {
-                if child.kind.mode() == HandoffMode::Resume {
+                // The deadline kill was counted when it was ordered.
+                if child.kind.mode() == HandoffMode::Resume && !killed {
                     Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::error!(name = %key, "the actor exited without its state while draining; it restarts from its arguments");
+                    tracing::error!(name = %key, "the actor exited without its state while draining; it restarts from its checkpoint or arguments");
                 }
-                None
+                checkpoint
             }
         };
         // What the entry weighs in a batch: state, arguments, name, kind and envelope.

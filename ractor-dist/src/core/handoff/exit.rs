@@ -1,0 +1,115 @@
+//! What the exit of a hosted actor means, given what it was doing.
+//!
+//! ractor reports an exit as a reason (`Some("Drained")` after a drain, `Some("killed")`
+//! after a kill, the user's own reason or none after a stop) and, for a panic or an error, a
+//! failure. Whether the name moves, restarts or is removed from the cluster follows from
+//! that and from what the node had asked of the actor; [`classify_exit`] is that table.
+
+/// The reason ractor gives the exit of a drained actor.
+pub const DRAINED_REASON: &str = "Drained";
+/// The reason ractor gives the exit of a killed actor.
+pub const KILLED_REASON: &str = "killed";
+
+/// What the node knew about an actor when it exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildExit<'a> {
+    /// It was draining for a handoff.
+    pub draining: bool,
+    /// Its stop was asked for (a stop request, a shutdown): its name was already removed.
+    pub stopping: bool,
+    /// The reason ractor reported.
+    pub reason: Option<&'a str>,
+    /// It panicked or returned an error (or could not start).
+    pub failed: bool,
+}
+
+/// What to do about an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitAction {
+    /// It drained for its handoff: its final state moves with it.
+    Moved,
+    /// It was draining but its final state is lost (killed at the handoff deadline, or it
+    /// failed): it still moves, and restarts on its target from its last checkpoint or its
+    /// arguments (a handoff fallback). `killed`: the deadline kill, already counted.
+    MovedWithoutState {
+        /// Killed at the deadline (the fallback was counted when the kill was ordered).
+        killed: bool,
+    },
+    /// It stopped by itself: the name is removed from the cluster.
+    Removed,
+    /// It stopped by itself while draining (handling a message already in its mailbox): the
+    /// name is removed from the cluster, its move abandoned and its held messages dropped.
+    RemovedWhileDraining,
+    /// It failed: restart it (within the restart limit).
+    Restart,
+    /// Nothing to do: its stop was asked for, and its name is already gone.
+    Nothing,
+}
+
+/// The action for an exit (see [`ExitAction`]). A draining actor never loses its name: only
+/// a stop it made itself (handling a message already in its mailbox) removes it.
+pub fn classify_exit(exit: ChildExit<'_>) -> ExitAction {
+    match exit {
+        ChildExit {
+            draining: true,
+            failed: false,
+            reason: Some(DRAINED_REASON),
+            ..
+        } => ExitAction::Moved,
+        ChildExit {
+            draining: true,
+            failed: false,
+            reason: Some(KILLED_REASON),
+            ..
+        } => ExitAction::MovedWithoutState { killed: true },
+        ChildExit {
+            draining: true,
+            failed: true,
+            ..
+        } => ExitAction::MovedWithoutState { killed: false },
+        ChildExit { draining: true, .. } => ExitAction::RemovedWhileDraining,
+        ChildExit { stopping: true, .. } => ExitAction::Nothing,
+        ChildExit { failed: true, .. } => ExitAction::Restart,
+        ChildExit { .. } => ExitAction::Removed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_classified_by_what_the_actor_was_doing() {
+        let exit = |draining, stopping, reason, failed| ChildExit {
+            draining,
+            stopping,
+            reason,
+            failed,
+        };
+        let table = [
+            (exit(true, false, Some("Drained"), false), ExitAction::Moved),
+            // The deadline kill: moves without state, never a removal.
+            (
+                exit(true, false, Some("killed"), false),
+                ExitAction::MovedWithoutState { killed: true },
+            ),
+            (
+                exit(true, false, None, true),
+                ExitAction::MovedWithoutState { killed: false },
+            ),
+            // It stopped itself while draining (a message already in its mailbox).
+            (exit(true, false, None, false), ExitAction::RemovedWhileDraining),
+            (
+                exit(true, false, Some("bye"), false),
+                ExitAction::RemovedWhileDraining,
+            ),
+            (exit(false, true, Some("killed"), false), ExitAction::Nothing),
+            (exit(false, true, None, true), ExitAction::Nothing),
+            (exit(false, false, None, true), ExitAction::Restart),
+            (exit(false, false, Some("done"), false), ExitAction::Removed),
+        ];
+        for (input, expected) in table {
+            assert_eq!(classify_exit(input), expected, "{input:?}");
+        }
+    }
+}

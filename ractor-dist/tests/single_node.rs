@@ -18,6 +18,9 @@ enum CounterMsg {
     Get(RpcReplyPort<i64>),
     Fail,
     Quit,
+    /// Stops itself from inside its handler, awaiting the stop, then answers.
+    #[rpc]
+    QuitAwaited(RpcReplyPort<bool>),
 }
 
 struct Counter;
@@ -54,6 +57,10 @@ impl DistActor for Counter {
             CounterMsg::Quit => {
                 // `myself` works like any DistRef: stop through it.
                 tokio::spawn(async move { myself.stop().await });
+            }
+            CounterMsg::QuitAwaited(r) => {
+                let stopped = myself.stop().await.is_ok();
+                let _ = r.send(stopped);
             }
         }
         Ok(())
@@ -206,6 +213,15 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     assert!(gone.is_ok(), "q did not stop");
     assert!(matches!(
         q.cast(CounterMsg::Add(1)),
+        Err(DistError::NotFound(_))
+    ));
+    // awaiting `myself.stop()` inside `handle` does not wait for the actor's own exit
+    let w = node.spawn::<Counter>("w", 0).await?;
+    let t = std::time::Instant::now();
+    assert!(w.call(CounterMsg::QuitAwaited, T).await?, "the stop answered");
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(matches!(
+        node.lookup::<CounterMsg>("w").await,
         Err(DistError::NotFound(_))
     ));
     p.stop().await?;

@@ -353,7 +353,7 @@ impl SupervisorState {
                     Err(response) => response,
                 }
             }
-            Request::Stop { key } => self.stop_request(&key).await,
+            Request::Stop { key } => self.stop_request(&key),
             Request::Status => Response::Status(Box::new(self.shared.status())),
         };
         let _ = reply.send(wire::encode(&response));
@@ -403,7 +403,10 @@ impl SupervisorState {
         }
     }
 
-    async fn stop_request(&mut self, key: &ActorKey) -> Response {
+    /// Stops a hosted actor: its name is removed at once, and the answer does not wait for
+    /// its exit (the actor may be the one asking, from inside its own handler; its exit
+    /// finds it already forgotten).
+    fn stop_request(&mut self, key: &ActorKey) -> Response {
         let Some(entry) = self.shared.hosted(key) else {
             return match self.next_hop(key) {
                 Some(host) => Response::Redirect { host },
@@ -412,13 +415,7 @@ impl SupervisorState {
         };
         debug_assert!(entry.state != EntryState::Moving);
         self.forget_child(key, &entry.cell);
-        let _ = entry
-            .cell
-            .stop_and_wait(
-                Some("stopped by request".to_string()),
-                Some(self.shared.config.request_timeout),
-            )
-            .await;
+        entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
     }
 }

@@ -409,9 +409,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs> {
                 config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
             }
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
-            "--handoff-ms" => {
-                config.handoff_timeout = Duration::from_millis(value()?.parse()?)
-            }
+            "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             "--replicas" => config.replicas = value()?.parse().context("--replicas")?,

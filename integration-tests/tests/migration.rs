@@ -313,9 +313,13 @@ fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Resu
         cluster.nodes[0].ok(&format!("sleep s{i} 3000"))?;
     }
     let args = node_args(&ports, ports[1], &["--handoff-ms", "1000"]);
-    cluster
-        .nodes
-        .push(NodeProc::start(&node_binary(), "n2", ports[1], &args, quiet())?);
+    cluster.nodes.push(NodeProc::start(
+        &node_binary(),
+        "n2",
+        ports[1],
+        &args,
+        quiet(),
+    )?);
     ensure!(cluster.wait_members(2, Duration::from_secs(20)), "no join");
     ensure!(
         cluster.wait_settled(&[0, 1], 2, Duration::from_secs(20)),
@@ -340,7 +344,10 @@ fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Resu
         match value.as_str() {
             "12" => {}
             "7" => {
-                assert_eq!(host, newcomer, "s{i} restarted from its arguments elsewhere");
+                assert_eq!(
+                    host, newcomer,
+                    "s{i} restarted from its arguments elsewhere"
+                );
                 restarted += 1;
             }
             other => panic!("s{i}: unexpected value {other}"),

@@ -218,8 +218,15 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     // awaiting `myself.stop()` inside `handle` does not wait for the actor's own exit
     let w = node.spawn::<Counter>("w", 0).await?;
     let t = std::time::Instant::now();
-    assert!(w.call(CounterMsg::QuitAwaited, T).await?, "the stop answered");
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        w.call(CounterMsg::QuitAwaited, T).await?,
+        "the stop answered"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(matches!(
         node.lookup::<CounterMsg>("w").await,
         Err(DistError::NotFound(_))

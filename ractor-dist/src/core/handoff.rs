@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use super::identity::{ActorKey, Millis, NodeName};
 use super::placement::Placement;
 
-pub mod inbound;
 mod exit;
+pub mod inbound;
 pub use exit::{classify_exit, ChildExit, ExitAction, DRAINED_REASON, KILLED_REASON};
 
 /// The digest of a membership view (its members and their incarnations); equal on every

@@ -391,12 +391,27 @@ impl<A: DistActor> Actor for Hosted<A> {
         myself: ActorRef<Self::Msg>,
         args: Start<A::Arguments>,
     ) -> Result<A::State, ActorProcessingErr> {
-        match args {
-            Start::Fresh(args) => self.actor.pre_start(self.me(&myself), args).await,
-            Start::Restore(args, snapshot) => {
-                self.actor.restore(self.me(&myself), args, snapshot).await
-            }
-        }
+        let (args, snapshot) = match args {
+            Start::Fresh(args) => return self.actor.pre_start(self.me(&myself), args).await,
+            Start::Restore(args, snapshot) => (args, snapshot),
+        };
+        // From the snapshot, falling back to the arguments in this same actor (messages sent
+        // to it meanwhile wait in its mailbox); a panicking `restore` falls back too.
+        let restored = CatchUnwind(Box::pin(self.actor.restore(
+            self.me(&myself),
+            args,
+            snapshot,
+        )));
+        let error = match restored.await {
+            Ok(Ok(state)) => return Ok(state),
+            Ok(Err(e)) => e.to_string(),
+            Err(()) => "restore panicked".to_string(),
+        };
+        Counters::bump(&self.shared.counters.bad_snapshots);
+        tracing::error!(name = %self.key, %error, "snapshot could not be restored; starting the actor from its arguments");
+        let args = decode_args::<A::Arguments>(&self.args, usize::MAX)
+            .map_err(|e| format!("arguments do not decode: {e}"))?;
+        self.actor.pre_start(self.me(&myself), args).await
     }
 
     async fn post_start(
@@ -442,6 +457,24 @@ impl<A: DistActor> Actor for Hosted<A> {
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// A future whose panic becomes `Err(())` (user hooks must not take their node down).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    }
+}
+
 /// A kind with its types erased, as the supervisor needs it.
 pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn name(&self) -> &'static str;
@@ -456,15 +489,18 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
         resolution: Resolution,
         other: Snapshot,
     ) -> Result<(), RemoteError>;
-    /// Decodes `args` and spawns the actor linked to `supervisor`, from `snapshot` if given.
-    fn spawn(
+    /// Decodes `args` and starts the actor linked to `supervisor`, from `snapshot` if given
+    /// (falling back to `args` when it does not restore). Returns its cell at once, before
+    /// its `pre_start`/`restore` ran (messages sent to it wait in its mailbox), and what
+    /// that start came to, to await elsewhere than on the supervisor's task.
+    fn start(
         &self,
         key: ActorKey,
         args: &[u8],
         snapshot: Option<Snapshot>,
         shared: Arc<NodeShared>,
         supervisor: ActorCell,
-    ) -> BoxFuture<Result<ActorCell, RemoteError>>;
+    ) -> Result<(ActorCell, BoxFuture<Result<(), String>>), RemoteError>;
     /// The snapshot of a stopped actor's final state (`None` when the kind restarts from
     /// its arguments, or cannot snapshot while `Stay`).
     fn snapshot(
@@ -574,44 +610,51 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
             .map_err(|_| "the message does not serialize".to_string())
     }
 
-    fn spawn(
+    fn start(
         &self,
         key: ActorKey,
         args: &[u8],
         snapshot: Option<Snapshot>,
         shared: Arc<NodeShared>,
         supervisor: ActorCell,
-    ) -> BoxFuture<Result<ActorCell, RemoteError>> {
-        let decoded = decode_args::<A::Arguments>(args, shared.config.max_frame_bytes);
+    ) -> Result<(ActorCell, BoxFuture<Result<(), String>>), RemoteError> {
         let raw_args = args.to_vec();
-        let actor = self.0.clone();
-        Box::pin(async move {
-            let args = decoded.map_err(|reason| RemoteError::BadArguments {
-                kind: A::KIND.to_string(),
-                reason,
+        let args =
+            decode_args::<A::Arguments>(args, shared.config.max_frame_bytes).map_err(|reason| {
+                RemoteError::BadArguments {
+                    kind: A::KIND.to_string(),
+                    reason,
+                }
             })?;
-            let hosted = Hosted {
-                actor,
-                key: key.clone(),
-                shared,
-                myself: OnceLock::new(),
-                args: raw_args,
-                dirty: AtomicU64::new(0),
-                last_checkpoint: std::sync::Mutex::new(Instant::now()),
-                due_scheduled: AtomicBool::new(false),
-            };
-            let start = match snapshot {
-                Some(s) => Start::Restore(args, s),
-                None => Start::Fresh(args),
-            };
-            match Actor::spawn_linked(None, hosted, start, supervisor).await {
-                Ok((actor, _handle)) => Ok(actor.get_cell()),
-                Err(e) => Err(RemoteError::SpawnFailed {
-                    key,
-                    reason: e.to_string(),
-                }),
+        let hosted = Hosted {
+            actor: self.0.clone(),
+            key: key.clone(),
+            shared,
+            myself: OnceLock::new(),
+            args: raw_args,
+            dirty: AtomicU64::new(0),
+            last_checkpoint: std::sync::Mutex::new(Instant::now()),
+            due_scheduled: AtomicBool::new(false),
+        };
+        let start = match snapshot {
+            Some(s) => Start::Restore(args, s),
+            None => Start::Fresh(args),
+        };
+        let (actor, started) = ractor::ActorRuntime::spawn_linked_instant(
+            None, hosted, start, supervisor,
+        )
+        .map_err(|e| RemoteError::SpawnFailed {
+            key,
+            reason: e.to_string(),
+        })?;
+        let started: BoxFuture<Result<(), String>> = Box::pin(async move {
+            match started.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the start task failed: {e}")),
             }
-        })
+        });
+        Ok((actor.get_cell(), started))
     }
 
     fn deliver(

@@ -73,6 +73,17 @@ pub(crate) enum GatewayMsg {
         actor: ActorId,
         snapshot: Snapshot,
     },
+    /// A hosted actor's start (its `pre_start` or `restore`, run on its own task) ended.
+    ChildStarted {
+        actor: ActorId,
+        result: Result<(), String>,
+    },
+    /// The final state of a drained actor was snapshotted (off the supervisor's task; an
+    /// error or a panic of `DistActor::snapshot` is an `Err`).
+    Snapshotted {
+        actor: ActorId,
+        snapshot: Result<Option<Snapshot>, String>,
+    },
 }
 
 const FRAME: &str = "frame";
@@ -246,6 +257,10 @@ pub(crate) struct SupervisorState {
     rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
     /// Every deadline of the protocol, from the configuration.
     timing: Timing,
+    /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
+    start_replies: HashMap<ActorId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
+    /// Drained actors whose final state is being snapshotted, by actor.
+    snapshotting: HashMap<ActorId, Child>,
 }
 
 struct SessionEvents(ActorRef<GatewayMsg>);
@@ -338,6 +353,8 @@ impl Actor for DistSupervisor {
             replicate_due: false,
             settled_by_deadline: false,
             timing,
+            start_replies: HashMap::new(),
+            snapshotting: HashMap::new(),
         })
     }
 
@@ -376,6 +393,10 @@ impl Actor for DistSupervisor {
                 actor,
                 snapshot,
             } => state.checkpointed(key, actor, snapshot),
+            GatewayMsg::ChildStarted { actor, result } => {
+                state.child_started(&myself, actor, result).await
+            }
+            GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
         Ok(())
     }
@@ -390,13 +411,13 @@ impl Actor for DistSupervisor {
         match event {
             SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
                 state
-                    .child_exited(&myself, cell, final_state, reason, None)
+                    .child_exited(&myself, cell.get_id(), final_state, reason, None, false)
                     .await;
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 let error = error.to_string();
                 state
-                    .child_exited(&myself, cell, None, None, Some(error))
+                    .child_exited(&myself, cell.get_id(), None, None, Some(error), false)
                     .await;
             }
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,

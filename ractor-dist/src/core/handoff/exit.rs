@@ -21,6 +21,9 @@ pub struct ChildExit<'a> {
     pub reason: Option<&'a str>,
     /// It panicked or returned an error (or could not start).
     pub failed: bool,
+    /// Its start failed: its `pre_start` (or `restore` and then `pre_start`) never
+    /// completed, so restarting it would fail the same way.
+    pub never_started: bool,
 }
 
 /// What to do about an exit.
@@ -69,7 +72,11 @@ pub fn classify_exit(exit: ChildExit<'_>) -> ExitAction {
         } => ExitAction::MovedWithoutState { killed: false },
         ChildExit { draining: true, .. } => ExitAction::RemovedWhileDraining,
         ChildExit { stopping: true, .. } => ExitAction::Nothing,
-        ChildExit { failed: true, .. } => ExitAction::Restart,
+        ChildExit {
+            failed: true,
+            never_started: false,
+            ..
+        } => ExitAction::Restart,
         ChildExit { .. } => ExitAction::Removed,
     }
 }
@@ -85,6 +92,14 @@ mod tests {
             stopping,
             reason,
             failed,
+            never_started: false,
+        };
+        let unstarted = |draining, stopping| ChildExit {
+            draining,
+            stopping,
+            reason: None,
+            failed: true,
+            never_started: true,
         };
         let table = [
             (exit(true, false, Some("Drained"), false), ExitAction::Moved),
@@ -98,15 +113,28 @@ mod tests {
                 ExitAction::MovedWithoutState { killed: false },
             ),
             // It stopped itself while draining (a message already in its mailbox).
-            (exit(true, false, None, false), ExitAction::RemovedWhileDraining),
+            (
+                exit(true, false, None, false),
+                ExitAction::RemovedWhileDraining,
+            ),
             (
                 exit(true, false, Some("bye"), false),
                 ExitAction::RemovedWhileDraining,
             ),
-            (exit(false, true, Some("killed"), false), ExitAction::Nothing),
+            (
+                exit(false, true, Some("killed"), false),
+                ExitAction::Nothing,
+            ),
             (exit(false, true, None, true), ExitAction::Nothing),
             (exit(false, false, None, true), ExitAction::Restart),
             (exit(false, false, Some("done"), false), ExitAction::Removed),
+            // A start that failed is not retried; a draining one still moves.
+            (unstarted(false, false), ExitAction::Removed),
+            (unstarted(false, true), ExitAction::Nothing),
+            (
+                unstarted(true, false),
+                ExitAction::MovedWithoutState { killed: false },
+            ),
         ];
         for (input, expected) in table {
             assert_eq!(classify_exit(input), expected, "{input:?}");

@@ -1,13 +1,15 @@
 //! The hosted actors: spawning, supervision (restart on panic, removal on exit).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use ractor::{ActorCell, ActorRef};
+use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
 use super::{GatewayMsg, SupervisorState};
 use crate::core::handoff::{classify_exit, ChildExit, ExitAction};
-use crate::core::wire::{FrameBody, RemoteError, Response};
-use crate::core::{ActorKey, NodeName};
+use crate::core::wire::{self, FrameBody, RemoteError, Response};
+use crate::core::{ActorKey, NodeName, Snapshot};
+use crate::node::kind::ErasedKind;
 use crate::node::shared::{Counters, EntryState, HostedEntry};
 
 /// How many times a spawn request may be redirected before the receiving node spawns it.
@@ -15,77 +17,83 @@ const MAX_SPAWN_HOPS: u8 = 3;
 
 impl SupervisorState {
     /// Spawns `key` here unless it already exists somewhere this node knows of, or another
-    /// node owns the name (then the requester is redirected there).
-    pub(super) async fn spawn_request(
+    /// node owns the name (then the requester is redirected there). `None`: the actor is
+    /// starting, and `reply` is answered once its start ended (`ChildStarted`).
+    pub(super) fn spawn_request(
         &mut self,
-        myself: &ActorRef<GatewayMsg>,
         key: ActorKey,
         kind: String,
         args: Vec<u8>,
         hops: u8,
-    ) -> Response {
+        reply: RpcReplyPort<Vec<u8>>,
+    ) -> Option<(Response, RpcReplyPort<Vec<u8>>)> {
         let me = self.shared.me.clone();
         if self.shared.hosted(&key).is_some() {
-            return Response::Spawned {
-                host: me,
-                created: false,
-            };
+            return Some((
+                Response::Spawned {
+                    host: me,
+                    created: false,
+                },
+                reply,
+            ));
         }
         if let Some(host) = self.shared.moved_to(&key) {
-            return Response::Spawned {
-                host,
-                created: false,
-            };
+            return Some((
+                Response::Spawned {
+                    host,
+                    created: false,
+                },
+                reply,
+            ));
         }
         if let Some(host) = self.shared.directory_host(&key) {
-            return Response::Spawned {
-                host,
-                created: false,
-            };
+            return Some((
+                Response::Spawned {
+                    host,
+                    created: false,
+                },
+                reply,
+            ));
         }
         if self.shutting_down {
-            return Response::Err(RemoteError::Unavailable(me.to_string()));
+            return Some((
+                Response::Err(RemoteError::Unavailable(me.to_string())),
+                reply,
+            ));
         }
         let view = self.shared.view();
         if let Some(owner) = view.placement.owner_of(&key) {
             if *owner != me && hops < MAX_SPAWN_HOPS && view.gateways.contains_key(owner) {
-                return Response::Redirect {
-                    host: owner.clone(),
-                };
+                return Some((
+                    Response::Redirect {
+                        host: owner.clone(),
+                    },
+                    reply,
+                ));
             }
         }
         let Some(erased) = self.shared.kinds.get(&kind).cloned() else {
             let n = Counters::bump(&self.shared.counters.unknown_kinds);
             tracing::warn!(name = %key, %kind, count = n, "spawn of an unknown kind refused");
-            return Response::Err(RemoteError::UnknownKind(kind));
+            return Some((Response::Err(RemoteError::UnknownKind(kind)), reply));
         };
-        match erased
-            .spawn(
-                key.clone(),
-                &args,
-                None,
-                self.shared.clone(),
-                myself.get_cell(),
-            )
-            .await
-        {
+        match self.launch(&key, &erased, &args, None) {
             Ok(cell) => {
-                tracing::debug!(name = %key, %kind, "spawned");
+                tracing::debug!(name = %key, %kind, "starting");
                 let activation = super::Activation {
                     generation: 1,
-                    origin: me.clone(),
+                    origin: me,
                 };
+                let actor = cell.get_id();
                 self.record_started(&key, &erased, &args, cell, false, activation);
                 self.register_elsewhere(&key, &kind);
                 self.replicate(Some(std::slice::from_ref(&key)));
-                Response::Spawned {
-                    host: me,
-                    created: true,
-                }
+                self.start_replies.insert(actor, (key, reply));
+                None
             }
             Err(e) => {
                 tracing::warn!(name = %key, %kind, error = ?e, "spawn failed");
-                Response::Err(e)
+                Some((Response::Err(e), reply))
             }
         }
     }
@@ -118,33 +126,33 @@ impl SupervisorState {
             child.stopping = true;
             holders = std::mem::take(&mut child.holders);
         }
-        self.remove_hosted(key, cell);
+        self.remove_hosted(key, cell.get_id());
         self.unregister_elsewhere(key);
         self.unreplicate(key, &holders);
         self.flush_drops();
     }
 
-    fn remove_hosted(&self, key: &ActorKey, cell: &ActorCell) {
+    fn remove_hosted(&self, key: &ActorKey, actor: ActorId) {
         let mut hosted = self.shared.hosted_mut();
-        if hosted
-            .get(key)
-            .is_some_and(|e| e.cell.get_id() == cell.get_id())
-        {
+        if hosted.get(key).is_some_and(|e| e.cell.get_id() == actor) {
             hosted.remove(key);
         }
     }
 
-    /// A hosted actor exited: normally (`error` is `None`: it is removed cluster-wide) or
-    /// by panic or error (restarted with its original arguments, within the limit).
+    /// A hosted actor exited, or its start failed (`never_started`): what that means is
+    /// `core::handoff::classify_exit`'s decision (a normal stop removes the name
+    /// cluster-wide, a panic or error restarts it within the limit, an exit while draining
+    /// moves it).
     pub(super) async fn child_exited(
         &mut self,
-        myself: &ActorRef<GatewayMsg>,
-        cell: ActorCell,
+        _myself: &ActorRef<GatewayMsg>,
+        actor: ActorId,
         state: Option<ractor::actor::messages::BoxedState>,
         reason: Option<String>,
         error: Option<String>,
+        never_started: bool,
     ) {
-        let Some(mut child) = self.children.remove(&cell.get_id()) else {
+        let Some(mut child) = self.children.remove(&actor) else {
             return;
         };
         let action = classify_exit(ChildExit {
@@ -152,22 +160,23 @@ impl SupervisorState {
             stopping: child.stopping || self.shutting_down,
             reason: reason.as_deref(),
             failed: error.is_some(),
+            never_started,
         });
         let key = child.key.clone();
         match action {
             ExitAction::Nothing => return,
-            ExitAction::Moved => return self.drained(child, state, false).await,
+            ExitAction::Moved => return self.drained(actor, child, state, false).await,
             ExitAction::MovedWithoutState { killed } => {
                 if let Some(error) = &error {
                     tracing::warn!(name = %key, %error, "actor failed while draining for a handoff");
                 }
-                return self.drained(child, None, killed).await;
+                return self.drained(actor, child, None, killed).await;
             }
             ExitAction::RemovedWhileDraining => {
                 // It stopped by itself while handling a message already in its mailbox:
                 // a normal stop, which removes the name (it does not move).
                 tracing::info!(name = %key, ?reason, "actor stopped while draining; removed from the cluster");
-                self.remove_hosted(&key, &cell);
+                self.remove_hosted(&key, actor);
                 self.handoff.handle_gone(&key);
                 self.drop_buffered(&key);
                 self.unregister_elsewhere(&key);
@@ -176,15 +185,15 @@ impl SupervisorState {
                 // A copy that met this one while it was leaving takes its place.
                 if let Some((from, entry)) = self.conflicts.remove(&key) {
                     let snapshot = entry.snapshot.clone();
-                    let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                    let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]);
                     self.replicate(Some(&arrived));
                 }
                 self.run_handoff().await;
                 return;
             }
             ExitAction::Removed => {
-                tracing::info!(name = %key, ?reason, "actor stopped; removed from the cluster");
-                self.remove_hosted(&key, &cell);
+                tracing::info!(name = %key, ?reason, ?error, "actor stopped (or could not start); removed from the cluster");
+                self.remove_hosted(&key, actor);
                 self.unregister_elsewhere(&key);
                 self.unreplicate(&key, &child.holders);
                 self.flush_drops();
@@ -193,7 +202,7 @@ impl SupervisorState {
             ExitAction::Restart => {}
         }
         let error = error.unwrap_or_default();
-        self.remove_hosted(&key, &cell);
+        self.remove_hosted(&key, actor);
         let config = &self.shared.config;
         let now = Instant::now();
         child
@@ -210,35 +219,7 @@ impl SupervisorState {
         Counters::bump(&self.shared.counters.restarts);
         tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.checkpoint.is_some(), "actor failed; restarting it");
         // From its last checkpoint when it has one (falling back to its arguments).
-        let mut started = Err(crate::core::wire::RemoteError::Timeout);
-        if let Some(checkpoint) = child.checkpoint.clone() {
-            started = child
-                .kind
-                .spawn(
-                    key.clone(),
-                    &child.args,
-                    Some(checkpoint),
-                    self.shared.clone(),
-                    myself.get_cell(),
-                )
-                .await;
-            if let Err(e) = &started {
-                Counters::bump(&self.shared.counters.bad_snapshots);
-                tracing::error!(name = %key, error = ?e, "restart from the last checkpoint failed; restarting from the arguments");
-            }
-        }
-        if started.is_err() {
-            started = child
-                .kind
-                .spawn(
-                    key.clone(),
-                    &child.args,
-                    None,
-                    self.shared.clone(),
-                    myself.get_cell(),
-                )
-                .await;
-        }
+        let started = self.launch(&key, &child.kind, &child.args, child.checkpoint.clone());
         match started {
             Ok(new_cell) => {
                 self.child_ids.insert(key.clone(), new_cell.get_id());
@@ -264,5 +245,62 @@ impl SupervisorState {
                 self.flush_drops();
             }
         }
+    }
+
+    /// Starts an actor for `key` (see `ErasedKind::start`) and returns its cell at once:
+    /// its `pre_start` or `restore` runs on its own task, never on the supervisor's, and
+    /// the outcome comes back as `ChildStarted`.
+    pub(super) fn launch(
+        &self,
+        key: &ActorKey,
+        kind: &Arc<dyn ErasedKind>,
+        args: &[u8],
+        snapshot: Option<Snapshot>,
+    ) -> Result<ActorCell, RemoteError> {
+        let supervisor = self
+            .shared
+            .supervisor()
+            .map_err(|_| RemoteError::Unavailable(self.shared.me.to_string()))?
+            .clone();
+        let (cell, started) = kind.start(
+            key.clone(),
+            args,
+            snapshot,
+            self.shared.clone(),
+            supervisor.get_cell(),
+        )?;
+        let actor = cell.get_id();
+        tokio::spawn(async move {
+            let result = started.await;
+            let _ = supervisor.cast(GatewayMsg::ChildStarted { actor, result });
+        });
+        Ok(cell)
+    }
+
+    /// The start of `actor` ended: a waiting spawn request is answered, and a failed start
+    /// is an exit of an actor that never ran.
+    pub(super) async fn child_started(
+        &mut self,
+        myself: &ActorRef<GatewayMsg>,
+        actor: ActorId,
+        result: Result<(), String>,
+    ) {
+        let waiting = self.start_replies.remove(&actor);
+        if let Err(reason) = &result {
+            self.child_exited(myself, actor, None, None, Some(reason.clone()), true)
+                .await;
+        }
+        let Some((key, reply)) = waiting else { return };
+        let response = match result {
+            Ok(()) => Response::Spawned {
+                host: self.shared.me.clone(),
+                created: true,
+            },
+            Err(reason) => {
+                tracing::warn!(name = %key, %reason, "spawn failed");
+                Response::Err(RemoteError::SpawnFailed { key, reason })
+            }
+        };
+        let _ = reply.send(wire::encode(&response));
     }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use ractor::{ActorCell, ActorRef, RpcReplyPort};
+use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
 use super::{Activation, Child, GatewayMsg, LeaveState, Outgoing, SpecHolders, SupervisorState};
 use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
@@ -13,6 +13,15 @@ use crate::core::wire::{self, FrameBody, MigrateEntry};
 use crate::core::Snapshot;
 use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
 use crate::node::shared::{Counters, EntryState, HostedEntry, View};
+
+/// What a drained actor moves with when its final state is lost: its last checkpoint, unless
+/// its kind restarts from its arguments on every move.
+fn fallback_state(child: &Child) -> Option<Snapshot> {
+    match child.kind.mode() {
+        HandoffMode::Restart => None,
+        _ => child.checkpoint.clone(),
+    }
+}
 
 impl SupervisorState {
     /// Starts the handoffs of the current view (after a membership change or when leaving).
@@ -83,7 +92,7 @@ impl SupervisorState {
                 }
                 HandoffCommand::SendBatch { to, batch, keys } => self.send_batch(&to, batch, &keys),
                 HandoffCommand::Moved { key, to } => self.finish_move(&key, &to),
-                HandoffCommand::RestoreLocal { key } => self.restore_local(&key).await,
+                HandoffCommand::RestoreLocal { key } => self.restore_local(&key),
                 HandoffCommand::SendDone { to, view } => {
                     if let Ok(gw) = self.shared.gateway(&to) {
                         self.shared.flush(&to, &gw, false);
@@ -155,39 +164,66 @@ impl SupervisorState {
         }
     }
 
-    /// A draining child exited: take its snapshot and tell the state machine. Without its
-    /// final state (`killed` at the deadline, failed, or a snapshot that failed) it moves
-    /// with its last checkpoint, or restarts from its arguments on its target.
+    /// A draining child exited: its final state is snapshotted off the supervisor's task
+    /// (`Snapshotted` follows), then the state machine is told. Without its final state
+    /// (`killed` at the deadline, or failed) it moves with its last checkpoint, or restarts
+    /// from its arguments on its target.
     pub(super) async fn drained(
         &mut self,
+        actor: ActorId,
         child: Child,
         state: Option<ractor::actor::messages::BoxedState>,
         killed: bool,
     ) {
-        let key = child.key.clone();
-        // A kind that restarts on every move does so without its state here too.
-        let checkpoint = match child.kind.mode() {
-            HandoffMode::Restart => None,
-            _ => child.checkpoint.clone(),
-        };
-        let snapshot = match state {
-            Some(state) => match child.kind.snapshot(state) {
-                Ok(s) => s,
-                Err(e) => {
-                    Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its checkpoint or arguments on its new node");
-                    checkpoint
-                }
-            },
-            None => {
-                // The deadline kill was counted when it was ordered.
-                if child.kind.mode() == HandoffMode::Resume && !killed {
-                    Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::error!(name = %key, "the actor exited without its state while draining; it restarts from its checkpoint or arguments");
-                }
-                checkpoint
+        // A kind that restarts on every move has no state to snapshot (no user code runs).
+        let state = state.filter(|_| child.kind.mode() != HandoffMode::Restart);
+        let Some(state) = state else {
+            // The deadline kill was counted when it was ordered.
+            if child.kind.mode() == HandoffMode::Resume && !killed {
+                Counters::bump(&self.shared.counters.handoff_fallbacks);
+                tracing::error!(name = %child.key, "the actor exited without its state while draining; it restarts from its checkpoint or arguments");
             }
+            let snapshot = fallback_state(&child);
+            return self.send_off(child, snapshot).await;
         };
+        let Ok(supervisor) = self.shared.supervisor().cloned() else {
+            return;
+        };
+        let kind = child.kind.clone();
+        self.snapshotting.insert(actor, child);
+        // `DistActor::snapshot` is user code: on the blocking pool, a panic caught there.
+        tokio::spawn(async move {
+            let snapshot = tokio::task::spawn_blocking(move || kind.snapshot(state))
+                .await
+                .unwrap_or_else(|e| match e.is_panic() {
+                    true => Err("snapshot panicked".to_string()),
+                    false => Err(format!("snapshot task failed: {e}")),
+                });
+            let _ = supervisor.cast(GatewayMsg::Snapshotted { actor, snapshot });
+        });
+    }
+
+    /// The final state of a drained actor was snapshotted (or that failed: it then moves
+    /// with its last checkpoint or restarts from its arguments, a counted fallback).
+    pub(super) async fn snapshotted(
+        &mut self,
+        actor: ActorId,
+        snapshot: Result<Option<Snapshot>, String>,
+    ) {
+        let Some(child) = self.snapshotting.remove(&actor) else {
+            return;
+        };
+        let snapshot = snapshot.unwrap_or_else(|e| {
+            Counters::bump(&self.shared.counters.handoff_fallbacks);
+            tracing::error!(name = %child.key, error = %e, "no snapshot; the actor restarts from its checkpoint or arguments on its new node");
+            fallback_state(&child)
+        });
+        self.send_off(child, snapshot).await;
+    }
+
+    /// Hands a drained actor with its state to the state machine, which batches it.
+    async fn send_off(&mut self, child: Child, snapshot: Option<Snapshot>) {
+        let key = child.key.clone();
         // What the entry weighs in a batch: state, arguments, name, kind and envelope.
         let size = snapshot.as_ref().map_or(0, |s| s.bytes.len())
             + child.args.len()
@@ -324,7 +360,7 @@ impl SupervisorState {
         );
     }
 
-    async fn restore_local(&mut self, key: &ActorKey) {
+    fn restore_local(&mut self, key: &ActorKey) {
         let Some(out) = self.outgoing.remove(key) else {
             return;
         };
@@ -338,9 +374,7 @@ impl SupervisorState {
             generation: out.activation.generation.saturating_add(1),
             origin: self.shared.me.clone(),
         };
-        let cell = self
-            .start_actor(key, &out.kind, &out.args, out.snapshot.clone(), activation)
-            .await;
+        let cell = self.start_actor(key, &out.kind, &out.args, out.snapshot.clone(), activation);
         let Some(_cell) = cell else {
             // It could not start: what waited for it finds nothing.
             self.drop_buffered(key);
@@ -370,9 +404,10 @@ impl SupervisorState {
         self.replicate(Some(std::slice::from_ref(key)));
     }
 
-    /// Spawns `key` here (from `snapshot` when given, falling back to its arguments) and
-    /// records it as a child. Returns its cell.
-    pub(super) async fn start_actor(
+    /// Starts `key` here (from `snapshot` when given, falling back to its arguments) and
+    /// records it as a child. Returns its cell at once (see `launch`): messages delivered
+    /// to it wait in its mailbox until its `restore` or `pre_start` is done.
+    pub(super) fn start_actor(
         &mut self,
         key: &ActorKey,
         kind: &std::sync::Arc<dyn crate::node::kind::ErasedKind>,
@@ -380,27 +415,7 @@ impl SupervisorState {
         snapshot: Option<Snapshot>,
         activation: Activation,
     ) -> Option<ActorCell> {
-        let supervisor = self.shared.supervisor().ok()?.get_cell();
-        let had_snapshot = snapshot.is_some();
-        let mut result = kind
-            .spawn(
-                key.clone(),
-                args,
-                snapshot,
-                self.shared.clone(),
-                supervisor.clone(),
-            )
-            .await;
-        if had_snapshot {
-            if let Err(e) = &result {
-                Counters::bump(&self.shared.counters.bad_snapshots);
-                tracing::error!(name = %key, error = ?e, "snapshot could not be restored; starting the actor from its arguments");
-                result = kind
-                    .spawn(key.clone(), args, None, self.shared.clone(), supervisor)
-                    .await;
-            }
-        }
-        match result {
+        match self.launch(key, kind, args, snapshot) {
             Ok(cell) => {
                 self.record_started(key, kind, args, cell.clone(), true, activation);
                 Some(cell)
@@ -508,7 +523,7 @@ impl SupervisorState {
             };
             arrivals.push((entry, snapshot));
         }
-        let arrived = self.adopt_arrivals(from, arrivals).await;
+        let arrived = self.adopt_arrivals(from, arrivals);
         self.inbound.handle_started(from, batch);
         self.send_frame(from, FrameBody::MigrateAck { batch });
         // Their specs go to this node's holders once the view is quiet, off the move's
@@ -524,18 +539,16 @@ impl SupervisorState {
     }
 
     /// Starts copies of names that arrived from `from` (by handoff, or following a
-    /// conflict): concurrently, since restores may do real work, then recorded in order. A
-    /// name that already runs here is a conflict between two live copies. Returns the names
-    /// that stay here (to replicate).
-    pub(super) async fn adopt_arrivals(
+    /// conflict) and records them in order; their restores run on their own tasks, and
+    /// messages for them wait in their mailboxes meanwhile. A name that already runs here
+    /// is a conflict between two live copies. Returns the names that stay here (to
+    /// replicate).
+    pub(super) fn adopt_arrivals(
         &mut self,
         from: &NodeName,
         arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
     ) -> Vec<ActorKey> {
-        let Ok(supervisor) = self.shared.supervisor().map(|s| s.get_cell()) else {
-            return Vec::new();
-        };
-        let mut jobs = Vec::new();
+        let mut arrived = Vec::new();
         for (entry, snapshot) in arrivals {
             let key = entry.key.clone();
             if self.shared.hosted(&key).is_some() {
@@ -551,48 +564,13 @@ impl SupervisorState {
                 generation: entry.generation,
                 origin: entry.origin.clone(),
             };
-            let start = kind.spawn(
-                key.clone(),
-                &entry.args,
-                snapshot.clone(),
-                self.shared.clone(),
-                supervisor.clone(),
-            );
             let holders = SpecHolders::inherit(entry.holders);
             let seq = entry.checkpoint_seq;
-            jobs.push((
-                key,
-                kind,
-                entry.args,
-                snapshot,
-                (activation, holders, seq),
-                tokio::spawn(start),
-            ));
-        }
-        let mut arrived = Vec::new();
-        for (key, kind, args, snapshot, (activation, holders, seq), handle) in jobs {
-            let had_snapshot = snapshot.is_some();
-            let started = match handle.await {
-                Ok(Ok(cell)) => Some(cell),
-                Ok(Err(e)) if had_snapshot => {
-                    Counters::bump(&self.shared.counters.bad_snapshots);
-                    tracing::error!(name = %key, error = ?e, "snapshot could not be restored; starting the actor from its arguments");
-                    kind.spawn(key.clone(), &args, None, self.shared.clone(), supervisor.clone())
-                        .await
-                        .inspect_err(|e| tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost"))
-                        .ok()
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost");
-                    None
-                }
-                Err(e) => {
-                    tracing::error!(name = %key, error = %e, "starting the actor panicked; it is lost");
-                    None
-                }
-            };
-            if let Some(cell) = started {
-                self.record_started(&key, &kind, &args, cell, true, activation);
+            let args = entry.args;
+            if self
+                .start_actor(&key, &kind, &args, snapshot.clone(), activation)
+                .is_some()
+            {
                 // The holders it inherited name this node from now on: told on the same
                 // link as the checkpoints that follow (the source tells them too).
                 let me = self.shared.me.clone();

@@ -500,9 +500,7 @@ impl SupervisorState {
         };
         let checkpoint = spec.checkpoint.clone();
         let started = Instant::now();
-        let cell = self
-            .start_actor(&key, &kind, &spec.args, checkpoint.clone(), activation)
-            .await;
+        let cell = self.start_actor(&key, &kind, &spec.args, checkpoint.clone(), activation);
         if cell.is_none() {
             return;
         }

@@ -126,7 +126,7 @@ impl SupervisorState {
             FrameBody::Respawn { offers } => self.handle_respawn(&from, offers).await,
             FrameBody::Conflict { entry } => {
                 let snapshot = entry.snapshot.clone();
-                let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]).await;
+                let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]);
                 self.replicate(Some(&arrived));
                 self.run_handoff().await;
             }
@@ -319,18 +319,19 @@ impl SupervisorState {
                 return;
             }
         }
-        let myself = match self.shared.supervisor() {
-            Ok(s) => s.clone(),
-            Err(_) => return,
-        };
-        let myself = &myself;
         let response = match request {
             Request::Spawn {
                 key,
                 kind,
                 args,
                 hops,
-            } => self.spawn_request(myself, key, kind, args, hops).await,
+            } => {
+                // Answered now, or once the actor's start ended.
+                if let Some((response, reply)) = self.spawn_request(key, kind, args, hops, reply) {
+                    let _ = reply.send(wire::encode(&response));
+                }
+                return;
+            }
             Request::Lookup { key } => self.lookup(&key),
             Request::Call {
                 key,

@@ -67,6 +67,37 @@ impl DistActor for Counter {
     }
 }
 
+/// A counter whose `pre_start` takes as many milliseconds as its arguments say.
+struct SlowStart;
+
+impl DistActor for SlowStart {
+    const KIND: &'static str = "slow-start";
+    type Msg = CounterMsg;
+    type State = i64;
+    type Arguments = u64;
+
+    async fn pre_start(&self, _: DistRef<CounterMsg>, ms: u64) -> Result<i64, ActorProcessingErr> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<CounterMsg>,
+        msg: CounterMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CounterMsg::Add(d) => *n += d,
+            CounterMsg::Get(r) => {
+                let _ = r.send(*n);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 static SERIALIZED: AtomicUsize = AtomicUsize::new(0);
 
 /// A message type that counts how often it is serialized.
@@ -120,7 +151,7 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         .port();
     let mut config = DistConfig::for_tests("solo", port);
     config.restart_limit = 2;
-    let node = DistNode::start(config, Kinds::new().with(Counter).with(Prober)).await?;
+    let node = DistNode::start(config, Kinds::new().with(Counter).with(Prober).with(SlowStart)).await?;
     assert_eq!(node.members(), vec![node.name().clone()]);
 
     // A second node in the same process is refused (ractor_cluster state is global).
@@ -234,6 +265,29 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     p.stop().await?;
     assert!(matches!(p.stop().await, Err(DistError::NotFound(_))));
     assert_eq!(node.local_count(), 0);
+
+    // A slow `pre_start` runs on the actor's own task: the node serves other requests
+    // meanwhile, and messages sent to the starting actor wait for it, in order.
+    let t = std::time::Instant::now();
+    let (slow, meanwhile) = tokio::join!(node.spawn::<SlowStart>("slow", 1500), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let fast = node.spawn::<Counter>("fast", 1).await?;
+        fast.cast(CounterMsg::Add(1))?;
+        let value = fast.call(CounterMsg::Get, T).await?;
+        let answered = t.elapsed();
+        let starting = node.lookup::<CounterMsg>("slow").await?;
+        for d in [1, 2, 3] {
+            starting.cast(CounterMsg::Add(d))?;
+        }
+        Ok::<_, DistError>((value, answered))
+    });
+    let (slow, (value, answered)) = (slow?, meanwhile?);
+    assert_eq!(value, 2);
+    assert!(answered < Duration::from_millis(1000), "{answered:?}");
+    assert!(t.elapsed() >= Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert_eq!(slow.call(CounterMsg::Get, T).await?, 6);
+    slow.stop().await?;
+    node.lookup::<CounterMsg>("fast").await?.stop().await?;
 
     // oversized arguments are refused before anything is sent
     #[derive(serde::Serialize, serde::Deserialize)]

@@ -502,6 +502,10 @@ impl<M: Message> DistRef<M> {
 
     /// Stops the actor wherever it runs; it is removed cluster-wide.
     ///
+    /// Returns once the name is removed, without waiting for the actor's exit: it finishes
+    /// the message it is handling, then stops (and runs its `post_stop`). An actor may
+    /// therefore await this on its own `myself` from inside its handler.
+    ///
     /// # Errors
     ///
     /// [`DistError::NotFound`] when no such actor exists, or a transport error.

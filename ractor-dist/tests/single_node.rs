@@ -151,7 +151,11 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         .port();
     let mut config = DistConfig::for_tests("solo", port);
     config.restart_limit = 2;
-    let node = DistNode::start(config, Kinds::new().with(Counter).with(Prober).with(SlowStart)).await?;
+    let node = DistNode::start(
+        config,
+        Kinds::new().with(Counter).with(Prober).with(SlowStart),
+    )
+    .await?;
     assert_eq!(node.members(), vec![node.name().clone()]);
 
     // A second node in the same process is refused (ractor_cluster state is global).
@@ -284,7 +288,11 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     let (slow, (value, answered)) = (slow?, meanwhile?);
     assert_eq!(value, 2);
     assert!(answered < Duration::from_millis(1000), "{answered:?}");
-    assert!(t.elapsed() >= Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(slow.call(CounterMsg::Get, T).await?, 6);
     slow.stop().await?;
     node.lookup::<CounterMsg>("fast").await?.stop().await?;

@@ -65,11 +65,15 @@ pub fn classify_exit(exit: ChildExit<'_>) -> ExitAction {
             reason: Some(KILLED_REASON),
             ..
         } => ExitAction::MovedWithoutState { killed: true },
+        // A start that failed while draining was cut short by the deadline kill.
         ChildExit {
             draining: true,
             failed: true,
+            never_started,
             ..
-        } => ExitAction::MovedWithoutState { killed: false },
+        } => ExitAction::MovedWithoutState {
+            killed: never_started,
+        },
         ChildExit { draining: true, .. } => ExitAction::RemovedWhileDraining,
         ChildExit { stopping: true, .. } => ExitAction::Nothing,
         ChildExit {
@@ -133,7 +137,7 @@ mod tests {
             (unstarted(false, true), ExitAction::Nothing),
             (
                 unstarted(true, false),
-                ExitAction::MovedWithoutState { killed: false },
+                ExitAction::MovedWithoutState { killed: true },
             ),
         ];
         for (input, expected) in table {

@@ -364,13 +364,21 @@ impl SupervisorState {
             .drain()
             .map(|(_, e)| e.cell)
             .collect();
-        for cell in cells {
-            let _ = cell
-                .stop_and_wait(
-                    Some("node shutting down".to_string()),
-                    Some(Duration::from_secs(2)),
-                )
-                .await;
+        // All at once, each on its own task: their `post_stop`s run side by side, and the
+        // whole wait is bounded by one timeout.
+        let exits: Vec<_> = cells
+            .into_iter()
+            .map(|cell| {
+                tokio::spawn(async move {
+                    let reason = Some("node shutting down".to_string());
+                    let _ = cell
+                        .stop_and_wait(reason, Some(Duration::from_secs(2)))
+                        .await;
+                })
+            })
+            .collect();
+        for exit in exits {
+            let _ = exit.await;
         }
         // Give the Leaving frames a moment to be written before the sessions close.
         tokio::time::sleep(Duration::from_millis(50)).await;

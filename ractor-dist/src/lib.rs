@@ -78,6 +78,7 @@
 
 pub mod core;
 mod node;
+pub mod transport;
 
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{

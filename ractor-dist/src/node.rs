@@ -29,6 +29,8 @@ pub use kind::{Checkpoints, DistActor, Kinds};
 
 use crate::core::wire::{Request, Response};
 use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus};
+use crate::transport::cluster::ClusterTransport;
+use crate::transport::Transport;
 use shared::NodeShared;
 use supervisor::{DistSupervisor, GatewayMsg, SupervisorArgs};
 
@@ -74,9 +76,7 @@ impl DistNode {
                 "a ractor-dist node already runs in this process (ractor_cluster's registry is process-global)".to_string(),
             ));
         }
-        let incarnation = Incarnation(rand::random());
-        let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
-        let mut server = NodeServer::new(
+        let server = NodeServer::new(
             config.port,
             config.cookie.clone(),
             config.name.clone(),
@@ -84,26 +84,47 @@ impl DistNode {
             None,
             Some(NodeConnectionMode::Isolated),
         );
-        if let Ok(ip) = config.host.parse::<IpAddr>() {
-            server = server.with_listen_addr(ip);
-        }
+        let server = match config.host.parse::<IpAddr>() {
+            Ok(ip) => server.with_listen_addr(ip),
+            Err(_) => server,
+        };
         let (node_server, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| DistError::Start(format!("cannot listen on {}: {e}", config.addr())))?;
+        let transport = ClusterTransport::new(node_server.clone(), config.dial_via.clone());
+        let started =
+            Self::start_with(config, kinds, Arc::new(transport), Some(SUPERVISOR_NAME)).await;
+        if started.is_err() {
+            node_server.stop(None);
+        }
+        started
+    }
+
+    /// Starts a node over `transport`, its supervisor registered as `registry_name` when
+    /// given.
+    pub(crate) async fn start_with(
+        config: DistConfig,
+        kinds: Kinds,
+        transport: Arc<dyn Transport>,
+        registry_name: Option<&str>,
+    ) -> Result<DistNode, DistError> {
+        config.validate()?;
+        let incarnation = Incarnation(rand::random());
+        let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
         let (events, _) = broadcast::channel(1024);
         let args = SupervisorArgs {
             shared: shared.clone(),
-            node_server: node_server.clone(),
+            transport: transport.clone(),
             events: events.clone(),
         };
-        let supervisor =
-            match Actor::spawn(Some(SUPERVISOR_NAME.to_string()), DistSupervisor, args).await {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    node_server.stop(None);
-                    return Err(DistError::Start(format!("supervisor failed to start: {e}")));
-                }
-            };
+        let name = registry_name.map(str::to_string);
+        let supervisor = match Actor::spawn(name, DistSupervisor, args).await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                transport.stop();
+                return Err(DistError::Start(format!("supervisor failed to start: {e}")));
+            }
+        };
         let _ = shared.supervisor.set(supervisor);
         tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
         Ok(DistNode { shared, events })

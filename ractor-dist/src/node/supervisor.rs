@@ -30,8 +30,6 @@ use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
 };
-use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use tokio::sync::broadcast;
 
 use crate::core::handoff::inbound::{Inbound, InboundLimits};
@@ -43,9 +41,7 @@ use crate::core::{
 };
 use crate::node::kind::ErasedKind;
 use crate::node::shared::NodeShared;
-
-/// The ractor process group every node's supervisor joins; peers find gateways through it.
-pub(crate) const GATEWAY_GROUP: &str = "ractor_dist::gateways";
+use crate::transport::Transport;
 
 /// Messages of the supervisor. `Frame` and `Request` travel between nodes (as opaque,
 /// versioned bytes); the others are local only.
@@ -133,7 +129,7 @@ pub(crate) struct DistSupervisor;
 
 pub(crate) struct SupervisorArgs {
     pub(crate) shared: Arc<NodeShared>,
-    pub(crate) node_server: ActorRef<NodeServerMessage>,
+    pub(crate) transport: Arc<dyn Transport>,
     pub(crate) events: broadcast::Sender<MembershipEvent>,
 }
 
@@ -211,7 +207,8 @@ struct LeaveState {
 
 pub(crate) struct SupervisorState {
     shared: Arc<NodeShared>,
-    node_server: ActorRef<NodeServerMessage>,
+    /// Sessions with peers, dialing, disconnecting.
+    transport: Arc<dyn Transport>,
     events: broadcast::Sender<MembershipEvent>,
     /// Membership, dialing, hellos, heartbeats and leavers.
     mesh: Mesh,
@@ -263,24 +260,6 @@ pub(crate) struct SupervisorState {
     snapshotting: HashMap<ActorId, Child>,
 }
 
-struct SessionEvents(ActorRef<GatewayMsg>);
-
-impl NodeEventSubscription for SessionEvents {
-    fn node_session_opened(&self, _: NodeServerSessionInformation) {}
-
-    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
-    }
-
-    fn node_session_authenticated(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
-    }
-
-    fn node_session_ready(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
-    }
-}
-
 impl Actor for DistSupervisor {
     type Msg = GatewayMsg;
     type State = SupervisorState;
@@ -292,6 +271,10 @@ impl Actor for DistSupervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let shared = args.shared;
+        // Before the transport reports anything: every handler may need this node's own
+        // supervisor (to link the actors it starts), and a frame can arrive before
+        // `DistNode::start` has returned.
+        let _ = shared.supervisor.set(myself.clone());
         let config = &shared.config;
         let me = Hello {
             node: shared.me.clone(),
@@ -304,14 +287,7 @@ impl Actor for DistSupervisor {
 
         let timing = config.timing();
         let mesh = Mesh::new(me, config.seeds.clone(), &timing);
-        ractor::pg::join(GATEWAY_GROUP.to_string(), vec![myself.get_cell()]);
-        ractor::pg::monitor(GATEWAY_GROUP.to_string(), myself.get_cell());
-        args.node_server
-            .cast(NodeServerMessage::SubscribeToEvents {
-                id: "ractor_dist".to_string(),
-                subscription: Box::new(SessionEvents(myself.clone())),
-            })
-            .map_err(|e| format!("cannot subscribe to session events: {e}"))?;
+        args.transport.attach(&myself)?;
         myself.send_interval(config.heartbeat_interval, || GatewayMsg::Tick);
         let handoff = HandoffCore::new(
             shared.me.clone(),
@@ -326,7 +302,7 @@ impl Actor for DistSupervisor {
         let hold = HoldQueues::new(config.hold_config());
         Ok(SupervisorState {
             shared,
-            node_server: args.node_server,
+            transport: args.transport,
             events: args.events,
             mesh,
             started: Instant::now(),
@@ -431,9 +407,7 @@ impl Actor for DistSupervisor {
         _myself: ActorRef<GatewayMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        state
-            .node_server
-            .stop(Some("ractor-dist node stopped".to_string()));
+        state.transport.stop();
         Ok(())
     }
 }

@@ -1,12 +1,11 @@
 //! Sessions, hellos, heartbeats, dialing and membership changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ractor::{ActorId, ActorRef};
-use ractor_cluster::NodeServerMessage;
+use ractor::ActorRef;
 
-use super::{GatewayMsg, SupervisorState, GATEWAY_GROUP};
+use super::{GatewayMsg, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{MembershipEvent, MeshCommand, Millis, NodeName, Placement};
 use crate::node::shared::{Counters, View};
@@ -62,32 +61,6 @@ impl SupervisorState {
         }
     }
 
-    /// Dials `addr` in a task (through `DistConfig::dial_via` when configured).
-    fn dial(&self, addr: String) {
-        let dial_timeout = self.timing.dial();
-        {
-            let server = self.node_server.clone();
-            // Through a forward or proxy when configured; the session still knows the peer
-            // by the address it advertises.
-            let addr = self
-                .shared
-                .config
-                .dial_via
-                .get(&addr)
-                .cloned()
-                .unwrap_or(addr);
-            tracing::trace!(%addr, "dialing");
-            tokio::spawn(async move {
-                let attempt = ractor_cluster::client_connect(&server, addr.as_str());
-                match tokio::time::timeout(dial_timeout, attempt).await {
-                    Ok(Ok(())) => tracing::debug!(%addr, "connected"),
-                    Ok(Err(e)) => tracing::debug!(%addr, error = %e, "dial failed"),
-                    Err(_) => tracing::debug!(%addr, "dial timed out"),
-                }
-            });
-        }
-    }
-
     /// Learns addresses gossiped by a peer.
     pub(super) fn learn_addrs(&mut self, members: &[(NodeName, String)]) {
         let now = self.now();
@@ -100,31 +73,14 @@ impl SupervisorState {
         if self.shutting_down {
             return;
         }
-        let sessions = match ractor::call_t!(self.node_server, NodeServerMessage::GetSessions, 2000)
-        {
+        let sessions = match self.transport.sessions().await {
             Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read sessions from the NodeServer");
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the sessions");
                 return;
             }
         };
-        let mut by_id: HashMap<u64, NodeName> = HashMap::new();
-        let mut connected = Vec::new();
-        for (id, info) in &sessions {
-            if let Some(peer) = &info.peer_name {
-                let name = NodeName::new(peer.name.clone());
-                by_id.insert(*id, name.clone());
-                connected.push((name, peer.connection_string.clone()));
-            }
-        }
-        let mut gateways: HashMap<NodeName, ActorRef<GatewayMsg>> = HashMap::new();
-        for cell in ractor::pg::get_members(&GATEWAY_GROUP.to_string()) {
-            if let ActorId::Remote { node_id, .. } = cell.get_id() {
-                if let Some(name) = by_id.get(&node_id) {
-                    gateways.insert(name.clone(), cell.into());
-                }
-            }
-        }
+        let (connected, gateways) = (sessions.connected, sessions.gateways);
         let fresh: Vec<NodeName> = gateways
             .iter()
             .filter(|(n, gw)| {
@@ -163,7 +119,7 @@ impl SupervisorState {
                         }
                     }
                 }
-                MeshCommand::Dial(addr) => self.dial(addr),
+                MeshCommand::Dial(addr) => self.transport.dial(addr, self.timing.dial()),
                 MeshCommand::Disconnect(node) => {
                     Counters::bump(&self.shared.counters.peers_declared_down);
                     tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
@@ -222,22 +178,9 @@ impl SupervisorState {
         let _ = self.events.send(event);
     }
 
-    /// Stops every ractor_cluster session to `node`.
+    /// Closes every session to `node`.
     async fn disconnect(&mut self, node: &NodeName) {
-        if let Ok(sessions) =
-            ractor::call_t!(self.node_server, NodeServerMessage::GetSessions, 2000)
-        {
-            for info in sessions.values() {
-                if info
-                    .peer_name
-                    .as_ref()
-                    .is_some_and(|p| p.name == node.as_str())
-                {
-                    info.actor
-                        .stop(Some("ractor-dist: heartbeat deadline missed".to_string()));
-                }
-            }
-        }
+        self.transport.disconnect(node.clone()).await;
         self.gateways.remove(node);
         self.mesh.handle_disconnected(node);
     }

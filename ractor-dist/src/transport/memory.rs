@@ -1,0 +1,323 @@
+//! The in-memory transport: many nodes in one process, for tests of the node layer.
+//!
+//! Each node's supervisor is reached through a relay actor per directed link, so that
+//! cutting a link (or crashing a node) makes every handle to the other side fail exactly as
+//! a closed ractor_cluster session does, including the routes that `DistRef`s cached.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::{BoxFuture, Sessions, Transport};
+use crate::core::NodeName;
+use crate::node::supervisor::GatewayMsg;
+use crate::{DistConfig, DistError, DistNode, Kinds};
+
+/// Nodes of one test process, linked in memory (see the module docs).
+///
+/// Start nodes with [`MemoryNetwork::start`]; their `seeds` and `host:port` are only names
+/// here (nothing listens). Cut and heal links with [`MemoryNetwork::cut`] and
+/// [`MemoryNetwork::heal`], and crash a node (no goodbye, no handoff) with
+/// [`MemoryNetwork::crash`].
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use ractor_dist::{transport::MemoryNetwork, DistConfig, Kinds};
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> anyhow::Result<()> {
+/// let net = MemoryNetwork::new();
+/// let a = net.start(DistConfig::new("a", 1), Kinds::new()).await?;
+/// let b = net
+///     .start(DistConfig { seeds: vec!["127.0.0.1:1".into()], ..DistConfig::new("b", 2) }, Kinds::new())
+///     .await?;
+/// b.wait_for_members(2, Duration::from_secs(5)).await?;
+/// net.cut(a.name(), b.name());
+/// a.wait_for_members(1, Duration::from_secs(5)).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryNetwork {
+    net: Arc<Mutex<Net>>,
+}
+
+impl std::fmt::Debug for MemoryNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let net = self.lock();
+        f.debug_struct("MemoryNetwork")
+            .field("nodes", &net.nodes.keys().collect::<Vec<_>>())
+            .field("links", &net.links.keys().collect::<Vec<_>>())
+            .field("cut", &net.cut)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Net {
+    /// Node names by the address they advertise.
+    by_addr: BTreeMap<String, NodeName>,
+    nodes: BTreeMap<NodeName, Endpoint>,
+    /// Open links (the pair sorted), with the relay of each direction.
+    links: BTreeMap<(NodeName, NodeName), Link>,
+    /// Pairs that cannot link (the pair sorted).
+    cut: BTreeSet<(NodeName, NodeName)>,
+}
+
+struct Endpoint {
+    addr: String,
+    supervisor: Option<ActorRef<GatewayMsg>>,
+}
+
+struct Link {
+    /// The relay that delivers to each end, by the end it delivers to.
+    relays: HashMap<NodeName, ActorRef<GatewayMsg>>,
+}
+
+fn pair(a: &NodeName, b: &NodeName) -> (NodeName, NodeName) {
+    if a <= b {
+        (a.clone(), b.clone())
+    } else {
+        (b.clone(), a.clone())
+    }
+}
+
+impl Net {
+    fn notify(&self, nodes: &[&NodeName]) {
+        for node in nodes {
+            if let Some(sup) = self.nodes.get(*node).and_then(|e| e.supervisor.as_ref()) {
+                let _ = sup.cast(GatewayMsg::SessionEvent);
+            }
+        }
+    }
+
+    fn close(&mut self, key: &(NodeName, NodeName)) {
+        if let Some(link) = self.links.remove(key) {
+            for relay in link.relays.values() {
+                relay.stop(None);
+            }
+            self.notify(&[&key.0, &key.1]);
+        }
+    }
+}
+
+impl MemoryNetwork {
+    /// An empty network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Net> {
+        self.net.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a node on this network (see [`DistNode::start`]); it dials its `seeds` here.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Config`] for an invalid configuration, [`DistError::Start`] when a node
+    /// of the same name or address is already on this network.
+    pub async fn start(&self, config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
+        let me = NodeName::new(config.node_name());
+        {
+            let mut net = self.lock();
+            if net.nodes.contains_key(&me) || net.by_addr.contains_key(&config.addr()) {
+                return Err(DistError::Start(format!(
+                    "{me} (or its address {}) is already on this network",
+                    config.addr()
+                )));
+            }
+            net.by_addr.insert(config.addr(), me.clone());
+            net.nodes.insert(
+                me.clone(),
+                Endpoint {
+                    addr: config.addr(),
+                    supervisor: None,
+                },
+            );
+        }
+        let transport = MemoryTransport {
+            net: self.clone(),
+            me: me.clone(),
+        };
+        let started = DistNode::start_with(config, kinds, Arc::new(transport), None).await;
+        if started.is_err() {
+            self.remove(&me);
+        }
+        started
+    }
+
+    /// Cuts the link between `a` and `b` (both see the other disconnect) and keeps it cut
+    /// until [`MemoryNetwork::heal`].
+    pub fn cut(&self, a: &NodeName, b: &NodeName) {
+        let mut net = self.lock();
+        let key = pair(a, b);
+        net.cut.insert(key.clone());
+        net.close(&key);
+    }
+
+    /// Allows `a` and `b` to link again (they redial each other by themselves).
+    pub fn heal(&self, a: &NodeName, b: &NodeName) {
+        self.lock().cut.remove(&pair(a, b));
+    }
+
+    /// Crashes `node`: its links close and its supervisor and actors die at once, with no
+    /// goodbye and no handoff (as `kill -9` would).
+    pub fn crash(&self, node: &DistNode) {
+        if let Some(sup) = self.remove(node.name()) {
+            sup.stop_children(Some("crashed".to_string()));
+            sup.kill();
+        }
+    }
+
+    /// Removes `node` and closes its links; returns its supervisor.
+    fn remove(&self, node: &NodeName) -> Option<ActorRef<GatewayMsg>> {
+        let mut net = self.lock();
+        let keys: Vec<(NodeName, NodeName)> = net
+            .links
+            .keys()
+            .filter(|(a, b)| a == node || b == node)
+            .cloned()
+            .collect();
+        for key in keys {
+            net.close(&key);
+        }
+        let endpoint = net.nodes.remove(node)?;
+        net.by_addr.remove(&endpoint.addr);
+        endpoint.supervisor
+    }
+}
+
+/// One node's view of a [`MemoryNetwork`].
+struct MemoryTransport {
+    net: MemoryNetwork,
+    me: NodeName,
+}
+
+impl Transport for MemoryTransport {
+    fn attach(&self, supervisor: &ActorRef<GatewayMsg>) -> Result<(), String> {
+        let mut net = self.net.lock();
+        let endpoint = net
+            .nodes
+            .get_mut(&self.me)
+            .ok_or_else(|| format!("{} is not on this network", self.me))?;
+        endpoint.supervisor = Some(supervisor.clone());
+        Ok(())
+    }
+
+    fn sessions(&self) -> BoxFuture<'_, Result<Sessions, String>> {
+        let mut out = Sessions::default();
+        {
+            let net = self.net.lock();
+            for ((a, b), link) in &net.links {
+                let peer = match (a == &self.me, b == &self.me) {
+                    (true, _) => b,
+                    (_, true) => a,
+                    _ => continue,
+                };
+                let (Some(endpoint), Some(relay)) = (net.nodes.get(peer), link.relays.get(peer))
+                else {
+                    continue;
+                };
+                out.connected.push((peer.clone(), endpoint.addr.clone()));
+                out.gateways.insert(peer.clone(), relay.clone());
+            }
+        }
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn dial(&self, addr: String, _timeout: Duration) {
+        let net = self.net.clone();
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let (peer, targets) = {
+                let n = net.lock();
+                let Some(peer) = n.by_addr.get(&addr).cloned() else {
+                    return;
+                };
+                let key = pair(&me, &peer);
+                if peer == me || n.cut.contains(&key) || n.links.contains_key(&key) {
+                    return;
+                }
+                let sup = |x: &NodeName| n.nodes.get(x).and_then(|e| e.supervisor.clone());
+                let (Some(to_peer), Some(to_me)) = (sup(&peer), sup(&me)) else {
+                    return;
+                };
+                (peer, [(peer_of(&key, &me), to_peer), (me.clone(), to_me)])
+            };
+            let mut relays = HashMap::new();
+            for (end, target) in targets {
+                match Actor::spawn(None, Relay, target).await {
+                    Ok((relay, _)) => {
+                        relays.insert(end, relay);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "in-memory relay did not start");
+                        return;
+                    }
+                }
+            }
+            let mut n = net.lock();
+            let key = pair(&me, &peer);
+            let alive = n.nodes.contains_key(&me) && n.nodes.contains_key(&peer);
+            if !alive || n.cut.contains(&key) || n.links.contains_key(&key) {
+                for relay in relays.values() {
+                    relay.stop(None);
+                }
+                return;
+            }
+            n.links.insert(key, Link { relays });
+            n.notify(&[&me, &peer]);
+        });
+    }
+
+    fn disconnect(&self, node: NodeName) -> BoxFuture<'_, ()> {
+        self.net.lock().close(&pair(&self.me, &node));
+        Box::pin(async {})
+    }
+
+    fn stop(&self) {
+        self.net.remove(&self.me);
+    }
+}
+
+fn peer_of(key: &(NodeName, NodeName), me: &NodeName) -> NodeName {
+    if key.0 == *me {
+        key.1.clone()
+    } else {
+        key.0.clone()
+    }
+}
+
+/// Delivers everything it receives to one node's supervisor, in order, until its link
+/// closes (then sends to it fail, as to a closed session's proxy).
+struct Relay;
+
+impl Actor for Relay {
+    type Msg = GatewayMsg;
+    type State = ActorRef<GatewayMsg>;
+    type Arguments = ActorRef<GatewayMsg>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        target: ActorRef<GatewayMsg>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(target)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        message: GatewayMsg,
+        target: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if target.send_message(message).is_err() {
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}

@@ -16,23 +16,16 @@
 //! Options: `--nodes N` (default 3), `--actors N` (default 1000), `--verbose` (show the
 //! nodes' logs).
 
-#[path = "support/client.rs"]
-#[allow(dead_code)]
-mod client;
-#[path = "support/console.rs"]
-#[allow(dead_code)]
-mod console;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use client::{free_ports, status_field, wait_until, NodeProc};
+use ractor_dist::testing::{console_main, free_ports, wait_until, NodeCommand, NodeProc};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--node") {
-        return run_node(args[1..].to_vec());
+        console_main(args.into_iter().skip(1));
     }
     let mut nodes_n = 3usize;
     let mut actors = 1000usize;
@@ -47,24 +40,10 @@ fn main() -> Result<()> {
         }
     }
     ensure!(nodes_n >= 1, "--nodes must be at least 1");
-    demo(nodes_n, actors, verbose)
+    tokio::runtime::Runtime::new()?.block_on(demo(nodes_n, actors, verbose))
 }
 
-fn run_node(args: Vec<String>) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,ractor_dist=info".into()),
-        )
-        .init();
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(console::run(console::parse_args(args)?))?;
-    // A pending read of stdin would keep the runtime from shutting down.
-    std::process::exit(0)
-}
-
-fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
+async fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let ports = free_ports(n)?;
@@ -77,19 +56,23 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
                 args.extend(["--seed".to_string(), format!("127.0.0.1:{p}")]);
             }
         }
-        let node = start_node(&exe, &format!("n{}", i + 1), *port, &args, !verbose)?;
-        println!("  {} is ready", node.node_name);
+        let node = start_node(&exe, &format!("n{}", i + 1), *port, &args, !verbose).await?;
+        println!("  {} is ready", node.node_name());
         nodes.push(node);
     }
-    let formed = wait_until(Duration::from_secs(20), || {
-        nodes
-            .iter_mut()
-            .all(|node| node.members().map(|m| m.len() == n).unwrap_or(false))
-    });
+    let formed = wait_until(Duration::from_secs(20), async || {
+        for node in nodes.iter_mut() {
+            if !node.members().await.is_ok_and(|m| m.len() == n) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
     ensure!(formed, "the cluster did not form within 20 s");
     println!(
         "cluster formed: {} ({:?})",
-        nodes[0].ok("members")?,
+        nodes[0].ok("members").await?,
         started.elapsed()
     );
 
@@ -97,11 +80,13 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let t = Instant::now();
     let name = |i: usize| format!("counter-{i}");
     for i in 0..actors {
-        nodes[i % n].send(&format!("spawn-as durable {} 0", name(i)))?;
+        nodes[i % n]
+            .send(&format!("spawn-as durable {} 0", name(i)))
+            .await?;
     }
     let mut hosts: BTreeMap<String, String> = BTreeMap::new();
     for i in 0..actors {
-        let reply = nodes[i % n].recv()?;
+        let reply = nodes[i % n].recv().await?;
         let host = reply
             .strip_prefix("ok ")
             .with_context(|| format!("spawn {} failed: {reply}", name(i)))?;
@@ -116,17 +101,18 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let t = Instant::now();
     for (j, node) in nodes.iter_mut().enumerate() {
         for i in 0..actors {
-            node.send(&format!("add {} {}", name(i), j + 1 + i % 7))?;
+            node.send(&format!("add {} {}", name(i), j + 1 + i % 7))
+                .await?;
         }
     }
     for node in nodes.iter_mut() {
         for i in 0..actors {
-            let reply = node.recv()?;
+            let reply = node.recv().await?;
             ensure!(
                 reply.starts_with("ok "),
                 "add {} failed on {}: {reply}",
                 name(i),
-                node.name
+                node.name()
             );
         }
     }
@@ -140,11 +126,11 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     let expected_value = move |i: usize| -> usize { (0..n).map(|j| j + 1 + i % 7).sum() };
     let mut mismatches = 0;
     for i in 0..actors {
-        nodes[(i + 1) % n].send(&format!("get {}", name(i)))?;
+        nodes[(i + 1) % n].send(&format!("get {}", name(i))).await?;
     }
     for i in 0..actors {
         let expected = expected_value(i);
-        let reply = nodes[(i + 1) % n].recv()?;
+        let reply = nodes[(i + 1) % n].recv().await?;
         if reply != format!("ok {expected}") {
             mismatches += 1;
             eprintln!("MISMATCH {}: expected {expected}, got {reply:?}", name(i));
@@ -155,20 +141,20 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
     println!("placement:");
     let mut total = 0;
     for node in nodes.iter_mut() {
-        let local: usize = node.ok("local")?.parse()?;
+        let local = node.local().await?;
         total += local;
         println!(
             "  {:<16} {local:>6} counters ({:.1} %)",
-            node.node_name,
+            node.node_name(),
             100.0 * local as f64 / actors.max(1) as f64
         );
     }
     let mut misplaced = 0;
     for i in 0..actors {
-        nodes[0].send(&format!("owner {}", name(i)))?;
+        nodes[0].send(&format!("owner {}", name(i))).await?;
     }
     for i in 0..actors {
-        let owner = nodes[0].recv()?;
+        let owner = nodes[0].recv().await?;
         if owner.strip_prefix("ok ") != hosts.get(&name(i)).map(String::as_str) {
             misplaced += 1;
         }
@@ -190,113 +176,106 @@ fn demo(n: usize, actors: usize, verbose: bool) -> Result<()> {
         args.extend(["--seed".to_string(), format!("127.0.0.1:{p}")]);
     }
     let t = Instant::now();
-    let newcomer = start_node(&exe, &format!("n{}", n + 1), port, &args, !verbose)?;
+    let newcomer = start_node(&exe, &format!("n{}", n + 1), port, &args, !verbose).await?;
     nodes.push(newcomer);
-    wait_settled(&mut nodes, n + 1)?;
-    let moved_in = status_field(&nodes[n].ok("stats")?, "moved_in");
+    wait_settled(&mut nodes, n + 1).await?;
+    let moved_in = nodes[n].stats().await?.get("moved_in");
     println!(
         "{} joined: {moved_in} counters moved to it with their state in {:?} ({:.1} %, ideal {:.1} %)",
-        nodes[n].node_name,
+        nodes[n].node_name(),
         t.elapsed(),
         100.0 * moved_in as f64 / actors.max(1) as f64,
         100.0 / (n + 1) as f64
     );
-    verify(&mut nodes, actors, &expected_value)?;
+    verify(&mut nodes, actors, &expected_value).await?;
     println!("all {actors} values verified after the join");
 
     // The first node leaves gracefully: its counters move to the others first.
-    let leaver_hosts: usize = nodes[0].ok("local")?.parse()?;
+    let leaver_hosts = nodes[0].local().await?;
     let t = Instant::now();
-    let reply = nodes[0].request("leave")?;
+    let reply = nodes[0].request("leave").await?;
     ensure!(reply == "ok", "leave answered {reply:?}");
     let mut leaver = nodes.remove(0);
-    wait_settled(&mut nodes, n)?;
+    wait_settled(&mut nodes, n).await?;
     println!(
         "{} left: its {leaver_hosts} counters moved to the others in {:?}",
-        leaver.node_name,
+        leaver.node_name(),
         t.elapsed()
     );
-    leaver.wait_exit()?;
-    verify(&mut nodes, actors, &expected_value)?;
+    leaver.wait_exit().await?;
+    verify(&mut nodes, actors, &expected_value).await?;
     println!("all {actors} values verified after the leave");
 
     // A node crashes: its counters are respawned on the survivors from their checkpoints.
     if nodes.len() >= 2 {
-        let victim_hosts: usize = nodes[0].ok("local")?.parse()?;
+        let victim_hosts = nodes[0].local().await?;
         let t = Instant::now();
-        nodes[0].signal("KILL")?;
+        nodes[0].signal("KILL").await?;
         let victim = nodes.remove(0);
         let k = nodes.len();
-        wait_settled(&mut nodes, k)?;
-        let all_back = wait_until(Duration::from_secs(30), || {
-            nodes
-                .iter_mut()
-                .map(|node| {
-                    node.ok("local")
-                        .ok()
-                        .and_then(|l| l.parse::<usize>().ok())
-                        .unwrap_or(0)
-                })
-                .sum::<usize>()
-                == actors
-        });
+        wait_settled(&mut nodes, k).await?;
+        let all_back = wait_until(Duration::from_secs(30), async || {
+            let mut hosted = 0;
+            for node in nodes.iter_mut() {
+                hosted += node.local().await.unwrap_or(0);
+            }
+            hosted == actors
+        })
+        .await;
         ensure!(
             all_back,
             "the crashed node's counters did not all come back"
         );
-        let respawned: u64 = nodes
-            .iter_mut()
-            .map(|node| {
-                node.ok("stats")
-                    .map(|s| status_field(&s, "respawned"))
-                    .unwrap_or(0)
-            })
-            .sum();
+        let mut respawned = 0;
+        for node in nodes.iter_mut() {
+            respawned += node.stats().await.map_or(0, |s| s.get("respawned"));
+        }
         println!(
             "{} was killed (kill -9): its {victim_hosts} counters were respawned on the survivors from their checkpoints in {:?} ({respawned} respawned)",
-            victim.node_name,
+            victim.node_name(),
             t.elapsed()
         );
         drop(victim);
-        verify(&mut nodes, actors, &expected_value)?;
+        verify(&mut nodes, actors, &expected_value).await?;
         println!("all {actors} values verified after the crash");
     }
     for node in nodes.iter_mut() {
-        let code = node.quit()?;
-        ensure!(code == Some(0), "node {} exited with {code:?}", node.name);
+        let code = node.quit().await?;
+        ensure!(code == Some(0), "node {} exited with {code:?}", node.name());
     }
     println!("done in {:?}", started.elapsed());
     Ok(())
 }
 
 /// Waits until every node sees `n` members and has no handoff in progress.
-fn wait_settled(nodes: &mut [NodeProc], n: usize) -> Result<()> {
-    let ok = wait_until(Duration::from_secs(30), || {
-        nodes.iter_mut().all(|node| {
-            node.ok("stats")
-                .map(|s| {
-                    status_field(&s, "members") == n as u64
-                        && s.contains("settled=true")
-                        && status_field(&s, "moving") == 0
-                        && status_field(&s, "buffered") == 0
-                })
-                .unwrap_or(false)
-        })
-    });
+async fn wait_settled(nodes: &mut [NodeProc], n: usize) -> Result<()> {
+    let ok = wait_until(Duration::from_secs(30), async || {
+        for node in nodes.iter_mut() {
+            if !node.stats().await.is_ok_and(|s| s.idle_with(n as u64)) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
     ensure!(ok, "the cluster did not settle on {n} members within 30 s");
     Ok(())
 }
 
 /// Reads every counter through the nodes and checks its value, and that each counter runs
 /// exactly once.
-fn verify(nodes: &mut [NodeProc], actors: usize, expected: &dyn Fn(usize) -> usize) -> Result<()> {
+async fn verify(
+    nodes: &mut [NodeProc],
+    actors: usize,
+    expected: &dyn Fn(usize) -> usize,
+) -> Result<()> {
     let k = nodes.len();
     for i in 0..actors {
-        nodes[i % k].send(&format!("get counter-{i}"))?;
+        nodes[i % k].send(&format!("get counter-{i}")).await?;
     }
     let mut wrong = 0;
     for i in 0..actors {
-        let reply = nodes[i % k].recv()?;
+        let reply = nodes[i % k].recv().await?;
         if reply != format!("ok {}", expected(i)) {
             wrong += 1;
             eprintln!(
@@ -307,7 +286,7 @@ fn verify(nodes: &mut [NodeProc], actors: usize, expected: &dyn Fn(usize) -> usi
     }
     let mut hosted = 0;
     for node in nodes.iter_mut() {
-        hosted += node.ok("local")?.parse::<usize>()?;
+        hosted += node.local().await?;
     }
     ensure!(wrong == 0, "{wrong} wrong values");
     ensure!(
@@ -317,7 +296,7 @@ fn verify(nodes: &mut [NodeProc], actors: usize, expected: &dyn Fn(usize) -> usi
     Ok(())
 }
 
-fn start_node(
+async fn start_node(
     exe: &std::path::Path,
     name: &str,
     port: u16,
@@ -325,5 +304,10 @@ fn start_node(
     quiet: bool,
 ) -> Result<NodeProc> {
     // This same binary in node mode: `--node` must come before the console's arguments.
-    NodeProc::start_with_prefix(exe, &["--node"], name, port, args, quiet)
+    Ok(NodeCommand::new(exe, name, port)
+        .prefix(["--node"])
+        .args(args)
+        .quiet(quiet)
+        .start()
+        .await?)
 }

@@ -15,7 +15,7 @@
 //! Baselines, measured in the same run: for `kill -9`, the moment a bare ractor_cluster
 //! node (in this process, connected to the victim) is told its session closed; for
 //! SIGSTOP, the configured heartbeat deadline (ractor_cluster alone never notices a stopped
-//! peer). The nodes are console nodes (`examples/node.rs`) with a 100 ms heartbeat and a
+//! peer). The nodes are console nodes (`ractor_dist::testing`) with a 100 ms heartbeat and a
 //! 1.5 s deadline; every actor took one write, checkpointed to its replica.
 
 use std::sync::{Arc, Mutex};
@@ -41,23 +41,25 @@ impl NodeEventSubscription for Observer {
 
 /// A 3-node cluster whose first node spawned `actors` durable counters and wrote each
 /// once (pipelined), with every checkpoint sent.
-fn populated(actors: usize) -> Result<Cluster> {
-    let mut c = Cluster::start(3)?;
+async fn populated(actors: usize) -> Result<Cluster> {
+    let mut c = Cluster::start(3).await?;
     let n0 = &mut c.nodes[0];
     for chunk in (0..actors).collect::<Vec<_>>().chunks(500) {
         for i in chunk {
-            n0.send(&format!("spawn-as durable d{i} 0"))?;
-            n0.send(&format!("cast d{i} 1"))?;
+            n0.send(&format!("spawn-as durable d{i} 0")).await?;
+            n0.send(&format!("cast d{i} 1")).await?;
         }
         for _ in 0..2 * chunk.len() {
-            let reply = n0.recv()?;
+            let reply = n0.recv().await?;
             ensure!(reply.starts_with("ok"), "{reply}");
         }
     }
     ensure!(
-        wait_until(Duration::from_secs(60), || c
+        wait_until(Duration::from_secs(60), async || c
             .stat_sum(&[0, 1, 2], "checkpoints")
-            >= actors as u64),
+            .await
+            >= actors as u64)
+        .await,
         "checkpoints did not reach the replicas"
     );
     Ok(c)
@@ -66,7 +68,7 @@ fn populated(actors: usize) -> Result<Cluster> {
 /// Polls until the survivors see 2 members and host every name (serving). Returns the
 /// detection time (when the later survivor adopted the view without the victim, from its
 /// own wall clock, against `t0_unix_us`) and the serving time since `t0`.
-fn measure(
+async fn measure(
     c: &mut Cluster,
     t0: Instant,
     t0_unix_us: u64,
@@ -76,13 +78,14 @@ fn measure(
     let deadline = t0 + Duration::from_secs(60);
     loop {
         ensure!(Instant::now() < deadline, "names did not all serve again");
-        detected =
-            detected || (c.nodes[0].members()?.len() == 2 && c.nodes[1].members()?.len() == 2);
-        if detected && c.hosted(&[0, 1]) >= actors {
+        detected = detected
+            || (c.nodes[0].members().await?.len() == 2 && c.nodes[1].members().await?.len() == 2);
+        if detected && c.hosted(&[0, 1]).await >= actors {
             let serving = t0.elapsed();
             let adopted = c
                 .stat(0, "view_adopted_unix_us")
-                .max(c.stat(1, "view_adopted_unix_us"));
+                .await
+                .max(c.stat(1, "view_adopted_unix_us").await);
             let detect = Duration::from_micros(adopted.saturating_sub(t0_unix_us));
             return Ok((detect, serving));
         }
@@ -109,17 +112,21 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    rt.block_on(bench(actors))
+}
+
+async fn bench(actors: usize) -> Result<()> {
     println!(
         "B11: {actors} durable actors on 3 nodes (heartbeat 100 ms, deadline {DEADLINE_MS} ms)"
     );
 
     // kill -9, against a bare ractor_cluster node that watches the same victim.
-    let mut c = populated(actors)?;
-    let victim_hosted = c.hosted(&[2]);
+    let mut c = populated(actors).await?;
+    let victim_hosted = c.hosted(&[2]).await;
     let seen = Arc::new(Mutex::new(None));
-    let victim_port = c.nodes[2].port;
+    let victim_port = c.nodes[2].port();
     let observer_port = free_ports(1)?[0];
-    let server = rt.block_on(async {
+    let server = async {
         let server = NodeServer::new(
             observer_port,
             "test-cookie".to_string(),
@@ -136,21 +143,23 @@ fn main() -> Result<()> {
         ractor_cluster::client_connect(&server, format!("127.0.0.1:{victim_port}")).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         anyhow::Ok(server)
-    })?;
+    }
+    .await?;
     let (t0, t0_us) = (Instant::now(), unix_us());
-    c.nodes[2].signal("KILL")?;
-    let (detect, serving) = measure(&mut c, t0, t0_us, actors)?;
+    c.nodes[2].signal("KILL").await?;
+    let (detect, serving) = measure(&mut c, t0, t0_us, actors).await?;
     let raw = seen
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .map(|t| t.duration_since(t0));
-    let respawned = c.stat_sum(&[0, 1], "respawned");
-    let values_ok = (0..actors.min(200)).all(|i| {
-        c.nodes[i % 2]
-            .ok(&format!("get d{i}"))
-            .map(|v| v == "1")
-            .unwrap_or(false)
-    });
+    let respawned = c.stat_sum(&[0, 1], "respawned").await;
+    let mut values_ok = true;
+    for i in 0..actors.min(200) {
+        values_ok &= c.nodes[i % 2]
+            .get(&format!("d{i}"))
+            .await
+            .is_ok_and(|v| v == 1);
+    }
     println!(
         "kill -9: detected after {:.1} ms (bare ractor_cluster session drop: {}), all {} names serving after {:.1} ms ({} respawned, {:.1} µs each after detection); sampled values from checkpoints intact: {values_ok}",
         ms(detect),
@@ -169,25 +178,28 @@ fn main() -> Result<()> {
     drop(c);
 
     // SIGSTOP, then SIGCONT: never two copies.
-    let mut c = populated(actors)?;
+    let mut c = populated(actors).await?;
     let (t0, t0_us) = (Instant::now(), unix_us());
-    c.nodes[2].signal("STOP")?;
-    let (detect, serving) = measure(&mut c, t0, t0_us, actors)?;
-    c.nodes[2].signal("CONT")?;
-    let healed = wait_until(Duration::from_secs(60), || {
-        c.hosted(&[0, 1, 2]) == actors
-            && c.nodes.iter_mut().all(|n| {
-                n.ok("stats")
-                    .map(|s| {
-                        s.contains("members=3")
-                            && s.contains("settled=true")
-                            && s.contains("fenced=false")
-                    })
-                    .unwrap_or(false)
-            })
-    });
-    let conflicts = c.stat_sum(&[0, 1, 2], "conflicts");
-    let pauses = c.stat_sum(&[2], "pauses");
+    c.nodes[2].signal("STOP").await?;
+    let (detect, serving) = measure(&mut c, t0, t0_us, actors).await?;
+    c.nodes[2].signal("CONT").await?;
+    let healed = wait_until(Duration::from_secs(60), async || {
+        if c.hosted(&[0, 1, 2]).await != actors {
+            return false;
+        }
+        for n in c.nodes.iter_mut() {
+            let ok = n.stats().await.is_ok_and(|s| {
+                s.get("members") == 3 && s.settled() && s.value("fenced") == Some("false")
+            });
+            if !ok {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let conflicts = c.stat_sum(&[0, 1, 2], "conflicts").await;
+    let pauses = c.stat_sum(&[2], "pauses").await;
     println!(
         "SIGSTOP: detected after {:.1} ms (deadline {DEADLINE_MS} ms: {:.2}x), all names serving after {:.1} ms; after SIGCONT: converged {healed}, {actors} names hosted once, the paused node noticed {pauses} pause(s) and its {conflicts} stale copies were replaced",
         ms(detect),

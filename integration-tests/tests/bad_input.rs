@@ -7,14 +7,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use integration_tests::client::status_field;
-use integration_tests::{node_args, node_binary, Cluster, NodeProc};
+use integration_tests::{node_args, node_binary, Cluster, NodeCommand};
 
-#[test]
-fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..30 {
-        cluster.nodes[i % 3].ok(&format!("spawn v{i} {i}"))?;
+        cluster.nodes[i % 3].ok(&format!("spawn v{i} {i}")).await?;
     }
 
     // Garbage bytes to every node's port: random noise, a huge length prefix, a truncated frame.
@@ -41,15 +40,24 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     let ports = integration_tests::free_ports(1)?;
     let mut args = node_args(&cluster.ports, ports[0], &[]);
     args[1] = "wrong-cookie".to_string();
-    let mut intruder = NodeProc::start(&node_binary(), "intruder", ports[0], &args, true)?;
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(intruder.members()?.len(), 1, "the intruder joined");
+    let mut intruder = NodeCommand::new(node_binary(), "intruder", ports[0])
+        .args(&args)
+        .quiet(true)
+        .start()
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(intruder.members().await?.len(), 1, "the intruder joined");
     for node in cluster.nodes.iter_mut() {
-        assert_eq!(node.members()?.len(), 3, "{} sees the intruder", node.name);
+        assert_eq!(
+            node.members().await?.len(),
+            3,
+            "{} sees the intruder",
+            node.name()
+        );
     }
 
     // An unknown kind is refused with a clear error by its owner.
-    let reply = cluster.nodes[0].request("spawn-ghost g1")?;
+    let reply = cluster.nodes[0].request("spawn-ghost g1").await?;
     assert!(
         reply.starts_with("error unknown actor kind \"ghost\""),
         "{reply}"
@@ -58,7 +66,7 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     // An unknown name fails promptly from every node.
     for node in cluster.nodes.iter_mut() {
         let t = Instant::now();
-        let reply = node.request("get no-such-name")?;
+        let reply = node.request("get no-such-name").await?;
         assert!(
             reply.starts_with("error no actor named no-such-name"),
             "{reply}"
@@ -73,7 +81,7 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
     // A message of the wrong type: refused locally (type check) and remotely (decode).
     let mut refused_remotely = false;
     for i in 0..30 {
-        let reply = cluster.nodes[0].request(&format!("bad v{i}"))?;
+        let reply = cluster.nodes[0].request(&format!("bad v{i}")).await?;
         assert!(reply.starts_with("error "), "{reply}");
         refused_remotely |= reply.contains("does not decode");
     }
@@ -81,22 +89,22 @@ fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result<()> {
 
     // Console input errors are errors, not crashes.
     for bad in ["add v1 notanumber", "frobnicate", "get", "spawn"] {
-        let reply = cluster.nodes[1].request(bad)?;
+        let reply = cluster.nodes[1].request(bad).await?;
         assert!(reply.starts_with("error "), "{bad}: {reply}");
     }
 
     // Everyone still serves every name, and the bad input was counted.
     for node in cluster.nodes.iter_mut() {
         for i in 0..30 {
-            assert_eq!(node.ok(&format!("get v{i}"))?, i.to_string());
+            assert_eq!(node.get(&format!("v{i}")).await?, i);
         }
     }
     let mut unknown_kinds = 0;
     let mut bad_messages = 0;
     for node in cluster.nodes.iter_mut() {
-        let status = node.ok("stats")?;
-        unknown_kinds += status_field(&status, "unknown_kinds");
-        bad_messages += status_field(&status, "bad_messages");
+        let status = node.stats().await?;
+        unknown_kinds += status.get("unknown_kinds");
+        bad_messages += status.get("bad_messages");
     }
     assert!(
         unknown_kinds >= 1 && bad_messages >= 1,

@@ -18,23 +18,29 @@ fn without(members: &[String], gone: &str) -> Vec<String> {
 }
 
 /// Waits until the first two nodes see every member of `all` but `victim`.
-fn survivors_drop(cluster: &mut Cluster, all: &[String], victim: &str, within: Duration) -> bool {
+async fn survivors_drop(
+    cluster: &mut Cluster,
+    all: &[String],
+    victim: &str,
+    within: Duration,
+) -> bool {
     let expected = without(all, victim);
     let (a, b) = cluster.nodes.split_at_mut(1);
-    wait_until(within, || {
-        a[0].members().map(|m| m == expected).unwrap_or(false)
-            && b[0].members().map(|m| m == expected).unwrap_or(false)
+    wait_until(within, async || {
+        a[0].members().await.is_ok_and(|m| m == expected)
+            && b[0].members().await.is_ok_and(|m| m == expected)
     })
+    .await
 }
 
-#[test]
-fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
-    let all = cluster.nodes[0].members()?;
-    let victim = cluster.nodes[2].node_name.clone();
-    cluster.nodes[2].signal("KILL")?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let all = cluster.nodes[0].members().await?;
+    let victim = cluster.nodes[2].node_name().to_string();
+    cluster.nodes[2].signal("KILL").await?;
     let t = Instant::now();
-    let seen = survivors_drop(&mut cluster, &all, &victim, deadline());
+    let seen = survivors_drop(&mut cluster, &all, &victim, deadline()).await;
     assert!(
         seen,
         "kill -9 of {victim} not noticed within {:?}",
@@ -42,61 +48,61 @@ fn killed_node_is_seen_down_by_the_others_within_the_deadline() -> Result<()> {
     );
     eprintln!("kill -9 noticed after {:?}", t.elapsed());
     // The survivors keep serving.
-    cluster.nodes[0].ok("spawn after-crash 1")?;
-    assert_eq!(cluster.nodes[1].ok("get after-crash")?, "1");
+    cluster.nodes[0].ok("spawn after-crash 1").await?;
+    assert_eq!(cluster.nodes[1].get("after-crash").await?, 1);
     Ok(())
 }
 
-#[test]
-fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
-    let all = cluster.nodes[0].members()?;
-    let victim = cluster.nodes[2].node_name.clone();
-    cluster.nodes[2].signal("STOP")?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_node_is_declared_down_and_accepted_back_after_sigcont() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let all = cluster.nodes[0].members().await?;
+    let victim = cluster.nodes[2].node_name().to_string();
+    cluster.nodes[2].signal("STOP").await?;
     let t = Instant::now();
     let seen = survivors_drop(
         &mut cluster,
         &all,
         &victim,
         deadline() + Duration::from_millis(500),
-    );
+    )
+    .await;
     assert!(
         seen,
         "SIGSTOPped {victim} not declared down within the deadline"
     );
     eprintln!("SIGSTOP noticed after {:?}", t.elapsed());
-    let status = cluster.nodes[0].ok("stats")?;
-    assert!(!status.contains("peers_declared_down=0"), "{status}");
+    let status = cluster.nodes[0].stats().await?;
+    assert!(status.get("peers_declared_down") != 0, "{status}");
 
-    cluster.nodes[2].signal("CONT")?;
+    cluster.nodes[2].signal("CONT").await?;
     assert!(
-        cluster.wait_members(3, Duration::from_secs(20)),
+        cluster.wait_members(3, Duration::from_secs(20)).await,
         "{victim} was not accepted back after SIGCONT"
     );
-    cluster.nodes[0].ok("spawn after-cont 2")?;
-    assert_eq!(cluster.nodes[2].ok("get after-cont")?, "2");
+    cluster.nodes[0].ok("spawn after-cont 2").await?;
+    assert_eq!(cluster.nodes[2].get("after-cont").await?, 2);
     Ok(())
 }
 
-#[test]
-fn node_restarted_under_the_same_name_rejoins() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
-    cluster.nodes[1].signal("KILL")?;
-    assert!(cluster.nodes[0].members().is_ok());
-    let quiet = std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none();
-    cluster.nodes[1].restart(quiet)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_restarted_under_the_same_name_rejoins() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    cluster.nodes[1].signal("KILL").await?;
+    assert!(cluster.nodes[0].members().await.is_ok());
+    cluster.nodes[1].restart().await?;
     assert!(
-        cluster.wait_members(3, Duration::from_secs(20)),
+        cluster.wait_members(3, Duration::from_secs(20)).await,
         "restarted node did not rejoin"
     );
     // The cluster places and serves names across all three again.
     for i in 0..30 {
-        cluster.nodes[i % 3].ok(&format!("spawn r{i} {i}"))?;
+        cluster.nodes[i % 3].ok(&format!("spawn r{i} {i}")).await?;
     }
     for i in 0..30 {
         assert_eq!(
-            cluster.nodes[(i + 1) % 3].ok(&format!("get r{i}"))?,
-            i.to_string()
+            cluster.nodes[(i + 1) % 3].get(&format!("r{i}")).await?,
+            i as i64
         );
     }
     Ok(())

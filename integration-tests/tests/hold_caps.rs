@@ -12,8 +12,8 @@ use integration_tests::{free_ports, wait_until, Cluster};
 
 const CAP: usize = 2;
 
-#[test]
-fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Result<()> {
     let ports = free_ports(2)?;
     let mut cluster = Cluster::start_on(ports, |i| {
         if i == 1 {
@@ -21,11 +21,12 @@ fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Resu
         } else {
             Vec::new()
         }
-    })?;
+    })
+    .await?;
     // A name hosted on the node that will be paused.
     let mut name = None;
     for i in 0..40 {
-        let host = cluster.nodes[0].ok(&format!("spawn c{i} 0"))?;
+        let host = cluster.nodes[0].ok(&format!("spawn c{i} 0")).await?;
         if host == "n2@127.0.0.1" {
             name = Some(format!("c{i}"));
             break;
@@ -35,21 +36,25 @@ fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Resu
         anyhow::bail!("no name was placed on n2");
     };
 
-    cluster.nodes[1].signal("STOP")?;
+    cluster.nodes[1].signal("STOP").await?;
     ensure!(
-        cluster.wait_settled(&[0], 1, Duration::from_secs(10)),
+        cluster.wait_settled(&[0], 1, Duration::from_secs(10)).await,
         "the survivor did not drop the stopped node"
     );
-    cluster.nodes[1].signal("CONT")?;
+    cluster.nodes[1].signal("CONT").await?;
     ensure!(
-        wait_until(Duration::from_secs(5), || cluster.stat(1, "pauses") >= 1),
+        wait_until(Duration::from_secs(5), async || cluster
+            .stat(1, "pauses")
+            .await
+            >= 1)
+        .await,
         "the resumed node did not notice its pause"
     );
     // Fenced: casts from its own handles are held, up to the cap; past it they are refused.
     let mut refused = 0;
     let mut accepted = 0;
     for _ in 0..(CAP + 4) {
-        let line = cluster.nodes[1].request(&format!("cast {name} 1"))?;
+        let line = cluster.nodes[1].request(&format!("cast {name} 1")).await?;
         if line.starts_with("ok") {
             accepted += 1;
         } else {
@@ -60,11 +65,11 @@ fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Resu
             refused += 1;
         }
     }
-    let counted = cluster.stat(1, "hold_refused");
+    let counted = cluster.stat(1, "hold_refused").await;
     ensure!(
         refused >= 1,
         "no message was refused ({accepted} accepted while fenced: {})",
-        cluster.nodes[1].ok("stats")?
+        cluster.nodes[1].stats().await?
     );
     ensure!(
         counted >= refused,
@@ -73,7 +78,9 @@ fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -> Resu
     // The fence outlasts these few commands: exactly the cap was held.
     ensure!(accepted <= CAP, "{accepted} held with a cap of {CAP}");
     ensure!(
-        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(20)),
+        cluster
+            .wait_settled(&[0, 1], 2, Duration::from_secs(20))
+            .await,
         "the resumed node did not rejoin"
     );
     Ok(())

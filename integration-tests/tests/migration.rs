@@ -1,28 +1,26 @@
 //! Live migration with real processes: a node joins and another leaves gracefully while
 //! two senders stream numbered increments; handoff modes; a snapshot that does not restore.
 
-use std::thread;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use integration_tests::client::status_field;
-use integration_tests::{node_args, node_binary, wait_until, Cluster, NodeProc};
+use integration_tests::{node_args, start_node, wait_until, Cluster, NodeProc};
 
 const NAMES: usize = 200;
 const ROUNDS: u64 = 60;
 
 /// Streams `seq <name> <sender> <round>` for every name and round, pipelined; returns the
 /// node and the number of commands that failed.
-fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
+async fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
     let mut failures = Vec::new();
     let window = 100;
     let mut outstanding = 0;
     for round in 1..=ROUNDS {
         for i in 0..NAMES {
-            node.send(&format!("seq m{i} {sender} {round}"))?;
+            node.send(&format!("seq m{i} {sender} {round}")).await?;
             outstanding += 1;
             if outstanding >= window {
-                let reply = node.recv()?;
+                let reply = node.recv().await?;
                 if reply != "ok" {
                     failures.push(reply);
                 }
@@ -31,7 +29,7 @@ fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
         }
     }
     for _ in 0..outstanding {
-        let reply = node.recv()?;
+        let reply = node.recv().await?;
         if reply != "ok" {
             failures.push(reply);
         }
@@ -39,18 +37,14 @@ fn stream(mut node: NodeProc, sender: u32) -> Result<(NodeProc, Vec<String>)> {
     Ok((node, failures))
 }
 
-fn quiet() -> bool {
-    std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none()
-}
-
-#[test]
-fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..NAMES {
-        cluster.nodes[i % 3].send(&format!("spawn m{i} 0"))?;
+        cluster.nodes[i % 3].send(&format!("spawn m{i} 0")).await?;
     }
     for i in 0..NAMES {
-        let reply = cluster.nodes[i % 3].recv()?;
+        let reply = cluster.nodes[i % 3].recv().await?;
         ensure!(reply.starts_with("ok "), "spawn m{i}: {reply}");
     }
     let mut nodes = std::mem::take(&mut cluster.nodes);
@@ -59,23 +53,24 @@ fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<
     let mut n0 = nodes.pop().unwrap();
 
     // Two senders stream while a fourth node joins and the first one leaves.
-    let s1 = thread::spawn(move || stream(n1, 1));
-    let s2 = thread::spawn(move || stream(n2, 2));
+    let s1 = tokio::spawn(stream(n1, 1));
+    let s2 = tokio::spawn(stream(n2, 2));
 
     let ports = integration_tests::free_ports(1)?;
     let mut all_ports = cluster.ports.clone();
     all_ports.push(ports[0]);
     let args = node_args(&all_ports, ports[0], &[]);
-    let mut n3 = NodeProc::start(&node_binary(), "n4", ports[0], &args, quiet())?;
+    let mut n3 = start_node("n4", ports[0], &args).await?;
     ensure!(
-        wait_until(Duration::from_secs(20), || {
-            n3.members().map(|m| m.len() == 4).unwrap_or(false)
-                && n0.members().map(|m| m.len() == 4).unwrap_or(false)
-        }),
+        wait_until(Duration::from_secs(20), async || {
+            n3.members().await.map(|m| m.len() == 4).unwrap_or(false)
+                && n0.members().await.map(|m| m.len() == 4).unwrap_or(false)
+        })
+        .await,
         "the fourth node did not join"
     );
     let streaming_during_join = !s1.is_finished() && !s2.is_finished();
-    assert_eq!(n0.request("leave")?, "ok", "graceful leave");
+    assert_eq!(n0.request("leave").await?, "ok", "graceful leave");
     let streaming_during_leave = !s1.is_finished() && !s2.is_finished();
     eprintln!("senders streaming during join: {streaming_during_join}, during leave: {streaming_during_leave}");
     assert!(
@@ -83,46 +78,50 @@ fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> Result<
         "the senders finished too early: raise ROUNDS"
     );
 
-    let (mut n1, f1) = s1.join().expect("sender 1")?;
-    let (mut n2, f2) = s2.join().expect("sender 2")?;
+    let (mut n1, f1) = s1.await.expect("sender 1")?;
+    let (mut n2, f2) = s2.await.expect("sender 2")?;
     assert!(
         f1.is_empty() && f2.is_empty(),
         "failed sends: {f1:?} {f2:?}"
     );
     ensure!(
-        wait_until(Duration::from_secs(20), || {
-            [&mut n1, &mut n2, &mut n3]
-                .iter_mut()
-                .all(|n| n.members().map(|m| m.len() == 3).unwrap_or(false))
-        }),
+        wait_until(Duration::from_secs(20), async || {
+            for n in [&mut n1, &mut n2, &mut n3] {
+                if !n.members().await.is_ok_and(|m| m.len() == 3) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "the cluster did not settle on three members"
     );
 
     // Every counter holds exactly the sum of both senders' increments, in order.
     let expected = 2 * (ROUNDS * (ROUNDS + 1) / 2);
     for i in 0..NAMES {
-        n3.send(&format!("check m{i}"))?;
+        n3.send(&format!("check m{i}")).await?;
     }
     for i in 0..NAMES {
-        assert_eq!(n3.recv()?, format!("ok {expected} 0"), "m{i}");
+        assert_eq!(n3.recv().await?, format!("ok {expected} 0"), "m{i}");
     }
     let mut hosted = 0;
     let mut moved_in = 0;
     for node in [&mut n1, &mut n2, &mut n3] {
-        let status = node.ok("stats")?;
-        hosted += status_field(&status, "hosted");
-        moved_in += status_field(&status, "moved_in");
-        assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
-        assert_eq!(status_field(&status, "dropped_casts"), 0, "{status}");
+        let status = node.stats().await?;
+        hosted += status.get("hosted");
+        moved_in += status.get("moved_in");
+        assert_eq!(status.get("handoff_fallbacks"), 0, "{status}");
+        assert_eq!(status.get("dropped_casts"), 0, "{status}");
     }
     assert_eq!(hosted, NAMES as u64, "every counter runs exactly once");
     assert!(moved_in > 0, "nothing moved");
     Ok(())
 }
 
-#[test]
-fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     let kinds = ["counter", "stay", "restart", "fragile"];
     let per_kind = 40;
     let names: Vec<(String, String)> = kinds
@@ -131,44 +130,40 @@ fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result
         .collect();
     let mut before = Vec::new();
     for (i, (kind, name)) in names.iter().enumerate() {
-        let host = cluster.nodes[i % 3].ok(&format!("spawn-as {kind} {name} 10"))?;
-        cluster.nodes[(i + 1) % 3].ok(&format!("add {name} 5"))?;
+        let host = cluster.nodes[i % 3].spawn_as(kind, name, 10).await?;
+        cluster.nodes[(i + 1) % 3].add(name, 5).await?;
         before.push(host);
     }
 
-    let ports = integration_tests::free_ports(1)?;
-    let mut all_ports = cluster.ports.clone();
-    all_ports.push(ports[0]);
-    let args = node_args(&all_ports, ports[0], &[]);
-    cluster.nodes.push(NodeProc::start(
-        &node_binary(),
-        "n4",
-        ports[0],
-        &args,
-        quiet(),
-    )?);
-    ensure!(cluster.wait_members(4, Duration::from_secs(20)), "no join");
+    cluster.join(&[]).await?;
+    ensure!(
+        cluster.wait_members(4, Duration::from_secs(20)).await,
+        "no join"
+    );
     let nodes = &mut cluster.nodes;
     ensure!(
-        wait_until(Duration::from_secs(20), || nodes.iter_mut().all(|n| {
-            n.ok("stats")
-                .map(|s| status_field(&s, "moving") == 0 && status_field(&s, "buffered") == 0)
-                .unwrap_or(false)
-        })),
+        wait_until(Duration::from_secs(20), async || {
+            for n in nodes.iter_mut() {
+                if !n
+                    .stats()
+                    .await
+                    .is_ok_and(|s| s.get("moving") == 0 && s.get("buffered") == 0)
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "handoffs did not finish"
     );
-    let newcomer = cluster.nodes[3].node_name.clone();
+    let newcomer = cluster.nodes[3].node_name().to_string();
     let mut moved = std::collections::BTreeMap::<&str, usize>::new();
     for ((kind, name), old_host) in names.iter().zip(&before) {
         let node = &mut cluster.nodes[3];
-        let where_ = node.ok(&format!("where {name}"))?;
-        let host = where_
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let owner = node.ok(&format!("owner {name}"))?;
-        let value: i64 = node.ok(&format!("get {name}"))?.parse()?;
+        let (host, _) = node.where_is(name).await?;
+        let owner = node.ok(&format!("owner {name}")).await?;
+        let value = node.get(name).await?;
         let did_move = host != *old_host;
         if did_move {
             *moved.entry(kind.as_str()).or_default() += 1;
@@ -194,156 +189,167 @@ fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> Result
             "no {kind} moved: {moved:?}"
         );
     }
-    let status = cluster.nodes[3].ok("stats")?;
+    let status = cluster.nodes[3].stats().await?;
     assert_eq!(
-        status_field(&status, "bad_snapshots"),
+        status.get("bad_snapshots"),
         moved["fragile"] as u64,
         "{status}"
     );
     Ok(())
 }
 
-#[test]
-fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
     // A 64 KiB frame limit and 200 KiB states: every moved state needs several chunks.
     let ports = integration_tests::free_ports(3)?;
     let mut nodes = Vec::new();
     for (i, port) in ports[..2].iter().enumerate() {
         let args = node_args(&ports[..2], *port, &["--max-frame-bytes", "65536"]);
-        nodes.push(NodeProc::start(
-            &node_binary(),
-            &format!("b{i}"),
-            *port,
-            &args,
-            quiet(),
-        )?);
+        nodes.push(start_node(&format!("b{i}"), *port, &args).await?);
     }
     ensure!(
-        wait_until(Duration::from_secs(20), || nodes
-            .iter_mut()
-            .all(|n| n.members().map(|m| m.len() == 2).unwrap_or(false))),
+        wait_until(Duration::from_secs(20), async || {
+            for n in nodes.iter_mut() {
+                if !n.members().await.is_ok_and(|m| m.len() == 2) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "no cluster"
     );
     let mut digests = Vec::new();
     for i in 0..12 {
-        nodes[i % 2].ok(&format!("spawn-blob blob{i} 200000"))?;
-        digests.push(nodes[0].ok(&format!("digest blob{i}"))?);
+        nodes[i % 2]
+            .ok(&format!("spawn-blob blob{i} 200000"))
+            .await?;
+        digests.push(nodes[0].ok(&format!("digest blob{i}")).await?);
     }
     let args = node_args(&ports, ports[2], &["--max-frame-bytes", "65536"]);
-    nodes.push(NodeProc::start(
-        &node_binary(),
-        "b2",
-        ports[2],
-        &args,
-        quiet(),
-    )?);
+    nodes.push(start_node("b2", ports[2], &args).await?);
     ensure!(
-        wait_until(Duration::from_secs(30), || nodes.iter_mut().all(|n| {
-            n.ok("stats")
-                .map(|s| {
-                    status_field(&s, "members") == 3
-                        && s.contains("settled=true")
-                        && status_field(&s, "moving") == 0
-                })
-                .unwrap_or(false)
-        })),
+        wait_until(Duration::from_secs(30), async || {
+            for n in nodes.iter_mut() {
+                if !n
+                    .stats()
+                    .await
+                    .is_ok_and(|s| s.get("members") == 3 && s.settled() && s.get("moving") == 0)
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "handoffs did not finish"
     );
-    let moved = status_field(&nodes[2].ok("stats")?, "moved_in");
+    let moved = nodes[2].stats().await?.get("moved_in");
     assert!(moved > 0, "no blob moved to the new node");
     for (i, digest) in digests.iter().enumerate() {
-        assert_eq!(&nodes[2].ok(&format!("digest blob{i}"))?, digest, "blob{i}");
+        assert_eq!(
+            &nodes[2].ok(&format!("digest blob{i}")).await?,
+            digest,
+            "blob{i}"
+        );
     }
     for node in nodes.iter_mut() {
-        let status = node.ok("stats")?;
-        assert_eq!(status_field(&status, "bad_frames"), 0, "{status}");
-        assert_eq!(status_field(&status, "handoff_fallbacks"), 0, "{status}");
+        let status = node.stats().await?;
+        assert_eq!(status.get("bad_frames"), 0, "{status}");
+        assert_eq!(status.get("handoff_fallbacks"), 0, "{status}");
     }
     Ok(())
 }
 
-#[test]
-fn sigterm_hands_the_actors_off_before_the_node_exits() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_the_actors_off_before_the_node_exits() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..60 {
-        cluster.nodes[i % 3].ok(&format!("spawn t{i} {i}"))?;
+        cluster.nodes[i % 3].ok(&format!("spawn t{i} {i}")).await?;
     }
-    let leaving_hosts: u64 = cluster.nodes[2].ok("local")?.parse()?;
+    let leaving_hosts = cluster.nodes[2].local().await?;
     assert!(leaving_hosts > 0);
-    cluster.nodes[2].signal("TERM")?;
-    let code = cluster.nodes[2].wait_exit()?;
+    cluster.nodes[2].signal("TERM").await?;
+    let code = cluster.nodes[2].wait_exit().await?;
     assert_eq!(code, Some(0), "a SIGTERMed node exits cleanly");
     let mut rest = cluster.nodes.drain(..2).collect::<Vec<_>>();
     ensure!(
-        wait_until(Duration::from_secs(20), || rest
-            .iter_mut()
-            .all(|n| n.members().map(|m| m.len() == 2).unwrap_or(false))),
+        wait_until(Duration::from_secs(20), async || {
+            for n in rest.iter_mut() {
+                if !n.members().await.is_ok_and(|m| m.len() == 2) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "the others did not drop the node"
     );
     for i in 0..60 {
-        assert_eq!(rest[i % 2].ok(&format!("get t{i}"))?, i.to_string(), "t{i}");
+        assert_eq!(rest[i % 2].get(&format!("t{i}")).await?, i as i64, "t{i}");
     }
-    let hosted: u64 = rest
-        .iter_mut()
-        .map(|n| {
-            n.ok("local")
-                .unwrap_or_default()
-                .parse::<u64>()
-                .unwrap_or(0)
-        })
-        .sum();
+    let mut hosted = 0;
+    for n in rest.iter_mut() {
+        hosted += n.local().await.unwrap_or(0);
+    }
     assert_eq!(hosted, 60);
     Ok(())
 }
 
-#[test]
-fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Result<()> {
     // Every counter is busy in its handler for 3 s when a second node joins; the handoff
     // deadline is 1 s, so those that move are killed while draining. They lose their state
     // (not their name): they restart from their arguments on the newcomer, counted.
     const N: usize = 20;
     let handoff = ["--handoff-ms".to_string(), "1000".to_string()];
     let ports = integration_tests::free_ports(2)?;
-    let mut cluster = Cluster::start_on(ports[..1].to_vec(), |_| handoff.to_vec())?;
+    let mut cluster = Cluster::start_on(ports[..1].to_vec(), |_| handoff.to_vec()).await?;
     for i in 0..N {
-        cluster.nodes[0].ok(&format!("spawn s{i} 7"))?;
-        assert_eq!(cluster.nodes[0].ok(&format!("add s{i} 5"))?, "12");
+        cluster.nodes[0].ok(&format!("spawn s{i} 7")).await?;
+        assert_eq!(cluster.nodes[0].add(&format!("s{i}"), 5).await?, 12);
     }
     for i in 0..N {
-        cluster.nodes[0].ok(&format!("sleep s{i} 3000"))?;
+        cluster.nodes[0].ok(&format!("sleep s{i} 3000")).await?;
     }
     let args = node_args(&ports, ports[1], &["--handoff-ms", "1000"]);
-    cluster.nodes.push(NodeProc::start(
-        &node_binary(),
-        "n2",
-        ports[1],
-        &args,
-        quiet(),
-    )?);
-    ensure!(cluster.wait_members(2, Duration::from_secs(20)), "no join");
+    cluster.nodes.push(start_node("n2", ports[1], &args).await?);
     ensure!(
-        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(20)),
+        cluster.wait_members(2, Duration::from_secs(20)).await,
+        "no join"
+    );
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1], 2, Duration::from_secs(20))
+            .await,
         "the nodes did not settle"
     );
     let nodes = &mut cluster.nodes;
     ensure!(
-        wait_until(Duration::from_secs(20), || nodes.iter_mut().all(|n| {
-            n.ok("stats")
-                .map(|s| status_field(&s, "moving") == 0 && status_field(&s, "buffered") == 0)
-                .unwrap_or(false)
-        })),
+        wait_until(Duration::from_secs(20), async || {
+            for n in nodes.iter_mut() {
+                if !n
+                    .stats()
+                    .await
+                    .is_ok_and(|s| s.get("moving") == 0 && s.get("buffered") == 0)
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
         "handoffs did not finish"
     );
-    let newcomer = cluster.nodes[1].node_name.clone();
+    let newcomer = cluster.nodes[1].node_name().to_string();
     let mut restarted = 0u64;
     for i in 0..N {
         let node = &mut cluster.nodes[1];
-        let value = node.ok(&format!("get s{i}"))?;
-        let host = node.ok(&format!("where s{i}"))?;
-        let host = host.split_whitespace().next().unwrap_or_default();
-        match value.as_str() {
-            "12" => {}
-            "7" => {
+        let value = node.get(&format!("s{i}")).await?;
+        let (host, _) = node.where_is(&format!("s{i}")).await?;
+        match value {
+            12 => {}
+            7 => {
                 assert_eq!(
                     host, newcomer,
                     "s{i} restarted from its arguments elsewhere"
@@ -354,9 +360,13 @@ fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -> Resu
         }
     }
     assert!(restarted > 0, "no counter moved: raise N");
-    assert_eq!(cluster.hosted(&[0, 1]), N, "every name runs exactly once");
     assert_eq!(
-        cluster.stat(0, "handoff_fallbacks"),
+        cluster.hosted(&[0, 1]).await,
+        N,
+        "every name runs exactly once"
+    );
+    assert_eq!(
+        cluster.stat(0, "handoff_fallbacks").await,
         restarted,
         "each killed drain is one fallback"
     );

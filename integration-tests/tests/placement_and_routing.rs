@@ -1,53 +1,56 @@
 //! Three real node processes: names spawned from different nodes are placed on their
 //! rendezvous owner over the live members, and every node reaches every name.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
-use integration_tests::Cluster;
+use integration_tests::{wait_until, Cluster};
 use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
-#[test]
-fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
-    let members = cluster.nodes[0].members()?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let members = cluster.nodes[0].members().await?;
     assert_eq!(members.len(), 3);
     let placement = Placement::new(Epoch(0), members.iter().map(|m| NodeName::new(m.as_str())));
     let names: Vec<String> = (0..300).map(|i| format!("acct-{i}")).collect();
 
     // Spawn from different nodes (pipelined), each with its own start value.
     for (i, name) in names.iter().enumerate() {
-        cluster.nodes[i % 3].send(&format!("spawn {name} {i}"))?;
+        cluster.nodes[i % 3]
+            .send(&format!("spawn {name} {i}"))
+            .await?;
     }
     for (i, name) in names.iter().enumerate() {
-        let reply = cluster.nodes[i % 3].recv()?;
+        let reply = cluster.nodes[i % 3].recv().await?;
         let expected = placement.owner_of(&ActorKey::new(name.as_str())).unwrap();
         assert_eq!(reply, format!("ok {expected}"), "spawn {name}");
     }
 
     // Spawning again is idempotent: same host, state untouched.
     assert_eq!(
-        cluster.nodes[1].ok("spawn acct-7 1000")?,
+        cluster.nodes[1].ok("spawn acct-7 1000").await?,
         placement.owner_of(&"acct-7".into()).unwrap().to_string()
     );
 
     // Every node reaches every name, reads and writes.
     for node in cluster.nodes.iter_mut() {
         for name in &names {
-            node.send(&format!("add {name} 1"))?;
+            node.send(&format!("add {name} 1")).await?;
         }
         for name in &names {
-            let reply = node.recv()?;
+            let reply = node.recv().await?;
             assert!(
                 reply.starts_with("ok "),
                 "{}: add {name}: {reply}",
-                node.name
+                node.name()
             );
         }
     }
     for (i, name) in names.iter().enumerate() {
         let node = &mut cluster.nodes[(i + 2) % 3];
-        assert_eq!(node.ok(&format!("get {name}"))?, (i + 3).to_string());
-        let whereis = node.ok(&format!("where {name}"))?;
-        let host = whereis.split_whitespace().next().unwrap_or_default();
+        assert_eq!(node.get(name).await?, i as i64 + 3);
+        let (host, _) = node.where_is(name).await?;
         assert_eq!(
             host,
             placement
@@ -60,7 +63,7 @@ fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
     // Each node hosts exactly the names it owns.
     let mut total = 0;
     for node in cluster.nodes.iter_mut() {
-        let local: usize = node.ok("local")?.parse()?;
+        let local = node.local().await?;
         let owned = names
             .iter()
             .filter(|n| {
@@ -68,60 +71,58 @@ fn every_node_reaches_every_name_and_placement_is_rendezvous() -> Result<()> {
                     .owner_of(&ActorKey::new(n.as_str()))
                     .unwrap()
                     .as_str()
-                    == node.node_name
+                    == node.node_name()
             })
             .count();
-        assert_eq!(local, owned, "{}", node.name);
+        assert_eq!(local, owned, "{}", node.name());
         total += local;
     }
     assert_eq!(total, names.len());
     Ok(())
 }
 
-#[test]
-fn stopped_actor_is_gone_cluster_wide_and_crashed_one_restarts() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_actor_is_gone_cluster_wide_and_crashed_one_restarts() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..20 {
-        cluster.nodes[0].ok(&format!("spawn s{i} 5"))?;
+        cluster.nodes[0].ok(&format!("spawn s{i} 5")).await?;
     }
     for i in 0..20 {
-        cluster.nodes[1].ok(&format!("add s{i} 1"))?;
+        cluster.nodes[1].add(&format!("s{i}"), 1).await?;
     }
     // A panic restarts the counter on its node, from its original arguments.
-    cluster.nodes[2].ok("crash s3")?;
-    let restarted = integration_tests::wait_until(std::time::Duration::from_secs(10), || {
-        cluster.nodes[2]
-            .ok("get s3")
-            .map(|v| v == "5")
-            .unwrap_or(false)
-    });
+    cluster.nodes[2].ok("crash s3").await?;
+    let restarted = wait_until(Duration::from_secs(10), async || {
+        cluster.nodes[2].get("s3").await.is_ok_and(|v| v == 5)
+    })
+    .await;
     assert!(restarted, "s3 was not restarted from its start value");
 
     // A stop removes the name everywhere: no node reaches it any more, promptly.
-    cluster.nodes[1].ok("stop s4")?;
+    cluster.nodes[1].ok("stop s4").await?;
     for node in cluster.nodes.iter_mut() {
-        let t = std::time::Instant::now();
-        let reply = node.request("get s4")?;
+        let t = Instant::now();
+        let reply = node.request("get s4").await?;
         assert!(
             reply.starts_with("error no actor named s4"),
             "{}: {reply}",
-            node.name
+            node.name()
         );
-        assert!(t.elapsed() < std::time::Duration::from_secs(3));
+        assert!(t.elapsed() < Duration::from_secs(3));
     }
     // ... and the name can be spawned afresh.
-    cluster.nodes[2].ok("spawn s4 100")?;
-    assert_eq!(cluster.nodes[0].ok("get s4")?, "100");
+    cluster.nodes[2].ok("spawn s4 100").await?;
+    assert_eq!(cluster.nodes[0].get("s4").await?, 100);
     Ok(())
 }
 
-#[test]
-fn status_reports_each_nodes_load_and_share() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_each_nodes_load_and_share() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..90 {
-        cluster.nodes[i % 3].ok(&format!("spawn load{i} 0"))?;
+        cluster.nodes[i % 3].ok(&format!("spawn load{i} 0")).await?;
     }
-    let status = cluster.nodes[1].ok("status")?;
+    let status = cluster.nodes[1].ok("status").await?;
     let mut words = status.split_whitespace();
     assert_eq!(words.next(), Some("total=90"), "{status}");
     let mut sum = 0;
@@ -134,17 +135,17 @@ fn status_reports_each_nodes_load_and_share() -> Result<()> {
         sum += hosted;
         shares += share.trim_end_matches('%').parse::<f64>()?;
         nodes.push(node.to_string());
-        let local: usize = cluster
+        let local = cluster
             .nodes
             .iter_mut()
-            .find(|n| n.node_name == node)
+            .find(|n| n.node_name() == node)
             .unwrap()
-            .ok("local")?
-            .parse()?;
+            .local()
+            .await?;
         assert_eq!(hosted, local, "{node}");
     }
     assert_eq!(sum, 90);
     assert!((shares - 100.0).abs() < 0.5, "{status}");
-    assert_eq!(nodes, cluster.nodes[0].members()?);
+    assert_eq!(nodes, cluster.nodes[0].members().await?);
     Ok(())
 }

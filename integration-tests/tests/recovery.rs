@@ -15,179 +15,207 @@ const NAMES: usize = 60;
 const STAYS: usize = 20;
 
 /// Waits until the checkpoints sent by `nodes` reach `at_least`.
-fn wait_checkpoints(cluster: &mut Cluster, nodes: &[usize], at_least: u64) -> bool {
-    wait_until(Duration::from_secs(10), || {
-        cluster.stat_sum(nodes, "checkpoints") >= at_least
+async fn wait_checkpoints(cluster: &mut Cluster, nodes: &[usize], at_least: u64) -> bool {
+    wait_until(Duration::from_secs(10), async || {
+        cluster.stat_sum(nodes, "checkpoints").await >= at_least
     })
+    .await
 }
 
-#[test]
-fn kill_9_under_load_respawns_every_name_and_keeps_checkpointed_values() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_respawns_every_name_and_keeps_checkpointed_values() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..NAMES {
-        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
-        cluster.nodes[0].ok(&format!("spawn-as counter c{i} 0"))?;
-        cluster.nodes[0].ok(&format!("add d{i} {}", i + 1))?;
-        cluster.nodes[0].ok(&format!("add c{i} {}", i + 1))?;
+        let n0 = &mut cluster.nodes[0];
+        n0.ok(&format!("spawn-as durable d{i} 0")).await?;
+        n0.ok(&format!("spawn-as counter c{i} 0")).await?;
+        n0.ok(&format!("add d{i} {}", i + 1)).await?;
+        n0.ok(&format!("add c{i} {}", i + 1)).await?;
     }
     ensure!(
-        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64),
+        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64).await,
         "checkpoints did not reach the replicas"
     );
-    let victim_hosted = cluster.hosted(&[2]);
+    let victim_hosted = cluster.hosted(&[2]).await;
     ensure!(victim_hosted > 0, "the victim hosts nothing");
 
     // Load from the second node: casts to every counter, pipelined, while the third dies.
     for round in 0..3 {
         for i in 0..NAMES {
-            cluster.nodes[1].send(&format!("cast c{i} 0"))?;
+            cluster.nodes[1].send(&format!("cast c{i} 0")).await?;
         }
         if round == 1 {
-            cluster.nodes[2].signal("KILL")?;
+            cluster.nodes[2].signal("KILL").await?;
         }
     }
     for _ in 0..3 * NAMES {
-        cluster.nodes[1].recv()?;
+        cluster.nodes[1].recv().await?;
     }
     ensure!(
-        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(10)),
+        cluster
+            .wait_settled(&[0, 1], 2, Duration::from_secs(10))
+            .await,
         "survivors did not settle without the victim"
     );
     // Every name serves again on a survivor; checkpointed ones with their value.
-    let all_back = wait_until(Duration::from_secs(10), || {
-        cluster.hosted(&[0, 1]) == 2 * NAMES
-    });
+    let all_back = wait_until(Duration::from_secs(10), async || {
+        cluster.hosted(&[0, 1]).await == 2 * NAMES
+    })
+    .await;
     ensure!(
         all_back,
         "names lost: {} of {} serve",
-        cluster.hosted(&[0, 1]),
+        cluster.hosted(&[0, 1]).await,
         2 * NAMES
     );
-    let respawned = cluster.stat_sum(&[0, 1], "respawned");
+    let respawned = cluster.stat_sum(&[0, 1], "respawned").await;
     ensure!(
         respawned as usize == victim_hosted,
         "respawned {respawned}, the victim hosted {victim_hosted}"
     );
     for i in 0..NAMES {
-        let d = cluster.nodes[1].ok(&format!("get d{i}"))?;
+        let d = cluster.nodes[1].ok(&format!("get d{i}")).await?;
         ensure!(d == (i + 1).to_string(), "d{i} = {d}, expected {}", i + 1);
         // Without checkpoints a respawned counter starts from its arguments (0).
-        let c: i64 = cluster.nodes[1].ok(&format!("get c{i}"))?.parse()?;
+        let c = cluster.nodes[1].get(&format!("c{i}")).await?;
         ensure!(c == 0 || c == i as i64 + 1, "c{i} = {c}");
     }
 
     // The victim restarts under the same name, rejoins, and its names move back with
     // their state.
-    let quiet = std::env::var_os("RACTOR_DIST_TEST_LOGS").is_none();
-    cluster.nodes[2].restart(quiet)?;
+    cluster.nodes[2].restart().await?;
     ensure!(
-        cluster.wait_settled(&[0, 1, 2], 3, Duration::from_secs(20)),
+        cluster
+            .wait_settled(&[0, 1, 2], 3, Duration::from_secs(20))
+            .await,
         "restarted node did not rejoin"
     );
     ensure!(
-        wait_until(Duration::from_secs(10), || cluster.hosted(&[0, 1, 2])
-            == 2 * NAMES),
+        wait_until(Duration::from_secs(10), async || cluster
+            .hosted(&[0, 1, 2])
+            .await
+            == 2 * NAMES)
+        .await,
         "names are not hosted exactly once after the restart"
     );
-    ensure!(cluster.hosted(&[2]) > 0, "nothing moved back");
+    ensure!(cluster.hosted(&[2]).await > 0, "nothing moved back");
     for i in 0..NAMES {
-        let d = cluster.nodes[2].ok(&format!("get d{i}"))?;
+        let d = cluster.nodes[2].ok(&format!("get d{i}")).await?;
         ensure!(d == (i + 1).to_string(), "d{i} = {d} after the restart");
     }
     Ok(())
 }
 
-#[test]
-fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()> {
-    let mut cluster = Cluster::start(3)?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
     for i in 0..NAMES {
-        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
-        cluster.nodes[0].ok(&format!("add d{i} 1"))?;
+        cluster.nodes[0]
+            .ok(&format!("spawn-as durable d{i} 0"))
+            .await?;
+        cluster.nodes[0].ok(&format!("add d{i} 1")).await?;
     }
     ensure!(
-        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64),
+        wait_checkpoints(&mut cluster, &[0, 1, 2], NAMES as u64).await,
         "no checkpoints"
     );
-    let paused = cluster.hosted(&[2]);
+    let paused = cluster.hosted(&[2]).await;
     ensure!(paused > 0, "the paused node hosts nothing");
 
-    cluster.nodes[2].signal("STOP")?;
+    cluster.nodes[2].signal("STOP").await?;
     ensure!(
-        cluster.wait_settled(&[0, 1], 2, Duration::from_secs(10)),
+        cluster
+            .wait_settled(&[0, 1], 2, Duration::from_secs(10))
+            .await,
         "survivors did not drop the stopped node"
     );
     ensure!(
-        wait_until(Duration::from_secs(10), || cluster.hosted(&[0, 1]) == NAMES),
+        wait_until(Duration::from_secs(10), async || cluster
+            .hosted(&[0, 1])
+            .await
+            == NAMES)
+        .await,
         "the stopped node's names were not respawned"
     );
     // Writes while the node is stopped reach the respawned copies.
     for i in 0..NAMES {
-        cluster.nodes[0].ok(&format!("add d{i} 10"))?;
+        cluster.nodes[0].ok(&format!("add d{i} 10")).await?;
     }
 
-    cluster.nodes[2].signal("CONT")?;
+    cluster.nodes[2].signal("CONT").await?;
     ensure!(
-        cluster.wait_settled(&[0, 1, 2], 3, Duration::from_secs(20)),
+        cluster
+            .wait_settled(&[0, 1, 2], 3, Duration::from_secs(20))
+            .await,
         "the resumed node did not rejoin"
     );
-    let once = wait_until(Duration::from_secs(10), || {
-        cluster.hosted(&[0, 1, 2]) == NAMES
-    });
+    let once = wait_until(Duration::from_secs(10), async || {
+        cluster.hosted(&[0, 1, 2]).await == NAMES
+    })
+    .await;
     ensure!(
         once,
         "{} copies of {NAMES} names run",
-        cluster.hosted(&[0, 1, 2])
+        cluster.hosted(&[0, 1, 2]).await
     );
     ensure!(
-        cluster.stat(2, "pauses") >= 1,
+        cluster.stat(2, "pauses").await >= 1,
         "the resumed node did not notice its pause"
     );
     ensure!(
-        cluster.stat(2, "fenced") == 0,
+        cluster.stat(2, "fenced").await == 0,
         "{}",
-        cluster.nodes[2].ok("stats")?
+        cluster.nodes[2].stats().await?
     );
     // The copies that served during the pause won (they are newer): no write was lost,
     // and the stale copies did not come back.
     for i in 0..NAMES {
         for node in 0..3 {
-            let v = cluster.nodes[node].ok(&format!("get d{i}"))?;
+            let v = cluster.nodes[node].ok(&format!("get d{i}")).await?;
             ensure!(v == "11", "d{i} = {v} on node {node}");
         }
     }
     Ok(())
 }
 
-#[test]
-fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallies() -> Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallies(
+) -> Result<()> {
     let ports = free_ports(4)?;
     let mesh = ProxyMesh::start(&ports)?;
-    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports))?;
+    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
     // Through the proxies both sides of a pair dial: let ractor_cluster's duplicate-session
     // election finish before requests travel (a request on the losing session gets no
     // answer).
     ensure!(
-        cluster.wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(10)),
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(10))
+            .await,
         "the cluster did not settle"
     );
     for i in 0..NAMES {
-        cluster.nodes[0].ok(&format!("spawn-as tally t{i} 0"))?;
-        cluster.nodes[0].ok(&format!("spawn-as durable d{i} 0"))?;
-        cluster.nodes[0].ok(&format!("add t{i} 1"))?;
-        cluster.nodes[0].ok(&format!("add d{i} 1"))?;
+        let n0 = &mut cluster.nodes[0];
+        n0.ok(&format!("spawn-as tally t{i} 0")).await?;
+        n0.ok(&format!("spawn-as durable d{i} 0")).await?;
+        n0.ok(&format!("add t{i} 1")).await?;
+        n0.ok(&format!("add d{i} 1")).await?;
     }
     // `Stay` actors do not move when the view changes; their copies must meet anyway.
     for i in 0..STAYS {
-        cluster.nodes[0].ok(&format!("spawn-as stay s{i} 0"))?;
+        cluster.nodes[0]
+            .ok(&format!("spawn-as stay s{i} 0"))
+            .await?;
     }
     ensure!(
-        wait_checkpoints(&mut cluster, &[0, 1, 2, 3], 2 * NAMES as u64),
+        wait_checkpoints(&mut cluster, &[0, 1, 2, 3], 2 * NAMES as u64).await,
         "no checkpoints"
     );
 
     mesh.partition(&[0, 1], &[2, 3]);
     ensure!(
-        cluster.wait_settled(&[0, 1, 2, 3], 2, Duration::from_secs(15)),
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 2, Duration::from_secs(15))
+            .await,
         "the sides did not settle apart"
     );
     // Each side serves what it can: the names hosted on it and those it keeps specs of.
@@ -196,41 +224,44 @@ fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallie
     let mut durable_a = vec![None; NAMES];
     let mut durable_b = vec![None; NAMES];
     for i in 0..NAMES {
-        wrote_a[i] = cluster.nodes[0].ok(&format!("add t{i} 10")).is_ok();
-        wrote_b[i] = cluster.nodes[2].ok(&format!("add t{i} 100")).is_ok();
-        durable_a[i] = cluster.nodes[1].ok(&format!("add d{i} 10")).ok();
-        durable_b[i] = cluster.nodes[3].ok(&format!("add d{i} 100")).ok();
+        wrote_a[i] = cluster.nodes[0].ok(&format!("add t{i} 10")).await.is_ok();
+        wrote_b[i] = cluster.nodes[2].ok(&format!("add t{i} 100")).await.is_ok();
+        durable_a[i] = cluster.nodes[1].ok(&format!("add d{i} 10")).await.ok();
+        durable_b[i] = cluster.nodes[3].ok(&format!("add d{i} 100")).await.ok();
     }
     let both = (0..NAMES).filter(|&i| wrote_a[i] && wrote_b[i]).count();
     ensure!(both > 0, "no name was served on both sides");
 
     mesh.heal();
     ensure!(
-        cluster.wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(30)),
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(30))
+            .await,
         "the partition did not heal"
     );
-    let once = wait_until(Duration::from_secs(10), || {
-        cluster.hosted(&[0, 1, 2, 3]) == 2 * NAMES + STAYS
-    });
+    let once = wait_until(Duration::from_secs(10), async || {
+        cluster.hosted(&[0, 1, 2, 3]).await == 2 * NAMES + STAYS
+    })
+    .await;
     ensure!(
         once,
         "{} copies of {} names run after the heal",
-        cluster.hosted(&[0, 1, 2, 3]),
+        cluster.hosted(&[0, 1, 2, 3]).await,
         2 * NAMES + STAYS
     );
-    ensure!(cluster.stat_sum(&[0, 1, 2, 3], "conflicts") as usize >= both);
+    ensure!(cluster.stat_sum(&[0, 1, 2, 3], "conflicts").await as usize >= both);
     for i in 0..NAMES {
         let want = 1 + if wrote_a[i] { 10 } else { 0 } + if wrote_b[i] { 100 } else { 0 };
         // All nodes agree, and the tally holds the writes of both sides.
         for node in 0..4 {
-            let t = cluster.nodes[node].ok(&format!("get t{i}"))?;
+            let t = cluster.nodes[node].ok(&format!("get t{i}")).await?;
             ensure!(
                 t == want.to_string(),
                 "t{i} = {t} on node {node}, expected {want}"
             );
         }
         // A durable counter keeps one side's copy (the newer one).
-        let d = cluster.nodes[0].ok(&format!("get d{i}"))?;
+        let d = cluster.nodes[0].ok(&format!("get d{i}")).await?;
         let sides: Vec<String> = [&durable_a[i], &durable_b[i]]
             .into_iter()
             .flatten()

@@ -78,6 +78,8 @@
 
 pub mod core;
 mod node;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};

@@ -1,0 +1,396 @@
+//! The console node: a ractor-dist node hosting every kind of [`super::kinds`], driven by
+//! one command per stdin line and answering each with exactly one line starting with `ok`
+//! or `error`. It prints `ready <node-name>` once it listens.
+//!
+//! | command | reply |
+//! |---|---|
+//! | `spawn <name> [start]` | `ok <host-node>` |
+//! | `spawn-as <counter\|stay\|restart\|fragile\|durable\|tally\|panicky> <name> <start>` | `ok <host-node>` (a counter with that handoff mode; `durable` checkpoints every message, `tally` also merges after partitions, `panicky` panics in `snapshot()`) |
+//! | `spawn-slow <name> <start> <ms>` | `ok <host-node>` (a counter whose `pre_start` and `restore` take `<ms>`) |
+//! | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
+//! | `check <name>` | `ok <value> <number of seq messages out of order>` |
+//! | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
+//! | `digest <name>` | `ok <blob length> <checksum>` |
+//! | `add <name> <n>` | `ok <new value>` |
+//! | `cast <name> <n>` | `ok` (fire and forget) |
+//! | `get <name>` | `ok <value>` |
+//! | `where <name>` | `ok <host-node> <epoch>` |
+//! | `owner <name>` | `ok <rendezvous owner in this node's view>` |
+//! | `stop <name>` | `ok` |
+//! | `sleep <name> <ms>` | `ok` at once (a cast: the counter then blocks inside its own handler for `ms`, as a slow user actor would) |
+//! | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
+//! | `members` | `ok <live node names, sorted, space separated>` |
+//! | `local` | `ok <number of actors hosted here>` |
+//! | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
+//! | `stats` | `ok <key=value counters of this node>` |
+//! | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
+//! | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
+//! | `leave` | hands every actor off, then `ok`, and the node exits 0 |
+//! | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::kinds::{
+    Blob, BlobMsg, Counter, CounterMsg, DurableCounter, FragileCounter, Ghost, GhostMsg,
+    PanickyCounter, RestartCounter, SlowArgs, SlowCounter, StayCounter, Tally,
+};
+use crate::{DistConfig, DistNode, Kinds};
+
+/// Runs a console node with these command-line arguments until stdin closes, `quit`,
+/// `leave`, SIGTERM or Ctrl-C, then exits the process: 0 after a clean shutdown, 1 (with
+/// the reason on stderr) when the arguments are wrong or the node fails.
+///
+/// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
+/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--max-frame-bytes N]
+/// [--replicas N]
+/// [--hold-per-name N] [--hold-per-node N]
+/// [--dial-via ADDR=VIA]... [--ghost]`. Logs go to stderr (`RUST_LOG`, default
+/// `warn,ractor_dist=info`).
+///
+/// A binary that is a console node is one line, as in `examples/node.rs`:
+/// `fn main() { ractor_dist::testing::console_main(std::env::args().skip(1)) }`.
+pub fn console_main(args: impl IntoIterator<Item = String>) -> ! {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,ractor_dist=info".into()),
+        )
+        .try_init();
+    let outcome = parse_args(args).and_then(|args| {
+        tokio::runtime::Runtime::new()
+            .map_err(Failure::from)?
+            .block_on(run(args))
+    });
+    // A read of stdin may still be pending in tokio's blocking pool (after SIGTERM, say);
+    // it would keep the runtime from shutting down, so leave right away.
+    match outcome {
+        Ok(()) => std::process::exit(0),
+        Err(Failure(e)) => {
+            eprintln!("Error: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Why a console command (or the node) failed: the message, with its causes joined by
+/// `": "`.
+struct Failure(String);
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Failure(text)
+    }
+}
+
+/// Returns early with a [`Failure`] built like `format!`.
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err(Failure(format!($($arg)*)))
+    };
+}
+
+/// Adds what was being done in front of a failure.
+trait Context<T> {
+    fn context(self, what: impl fmt::Display) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<Failure>> Context<T> for Result<T, E> {
+    fn context(self, what: impl fmt::Display) -> Result<T, Failure> {
+        self.map_err(|e| Failure(format!("{what}: {}", e.into().0)))
+    }
+}
+
+/// Command-line options of a console node.
+struct NodeArgs {
+    /// The node configuration.
+    config: DistConfig,
+    /// Register the `ghost` kind.
+    ghost: bool,
+}
+
+/// Parses the arguments documented on [`console_main`].
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failure> {
+    let mut config = DistConfig::default();
+    let mut ghost = false;
+    let mut name = None;
+    let mut port = None;
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| Failure(format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--name" => name = Some(value()?),
+            "--port" => port = Some(value()?.parse().context("--port")?),
+            "--host" => config.host = value()?,
+            "--seed" => config.seeds.push(value()?),
+            "--cookie" => config.cookie = value()?,
+            "--heartbeat-ms" => {
+                config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
+            }
+            "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
+            "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
+            "--ghost" => ghost = true,
+            "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
+            "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
+            "--hold-per-name" => {
+                config.hold_per_name = value()?.parse().context("--hold-per-name")?
+            }
+            "--hold-per-node" => {
+                config.hold_per_node = value()?.parse().context("--hold-per-node")?
+            }
+            "--dial-via" => {
+                let v = value()?;
+                let (to, via) = v
+                    .split_once('=')
+                    .ok_or_else(|| Failure(format!("--dial-via wants ADDR=VIA, got {v:?}")))?;
+                config.dial_via.insert(to.to_string(), via.to_string());
+            }
+            other => fail!("unknown argument {other:?}"),
+        }
+    }
+    config.name = name.ok_or_else(|| Failure("--name is required".to_string()))?;
+    config.port = port.ok_or_else(|| Failure("--port is required".to_string()))?;
+    Ok(NodeArgs { config, ghost })
+}
+
+/// Runs a console node until stdin closes or `quit`.
+async fn run(args: NodeArgs) -> Result<(), Failure> {
+    let mut kinds = Kinds::new()
+        .with(Counter)
+        .with(StayCounter)
+        .with(RestartCounter)
+        .with(FragileCounter)
+        .with(DurableCounter)
+        .with(Tally)
+        .with(Blob)
+        .with(SlowCounter)
+        .with(PanickyCounter);
+    if args.ghost {
+        kinds.register(Ghost);
+    }
+    let node = DistNode::start(args.config, kinds).await?;
+    println!("ready {}", node.name());
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut shutdown = Box::pin(shutdown_signal());
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            _ = &mut shutdown => None,
+        };
+        let Some(line) = line else { break };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "quit" {
+            println!("ok");
+            break;
+        }
+        if line == "leave" {
+            match node.leave().await {
+                Ok(()) => println!("ok"),
+                Err(e) => println!("error {e}"),
+            }
+            break;
+        }
+        match execute(&node, line).await {
+            Ok(reply) if reply.is_empty() => println!("ok"),
+            Ok(reply) => println!("ok {reply}"),
+            Err(Failure(e)) => println!("error {}", e.replace('\n', " ")),
+        }
+    }
+    node.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let arg = |i: usize| {
+        words.get(i).copied().ok_or_else(|| {
+            Failure(format!(
+                "usage: see the console protocol (missing argument {i})"
+            ))
+        })
+    };
+    let number = |i: usize| -> Result<i64, Failure> {
+        arg(i)?
+            .parse::<i64>()
+            .context(format_args!("{:?} is not an integer", words.get(i)))
+    };
+    let counter = |name: &str| {
+        let name = name.to_string();
+        async move { node.lookup::<CounterMsg>(name).await }
+    };
+    Ok(match words[0] {
+        "spawn" => {
+            let start = if words.len() > 2 { number(2)? } else { 0 };
+            let r = node.spawn::<Counter>(arg(1)?, start).await?;
+            r.host().await?.to_string()
+        }
+        "spawn-as" => {
+            let (name, start) = (arg(2)?, number(3)?);
+            let r = match arg(1)? {
+                "counter" => node.spawn::<Counter>(name, start).await?,
+                "stay" => node.spawn::<StayCounter>(name, start).await?,
+                "restart" => node.spawn::<RestartCounter>(name, start).await?,
+                "fragile" => node.spawn::<FragileCounter>(name, start).await?,
+                "durable" => node.spawn::<DurableCounter>(name, start).await?,
+                "tally" => node.spawn::<Tally>(name, start).await?,
+                "panicky" => node.spawn::<PanickyCounter>(name, start).await?,
+                other => fail!("unknown counter kind {other:?} (counter, stay, restart, fragile, durable, tally, panicky)"),
+            };
+            r.host().await?.to_string()
+        }
+        "spawn-slow" => {
+            let args = SlowArgs {
+                start: number(2)?,
+                delay_ms: number(3)?.max(0) as u64,
+            };
+            let r = node.spawn::<SlowCounter>(arg(1)?, args).await?;
+            r.host().await?.to_string()
+        }
+        "spawn-blob" => {
+            let len = number(2)? as u64;
+            let r = node.spawn::<Blob>(arg(1)?, (len, 7)).await?;
+            r.host().await?.to_string()
+        }
+        "digest" => {
+            let r = node.lookup::<BlobMsg>(arg(1)?).await?;
+            let (len, sum) = r.call(BlobMsg::Digest, TIMEOUT).await?;
+            format!("{len} {sum}")
+        }
+        "seq" => {
+            let (sender, n) = (number(2)?, number(3)?);
+            counter(arg(1)?)
+                .await?
+                .cast(CounterMsg::Seq(sender as u32, n as u64))?;
+            String::new()
+        }
+        "check" => {
+            let r = counter(arg(1)?).await?;
+            let (value, out_of_order) = r.call(CounterMsg::Check, TIMEOUT).await?;
+            format!("{value} {out_of_order}")
+        }
+        "add" => {
+            let n = number(2)?;
+            let r = counter(arg(1)?).await?;
+            r.call(|p| CounterMsg::AddGet(n, p), TIMEOUT)
+                .await?
+                .to_string()
+        }
+        "cast" => {
+            let n = number(2)?;
+            counter(arg(1)?).await?.cast(CounterMsg::Add(n))?;
+            String::new()
+        }
+        "get" => {
+            let r = counter(arg(1)?).await?;
+            r.call(CounterMsg::Get, TIMEOUT).await?.to_string()
+        }
+        "where" => {
+            let (host, epoch) = node.where_is(arg(1)?).await?;
+            format!("{host} {epoch}")
+        }
+        "owner" => node
+            .owner_of(arg(1)?)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        "stop" => {
+            counter(arg(1)?).await?.stop().await?;
+            String::new()
+        }
+        "sleep" => {
+            // A cast: the counter blocks inside its own handler; the console goes on.
+            let ms = number(2)?.max(0) as u64;
+            counter(arg(1)?).await?.cast(CounterMsg::Sleep(ms))?;
+            String::new()
+        }
+        "crash" => {
+            counter(arg(1)?).await?.cast(CounterMsg::Panic)?;
+            String::new()
+        }
+        "members" => node
+            .members()
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        "local" => node.local_count().to_string(),
+        "status" => {
+            // Per-node load: hosted actors and their share of the total, sorted by node.
+            let all = node.cluster_status().await?;
+            let total: u64 = all.iter().map(|s| s.hosted).sum();
+            let mut parts = vec![format!("total={total}")];
+            for s in &all {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    100.0 * s.hosted as f64 / total as f64
+                };
+                parts.push(format!("{}={}:{share:.1}%", s.node, s.hosted));
+            }
+            parts.join(" ")
+        }
+        "stats" => {
+            let s = node.status();
+            format!(
+                "node={} epoch={} members={} hosted={} directory={} settled={} moving={} buffered={} moved_in={} moved_out={} handoff_fallbacks={} bad_snapshots={} bad_frames={} version_mismatches={} refused_peers={} dropped_casts={} bad_messages={} unknown_kinds={} restarts={} forwarded={} peers_declared_down={}",
+                s.node, s.epoch, s.members.len(), s.hosted, s.directory, s.settled, s.moving, s.buffered,
+                s.moved_in, s.moved_out, s.handoff_fallbacks, s.bad_snapshots, s.bad_frames,
+                s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
+                s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
+            ) + &format!(
+                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={} hold_refused={}",
+                s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
+                s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
+                s.view_adopted_unix_us, s.hold_refused
+            )
+        }
+        "spawn-ghost" => {
+            let r = node.spawn::<Ghost>(arg(1)?, ()).await?;
+            r.host().await?.to_string()
+        }
+        "bad" => {
+            let r = node.lookup::<GhostMsg>(arg(1)?).await?;
+            r.call(|p| GhostMsg::Boo("boo".into(), p), TIMEOUT).await?
+        }
+        other => fail!("unknown command {other:?}"),
+    })
+}

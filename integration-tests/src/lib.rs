@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
 pub mod proxy;
 
@@ -41,6 +42,23 @@ pub async fn start_node(name: &str, port: u16, args: &[String]) -> Result<NodePr
         .quiet(quiet())
         .start()
         .await?)
+}
+
+/// Names `<prefix>-<k>` (k = 0, 1, ...) whose rendezvous owner among `members` is `owner`
+/// (node names as in `members`, such as `n4@127.0.0.1`).
+pub fn names_owned_by<'a>(
+    prefix: &'a str,
+    members: &[String],
+    owner: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    let placement = Placement::new(Epoch(0), members.iter().map(|m| NodeName::new(m.as_str())));
+    (0..)
+        .map(move |k| format!("{prefix}-{k}"))
+        .filter(move |name| {
+            placement
+                .owner_of(&ActorKey::new(name.as_str()))
+                .is_some_and(|o| o.as_str() == owner)
+        })
 }
 
 /// Heartbeat settings of test clusters: a 100 ms heartbeat and a 1.5 s deadline.

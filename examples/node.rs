@@ -6,8 +6,8 @@
 //! ```
 //!
 //! It prints `ready <node-name>` once it listens, then answers each command read from stdin
-//! with one line starting with `ok` or `error` (the protocol is in
-//! `ractor-dist/src/testing/console.rs`): `spawn <name> [start]`, `add <name> <n>`,
+//! with one line starting with `ok` or `error` (the protocol is documented on
+//! `ractor_dist::testing::console_main`): `spawn <name> [start]`, `add <name> <n>`,
 //! `get <name>`, `where <name>`, `stop <name>`, `members`, `local`, `status`, `quit`.
 
 fn main() {

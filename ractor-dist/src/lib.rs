@@ -75,6 +75,8 @@
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see).
 //! - `core::wire`: the versioned envelopes between supervisors.
+//! - `testing` (cargo feature `testing`): the console node that multi-process tests start,
+//!   a typed async client for it, its actor kinds and a bounded `wait_until`.
 
 pub mod core;
 mod node;

@@ -3,9 +3,9 @@
 //! bounded [`wait_until`].
 //!
 //! - [`console_main`] is a whole console node: a binary that calls it answers one command
-//!   per stdin line (`spawn`, `add`, `get`, `where`, `stats`, ...; the table is in the
-//!   source of `testing/console.rs`). `examples/node.rs` and the `ractor-dist-node` binary
-//!   of `integration-tests` are one line each.
+//!   per stdin line (`spawn`, `add`, `get`, `where`, `stats`, ...; see its docs for the
+//!   protocol). `examples/node.rs` and the `ractor-dist-node` binary of `integration-tests`
+//!   are one line each.
 //! - [`NodeCommand`] starts such a binary as a child process and returns a [`NodeProc`]
 //!   once it printed `ready`; its methods send commands and parse the replies
 //!   ([`NodeProc::get`], [`NodeProc::stats`], ...). Every wait is bounded, and dropping a
@@ -58,9 +58,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The node did not answer (or exit) in time.
+    /// The node did not answer in time.
     #[error("node {node} did not answer within {waited:?}")]
     Timeout {
+        /// The node's short name.
+        node: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The node did not exit in time (it was killed).
+    #[error("node {node} did not exit within {waited:?}")]
+    StillRunning {
         /// The node's short name.
         node: String,
         /// How long we waited.

@@ -403,7 +403,7 @@ impl NodeProc {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] when it did not exit.
+    /// [`Error::StillRunning`] when it did not exit.
     ///
     /// # Cancel safety
     ///
@@ -417,7 +417,7 @@ impl NodeProc {
             }),
             Err(_) => {
                 self.kill().await;
-                Err(Error::Timeout {
+                Err(Error::StillRunning {
                     node: self.command.name.clone(),
                     waited: EXIT_TIMEOUT,
                 })

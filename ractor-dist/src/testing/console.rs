@@ -1,32 +1,5 @@
 //! The console node: a ractor-dist node hosting every kind of [`super::kinds`], driven by
-//! one command per stdin line and answering each with exactly one line starting with `ok`
-//! or `error`. It prints `ready <node-name>` once it listens.
-//!
-//! | command | reply |
-//! |---|---|
-//! | `spawn <name> [start]` | `ok <host-node>` |
-//! | `spawn-as <counter\|stay\|restart\|fragile\|durable\|tally\|panicky> <name> <start>` | `ok <host-node>` (a counter with that handoff mode; `durable` checkpoints every message, `tally` also merges after partitions, `panicky` panics in `snapshot()`) |
-//! | `spawn-slow <name> <start> <ms>` | `ok <host-node>` (a counter whose `pre_start` and `restore` take `<ms>`) |
-//! | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
-//! | `check <name>` | `ok <value> <number of seq messages out of order>` |
-//! | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
-//! | `digest <name>` | `ok <blob length> <checksum>` |
-//! | `add <name> <n>` | `ok <new value>` |
-//! | `cast <name> <n>` | `ok` (fire and forget) |
-//! | `get <name>` | `ok <value>` |
-//! | `where <name>` | `ok <host-node> <epoch>` |
-//! | `owner <name>` | `ok <rendezvous owner in this node's view>` |
-//! | `stop <name>` | `ok` |
-//! | `sleep <name> <ms>` | `ok` at once (a cast: the counter then blocks inside its own handler for `ms`, as a slow user actor would) |
-//! | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
-//! | `members` | `ok <live node names, sorted, space separated>` |
-//! | `local` | `ok <number of actors hosted here>` |
-//! | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
-//! | `stats` | `ok <key=value counters of this node>` |
-//! | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
-//! | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
-//! | `leave` | hands every actor off, then `ok`, and the node exits 0 |
-//! | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
+//! one command per stdin line (the protocol is documented on [`console_main`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -43,11 +16,39 @@ use crate::{DistConfig, DistNode, Kinds};
 /// `leave`, SIGTERM or Ctrl-C, then exits the process: 0 after a clean shutdown, 1 (with
 /// the reason on stderr) when the arguments are wrong or the node fails.
 ///
+/// It prints `ready <node-name>` once it listens, then answers every stdin line with
+/// exactly one line starting with `ok` or `error`:
+///
+/// | command | reply |
+/// |---|---|
+/// | `spawn <name> [start]` | `ok <host-node>` |
+/// | `spawn-as <counter\|stay\|restart\|fragile\|durable\|tally\|panicky> <name> <start>` | `ok <host-node>` (a counter with that handoff mode; `durable` checkpoints every message, `tally` also merges after partitions, `panicky` panics in `snapshot()`) |
+/// | `spawn-slow <name> <start> <ms>` | `ok <host-node>` (a counter whose `pre_start` and `restore` take `<ms>`) |
+/// | `seq <name> <sender> <n>` | `ok` (casts increment `n`, message number `n` of `sender`) |
+/// | `check <name>` | `ok <value> <number of seq messages out of order>` |
+/// | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
+/// | `digest <name>` | `ok <blob length> <checksum>` |
+/// | `add <name> <n>` | `ok <new value>` |
+/// | `cast <name> <n>` | `ok` (fire and forget) |
+/// | `get <name>` | `ok <value>` |
+/// | `where <name>` | `ok <host-node> <epoch>` |
+/// | `owner <name>` | `ok <rendezvous owner in this node's view>` |
+/// | `stop <name>` | `ok` |
+/// | `sleep <name> <ms>` | `ok` at once (a cast: the counter then blocks inside its own handler for `ms`, as a slow user actor would) |
+/// | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
+/// | `members` | `ok <live node names, sorted, space separated>` |
+/// | `local` | `ok <number of actors hosted here>` |
+/// | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
+/// | `stats` | `ok <key=value counters of this node>` |
+/// | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
+/// | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
+/// | `leave` | hands every actor off, then `ok`, and the node exits 0 |
+/// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
+///
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
 /// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--max-frame-bytes N]
-/// [--replicas N]
-/// [--hold-per-name N] [--hold-per-node N]
-/// [--dial-via ADDR=VIA]... [--ghost]`. Logs go to stderr (`RUST_LOG`, default
+/// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
+/// [--ghost]`. Logs go to stderr (`RUST_LOG`, default
 /// `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
@@ -60,13 +61,18 @@ pub fn console_main(args: impl IntoIterator<Item = String>) -> ! {
                 .unwrap_or_else(|_| "warn,ractor_dist=info".into()),
         )
         .try_init();
-    let outcome = parse_args(args).and_then(|args| {
-        tokio::runtime::Runtime::new()
-            .map_err(Failure::from)?
-            .block_on(run(args))
-    });
-    // A read of stdin may still be pending in tokio's blocking pool (after SIGTERM, say);
-    // it would keep the runtime from shutting down, so leave right away.
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => exit_with(Err(e.into())),
+    };
+    let outcome = parse_args(args).and_then(|args| runtime.block_on(run(args)));
+    // A read of stdin may still be pending in tokio's blocking pool (after SIGTERM, say):
+    // dropping the runtime would wait for it, so exit while it is still alive.
+    exit_with(outcome)
+}
+
+/// Exits the process: 0 after `Ok`, else 1 with the reason on stderr.
+fn exit_with(outcome: Result<(), Failure>) -> ! {
     match outcome {
         Ok(()) => std::process::exit(0),
         Err(Failure(e)) => {

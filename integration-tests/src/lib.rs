@@ -44,21 +44,25 @@ pub async fn start_node(name: &str, port: u16, args: &[String]) -> Result<NodePr
         .await?)
 }
 
-/// Names `<prefix>-<k>` (k = 0, 1, ...) whose rendezvous owner among `members` is `owner`
-/// (node names as in `members`, such as `n4@127.0.0.1`).
+/// The rendezvous owner of `name` among `members` (node names as in `members`, such as
+/// `n4@127.0.0.1`).
+pub fn owner_of(name: &str, members: &[String]) -> String {
+    let placement = Placement::new(Epoch(0), members.iter().map(|m| NodeName::new(m.as_str())));
+    placement
+        .owner_of(&ActorKey::new(name))
+        .map(|o| o.to_string())
+        .unwrap_or_default()
+}
+
+/// Names `<prefix>-<k>` (k = 0, 1, ...) whose rendezvous owner among `members` is `owner`.
 pub fn names_owned_by<'a>(
     prefix: &'a str,
-    members: &[String],
+    members: &'a [String],
     owner: &'a str,
 ) -> impl Iterator<Item = String> + 'a {
-    let placement = Placement::new(Epoch(0), members.iter().map(|m| NodeName::new(m.as_str())));
     (0..)
         .map(move |k| format!("{prefix}-{k}"))
-        .filter(move |name| {
-            placement
-                .owner_of(&ActorKey::new(name.as_str()))
-                .is_some_and(|o| o.as_str() == owner)
-        })
+        .filter(move |name| owner_of(name, members) == owner)
 }
 
 /// Heartbeat settings of test clusters: a 100 ms heartbeat and a 1.5 s deadline.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use integration_tests::{names_owned_by, wait_until, Cluster};
+use integration_tests::{names_owned_by, owner_of, wait_until, Cluster};
 
 /// Names that behave, and their values.
 const OTHERS: usize = 30;
@@ -93,26 +93,33 @@ async fn a_slow_restore_during_a_move_delays_only_its_own_name() -> Result<()> {
     let t0 = Instant::now();
     let mut cluster = Cluster::start(3).await?;
     let expected = spawn_others(&mut cluster).await?;
-    // A name the fourth node will own, spawned with 10 s hooks while the cluster has three.
-    let mut members = cluster.nodes[0].members().await?;
+    // A name the fourth node will own, spawned with 10 s hooks while the cluster has
+    // three, from the node that hosts it (the others' consoles stay free for probing).
+    let three = cluster.nodes[0].members().await?;
+    let mut four = three.clone();
     let joiner = joiner_name(&cluster);
-    members.push(joiner.clone());
-    let slow = names_owned_by("slow", &members, &joiner).next().unwrap();
-    cluster.nodes[0]
+    four.push(joiner.clone());
+    let slow = names_owned_by("slow", &four, &joiner).next().unwrap();
+    let host = owner_of(&slow, &three);
+    let h = (0..3)
+        .find(|&i| cluster.nodes[i].node_name() == host)
+        .unwrap();
+    let others: Vec<usize> = (0..3).filter(|&i| i != h).collect();
+    cluster.nodes[h]
         .send(&format!("spawn-slow {slow} 7 {SLOW_MS}"))
         .await?;
     let calls = keep_probing(
         &mut cluster,
-        &[1, 2],
+        &others,
         &expected,
         Duration::from_millis(SLOW_MS + 500),
         "during the slow pre_start",
     )
     .await?;
-    let reply = cluster.nodes[0].recv().await?;
-    ensure!(reply.starts_with("ok "), "spawn-slow {slow}: {reply}");
+    let reply = cluster.nodes[h].recv().await?;
+    ensure!(reply == format!("ok {host}"), "spawn-slow {slow}: {reply}");
     every_node_up(&mut cluster, 3, "after the slow pre_start").await?;
-    ensure!(cluster.nodes[1].add(&slow, 5).await? == 12);
+    ensure!(cluster.nodes[others[0]].add(&slow, 5).await? == 12);
     eprintln!(
         "slow pre_start: {calls} calls to other names answered meanwhile ({:?} in)",
         t0.elapsed()
@@ -136,6 +143,15 @@ async fn a_slow_restore_during_a_move_delays_only_its_own_name() -> Result<()> {
     eprintln!("slow restore: {calls} calls to other names answered meanwhile");
 
     // The slow name ends up served exactly once, on its owner.
+    let newcomer = &mut cluster.nodes[3];
+    ensure!(
+        wait_until(Duration::from_secs(20), async || newcomer
+            .get(&slow)
+            .await
+            .is_ok())
+        .await,
+        "{slow} does not answer on {joiner}"
+    );
     let nodes = &mut cluster.nodes;
     ensure!(
         wait_until(Duration::from_secs(20), async || {

@@ -45,7 +45,8 @@ pub use membership::{
 pub use mesh::{HelloError, Mesh, MeshCommand};
 pub use placement::{OwnerCache, Placement};
 pub use recovery::{
-    ConflictPolicy, Offer, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
+    Activation, ConflictPolicy, NameMeta, Offer, Recovery, RecoveryCommand, RecoveryConfig,
+    RecoveryMsg, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
     SpecHolders,
 };
 pub use snapshot::Snapshot;

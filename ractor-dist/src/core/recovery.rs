@@ -19,6 +19,10 @@
 //! After a partition heals, two live copies of a name meet on its owner (one arrives by
 //! handoff while the other runs there); [`resolve`] picks the outcome by the kind's
 //! [`ConflictPolicy`], deterministically: the winner does not depend on which copy travels.
+//!
+//! [`Recovery`] is the engine of one node that puts these pieces together (replication,
+//! checkpoints, offers, respawns, conflicts and the pause fence); nodes and the simulation
+//! both run it.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,6 +31,17 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{ActorKey, Incarnation, Millis, NodeName};
 use super::placement::Placement;
+
+mod engine;
+mod fence;
+mod meta;
+
+pub use engine::{
+    ConflictOutcome, Ctx, Here, Hosted, Recovery, RecoveryCommand, RecoveryConfig, RecoveryEvent,
+    RecoveryMsg, RespawnStart, DROPS_PER_FRAME,
+};
+pub use fence::Fence;
+pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};
 
 /// What happens when two live copies of a name meet after a partition heals.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]

@@ -120,6 +120,38 @@ pub(crate) enum FrameBody {
     Yield { keys: Vec<(ActorKey, NodeName)> },
 }
 
+impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
+    fn from(msg: super::RecoveryMsg<Snapshot>) -> Self {
+        use super::RecoveryMsg as M;
+        match msg {
+            M::Replicate { specs } => FrameBody::Replicate { specs },
+            M::SpecsKept { keys } => FrameBody::SpecsKept { keys },
+            M::Unreplicate { keys } => FrameBody::Unreplicate { keys },
+            M::Rehost {
+                keys,
+                to,
+                incarnation,
+            } => FrameBody::Rehost {
+                keys,
+                to,
+                incarnation,
+            },
+            M::Checkpoint {
+                key,
+                generation,
+                seq,
+                snapshot,
+            } => FrameBody::Checkpoint {
+                key,
+                generation,
+                seq,
+                snapshot,
+            },
+            M::Respawn { offers } => FrameBody::Respawn { offers },
+        }
+    }
+}
+
 /// One actor in a `Migrate` batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct MigrateEntry {

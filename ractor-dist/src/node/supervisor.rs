@@ -22,7 +22,7 @@ mod recovery;
 mod requests;
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,11 +33,12 @@ use ractor::{
 use tokio::sync::broadcast;
 
 use crate::core::handoff::inbound::{Inbound, InboundLimits};
+use crate::core::recovery::{RecoveryConfig, RespawnStart};
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
-    ActorKey, HandoffConfig, HandoffCore, Hello, HoldKind, HoldQueues, Incarnation,
-    MembershipEvent, Mesh, MsgId, NodeName, Placement, Replicas, Respawns, SpecHolders, Timing,
+    Activation, ActorKey, HandoffConfig, HandoffCore, Hello, HoldKind, HoldQueues, MembershipEvent,
+    Mesh, MsgId, NameMeta, NodeName, Placement, Recovery, Timing,
 };
 use crate::node::kind::ErasedKind;
 use crate::node::shared::NodeShared;
@@ -133,30 +134,16 @@ pub(crate) struct SupervisorArgs {
     pub(crate) events: broadcast::Sender<MembershipEvent>,
 }
 
-/// Which activation of a name a copy is: the generation counts activations (spawn 1, a
-/// respawn after a loss or a conflict resolution adds 1, a handoff keeps it); the origin is
-/// the node that activated it. Two copies with equal activations are the same copy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Activation {
-    generation: u64,
-    origin: NodeName,
-}
-
 struct Child {
     key: ActorKey,
     kind: Arc<dyn ErasedKind>,
-    args: Vec<u8>,
     restarts: VecDeque<Instant>,
     /// Set when the stop was asked for (not a crash): no restart, no double cleanup.
     stopping: bool,
     /// Set while it drains for a handoff: its exit carries the state to move.
     draining: bool,
-    activation: Activation,
-    /// The nodes holding its spec.
-    holders: SpecHolders,
-    /// The newest checkpoint and its sequence number (0: none).
-    checkpoint: Option<Snapshot>,
-    checkpoint_seq: u64,
+    /// Its arguments, activation, spec holders and newest checkpoint (for recovery).
+    meta: NameMeta<Snapshot>,
 }
 
 /// The payload of a held message; what the protocol knows of it (name, sender, time,
@@ -190,14 +177,11 @@ impl Payload {
 /// An actor drained for a handoff, until its target acknowledges it.
 struct Outgoing {
     kind: Arc<dyn ErasedKind>,
-    args: Vec<u8>,
     snapshot: Option<Snapshot>,
     started: Instant,
-    activation: Activation,
-    /// Where its spec is kept (they name the new host once it arrived, and keep the spec
-    /// until the new host's own holders have it).
-    holders: SpecHolders,
-    checkpoint_seq: u64,
+    /// Its arguments, activation and spec holders (they name the new host once it arrived,
+    /// and keep the spec until the new host's own holders have it).
+    meta: NameMeta<Snapshot>,
 }
 
 struct LeaveState {
@@ -231,27 +215,13 @@ pub(crate) struct SupervisorState {
     leaving: Option<LeaveState>,
     /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
     view_started: Instant,
-    /// Specs of names hosted elsewhere, kept here as a replica.
-    replicas: Replicas<Snapshot>,
-    /// Respawns offered to this node, started once it settles.
-    respawns: Respawns<Snapshot>,
+    /// Replicas, respawn offers, the drop/rehost outbox and the pause fence.
+    recovery: Recovery<Snapshot>,
+    /// Respawns decided by `recovery`, to start.
+    respawn_starts: Vec<RespawnStart<Snapshot>>,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.
     conflicts: HashMap<ActorKey, (NodeName, crate::core::wire::MigrateEntry)>,
-    /// Set when this node found it had been paused past the heartbeat deadline: its actors
-    /// take no messages until it has rejoined (see `recovery`).
-    fenced_since: Option<Instant>,
-    /// When the supervisor last handled a message (ticks come every heartbeat interval, so
-    /// a gap longer than the deadline means the process was paused).
-    last_handled: Instant,
-    /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
-    drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
-    /// The last settle was by deadline rather than by hearing from every peer.
-    settled_by_deadline: bool,
-    /// Replica sets are brought up to date with the next heartbeat tick.
-    replicate_due: bool,
-    /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
-    rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
     /// Every deadline of the protocol, from the configuration.
     timing: Timing,
     /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
@@ -300,6 +270,13 @@ impl Actor for DistSupervisor {
         );
         let placement = shared.view().placement.clone();
         let hold = HoldQueues::new(config.hold_config());
+        let recovery = Recovery::new(RecoveryConfig {
+            me: shared.me.clone(),
+            incarnation: shared.incarnation,
+            replicas: config.replicas,
+            frame_budget: RecoveryConfig::frame_budget_of(config.max_frame_bytes),
+            timing,
+        });
         Ok(SupervisorState {
             shared,
             transport: args.transport,
@@ -319,15 +296,9 @@ impl Actor for DistSupervisor {
             inbound: Inbound::new(InboundLimits::default()),
             leaving: None,
             view_started: Instant::now(),
-            replicas: Replicas::new(),
-            respawns: Respawns::new(),
+            recovery,
+            respawn_starts: Vec::new(),
             conflicts: HashMap::new(),
-            fenced_since: None,
-            last_handled: Instant::now(),
-            drops: BTreeMap::new(),
-            rehosts: BTreeMap::new(),
-            replicate_due: false,
-            settled_by_deadline: false,
             timing,
             start_replies: HashMap::new(),
             snapshotting: HashMap::new(),
@@ -374,6 +345,7 @@ impl Actor for DistSupervisor {
             }
             GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
+        state.message_done();
         Ok(())
     }
 
@@ -399,6 +371,7 @@ impl Actor for DistSupervisor {
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
             _ => {}
         }
+        state.message_done();
         Ok(())
     }
 

@@ -921,8 +921,7 @@ impl<S: Checkpoint> Recovery<S> {
             self.run_respawns(ctx, &hosted);
             self.replicate_due = true;
         }
-        let quiet =
-            settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
+        let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
         if self.replicate_due && quiet {
             self.replicate_due = false;
             self.replicate(names, ctx);

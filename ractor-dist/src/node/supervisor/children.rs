@@ -124,7 +124,7 @@ impl SupervisorState {
         let mut holders = Default::default();
         if let Some(child) = self.children.get_mut(&cell.get_id()) {
             child.stopping = true;
-            holders = std::mem::take(&mut child.holders);
+            holders = std::mem::take(&mut child.meta.holders);
         }
         self.remove_hosted(key, cell.get_id());
         self.unregister_elsewhere(key);
@@ -180,7 +180,7 @@ impl SupervisorState {
                 self.handoff.handle_gone(&key);
                 self.drop_buffered(&key);
                 self.unregister_elsewhere(&key);
-                self.unreplicate(&key, &child.holders);
+                self.unreplicate(&key, &child.meta.holders);
                 self.flush_drops();
                 // A copy that met this one while it was leaving takes its place.
                 if let Some((from, entry)) = self.conflicts.remove(&key) {
@@ -195,7 +195,7 @@ impl SupervisorState {
                 tracing::info!(name = %key, ?reason, ?error, "actor stopped (or could not start); removed from the cluster");
                 self.remove_hosted(&key, actor);
                 self.unregister_elsewhere(&key);
-                self.unreplicate(&key, &child.holders);
+                self.unreplicate(&key, &child.meta.holders);
                 self.flush_drops();
                 return;
             }
@@ -211,15 +211,20 @@ impl SupervisorState {
         if child.restarts.len() >= config.restart_limit as usize {
             tracing::error!(name = %key, %error, limit = config.restart_limit, "actor failed too often; removed from the cluster");
             self.unregister_elsewhere(&key);
-            self.unreplicate(&key, &child.holders);
+            self.unreplicate(&key, &child.meta.holders);
             self.flush_drops();
             return;
         }
         child.restarts.push_back(now);
         Counters::bump(&self.shared.counters.restarts);
-        tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.checkpoint.is_some(), "actor failed; restarting it");
+        tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.meta.checkpoint.is_some(), "actor failed; restarting it");
         // From its last checkpoint when it has one (falling back to its arguments).
-        let started = self.launch(&key, &child.kind, &child.args, child.checkpoint.clone());
+        let started = self.launch(
+            &key,
+            &child.kind,
+            &child.meta.args,
+            child.meta.checkpoint.clone(),
+        );
         match started {
             Ok(new_cell) => {
                 self.child_ids.insert(key.clone(), new_cell.get_id());
@@ -229,7 +234,7 @@ impl SupervisorState {
                         cell: new_cell.clone(),
                         kind: child.kind.clone(),
                         // Held like the others while the node is fenced.
-                        state: if self.fenced_since.is_some() {
+                        state: if self.recovery.is_fenced() {
                             EntryState::Moving
                         } else {
                             EntryState::Active
@@ -241,7 +246,7 @@ impl SupervisorState {
             Err(e) => {
                 tracing::error!(name = %key, error = ?e, "restart failed; actor removed from the cluster");
                 self.unregister_elsewhere(&key);
-                self.unreplicate(&key, &child.holders);
+                self.unreplicate(&key, &child.meta.holders);
                 self.flush_drops();
             }
         }

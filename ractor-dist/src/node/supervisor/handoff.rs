@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
-use super::{Activation, Child, GatewayMsg, LeaveState, Outgoing, SpecHolders, SupervisorState};
+use super::{Activation, Child, GatewayMsg, LeaveState, NameMeta, Outgoing, SupervisorState};
 use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
 use crate::core::wire::{self, FrameBody, MigrateEntry};
 use crate::core::Snapshot;
@@ -19,7 +19,7 @@ use crate::node::shared::{Counters, EntryState, HostedEntry, View};
 fn fallback_state(child: &Child) -> Option<Snapshot> {
     match child.kind.mode() {
         HandoffMode::Restart => None,
-        _ => child.checkpoint.clone(),
+        _ => child.meta.checkpoint.clone(),
     }
 }
 
@@ -70,6 +70,7 @@ impl SupervisorState {
     /// Executes the commands of the handoff state machine until there are none.
     pub(super) async fn run_handoff(&mut self) {
         let mut settled = false;
+        let mut by_deadline_last = false;
         let mut new_view = false;
         while let Some(command) = self.handoff.poll_command() {
             match command {
@@ -105,7 +106,7 @@ impl SupervisorState {
                             "handoff barrier incomplete at the deadline; releasing parked messages"
                         );
                     }
-                    self.settled_by_deadline = by_deadline;
+                    by_deadline_last = by_deadline;
                     settled = true;
                 }
             }
@@ -118,7 +119,7 @@ impl SupervisorState {
                 .last_settle_ms
                 .store(ms, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(ms, "settled for the current view");
-            self.settle().await;
+            self.settle(by_deadline_last).await;
         } else if new_view {
             self.release_parked(false).await;
         }
@@ -226,20 +227,20 @@ impl SupervisorState {
         let key = child.key.clone();
         // What the entry weighs in a batch: state, arguments, name, kind and envelope.
         let size = snapshot.as_ref().map_or(0, |s| s.bytes.len())
-            + child.args.len()
+            + child.meta.args.len()
             + key.as_str().len()
             + child.kind.name().len()
             + 64;
+        // Its last checkpoint stays behind: the state moves as `snapshot`.
+        let mut meta = child.meta;
+        meta.checkpoint = None;
         self.outgoing.insert(
             key.clone(),
             Outgoing {
                 kind: child.kind.clone(),
-                args: child.args.clone(),
                 snapshot,
                 started: Instant::now(),
-                activation: child.activation.clone(),
-                holders: child.holders.clone(),
-                checkpoint_seq: child.checkpoint_seq,
+                meta,
             },
         );
         let now = self.now();
@@ -268,7 +269,7 @@ impl SupervisorState {
             let mut entry = MigrateEntry {
                 key: key.clone(),
                 kind: out.kind.name().to_string(),
-                args: out.args.clone(),
+                args: out.meta.args.clone(),
                 // Copied only when it travels inline.
                 snapshot: if pieces.is_empty() {
                     out.snapshot.clone()
@@ -277,10 +278,10 @@ impl SupervisorState {
                 },
                 chunks: 0,
                 version: 0,
-                generation: out.activation.generation,
-                origin: out.activation.origin.clone(),
-                holders: out.holders.all(&self.shared.me),
-                checkpoint_seq: out.checkpoint_seq,
+                generation: out.meta.activation.generation,
+                origin: out.meta.activation.origin.clone(),
+                holders: out.meta.holders.all(&self.shared.me),
+                checkpoint_seq: out.meta.checkpoint_seq,
             };
             if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
                 entry.version = snap.version;
@@ -324,7 +325,7 @@ impl SupervisorState {
             self.moved_kinds.insert(key.clone(), kind.clone());
         }
         if let Some(out) = &out {
-            self.rehost(key, &out.holders, to);
+            self.rehost(key, &out.meta.holders, to);
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             // A conflicting copy met ours here while ours was leaving: it follows ours.
@@ -370,11 +371,18 @@ impl SupervisorState {
         // A batch in flight may have reached its target anyway (which then became
         // unreachable): this copy is a new activation, so that if the two ever meet they
         // are told apart and resolved, and the older one's checkpoints are fenced.
-        let activation = Activation {
-            generation: out.activation.generation.saturating_add(1),
-            origin: self.shared.me.clone(),
-        };
-        let cell = self.start_actor(key, &out.kind, &out.args, out.snapshot.clone(), activation);
+        let meta = out.meta.restored(
+            &self.shared.me,
+            out.snapshot.clone(),
+            out.kind.checkpoints(),
+        );
+        let cell = self.start_actor(
+            key,
+            &out.kind,
+            &meta.args,
+            out.snapshot.clone(),
+            meta.activation.clone(),
+        );
         let Some(_cell) = cell else {
             // It could not start: what waited for it finds nothing.
             self.drop_buffered(key);
@@ -387,13 +395,7 @@ impl SupervisorState {
         {
             // Its holders get the new generation's spec (with its final state as the
             // checkpoint) and drop the old one.
-            child.holders = out.holders;
-            child.holders.refresh(&self.shared.me);
-            child.checkpoint_seq = out.checkpoint_seq;
-            if out.kind.checkpoints() && out.snapshot.is_some() {
-                child.checkpoint = out.snapshot;
-                child.checkpoint_seq = out.checkpoint_seq.saturating_add(1);
-            }
+            child.meta = meta;
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             let snapshot = entry.snapshot.clone();
@@ -443,14 +445,10 @@ impl SupervisorState {
             Child {
                 key: key.clone(),
                 kind: kind.clone(),
-                args: args.to_vec(),
                 restarts: Default::default(),
                 stopping: false,
                 draining: false,
-                activation,
-                holders: SpecHolders::default(),
-                checkpoint: None,
-                checkpoint_seq: 0,
+                meta: NameMeta::new(kind.name(), args.to_vec(), activation),
             },
         );
         self.child_ids.insert(key.clone(), cell.get_id());
@@ -460,7 +458,7 @@ impl SupervisorState {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         self.moved_kinds.remove(key);
-        let state = if self.fenced_since.is_some() {
+        let state = if self.recovery.is_fenced() {
             // Paused and not rejoined yet: held like the others (see `recovery`).
             EntryState::Moving
         } else if !arrived || self.handoff.is_settled() {
@@ -531,11 +529,7 @@ impl SupervisorState {
         // this node once the source has the acknowledgement. Names with no former holder
         // but this node (a leaver's names go to their successor, which held their specs)
         // are replicated at once.
-        let alone = self.without_live_holders(arrived.iter());
-        self.replicate(Some(&alone));
-        if arrived.len() > alone.len() {
-            self.replicate_due = true;
-        }
+        self.replicate_arrivals(&arrived);
     }
 
     /// Starts copies of names that arrived from `from` (by handoff, or following a
@@ -564,40 +558,26 @@ impl SupervisorState {
                 generation: entry.generation,
                 origin: entry.origin.clone(),
             };
-            let holders = SpecHolders::inherit(entry.holders);
-            let seq = entry.checkpoint_seq;
-            let args = entry.args;
+            // The former host's holders keep the spec; checkpoints continue its sequence.
+            let meta = NameMeta::new(entry.kind, entry.args, activation).arrived(
+                entry.holders,
+                entry.checkpoint_seq,
+                snapshot.clone(),
+                kind.checkpoints(),
+            );
             if self
-                .start_actor(&key, &kind, &args, snapshot.clone(), activation)
+                .start_actor(&key, &kind, &meta.args, snapshot, meta.activation.clone())
                 .is_some()
             {
-                // The holders it inherited name this node from now on: told on the same
-                // link as the checkpoints that follow (the source tells them too).
-                let me = self.shared.me.clone();
-                let incarnation = self.shared.incarnation;
-                for (holder, host) in holders.all(&me) {
-                    if holder != me {
-                        self.rehosts
-                            .entry((holder, me.clone(), incarnation))
-                            .or_default()
-                            .push((key.clone(), host));
-                    }
-                }
+                // The holders it inherited name this node from now on.
+                self.recovery.handle_adopted(&key, &meta.holders);
                 if let Some(child) = self
                     .child_ids
                     .get(&key)
                     .and_then(|id| self.children.get_mut(id))
                 {
-                    child.holders = holders;
-                    // Checkpoints continue the source's sequence; the final state it sent
-                    // is newer than its last checkpoint.
-                    child.checkpoint_seq = seq;
-                    if kind.checkpoints() && snapshot.is_some() {
-                        child.checkpoint = snapshot;
-                        child.checkpoint_seq = seq.saturating_add(1);
-                    }
+                    child.meta = meta;
                 }
-                self.replicas.remove(&key);
                 let now = self.now();
                 self.handoff
                     .handle_migrated_in(from, key.clone(), kind.mode(), now);
@@ -614,7 +594,7 @@ impl SupervisorState {
     }
 
     /// Releases parked messages once the node is settled.
-    async fn settle(&mut self) {
+    async fn settle(&mut self, by_deadline: bool) {
         {
             let mut hosted = self.shared.hosted_mut();
             for entry in hosted.values_mut() {
@@ -623,7 +603,7 @@ impl SupervisorState {
                 }
             }
         }
-        self.after_settle().await;
+        self.after_settle(by_deadline).await;
         self.release_parked(false).await;
     }
 

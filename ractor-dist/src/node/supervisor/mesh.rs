@@ -38,17 +38,10 @@ impl SupervisorState {
         let now = self.now();
         self.mesh.handle_tick(now);
         self.run_mesh().await;
-        if self.fenced_since.is_some() && self.maybe_unfence(false) {
-            self.run_respawns().await;
-            self.replicate_due = true;
-        }
-        // Once the view has been quiet for two heartbeats: a view change moves many
-        // holders at once, and peers may still be settling their handoffs.
-        let quiet = self.handoff.is_settled()
-            && self.view_started.elapsed() >= self.timing.replicate_quiet();
-        if self.replicate_due && quiet {
-            self.replicate_due = false;
-            self.replicate(None);
+        // The fence may lift; once the view has been quiet (a view change moves many
+        // holders at once, and peers may still be settling their handoffs), every replica
+        // set is brought up to date.
+        if self.recovery_tick().await {
             // Once more, now that every session of the view is established: a registration
             // lost with a replaced session (simultaneous dials after a heal) would leave a
             // duplicate `Stay` copy unnoticed.

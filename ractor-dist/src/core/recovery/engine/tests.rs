@@ -1,1 +1,813 @@
+use std::collections::BTreeMap;
 
+use super::super::FenceDecision;
+use super::*;
+use crate::core::Epoch;
+
+fn n(s: &str) -> NodeName {
+    NodeName::new(s)
+}
+
+fn k(s: &str) -> ActorKey {
+    ActorKey::from(s)
+}
+
+/// The peers of a test node: members with their incarnations.
+struct TestPeers(BTreeMap<NodeName, Incarnation>);
+
+impl TestPeers {
+    fn of(names: &[&str]) -> Self {
+        Self(names.iter().map(|s| (n(s), Incarnation(1))).collect())
+    }
+}
+
+impl Peers for TestPeers {
+    fn incarnation_of(&self, node: &NodeName) -> Option<Incarnation> {
+        self.0.get(node).copied()
+    }
+    fn is_present(&self, node: &NodeName, incarnation: Incarnation) -> bool {
+        self.0.get(node) == Some(&incarnation)
+    }
+    fn is_up(&self, node: &NodeName) -> bool {
+        self.0.contains_key(node)
+    }
+    fn has_peers(&self) -> bool {
+        self.0.len() > 1
+    }
+}
+
+fn engine(me: &str, replicas: usize, budget: usize) -> Recovery<u64> {
+    Recovery::new(RecoveryConfig {
+        me: n(me),
+        incarnation: Incarnation(1),
+        replicas,
+        frame_budget: budget,
+        timing: Timing {
+            heartbeat_interval_ms: 100,
+            heartbeat_deadline_ms: 1_000,
+            handoff_ms: 2_000,
+            ..Timing::default()
+        },
+    })
+}
+
+fn placement(names: &[&str]) -> Placement {
+    Placement::new(Epoch(1), names.iter().map(|s| n(s)))
+}
+
+fn ctx<'a>(now: u64, placement: &'a Placement, peers: &'a TestPeers) -> Ctx<'a, TestPeers> {
+    Ctx {
+        now: Millis(now),
+        placement,
+        peers,
+        leaving: false,
+    }
+}
+
+fn meta(me: &str, generation: u64) -> NameMeta<u64> {
+    NameMeta::new(
+        "k",
+        vec![0; 200],
+        Activation {
+            generation,
+            origin: n(me),
+        },
+    )
+}
+
+fn drain(r: &mut Recovery<u64>) -> Vec<RecoveryCommand<u64>> {
+    std::iter::from_fn(|| r.poll_command()).collect()
+}
+
+fn sends(cmds: &[RecoveryCommand<u64>]) -> Vec<(NodeName, RecoveryMsg<u64>)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            RecoveryCommand::Send { to, msg } => Some((to.clone(), msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(cmds: &[RecoveryCommand<u64>]) -> Vec<RecoveryEvent> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            RecoveryCommand::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn replicate_sends_specs_batched_under_the_frame_budget_then_drops_former_holders() {
+    let mut r = engine("a", 2, 1_000);
+    let p = placement(&["a", "b", "c"]);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    let keys: Vec<ActorKey> = (0..40).map(|i| k(&format!("n{i}"))).collect();
+    let mut metas: Vec<NameMeta<u64>> = keys.iter().map(|_| meta("a", 1)).collect();
+    let mut names: Vec<Hosted<'_, u64>> = keys.iter().zip(metas.iter_mut()).collect();
+    r.replicate(&mut names, ctx(0, &p, &peers));
+    let out = sends(&drain(&mut r));
+    let mut per_node: BTreeMap<NodeName, usize> = BTreeMap::new();
+    for (to, msg) in &out {
+        let RecoveryMsg::Replicate { specs } = msg else {
+            panic!("only specs go out first: {msg:?}");
+        };
+        let bytes: usize = specs.iter().map(|(k, s)| spec_size(k, s)).sum();
+        // Each spec weighs 200 + key + overhead: four fit in a 1000-byte frame.
+        assert!(
+            specs.len() == 1 || bytes <= 1_000,
+            "{bytes} bytes in one frame"
+        );
+        assert!(specs
+            .iter()
+            .all(|(_, s)| s.host == n("a") && s.generation == 1));
+        *per_node.entry(to.clone()).or_default() += specs.len();
+    }
+    assert_eq!(per_node.values().sum::<usize>(), 40, "one holder per name");
+    assert!(out.len() > 2, "batched into several frames");
+    // Nothing changed: nothing is sent again.
+    let mut names: Vec<Hosted<'_, u64>> = keys.iter().zip(metas.iter_mut()).collect();
+    r.replicate(&mut names, ctx(0, &p, &peers));
+    assert!(drain(&mut r).is_empty());
+
+    // `c` leaves: names held on `c` go to `b`; `c` drops them once `b` confirmed.
+    let p2 = placement(&["a", "b"]);
+    let peers2 = TestPeers::of(&["a", "b"]);
+    let on_c: Vec<usize> = (0..40)
+        .filter(|i| metas[*i].holders.current()[0].0 == n("c"))
+        .collect();
+    assert!(!on_c.is_empty());
+    let mut names: Vec<Hosted<'_, u64>> = keys.iter().zip(metas.iter_mut()).collect();
+    r.replicate(&mut names, ctx(0, &p2, &peers2));
+    let out = sends(&drain(&mut r));
+    assert!(out
+        .iter()
+        .all(|(to, m)| *to == n("b") && matches!(m, RecoveryMsg::Replicate { .. })));
+    for i in &on_c {
+        r.handle_spec_kept(&n("b"), &keys[*i], &mut metas[*i].holders);
+    }
+    r.flush();
+    let out = sends(&drain(&mut r));
+    assert_eq!(out.len(), 1);
+    let (to, RecoveryMsg::Unreplicate { keys: dropped }) = &out[0] else {
+        panic!("{out:?}");
+    };
+    assert_eq!(*to, n("c"));
+    assert_eq!(dropped.len(), on_c.len());
+    assert!(dropped.iter().all(|(_, host)| *host == n("a")));
+}
+
+#[test]
+fn drops_and_rehosts_go_in_frames_of_at_most_4096_names() {
+    let mut r = engine("a", 2, 1_000);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    let mut holders = SpecHolders::default();
+    holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
+    for i in 0..5_000 {
+        r.unreplicate(&k(&format!("n{i}")), &holders);
+        r.rehost(&k(&format!("m{i}")), &holders, &n("c"), &peers);
+    }
+    r.flush();
+    let out = sends(&drain(&mut r));
+    let sizes: Vec<(bool, usize)> = out
+        .iter()
+        .map(|(_, m)| match m {
+            RecoveryMsg::Rehost { keys, to, .. } => {
+                assert_eq!(*to, n("c"));
+                (true, keys.len())
+            }
+            RecoveryMsg::Unreplicate { keys } => (false, keys.len()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![(true, 4096), (true, 904), (false, 4096), (false, 904)]
+    );
+}
+
+#[test]
+fn specs_from_another_host_are_refused_and_stale_ones_fenced() {
+    let mut r = engine("b", 2, 1_000);
+    let spec = |host: &str, generation| Spec {
+        kind: "k".into(),
+        args: vec![],
+        generation,
+        host: n(host),
+        host_incarnation: Incarnation(1),
+        seq: 0,
+        checkpoint: None::<u64>,
+    };
+    r.handle_replicate(
+        &n("a"),
+        vec![(k("x"), spec("c", 1)), (k("y"), spec("a", 2))],
+    );
+    let cmds = drain(&mut r);
+    assert_eq!(
+        events(&cmds),
+        vec![RecoveryEvent::SpecFromOtherHost {
+            key: k("x"),
+            from: n("a"),
+            host: n("c")
+        }]
+    );
+    assert_eq!(
+        sends(&cmds),
+        vec![(n("a"), RecoveryMsg::SpecsKept { keys: vec![k("y")] })]
+    );
+    assert!(r.replicas().get(&k("x")).is_none());
+    // An older generation of `y` (its host was replaced by a respawn) is refused.
+    r.handle_replicate(&n("a"), vec![(k("y"), spec("a", 1))]);
+    let cmds = drain(&mut r);
+    assert_eq!(
+        events(&cmds),
+        vec![RecoveryEvent::StaleSpec {
+            key: k("y"),
+            from: n("a")
+        }]
+    );
+    assert!(sends(&cmds).is_empty());
+    // Checkpoints: from the host, of its generation, newer than the last one.
+    let table = [
+        ("a", 2, 1, None),
+        ("a", 2, 1, Some(ReplicaOutcome::Stale)),
+        ("c", 2, 2, Some(ReplicaOutcome::Stale)),
+        ("a", 1, 3, Some(ReplicaOutcome::Stale)),
+        ("a", 2, 3, None),
+    ];
+    for (from, generation, seq, refused) in table {
+        r.handle_checkpoint(&n(from), k("y"), generation, seq, seq);
+        let got: Vec<ReplicaOutcome> = events(&drain(&mut r))
+            .into_iter()
+            .filter_map(|e| match e {
+                RecoveryEvent::CheckpointRefused { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            refused.into_iter().collect::<Vec<_>>(),
+            "{from} {generation} {seq}"
+        );
+    }
+    assert_eq!(r.replicas().get(&k("y")).unwrap().seq, 3);
+}
+
+#[test]
+fn checkpoints_go_to_every_holder_unless_too_large_or_fenced() {
+    let mut r = engine("a", 2, 1_000);
+    let mut m = meta("a", 3);
+    // No holder yet: kept here only.
+    r.handle_checkpointed(&k("x"), &mut m, 7);
+    assert!(drain(&mut r).is_empty());
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (Some(7), 1));
+    m.holders = SpecHolders::inherit([(n("c"), n("z"))]);
+    m.holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
+    r.handle_checkpointed(&k("x"), &mut m, 8);
+    let cmds = drain(&mut r);
+    let to: Vec<NodeName> = sends(&cmds).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(to, vec![n("b"), n("c")], "current and former holders");
+    assert!(sends(&cmds).iter().all(|(_, msg)| *msg
+        == RecoveryMsg::Checkpoint {
+            key: k("x"),
+            generation: 3,
+            seq: 2,
+            snapshot: 8
+        }));
+    assert_eq!(events(&cmds), vec![RecoveryEvent::Checkpointed]);
+    // Over the budget: kept here, counted.
+    let mut small = engine("a", 2, 4);
+    small.handle_checkpointed(&k("x"), &mut m, 9);
+    assert_eq!(
+        events(&drain(&mut small)),
+        vec![RecoveryEvent::CheckpointTooLarge {
+            key: k("x"),
+            bytes: 8,
+            limit: 4
+        }]
+    );
+    assert_eq!(m.checkpoint_seq, 3);
+    // A fenced node sends none.
+    let peers = TestPeers::of(&["a", "b"]);
+    r.handle_message_done(Millis(0), peers.has_peers(), false);
+    assert!(r.handle_message(Millis(5_000), true, false));
+    drain(&mut r);
+    r.handle_checkpointed(&k("x"), &mut m, 10);
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(m.checkpoint_seq, 4);
+}
+
+#[test]
+fn the_spec_leaves_out_a_checkpoint_over_the_budget() {
+    let mut m = meta("a", 2);
+    m.checkpoint = Some(5);
+    m.checkpoint_seq = 4;
+    let spec = m.spec(&n("a"), Incarnation(3), 100);
+    assert_eq!(
+        (spec.seq, spec.checkpoint, spec.generation),
+        (4, Some(5), 2)
+    );
+    let spec = m.spec(&n("a"), Incarnation(3), 4);
+    assert_eq!((spec.seq, spec.checkpoint), (0, None));
+}
+
+#[test]
+fn orphans_are_offered_to_their_owner_and_kept_only_where_its_replicas_are() {
+    let names = ["a", "b", "c", "d"];
+    // Specs of names hosted on `d`, kept on `a`.
+    let mut r = engine("a", 2, 100_000);
+    let keys: Vec<ActorKey> = (0..30).map(|i| k(&format!("n{i}"))).collect();
+    let specs = keys
+        .iter()
+        .map(|key| {
+            let spec = Spec {
+                kind: "k".into(),
+                args: vec![],
+                generation: 2,
+                host: n("d"),
+                host_incarnation: Incarnation(1),
+                seq: 1,
+                checkpoint: Some(1),
+            };
+            (key.clone(), spec)
+        })
+        .collect();
+    r.handle_replicate(&n("d"), specs);
+    drain(&mut r);
+    // `d` is gone.
+    let p = placement(&names[..3]);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    r.offer_orphans(ctx(10, &p, &peers));
+    let cmds = drain(&mut r);
+    let mut offered = 0;
+    for (to, msg) in sends(&cmds) {
+        let RecoveryMsg::Respawn { offers } = msg else {
+            panic!("{msg:?}");
+        };
+        for (key, offer) in offers {
+            offered += 1;
+            assert_eq!(p.owner_of(&key), Some(&to));
+            assert_eq!((offer.hops, offer.spec.generation), (0, 2));
+            let keeps = replica_set(&p, &key, &to, 2).contains(&n("a"));
+            match r.replicas().get(&key) {
+                Some(spec) => {
+                    assert!(keeps);
+                    assert_eq!(spec.host, to, "reassigned to the owner");
+                }
+                None => assert!(!keeps),
+            }
+        }
+    }
+    let mine = keys
+        .iter()
+        .filter(|k| p.owner_of(k) == Some(&n("a")))
+        .count();
+    assert_eq!(offered + mine, keys.len());
+    assert_eq!(
+        r.respawns().len(),
+        mine,
+        "offers for names it owns wait here"
+    );
+    // The view changes before they ran: they follow their new owner, one hop further.
+    let p2 = placement(&["b", "c"]);
+    r.offer_orphans(ctx(20, &p2, &peers));
+    let forwarded: Vec<(NodeName, ActorKey, u8)> = sends(&drain(&mut r))
+        .into_iter()
+        .flat_map(|(to, m)| match m {
+            RecoveryMsg::Respawn { offers } => offers
+                .into_iter()
+                .map(|(k, o)| (to.clone(), k, o.hops))
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .filter(|(_, _, hops)| *hops == 1)
+        .collect();
+    assert_eq!(forwarded.len(), mine);
+    assert!(forwarded
+        .iter()
+        .all(|(to, key, _)| p2.owner_of(key) == Some(to)));
+}
+
+fn offer(host: &str, generation: u64, seq: u64, hops: u8) -> Offer<u64> {
+    Offer {
+        spec: Spec {
+            kind: "k".into(),
+            args: vec![9],
+            generation,
+            host: n(host),
+            host_incarnation: Incarnation(1),
+            seq,
+            checkpoint: (seq > 0).then_some(seq * 10),
+        },
+        hops,
+    }
+}
+
+#[test]
+fn respawns_start_at_the_next_generation_from_the_freshest_checkpoint() {
+    let p = placement(&["a", "b"]);
+    let peers = TestPeers::of(&["a", "b"]);
+    let mine: Vec<ActorKey> = (0..20)
+        .map(|i| k(&format!("n{i}")))
+        .filter(|key| p.owner_of(key) == Some(&n("a")))
+        .take(3)
+        .collect();
+    let theirs = (0..20)
+        .map(|i| k(&format!("n{i}")))
+        .find(|key| p.owner_of(key) == Some(&n("b")))
+        .unwrap();
+    let mut r = engine("a", 2, 100_000);
+    // A newer checkpoint of mine[0] reached this node after the offer was made.
+    let kept = Spec {
+        seq: 5,
+        checkpoint: Some(50),
+        ..offer("x", 4, 5, 0).spec
+    };
+    r.handle_replicate(&n("x"), vec![(mine[0].clone(), kept)]);
+    drain(&mut r);
+    let offers = vec![
+        (mine[0].clone(), offer("x", 4, 2, 0)),
+        (mine[1].clone(), offer("x", 1, 0, 0)),
+        // Its host is still in the view: wait.
+        (mine[2].clone(), offer("b", 1, 0, 0)),
+        (theirs.clone(), offer("x", 1, 0, 2)),
+    ];
+    r.handle_offers(offers, true, ctx(0, &p, &peers), |_| false);
+    let cmds = drain(&mut r);
+    let starts: Vec<&RespawnStart<u64>> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            RecoveryCommand::Respawn(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 2);
+    let s0 = starts.iter().find(|s| s.key == mine[0]).unwrap();
+    assert_eq!(
+        s0.meta.activation,
+        Activation {
+            generation: 5,
+            origin: n("a")
+        }
+    );
+    assert_eq!(
+        (s0.meta.checkpoint, s0.meta.checkpoint_seq, s0.seq),
+        (Some(50), 1, 5)
+    );
+    assert_eq!(s0.lost, n("x"));
+    let s1 = starts.iter().find(|s| s.key == mine[1]).unwrap();
+    assert_eq!(
+        (s1.meta.activation.generation, s1.meta.checkpoint_seq),
+        (2, 0)
+    );
+    assert_eq!(s1.meta.args, vec![9]);
+    assert_eq!(
+        sends(&cmds),
+        vec![(
+            n("b"),
+            RecoveryMsg::Respawn {
+                offers: vec![(theirs.clone(), offer("x", 1, 0, 3))]
+            }
+        )]
+    );
+    assert_eq!(r.respawns().len(), 1, "the offer whose host is back waits");
+    // Past the patience, dropped; at the hop limit, dropped too.
+    let late = r.config().timing.respawn_patience_ms() + 1;
+    r.run_respawns(ctx(late, &p, &peers), |_| false);
+    r.handle_offers(
+        vec![(theirs.clone(), offer("x", 1, 0, 3))],
+        true,
+        ctx(late, &p, &peers),
+        |_| false,
+    );
+    let why: Vec<&'static str> = events(&drain(&mut r))
+        .into_iter()
+        .filter_map(|e| match e {
+            RecoveryEvent::OfferDropped { why, .. } => Some(why),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(why, vec!["its host is back", "no owner in reach"]);
+    // Not settled, fenced or leaving: offers wait.
+    r.handle_offers(
+        vec![(mine[1].clone(), offer("x", 1, 0, 0))],
+        false,
+        ctx(0, &p, &peers),
+        |_| false,
+    );
+    assert!(drain(&mut r).is_empty());
+    r.run_respawns(
+        Ctx {
+            leaving: true,
+            ..ctx(0, &p, &peers)
+        },
+        |_| false,
+    );
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.respawns().len(), 1);
+}
+
+#[test]
+fn a_conflict_makes_the_survivor_a_new_activation_made_here() {
+    let p = placement(&["a", "b", "c"]);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    let policies = [
+        (ConflictPolicy::KeepNewest, Resolution::TakeIncoming),
+        (ConflictPolicy::KeepOldest, Resolution::KeepLocal),
+        (ConflictPolicy::Merge, Resolution::Merge),
+    ];
+    for (policy, want) in policies {
+        let mut r = engine("a", 2, 100_000);
+        let mut m = meta("a", 2);
+        m.holders.retarget(&n("a"), vec![(n("c"), Incarnation(1))]);
+        let incoming = Activation {
+            generation: 3,
+            origin: n("b"),
+        };
+        let former = vec![(n("c"), n("b"))];
+        let here = Here::Running {
+            meta: &mut m,
+            policy,
+        };
+        let out = r.resolve_conflict(
+            &k("x"),
+            &n("b"),
+            &incoming,
+            former,
+            Some(7),
+            here,
+            ctx(0, &p, &peers),
+        );
+        assert_eq!(out, ConflictOutcome::Resolved(want));
+        assert_eq!(
+            m.activation,
+            Activation {
+                generation: 4,
+                origin: n("a")
+            },
+            "max(2, 3) + 1, made here"
+        );
+        let cmds = drain(&mut r);
+        let resolves: Vec<(Resolution, u64)> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                RecoveryCommand::Resolve {
+                    resolution,
+                    snapshot,
+                    ..
+                } => Some((*resolution, *snapshot)),
+                _ => None,
+            })
+            .collect();
+        let applied = if want == Resolution::KeepLocal {
+            vec![]
+        } else {
+            vec![(want, 7)]
+        };
+        assert_eq!(resolves, applied, "{policy:?}");
+        // Every holder gets the new generation's spec.
+        let specs: Vec<(NodeName, u64)> = sends(&cmds)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                RecoveryMsg::Replicate { specs } => Some((to, specs[0].1.generation)),
+                _ => None,
+            })
+            .collect();
+        assert!(!specs.is_empty() && specs.iter().all(|(_, g)| *g == 4));
+    }
+    // The same copy twice is ignored; a copy that moves away takes the conflict along.
+    let mut r = engine("a", 2, 100_000);
+    let mut m = meta("a", 2);
+    let same = m.activation.clone();
+    let here = Here::Running {
+        meta: &mut m,
+        policy: ConflictPolicy::KeepNewest,
+    };
+    let out = r.resolve_conflict(
+        &k("x"),
+        &n("b"),
+        &same,
+        vec![],
+        Some(1),
+        here,
+        ctx(0, &p, &peers),
+    );
+    assert_eq!(out, ConflictOutcome::Ignored);
+    assert_eq!(m.activation.generation, 2);
+    let other = Activation {
+        generation: 5,
+        origin: n("b"),
+    };
+    let moving = Here::Moving {
+        draining: None,
+        outgoing: Some(&same),
+    };
+    let out = r.resolve_conflict(
+        &k("x"),
+        &n("b"),
+        &other,
+        vec![],
+        Some(1),
+        moving,
+        ctx(0, &p, &peers),
+    );
+    assert_eq!(out, ConflictOutcome::Follows(Some(1)));
+    let moving = Here::Moving {
+        draining: None,
+        outgoing: Some(&same),
+    };
+    let out = r.resolve_conflict(
+        &k("x"),
+        &n("b"),
+        &same,
+        vec![],
+        Some(1),
+        moving,
+        ctx(0, &p, &peers),
+    );
+    assert_eq!(out, ConflictOutcome::Ignored);
+}
+
+#[test]
+fn the_pause_gap_counts_from_the_end_of_the_previous_message_plus_one_interval() {
+    // Interval 100, deadline 1000: silence over 1000 counting the interval before.
+    let table: [(u64, u64, bool, bool, bool); 6] = [
+        // (previous end, this start, has peers, leaving, fenced)
+        (0, 900, true, false, false),
+        (0, 901, true, false, true),
+        (0, 5_000, false, false, false),
+        (0, 5_000, true, true, false),
+        (4_000, 4_850, true, false, false),
+        (4_000, 5_500, true, false, true),
+    ];
+    for (end, start, peers, leaving, want) in table {
+        let mut r = engine("a", 2, 1_000);
+        r.handle_message_done(Millis(end), peers, leaving);
+        assert_eq!(
+            r.handle_message(Millis(start), peers, leaving),
+            want,
+            "{end} {start}"
+        );
+        let cmds = drain(&mut r);
+        assert_eq!(
+            cmds.iter().any(|c| matches!(c, RecoveryCommand::Fence)),
+            want
+        );
+    }
+    // A handler that outlasts the deadline is noticed when it ends.
+    let mut r = engine("a", 2, 1_000);
+    r.handle_message_done(Millis(0), true, false);
+    assert!(!r.handle_message(Millis(50), true, false));
+    assert!(r.handle_message_done(Millis(1_050), true, false));
+    assert_eq!(
+        events(&drain(&mut r)),
+        vec![RecoveryEvent::Paused { gap_ms: 1_150 }]
+    );
+    // Fenced once only.
+    assert!(!r.handle_message(Millis(5_000), true, false));
+    assert!(r.is_fenced());
+}
+
+#[test]
+fn the_fence_lifts_on_rejoin_when_unnoticed_or_after_the_patience() {
+    let p = placement(&["a", "b"]);
+    let peers = TestPeers::of(&["a", "b"]);
+    let alone = TestPeers::of(&["a"]);
+    let fenced = || {
+        let mut r = engine("a", 2, 1_000);
+        r.handle_message_done(Millis(0), true, false);
+        assert!(r.handle_message(Millis(2_000), true, false));
+        drain(&mut r);
+        r
+    };
+    let lifted = |r: &mut Recovery<u64>| {
+        let cmds = drain(r);
+        cmds.iter().any(|c| matches!(c, RecoveryCommand::Unfence))
+    };
+    // Settled by barrier for a view adopted after the pause: rejoined.
+    let mut r = fenced();
+    r.handle_settled(
+        false,
+        Millis(2_100),
+        &mut [],
+        ctx(2_200, &p, &peers),
+        |_| false,
+    );
+    assert!(lifted(&mut r) && !r.is_fenced());
+    // Settled by deadline: some copies may still come back.
+    let mut r = fenced();
+    r.handle_settled(true, Millis(2_100), &mut [], ctx(2_200, &p, &peers), |_| {
+        false
+    });
+    assert!(!lifted(&mut r) && r.is_fenced());
+    // The view never changed and a deadline passed: the peers kept this node.
+    let mut r = fenced();
+    r.handle_tick(true, Millis(0), &mut [], ctx(2_900, &p, &peers), |_| false);
+    assert!(!lifted(&mut r));
+    r.handle_tick(true, Millis(0), &mut [], ctx(3_001, &p, &peers), |_| false);
+    let cmds = drain(&mut r);
+    assert!(cmds.iter().any(|c| matches!(c, RecoveryCommand::Unfence)));
+    assert!(events(&cmds).contains(&RecoveryEvent::Unfenced {
+        decision: FenceDecision::Unnoticed,
+        waited_ms: 1_001
+    }));
+    // Alone: gives up after the patience (2 deadlines + a handoff).
+    let mut r = fenced();
+    let patience = r.config().timing.fence_patience_ms();
+    r.handle_tick(
+        false,
+        Millis(2_100),
+        &mut [],
+        ctx(2_000 + patience, &p, &alone),
+        |_| false,
+    );
+    assert!(!lifted(&mut r));
+    r.handle_tick(
+        false,
+        Millis(2_100),
+        &mut [],
+        ctx(2_001 + patience, &p, &alone),
+        |_| false,
+    );
+    assert!(lifted(&mut r));
+}
+
+#[test]
+fn replica_sets_catch_up_once_the_view_is_quiet_after_a_settle() {
+    let p = placement(&["a", "b"]);
+    let peers = TestPeers::of(&["a", "b"]);
+    let mut r = engine("a", 2, 100_000);
+    let key = k("x");
+    // A name whose former holder `b` is live: not replicated at the settle.
+    let mut m = meta("a", 1).arrived([(n("b"), n("z"))], 0, None, false);
+    r.handle_settled(
+        false,
+        Millis(0),
+        &mut [(&key, &mut m)],
+        ctx(0, &p, &peers),
+        |_| false,
+    );
+    assert!(sends(&drain(&mut r)).is_empty());
+    assert!(r.replicate_due());
+    let quiet = r.config().timing.replicate_quiet_ms();
+    let mut names = [(&key, &mut m)];
+    assert!(!r.handle_tick(
+        true,
+        Millis(0),
+        &mut names,
+        ctx(quiet - 1, &p, &peers),
+        |_| false
+    ));
+    assert!(
+        !r.handle_tick(false, Millis(0), &mut names, ctx(quiet, &p, &peers), |_| {
+            false
+        })
+    );
+    assert!(
+        r.handle_tick(true, Millis(0), &mut names, ctx(quiet, &p, &peers), |_| {
+            false
+        })
+    );
+    assert_eq!(
+        sends(&drain(&mut r))
+            .into_iter()
+            .map(|(to, _)| to)
+            .collect::<Vec<_>>(),
+        vec![n("b")]
+    );
+    assert!(!r.replicate_due());
+    // Without a live former holder it is replicated at once.
+    let mut r = engine("a", 2, 100_000);
+    let mut m = meta("a", 1).arrived([(n("gone"), n("z"))], 0, None, false);
+    r.handle_arrivals(&mut [(&key, &mut m)], ctx(0, &p, &peers));
+    assert_eq!(sends(&drain(&mut r)).len(), 1);
+    assert!(!r.replicate_due());
+}
+
+#[test]
+fn arrived_and_restored_copies_continue_the_checkpoint_sequence() {
+    let m = meta("b", 3).arrived([(n("c"), n("b"))], 4, Some(9), true);
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (Some(9), 5));
+    assert_eq!(m.activation.generation, 3, "a handoff keeps the generation");
+    let m = meta("b", 3).arrived([(n("c"), n("b"))], 4, Some(9), false);
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (None, 4));
+    let mut before = meta("a", 3);
+    before
+        .holders
+        .retarget(&n("a"), vec![(n("c"), Incarnation(1))]);
+    before.checkpoint_seq = 6;
+    let m = before.restored(&n("a"), Some(1), true);
+    assert_eq!(
+        m.activation,
+        Activation {
+            generation: 4,
+            origin: n("a")
+        }
+    );
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (Some(1), 7));
+    assert!(
+        m.holders.current().is_empty(),
+        "every holder gets the new spec"
+    );
+    assert_eq!(m.holders.all(&n("a")), vec![(n("c"), n("a"))]);
+}

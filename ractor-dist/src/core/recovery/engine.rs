@@ -906,7 +906,8 @@ impl<S: Checkpoint> Recovery<S> {
     }
 
     /// The heartbeat tick (`settled`: the node is settled for a view that began at
-    /// `view_started`): a fenced node may lift its fence (then decides its offers), and
+    /// `view_started`): a fenced node may lift its fence, waiting offers are decided again
+    /// (when settled or just unfenced), and
     /// once the view has been quiet for [`Timing::replicate_quiet_ms`] after a settle, the
     /// replica sets of every name (`names`) are brought up to date; returns true then.
     pub fn handle_tick<P: Peers>(
@@ -917,9 +918,14 @@ impl<S: Checkpoint> Recovery<S> {
         ctx: Ctx<'_, P>,
         hosted: impl Fn(&ActorKey) -> bool,
     ) -> bool {
-        if self.fence.is_fenced() && self.maybe_unfence(false, view_started, ctx) {
-            self.run_respawns(ctx, &hosted);
+        let unfenced = self.fence.is_fenced() && self.maybe_unfence(false, view_started, ctx);
+        if unfenced {
             self.replicate_due = true;
+        }
+        // Offers that waited for their lost host (it was still in the view) are decided
+        // again: dropped past their patience, run if the host has gone since.
+        if settled || unfenced {
+            self.run_respawns(ctx, &hosted);
         }
         let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
         if self.replicate_due && quiet {

@@ -1,8 +1,9 @@
 //! The seeded simulation of the migration issue, extended with failures: nodes running
-//! [`HandoffCore`] together with [`Replicas`], [`Respawns`] and [`resolve`] under a model
-//! executor (the supervisor's rules, without actors or sockets), over FIFO links delivered
-//! in random interleavings, while names take writes that are checkpointed to their replicas
-//! and nodes crash, restart, hang, resume, and get partitioned and healed.
+//! [`HandoffCore`] and the nodes' own recovery engine ([`Recovery`]: replication,
+//! checkpoints, offers, respawns, conflicts and the pause fence, the same code a node runs)
+//! under a small executor (actors are counters, frames are packets), over FIFO links
+//! delivered in random interleavings, while names take writes that are checkpointed to
+//! their replicas and nodes crash, restart, hang, resume, and get partitioned and healed.
 //!
 //! Checked after every step:
 //! - **single activation**: two nodes that see each other and are settled (by barrier) never
@@ -28,10 +29,21 @@ use crate::core::handoff::{
 };
 use crate::core::membership::view_digest;
 use crate::core::sim_seeds::seeds;
-use crate::core::{Epoch, Millis};
+use crate::core::{Epoch, Millis, Timing};
 
 const REPLICAS: usize = 2;
 const DEADLINE_MS: u64 = 2_000;
+
+/// The configuration the simulated nodes run with (a handoff deadline equal to the
+/// heartbeat deadline).
+fn timing() -> Timing {
+    Timing {
+        heartbeat_interval_ms: 100,
+        heartbeat_deadline_ms: DEADLINE_MS,
+        handoff_ms: DEADLINE_MS,
+        ..Timing::default()
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum St {
@@ -47,11 +59,17 @@ enum St {
 #[derive(Clone, Debug)]
 struct Copy {
     value: u64,
-    generation: u64,
-    origin: usize,
     st: St,
-    seq: u64,
-    holders: SpecHolders,
+    /// It was killed while draining: it travels without its state.
+    stateless: bool,
+    meta: NameMeta<u64>,
+}
+
+impl Copy {
+    /// The state it carries when it moves.
+    fn state(&self) -> Option<u64> {
+        (!self.stateless).then_some(self.value)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -60,25 +78,52 @@ enum Packet {
     Done(ViewIdOf),
     Migrate(BatchId, Vec<(ActorKey, Copy)>),
     Ack(BatchId),
-    Replicate(Vec<(ActorKey, Spec<u64>)>),
-    Confirm(Vec<ActorKey>),
-    Unreplicate(Vec<(ActorKey, NodeName)>),
-    /// The sender handed these names (as hosted by the named hosts) to a new host.
-    Rehost(Vec<(ActorKey, NodeName)>, NodeName, Incarnation),
-    Checkpoint(ActorKey, u64, u64, u64),
-    Respawn(Vec<(ActorKey, Offer<u64>)>),
+    /// A frame of the recovery engine.
+    Rec(RecoveryMsg<u64>),
     Conflict(ActorKey, Copy),
 }
 
 type ViewIdOf = crate::core::ViewId;
+
+/// A node's view of its peers, as its recovery engine sees it.
+struct SimPeers(BTreeMap<NodeName, Incarnation>);
+
+impl Peers for SimPeers {
+    fn incarnation_of(&self, node: &NodeName) -> Option<Incarnation> {
+        self.0.get(node).copied()
+    }
+    fn is_present(&self, node: &NodeName, incarnation: Incarnation) -> bool {
+        self.0.get(node) == Some(&incarnation)
+    }
+    fn is_up(&self, node: &NodeName) -> bool {
+        self.0.contains_key(node)
+    }
+    fn has_peers(&self) -> bool {
+        self.0.len() > 1
+    }
+}
+
+/// The copies of `copies` that run (not moving away), all or `only` one.
+fn running<'a>(
+    copies: &'a mut BTreeMap<ActorKey, Copy>,
+    only: Option<&ActorKey>,
+) -> Vec<Hosted<'a, u64>> {
+    copies
+        .iter_mut()
+        .filter(|(k, c)| c.st != St::Moving && only.is_none_or(|o| o == *k))
+        .map(|(k, c)| (k, &mut c.meta))
+        .collect()
+}
 
 struct Node {
     name: NodeName,
     inc: Incarnation,
     up: bool,
     hung: bool,
-    fenced_at: Option<u64>,
+    /// When it last hung.
+    hung_at: u64,
     core: HandoffCore,
+    rec: Recovery<u64>,
     members: BTreeSet<usize>,
     /// The incarnations of `members` when the view was adopted.
     member_incs: Vec<Incarnation>,
@@ -89,8 +134,17 @@ struct Node {
     draining: BTreeSet<ActorKey>,
     outgoing: BTreeMap<ActorKey, Copy>,
     conflicts: BTreeMap<ActorKey, (usize, Copy)>,
-    replicas: Replicas<u64>,
-    respawns: Respawns<u64>,
+}
+
+impl Node {
+    /// The names hosted here or moving away (for respawn decisions).
+    fn hosted(&self) -> BTreeSet<ActorKey> {
+        self.copies
+            .keys()
+            .chain(self.outgoing.keys())
+            .cloned()
+            .collect()
+    }
 }
 
 struct Sim {
@@ -148,16 +202,15 @@ impl Sim {
         // Every name starts on its owner, replicated.
         let placement = sim.placement_of(&all);
         for key in sim.keys.clone() {
-            let owner = sim.index(placement.owner_of(&key).unwrap());
+            let owner_name = placement.owner_of(&key).unwrap().clone();
+            let owner = sim.index(&owner_name);
             sim.nodes[owner].copies.insert(
                 key.clone(),
                 Copy {
                     value: 0,
-                    generation: 1,
-                    origin: owner,
                     st: St::Active,
-                    seq: 0,
-                    holders: SpecHolders::default(),
+                    stateless: false,
+                    meta: NameMeta::new("k", Vec::new(), Activation::first(owner_name)),
                 },
             );
             sim.replicate(owner, Some(&key));
@@ -179,12 +232,19 @@ impl Sim {
                     max_inflight: 2,
                 },
             ),
+            rec: Recovery::new(RecoveryConfig {
+                me: name.clone(),
+                incarnation: inc,
+                replicas: REPLICAS,
+                frame_budget: 1 << 16,
+                timing: timing(),
+            }),
             placement: Placement::new(Epoch(0), [name.clone()]),
             name,
             inc,
             up: true,
             hung: false,
-            fenced_at: None,
+            hung_at: 0,
             members: [i].into(),
             member_incs: vec![inc],
             view_since: 0,
@@ -193,8 +253,6 @@ impl Sim {
             draining: BTreeSet::new(),
             outgoing: BTreeMap::new(),
             conflicts: BTreeMap::new(),
-            replicas: Replicas::new(),
-            respawns: Respawns::new(),
         }
     }
 
@@ -263,11 +321,75 @@ impl Sim {
         }
     }
 
-    fn alive_in_view(&self, n: usize, host: &NodeName, inc: Incarnation) -> bool {
-        self.nodes[n]
-            .members
-            .iter()
-            .any(|&m| self.nodes[m].name == *host && self.nodes[m].inc == inc)
+    /// Node `n`'s peers as of its view.
+    fn peers(&self, n: usize) -> SimPeers {
+        let node = &self.nodes[n];
+        SimPeers(
+            node.members
+                .iter()
+                .zip(node.member_incs.iter())
+                .map(|(m, inc)| (self.nodes[*m].name.clone(), *inc))
+                .collect(),
+        )
+    }
+
+    /// Executes node `n`'s recovery commands.
+    fn pump(&mut self, n: usize) {
+        while let Some(cmd) = self.nodes[n].rec.poll_command() {
+            match cmd {
+                RecoveryCommand::Send { to, msg } => {
+                    let to = self.index(&to);
+                    self.send(n, to, Packet::Rec(msg));
+                }
+                RecoveryCommand::Respawn(start) => self.respawn(n, start),
+                RecoveryCommand::Resolve {
+                    key,
+                    resolution,
+                    snapshot,
+                } => {
+                    self.note(format!("n{n} resolves {key:?}: {resolution:?}"));
+                    if let Some(c) = self.nodes[n].copies.get_mut(&key) {
+                        match resolution {
+                            Resolution::KeepLocal => {}
+                            Resolution::TakeIncoming => c.value = snapshot,
+                            Resolution::Merge => c.value = c.value.max(snapshot),
+                        }
+                    }
+                }
+                RecoveryCommand::Fence => {
+                    self.note(format!("n{n} fenced"));
+                    for c in self.nodes[n].copies.values_mut() {
+                        if c.st != St::Moving {
+                            c.st = St::Fenced;
+                        }
+                    }
+                }
+                RecoveryCommand::Unfence => {
+                    self.note(format!("n{n} unfenced"));
+                    for c in self.nodes[n].copies.values_mut() {
+                        if c.st == St::Fenced {
+                            c.st = St::Active;
+                        }
+                    }
+                }
+                RecoveryCommand::Event(e) => self.note(format!("n{n} {e:?}")),
+            }
+        }
+    }
+
+    /// Node `n`'s recovery context.
+    fn with_ctx<T>(&mut self, n: usize, f: impl FnOnce(&mut Node, Ctx<'_, SimPeers>) -> T) -> T {
+        let placement = self.nodes[n].placement.clone();
+        let peers = self.peers(n);
+        let ctx = Ctx {
+            now: Millis(self.now),
+            placement: &placement,
+            peers: &peers,
+            leaving: false,
+        };
+        let out = f(&mut self.nodes[n], ctx);
+        self.pump(n);
+        out
     }
 
     /// Node `n` adopts the view `members` (the supervisor's `on_view_change`).
@@ -310,7 +432,7 @@ impl Sim {
         self.nodes[n].view_since = self.now;
         self.nodes[n].by_deadline = false;
         self.note(format!("n{n} adopts {:?}", self.nodes[n].members));
-        self.offer_orphans(n);
+        self.with_ctx(n, |node, ctx| node.rec.offer_orphans(ctx));
         let node = &mut self.nodes[n];
         // Copies about to be restored here (their target went away) count as hosted: they
         // may belong elsewhere in the new view.
@@ -329,44 +451,6 @@ impl Sim {
             Millis(self.now),
         );
         self.run(n);
-    }
-
-    fn offer_orphans(&mut self, n: usize) {
-        let placement = self.nodes[n].placement.clone();
-        let me = self.nodes[n].name.clone();
-        for (owner, key, offer) in self.nodes[n].respawns.take_foreign(&me, &placement) {
-            let owner = self.index(&owner);
-            self.send(n, owner, Packet::Respawn(vec![(key, offer)]));
-        }
-        let orphans = self.nodes[n]
-            .replicas
-            .orphans(|h, inc| self.alive_in_view(n, h, inc));
-        let placement = self.nodes[n].placement.clone();
-        let me = self.nodes[n].name.clone();
-        for key in orphans {
-            let spec = self.nodes[n].replicas.get(&key).cloned().unwrap();
-            let owner_name = placement.owner_of(&key).unwrap().clone();
-            let owner = self.index(&owner_name);
-            if owner != n {
-                let keeps = replica_set(&placement, &key, &owner_name, REPLICAS).contains(&me);
-                let inc = self.nodes[owner].inc;
-                if keeps {
-                    self.nodes[n].replicas.reassign(&key, owner_name, inc);
-                } else {
-                    self.nodes[n].replicas.remove(&key);
-                }
-                self.send(
-                    n,
-                    owner,
-                    Packet::Respawn(vec![(key, Offer { spec, hops: 0 })]),
-                );
-            } else {
-                let now = Millis(self.now);
-                self.nodes[n]
-                    .respawns
-                    .handle_offer(key, Offer { spec, hops: 0 }, now);
-            }
-        }
     }
 
     fn run(&mut self, n: usize) {
@@ -392,6 +476,7 @@ impl Sim {
                     if node.draining.remove(&key) {
                         let mut c = node.copies[&key].clone();
                         c.value = 0;
+                        c.stateless = true;
                         node.outgoing.insert(key.clone(), c);
                         node.core.handle_drained(&key, 1, Millis(self.now));
                     }
@@ -410,19 +495,17 @@ impl Sim {
                     self.send(n, to, Packet::Migrate(batch, entries));
                 }
                 HandoffCommand::Moved { key, to } => {
-                    let to = self.index(&to);
+                    let to_name = to;
+                    let to = self.index(&to_name);
                     // The spec's holders keep it until the new host's confirmed theirs,
                     // naming the new host from now on.
                     self.nodes[n].copies.remove(&key);
                     if let Some(out) = self.nodes[n].outgoing.remove(&key) {
-                        let me = self.nodes[n].name.clone();
-                        let (to_name, to_inc) = (self.nodes[to].name.clone(), self.nodes[to].inc);
-                        for (holder, host) in out.holders.all(&me) {
-                            let h = self.index(&holder);
-                            let p =
-                                Packet::Rehost(vec![(key.clone(), host)], to_name.clone(), to_inc);
-                            self.send(n, h, p);
-                        }
+                        self.with_ctx(n, |node, ctx| {
+                            node.rec
+                                .rehost(&key, &out.meta.holders, &to_name, ctx.peers);
+                            node.rec.flush();
+                        });
                     }
                     if let Some((_, c)) = self.nodes[n].conflicts.remove(&key) {
                         self.send(n, to, Packet::Conflict(key, c));
@@ -430,7 +513,7 @@ impl Sim {
                 }
                 HandoffCommand::RestoreLocal { key } => {
                     let settled_now = self.nodes[n].core.is_settled();
-                    let fenced = self.nodes[n].fenced_at.is_some();
+                    let fenced = self.nodes[n].rec.is_fenced();
                     let node = &mut self.nodes[n];
                     if let Some(mut c) = node.outgoing.remove(&key) {
                         c.st = if fenced {
@@ -441,10 +524,8 @@ impl Sim {
                             St::Settling
                         };
                         // A new activation (the batch may have reached its target).
-                        c.generation = c.generation.saturating_add(1);
-                        c.origin = n;
-                        let me = node.name.clone();
-                        c.holders.refresh(&me);
+                        c.meta = c.meta.clone().restored(&node.name, c.state(), true);
+                        c.stateless = false;
                         node.copies.insert(key.clone(), c);
                         if let Some((from, other)) = node.conflicts.remove(&key) {
                             self.resolve_here(n, from, key.clone(), other);
@@ -475,160 +556,66 @@ impl Sim {
     }
 
     fn after_settle(&mut self, n: usize) {
-        if self.fence_decision(n, true) != FenceDecision::Hold {
-            self.unfence(n);
-        }
-        if self.nodes[n].fenced_at.is_none() {
-            self.run_respawns(n);
-            self.replicate(n, None);
-        }
+        let (by_deadline, view_since) =
+            (self.nodes[n].by_deadline, Millis(self.nodes[n].view_since));
+        self.with_ctx(n, |node, ctx| {
+            let hosted = node.hosted();
+            let mut names = running(&mut node.copies, None);
+            node.rec
+                .handle_settled(by_deadline, view_since, &mut names, ctx, |k| {
+                    hosted.contains(k)
+                });
+        });
     }
 
-    /// The executor's rule for a fenced node (`Hold` when it is not fenced).
-    fn fence_decision(&self, n: usize, settled: bool) -> FenceDecision {
-        let node = &self.nodes[n];
-        let Some(since) = node.fenced_at else {
-            return FenceDecision::Hold;
-        };
-        fence_decision(FenceState {
-            waited_ms: self.now - since,
-            view_changed: node.view_since > since,
-            settled_by_barrier: settled && !node.by_deadline,
-            has_peers: node.members.len() > 1,
-            deadline_ms: DEADLINE_MS,
-            patience_ms: 3 * DEADLINE_MS,
-        })
+    /// A heartbeat tick of node `n`'s recovery engine.
+    fn tick(&mut self, n: usize) {
+        let settled = self.nodes[n].core.is_settled();
+        let view_since = Millis(self.nodes[n].view_since);
+        self.with_ctx(n, |node, ctx| {
+            let hosted = node.hosted();
+            let mut names = running(&mut node.copies, None);
+            node.rec
+                .handle_tick(settled, view_since, &mut names, ctx, |k| hosted.contains(k));
+        });
     }
 
-    fn unfence(&mut self, n: usize) {
-        self.note(format!("n{n} unfenced"));
-        self.nodes[n].fenced_at = None;
-        for c in self.nodes[n].copies.values_mut() {
-            if c.st == St::Fenced {
-                c.st = St::Active;
-            }
-        }
-        self.offer_orphans(n);
-    }
-
-    fn run_respawns(&mut self, n: usize) {
-        let placement = self.nodes[n].placement.clone();
-        let me = self.nodes[n].name.clone();
-        for (key, offer, since) in self.nodes[n].respawns.take_all() {
-            let ctx = OfferContext {
-                hosted: self.nodes[n].copies.contains_key(&key)
-                    || self.nodes[n].outgoing.contains_key(&key),
-                lost_host_in_view: offer.spec.host != me
-                    && self.alive_in_view(n, &offer.spec.host, offer.spec.host_incarnation),
-                age_ms: self.now - since.0,
-                patience_ms: 2 * DEADLINE_MS,
-            };
-            match decide_respawn(&me, &placement, &offer, &key, ctx) {
-                RespawnDecision::Spawn => self.respawn(n, key, offer),
-                RespawnDecision::Forward(owner) => {
-                    let owner = self.index(&owner);
-                    let offer = Offer {
-                        hops: offer.hops + 1,
-                        ..offer
-                    };
-                    self.send(n, owner, Packet::Respawn(vec![(key, offer)]));
-                }
-                RespawnDecision::Wait => self.nodes[n].respawns.handle_offer(key, offer, since),
-                RespawnDecision::Drop(_) => {}
-            }
-        }
-    }
-
-    fn respawn(&mut self, n: usize, key: ActorKey, offer: Offer<u64>) {
-        let spec = self.nodes[n].replicas.freshest(&key, offer.spec);
-        let offer = Offer { spec, ..offer };
+    fn respawn(&mut self, n: usize, start: RespawnStart<u64>) {
+        let key = start.key.clone();
+        let lost_generation = start.meta.activation.generation - 1;
         // The newest checkpoint: no node of this one's view holds a newer one for the
         // lost generation.
         for m in self.nodes[n].members.clone() {
-            if let Some(s) = self.nodes[m].replicas.get(&key) {
-                if s.generation == offer.spec.generation && s.seq > offer.spec.seq {
+            if let Some(s) = self.nodes[m].rec.replicas().get(&key) {
+                if s.generation == lost_generation && s.seq > start.seq {
                     self.fail(format!(
                         "n{n} respawns {key:?} from checkpoint {} but n{m} holds {}",
-                        offer.spec.seq, s.seq
+                        start.seq, s.seq
                     ));
                 }
             }
         }
-        self.note(format!("n{n} respawns {key:?} {:?}", offer.spec));
-        let value = offer.spec.checkpoint.unwrap_or(0);
+        self.note(format!("n{n} respawns {key:?} {start:?}"));
+        let value = start.meta.checkpoint.unwrap_or(0);
         let node = &mut self.nodes[n];
-        node.replicas.remove(&key);
+        node.rec.handle_respawned(&key);
         node.copies.insert(
             key.clone(),
             Copy {
                 value,
-                generation: offer.spec.generation + 1,
-                origin: n,
                 st: St::Active,
-                seq: offer.spec.seq.min(1),
-                holders: SpecHolders::default(),
+                stateless: false,
+                meta: start.meta,
             },
         );
         self.replicate(n, Some(&key));
     }
 
-    fn spec_of(&self, n: usize, c: &Copy) -> Spec<u64> {
-        Spec {
-            kind: "k".into(),
-            args: Vec::new(),
-            generation: c.generation,
-            host: self.nodes[n].name.clone(),
-            host_incarnation: self.nodes[n].inc,
-            seq: c.seq,
-            checkpoint: (c.seq > 0).then_some(c.value),
-        }
-    }
-
     fn replicate(&mut self, n: usize, only: Option<&ActorKey>) {
-        let placement = self.nodes[n].placement.clone();
-        let me = self.nodes[n].name.clone();
-        let keys: Vec<ActorKey> = match only {
-            Some(k) => vec![k.clone()],
-            None => self.nodes[n].copies.keys().cloned().collect(),
-        };
-        for key in keys {
-            let Some(c) = self.nodes[n].copies.get(&key).cloned() else {
-                continue;
-            };
-            if c.st == St::Moving {
-                continue;
-            }
-            let desired: Vec<(NodeName, Incarnation)> =
-                replica_set(&placement, &key, &me, REPLICAS)
-                    .into_iter()
-                    .map(|name| {
-                        let inc = self.nodes[self.index(&name)].inc;
-                        (name, inc)
-                    })
-                    .collect();
-            if desired == c.holders.current() {
-                continue;
-            }
-            let spec = self.spec_of(n, &c);
-            let changes = self.nodes[n]
-                .copies
-                .get_mut(&key)
-                .unwrap()
-                .holders
-                .retarget(&me, desired);
-            for to in changes.send_spec {
-                let to = self.index(&to);
-                self.send(n, to, Packet::Replicate(vec![(key.clone(), spec.clone())]));
-            }
-            self.send_drops(n, &key, changes.drop);
-        }
-    }
-
-    fn send_drops(&mut self, n: usize, key: &ActorKey, drops: Vec<(NodeName, NodeName)>) {
-        for (node, host) in drops {
-            let to = self.index(&node);
-            self.send(n, to, Packet::Unreplicate(vec![(key.clone(), host)]));
-        }
+        self.with_ctx(n, |node, ctx| {
+            let mut names = running(&mut node.copies, only);
+            node.rec.replicate(&mut names, ctx);
+        });
     }
 
     /// Delivers every packet at once (setup only).
@@ -639,7 +626,7 @@ impl Sim {
         }
     }
 
-    /// The copy `other` of `key` from `from` met the one running on `n`.
+    /// The copy `other` of `key` from `from` met the one on `n`.
     fn resolve_here(&mut self, n: usize, from: usize, key: ActorKey, other: Copy) {
         let moving = self.nodes[n].draining.contains(&key)
             || self.nodes[n].outgoing.contains_key(&key)
@@ -647,51 +634,37 @@ impl Sim {
                 .copies
                 .get(&key)
                 .is_none_or(|c| c.st == St::Moving);
-        let local = self.nodes[n]
-            .copies
-            .get(&key)
-            .or_else(|| self.nodes[n].outgoing.get(&key))
-            .cloned();
-        let Some(local) = local else { return };
-        if (local.generation, local.origin) == (other.generation, other.origin) {
+        if !self.nodes[n].copies.contains_key(&key) && !self.nodes[n].outgoing.contains_key(&key) {
             return;
         }
-        if moving {
+        let from_name = self.nodes[from].name.clone();
+        let policy = self.policy;
+        let outcome = self.with_ctx(n, |node, ctx| {
+            let here = match node.copies.get_mut(&key) {
+                Some(c) if !moving => Here::Running {
+                    meta: &mut c.meta,
+                    policy,
+                },
+                c => Here::Moving {
+                    draining: c.map(|c| &c.meta.activation),
+                    outgoing: node.outgoing.get(&key).map(|c| &c.meta.activation),
+                },
+            };
+            let holders = other.meta.holders.all(&from_name);
+            let incoming = &other.meta.activation;
+            node.rec.resolve_conflict(
+                &key,
+                &from_name,
+                incoming,
+                holders,
+                other.state(),
+                here,
+                ctx,
+            )
+        });
+        if let ConflictOutcome::Follows(_) = outcome {
             self.nodes[n].conflicts.insert(key, (from, other));
-            return;
         }
-        let (a, b) = (
-            self.nodes[local.origin].name.clone(),
-            self.nodes[other.origin].name.clone(),
-        );
-        let res = resolve(
-            self.policy,
-            CopyMeta {
-                generation: local.generation,
-                host: &a,
-            },
-            CopyMeta {
-                generation: other.generation,
-                host: &b,
-            },
-            true,
-        );
-        self.note(format!("n{n} resolves {key:?}: {res:?}"));
-        let me = n;
-        let c = self.nodes[n].copies.get_mut(&key).unwrap();
-        match res {
-            Resolution::KeepLocal => {}
-            Resolution::TakeIncoming => c.value = other.value,
-            Resolution::Merge => c.value = c.value.max(other.value),
-        }
-        c.generation = c.generation.max(other.generation) + 1;
-        c.origin = me;
-        let my_name = self.nodes[me].name.clone();
-        let former = self.nodes[from].name.clone();
-        let c = self.nodes[n].copies.get_mut(&key).unwrap();
-        c.holders.refresh(&my_name);
-        c.holders.retire(other.holders.all(&former));
-        self.replicate(n, Some(&key));
     }
 
     fn deliver(&mut self, from: usize, to: usize, packet: Packet) {
@@ -722,52 +695,43 @@ impl Sim {
                 self.nodes[to].core.handle_ack(&from_name, batch, now);
                 self.run(to);
             }
-            Packet::Replicate(specs) => {
-                let mut stored = Vec::new();
-                for (key, spec) in specs {
-                    if self.nodes[to].replicas.handle_spec(key.clone(), spec)
-                        == ReplicaOutcome::Stored
-                    {
-                        stored.push(key);
+            Packet::Rec(msg) => {
+                let settled = self.nodes[to].core.is_settled();
+                self.with_ctx(to, |node, ctx| {
+                    let from = &from_name;
+                    match msg {
+                        RecoveryMsg::Replicate { specs } => node.rec.handle_replicate(from, specs),
+                        RecoveryMsg::SpecsKept { keys } => {
+                            for key in keys {
+                                if let Some(c) = node.copies.get_mut(&key) {
+                                    node.rec.handle_spec_kept(from, &key, &mut c.meta.holders);
+                                }
+                            }
+                            node.rec.flush();
+                        }
+                        RecoveryMsg::Unreplicate { keys } => {
+                            node.rec.handle_unreplicate(from, keys);
+                        }
+                        RecoveryMsg::Rehost {
+                            keys,
+                            to,
+                            incarnation,
+                        } => node.rec.handle_rehost(keys, to, incarnation),
+                        RecoveryMsg::Checkpoint {
+                            key,
+                            generation,
+                            seq,
+                            snapshot,
+                        } => node
+                            .rec
+                            .handle_checkpoint(from, key, generation, seq, snapshot),
+                        RecoveryMsg::Respawn { offers } => {
+                            let hosted = node.hosted();
+                            node.rec
+                                .handle_offers(offers, settled, ctx, |k| hosted.contains(k));
+                        }
                     }
-                }
-                self.send(to, from, Packet::Confirm(stored));
-            }
-            Packet::Confirm(keys) => {
-                for key in keys {
-                    let drops = match self.nodes[to].copies.get_mut(&key) {
-                        Some(c) => c.holders.handle_confirmed(&from_name),
-                        None => continue,
-                    };
-                    self.send_drops(to, &key, drops);
-                }
-            }
-            Packet::Rehost(keys, host, inc) => {
-                for (key, old) in keys {
-                    self.nodes[to]
-                        .replicas
-                        .handle_moved(&old, &key, host.clone(), inc);
-                }
-            }
-            Packet::Unreplicate(keys) => {
-                for (key, host) in keys {
-                    if !self.nodes[to].replicas.handle_dropped(&host, &key) {
-                        self.nodes[to].replicas.handle_dropped(&from_name, &key);
-                    }
-                }
-            }
-            Packet::Checkpoint(key, generation, seq, value) => {
-                self.nodes[to]
-                    .replicas
-                    .handle_checkpoint(&from_name, &key, generation, seq, value);
-            }
-            Packet::Respawn(offers) => {
-                for (key, offer) in offers {
-                    self.nodes[to].respawns.handle_offer(key, offer, now);
-                }
-                if self.nodes[to].core.is_settled() && self.nodes[to].fenced_at.is_none() {
-                    self.run_respawns(to);
-                }
+                });
             }
         }
     }
@@ -778,28 +742,23 @@ impl Sim {
             return;
         }
         let settled = self.nodes[n].core.is_settled();
-        copy.st = if self.nodes[n].fenced_at.is_some() {
+        copy.st = if self.nodes[n].rec.is_fenced() {
             St::Fenced
         } else if settled {
             St::Active
         } else {
             St::Settling
         };
+        // As the executor: the former host's holders keep the spec and name this node;
+        // checkpoints continue the source's sequence.
         let former = self.nodes[from].name.clone();
-        copy.holders = SpecHolders::inherit(copy.holders.all(&former));
-        let (me, inc) = (self.nodes[n].name.clone(), self.nodes[n].inc);
-        for (holder, host) in copy.holders.all(&me) {
-            if holder != me {
-                let h = self.index(&holder);
-                self.send(
-                    n,
-                    h,
-                    Packet::Rehost(vec![(key.clone(), host)], me.clone(), inc),
-                );
-            }
-        }
+        let holders = copy.meta.holders.all(&former);
+        let seq = copy.meta.checkpoint_seq;
+        copy.meta = copy.meta.clone().arrived(holders, seq, copy.state(), true);
+        copy.stateless = false;
         let node = &mut self.nodes[n];
-        node.replicas.remove(&key);
+        node.rec.handle_adopted(&key, &copy.meta.holders);
+        node.rec.flush();
         node.copies.insert(key.clone(), copy);
         let from_name = self.nodes[from].name.clone();
         self.nodes[n].core.handle_migrated_in(
@@ -808,17 +767,13 @@ impl Sim {
             HandoffMode::Resume,
             Millis(self.now),
         );
-        // Replicated when the node settles (as the executor does, off the move's path),
-        // unless no other node holds its spec.
-        let me = self.nodes[n].name.clone();
-        let alone = self.nodes[n].copies[&key]
-            .holders
-            .all(&me)
-            .iter()
-            .all(|(h, _)| *h == me || !self.nodes[n].members.contains(&self.index(h)));
-        if alone && !self.nodes[n].core.is_moving(&key) {
-            self.replicate(n, Some(&key));
+        if !self.nodes[n].core.is_moving(&key) {
+            self.with_ctx(n, |node, ctx| {
+                let mut names = running(&mut node.copies, Some(&key));
+                node.rec.handle_arrivals(&mut names, ctx);
+            });
         }
+        self.pump(n);
     }
 
     /// A write to a live copy, checkpointed to its replicas.
@@ -829,7 +784,7 @@ impl Sim {
                 let node = &self.nodes[n];
                 node.up
                     && !node.hung
-                    && node.fenced_at.is_none()
+                    && !node.rec.is_fenced()
                     && node
                         .copies
                         .get(&key)
@@ -841,22 +796,12 @@ impl Sim {
             return;
         }
         let n = hosts[self.rng.gen_range(0..hosts.len())];
-        let me = self.nodes[n].name.clone();
-        let c = self.nodes[n].copies.get_mut(&key).unwrap();
+        let node = &mut self.nodes[n];
+        let c = node.copies.get_mut(&key).unwrap();
         c.value += 1;
-        c.seq += 1;
-        let (generation, seq, value) = (c.generation, c.seq, c.value);
-        let mut holders: Vec<NodeName> = c.holders.all(&me).into_iter().map(|(h, _)| h).collect();
-        holders.sort();
-        holders.dedup();
-        for h in holders {
-            let r = self.index(&h);
-            self.send(
-                n,
-                r,
-                Packet::Checkpoint(key.clone(), generation, seq, value),
-            );
-        }
+        let value = c.value;
+        node.rec.handle_checkpointed(&key, &mut c.meta, value);
+        self.pump(n);
     }
 
     fn check_single_activation(&self) {
@@ -864,10 +809,7 @@ impl Sim {
             for b in (a + 1)..self.nodes.len() {
                 let (x, y) = (&self.nodes[a], &self.nodes[b]);
                 let watched = |n: &Node| {
-                    n.up && !n.hung
-                        && n.fenced_at.is_none()
-                        && n.core.is_settled()
-                        && !n.by_deadline
+                    n.up && !n.hung && !n.rec.is_fenced() && n.core.is_settled() && !n.by_deadline
                 };
                 let both = watched(x)
                     && watched(y)
@@ -924,6 +866,13 @@ impl Sim {
                 let h = running[self.rng.gen_range(0..running.len())];
                 self.note(format!("n{h} hangs"));
                 self.nodes[h].hung = true;
+                self.nodes[h].hung_at = self.now;
+                // The last message it handled before the pause.
+                let has_peers = self.nodes[h].members.len() > 1;
+                self.nodes[h]
+                    .rec
+                    .handle_message_done(Millis(self.now), has_peers, false);
+                self.pump(h);
                 self.pending.remove(&h);
             }
             3 if !hung.is_empty() => {
@@ -955,20 +904,21 @@ impl Sim {
     }
 
     fn resume(&mut self, h: usize) {
-        self.note(format!("n{h} resumes (fenced)"));
         self.nodes[h].hung = false;
-        // Its peers dropped it: its sessions closed, so it first sees itself alone.
+        // Its peers dropped it: its sessions closed, so it first sees itself alone. It was
+        // paused past the deadline, and notices it before anything else.
         for m in 0..self.nodes.len() {
             if m != h {
                 self.drop_links(h, m);
             }
         }
-        self.nodes[h].fenced_at = Some(self.now);
-        for c in self.nodes[h].copies.values_mut() {
-            if c.st != St::Moving {
-                c.st = St::Fenced;
-            }
-        }
+        self.now = self.now.max(self.nodes[h].hung_at + DEADLINE_MS + 1);
+        let has_peers = self.nodes[h].members.len() > 1;
+        let fenced = self.nodes[h]
+            .rec
+            .handle_message(Millis(self.now), has_peers, false);
+        self.note(format!("n{h} resumes (fenced: {fenced})"));
+        self.pump(h);
         self.adopt(h, [h].into());
         self.refresh_views();
     }
@@ -993,6 +943,7 @@ impl Sim {
             .copied()
             .filter(|&n| active(self, n))
             .collect();
+        let ticking: Vec<usize> = (0..self.nodes.len()).filter(|&n| active(self, n)).collect();
         let mut options: Vec<u8> = Vec::new();
         if !links.is_empty() {
             options.extend([0, 0, 0, 0, 0, 0]);
@@ -1013,8 +964,9 @@ impl Sim {
             let busy = (0..self.nodes.len()).any(|n| {
                 active(self, n)
                     && (!self.nodes[n].core.is_settled()
-                        || self.nodes[n].fenced_at.is_some()
-                        || !self.nodes[n].respawns.is_empty())
+                        || self.nodes[n].rec.is_fenced()
+                        || self.nodes[n].rec.replicate_due()
+                        || !self.nodes[n].rec.respawns().is_empty())
             });
             if !busy {
                 return false;
@@ -1027,16 +979,14 @@ impl Sim {
                 }
                 self.nodes[n].core.handle_tick(Millis(self.now));
                 self.run(n);
-                if self.fence_decision(n, false) != FenceDecision::Hold {
-                    self.unfence(n);
-                    self.run_respawns(n);
-                    self.replicate(n, None);
-                }
-                if self.nodes[n].core.is_settled() {
-                    self.run_respawns(n);
-                }
+                self.tick(n);
             }
             return true;
+        }
+        // Heartbeat ticks come every interval: one node's recovery ticks now and then.
+        if self.rng.gen_ratio(1, 8) && !ticking.is_empty() {
+            let n = ticking[self.rng.gen_range(0..ticking.len())];
+            self.tick(n);
         }
         match options[self.rng.gen_range(0..options.len())] {
             0 => {
@@ -1073,11 +1023,11 @@ impl Sim {
         let placement = self.placement_of(&up);
         for &n in &up {
             let node = &self.nodes[n];
-            if !node.core.is_settled() || node.fenced_at.is_some() || node.members != up {
+            if !node.core.is_settled() || node.rec.is_fenced() || node.members != up {
                 self.fail(format!(
                     "n{n} did not converge (settled {}, fenced {:?}, members {:?})",
                     node.core.is_settled(),
-                    node.fenced_at,
+                    node.rec.fence().since(),
                     node.members
                 ));
             }

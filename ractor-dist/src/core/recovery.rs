@@ -32,14 +32,17 @@ use serde::{Deserialize, Serialize};
 use super::identity::{ActorKey, Incarnation, Millis, NodeName};
 use super::placement::Placement;
 
+mod commands;
 mod engine;
 mod fence;
 mod meta;
+mod respawn;
 
-pub use engine::{
-    ConflictOutcome, Ctx, Here, Hosted, Recovery, RecoveryCommand, RecoveryConfig, RecoveryEvent,
-    RecoveryMsg, RespawnStart, DROPS_PER_FRAME,
+pub use commands::{
+    ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg,
+    RespawnStart,
 };
+pub use engine::{Hosted, Recovery, DROPS_PER_FRAME};
 pub use fence::Fence;
 pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};
 

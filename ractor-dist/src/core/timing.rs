@@ -82,8 +82,9 @@ impl Timing {
         self.heartbeat_interval_ms.saturating_mul(2)
     }
 
-    /// A gap longer than this between two handled messages means the process was paused
-    /// (ticks come every interval) and its peers have declared it down.
+    /// Silence longer than this means the process was paused and its peers have declared
+    /// it down: the recovery engine counts it from the end of the previous handled message
+    /// plus one heartbeat interval (see `core::recovery`'s fence).
     pub fn pause_gap_ms(&self) -> u64 {
         self.heartbeat_deadline_ms
     }
@@ -101,16 +102,6 @@ impl Timing {
     /// [`Timing::park_ms`] as a duration.
     pub fn park(&self) -> Duration {
         Duration::from_millis(self.park_ms())
-    }
-
-    /// [`Timing::replicate_quiet_ms`] as a duration.
-    pub fn replicate_quiet(&self) -> Duration {
-        Duration::from_millis(self.replicate_quiet_ms())
-    }
-
-    /// [`Timing::pause_gap_ms`] as a duration.
-    pub fn pause_gap(&self) -> Duration {
-        Duration::from_millis(self.pause_gap_ms())
     }
 
     /// [`Timing::DIAL_MS`] as a duration.

@@ -12,7 +12,8 @@
 //!
 //! [`Timing::pause_gap_ms`]: crate::core::Timing::pause_gap_ms
 
-use super::engine::{Ctx, Recovery, RecoveryCommand, RecoveryEvent};
+use super::commands::{Ctx, RecoveryCommand, RecoveryEvent};
+use super::engine::Recovery;
 use super::meta::{Checkpoint, Peers};
 use super::{fence_decision, FenceDecision, FenceState};
 use crate::core::Millis;

@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
-use super::super::FenceDecision;
+use super::super::*;
 use super::*;
-use crate::core::Epoch;
+use crate::core::{Epoch, Placement, Timing};
 
 fn n(s: &str) -> NodeName {
     NodeName::new(s)

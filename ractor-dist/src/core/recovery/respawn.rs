@@ -1,0 +1,257 @@
+//! Respawns and conflicts: offering the names of lost hosts to their owners, deciding the
+//! offers, and resolving two live copies that met.
+
+use std::collections::BTreeMap;
+
+use super::commands::{
+    ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryEvent, RecoveryMsg, RespawnStart,
+};
+use super::engine::Recovery;
+use super::meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers};
+use super::{
+    decide_respawn, replica_set, resolve, CopyMeta, Offer, OfferContext, Resolution,
+    RespawnDecision,
+};
+use crate::core::{ActorKey, NodeName};
+
+impl<S: Checkpoint> Recovery<S> {
+    /// Offers a respawn of every name kept here whose host is gone to the name's owner by
+    /// `ctx.placement` (this node included), and passes on the offers waiting here for
+    /// names it no longer owns. A holder that is not among the owner's replicas forgets the
+    /// spec; one that is keeps it, naming the owner (if the owner goes too, it is offered
+    /// again to the next one). A host that announced its departure and is still connected
+    /// is not gone (it hands its names off itself).
+    pub fn offer_orphans<P: Peers>(&mut self, ctx: Ctx<'_, P>) {
+        if self.cfg.replicas <= 1 {
+            return;
+        }
+        let me = self.cfg.me.clone();
+        let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
+        for (owner, key, offer) in self.respawns.take_foreign(&me, ctx.placement) {
+            forwards.entry(owner).or_default().push((key, offer));
+        }
+        for (owner, offers) in forwards {
+            self.send_offers(&owner, offers);
+        }
+        let orphans = self
+            .replicas
+            .orphans(|host, inc| ctx.peers.is_present(host, inc));
+        let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
+        for key in orphans {
+            let Some(spec) = self.replicas.get(&key).cloned() else {
+                continue;
+            };
+            let Some(owner) = ctx.placement.owner_of(&key).cloned() else {
+                continue;
+            };
+            self.event(RecoveryEvent::Orphaned {
+                key: key.clone(),
+                lost: spec.host.clone(),
+                generation: spec.generation,
+                seq: spec.seq,
+                owner: owner.clone(),
+            });
+            if owner != me {
+                let keeps =
+                    replica_set(ctx.placement, &key, &owner, self.cfg.replicas).contains(&me);
+                match ctx.peers.incarnation_of(&owner) {
+                    Some(inc) if keeps => self.replicas.reassign(&key, owner.clone(), inc),
+                    _ => {
+                        self.replicas.remove(&key);
+                    }
+                }
+            }
+            by_owner
+                .entry(owner)
+                .or_default()
+                .push((key, Offer { spec, hops: 0 }));
+        }
+        for (owner, offers) in by_owner {
+            if owner == me {
+                for (key, offer) in offers {
+                    self.respawns.handle_offer(key, offer, ctx.now);
+                }
+            } else {
+                self.send_offers(&owner, offers);
+            }
+        }
+    }
+
+    /// Sends offers to `to`, batched under the frame budget.
+    fn send_offers(&mut self, to: &NodeName, offers: Vec<(ActorKey, Offer<S>)>) {
+        for offers in batches(offers, self.cfg.frame_budget, |(k, o)| {
+            spec_size(k, &o.spec)
+        }) {
+            self.send(to, RecoveryMsg::Respawn { offers });
+        }
+    }
+
+    /// Respawn offers from a peer: kept (the freshest per name) and, when the node is
+    /// `settled`, decided at once.
+    pub fn handle_offers<P: Peers>(
+        &mut self,
+        offers: Vec<(ActorKey, Offer<S>)>,
+        settled: bool,
+        ctx: Ctx<'_, P>,
+        hosted: impl Fn(&ActorKey) -> bool,
+    ) {
+        for (key, offer) in offers {
+            self.respawns.handle_offer(key, offer, ctx.now);
+        }
+        if settled {
+            self.run_respawns(ctx, hosted);
+        }
+    }
+
+    /// Decides every waiting offer (`hosted`: the name runs or is moving away here):
+    /// respawn here (a [`RecoveryCommand::Respawn`] from the freshest spec kept here or
+    /// offered, at generation + 1 with this node as origin, its checkpoint as sequence 1),
+    /// pass on with one more hop, wait, or drop. Nothing while fenced or leaving.
+    pub fn run_respawns<P: Peers>(&mut self, ctx: Ctx<'_, P>, hosted: impl Fn(&ActorKey) -> bool) {
+        if self.fence.is_fenced() || self.respawns.is_empty() || ctx.leaving {
+            return;
+        }
+        let me = self.cfg.me.clone();
+        let patience_ms = self.cfg.timing.respawn_patience_ms();
+        let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
+        for (key, offer, since) in self.respawns.take_all() {
+            let octx = OfferContext {
+                hosted: hosted(&key),
+                // An offer naming this node was handed here and is not running: not "back".
+                lost_host_in_view: offer.spec.host != me
+                    && ctx
+                        .peers
+                        .is_present(&offer.spec.host, offer.spec.host_incarnation),
+                age_ms: ctx.now.since(since),
+                patience_ms,
+            };
+            match decide_respawn(&me, ctx.placement, &offer, &key, octx) {
+                RespawnDecision::Spawn => {
+                    let start = self.respawn_start(key, offer);
+                    self.commands.push_back(RecoveryCommand::Respawn(start));
+                }
+                RespawnDecision::Forward(owner) => {
+                    let offer = Offer {
+                        hops: offer.hops + 1,
+                        ..offer
+                    };
+                    forwards.entry(owner).or_default().push((key, offer));
+                }
+                RespawnDecision::Wait => self.respawns.handle_offer(key, offer, since),
+                RespawnDecision::Drop(why) => self.event(RecoveryEvent::OfferDropped { key, why }),
+            }
+        }
+        for (owner, offers) in forwards {
+            self.send_offers(&owner, offers);
+        }
+    }
+
+    /// What a respawn of `key` starts from: the freshest spec (a checkpoint may have reached
+    /// this node after the offer was made), as the next activation, made here.
+    fn respawn_start(&self, key: ActorKey, offer: Offer<S>) -> RespawnStart<S> {
+        let spec = self.replicas.freshest(&key, offer.spec);
+        let activation = Activation {
+            generation: spec.generation,
+            origin: spec.host.clone(),
+        }
+        .next(0, self.cfg.me.clone());
+        let seq = spec.seq;
+        let mut meta = NameMeta::new(spec.kind, spec.args, activation);
+        if let Some(checkpoint) = spec.checkpoint {
+            meta.checkpoint = Some(checkpoint);
+            meta.checkpoint_seq = 1;
+        }
+        RespawnStart {
+            key,
+            meta,
+            lost: spec.host,
+            seq,
+        }
+    }
+
+    /// A respawn started here: its spec is no longer kept here.
+    pub fn handle_respawned(&mut self, key: &ActorKey) {
+        self.replicas.remove(key);
+    }
+
+    /// A copy of `key` arrived from `from` (activation `incoming`, state `snapshot`, its
+    /// spec's holders `incoming_holders`) while a copy is `here`: two live copies met after
+    /// a partition or a pause. The same copy arriving twice is ignored; a copy here that
+    /// moves away takes the conflict with it; otherwise the kind's policy decides
+    /// ([`resolve`]), the survivor becomes a new activation (max generation + 1, made here:
+    /// checkpoints of both former copies are fenced), and every holder of either gets the
+    /// new spec or drops the old one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve_conflict<P: Peers>(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        incoming: &Activation,
+        incoming_holders: Vec<(NodeName, NodeName)>,
+        snapshot: Option<S>,
+        here: Here<'_, S>,
+        ctx: Ctx<'_, P>,
+    ) -> ConflictOutcome<S> {
+        let (meta, policy) = match here {
+            Here::Running { meta, policy } => (meta, policy),
+            Here::Moving { draining, outgoing } => {
+                if draining == Some(incoming) || outgoing == Some(incoming) {
+                    if let Some(a) = draining.filter(|a| *a == incoming) {
+                        self.same_copy(key, from, a.generation);
+                    }
+                    return ConflictOutcome::Ignored;
+                }
+                self.event(RecoveryEvent::ConflictFollows {
+                    key: key.clone(),
+                    from: from.clone(),
+                });
+                return ConflictOutcome::Follows(snapshot);
+            }
+        };
+        if meta.activation == *incoming {
+            self.same_copy(key, from, meta.activation.generation);
+            return ConflictOutcome::Ignored;
+        }
+        let resolution = resolve(
+            policy,
+            CopyMeta {
+                generation: meta.activation.generation,
+                host: &meta.activation.origin,
+            },
+            CopyMeta {
+                generation: incoming.generation,
+                host: &incoming.origin,
+            },
+            snapshot.is_some(),
+        );
+        self.event(RecoveryEvent::Conflict {
+            key: key.clone(),
+            from: from.clone(),
+            policy,
+            resolution,
+            local_generation: meta.activation.generation,
+            incoming_generation: incoming.generation,
+        });
+        if let (Some(snapshot), true) = (snapshot, resolution != Resolution::KeepLocal) {
+            self.commands.push_back(RecoveryCommand::Resolve {
+                key: key.clone(),
+                resolution,
+                snapshot,
+            });
+        }
+        let me = self.cfg.me.clone();
+        meta.activation = meta.activation.next(incoming.generation, me.clone());
+        meta.holders.refresh(&me);
+        meta.holders.retire(incoming_holders);
+        self.replicate(&mut [(key, meta)], ctx);
+        ConflictOutcome::Resolved(resolution)
+    }
+
+    fn same_copy(&mut self, key: &ActorKey, from: &NodeName, generation: u64) {
+        self.event(RecoveryEvent::SameCopy {
+            key: key.clone(),
+            from: from.clone(),
+            generation,
+        });
+    }
+}

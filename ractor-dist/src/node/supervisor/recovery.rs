@@ -109,7 +109,7 @@ impl SupervisorState {
             now: self.now(),
             placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let mut names = running(&mut self.children, only);
         self.recovery.replicate(&mut names, ctx);
@@ -124,7 +124,7 @@ impl SupervisorState {
             now: self.now(),
             placement: &placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let mut names = running(&mut self.children, Some(arrived));
         self.recovery.handle_arrivals(&mut names, ctx);
@@ -238,7 +238,7 @@ impl SupervisorState {
             now: self.now(),
             placement: &placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let (shared, outgoing) = (&self.shared, &self.outgoing);
         let hosted = |k: &ActorKey| shared.hosted(k).is_some() || outgoing.contains_key(k);
@@ -327,7 +327,7 @@ impl SupervisorState {
             now: self.now(),
             placement: &placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let here = match child_id.and_then(|id| self.children.get_mut(&id)) {
             Some(child) if running => Here::Running {
@@ -358,8 +358,8 @@ impl SupervisorState {
     pub(super) fn check_pause(&mut self) {
         let now = self.now();
         let has_peers = !self.mesh.membership().peers().is_empty();
-        self.recovery
-            .handle_message(now, has_peers, self.leaving.is_some());
+        let leaving = self.is_leaving();
+        self.recovery.handle_message(now, has_peers, leaving);
         self.run_recovery();
     }
 
@@ -367,8 +367,8 @@ impl SupervisorState {
     pub(super) fn message_done(&mut self) {
         let now = self.now();
         let has_peers = !self.mesh.membership().peers().is_empty();
-        self.recovery
-            .handle_message_done(now, has_peers, self.leaving.is_some());
+        let leaving = self.is_leaving();
+        self.recovery.handle_message_done(now, has_peers, leaving);
         self.run_recovery();
     }
 
@@ -424,7 +424,7 @@ impl SupervisorState {
             now: self.now(),
             placement: &placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let (shared, outgoing) = (&self.shared, &self.outgoing);
         let hosted = |k: &ActorKey| shared.hosted(k).is_some() || outgoing.contains_key(k);
@@ -445,7 +445,7 @@ impl SupervisorState {
             now: self.now(),
             placement: &placement,
             peers: &self.mesh,
-            leaving: self.leaving.is_some() || self.shutting_down,
+            leaving: self.is_leaving(),
         };
         let (shared, outgoing) = (&self.shared, &self.outgoing);
         let hosted = |k: &ActorKey| shared.hosted(k).is_some() || outgoing.contains_key(k);

@@ -258,11 +258,18 @@ async fn both_sides_of_a_partition_serve_and_one_copy_remains_after_the_heal() {
     })
     .await;
 
+    let on_c: Vec<bool> = names
+        .iter()
+        .map(|n| c.local_names().iter().any(|k| k.as_str() == n.as_str()))
+        .collect();
+    assert!(on_c.iter().any(|x| *x) && !on_c.iter().all(|x| *x));
+
     // c is cut off from a and b: each side serves every name by itself.
     net.cut(c.name(), a.name());
     net.cut(c.name(), b.name());
     converged(&[&a, &b], 2).await;
     converged(&[&c], 1).await;
+    // Each side writes to its own copy.
     for name in &names {
         eventually("majority side serves", || async {
             try_value(&a, name).await == Some(0)
@@ -272,16 +279,43 @@ async fn both_sides_of_a_partition_serve_and_one_copy_remains_after_the_heal() {
             try_value(&c, name).await == Some(0)
         })
         .await;
+        let add = |node: &DistNode, n: i64| {
+            let node = node.clone();
+            let name = name.clone();
+            async move {
+                let r = node.lookup::<TallyMsg>(name.as_str()).await.unwrap();
+                r.call(TallyMsg::Get, CALL).await.unwrap();
+                r.cast(TallyMsg::Add(n)).unwrap();
+                eventually("written", || async {
+                    try_value(&node, &name).await == Some(n)
+                })
+                .await;
+            }
+        };
+        add(&a, 1).await;
+        add(&c, 10).await;
     }
 
     net.heal(c.name(), a.name());
     net.heal(c.name(), b.name());
     converged(&[&a, &b, &c], 3).await;
-    for name in &names {
+    // KeepNewest: the respawned copy (one generation newer) wins over the original, so a
+    // name that ran on c keeps the majority's write and the others keep c's.
+    for (name, was_on_c) in names.iter().zip(&on_c) {
         eventually("one copy after the heal", || async {
             hosts(&[&a, &b, &c], name).len() == 1
         })
         .await;
-        assert_eq!(value(&b, name).await, 0);
+        let want = if *was_on_c { 1 } else { 10 };
+        eventually("the newest copy's state", || async {
+            try_value(&b, name).await == Some(want)
+        })
+        .await;
     }
+    let conflicts: u64 = [&a, &b, &c].iter().map(|n| n.status().conflicts).sum();
+    assert_eq!(
+        conflicts,
+        names.len() as u64,
+        "every name met its other copy once"
+    );
 }

@@ -248,9 +248,15 @@ impl Transport for MemoryTransport {
                 };
                 (peer, [(peer_of(&key, &me), to_peer), (me.clone(), to_me)])
             };
+            let key = pair(&me, &peer);
+            let ids: Vec<_> = targets
+                .iter()
+                .map(|(end, t)| (end.clone(), t.get_id()))
+                .collect();
             let mut relays = HashMap::new();
             for (end, target) in targets {
-                match Actor::spawn(None, Relay, target).await {
+                let args = (target, net.clone(), key.clone());
+                match Actor::spawn(None, Relay, args).await {
                     Ok((relay, _)) => {
                         relays.insert(end, relay);
                     }
@@ -261,8 +267,14 @@ impl Transport for MemoryTransport {
                 }
             }
             let mut n = net.lock();
-            let key = pair(&me, &peer);
-            let alive = n.nodes.contains_key(&me) && n.nodes.contains_key(&peer);
+            // Both ends still run the supervisors the relays deliver to (not a restarted
+            // node of the same name).
+            let alive = ids.iter().all(|(end, id)| {
+                n.nodes
+                    .get(end)
+                    .and_then(|e| e.supervisor.as_ref())
+                    .is_some_and(|s| s.get_id() == *id)
+            });
             if !alive || n.cut.contains(&key) || n.links.contains_key(&key) {
                 for relay in relays.values() {
                     relay.stop(None);
@@ -293,30 +305,32 @@ fn peer_of(key: &(NodeName, NodeName), me: &NodeName) -> NodeName {
 }
 
 /// Delivers everything it receives to one node's supervisor, in order, until its link
-/// closes (then sends to it fail, as to a closed session's proxy).
+/// closes (then sends to it fail, as to a closed session's proxy). When the supervisor is
+/// gone, the relay closes its link, so both ends see the session end.
 struct Relay;
 
 impl Actor for Relay {
     type Msg = GatewayMsg;
-    type State = ActorRef<GatewayMsg>;
-    type Arguments = ActorRef<GatewayMsg>;
+    type State = (ActorRef<GatewayMsg>, MemoryNetwork, (NodeName, NodeName));
+    type Arguments = Self::State;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<GatewayMsg>,
-        target: ActorRef<GatewayMsg>,
+        args: Self::State,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(target)
+        Ok(args)
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<GatewayMsg>,
+        _myself: ActorRef<GatewayMsg>,
         message: GatewayMsg,
-        target: &mut Self::State,
+        (target, net, key): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if target.send_message(message).is_err() {
-            myself.stop(None);
+            // Stops this relay too.
+            net.lock().close(key);
         }
         Ok(())
     }

@@ -407,3 +407,65 @@ impl SupervisorState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{HoldError, Incarnation};
+    use crate::node::config::DistConfig;
+    use crate::node::kind::Kinds;
+
+    fn shared(per_name: usize) -> Arc<NodeShared> {
+        let config = DistConfig {
+            hold_per_name: per_name,
+            ..DistConfig::for_tests("t", 1)
+        };
+        Arc::new(NodeShared::new(config, Kinds::default(), Incarnation(1)))
+    }
+
+    #[test]
+    fn local_sends_are_refused_at_the_per_name_cap_until_one_is_taken() {
+        let shared = shared(2);
+        let key = ActorKey::from("x");
+        assert_eq!(shared.local_send_admitted(&key), Ok(()));
+        // Held by the supervisor: still pending for the name.
+        let held = PendingLocal::new(&shared, &key);
+        shared.local_send_done(&key);
+        assert_eq!(shared.local_send_admitted(&key), Ok(()));
+        assert_eq!(
+            shared.local_send_admitted(&key),
+            Err(HoldError::NameFull {
+                key: key.clone(),
+                cap: 2
+            })
+        );
+        assert_eq!(shared.local_send_admitted(&ActorKey::from("y")), Ok(()));
+        drop(held);
+        assert_eq!(shared.local_send_admitted(&key), Ok(()));
+    }
+
+    #[test]
+    fn a_published_full_queue_refuses_at_once() {
+        let shared = shared(100);
+        let key = ActorKey::from("x");
+        shared.set_hold_full(vec![key.clone()], false);
+        assert_eq!(
+            shared.local_send_admitted(&key),
+            Err(HoldError::NameFull {
+                key: key.clone(),
+                cap: 100
+            })
+        );
+        assert!(
+            !shared.local_send_pending(&key),
+            "a refused send is not pending"
+        );
+        shared.set_hold_full(Vec::new(), true);
+        assert_eq!(
+            shared.local_send_admitted(&key),
+            Err(HoldError::NodeFull { cap: 100_000 })
+        );
+        shared.set_hold_full(Vec::new(), false);
+        assert_eq!(shared.local_send_admitted(&key), Ok(()));
+    }
+}

@@ -14,6 +14,7 @@
 //!   the receiving side, dedupe and chunk reassembly).
 //! - [`hold`]: messages held while their actor moves or the node settles, with caps.
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
+//! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
 //! - [`status`]: a node's state and counters as reported to peers.
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
@@ -28,6 +29,7 @@ pub mod membership;
 pub mod mesh;
 pub mod placement;
 pub mod recovery;
+pub mod routing;
 #[cfg(test)]
 mod sim_seeds;
 pub mod snapshot;
@@ -49,6 +51,7 @@ pub use recovery::{
     RecoveryMsg, ReplicaOutcome, Replicas, Resolution, RespawnDecision, Respawns, Spec,
     SpecHolders,
 };
+pub use routing::{Context, Decision, Facts, LookupCache, Residence, Routes, Routing};
 pub use snapshot::Snapshot;
 pub use status::NodeStatus;
 pub use timing::Timing;

@@ -27,15 +27,15 @@ pub use dist_ref::DistRef;
 pub use error::DistError;
 pub use kind::{Checkpoints, DistActor, Kinds};
 
+use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{Request, Response};
-use crate::core::{ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus};
+use crate::core::{
+    ActorKey, Context, Decision, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus,
+};
 use crate::transport::cluster::ClusterTransport;
 use crate::transport::Transport;
 use shared::NodeShared;
 use supervisor::{DistSupervisor, GatewayMsg, SupervisorArgs};
-
-/// How many redirects a control request follows.
-const MAX_REDIRECTS: usize = 4;
 
 /// The registry name of the supervisor: it makes a second node in one process fail fast
 /// (ractor_cluster's registry and process groups are process-global).
@@ -142,19 +142,19 @@ impl DistNode {
 
     /// The current membership epoch as seen by this node.
     pub fn epoch(&self) -> Epoch {
-        self.shared.view().epoch
+        self.shared.view_guard().epoch()
     }
 
     /// The live members as seen by this node, sorted, this node included.
     pub fn members(&self) -> Vec<NodeName> {
-        self.shared.view().placement.members().to_vec()
+        self.shared.view_guard().placement().members().to_vec()
     }
 
     /// The rendezvous owner of `name` in the current view: where a spawn puts it.
     pub fn owner_of(&self, name: &str) -> Option<NodeName> {
         self.shared
-            .view()
-            .placement
+            .view_guard()
+            .routes
             .owner_of(&ActorKey::new(name))
             .cloned()
     }
@@ -256,8 +256,8 @@ impl DistNode {
             });
         }
         let mut target = shared
-            .view()
-            .placement
+            .view_guard()
+            .routes
             .owner_of(&key)
             .cloned()
             .unwrap_or_else(|| shared.me.clone());
@@ -374,20 +374,17 @@ impl DistNode {
     }
 }
 
-/// Finds where `key` runs: locally, in the lookup cache, or by asking its directory node.
+/// Finds where `key` runs: locally, in the routing tables or the lookup cache, or by
+/// asking its directory node.
 pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeName, DistError> {
-    if shared.hosted(key).is_some() {
-        return Ok(shared.me.clone());
-    }
-    let view = shared.view();
-    if let Some(host) = shared.cached_host(key, view.epoch) {
-        return Ok(host);
-    }
-    let mut target = view
-        .placement
-        .owner_of(key)
-        .cloned()
-        .ok_or(DistError::NodeDown)?;
+    let decision = shared
+        .route_handle(&shared.view_guard(), key, Context::Ask)
+        .0;
+    let mut target = match decision {
+        Decision::Found(host) => return Ok(host),
+        Decision::AskNode(node) => node,
+        _ => return Err(DistError::NodeDown),
+    };
     for _ in 0..MAX_REDIRECTS {
         let request = Request::Lookup { key: key.clone() };
         match shared

@@ -5,9 +5,10 @@
 //! actor is one lock-free `ArcSwap` load plus ractor's own enqueue: no hashing, no serialization. A
 //! remote send serializes the message (ractor_cluster's derive) into a versioned envelope
 //! and hands it to the hosting node's supervisor. When the epoch changes, or the route turns
-//! out to be stale (the actor stopped, moved or was restarted), the route is resolved again:
-//! the local table, then the per-node lookup cache, then the name's directory node (its
-//! rendezvous owner), which forwards or redirects.
+//! out to be stale (the actor stopped, moved or was restarted), the route is resolved again
+//! by the core's one routing function ([`crate::core::Routes::route`]) over the published
+//! routes (one load): the local table, redirects and directory entries, the per-node lookup
+//! cache, then the name's directory node (its rendezvous owner), which forwards or redirects.
 
 use std::any::TypeId;
 use std::marker::PhantomData;
@@ -22,10 +23,10 @@ use ractor::{ActorCell, ActorRef, Message, MessagingErr, RpcReplyPort};
 use tokio::time::Instant;
 
 use crate::core::wire::{CastItem, RemoteError, Request, Response};
-use crate::core::{ActorKey, NodeName};
+use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::error::DistError;
 use crate::node::kind::Local;
-use crate::node::shared::{EntryState, NodeShared};
+use crate::node::shared::NodeShared;
 use crate::node::supervisor::GatewayMsg;
 
 /// How many times a send re-resolves a stale route before giving up.
@@ -512,10 +513,9 @@ impl<M: Message> DistRef<M> {
     pub async fn stop(&self) -> Result<(), DistError> {
         let node = &self.inner.node;
         let key = &self.inner.key;
-        let mut target = if node.hosted(key).is_some() {
-            node.me.clone()
-        } else {
-            node.likely_host(key).ok_or(DistError::NodeDown)?
+        let mut target = match node.route_handle(&node.view_guard(), key, Context::Ask).0 {
+            Decision::Found(host) | Decision::AskNode(host) => host,
+            _ => return Err(DistError::NodeDown),
         };
         for _ in 0..MAX_ATTEMPTS {
             let request = Request::Stop { key: key.clone() };
@@ -554,48 +554,36 @@ impl<M: Message> DistRef<M> {
         self.inner.route.store(UNRESOLVED.clone());
     }
 
+    /// Routes by the published view (one load) with the core's routing function, and
+    /// caches the route (unless it goes through the supervisor).
     fn resolve(&self) -> Result<Route, DistError> {
         let node = &self.inner.node;
         let key = &self.inner.key;
-        let generation = node.generation.load(Ordering::Acquire);
-        // Earlier messages of local handles still wait in the supervisor: follow them.
-        if node.local_send_pending(key) {
-            return Ok(Route::Supervisor);
+        let view = node.view_guard();
+        let generation = view.epoch().0;
+        let (decision, entry) = node.route_handle(&view, key, Context::Send);
+        if entry
+            .as_ref()
+            .is_some_and(|e| e.msg_type() != TypeId::of::<M>())
+        {
+            return Err(DistError::WrongType(key.clone()));
         }
-        let route = if let Some(entry) = node.hosted(key) {
-            if entry.msg_type() != TypeId::of::<M>() {
-                return Err(DistError::WrongType(key.clone()));
-            }
-            if entry.state != EntryState::Active {
-                return Ok(Route::Supervisor);
-            }
-            Route::Local {
+        let route = match (decision, entry) {
+            (Decision::Deliver, Some(entry)) => Route::Local {
                 generation,
                 cell: entry.cell,
-            }
-        } else if let Some(host) = node.moved_to(key) {
-            let gateway = node.gateway(&host)?;
-            Route::Remote {
-                generation,
-                host,
-                gateway,
-            }
-        } else {
-            let host = node.likely_host(key).ok_or(DistError::NodeDown)?;
-            if host == node.me {
-                // Owned here but not hosted: while a handoff may still bring it, let the
-                // supervisor park the message; otherwise it exists nowhere.
-                if !node.settled.load(Ordering::Relaxed) {
-                    return Ok(Route::Supervisor);
+            },
+            (Decision::ViaSupervisor, _) => return Ok(Route::Supervisor),
+            (Decision::Forward { to, .. }, _) => {
+                let gateway = node.gateway(&to)?;
+                Route::Remote {
+                    generation,
+                    host: to,
+                    gateway,
                 }
-                return Err(DistError::NotFound(key.clone()));
             }
-            let gateway = node.gateway(&host)?;
-            Route::Remote {
-                generation,
-                host,
-                gateway,
-            }
+            (Decision::NoView, _) => return Err(DistError::NodeDown),
+            _ => return Err(DistError::NotFound(key.clone())),
         };
         self.inner.route.store(Arc::new(route.clone()));
         Ok(route)

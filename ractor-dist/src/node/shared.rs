@@ -5,37 +5,43 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef};
 
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
-use crate::core::{ActorKey, Epoch, HoldError, Incarnation, NodeName, NodeStatus, Placement};
+use crate::core::{
+    ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, NodeName,
+    NodeStatus, Placement, Routes, Routing,
+};
 use crate::node::config::DistConfig;
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::GatewayMsg;
 
-/// The membership view a node routes by.
+/// The membership view a node routes by: the routing snapshot of the core and the
+/// gateways of the members this node is connected to. Published as a whole, atomically.
 #[derive(Debug)]
 pub(crate) struct View {
-    pub(crate) epoch: Epoch,
-    pub(crate) placement: Placement,
+    pub(crate) routes: Routes,
     pub(crate) gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
 }
 
-/// Where a hosted actor is in its life on this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EntryState {
-    /// Running; local handles send to it directly.
-    Active,
-    /// Being drained or handed off: messages go through the supervisor, which buffers them.
-    Moving,
-    /// Arrived by handoff while the node is not settled: messages go through the
-    /// supervisor, which parks those that could overtake the source's.
-    Settling,
+impl View {
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.routes.epoch()
+    }
+
+    pub(crate) fn placement(&self) -> &Placement {
+        self.routes.placement()
+    }
 }
+
+/// Where a hosted actor is in its life on this node (see [`Residence`]).
+pub(crate) use crate::core::Residence as EntryState;
 
 /// An actor hosted on this node.
 #[derive(Clone)]
@@ -109,16 +115,13 @@ pub(crate) struct NodeShared {
     pub(crate) kinds: Kinds,
     /// Equals the epoch of `view`; routes cached in `DistRef`s are valid while it is unchanged.
     pub(crate) generation: AtomicU64,
-    pub(crate) view: RwLock<Arc<View>>,
+    /// The published view and routes (the supervisor publishes, handles load).
+    view: ArcSwap<View>,
     pub(crate) hosted: RwLock<HashMap<ActorKey, HostedEntry>>,
-    /// Names this node is the directory node of, hosted elsewhere.
-    pub(crate) directory: RwLock<HashMap<ActorKey, NodeName>>,
     /// Where names were last found, by epoch (the per-node lookup cache).
-    pub(crate) cache: Mutex<HashMap<ActorKey, (Epoch, NodeName)>>,
+    cache: Mutex<LookupCache>,
     pub(crate) supervisor: OnceLock<ActorRef<GatewayMsg>>,
     pub(crate) counters: Counters,
-    /// Names handed off from here, with their new host (redirects for stale routes).
-    pub(crate) moved: RwLock<HashMap<ActorKey, NodeName>>,
     /// Gauges published by the supervisor.
     pub(crate) moving: AtomicU64,
     pub(crate) buffered: AtomicU64,
@@ -149,9 +152,9 @@ impl std::fmt::Debug for NodeShared {
 impl NodeShared {
     pub(crate) fn new(config: DistConfig, kinds: Kinds, incarnation: Incarnation) -> Self {
         let me = NodeName::new(config.node_name());
+        let cache = LookupCache::new(me.clone(), LookupCache::DEFAULT_CAPACITY);
         let view = View {
-            epoch: Epoch(1),
-            placement: Placement::weighted(Epoch(1), [(me.clone(), config.weight)]),
+            routes: Routing::new(me.clone(), Self::first_placement(&me, &config)).snapshot(),
             gateways: HashMap::new(),
         };
         Self {
@@ -160,13 +163,11 @@ impl NodeShared {
             config,
             kinds,
             generation: AtomicU64::new(1),
-            view: RwLock::new(Arc::new(view)),
+            view: ArcSwap::from_pointee(view),
             hosted: RwLock::new(HashMap::new()),
-            directory: RwLock::new(HashMap::new()),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(cache),
             supervisor: OnceLock::new(),
             counters: Counters::default(),
-            moved: RwLock::new(HashMap::new()),
             moving: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             settled: std::sync::atomic::AtomicBool::new(true),
@@ -180,18 +181,61 @@ impl NodeShared {
         }
     }
 
+    /// The placement of a node alone (before it met any peer).
+    pub(crate) fn first_placement(me: &NodeName, config: &DistConfig) -> Placement {
+        Placement::weighted(Epoch(1), [(me.clone(), config.weight)])
+    }
+
     pub(crate) fn view(&self) -> Arc<View> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.load_full()
     }
 
     pub(crate) fn set_view(&self, view: View) {
-        let epoch = view.epoch.0;
+        let epoch = view.epoch().0;
         if epoch != self.generation.load(Ordering::Acquire) {
             self.view_adopted_unix_us
                 .store(unix_us(), Ordering::Relaxed);
         }
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        self.view.store(Arc::new(view));
         self.generation.store(epoch, Ordering::Release);
+    }
+
+    /// Publishes changed routing tables under the same view (epoch and gateways): routes
+    /// cached in handles stay valid.
+    pub(crate) fn publish_routes(&self, routes: Routes) {
+        let gateways = self.view.load().gateways.clone();
+        self.view.store(Arc::new(View { routes, gateways }));
+    }
+
+    /// Routes `key` for a local handle (`Send` or `Ask`) by `view`: what this node knows
+    /// locally about it, given to the core's routing function. Also returns the hosted entry.
+    pub(crate) fn route_handle(
+        &self,
+        view: &View,
+        key: &ActorKey,
+        context: Context,
+    ) -> (Decision, Option<HostedEntry>) {
+        let entry = self.hosted(key);
+        let cached = |key: &ActorKey, epoch: Epoch| {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key, epoch)
+                .cloned()
+        };
+        let facts = Facts {
+            hosted: entry.as_ref().map(|e| e.state),
+            pending_local: self.local_send_pending(key),
+            settled: self.settled.load(Ordering::Relaxed),
+            shutting_down: false,
+            cached: Some(&cached),
+        };
+        (view.routes.route(key, context, facts), entry)
+    }
+
+    /// The published view, without cloning its `Arc` (hold it briefly).
+    pub(crate) fn view_guard(&self) -> arc_swap::Guard<Arc<View>> {
+        self.view.load()
     }
 
     /// Adopts a new view: publishes it, then (holding the outbox lock, so that no cast
@@ -274,14 +318,6 @@ impl NodeShared {
             .contains_key(key)
     }
 
-    pub(crate) fn moved_to(&self, key: &ActorKey) -> Option<NodeName> {
-        self.moved
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
     /// The hosted table, for the supervisor (its only writer) to change.
     pub(crate) fn hosted_mut(
         &self,
@@ -301,51 +337,28 @@ impl NodeShared {
         self.hosted.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    pub(crate) fn directory_host(&self, key: &ActorKey) -> Option<NodeName> {
-        self.directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    pub(crate) fn cached_host(&self, key: &ActorKey, epoch: Epoch) -> Option<NodeName> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        match cache.get(key) {
-            Some((e, host)) if *e == epoch => Some(host.clone()),
-            _ => None,
-        }
-    }
-
+    /// `key` was found on `host` (under the current epoch).
     pub(crate) fn remember_host(&self, key: &ActorKey, host: NodeName) {
-        let epoch = self.view().epoch;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if host == self.me {
-            cache.remove(key);
-        } else {
-            cache.insert(key.clone(), (epoch, host));
-        }
+        let epoch = self.view.load().epoch();
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(key.clone(), epoch, host);
     }
 
     pub(crate) fn forget_host(&self, key: &ActorKey) {
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+            .forget(key);
     }
 
-    /// Where to send a request about `key` when it is not hosted here: the cached host, the
-    /// directory entry, or the placement owner.
-    pub(crate) fn likely_host(&self, key: &ActorKey) -> Option<NodeName> {
-        let view = self.view();
-        if let Some(h) = self.cached_host(key, view.epoch) {
-            return Some(h);
-        }
-        let owner = view.placement.owner_of(key)?.clone();
-        if owner == self.me {
-            return Some(self.directory_host(key).unwrap_or(owner));
-        }
-        Some(owner)
+    /// Forgets every cached answer naming one of `hosts` (they went down).
+    pub(crate) fn forget_hosts(&self, hosts: &[NodeName]) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_hosts(hosts);
     }
 
     pub(crate) fn supervisor(&self) -> Result<&ActorRef<GatewayMsg>, DistError> {
@@ -357,7 +370,8 @@ impl NodeShared {
         if *node == self.me {
             return self.supervisor().cloned();
         }
-        self.view()
+        self.view
+            .load()
             .gateways
             .get(node)
             .cloned()
@@ -490,14 +504,10 @@ impl NodeShared {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         NodeStatus {
             node: self.me.clone(),
-            epoch: view.epoch,
-            members: view.placement.members().to_vec(),
+            epoch: view.epoch(),
+            members: view.placement().members().to_vec(),
             hosted: self.hosted_count() as u64,
-            directory: self
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .len() as u64,
+            directory: view.routes.directory_len() as u64,
             bad_frames: get(&c.bad_frames),
             version_mismatches: get(&c.version_mismatches),
             refused_peers: get(&c.refused_peers),

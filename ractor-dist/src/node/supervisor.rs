@@ -37,11 +37,12 @@ use crate::core::recovery::{RecoveryConfig, RespawnStart};
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
-    Activation, ActorKey, HandoffConfig, HandoffCore, Hello, HoldKind, HoldQueues, MembershipEvent,
-    Mesh, MsgId, NameMeta, NodeName, Placement, Recovery, Timing,
+    Activation, ActorKey, Context, Decision, Facts, HandoffConfig, HandoffCore, Hello, HoldKind,
+    HoldQueues, MembershipEvent, Mesh, MsgId, NameMeta, NodeName, Placement, Recovery, Routing,
+    Timing,
 };
 use crate::node::kind::ErasedKind;
-use crate::node::shared::NodeShared;
+use crate::node::shared::{EntryState, NodeShared, View};
 use crate::transport::Transport;
 
 /// Messages of the supervisor. `Frame` and `Request` travel between nodes (as opaque,
@@ -203,6 +204,8 @@ pub(crate) struct SupervisorState {
     handoff: HandoffCore,
     /// The placement the current handoff view was computed with.
     placement: Placement,
+    /// Routing state (directory, redirects, the view's placement); published as `View`s.
+    routing: Routing,
     child_ids: HashMap<ActorKey, ActorId>,
     /// Messages held while their actor moves or the node settles (the core decides), and
     /// their payloads.
@@ -268,7 +271,8 @@ impl Actor for DistSupervisor {
                 max_inflight: 4,
             },
         );
-        let placement = shared.view().placement.clone();
+        let placement = shared.view().placement().clone();
+        let routing = Routing::new(shared.me.clone(), placement.clone());
         let hold = HoldQueues::new(config.hold_config());
         let recovery = Recovery::new(RecoveryConfig {
             me: shared.me.clone(),
@@ -288,6 +292,7 @@ impl Actor for DistSupervisor {
             shutting_down: false,
             handoff,
             placement,
+            routing,
             child_ids: HashMap::new(),
             hold,
             held: HashMap::new(),
@@ -346,6 +351,7 @@ impl Actor for DistSupervisor {
             GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
         state.message_done();
+        state.publish_routes();
         Ok(())
     }
 
@@ -372,6 +378,7 @@ impl Actor for DistSupervisor {
             _ => {}
         }
         state.message_done();
+        state.publish_routes();
         Ok(())
     }
 
@@ -382,5 +389,42 @@ impl Actor for DistSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         state.transport.stop();
         Ok(())
+    }
+}
+
+impl SupervisorState {
+    /// The core's routing decision for `key` in a supervisor `context`, `hosted` being the
+    /// state of its local entry, if any.
+    pub(super) fn route(
+        &self,
+        key: &ActorKey,
+        context: Context,
+        hosted: Option<EntryState>,
+    ) -> Decision {
+        let facts = Facts {
+            hosted,
+            pending_local: false,
+            settled: self.handoff.is_settled(),
+            shutting_down: self.shutting_down,
+            cached: None,
+        };
+        self.routing.routes().route(key, context, facts)
+    }
+
+    /// A view of the current placement and gateways, to publish.
+    pub(super) fn new_view(&mut self) -> View {
+        self.routing
+            .set_view(self.placement.clone(), self.gateways.keys().cloned());
+        View {
+            routes: self.routing.snapshot(),
+            gateways: self.gateways.clone(),
+        }
+    }
+
+    /// Publishes the routing tables if they changed since they were last published.
+    pub(super) fn publish_routes(&mut self) {
+        if self.routing.is_dirty() {
+            self.shared.publish_routes(self.routing.snapshot());
+        }
     }
 }

@@ -8,12 +8,9 @@ use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 use super::{GatewayMsg, SupervisorState};
 use crate::core::handoff::{classify_exit, ChildExit, ExitAction};
 use crate::core::wire::{self, FrameBody, RemoteError, Response};
-use crate::core::{ActorKey, NodeName, Snapshot};
+use crate::core::{ActorKey, Context, Decision, Snapshot};
 use crate::node::kind::ErasedKind;
 use crate::node::shared::{Counters, EntryState, HostedEntry};
-
-/// How many times a spawn request may be redirected before the receiving node spawns it.
-const MAX_SPAWN_HOPS: u8 = 3;
 
 impl SupervisorState {
     /// Spawns `key` here unless it already exists somewhere this node knows of, or another
@@ -28,50 +25,28 @@ impl SupervisorState {
         reply: RpcReplyPort<Vec<u8>>,
     ) -> Option<(Response, RpcReplyPort<Vec<u8>>)> {
         let me = self.shared.me.clone();
-        if self.shared.hosted(&key).is_some() {
-            return Some((
-                Response::Spawned {
-                    host: me,
-                    created: false,
-                },
-                reply,
-            ));
-        }
-        if let Some(host) = self.shared.moved_to(&key) {
-            return Some((
-                Response::Spawned {
-                    host,
-                    created: false,
-                },
-                reply,
-            ));
-        }
-        if let Some(host) = self.shared.directory_host(&key) {
-            return Some((
-                Response::Spawned {
-                    host,
-                    created: false,
-                },
-                reply,
-            ));
-        }
-        if self.shutting_down {
-            return Some((
-                Response::Err(RemoteError::Unavailable(me.to_string())),
-                reply,
-            ));
-        }
-        let view = self.shared.view();
-        if let Some(owner) = view.placement.owner_of(&key) {
-            if *owner != me && hops < MAX_SPAWN_HOPS && view.gateways.contains_key(owner) {
-                return Some((
-                    Response::Redirect {
-                        host: owner.clone(),
-                    },
-                    reply,
-                ));
-            }
-        }
+        let hosted = self.shared.hosted(&key).map(|e| e.state);
+        let answer = match self.route(&key, Context::Spawn { hops }, hosted) {
+            Decision::Found(host) => Response::Spawned {
+                host,
+                created: false,
+            },
+            Decision::Unavailable => Response::Err(RemoteError::Unavailable(me.to_string())),
+            Decision::Redirect(host) => Response::Redirect { host },
+            _ => return self.spawn_here(key, kind, args, reply),
+        };
+        Some((answer, reply))
+    }
+
+    /// Starts `key` here (the routing decided so).
+    fn spawn_here(
+        &mut self,
+        key: ActorKey,
+        kind: String,
+        args: Vec<u8>,
+        reply: RpcReplyPort<Vec<u8>>,
+    ) -> Option<(Response, RpcReplyPort<Vec<u8>>)> {
+        let me = self.shared.me.clone();
         let Some(erased) = self.shared.kinds.get(&kind).cloned() else {
             let n = Counters::bump(&self.shared.counters.unknown_kinds);
             tracing::warn!(name = %key, %kind, count = n, "spawn of an unknown kind refused");
@@ -100,8 +75,7 @@ impl SupervisorState {
 
     /// Tells the name's directory node that it runs here, when that is another node.
     pub(super) fn register_elsewhere(&self, key: &ActorKey, kind: &str) {
-        let owner: Option<NodeName> = self.shared.view().placement.owner_of(key).cloned();
-        if let Some(owner) = owner.filter(|o| *o != self.shared.me) {
+        if let Some(owner) = self.routing.routes().directory_node(key).cloned() {
             self.send_frame(
                 &owner,
                 FrameBody::Register {
@@ -112,8 +86,7 @@ impl SupervisorState {
     }
 
     fn unregister_elsewhere(&self, key: &ActorKey) {
-        let owner: Option<NodeName> = self.shared.view().placement.owner_of(key).cloned();
-        if let Some(owner) = owner.filter(|o| *o != self.shared.me) {
+        if let Some(owner) = self.routing.routes().directory_node(key).cloned() {
             self.send_frame(&owner, FrameBody::Unregister { key: key.clone() });
         }
     }

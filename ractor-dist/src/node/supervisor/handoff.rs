@@ -11,8 +11,10 @@ use super::{Activation, Child, GatewayMsg, LeaveState, NameMeta, Outgoing, Super
 use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
 use crate::core::wire::{self, FrameBody, MigrateEntry};
 use crate::core::Snapshot;
-use crate::core::{ActorKey, Admission, HandoffCommand, HandoffMode, NodeName, Placement};
-use crate::node::shared::{Counters, EntryState, HostedEntry, View};
+use crate::core::{
+    ActorKey, Admission, Context, Decision, HandoffCommand, HandoffMode, NodeName, Placement,
+};
+use crate::node::shared::{Counters, EntryState, HostedEntry};
 
 /// What a drained actor moves with when its final state is lost: its last checkpoint, unless
 /// its kind restarts from its arguments on every move.
@@ -75,11 +77,7 @@ impl SupervisorState {
         while let Some(command) = self.handoff.poll_command() {
             match command {
                 HandoffCommand::Announce { view } => {
-                    let v = View {
-                        epoch: self.mesh.membership().epoch(),
-                        placement: self.placement.clone(),
-                        gateways: self.gateways.clone(),
-                    };
+                    let v = self.new_view();
                     self.shared.adopt_view(v, &FrameBody::ViewAdopted { view });
                     new_view = true;
                 }
@@ -125,6 +123,7 @@ impl SupervisorState {
         }
         self.flush_drops();
         self.publish_gauges();
+        self.publish_routes();
         self.check_leave_done();
     }
 
@@ -316,11 +315,7 @@ impl SupervisorState {
             hosted.remove(key);
         }
         self.child_ids.remove(key);
-        self.shared
-            .moved
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), to.clone());
+        self.routing.handle_moved(key.clone(), to.clone());
         if let Some(kind) = &kind {
             self.moved_kinds.insert(key.clone(), kind.clone());
         }
@@ -452,11 +447,7 @@ impl SupervisorState {
             },
         );
         self.child_ids.insert(key.clone(), cell.get_id());
-        self.shared
-            .moved
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.routing.handle_hosted(key);
         self.moved_kinds.remove(key);
         let state = if self.recovery.is_fenced() {
             // Paused and not rejoined yet: held like the others (see `recovery`).
@@ -631,29 +622,32 @@ impl SupervisorState {
     }
 
     pub(super) fn local_send_inner(&mut self, key: ActorKey, msg: Box<dyn Any + Send>) {
-        if let Some(entry) = self.shared.hosted(&key) {
-            if entry.state == EntryState::Moving {
+        let entry = self.shared.hosted(&key);
+        match (
+            self.route(&key, Context::Relay, entry.as_ref().map(|e| e.state)),
+            entry,
+        ) {
+            (Decision::Hold, _) => {
                 let me = self.shared.me.clone();
                 let payload = self.local_payload(&key, msg);
                 self.hold_moving(&key, &me, payload);
                 return;
             }
-            if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
-                tracing::warn!(name = %key, error = ?e, "local message not delivered");
+            (Decision::Deliver, Some(entry)) => {
+                if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
+                    tracing::warn!(name = %key, error = ?e, "local message not delivered");
+                }
+                return;
             }
-            return;
-        }
-        let kind = self.moved_kinds.get(&key).cloned();
-        let next = self.shared.moved_to(&key).or_else(|| {
-            self.placement
-                .owner_of(&key)
-                .filter(|o| **o != self.shared.me)
-                .cloned()
-        });
-        if let (Some(to), Some(kind)) = (next, kind) {
-            let payload = self.local_payload(&key, msg);
-            self.forward(&key, &to, Some(kind.as_ref()), payload);
-            return;
+            (Decision::Forward { to, .. }, _) => {
+                // Only a name that was hosted here has the kind to serialize it with.
+                if let Some(kind) = self.moved_kinds.get(&key).cloned() {
+                    let payload = self.local_payload(&key, msg);
+                    self.forward(&key, &to, Some(kind.as_ref()), payload);
+                    return;
+                }
+            }
+            _ => {}
         }
         Counters::bump(&self.shared.counters.dropped_casts);
         tracing::warn!(name = %key, "message for an actor that is gone; dropped");

@@ -7,8 +7,8 @@ use ractor::ActorRef;
 
 use super::{GatewayMsg, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody};
-use crate::core::{MembershipEvent, MeshCommand, Millis, NodeName, Placement};
-use crate::node::shared::{Counters, View};
+use crate::core::{MembershipEvent, MeshCommand, Millis, NodeName};
+use crate::node::shared::Counters;
 
 impl SupervisorState {
     pub(super) fn now(&self) -> Millis {
@@ -123,11 +123,7 @@ impl SupervisorState {
                     tracing::debug!(%peer, "departed peer disconnected");
                     self.handoff.handle_peer_gone(&peer);
                     self.inbound.handle_peer_gone(&peer);
-                    self.shared
-                        .moved
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .retain(|_, to| *to != peer);
+                    self.routing.handle_peer_gone(&peer);
                     // Names it could not hand off (it crashed while leaving) are lost now.
                     self.offer_orphans();
                 }
@@ -178,13 +174,8 @@ impl SupervisorState {
         self.mesh.handle_disconnected(node);
     }
 
-    pub(super) fn publish_view(&self) {
-        let placement: Placement = self.placement.clone();
-        let view = View {
-            epoch: placement.epoch(),
-            placement,
-            gateways: self.gateways.clone(),
-        };
+    pub(super) fn publish_view(&mut self) {
+        let view = self.new_view();
         self.shared.set_view(view);
     }
 
@@ -204,14 +195,11 @@ impl SupervisorState {
         self.offer_orphans();
         self.start_view().await;
         let view = self.shared.view();
-        // Redirects are only good for the view they were made in: from now on stale
-        // messages route by the new placement (the simulation shows that older redirects
-        // can reorder a sender's messages).
-        self.shared
-            .moved
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        // Redirects are only good for the view they were made in; directory entries of
+        // names no longer owned here, or whose host went down, go.
+        self.routing.handle_view_change(downs);
+        self.shared.forget_hosts(downs);
+        self.publish_routes();
         let pending: Vec<crate::core::ActorKey> = self
             .moved_kinds
             .keys()
@@ -221,23 +209,9 @@ impl SupervisorState {
         for key in pending {
             self.moved_kinds.remove(&key);
         }
-        {
-            let mut dir = self
-                .shared
-                .directory
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            dir.retain(|key, host| {
-                !downs.contains(host) && view.placement.owner_of(key) == Some(&self.shared.me)
-            });
-        }
-        {
-            let mut cache = self.shared.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.retain(|_, (_, host)| !downs.contains(host));
-        }
         tracing::info!(
-            epoch = view.epoch.0,
-            members = ?view.placement.members(),
+            epoch = view.epoch().0,
+            members = ?view.placement().members(),
             "membership view changed"
         );
     }

@@ -100,7 +100,7 @@ impl SupervisorState {
 
     /// Brings the replicas of hosted names (all, or `only`) in line with the current view.
     pub(super) fn replicate(&mut self, only: Option<&[ActorKey]>) {
-        let placement = self.shared.view().placement.clone();
+        let placement = self.shared.view().placement().clone();
         self.replicate_by(&placement, only);
     }
 
@@ -119,7 +119,7 @@ impl SupervisorState {
     /// Names that arrived (by handoff) and stay here: replicated at once when no other
     /// live node keeps their spec, the others once the view is quiet.
     pub(super) fn replicate_arrivals(&mut self, arrived: &[ActorKey]) {
-        let placement = self.shared.view().placement.clone();
+        let placement = self.shared.view().placement().clone();
         let ctx = Ctx {
             now: self.now(),
             placement: &placement,
@@ -322,7 +322,7 @@ impl SupervisorState {
         if running && self.shared.hosted(&key).is_none() {
             return;
         }
-        let placement = self.shared.view().placement.clone();
+        let placement = self.shared.view().placement().clone();
         let ctx = Ctx {
             now: self.now(),
             placement: &placement,
@@ -472,31 +472,15 @@ impl SupervisorState {
     /// runs here, or is registered on another live node, has two copies (a partition
     /// healed): the registering one is asked to yield to the other.
     pub(super) fn handle_register(&mut self, from: &NodeName, entries: Vec<(ActorKey, String)>) {
-        let mut yields: Vec<(ActorKey, NodeName)> = Vec::new();
-        {
-            let mut dir = self
-                .shared
-                .directory
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            for (key, _kind) in entries {
-                if self.runs_here(&key) {
-                    yields.push((key, self.shared.me.clone()));
-                    continue;
-                }
-                match dir.get(&key) {
-                    Some(host) if host != from && self.mesh.membership().is_up(host) => {
-                        yields.push((key, host.clone()));
-                    }
-                    // Kept whatever this node's view says now: the sender may already route
-                    // by a view this node has not adopted yet (entries it does not own are
-                    // pruned at its next view change).
-                    _ => {
-                        dir.insert(key, from.clone());
-                    }
-                }
-            }
-        }
+        let keys: Vec<ActorKey> = entries.into_iter().map(|(key, _kind)| key).collect();
+        let here: BTreeSet<&ActorKey> = keys.iter().filter(|k| self.runs_here(k)).collect();
+        let membership = self.mesh.membership();
+        let yields = self.routing.handle_register(
+            from,
+            keys.iter().cloned(),
+            |k| here.contains(k),
+            |host| membership.is_up(host),
+        );
         if !yields.is_empty() {
             tracing::info!(peer = %from, names = yields.len(), "names registered by a peer also run elsewhere; asking it to yield");
             self.send_frame(from, FrameBody::Yield { keys: yields });

@@ -8,11 +8,8 @@ use ractor::{ActorRef, RpcReplyPort};
 use super::hold::Waited;
 use super::{GatewayMsg, Payload, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
-use crate::core::{ActorKey, Admission, NodeName};
+use crate::core::{ActorKey, Admission, Context, Decision, NodeName};
 use crate::node::shared::{Counters, EntryState};
-
-/// How many times a cast may be forwarded between nodes before it is dropped.
-const MAX_HOPS: u8 = 3;
 
 impl SupervisorState {
     fn limit(&self) -> u64 {
@@ -131,14 +128,7 @@ impl SupervisorState {
                 self.run_handoff().await;
             }
             FrameBody::Unregister { key } => {
-                let mut dir = self
-                    .shared
-                    .directory
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
-                if dir.get(&key) == Some(&from) {
-                    dir.remove(&key);
-                }
+                self.routing.handle_unregister(&from, &key);
             }
         }
     }
@@ -167,10 +157,12 @@ impl SupervisorState {
     ) {
         // One look at the hosted table per cast (this is the hot path of remote casts).
         let entry = self.shared.hosted(&key);
-        if entry
-            .as_ref()
-            .is_some_and(|e| e.state == EntryState::Moving)
-        {
+        let decision = self.route(
+            &key,
+            Context::Cast { hops },
+            entry.as_ref().map(|e| e.state),
+        );
+        if decision == Decision::Hold {
             let cast = Payload::Cast {
                 variant,
                 args,
@@ -188,25 +180,24 @@ impl SupervisorState {
             self.hold_parked(&key, from, cast, waited.since);
             return;
         }
-        if let Some(entry) = entry {
-            let msg = SerializedMessage::Cast {
-                variant,
-                args,
-                metadata: None,
-            };
-            if let Err(e) = entry.kind.deliver(&key, &entry.cell, msg) {
-                let n = Counters::bump(&self.shared.counters.bad_messages);
-                tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
+        match (decision, entry) {
+            (Decision::Deliver, Some(entry)) => {
+                let msg = SerializedMessage::Cast {
+                    variant,
+                    args,
+                    metadata: None,
+                };
+                if let Err(e) = entry.kind.deliver(&key, &entry.cell, msg) {
+                    let n = Counters::bump(&self.shared.counters.bad_messages);
+                    tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
+                }
             }
-            return;
-        }
-        match self.next_hop(&key) {
-            Some(next) if hops < MAX_HOPS => {
+            (Decision::Forward { to: next, hops }, _) => {
                 let body = FrameBody::Cast {
                     key: key.clone(),
                     variant,
                     args,
-                    hops: hops + 1,
+                    hops,
                 };
                 if self.send_frame(&next, body) {
                     Counters::bump(&self.shared.counters.forwarded);
@@ -215,8 +206,8 @@ impl SupervisorState {
                 }
                 self.drop_cast(&key, "next hop unreachable");
             }
-            Some(_) => self.drop_cast(&key, "too many hops"),
-            None => self.drop_cast(&key, "no such actor"),
+            (Decision::HopLimit, _) => self.drop_cast(&key, "too many hops"),
+            _ => self.drop_cast(&key, "no such actor"),
         }
     }
 
@@ -225,20 +216,6 @@ impl SupervisorState {
         if n <= 10 || n % 1000 == 0 {
             tracing::warn!(name = %key, reason = why, count = n, "cast dropped");
         }
-    }
-
-    /// Where a request or cast for a name not hosted here should go next, if anywhere.
-    fn next_hop(&self, key: &ActorKey) -> Option<NodeName> {
-        let me = &self.shared.me;
-        let view = self.shared.view();
-        if let Some(host) = self.shared.moved_to(key) {
-            return Some(host);
-        }
-        if let Some(host) = self.shared.directory_host(key) {
-            return (host != *me).then_some(host);
-        }
-        let owner = view.placement.owner_of(key)?;
-        (owner != me).then(|| owner.clone())
     }
 
     pub(super) async fn handle_request(
@@ -361,20 +338,10 @@ impl SupervisorState {
     }
 
     fn lookup(&self, key: &ActorKey) -> Response {
-        if let Some(host) = self.shared.moved_to(key) {
-            return Response::Found { host };
-        }
-        if self.shared.hosted(key).is_some() {
-            return Response::Found {
-                host: self.shared.me.clone(),
-            };
-        }
-        if let Some(host) = self.shared.directory_host(key) {
-            return Response::Found { host };
-        }
-        match self.next_hop(key) {
-            Some(host) => Response::Redirect { host },
-            None => Response::Err(RemoteError::NotFound(key.clone())),
+        let hosted = self.shared.hosted(key).map(|e| e.state);
+        match self.route(key, Context::Lookup, hosted) {
+            Decision::Found(host) => Response::Found { host },
+            decision => not_here(key, decision),
         }
     }
 
@@ -385,11 +352,13 @@ impl SupervisorState {
         args: Vec<u8>,
         timeout_ms: u64,
     ) -> Result<tokio::sync::oneshot::Receiver<Vec<u8>>, Response> {
-        let Some(entry) = self.shared.hosted(&key) else {
-            return Err(match self.next_hop(&key) {
-                Some(host) => Response::Redirect { host },
-                None => Response::Err(RemoteError::NotFound(key)),
-            });
+        let entry = self.shared.hosted(&key);
+        let entry = match (
+            self.route(&key, Context::Request, entry.as_ref().map(|e| e.state)),
+            entry,
+        ) {
+            (Decision::Deliver, Some(entry)) => entry,
+            (decision, _) => return Err(not_here(&key, decision)),
         };
         let (msg, rx, _) = call_message(variant, args, timeout_ms);
         match entry.kind.deliver(&key, &entry.cell, msg) {
@@ -408,16 +377,26 @@ impl SupervisorState {
     /// its exit (the actor may be the one asking, from inside its own handler; its exit
     /// finds it already forgotten).
     fn stop_request(&mut self, key: &ActorKey) -> Response {
-        let Some(entry) = self.shared.hosted(key) else {
-            return match self.next_hop(key) {
-                Some(host) => Response::Redirect { host },
-                None => Response::Err(RemoteError::NotFound(key.clone())),
-            };
+        let entry = self.shared.hosted(key);
+        let entry = match (
+            self.route(key, Context::Request, entry.as_ref().map(|e| e.state)),
+            entry,
+        ) {
+            (Decision::Deliver, Some(entry)) => entry,
+            (decision, _) => return not_here(key, decision),
         };
         debug_assert!(entry.state != EntryState::Moving);
         self.forget_child(key, &entry.cell);
         entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
+    }
+}
+
+/// The answer to a request for a name not hosted here: a redirect, or not found.
+fn not_here(key: &ActorKey, decision: Decision) -> Response {
+    match decision {
+        Decision::Redirect(host) => Response::Redirect { host },
+        _ => Response::Err(RemoteError::NotFound(key.clone())),
     }
 }
 

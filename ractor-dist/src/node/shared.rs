@@ -225,7 +225,8 @@ impl NodeShared {
         };
         let facts = Facts {
             hosted: entry.as_ref().map(|e| e.state),
-            pending_local: self.local_send_pending(key),
+            // (only sends follow earlier sends; spare asks the lock)
+            pending_local: context == Context::Send && self.local_send_pending(key),
             settled: self.settled.load(Ordering::Relaxed),
             shutting_down: false,
             cached: Some(&cached),

@@ -84,6 +84,40 @@ pub(crate) enum GatewayMsg {
     },
 }
 
+impl GatewayMsg {
+    /// The variant's name, for logs.
+    fn name(&self) -> &'static str {
+        match self {
+            GatewayMsg::Frame(_) => "frame",
+            GatewayMsg::Request(..) => "request",
+            GatewayMsg::Tick => "tick",
+            GatewayMsg::SessionEvent => "session event",
+            GatewayMsg::Shutdown(_) => "shutdown",
+            GatewayMsg::LocalSend { .. } => "local send",
+            GatewayMsg::Leave(_) => "leave",
+            GatewayMsg::Checkpoint { .. } => "checkpoint",
+            GatewayMsg::ChildStarted { .. } => "child started",
+            GatewayMsg::Snapshotted { .. } => "snapshotted",
+        }
+    }
+}
+
+impl SupervisorState {
+    /// Heartbeats go out from this actor's ticks, so no handler may take long: user code
+    /// runs on the actors' own tasks, never here. One that took longer than a heartbeat
+    /// interval anyway delayed the heartbeats behind it, and says so.
+    fn note_handled(&self, what: &'static str, started: Instant) {
+        let ms = started.elapsed().as_millis() as u64;
+        if ms > self.timing.heartbeat_interval_ms {
+            tracing::warn!(
+                ms,
+                message = what,
+                "a supervisor handler took longer than a heartbeat interval; heartbeats waited behind it"
+            );
+        }
+    }
+}
+
 const FRAME: &str = "frame";
 const REQUEST: &str = "request";
 
@@ -328,6 +362,8 @@ impl Actor for DistSupervisor {
         // Before anything else: after a pause, the first message handled (often a session
         // event about peers that dropped this node) must already see the fence.
         state.check_pause();
+        let started = Instant::now();
+        let what = message.name();
         match message {
             GatewayMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
             GatewayMsg::Request(bytes, reply) => state.handle_request(&myself, &bytes, reply).await,
@@ -350,6 +386,7 @@ impl Actor for DistSupervisor {
             }
             GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
+        state.note_handled(what, started);
         state.message_done();
         state.publish_routes();
         Ok(())
@@ -362,6 +399,7 @@ impl Actor for DistSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.check_pause();
+        let started = Instant::now();
         match event {
             SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
                 state
@@ -377,6 +415,7 @@ impl Actor for DistSupervisor {
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
             _ => {}
         }
+        state.note_handled("supervision event", started);
         state.message_done();
         state.publish_routes();
         Ok(())

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -368,6 +368,25 @@ mod tests {
         };
         let back: Frame = decode(&encode(&f), 1 << 20).unwrap();
         assert!(matches!(back.body, FrameBody::Cast { hops: 1, .. }));
+    }
+
+    /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,
+    /// `NodeStatus::hold_refused`) without a version bump once. Whoever changes an
+    /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
+    #[test]
+    fn the_wire_shape_is_pinned_to_its_protocol_version() {
+        let overloaded = encode(&Response::Err(RemoteError::Overloaded {
+            key: "k".into(),
+            reason: "r".into(),
+        }));
+        assert_eq!(PROTOCOL_VERSION, 3, "bump with the pinned bytes below");
+        assert_eq!(
+            overloaded,
+            [
+                3, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                b'r'
+            ]
+        );
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl DistActor for Counter {
     }
 }
 
-/// A counter whose `pre_start` takes as many milliseconds as its arguments say.
+/// A counter whose `pre_start` takes as many milliseconds as its arguments say; it records
+/// the digits it is sent in order.
 struct SlowStart;
 
 impl DistActor for SlowStart {
@@ -88,7 +89,8 @@ impl DistActor for SlowStart {
         n: &mut i64,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            CounterMsg::Add(d) => *n += d,
+            // Records the sequence of the digits added: 1, 2, 3 gives 123.
+            CounterMsg::Add(d) => *n = *n * 10 + d,
             CounterMsg::Get(r) => {
                 let _ = r.send(*n);
             }
@@ -293,7 +295,7 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         "{:?}",
         t.elapsed()
     );
-    assert_eq!(slow.call(CounterMsg::Get, T).await?, 6);
+    assert_eq!(slow.call(CounterMsg::Get, T).await?, 123, "in order");
     slow.stop().await?;
     node.lookup::<CounterMsg>("fast").await?.stop().await?;
 

@@ -364,10 +364,13 @@ impl Sim {
         self.release_with(n, false);
     }
 
-    /// Dispatches every parked message again; with `force`, without the admission check.
-    fn release_with(&mut self, n: usize, force: bool) {
+    /// Dispatches parked messages again, as the executor does: every one on a settle, and
+    /// with `expired` (a tick) only those whose park deadline passed, without the admission
+    /// check.
+    fn release_with(&mut self, n: usize, expired: bool) {
+        let force = expired;
         let now = Millis(self.now);
-        for (id, _) in self.nodes[n].hold.release_parked(now, false) {
+        for (id, _) in self.nodes[n].hold.release_parked(now, expired) {
             let (from, m, hops) = self.nodes[n].payloads.remove(&id).unwrap();
             self.route_with(n, from, m, hops, force);
         }

@@ -32,7 +32,9 @@ use super::placement::Placement;
 
 mod exit;
 pub mod inbound;
-pub use exit::{classify_exit, ChildExit, ExitAction, DRAINED_REASON, KILLED_REASON};
+pub use exit::{
+    classify_exit, fallback_state, ChildExit, ExitAction, DRAINED_REASON, KILLED_REASON,
+};
 
 /// The digest of a membership view (its members and their incarnations); equal on every
 /// node that sees the same members.

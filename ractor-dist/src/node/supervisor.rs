@@ -179,6 +179,9 @@ struct Child {
     draining: bool,
     /// Its arguments, activation, spec holders and newest checkpoint (for recovery).
     meta: NameMeta<Snapshot>,
+    /// The snapshot it was started from, until its start completed (`ChildStarted(Ok)`) or
+    /// it sent a checkpoint: killed before that, it moves on with this state.
+    started_from: Option<Snapshot>,
 }
 
 /// The payload of a held message; what the protocol knows of it (name, sender, time,

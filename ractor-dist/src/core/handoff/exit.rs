@@ -5,6 +5,8 @@
 //! failure. Whether the name moves, restarts or is removed from the cluster follows from
 //! that and from what the node had asked of the actor; [`classify_exit`] is that table.
 
+use super::HandoffMode;
+
 /// The reason ractor gives the exit of a drained actor.
 pub const DRAINED_REASON: &str = "Drained";
 /// The reason ractor gives the exit of a killed actor.
@@ -85,9 +87,40 @@ pub fn classify_exit(exit: ChildExit<'_>) -> ExitAction {
     }
 }
 
+/// What a name that moves without its final state takes with it: nothing for a kind that
+/// restarts on every move; else the snapshot it was started from when its start never
+/// completed (`started_from`: it handled nothing since, and a kind without checkpoints has
+/// no other copy), or else its last checkpoint. `None` restarts it from its arguments.
+pub fn fallback_state<S>(
+    mode: HandoffMode,
+    started_from: Option<S>,
+    checkpoint: Option<S>,
+) -> Option<S> {
+    match mode {
+        HandoffMode::Restart => None,
+        _ => started_from.or(checkpoint),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_never_started_moves_with_the_snapshot_it_was_started_from() {
+        use HandoffMode::{Restart, Resume, Stay};
+        assert_eq!(
+            fallback_state(Resume, Some("arrived"), None),
+            Some("arrived")
+        );
+        assert_eq!(
+            fallback_state(Stay, Some("arrived"), Some("old")),
+            Some("arrived")
+        );
+        assert_eq!(fallback_state(Resume, None, Some("last")), Some("last"));
+        assert_eq!(fallback_state::<&str>(Resume, None, None), None);
+        assert_eq!(fallback_state(Restart, Some("arrived"), Some("last")), None);
+    }
 
     #[test]
     fn exits_are_classified_by_what_the_actor_was_doing() {

@@ -192,6 +192,7 @@ impl SupervisorState {
         Counters::bump(&self.shared.counters.restarts);
         tracing::warn!(name = %key, %error, restarts = child.restarts.len(), from_checkpoint = child.meta.checkpoint.is_some(), "actor failed; restarting it");
         // From its last checkpoint when it has one (falling back to its arguments).
+        child.started_from = child.meta.checkpoint.clone();
         let started = self.launch(
             &key,
             &child.kind,
@@ -264,6 +265,11 @@ impl SupervisorState {
         result: Result<(), String>,
     ) {
         let waiting = self.start_replies.remove(&actor);
+        if result.is_ok() {
+            if let Some(child) = self.children.get_mut(&actor) {
+                child.started_from = None;
+            }
+        }
         if let Err(reason) = &result {
             self.child_exited(myself, actor, None, None, Some(reason.clone()), true)
                 .await;

@@ -16,13 +16,14 @@ use crate::core::{
 };
 use crate::node::shared::{Counters, EntryState, HostedEntry};
 
-/// What a drained actor moves with when its final state is lost: its last checkpoint, unless
-/// its kind restarts from its arguments on every move.
+/// What a drained actor moves with when its final state is lost (see
+/// `core::handoff::fallback_state`).
 fn fallback_state(child: &Child) -> Option<Snapshot> {
-    match child.kind.mode() {
-        HandoffMode::Restart => None,
-        _ => child.meta.checkpoint.clone(),
-    }
+    crate::core::handoff::fallback_state(
+        child.kind.mode(),
+        child.started_from.clone(),
+        child.meta.checkpoint.clone(),
+    )
 }
 
 impl SupervisorState {
@@ -412,9 +413,12 @@ impl SupervisorState {
         snapshot: Option<Snapshot>,
         activation: Activation,
     ) -> Option<ActorCell> {
-        match self.launch(key, kind, args, snapshot) {
+        match self.launch(key, kind, args, snapshot.clone()) {
             Ok(cell) => {
                 self.record_started(key, kind, args, cell.clone(), true, activation);
+                if let Some(child) = self.children.get_mut(&cell.get_id()) {
+                    child.started_from = snapshot;
+                }
                 Some(cell)
             }
             Err(e) => {
@@ -444,6 +448,7 @@ impl SupervisorState {
                 stopping: false,
                 draining: false,
                 meta: NameMeta::new(kind.name(), args.to_vec(), activation),
+                started_from: None,
             },
         );
         self.child_ids.insert(key.clone(), cell.get_id());

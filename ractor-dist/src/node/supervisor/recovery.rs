@@ -93,6 +93,8 @@ impl SupervisorState {
         if child.key != key || child.stopping {
             return;
         }
+        // It runs: its checkpoints are newer than what it was started from.
+        child.started_from = None;
         self.recovery
             .handle_checkpointed(&key, &mut child.meta, snapshot);
         self.run_recovery();

@@ -1,0 +1,131 @@
+//! Handoffs that miss their deadline over the in-memory transport: a state the node holds
+//! is never dropped for a fallback, and each fallback is counted once.
+
+use std::time::Duration;
+
+use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
+use ractor_dist::transport::MemoryNetwork;
+use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot};
+
+const T: Duration = Duration::from_secs(20);
+const CALL: Duration = Duration::from_secs(8);
+
+#[derive(RactorClusterMessage)]
+enum SlowMsg {
+    Add(i64),
+    #[rpc]
+    Get(RpcReplyPort<i64>),
+}
+
+/// Moves with its state (no checkpoints); its `restore` takes 2.5 s.
+struct SlowRestore;
+
+impl DistActor for SlowRestore {
+    const KIND: &'static str = "slow-restore";
+    type Msg = SlowMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+
+    async fn pre_start(&self, _: DistRef<SlowMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<SlowMsg>,
+        msg: SlowMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SlowMsg::Add(d) => *n += d,
+            SlowMsg::Get(r) => {
+                let _ = r.send(*n);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<SlowMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
+    DistConfig {
+        seeds: seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+        handoff_timeout: Duration::from_millis(500),
+        ..DistConfig::for_tests(name, port)
+    }
+}
+
+async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> DistNode {
+    net.start(config(name, port, seeds), Kinds::new().with(SlowRestore))
+        .await
+        .expect("node starts")
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `T`.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + T;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn try_value(node: &DistNode, name: &str) -> Option<i64> {
+    let r = node.lookup::<SlowMsg>(name).await.ok()?;
+    r.call(SlowMsg::Get, CALL).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_killed_while_restoring_moves_on_with_the_snapshot_it_arrived_with() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let b = start(&net, "b", 2, &[1]).await;
+    eventually("a and b meet", || async {
+        [&a, &b]
+            .iter()
+            .all(|d| d.members().len() == 2 && d.status().settled)
+    })
+    .await;
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        let r = a.spawn::<SlowRestore>(name.as_str(), 0).await.unwrap();
+        r.cast(SlowMsg::Add(7)).unwrap();
+        assert_eq!(r.call(SlowMsg::Get, CALL).await.unwrap(), 7);
+    }
+    // c joins and leaves while the names it received are still restoring: they are killed
+    // at the drain deadline and move on with the snapshot they arrived with.
+    let c = start(&net, "c", 3, &[1]).await;
+    eventually("c receives names", || async { c.local_count() > 0 }).await;
+    c.leave().await.unwrap_or_else(|e| panic!("leave: {e}"));
+    for name in &names {
+        eventually("the name answers", || async {
+            try_value(&a, name).await.is_some()
+        })
+        .await;
+        assert_eq!(try_value(&a, name).await, Some(7), "{name} kept its state");
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -1,12 +1,15 @@
 //! Handoffs that miss their deadline over the in-memory transport: a state the node holds
 //! is never dropped for a fallback, and each fallback is counted once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use ractor_dist::transport::MemoryNetwork;
-use ractor_dist::{DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot};
+use ractor_dist::{
+    Checkpoints, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot,
+};
 
 const T: Duration = Duration::from_secs(20);
 const CALL: Duration = Duration::from_secs(8);
@@ -62,6 +65,55 @@ impl DistActor for SlowRestore {
     }
 }
 
+/// How long `SlowSnapshot::snapshot` takes, in milliseconds (set by the test).
+static SNAPSHOT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Moves with its state and checkpoints after every message; its `snapshot` takes
+/// `SNAPSHOT_MS`.
+struct SlowSnapshot;
+
+impl DistActor for SlowSnapshot {
+    const KIND: &'static str = "slow-snapshot";
+    type Msg = SlowMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+    const CHECKPOINTS: Checkpoints = Checkpoints::every_messages(1);
+
+    async fn pre_start(&self, _: DistRef<SlowMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<SlowMsg>,
+        msg: SlowMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SlowMsg::Add(d) => *n += d,
+            SlowMsg::Get(r) => {
+                let _ = r.send(*n);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        std::thread::sleep(Duration::from_millis(SNAPSHOT_MS.load(Ordering::SeqCst)));
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<SlowMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
 fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
     DistConfig {
         seeds: seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
@@ -71,9 +123,12 @@ fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
 }
 
 async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> DistNode {
-    net.start(config(name, port, seeds), Kinds::new().with(SlowRestore))
-        .await
-        .expect("node starts")
+    net.start(
+        config(name, port, seeds),
+        Kinds::new().with(SlowRestore).with(SlowSnapshot),
+    )
+    .await
+    .expect("node starts")
 }
 
 /// Polls `check` every 20 ms until it holds, for at most `T`.
@@ -126,6 +181,43 @@ async fn a_name_killed_while_restoring_moves_on_with_the_snapshot_it_arrived_wit
         .await;
         assert_eq!(try_value(&a, name).await, Some(7), "{name} kept its state");
     }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_past_the_deadline_falls_back_once_and_the_name_serves() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 11, &[]).await;
+    let names: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        let r = a.spawn::<SlowSnapshot>(name.as_str(), 0).await.unwrap();
+        r.cast(SlowMsg::Add(5)).unwrap();
+        assert_eq!(r.call(SlowMsg::Get, CALL).await.unwrap(), 5);
+    }
+    // Each final snapshot takes three drain deadlines: no kill is ordered for an actor
+    // that already exited, and the snapshot is given up on at the deadline (it moves with
+    // its checkpoint), one fallback per move.
+    SNAPSHOT_MS.store(1600, Ordering::SeqCst);
+    let b = start(&net, "b", 12, &[11]).await;
+    eventually("a and b settle", || async {
+        [&a, &b]
+            .iter()
+            .all(|d| d.members().len() == 2 && d.status().settled && d.status().moving == 0)
+    })
+    .await;
+    // Each call is followed by a checkpoint: fast again.
+    SNAPSHOT_MS.store(0, Ordering::SeqCst);
+    for name in &names {
+        eventually("the name answers", || async {
+            try_value(&b, name).await.is_some()
+        })
+        .await;
+        assert_eq!(try_value(&b, name).await, Some(5), "{name} kept its state");
+    }
+    let moved = a.status().moved_out;
+    assert!(moved > 0, "something moved");
+    assert_eq!(a.status().handoff_fallbacks, moved, "one fallback per move");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

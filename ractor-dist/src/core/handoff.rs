@@ -155,6 +155,9 @@ enum Phase {
     /// everything its previous host forwards reaches it first).
     Waiting,
     Draining,
+    /// It exited and its final state is being snapshotted: no kill is due (the executor
+    /// bounds the snapshot by the deadline itself and reports a fallback).
+    Snapshotting,
     Ready(usize),
     InFlight(BatchId),
 }
@@ -339,8 +342,8 @@ impl HandoffCore {
                 }
                 (Phase::Waiting, Some(owner)) => out.to = owner,
                 (Phase::Waiting, None) => {}
-                (Phase::Draining, Some(owner)) => out.to = owner,
-                (Phase::Draining, None) => {}
+                (Phase::Draining | Phase::Snapshotting, Some(owner)) => out.to = owner,
+                (Phase::Draining | Phase::Snapshotting, None) => {}
                 (Phase::Ready(size), Some(owner)) => {
                     let size = *size;
                     let from = out.to.clone();
@@ -421,13 +424,21 @@ impl HandoffCore {
         }
     }
 
+    /// The draining actor `key` exited and its final state is being snapshotted: it is not
+    /// force-stopped any more ([`HandoffCore::handle_drained`] follows).
+    pub fn handle_exited(&mut self, key: &ActorKey) {
+        if let Some(out) = self.out.get_mut(key).filter(|o| o.phase == Phase::Draining) {
+            out.phase = Phase::Snapshotting;
+        }
+    }
+
     /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).
     pub fn handle_drained(&mut self, key: &ActorKey, size: usize, now: Millis) {
         self.now = now;
         let Some(out) = self.out.get_mut(key) else {
             return;
         };
-        if out.phase != Phase::Draining {
+        if !matches!(out.phase, Phase::Draining | Phase::Snapshotting) {
             return;
         }
         if out.to == self.me {

@@ -43,7 +43,8 @@ pub struct DistConfig {
     /// Deadline of each handoff step (draining an actor, the new owner's acknowledgement,
     /// the barriers that keep messages in order). A missed deadline falls back: a stuck
     /// actor is killed and restarts on its new node from its last checkpoint or its
-    /// arguments, a batch is sent again, parked
+    /// arguments (so does one whose final `snapshot` takes longer), a batch is sent again,
+    /// parked
     /// messages are released. Default 5 s.
     pub handoff_timeout: Duration,
     /// Largest envelope this node sends or accepts, in bytes. Must stay below

@@ -288,3 +288,40 @@ fn an_older_done_does_not_settle_a_repeated_view() {
         .any(|c| matches!(c, HandoffCommand::Settled { .. })));
     assert!(!core.is_settled());
 }
+
+#[test]
+fn an_actor_whose_final_state_is_being_snapshotted_is_never_force_stopped() {
+    let p = placement(&["a", "b"]);
+    let key = owned_by(&p, "b", 1).pop().unwrap();
+    let config = HandoffConfig {
+        deadline_ms: 100,
+        ..HandoffConfig::default()
+    };
+    let mut core = HandoffCore::new(n("a"), config);
+    core.handle_view(
+        ViewId(1),
+        &p,
+        [n("b")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    core.handle_exited(&key);
+    for t in [150, 300, 450] {
+        core.handle_tick(Millis(t));
+        let cmds = drain(&mut core);
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, HandoffCommand::ForceStop { .. })),
+            "{cmds:?}"
+        );
+    }
+    assert_eq!(core.stats().forced_stops, 0);
+    // The snapshot (or its fallback) arrives: it is batched as usual.
+    core.handle_drained(&key, 5, Millis(500));
+    assert!(drain(&mut core)
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::SendBatch { .. })));
+}

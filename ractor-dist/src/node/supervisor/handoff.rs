@@ -191,15 +191,22 @@ impl SupervisorState {
             return;
         };
         let kind = child.kind.clone();
+        self.handoff.handle_exited(&child.key);
         self.snapshotting.insert(actor, child);
-        // `DistActor::snapshot` is user code: on the blocking pool, a panic caught there.
+        // `DistActor::snapshot` is user code: on the blocking pool, a panic caught there,
+        // given up on at the handoff deadline (it moves with its fallback state then).
+        let deadline = self.shared.config.handoff_timeout;
         tokio::spawn(async move {
-            let snapshot = tokio::task::spawn_blocking(move || kind.snapshot(state))
-                .await
-                .unwrap_or_else(|e| match e.is_panic() {
+            let task = tokio::task::spawn_blocking(move || kind.snapshot(state));
+            let snapshot = match tokio::time::timeout(deadline, task).await {
+                Ok(done) => done.unwrap_or_else(|e| match e.is_panic() {
                     true => Err("snapshot panicked".to_string()),
                     false => Err(format!("snapshot task failed: {e}")),
-                });
+                }),
+                Err(_) => Err(format!(
+                    "snapshot took longer than the handoff deadline ({deadline:?})"
+                )),
+            };
             let _ = supervisor.cast(GatewayMsg::Snapshotted { actor, snapshot });
         });
     }

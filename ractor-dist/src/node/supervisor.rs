@@ -268,7 +268,14 @@ pub(crate) struct SupervisorState {
     start_replies: HashMap<ActorId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
     /// Drained actors whose final state is being snapshotted, by actor.
     snapshotting: HashMap<ActorId, Child>,
+    /// Names stopped by request whose actor has not exited yet, with the spawns of the
+    /// name that wait for that exit (so that two copies never run at once).
+    stopping_names: HashMap<ActorKey, (ActorId, Vec<WaitingSpawn>)>,
 }
+
+/// A spawn request waiting for an earlier copy of its name to exit: kind, arguments, hops
+/// and the reply port.
+type WaitingSpawn = (String, Vec<u8>, u8, RpcReplyPort<Vec<u8>>);
 
 impl Actor for DistSupervisor {
     type Msg = GatewayMsg;
@@ -344,6 +351,7 @@ impl Actor for DistSupervisor {
             timing,
             start_replies: HashMap::new(),
             snapshotting: HashMap::new(),
+            stopping_names: HashMap::new(),
         })
     }
 

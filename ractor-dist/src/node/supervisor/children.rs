@@ -33,7 +33,14 @@ impl SupervisorState {
             },
             Decision::Unavailable => Response::Err(RemoteError::Unavailable(me.to_string())),
             Decision::Redirect(host) => Response::Redirect { host },
-            _ => return self.spawn_here(key, kind, args, reply),
+            _ => {
+                // An earlier copy is still stopping: the spawn waits for its exit.
+                if let Some((_, waiting)) = self.stopping_names.get_mut(&key) {
+                    waiting.push((kind, args, hops, reply));
+                    return None;
+                }
+                return self.spawn_here(key, kind, args, reply);
+            }
         };
         Some((answer, reply))
     }
@@ -125,6 +132,7 @@ impl SupervisorState {
         error: Option<String>,
         never_started: bool,
     ) {
+        self.stopped_exited(actor);
         let Some(mut child) = self.children.remove(&actor) else {
             return;
         };
@@ -254,6 +262,29 @@ impl SupervisorState {
             let _ = supervisor.cast(GatewayMsg::ChildStarted { actor, result });
         });
         Ok(cell)
+    }
+
+    /// `actor` exited: if it was stopped by request, the spawns of its name that waited
+    /// for its exit go ahead.
+    fn stopped_exited(&mut self, actor: ActorId) {
+        let Some(key) = self
+            .stopping_names
+            .iter()
+            .find(|(_, (id, _))| *id == actor)
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        let Some((_, waiting)) = self.stopping_names.remove(&key) else {
+            return;
+        };
+        for (kind, args, hops, reply) in waiting {
+            if let Some((response, reply)) =
+                self.spawn_request(key.clone(), kind, args, hops, reply)
+            {
+                let _ = reply.send(wire::encode(&response));
+            }
+        }
     }
 
     /// The start of `actor` ended: a waiting spawn request is answered, and a failed start

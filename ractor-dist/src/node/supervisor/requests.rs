@@ -375,7 +375,7 @@ impl SupervisorState {
 
     /// Stops a hosted actor: its name is removed at once, and the answer does not wait for
     /// its exit (the actor may be the one asking, from inside its own handler; its exit
-    /// finds it already forgotten).
+    /// finds it already forgotten). A spawn of the name waits for that exit.
     fn stop_request(&mut self, key: &ActorKey) -> Response {
         let entry = self.shared.hosted(key);
         let entry = match (
@@ -387,6 +387,10 @@ impl SupervisorState {
         };
         debug_assert!(entry.state != EntryState::Moving);
         self.forget_child(key, &entry.cell);
+        // A spawn of the name waits for this copy's exit.
+        self.stopping_names
+            .entry(key.clone())
+            .or_insert_with(|| (entry.cell.get_id(), Vec::new()));
         entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
     }

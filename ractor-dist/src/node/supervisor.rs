@@ -271,6 +271,9 @@ pub(crate) struct SupervisorState {
     /// Names stopped by request whose actor has not exited yet, with the spawns of the
     /// name that wait for that exit (so that two copies never run at once).
     stopping_names: HashMap<ActorKey, (ActorId, Vec<WaitingSpawn>)>,
+    /// Respawned actors whose start has not completed, with when the respawn began: the
+    /// respawn takes effect (replica, holders, count) once they started.
+    respawning: HashMap<ActorId, (RespawnStart<Snapshot>, Instant)>,
 }
 
 /// A spawn request waiting for an earlier copy of its name to exit: kind, arguments, hops
@@ -352,6 +355,7 @@ impl Actor for DistSupervisor {
             start_replies: HashMap::new(),
             snapshotting: HashMap::new(),
             stopping_names: HashMap::new(),
+            respawning: HashMap::new(),
         })
     }
 

@@ -133,6 +133,8 @@ impl SupervisorState {
         never_started: bool,
     ) {
         self.stopped_exited(actor);
+        // A respawn that never started takes no effect.
+        self.respawning.remove(&actor);
         let Some(mut child) = self.children.remove(&actor) else {
             return;
         };
@@ -300,6 +302,7 @@ impl SupervisorState {
             if let Some(child) = self.children.get_mut(&actor) {
                 child.started_from = None;
             }
+            self.respawn_started(actor);
         }
         if let Err(reason) = &result {
             self.child_exited(myself, actor, None, None, Some(reason.clone()), true)

@@ -269,7 +269,6 @@ impl SupervisorState {
             tracing::error!(name = %key, kind = %meta.kind, count = n, "cannot respawn a name of a kind not registered here; it is lost");
             return;
         };
-        let generation = meta.activation.generation;
         let started = Instant::now();
         let cell = self.start_actor(
             &key,
@@ -278,17 +277,44 @@ impl SupervisorState {
             meta.checkpoint.clone(),
             meta.activation.clone(),
         );
-        if cell.is_none() {
+        let Some(cell) = cell else {
             return;
-        }
+        };
+        // Its spec stays a replica here, and its holders unchanged, until it has started
+        // (`respawn_started`): a start that fails deletes nothing.
+        self.respawning.insert(
+            cell.get_id(),
+            (
+                RespawnStart {
+                    key,
+                    meta,
+                    lost,
+                    seq,
+                },
+                started,
+            ),
+        );
+    }
+
+    /// A respawned actor started: its replica here becomes the running name, its holders
+    /// get the new generation's spec.
+    pub(super) fn respawn_started(&mut self, actor: ActorId) {
+        let Some((start, started)) = self.respawning.remove(&actor) else {
+            return;
+        };
+        let RespawnStart {
+            key,
+            meta,
+            lost,
+            seq,
+        } = start;
+        let Some(child) = self.children.get_mut(&actor) else {
+            return;
+        };
+        let kind = child.kind.clone();
+        let generation = meta.activation.generation;
+        child.meta = meta;
         self.recovery.handle_respawned(&key);
-        if let Some(child) = self
-            .child_ids
-            .get(&key)
-            .and_then(|id| self.children.get_mut(id))
-        {
-            child.meta = meta;
-        }
         Counters::bump(&self.shared.counters.respawned);
         tracing::info!(
             name = %key,

@@ -19,6 +19,28 @@
 //! - [`status`]: a node's state and counters as reported to peers.
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
 //! - `wire`: the versioned envelopes between nodes.
+//!
+//! ## The machines and their contract
+//!
+//! Each protocol is a sans-IO machine: the node layer calls `handle_*` with what happened
+//! (and the time), then drains what to do with `poll_command` and carries it out.
+//!
+//! ```text
+//!  node layer (executor)                                   core machine
+//!  session up/down, frame, tick ──handle_*──► Mesh ──────► SendHello | Heartbeat | Dial
+//!                                                          Disconnect | Event | ViewChanged
+//!  view, drained, ack, done     ──handle_*──► HandoffCore ► Drain | SendBatch | Moved
+//!                                                          RestoreLocal | SendDone | Settled
+//!  held message, move outcome   ──handle_*──► HoldQueues ─► Deliver | Forward | NotFound | Drop
+//!  Migrate, StateChunk          ──handle_*──► Inbound ────► start these | ack again | refuse
+//!  spec, checkpoint, offer, tick──handle_*──► Recovery ───► frames | Respawn | Resolve
+//!                                                          Fence | Unfence | events
+//!  a name to reach              ──route()───► Routes ─────► Deliver | Forward | Ask | NotFound
+//! ```
+//!
+//! The supervisor still composes these machines itself (the order of work on a tick, a
+//! view change and a settle lives in `node/supervisor`); composing them in one engine here,
+//! so that the simulations run that same composition, is the next step (issue 8).
 
 pub mod dialer;
 pub mod handoff;

@@ -69,14 +69,44 @@
 //!
 //! ## Layers
 //!
-//! - [`core`]: pure and deterministic (placement, membership, hashing, the handoff state
-//!   machine, replicated specs, respawn and conflict decisions, and their seeded
-//!   simulations); no tokio, no ractor, no clock.
+//! - [`core`]: pure and deterministic (placement, membership and the mesh, routing, hold
+//!   queues, the handoff state machine, replicated specs, respawns, conflicts and the pause
+//!   fence, and their seeded simulations); no tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
-//!   `DistSupervisor` (the only actor peers see).
+//!   `DistSupervisor` (the only actor peers see), which executes what the core decides.
+//! - [`transport`]: how nodes reach each other (ractor_cluster, or [`transport::MemoryNetwork`]
+//!   for in-process tests).
 //! - `core::wire`: the versioned envelopes between supervisors.
 //! - `testing` (cargo feature `testing`): the console node that multi-process tests start,
 //!   a typed async client for it, its actor kinds and a bounded `wait_until`.
+//!
+//! ## Reading map for maintainers
+//!
+//! Follow a message to learn the code:
+//!
+//! 1. **A cast from a handle**: `node/dist_ref.rs` (`DistRef::cast`: the cached route, one
+//!    atomic load) → a local actor directly, or the outbox in `node/shared.rs` (casts
+//!    batched per peer) → the peer's supervisor.
+//! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
+//!    (`core/wire.rs`) and asks the core: [`core::routing`] (deliver here, forward, not
+//!    found) and [`core::hold`] (hold while the name moves or the node settles).
+//! 3. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing, leavers) over
+//!    [`core::membership`]; executed by `node/supervisor/mesh.rs`.
+//! 4. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
+//!    batches and acknowledges the moves (executed by `node/supervisor/handoff.rs`), and its
+//!    `inbound` half deduplicates and reassembles what arrives.
+//! 5. **Failures**: [`core::recovery`] replicates specs and checkpoints, offers and decides
+//!    respawns, resolves two copies after a partition and fences a paused node (executed by
+//!    `node/supervisor/recovery.rs`).
+//! 6. **Every wait** is a method of [`core::Timing`], derived from [`DistConfig`].
+//!
+//! Words used throughout: an **epoch** numbers membership views (it grows with every
+//! change); a **view id** digests a view's members and incarnations (equal on every node
+//! that sees the same members); a **generation** counts the activations of one name (spawn
+//! 1, each respawn or conflict resolution adds 1; a planned move keeps it) and fences stale
+//! specs and checkpoints; an **incarnation** tells a restarted node from its old self. A
+//! name is **moving** while it is drained and handed off (its messages are held), and
+//! **fenced** while its node waits to rejoin after a pause.
 
 pub mod core;
 mod node;

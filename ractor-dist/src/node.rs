@@ -69,6 +69,11 @@ impl DistNode {
     /// [`DistError::Config`] for an invalid configuration, [`DistError::Start`] when the
     /// port cannot be bound or a node already runs in this process. Nothing keeps running
     /// after an error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping the future after the listener started may leave the
+    /// server running without a node (the process must then exit).
     pub async fn start(config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
         config.validate()?;
         if ractor::registry::where_is(SUPERVISOR_NAME).is_some() {
@@ -188,6 +193,10 @@ impl DistNode {
     /// # Errors
     ///
     /// The first member that does not answer.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
     pub async fn cluster_status(&self) -> Result<Vec<NodeStatus>, DistError> {
         let mut all = Vec::new();
         for node in self.members() {
@@ -217,6 +226,10 @@ impl DistNode {
     /// # Errors
     ///
     /// [`DistError::Timeout`] when that does not happen within `timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
     pub async fn wait_for_members(&self, count: usize, timeout: Duration) -> Result<(), DistError> {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.members().len() < count {
@@ -238,6 +251,11 @@ impl DistNode {
     /// [`DistError::UnknownKind`] when the owner does not know `A::KIND`,
     /// [`DistError::SpawnFailed`] when `pre_start` fails, [`DistError::BadArguments`],
     /// [`DistError::TooLarge`], or a transport error. Nothing runs after an error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: once the request was sent, the name may start although the future
+    /// was dropped; spawn it again (idempotent) to learn where it runs.
     pub async fn spawn<A: DistActor>(
         &self,
         name: impl Into<ActorKey>,
@@ -298,6 +316,10 @@ impl DistNode {
     ///
     /// [`DistError::NotFound`] when no such actor exists, [`DistError::WrongType`] when it
     /// is local and handles another message type, or a transport error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads (and fills the lookup cache).
     pub async fn lookup<M: Message>(
         &self,
         name: impl Into<ActorKey>,
@@ -325,6 +347,10 @@ impl DistNode {
     /// # Errors
     ///
     /// [`DistError::NotFound`], or a transport error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads (and fills the lookup cache).
     pub async fn where_is(
         &self,
         name: impl Into<ActorKey>,
@@ -345,6 +371,11 @@ impl DistNode {
     /// [`DistError::NodeDown`] when the node is not running; [`DistError::Timeout`] when
     /// the handoff did not finish within three handoff deadlines (the remaining actors fell
     /// back as described in `DistConfig::handoff_timeout`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe in the sense that dropping the future does not stop the leave: the
+    /// handoff goes on, and calling `leave` again waits for the same one.
     pub async fn leave(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
         let timeout = self.shared.config.timing().leave_call();
@@ -361,6 +392,11 @@ impl DistNode {
     /// # Errors
     ///
     /// [`DistError::NodeDown`] when the node was already stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped midway, the node may have handed its actors off without
+    /// stopping; call `shutdown` again.
     pub async fn shutdown(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
         if let Err(e) = self.leave().await {

@@ -510,6 +510,10 @@ impl<M: Message> DistRef<M> {
     /// # Errors
     ///
     /// [`DistError::NotFound`] when no such actor exists, or a transport error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: once sent, the stop happens although the future was dropped.
     pub async fn stop(&self) -> Result<(), DistError> {
         let node = &self.inner.node;
         let key = &self.inner.key;
@@ -546,6 +550,10 @@ impl<M: Message> DistRef<M> {
     /// # Errors
     ///
     /// [`DistError::NotFound`], or a transport error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads (and updates this handle's cached route).
     pub async fn host(&self) -> Result<NodeName, DistError> {
         crate::node::locate(&self.inner.node, &self.inner.key).await
     }

@@ -120,6 +120,10 @@ impl MemoryNetwork {
     ///
     /// [`DistError::Config`] for an invalid configuration, [`DistError::Start`] when a node
     /// of the same name or address is already on this network.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped midway, the name may stay taken on this network.
     pub async fn start(&self, config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
         let me = NodeName::new(config.node_name());
         {

@@ -1,6 +1,6 @@
 //! The per-node lookup cache: where handles last found names, for one epoch, bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::core::identity::{ActorKey, Epoch, NodeName};
 
@@ -10,12 +10,16 @@ use crate::core::identity::{ActorKey, Epoch, NodeName};
 /// empties the cache. At most `capacity` names are kept; past that the oldest answer is
 /// evicted first (insertion order, deterministic). Answers naming this node itself are not
 /// kept (the hosted table knows those).
+///
+/// Names are found by hash (this is on the path of every lookup and remote call); the
+/// iteration order of that map is never observed, so it stays deterministic: eviction
+/// follows the insertion sequence.
 #[derive(Debug)]
 pub struct LookupCache {
     me: NodeName,
     capacity: usize,
     epoch: Epoch,
-    entries: BTreeMap<ActorKey, (NodeName, u64)>,
+    entries: HashMap<ActorKey, (NodeName, u64)>,
     /// Insertion sequence number → name, oldest first.
     order: BTreeMap<u64, ActorKey>,
     next: u64,
@@ -32,7 +36,7 @@ impl LookupCache {
             me,
             capacity: capacity.max(1),
             epoch: Epoch(0),
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
             order: BTreeMap::new(),
             next: 0,
         }

@@ -67,6 +67,8 @@ impl DistActor for SlowRestore {
 
 /// How long `SlowSnapshot::snapshot` takes, in milliseconds (set by the test).
 static SNAPSHOT_MS: AtomicU64 = AtomicU64::new(0);
+/// Snapshots `SlowSnapshot` has taken (checkpoints included).
+static SNAPSHOTS: AtomicU64 = AtomicU64::new(0);
 
 /// Moves with its state and checkpoints after every message; its `snapshot` takes
 /// `SNAPSHOT_MS`.
@@ -101,6 +103,7 @@ impl DistActor for SlowSnapshot {
 
     fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
         std::thread::sleep(Duration::from_millis(SNAPSHOT_MS.load(Ordering::SeqCst)));
+        SNAPSHOTS.fetch_add(1, Ordering::SeqCst);
         Snapshot::encode(n)
     }
 
@@ -195,6 +198,13 @@ async fn a_snapshot_past_the_deadline_falls_back_once_and_the_name_serves() {
         r.cast(SlowMsg::Add(5)).unwrap();
         assert_eq!(r.call(SlowMsg::Get, CALL).await.unwrap(), 5);
     }
+    // The checkpoint after each of the two messages is taken after the reply: wait for
+    // them all, so that only the final snapshots are slow.
+    let taken = 2 * names.len() as u64;
+    eventually("checkpoints taken", || async {
+        SNAPSHOTS.load(Ordering::SeqCst) >= taken
+    })
+    .await;
     // Each final snapshot takes three drain deadlines: no kill is ordered for an actor
     // that already exited, and the snapshot is given up on at the deadline (it moves with
     // its checkpoint), one fallback per move.
@@ -218,6 +228,99 @@ async fn a_snapshot_past_the_deadline_falls_back_once_and_the_name_serves() {
     let moved = a.status().moved_out;
     assert!(moved > 0, "something moved");
     assert_eq!(a.status().handoff_fallbacks, moved, "one fallback per move");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[derive(RactorClusterMessage)]
+enum BusyMsg {
+    /// Keeps the actor busy this many milliseconds.
+    Sleep(u64),
+    #[rpc]
+    Ping(RpcReplyPort<()>),
+}
+
+/// Handles `Sleep` by sleeping: its drain waits behind it.
+struct Busy;
+
+impl DistActor for Busy {
+    const KIND: &'static str = "busy";
+    type Msg = BusyMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: DistRef<BusyMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<BusyMsg>,
+        msg: BusyMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BusyMsg::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            BusyMsg::Ping(r) => {
+                let _ = r.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_call_over_the_node_hold_cap_is_overloaded_not_stopped() {
+    let net = MemoryNetwork::new();
+    let node = |name: &str, port: u16, seeds: &[u16]| {
+        let config = DistConfig {
+            handoff_timeout: Duration::from_secs(5),
+            hold_per_name: 1,
+            hold_per_node: 1,
+            ..config(name, port, seeds)
+        };
+        net.start(config, Kinds::new().with(Busy))
+    };
+    let a = node("a", 31, &[]).await.expect("a starts");
+    let names: Vec<String> = (0..8).map(|i| format!("b{i}")).collect();
+    let mut refs = Vec::new();
+    for name in &names {
+        let r = a.spawn::<Busy>(name.as_str(), ()).await.unwrap();
+        r.cast(BusyMsg::Sleep(1500)).unwrap();
+        refs.push(r);
+    }
+    // b joins: the names it owns drain behind their long handler, and calls to them from
+    // `a` are held by a's supervisor, one at most on the whole node.
+    let b = node("b", 32, &[31]).await.expect("b starts");
+    eventually("moves start", || async { a.status().moving >= 2 }).await;
+    let call = |r: &DistRef<BusyMsg>| {
+        let r = r.clone();
+        async move { r.call(BusyMsg::Ping, CALL).await }
+    };
+    let results = tokio::join!(
+        call(&refs[0]),
+        call(&refs[1]),
+        call(&refs[2]),
+        call(&refs[3]),
+        call(&refs[4]),
+        call(&refs[5]),
+        call(&refs[6]),
+        call(&refs[7]),
+    );
+    let results = [
+        results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+    ];
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(ractor_dist::DistError::Overloaded { .. })))
+        .count();
+    for r in &results {
+        assert!(
+            r.is_ok() || matches!(r, Err(ractor_dist::DistError::Overloaded { .. })),
+            "{r:?}"
+        );
+    }
+    assert!(refused > 0, "the node cap refused some: {results:?}");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -212,7 +212,7 @@ impl<M: Message> DistRef<M> {
                     None => return Ok(()),
                     Some(m) => message = m,
                 },
-                Route::Supervisor => return self.via_supervisor(message),
+                Route::Supervisor => return self.via_supervisor(message, None),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -235,7 +235,13 @@ impl<M: Message> DistRef<M> {
         }
     }
 
-    fn via_supervisor(&self, message: M) -> Result<(), DistError> {
+    /// Hands `message` to the supervisor (the name is moving, starting or fenced); a call
+    /// passes `refused` to learn that a hold cap refused it there.
+    fn via_supervisor(
+        &self,
+        message: M,
+        refused: crate::node::supervisor::Refusal,
+    ) -> Result<(), DistError> {
         let node = &self.inner.node;
         let supervisor = node.supervisor()?;
         if let Err(refused) = node.local_send_admitted(&self.inner.key) {
@@ -252,6 +258,7 @@ impl<M: Message> DistRef<M> {
             .cast(GatewayMsg::LocalSend {
                 key: self.inner.key.clone(),
                 msg: Box::new(message),
+                refused,
             })
             .map_err(|_| {
                 node.local_send_done(&self.inner.key);
@@ -353,15 +360,28 @@ impl<M: Message> DistRef<M> {
         let deadline = Instant::now() + timeout;
         let (tx, rx) = ractor::concurrency::oneshot();
         let message = build(RpcReplyPort::from((tx, timeout)));
-        self.send_for_call(message, timeout).await?;
+        let (refused, mut refusal) = tokio::sync::oneshot::channel();
+        self.send_for_call(message, timeout, refused).await?;
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(DistError::Stopped(self.inner.key.clone())),
+            // Refused over a hold cap in the supervisor (told before the port was dropped).
+            Ok(Err(_)) => Err(match refusal.try_recv() {
+                Ok(error) => DistError::Overloaded {
+                    key: self.inner.key.clone(),
+                    reason: error.to_string(),
+                },
+                Err(_) => DistError::Stopped(self.inner.key.clone()),
+            }),
             Err(_) => Err(DistError::Timeout(timeout)),
         }
     }
 
-    async fn send_for_call(&self, message: M, timeout: Duration) -> Result<(), DistError> {
+    async fn send_for_call(
+        &self,
+        message: M,
+        timeout: Duration,
+        refused: tokio::sync::oneshot::Sender<crate::core::HoldError>,
+    ) -> Result<(), DistError> {
         let message = match self.try_fast(message)? {
             Fast::Done => return Ok(()),
             Fast::Remote(message, host, gateway, generation) => {
@@ -390,7 +410,7 @@ impl<M: Message> DistRef<M> {
                         .call_remote(message, host, gateway, generation, timeout)
                         .await;
                 }
-                Route::Supervisor => return self.via_supervisor(message),
+                Route::Supervisor => return self.via_supervisor(message, Some(refused)),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }

@@ -17,6 +17,7 @@
 mod children;
 mod handoff;
 mod hold;
+pub(crate) use hold::Refusal;
 mod mesh;
 mod recovery;
 mod requests;
@@ -62,6 +63,8 @@ pub(crate) enum GatewayMsg {
     LocalSend {
         key: ActorKey,
         msg: Box<dyn Any + Send>,
+        /// A call's: told when the message is refused over a hold cap.
+        refused: hold::Refusal,
     },
     /// Hand every hosted actor off, then answer (the node stops afterwards).
     Leave(RpcReplyPort<()>),
@@ -389,7 +392,9 @@ impl Actor for DistSupervisor {
                 let _ = reply.send(());
                 myself.stop(Some("ractor-dist node shut down".to_string()));
             }
-            GatewayMsg::LocalSend { key, msg } => state.local_send(&myself, key, msg).await,
+            GatewayMsg::LocalSend { key, msg, refused } => {
+                state.local_send(&myself, key, msg, refused).await
+            }
             GatewayMsg::Leave(reply) => state.leave(&myself, reply).await,
             GatewayMsg::Checkpoint {
                 key,

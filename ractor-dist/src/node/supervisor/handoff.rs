@@ -633,7 +633,12 @@ impl SupervisorState {
             .is_some_and(|e| e.state == EntryState::Moving)
     }
 
-    pub(super) fn local_send_inner(&mut self, key: ActorKey, msg: Box<dyn Any + Send>) {
+    pub(super) fn local_send_inner(
+        &mut self,
+        key: ActorKey,
+        msg: Box<dyn Any + Send>,
+        refused: super::hold::Refusal,
+    ) {
         let entry = self.shared.hosted(&key);
         match (
             self.route(&key, Context::Relay, entry.as_ref().map(|e| e.state)),
@@ -641,7 +646,7 @@ impl SupervisorState {
         ) {
             (Decision::Hold, _) => {
                 let me = self.shared.me.clone();
-                let payload = self.local_payload(&key, msg);
+                let payload = self.local_payload(&key, msg, refused);
                 self.hold_moving(&key, &me, payload);
                 return;
             }
@@ -654,7 +659,7 @@ impl SupervisorState {
             (Decision::Forward { to, .. }, _) => {
                 // Only a name that was hosted here has the kind to serialize it with.
                 if let Some(kind) = self.moved_kinds.get(&key).cloned() {
-                    let payload = self.local_payload(&key, msg);
+                    let payload = self.local_payload(&key, msg, refused);
                     self.forward(&key, &to, Some(kind.as_ref()), payload);
                     return;
                 }

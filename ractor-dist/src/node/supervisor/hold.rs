@@ -20,7 +20,13 @@ use crate::node::shared::{Counters, NodeShared};
 pub(super) struct PendingLocal {
     key: ActorKey,
     shared: Arc<NodeShared>,
+    /// A local call's: told when the message is refused over a hold cap.
+    refused: Refusal,
 }
+
+/// Where a local call learns that its message was refused over a hold cap (the message,
+/// with its reply port, is dropped): it then reports `Overloaded`, not `Stopped`.
+pub(crate) type Refusal = Option<tokio::sync::oneshot::Sender<HoldError>>;
 
 impl PendingLocal {
     fn new(shared: &Arc<NodeShared>, key: &ActorKey) -> Self {
@@ -28,7 +34,13 @@ impl PendingLocal {
         Self {
             key: key.clone(),
             shared: shared.clone(),
+            refused: None,
         }
+    }
+
+    /// Takes the refusal channel (the message is handed on).
+    fn take_refusal(&mut self) -> Refusal {
+        self.refused.take()
     }
 }
 
@@ -60,8 +72,15 @@ impl Waited {
 
 impl SupervisorState {
     /// A local handle's message for `key`, counted as pending while it exists.
-    pub(super) fn local_payload(&self, key: &ActorKey, msg: Box<dyn Any + Send>) -> Payload {
-        Payload::Local(msg, PendingLocal::new(&self.shared, key))
+    pub(super) fn local_payload(
+        &self,
+        key: &ActorKey,
+        msg: Box<dyn Any + Send>,
+        refused: Refusal,
+    ) -> Payload {
+        let mut pending = PendingLocal::new(&self.shared, key);
+        pending.refused = refused;
+        Payload::Local(msg, pending)
     }
 
     /// Holds `payload` for `key`, which is moving away or fenced, until its move ends.
@@ -102,11 +121,20 @@ impl SupervisorState {
         if n <= 10 || n % 1000 == 0 {
             tracing::warn!(name = %key, %error, count = n, "message refused: hold queue full");
         }
-        if let Payload::Request { reply, .. } = payload {
-            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Overloaded {
-                key: key.clone(),
-                reason: error.to_string(),
-            })));
+        match payload {
+            Payload::Request { reply, .. } => {
+                let _ = reply.send(wire::encode(&Response::Err(RemoteError::Overloaded {
+                    key: key.clone(),
+                    reason: error.to_string(),
+                })));
+            }
+            // Told before the message (and its reply port) is dropped.
+            Payload::Local(_, mut pending) => {
+                if let Some(refused) = pending.take_refusal() {
+                    let _ = refused.send(error.clone());
+                }
+            }
+            Payload::Cast { .. } => {}
         }
     }
 
@@ -202,7 +230,7 @@ impl SupervisorState {
                     self.dispatch_request_admitted(held.from, request, reply, waited)
                         .await
                 }
-                Payload::Local(msg, pending) => {
+                Payload::Local(msg, mut pending) => {
                     let me = self.shared.me.clone();
                     let key = held.key;
                     if !expired_only
@@ -211,7 +239,8 @@ impl SupervisorState {
                     {
                         self.hold_parked(&key, &me, Payload::Local(msg, pending), since);
                     } else {
-                        self.local_send_inner(key, msg);
+                        let refused = pending.take_refusal();
+                        self.local_send_inner(key, msg, refused);
                         drop(pending);
                     }
                 }
@@ -226,14 +255,15 @@ impl SupervisorState {
         _myself: &ActorRef<GatewayMsg>,
         key: ActorKey,
         msg: Box<dyn Any + Send>,
+        refused: Refusal,
     ) {
         let me = self.shared.me.clone();
         if self.admit(&key, &me) == Admission::Park && !self.is_moving(&key) {
             let now = self.now();
-            let payload = self.local_payload(&key, msg);
+            let payload = self.local_payload(&key, msg, refused);
             self.hold_parked(&key, &me, payload, now);
         } else {
-            self.local_send_inner(key.clone(), msg);
+            self.local_send_inner(key.clone(), msg, refused);
         }
         // Taken: held (counted by its payload), delivered or forwarded.
         self.shared.local_send_done(&key);

@@ -324,3 +324,72 @@ async fn a_local_call_over_the_node_hold_cap_is_overloaded_not_stopped() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// Its `pre_start` takes 1.5 s.
+struct SlowStart;
+
+impl DistActor for SlowStart {
+    const KIND: &'static str = "slow-start";
+    type Msg = BusyMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: DistRef<BusyMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<BusyMsg>,
+        msg: BusyMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        if let BusyMsg::Ping(r) = msg {
+            let _ = r.send(());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawn_whose_start_the_drain_deadline_cut_succeeds_and_the_name_serves() {
+    let net = MemoryNetwork::new();
+    let node = |name: &str, port: u16, seeds: &[u16]| {
+        net.start(config(name, port, seeds), Kinds::new().with(SlowStart))
+    };
+    let a = node("a", 41, &[]).await.expect("a starts");
+    let spawn = |i: usize| a.spawn::<SlowStart>(format!("w{i}"), ());
+    // b joins while the eight starts run: those it owns are killed at the drain deadline
+    // and start again on b.
+    let (spawned, b) = tokio::join!(
+        async {
+            tokio::join!(
+                spawn(0),
+                spawn(1),
+                spawn(2),
+                spawn(3),
+                spawn(4),
+                spawn(5),
+                spawn(6),
+                spawn(7)
+            )
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            node("b", 42, &[41]).await.expect("b starts")
+        }
+    );
+    let spawned = [
+        spawned.0, spawned.1, spawned.2, spawned.3, spawned.4, spawned.5, spawned.6, spawned.7,
+    ];
+    for r in &spawned {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    for r in spawned.iter().flatten() {
+        r.call(BusyMsg::Ping, CALL).await.expect("the name serves");
+    }
+    assert!(b.local_count() > 0, "b took some names");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -185,6 +185,8 @@ struct Child {
     /// The snapshot it was started from, until its start completed (`ChildStarted(Ok)`) or
     /// it sent a checkpoint: killed before that, it moves on with this state.
     started_from: Option<Snapshot>,
+    /// Killed at the drain deadline (`ForceStop`).
+    kill_ordered: bool,
 }
 
 /// The payload of a held message; what the protocol knows of it (name, sender, time,

@@ -26,6 +26,8 @@ pub struct ChildExit<'a> {
     /// Its start failed: its `pre_start` (or `restore` and then `pre_start`) never
     /// completed, so restarting it would fail the same way.
     pub never_started: bool,
+    /// The node killed it at the drain deadline (`HandoffCommand::ForceStop`).
+    pub kill_ordered: bool,
 }
 
 /// What to do about an exit.
@@ -67,14 +69,16 @@ pub fn classify_exit(exit: ChildExit<'_>) -> ExitAction {
             reason: Some(KILLED_REASON),
             ..
         } => ExitAction::MovedWithoutState { killed: true },
-        // A start that failed while draining was cut short by the deadline kill.
+        // A start that failed while draining: cut short by the deadline kill when one was
+        // ordered, else it failed by itself.
         ChildExit {
             draining: true,
             failed: true,
             never_started,
+            kill_ordered,
             ..
         } => ExitAction::MovedWithoutState {
-            killed: never_started,
+            killed: never_started && kill_ordered,
         },
         ChildExit { draining: true, .. } => ExitAction::RemovedWhileDraining,
         ChildExit { stopping: true, .. } => ExitAction::Nothing,
@@ -130,6 +134,7 @@ mod tests {
             reason,
             failed,
             never_started: false,
+            kill_ordered: false,
         };
         let unstarted = |draining, stopping| ChildExit {
             draining,
@@ -137,6 +142,7 @@ mod tests {
             reason: None,
             failed: true,
             never_started: true,
+            kill_ordered: draining,
         };
         let table = [
             (exit(true, false, Some("Drained"), false), ExitAction::Moved),
@@ -171,6 +177,14 @@ mod tests {
             (
                 unstarted(true, false),
                 ExitAction::MovedWithoutState { killed: true },
+            ),
+            // A start that failed by itself while draining: a fallback still to count.
+            (
+                ChildExit {
+                    kill_ordered: false,
+                    ..unstarted(true, false)
+                },
+                ExitAction::MovedWithoutState { killed: false },
             ),
         ];
         for (input, expected) in table {

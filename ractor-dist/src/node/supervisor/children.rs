@@ -144,6 +144,7 @@ impl SupervisorState {
             reason: reason.as_deref(),
             failed: error.is_some(),
             never_started,
+            kill_ordered: child.kill_ordered,
         });
         let key = child.key.clone();
         match action {
@@ -298,6 +299,8 @@ impl SupervisorState {
         result: Result<(), String>,
     ) {
         let waiting = self.start_replies.remove(&actor);
+        // A start that failed while draining still moves on (and starts on its target).
+        let moving_on = self.children.get(&actor).is_some_and(|c| c.draining);
         if result.is_ok() {
             if let Some(child) = self.children.get_mut(&actor) {
                 child.started_from = None;
@@ -312,6 +315,11 @@ impl SupervisorState {
         let response = match result {
             Ok(()) => Response::Spawned {
                 host: self.shared.me.clone(),
+                created: true,
+            },
+            Err(_) if moving_on => Response::Spawned {
+                host: (self.handoff.target_of(&key).cloned())
+                    .unwrap_or_else(|| self.shared.me.clone()),
                 created: true,
             },
             Err(reason) => {

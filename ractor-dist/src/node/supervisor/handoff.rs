@@ -87,6 +87,9 @@ impl SupervisorState {
                     Counters::bump(&self.shared.counters.handoff_fallbacks);
                     tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts on its new node from its checkpoint or arguments)");
                     if let Some(entry) = self.shared.hosted(&key) {
+                        if let Some(child) = self.children.get_mut(&entry.cell.get_id()) {
+                            child.kill_ordered = true;
+                        }
                         entry.cell.kill();
                     }
                 }
@@ -456,6 +459,7 @@ impl SupervisorState {
                 draining: false,
                 meta: NameMeta::new(kind.name(), args.to_vec(), activation),
                 started_from: None,
+                kill_ordered: false,
             },
         );
         self.child_ids.insert(key.clone(), cell.get_id());

@@ -178,6 +178,8 @@ impl SupervisorState {
             ExitAction::Removed => {
                 tracing::info!(name = %key, ?reason, ?error, "actor stopped (or could not start); removed from the cluster");
                 self.remove_hosted(&key, actor);
+                // Messages held for it (by the pause fence) are answered as gone.
+                self.drop_buffered(&key);
                 self.unregister_elsewhere(&key);
                 self.unreplicate(&key, &child.meta.holders);
                 self.flush_drops();
@@ -194,6 +196,7 @@ impl SupervisorState {
             .retain(|t| now.duration_since(*t) < config.restart_window);
         if child.restarts.len() >= config.restart_limit as usize {
             tracing::error!(name = %key, %error, limit = config.restart_limit, "actor failed too often; removed from the cluster");
+            self.drop_buffered(&key);
             self.unregister_elsewhere(&key);
             self.unreplicate(&key, &child.meta.holders);
             self.flush_drops();
@@ -230,6 +233,7 @@ impl SupervisorState {
             }
             Err(e) => {
                 tracing::error!(name = %key, error = ?e, "restart failed; actor removed from the cluster");
+                self.drop_buffered(&key);
                 self.unregister_elsewhere(&key);
                 self.unreplicate(&key, &child.meta.holders);
                 self.flush_drops();

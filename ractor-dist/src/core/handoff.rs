@@ -132,6 +132,17 @@ pub enum HandoffCommand {
         /// The view.
         view: ViewId,
     },
+    /// Send `ViewAdopted(view)` again to `adopted` and `HandoffsDone(view)` again to
+    /// `done`: the node is still waiting for its barrier, and a marker sent while a peer's
+    /// session was not ready yet was lost (markers are idempotent).
+    Remind {
+        /// The view.
+        view: ViewId,
+        /// Peers that have not said their handoffs are done (so may lack our adoption).
+        adopted: Vec<NodeName>,
+        /// Peers this node already said its handoffs are done to.
+        done: Vec<NodeName>,
+    },
     /// This node is settled for the current view (or gave up waiting): release everything
     /// parked.
     Settled {
@@ -654,6 +665,22 @@ impl HandoffCore {
     pub fn handle_tick(&mut self, now: Millis) {
         self.now = now;
         let deadline = self.config.deadline_ms;
+        if !self.settled && now > self.view_since {
+            let adopted: Vec<NodeName> = self
+                .participants
+                .iter()
+                .filter(|p| !self.done_from.contains(*p))
+                .cloned()
+                .collect();
+            let done: Vec<NodeName> = self.done_sent.iter().cloned().collect();
+            if !adopted.is_empty() || !done.is_empty() {
+                self.commands.push_back(HandoffCommand::Remind {
+                    view: self.view,
+                    adopted,
+                    done,
+                });
+            }
+        }
         let stuck: Vec<ActorKey> = self
             .out
             .iter()

@@ -342,6 +342,20 @@ impl Sim {
                     let to = self.index_of(&to);
                     self.send(n, to, Packet::Done(view));
                 }
+                HandoffCommand::Remind {
+                    view,
+                    adopted,
+                    done,
+                } => {
+                    for p in adopted {
+                        let p = self.index_of(&p);
+                        self.send(n, p, Packet::Adopted(view));
+                    }
+                    for p in done {
+                        let p = self.index_of(&p);
+                        self.send(n, p, Packet::Done(view));
+                    }
+                }
                 HandoffCommand::Settled { by_deadline } => {
                     if by_deadline && self.check_order {
                         self.fail(format!("n{n} settled by deadline"));

@@ -325,3 +325,77 @@ fn an_actor_whose_final_state_is_being_snapshotted_is_never_force_stopped() {
         .iter()
         .any(|c| matches!(c, HandoffCommand::SendBatch { .. })));
 }
+
+/// a and b adopt the same view with nothing to move; b's adoption reaches a, and a's
+/// reaches b only when `delivered` (else it was sent while b's session was not ready).
+fn barrier(delivered: bool) -> (HandoffCore, HandoffCore, ViewId) {
+    let p = placement(&["a", "b"]);
+    let view = ViewId(7);
+    let mut a = HandoffCore::new(n("a"), HandoffConfig::default());
+    let mut b = HandoffCore::new(n("b"), HandoffConfig::default());
+    a.handle_view(view, &p, [n("b")].into(), [], false, Millis(0));
+    b.handle_view(view, &p, [n("a")].into(), [], false, Millis(0));
+    drain(&mut a);
+    drain(&mut b);
+    a.handle_view_adopted(&n("b"), view);
+    if delivered {
+        b.handle_view_adopted(&n("a"), view);
+    }
+    let from_a = drain(&mut a);
+    let from_b = drain(&mut b);
+    for cmd in from_a {
+        if let HandoffCommand::SendDone { view, .. } = cmd {
+            b.handle_done(&n("a"), view);
+        }
+    }
+    for cmd in from_b {
+        if let HandoffCommand::SendDone { view, .. } = cmd {
+            a.handle_done(&n("b"), view);
+        }
+    }
+    drain(&mut a);
+    drain(&mut b);
+    (a, b, view)
+}
+
+fn reminders(c: &mut HandoffCore) -> Vec<(ViewId, Vec<NodeName>, Vec<NodeName>)> {
+    drain(c)
+        .into_iter()
+        .filter_map(|c| match c {
+            HandoffCommand::Remind {
+                view,
+                adopted,
+                done,
+            } => Some((view, adopted, done)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_view_marker_is_repeated_until_the_barrier_completes() {
+    let (mut a, mut b, view) = barrier(false);
+    // b never heard a's adoption, so it never says its handoffs are done: a waits.
+    assert!(!a.is_settled());
+    a.handle_tick(Millis(100));
+    assert_eq!(reminders(&mut a), vec![(view, vec![n("b")], vec![n("b")])]);
+    // The reminder arrives: b answers, and a settles by the barrier, not the deadline.
+    b.handle_view_adopted(&n("a"), view);
+    assert!(drain(&mut b).contains(&HandoffCommand::SendDone { to: n("a"), view }));
+    a.handle_done(&n("b"), view);
+    assert!(a.is_settled() && b.is_settled());
+    assert_eq!(a.stats().settled_by_deadline, 0);
+    // Settled nodes remind nobody.
+    a.handle_tick(Millis(200));
+    b.handle_tick(Millis(200));
+    assert!(reminders(&mut a).is_empty() && reminders(&mut b).is_empty());
+}
+
+#[test]
+fn without_a_lost_marker_nobody_is_reminded() {
+    let (mut a, mut b, _) = barrier(true);
+    assert!(a.is_settled() && b.is_settled());
+    a.handle_tick(Millis(100));
+    b.handle_tick(Millis(100));
+    assert!(reminders(&mut a).is_empty() && reminders(&mut b).is_empty());
+}

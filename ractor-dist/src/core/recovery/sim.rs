@@ -537,6 +537,20 @@ impl Sim {
                     let to = self.index(&to);
                     self.send(n, to, Packet::Done(view));
                 }
+                HandoffCommand::Remind {
+                    view,
+                    adopted,
+                    done,
+                } => {
+                    for p in adopted {
+                        let p = self.index(&p);
+                        self.send(n, p, Packet::Adopted(view));
+                    }
+                    for p in done {
+                        let p = self.index(&p);
+                        self.send(n, p, Packet::Done(view));
+                    }
+                }
                 HandoffCommand::Settled { by_deadline } => {
                     self.nodes[n].by_deadline |= by_deadline;
                     settled = true;

@@ -102,6 +102,18 @@ impl SupervisorState {
                     }
                     self.send_frame(&to, FrameBody::HandoffsDone { view });
                 }
+                HandoffCommand::Remind {
+                    view,
+                    adopted,
+                    done,
+                } => {
+                    for peer in adopted {
+                        self.send_frame(&peer, FrameBody::ViewAdopted { view });
+                    }
+                    for peer in done {
+                        self.send_frame(&peer, FrameBody::HandoffsDone { view });
+                    }
+                }
                 HandoffCommand::Settled { by_deadline } => {
                     if by_deadline {
                         tracing::warn!(

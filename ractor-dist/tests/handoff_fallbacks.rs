@@ -1,6 +1,8 @@
 //! Handoffs that miss their deadline over the in-memory transport: a state the node holds
 //! is never dropped for a fallback, and each fallback is counted once.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -134,20 +136,13 @@ async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> Dis
     .expect("node starts")
 }
 
-/// Polls `check` every 20 ms until it holds, for at most `T`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` every 20 ms until it holds, for at most the file's limit.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + T;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually_within(T, what, check).await
 }
 
 async fn try_value(node: &DistNode, name: &str) -> Option<i64> {

@@ -1,13 +1,15 @@
 //! Several nodes in this one process over the in-memory transport: routing, migration on a
 //! join, respawn after a crash, and a partition that heals. Every wait is bounded.
 
+mod common;
+
 use std::time::Duration;
 
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use ractor_dist::transport::MemoryNetwork;
 use ractor_dist::{
-    Checkpoints, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, NodeName, Snapshot,
+    Checkpoints, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot,
 };
 
 const T: Duration = Duration::from_secs(10);
@@ -82,30 +84,17 @@ async fn start_with(net: &MemoryNetwork, config: DistConfig) -> DistNode {
         .expect("node starts")
 }
 
-/// Polls `check` every 20 ms until it holds, for at most `T`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` every 20 ms until it holds, for at most the file's limit.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + T;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually_within(T, what, check).await
 }
 
-/// Every node sees `n` members and has settled.
 async fn converged(nodes: &[&DistNode], n: usize) {
-    eventually("membership and settle", || async {
-        nodes
-            .iter()
-            .all(|d| d.members().len() == n && d.status().settled)
-    })
-    .await;
+    common::converged_within(T, nodes, n).await
 }
 
 async fn value(node: &DistNode, name: &str) -> i64 {
@@ -119,15 +108,6 @@ async fn value(node: &DistNode, name: &str) -> i64 {
 async fn try_value(node: &DistNode, name: &str) -> Option<i64> {
     let r = node.lookup::<TallyMsg>(name).await.ok()?;
     r.call(TallyMsg::Get, CALL).await.ok()
-}
-
-/// Which nodes host `name` right now.
-fn hosts(nodes: &[&DistNode], name: &str) -> Vec<NodeName> {
-    nodes
-        .iter()
-        .filter(|d| d.local_names().iter().any(|k| k.as_str() == name))
-        .map(|d| d.name().clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +137,11 @@ async fn names_route_from_every_node_and_move_with_their_state_on_a_join() {
             try_value(&c, name).await == Some(want)
         })
         .await;
-        assert_eq!(hosts(&[&a, &b, &c], name).len(), 1, "{name} runs once");
+        assert_eq!(
+            common::hosts(&[&a, &b, &c], name).len(),
+            1,
+            "{name} runs once"
+        );
     }
 
     // A fourth node joins: the names it now owns move there with their state. (This
@@ -174,7 +158,7 @@ async fn names_route_from_every_node_and_move_with_their_state_on_a_join() {
         );
         let owner = a.owner_of(name).unwrap();
         eventually("hosted by its owner", || async {
-            hosts(&all, name) == vec![owner.clone()]
+            common::hosts(&all, name) == vec![owner.clone()]
         })
         .await;
     }
@@ -223,7 +207,7 @@ async fn names_of_a_crashed_node_are_respawned_from_their_checkpoints() {
     converged(&[&a, &b], 2).await;
     for name in &names {
         eventually("served again", || async {
-            hosts(&[&a, &b], name).len() == 1
+            common::hosts(&[&a, &b], name).len() == 1
         })
         .await;
         assert_eq!(
@@ -303,7 +287,7 @@ async fn both_sides_of_a_partition_serve_and_one_copy_remains_after_the_heal() {
     // name that ran on c keeps the majority's write and the others keep c's.
     for (name, was_on_c) in names.iter().zip(&on_c) {
         eventually("one copy after the heal", || async {
-            hosts(&[&a, &b, &c], name).len() == 1
+            common::hosts(&[&a, &b, &c], name).len() == 1
         })
         .await;
         let want = if *was_on_c { 1 } else { 10 };

@@ -1,6 +1,8 @@
 //! Starts and stops over the in-memory transport: a name's copies never overlap in time
 //! across a stop and a spawn, and a respawn that fails to start deletes nothing.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -123,19 +125,13 @@ impl DistActor for Fragile {
     }
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` every 20 ms until it holds, for at most the file's limit.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually_within(Duration::from_secs(10), what, check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,8 @@
 //! `DistConfig::for_tests`). No hook runs on a node's supervisor, so its heartbeats and
 //! every other name carry on.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use ractor_dist::transport::MemoryNetwork;
 use ractor_dist::{
-    Checkpoints, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, NodeName, Snapshot,
+    Checkpoints, DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot,
 };
 
 const T: Duration = Duration::from_secs(15);
@@ -104,42 +106,22 @@ async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> Dis
     net.start(config, kinds).await.expect("node starts")
 }
 
-/// Polls `check` every 20 ms until it holds, for at most `T`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` every 20 ms until it holds, for at most the file's limit.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + T;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually_within(T, what, check).await
 }
 
 async fn converged(nodes: &[&DistNode], n: usize) {
-    eventually("membership and settle", || async {
-        nodes
-            .iter()
-            .all(|d| d.members().len() == n && d.status().settled)
-    })
-    .await;
+    common::converged_within(T, nodes, n).await
 }
 
 async fn try_value(node: &DistNode, name: &str) -> Option<i64> {
     let r = node.lookup::<Msg>(name).await.ok()?;
     r.call(Msg::Get, CALL).await.ok()
-}
-
-fn hosts(nodes: &[&DistNode], name: &str) -> Vec<NodeName> {
-    nodes
-        .iter()
-        .filter(|d| d.local_names().iter().any(|k| k.as_str() == name))
-        .map(|d| d.name().clone())
-        .collect()
 }
 
 fn nobody_declared_down(nodes: &[&DistNode]) {
@@ -205,7 +187,10 @@ async fn a_slow_restore_during_a_move_holds_only_its_own_name() {
             try_value(&a, name).await == Some(want)
         })
         .await;
-        assert_eq!(hosts(&all, name), vec![a.owner_of(name.as_str()).unwrap()]);
+        assert_eq!(
+            common::hosts(&all, name),
+            vec![a.owner_of(name.as_str()).unwrap()]
+        );
     }
     for node in all {
         assert_eq!(node.status().handoff_fallbacks, 0, "{}", node.name());
@@ -239,7 +224,7 @@ async fn a_panicking_snapshot_during_a_move_falls_back_to_the_checkpoint() {
     for name in &names {
         let owner = a.owner_of(name.as_str()).unwrap();
         eventually("served once, on its owner", || async {
-            hosts(&all, name) == vec![owner.clone()]
+            common::hosts(&all, name) == vec![owner.clone()]
         })
         .await;
     }

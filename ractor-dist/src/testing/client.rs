@@ -20,19 +20,44 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a node may take to exit once asked to.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Free TCP ports on 127.0.0.1, as chosen by the OS.
+/// Free TCP ports on 127.0.0.1 for nodes to listen on, each handed out once per process.
+///
+/// They are chosen below the kernel's ephemeral range (32768-60999 on Linux), where the OS
+/// picks the local ports of outgoing connections: a port taken from that range could be
+/// used by some dial between the moment it is chosen and the moment a node binds it, and
+/// the node would then fail to start.
 ///
 /// # Errors
 ///
-/// When the OS cannot bind a listener.
+/// When no free port is found in that range after a bounded number of tries.
 pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<_>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_000;
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ports = Vec::with_capacity(n);
+    let mut tries = 0;
+    while ports.len() < n {
+        tries += 1;
+        if tries > 1_000 * n.max(1) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("no free port in {LOW}..{HIGH}"),
+            ));
+        }
+        let port = LOW + rand::random::<u16>() % (HIGH - LOW);
+        if handed.contains(&port) {
+            continue;
+        }
+        // Bound and released at once: free now, and kept free of outgoing connections.
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed.insert(port);
+            ports.push(port);
+        }
+    }
+    Ok(ports)
 }
 
 /// How to start a console node process: the binary, its `--name` and `--port`, and any

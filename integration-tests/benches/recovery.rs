@@ -152,7 +152,14 @@ async fn bench(actors: usize) -> Result<()> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .map(|t| t.duration_since(t0));
-    let respawned = c.stat_sum(&[0, 1], "respawned").await;
+    // A respawn is counted once its actor has started (after it already serves): wait,
+    // bounded, for the count to catch up before checking it.
+    let counted_by = Instant::now() + Duration::from_secs(20);
+    let mut respawned = c.stat_sum(&[0, 1], "respawned").await;
+    while (respawned as usize) < victim_hosted && Instant::now() < counted_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        respawned = c.stat_sum(&[0, 1], "respawned").await;
+    }
     let mut values_ok = true;
     for i in 0..actors.min(200) {
         values_ok &= c.nodes[i % 2]

@@ -32,8 +32,18 @@ mod events;
 /// The names that run here (neither stopping nor moving away), all or `only` these.
 fn running<'a>(
     children: &'a mut HashMap<ActorId, Child>,
+    child_ids: &HashMap<ActorKey, ActorId>,
     only: Option<&[ActorKey]>,
 ) -> Vec<Hosted<'a, Snapshot>> {
+    if let Some([key]) = only {
+        return child_ids
+            .get(key)
+            .and_then(|id| children.get_mut(id))
+            .filter(|c| !c.stopping && !c.draining)
+            .map(|c| (&c.key, &mut c.meta))
+            .into_iter()
+            .collect();
+    }
     let only: Option<BTreeSet<&ActorKey>> = only.map(|keys| keys.iter().collect());
     children
         .values_mut()
@@ -113,7 +123,7 @@ impl SupervisorState {
             peers: &self.mesh,
             leaving: self.is_leaving(),
         };
-        let mut names = running(&mut self.children, only);
+        let mut names = running(&mut self.children, &self.child_ids, only);
         self.recovery.replicate(&mut names, ctx);
         self.run_recovery();
     }
@@ -128,7 +138,7 @@ impl SupervisorState {
             peers: &self.mesh,
             leaving: self.is_leaving(),
         };
-        let mut names = running(&mut self.children, Some(arrived));
+        let mut names = running(&mut self.children, &self.child_ids, Some(arrived));
         self.recovery.handle_arrivals(&mut names, ctx);
         self.run_recovery();
     }
@@ -456,7 +466,7 @@ impl SupervisorState {
         };
         let (shared, outgoing) = (&self.shared, &self.outgoing);
         let hosted = |k: &ActorKey| shared.hosted(k).is_some() || outgoing.contains_key(k);
-        let mut names = running(&mut self.children, None);
+        let mut names = running(&mut self.children, &self.child_ids, None);
         self.recovery
             .handle_settled(by_deadline, view_started, &mut names, ctx, hosted);
         self.run_recovery();
@@ -477,7 +487,7 @@ impl SupervisorState {
         };
         let (shared, outgoing) = (&self.shared, &self.outgoing);
         let hosted = |k: &ActorKey| shared.hosted(k).is_some() || outgoing.contains_key(k);
-        let mut names = running(&mut self.children, None);
+        let mut names = running(&mut self.children, &self.child_ids, None);
         let replicated = self
             .recovery
             .handle_tick(settled, view_started, &mut names, ctx, hosted);

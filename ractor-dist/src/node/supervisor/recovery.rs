@@ -19,7 +19,9 @@ use std::time::Instant;
 use ractor::ActorId;
 
 use super::{Child, SupervisorState};
-use crate::core::recovery::{ConflictOutcome, Ctx, Here, Hosted, RecoveryCommand, RespawnStart};
+use crate::core::recovery::{
+    ConflictOutcome, Ctx, Here, Hosted, Recovery, RecoveryCommand, RespawnStart,
+};
 use crate::core::wire::{FrameBody, MigrateEntry};
 use crate::core::{
     Activation, ActorKey, Incarnation, Millis, NodeName, Offer, Placement, Snapshot, Spec,
@@ -394,19 +396,20 @@ impl SupervisorState {
 
     /// Runs before every message: raises the pause fence after a pause past the deadline.
     pub(super) fn check_pause(&mut self) {
-        let now = self.now();
-        let has_peers = !self.mesh.membership().peers().is_empty();
-        let leaving = self.is_leaving();
-        self.recovery.handle_message(now, has_peers, leaving);
-        self.run_recovery();
+        self.pause_check(Recovery::handle_message);
     }
 
     /// Runs after every message: a handler that outlasted the deadline raises the fence.
     pub(super) fn message_done(&mut self) {
+        self.pause_check(Recovery::handle_message_done);
+    }
+
+    /// Gives the recovery engine's pause rule `check` the time and what it needs to know.
+    fn pause_check(&mut self, check: fn(&mut Recovery<Snapshot>, Millis, bool, bool) -> bool) {
         let now = self.now();
         let has_peers = !self.mesh.membership().peers().is_empty();
         let leaving = self.is_leaving();
-        self.recovery.handle_message_done(now, has_peers, leaving);
+        check(&mut self.recovery, now, has_peers, leaving);
         self.run_recovery();
     }
 

@@ -14,6 +14,7 @@
 //!   the receiving side, dedupe and chunk reassembly).
 //! - [`hold`]: messages held while their actor moves or the node settles, with caps.
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
+//! - [`replicated`]: cluster-wide CRDT values, their deltas and anti-entropy gossip.
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
 //! - [`status`]: a node's state and counters as reported to peers.
@@ -51,6 +52,7 @@ pub mod membership;
 pub mod mesh;
 pub mod placement;
 pub mod recovery;
+pub mod replicated;
 pub mod routing;
 #[cfg(test)]
 mod sim_seeds;

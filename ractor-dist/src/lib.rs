@@ -114,11 +114,13 @@ mod node;
 pub mod testing;
 pub mod transport;
 
+pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
     ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus, Snapshot,
 };
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
-    Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
+    Changes, Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
+    OnStateChange, Replicated, ValueChange,
 };

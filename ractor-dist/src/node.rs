@@ -9,6 +9,7 @@ pub(crate) mod config;
 pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
+pub(crate) mod replicated;
 pub(crate) mod shared;
 pub(crate) mod supervisor;
 
@@ -26,6 +27,7 @@ pub use config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
 pub use kind::{Checkpoints, DistActor, Kinds};
+pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};
 
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{Request, Response};
@@ -131,6 +133,7 @@ impl DistNode {
             }
         };
         let _ = shared.supervisor.set(supervisor);
+        replicated::spawn_gossip(shared.clone(), events.subscribe());
         tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
         Ok(DistNode { shared, events })
     }
@@ -214,6 +217,25 @@ impl DistNode {
             }
         }
         Ok(all)
+    }
+
+    /// A handle to the cluster-wide replicated value `name` of type `T` (a [`crate::Counter`],
+    /// an [`crate::OrSet`], ... or a type of your own implementing [`crate::Crdt`]): read it
+    /// locally with [`Replicated::get`], change it with [`Replicated::update`], watch it
+    /// with [`Replicated::subscribe`]. Every node that asks for `name` holds a replica and
+    /// converges to the same value; see [`crate::core::replicated`] for when to use one.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Replica`] when `name` holds a value of another type on this node.
+    pub fn replicated<T: crate::Crdt>(&self, name: &str) -> Result<Replicated<T>, DistError> {
+        Replicated::register(self.shared.clone(), name)
+    }
+
+    /// Counters of this node's replicated values (changes, deltas, states, refusals, bytes
+    /// sent).
+    pub fn replica_stats(&self) -> crate::core::replicated::ReplicaStats {
+        self.shared.replicas.stats()
     }
 
     /// Membership changes (up, down, refused) from now on.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,6 +118,9 @@ pub(crate) enum FrameBody {
     Conflict { entry: MigrateEntry },
     /// Another copy of these names runs on the given nodes: hand yours over there.
     Yield { keys: Vec<(ActorKey, NodeName)> },
+    /// Replicated values: deltas, digests and states (`core::replicated`). Added in
+    /// version 4 (a version-3 node would refuse every one of them as malformed).
+    Replica(super::replicated::ReplicaMsg),
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -379,11 +382,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 3, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 4, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                3, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                4, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );

@@ -68,6 +68,11 @@ pub struct DistConfig {
     /// Most messages held on the node in total, as [`DistConfig::hold_per_name`].
     /// Default 100 000.
     pub hold_per_node: usize,
+    /// How often each node sends a digest of its replicated values
+    /// ([`crate::DistNode::replicated`]) to one peer chosen at random, so that a node that
+    /// missed updates catches up (anti-entropy). Updates themselves are pushed at once.
+    /// Default 1 s (200 ms in [`DistConfig::for_tests`]).
+    pub gossip_interval: Duration,
 }
 
 impl Default for DistConfig {
@@ -92,6 +97,7 @@ impl Default for DistConfig {
             dial_via: std::collections::BTreeMap::new(),
             hold_per_name: 10_000,
             hold_per_node: 100_000,
+            gossip_interval: Duration::from_secs(1),
         }
     }
 }
@@ -122,6 +128,9 @@ pub enum ConfigError {
     /// The frame limit is 0 or not below ractor_cluster's 16 MiB.
     #[error("max_frame_bytes must be between 1 KiB and 16 MiB - 64 KiB, got {0}")]
     FrameLimit(usize),
+    /// `gossip_interval` is zero.
+    #[error("gossip_interval must not be zero")]
+    GossipInterval,
     /// A seed or `dial_via` address is not `host:port`.
     #[error("address {0:?} is not host:port")]
     Seed(String),
@@ -160,6 +169,7 @@ impl DistConfig {
             reconnect_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
             handoff_timeout: Duration::from_secs(2),
+            gossip_interval: Duration::from_millis(200),
             ..Self::new(name, port)
         }
     }
@@ -224,6 +234,9 @@ impl DistConfig {
         }
         if self.max_frame_bytes < 1024 || self.max_frame_bytes > 16 * 1024 * 1024 - 64 * 1024 {
             return Err(ConfigError::FrameLimit(self.max_frame_bytes));
+        }
+        if self.gossip_interval.is_zero() {
+            return Err(ConfigError::GossipInterval);
         }
         let is_addr = |a: &str| {
             a.rsplit_once(':')

@@ -86,6 +86,10 @@ pub enum DistError {
     /// A peer answered with something this node cannot interpret.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A replicated value was asked for as another type, or an update does not encode
+    /// (nothing changed).
+    #[error(transparent)]
+    Replica(crate::core::replicated::ReplicaError),
 }
 
 impl From<RemoteError> for DistError {

@@ -101,6 +101,24 @@ impl Counters {
     }
 }
 
+/// The replication machine's configuration from the node's.
+fn replica_config(
+    me: &NodeName,
+    incarnation: Incarnation,
+    config: &DistConfig,
+) -> crate::core::replicated::ReplicaConfig {
+    let id = crate::core::replicated::ReplicaId {
+        node: me.clone(),
+        incarnation,
+    };
+    crate::core::replicated::ReplicaConfig {
+        gossip_interval_ms: config.gossip_interval.as_millis().max(1) as u64,
+        // a state in parts of at most half a frame (the envelope and version fit beside)
+        frame_budget: (config.max_frame_bytes / 2).min(1 << 20),
+        ..crate::core::replicated::ReplicaConfig::new(id)
+    }
+}
+
 fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -137,6 +155,8 @@ pub(crate) struct NodeShared {
     /// Names whose hold queue is at its cap, and whether the node's is (published by the
     /// supervisor from the core): local handles refuse at once instead of queueing.
     hold_full: RwLock<(std::collections::HashSet<ActorKey>, bool)>,
+    /// Replicated values (`DistNode::replicated`).
+    pub(crate) replicas: crate::node::replicated::Hub,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -151,6 +171,7 @@ impl std::fmt::Debug for NodeShared {
 impl NodeShared {
     pub(crate) fn new(config: DistConfig, kinds: Kinds, incarnation: Incarnation) -> Self {
         let me = NodeName::new(config.node_name());
+        let replicas = crate::node::replicated::Hub::new(replica_config(&me, incarnation, &config));
         let cache = LookupCache::new(me.clone(), LookupCache::DEFAULT_CAPACITY);
         let view = View {
             routes: Routing::new(me.clone(), Self::first_placement(&me, &config)).snapshot(),
@@ -177,6 +198,7 @@ impl NodeShared {
             outboxes: Mutex::new(HashMap::new()),
             pending_local: Mutex::new(HashMap::new()),
             hold_full: RwLock::new(Default::default()),
+            replicas,
         }
     }
 

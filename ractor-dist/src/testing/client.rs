@@ -372,6 +372,90 @@ impl NodeProc {
             .collect())
     }
 
+    /// `rinc <name> <n>`: adds `n` (maybe negative) to the replicated counter `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn rinc(&mut self, name: &str, n: i64) -> Result<(), Error> {
+        self.ok(&format!("rinc {name} {n}")).await.map(drop)
+    }
+
+    /// `rget <name>`: this node's value of the replicated counter `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn rget(&mut self, name: &str) -> Result<i64, Error> {
+        self.parsed(&format!("rget {name}")).await
+    }
+
+    /// `radd <set> <elem>`: adds to the replicated set `set`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn radd(&mut self, set: &str, elem: &str) -> Result<(), Error> {
+        self.ok(&format!("radd {set} {elem}")).await.map(drop)
+    }
+
+    /// `rdel <set> <elem>`: removes from the replicated set `set`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn rdel(&mut self, set: &str, elem: &str) -> Result<(), Error> {
+        self.ok(&format!("rdel {set} {elem}")).await.map(drop)
+    }
+
+    /// `rmembers <set>`: this node's elements of the replicated set `set`, sorted.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn rmembers(&mut self, set: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .ok(&format!("rmembers {set}"))
+            .await?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// `changes <name>`: how many change callbacks this node saw for the replicated value
+    /// `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn changes(&mut self, name: &str) -> Result<u64, Error> {
+        self.parsed(&format!("changes {name}")).await
+    }
+
     /// `stats`: this node's counters.
     ///
     /// # Errors

@@ -1,7 +1,10 @@
 //! The console node: a ractor-dist node hosting every kind of [`super::kinds`], driven by
 //! one command per stdin line (the protocol is documented on [`console_main`]).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -10,7 +13,8 @@ use super::kinds::{
     Blob, BlobMsg, Counter, CounterMsg, DurableCounter, FragileCounter, Ghost, GhostMsg,
     PanickyCounter, RestartCounter, SlowArgs, SlowCounter, StayCounter, Tally,
 };
-use crate::{DistConfig, DistNode, Kinds};
+use crate::core::replicated::Counter as RCounter;
+use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 
 /// Runs a console node with these command-line arguments until stdin closes, `quit`,
 /// `leave`, SIGTERM or Ctrl-C, then exits the process: 0 after a clean shutdown, 1 (with
@@ -37,6 +41,11 @@ use crate::{DistConfig, DistNode, Kinds};
 /// | `sleep <name> <ms>` | `ok` at once (a cast: the counter then blocks inside its own handler for `ms`, as a slow user actor would) |
 /// | `crash <name>` | `ok` (the counter panics and is restarted from its start value) |
 /// | `members` | `ok <live node names, sorted, space separated>` |
+/// | `rinc <name> <n>` | `ok` (adds `n`, maybe negative, to the replicated counter `name`) |
+/// | `rget <name>` | `ok <value>` (this node's view of the replicated counter `name`) |
+/// | `radd <set> <elem>`, `rdel <set> <elem>` | `ok` (edits the replicated set of strings `set`) |
+/// | `rmembers <set>` | `ok <elements, sorted, space separated>` (this node's view) |
+/// | `changes <name>` | `ok <number of change callbacks this node saw for the replicated value name>` |
 /// | `local` | `ok <number of actors hosted here>` |
 /// | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
 /// | `stats` | `ok <key=value counters of this node>` |
@@ -48,7 +57,7 @@ use crate::{DistConfig, DistNode, Kinds};
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
 /// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
-/// [--ghost]`. Logs go to stderr (`RUST_LOG`, default
+/// [--gossip-ms N] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
 /// `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
@@ -149,6 +158,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
+            "--gossip-ms" => config.gossip_interval = Duration::from_millis(value()?.parse()?),
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
             "--hold-per-name" => {
@@ -245,6 +255,29 @@ async fn shutdown_signal() {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many change callbacks this node saw, per replicated value (`changes <name>`).
+fn change_counts() -> MutexGuard<'static, HashMap<String, Arc<AtomicU64>>> {
+    static COUNTS: OnceLock<Mutex<HashMap<String, Arc<AtomicU64>>>> = OnceLock::new();
+    COUNTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The replicated value `name` as a `T`; the first time, a change callback that counts.
+fn replica<T: Crdt>(node: &DistNode, name: &str) -> Result<Replicated<T>, Failure> {
+    let handle = node.replicated::<T>(name)?;
+    let mut counts = change_counts();
+    if !counts.contains_key(name) {
+        let count = Arc::new(AtomicU64::new(0));
+        counts.insert(name.to_string(), count.clone());
+        handle.on_state_change(move |_: &T, _: &T| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    Ok(handle)
+}
 
 async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -387,8 +420,46 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                 s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
                 s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
                 s.view_adopted_unix_us, s.hold_refused
-            )
+            ) + &{
+                let r = node.replica_stats();
+                format!(
+                    " replica_changes={} replica_deltas={} replica_states={} replica_duplicates={} replica_gaps={} replica_refused={} replica_unknown={} replica_bytes_sent={}",
+                    r.changes, r.deltas_applied, r.states_merged, r.duplicates, r.gaps,
+                    r.refused, r.unknown_names, r.bytes_sent
+                )
+            }
         }
+        "rinc" => {
+            let n = number(2)?;
+            replica::<RCounter>(node, arg(1)?)?.update(|c, me| match u64::try_from(n) {
+                Ok(up) => c.inc_many(me.clone(), up),
+                Err(_) => c.dec_many(me.clone(), n.unsigned_abs()),
+            })?;
+            String::new()
+        }
+        "rget" => replica::<RCounter>(node, arg(1)?)?.get().read().to_string(),
+        "radd" => {
+            let elem = arg(2)?.to_string();
+            replica::<OrSet<String>>(node, arg(1)?)?
+                .update(|s, me| s.add(elem, s.read_ctx().derive_add_ctx(me.clone())))?;
+            String::new()
+        }
+        "rdel" => {
+            let elem = arg(2)?.to_string();
+            replica::<OrSet<String>>(node, arg(1)?)?
+                .update(|s, _| s.rm(elem.clone(), s.contains(&elem).derive_rm_ctx()))?;
+            String::new()
+        }
+        "rmembers" => {
+            let set = replica::<OrSet<String>>(node, arg(1)?)?.get();
+            let mut members: Vec<String> = set.read().val.into_iter().collect();
+            members.sort();
+            members.join(" ")
+        }
+        "changes" => change_counts()
+            .get(arg(1)?)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
+            .to_string(),
         "spawn-ghost" => {
             let r = node.spawn::<Ghost>(arg(1)?, ()).await?;
             r.host().await?.to_string()

@@ -130,6 +130,7 @@ impl SupervisorState {
             FrameBody::Unregister { key } => {
                 self.routing.handle_unregister(&from, &key);
             }
+            FrameBody::Replica(msg) => self.shared.replicas.handle_msg(&self.shared, &from, msg),
         }
     }
 

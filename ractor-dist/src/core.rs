@@ -37,6 +37,8 @@
 //!  spec, checkpoint, offer, tick──handle_*──► Recovery ───► frames | Respawn | Resolve
 //!                                                          Fence | Unfence | events
 //!  a name to reach              ──route()───► Routes ─────► Deliver | Forward | Ask | NotFound
+//!  update, replica msg, tick,   ──handle_*──► Replicas ───► Send (delta | digest | state)
+//!  peers                                                   Changed | Refused
 //! ```
 //!
 //! The supervisor still composes these machines itself (the order of work on a tick, a

@@ -313,6 +313,32 @@ fn a_merge_that_changes_nothing_tells_no_one() {
 }
 
 #[test]
+fn a_state_merged_twice_tells_its_change_once() {
+    let mut net = Net::new(2, Push::FullState, 1 << 20);
+    for node in &mut net.nodes {
+        node.register::<Counter>("c").unwrap();
+    }
+    net.drain();
+    net.nodes[0]
+        .handle_update::<Counter>("c", |c, me| c.inc_many(me.clone(), 2))
+        .unwrap();
+    let state = std::iter::from_fn(|| net.nodes[0].poll_command())
+        .find_map(|c| match c {
+            ReplicaCommand::Send {
+                msg: m @ ReplicaMsg::State { .. },
+                ..
+            } => Some(m),
+            _ => None,
+        })
+        .expect("full state pushed");
+    let b = &mut net.nodes[1];
+    b.handle_msg(&name(0), state.clone(), Millis(0));
+    b.handle_msg(&name(0), state, Millis(0));
+    assert_eq!(b.stats().states_merged, 2);
+    assert_eq!(changes(b), 1);
+}
+
+#[test]
 fn anti_entropy_picks_peers_from_its_seed_only() {
     let run = || {
         let mut net = Net::new(5, Push::Deltas, 1 << 20);

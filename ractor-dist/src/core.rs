@@ -46,6 +46,7 @@
 //! so that the simulations run that same composition, is the next step (issue 8).
 
 pub mod dialer;
+pub mod engine;
 pub mod handoff;
 pub mod hash;
 pub mod hold;
@@ -64,6 +65,10 @@ pub mod timing;
 pub(crate) mod wire;
 
 pub use dialer::Dialer;
+pub(crate) use engine::MigrateOutcome;
+pub use engine::{
+    Arrival, Child, ChildId, DrainedExit, Engine, EngineConfig, KindInfo, Outgoing, Restore,
+};
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
 pub use hold::{HoldCaps, HoldConfig, HoldError, HoldKind, HoldQueues, MsgId, Release};
 pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};

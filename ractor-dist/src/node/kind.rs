@@ -482,6 +482,14 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn mode(&self) -> HandoffMode;
     fn checkpoints(&self) -> bool;
     fn conflict_policy(&self) -> ConflictPolicy;
+    /// What the protocol engine needs to know of the kind.
+    fn info(&self) -> crate::core::KindInfo {
+        crate::core::KindInfo {
+            mode: self.mode(),
+            checkpoints: self.checkpoints(),
+            conflict: self.conflict_policy(),
+        }
+    }
     /// Asks the actor on `cell` to take or merge another copy's state.
     fn resolve(
         &self,

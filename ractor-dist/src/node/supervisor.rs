@@ -23,7 +23,7 @@ mod recovery;
 mod requests;
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,16 +33,12 @@ use ractor::{
 };
 use tokio::sync::broadcast;
 
-use crate::core::handoff::inbound::{Inbound, InboundLimits};
-use crate::core::recovery::{RecoveryConfig, RespawnStart};
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
-    Activation, ActorKey, Context, Decision, Facts, HandoffConfig, HandoffCore, Hello, HoldKind,
-    HoldQueues, MembershipEvent, Mesh, MsgId, NameMeta, NodeName, Placement, Recovery, Routing,
-    Timing,
+    Activation, ActorKey, Child, ChildId, Context, Decision, Engine, EngineConfig, Hello, HoldKind,
+    MembershipEvent, Millis, MsgId, NameMeta, NodeName,
 };
-use crate::node::kind::ErasedKind;
 use crate::node::shared::{EntryState, NodeShared, View};
 use crate::transport::Transport;
 
@@ -82,9 +78,14 @@ pub(crate) enum GatewayMsg {
     /// The final state of a drained actor was snapshotted (off the supervisor's task; an
     /// error or a panic of `DistActor::snapshot` is an `Err`).
     Snapshotted {
-        actor: ActorId,
+        actor: ChildId,
         snapshot: Result<Option<Snapshot>, String>,
     },
+}
+
+/// The engine's name of a local actor.
+fn cid(actor: &ActorId) -> ChildId {
+    ChildId(actor.pid())
 }
 
 impl GatewayMsg {
@@ -111,7 +112,7 @@ impl SupervisorState {
     /// interval anyway delayed the heartbeats behind it, and says so.
     fn note_handled(&self, what: &'static str, started: Instant) {
         let ms = started.elapsed().as_millis() as u64;
-        if ms > self.timing.heartbeat_interval_ms {
+        if ms > self.engine.timing.heartbeat_interval_ms {
             tracing::warn!(
                 ms,
                 message = what,
@@ -172,23 +173,6 @@ pub(crate) struct SupervisorArgs {
     pub(crate) events: broadcast::Sender<MembershipEvent>,
 }
 
-struct Child {
-    key: ActorKey,
-    kind: Arc<dyn ErasedKind>,
-    restarts: VecDeque<Instant>,
-    /// Set when the stop was asked for (not a crash): no restart, no double cleanup.
-    stopping: bool,
-    /// Set while it drains for a handoff: its exit carries the state to move.
-    draining: bool,
-    /// Its arguments, activation, spec holders and newest checkpoint (for recovery).
-    meta: NameMeta<Snapshot>,
-    /// The snapshot it was started from, until its start completed (`ChildStarted(Ok)`) or
-    /// it sent a checkpoint: killed before that, it moves on with this state.
-    started_from: Option<Snapshot>,
-    /// Killed at the drain deadline (`ForceStop`).
-    kill_ordered: bool,
-}
-
 /// The payload of a held message; what the protocol knows of it (name, sender, time,
 /// kind) is in the core's `HoldQueues`, under the same id.
 enum Payload {
@@ -217,19 +201,8 @@ impl Payload {
     }
 }
 
-/// An actor drained for a handoff, until its target acknowledges it.
-struct Outgoing {
-    kind: Arc<dyn ErasedKind>,
-    snapshot: Option<Snapshot>,
-    started: Instant,
-    /// Its arguments, activation and spec holders (they name the new host once it arrived,
-    /// and keep the spec until the new host's own holders have it).
-    meta: NameMeta<Snapshot>,
-}
-
 struct LeaveState {
     replies: Vec<RpcReplyPort<()>>,
-    since: Instant,
 }
 
 pub(crate) struct SupervisorState {
@@ -237,48 +210,21 @@ pub(crate) struct SupervisorState {
     /// Sessions with peers, dialing, disconnecting.
     transport: Arc<dyn Transport>,
     events: broadcast::Sender<MembershipEvent>,
-    /// Membership, dialing, hellos, heartbeats and leavers.
-    mesh: Mesh,
+    /// Every decision of the protocol, and the tables it decides on.
+    engine: Engine,
+    /// The engine's clock starts here.
     started: Instant,
-    children: HashMap<ActorId, Child>,
     gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
-    shutting_down: bool,
-    handoff: HandoffCore,
-    /// The placement the current handoff view was computed with.
-    placement: Placement,
-    /// Routing state (directory, redirects, the view's placement); published as `View`s.
-    routing: Routing,
-    child_ids: HashMap<ActorKey, ActorId>,
-    /// Messages held while their actor moves or the node settles (the core decides), and
-    /// their payloads.
-    hold: HoldQueues,
+    /// Payloads of the messages the engine holds, by its ids.
     held: HashMap<MsgId, Payload>,
-    outgoing: HashMap<ActorKey, Outgoing>,
-    moved_kinds: HashMap<ActorKey, Arc<dyn ErasedKind>>,
-    /// `Migrate` dedupe and snapshot reassembly (the core decides).
-    inbound: Inbound,
+    /// Who waits for the end of a graceful leave.
     leaving: Option<LeaveState>,
     /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
     view_started: Instant,
-    /// Replicas, respawn offers, the drop/rehost outbox and the pause fence.
-    recovery: Recovery<Snapshot>,
-    /// Respawns decided by `recovery`, to start.
-    respawn_starts: Vec<RespawnStart<Snapshot>>,
-    /// Copies of names that arrived while this node's copy was moving away: resolved where
-    /// that copy lands.
-    conflicts: HashMap<ActorKey, (NodeName, crate::core::wire::MigrateEntry)>,
-    /// Every deadline of the protocol, from the configuration.
-    timing: Timing,
     /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
-    start_replies: HashMap<ActorId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
-    /// Drained actors whose final state is being snapshotted, by actor.
-    snapshotting: HashMap<ActorId, Child>,
-    /// Names stopped by request whose actor has not exited yet, with the spawns of the
-    /// name that wait for that exit (so that two copies never run at once).
-    stopping_names: HashMap<ActorKey, (ActorId, Vec<WaitingSpawn>)>,
-    /// Respawned actors whose start has not completed, with when the respawn began: the
-    /// respawn takes effect (replica, holders, count) once they started.
-    respawning: HashMap<ActorId, (RespawnStart<Snapshot>, Instant)>,
+    start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
+    /// Spawns of names stopped by request, waiting for the stopped actor's exit.
+    waiting_spawns: HashMap<ActorKey, Vec<WaitingSpawn>>,
 }
 
 /// A spawn request waiting for an earlier copy of its name to exit: kind, arguments, hops
@@ -310,57 +256,40 @@ impl Actor for DistSupervisor {
             weight: config.weight,
         };
 
-        let timing = config.timing();
-        let mesh = Mesh::new(me, config.seeds.clone(), &timing);
         args.transport.attach(&myself)?;
         myself.send_interval(config.heartbeat_interval, || GatewayMsg::Tick);
-        let handoff = HandoffCore::new(
-            shared.me.clone(),
-            HandoffConfig {
-                deadline_ms: config.handoff_timeout.as_millis() as u64,
-                // a batch of small snapshots fits in half a frame
-                batch_bytes: (config.max_frame_bytes / 2).min(1 << 20),
-                max_inflight: 4,
+        let kinds = shared
+            .kinds
+            .names()
+            .filter_map(|name| shared.kinds.get(name).map(|k| (name.to_string(), k.info())))
+            .collect();
+        let engine = Engine::new(
+            EngineConfig {
+                hello: me,
+                seeds: config.seeds.clone(),
+                timing: config.timing(),
+                max_frame_bytes: config.max_frame_bytes,
+                hold: config.hold_config(),
+                replicas: config.replicas,
+                restart_limit: config.restart_limit,
+                restart_window_ms: config.restart_window.as_millis() as u64,
+                kinds,
             },
+            shared.view().placement().clone(),
+            Millis(0),
         );
-        let placement = shared.view().placement().clone();
-        let routing = Routing::new(shared.me.clone(), placement.clone());
-        let hold = HoldQueues::new(config.hold_config());
-        let recovery = Recovery::new(RecoveryConfig {
-            me: shared.me.clone(),
-            incarnation: shared.incarnation,
-            replicas: config.replicas,
-            frame_budget: RecoveryConfig::frame_budget_of(config.max_frame_bytes),
-            timing,
-        });
         Ok(SupervisorState {
             shared,
             transport: args.transport,
             events: args.events,
-            mesh,
+            engine,
             started: Instant::now(),
-            children: HashMap::new(),
             gateways: HashMap::new(),
-            shutting_down: false,
-            handoff,
-            placement,
-            routing,
-            child_ids: HashMap::new(),
-            hold,
             held: HashMap::new(),
-            outgoing: HashMap::new(),
-            moved_kinds: HashMap::new(),
-            inbound: Inbound::new(InboundLimits::default()),
             leaving: None,
             view_started: Instant::now(),
-            recovery,
-            respawn_starts: Vec::new(),
-            conflicts: HashMap::new(),
-            timing,
             start_replies: HashMap::new(),
-            snapshotting: HashMap::new(),
-            stopping_names: HashMap::new(),
-            respawning: HashMap::new(),
+            waiting_spawns: HashMap::new(),
         })
     }
 
@@ -402,9 +331,9 @@ impl Actor for DistSupervisor {
                 key,
                 actor,
                 snapshot,
-            } => state.checkpointed(key, actor, snapshot),
+            } => state.checkpointed(key, cid(&actor), snapshot),
             GatewayMsg::ChildStarted { actor, result } => {
-                state.child_started(&myself, actor, result).await
+                state.child_started(&myself, cid(&actor), result).await
             }
             GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
@@ -425,13 +354,20 @@ impl Actor for DistSupervisor {
         match event {
             SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
                 state
-                    .child_exited(&myself, cell.get_id(), final_state, reason, None, false)
+                    .child_exited(
+                        &myself,
+                        cid(&cell.get_id()),
+                        final_state,
+                        reason,
+                        None,
+                        false,
+                    )
                     .await;
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 let error = error.to_string();
                 state
-                    .child_exited(&myself, cell.get_id(), None, None, Some(error), false)
+                    .child_exited(&myself, cid(&cell.get_id()), None, None, Some(error), false)
                     .await;
             }
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
@@ -462,30 +398,25 @@ impl SupervisorState {
         context: Context,
         hosted: Option<EntryState>,
     ) -> Decision {
-        let facts = Facts {
-            hosted,
-            pending_local: false,
-            settled: self.handoff.is_settled(),
-            shutting_down: self.shutting_down,
-            cached: None,
-        };
-        self.routing.routes().route(key, context, facts)
+        self.engine.route(key, context, hosted)
     }
 
     /// A view of the current placement and gateways, to publish.
     pub(super) fn new_view(&mut self) -> View {
-        self.routing
-            .set_view(self.placement.clone(), self.gateways.keys().cloned());
+        let placement = self.engine.placement.clone();
+        self.engine
+            .routing
+            .set_view(placement, self.gateways.keys().cloned());
         View {
-            routes: self.routing.snapshot(),
+            routes: self.engine.routing.snapshot(),
             gateways: self.gateways.clone(),
         }
     }
 
     /// Publishes the routing tables if they changed since they were last published.
     pub(super) fn publish_routes(&mut self) {
-        if self.routing.is_dirty() {
-            self.shared.publish_routes(self.routing.snapshot());
+        if self.engine.routing.is_dirty() {
+            self.shared.publish_routes(self.engine.routing.snapshot());
         }
     }
 }

@@ -10,7 +10,7 @@ use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{GatewayMsg, Payload, SupervisorState};
 use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
-use crate::core::{ActorKey, Admission, HoldError, Millis, NodeName, Release};
+use crate::core::{ActorKey, HoldError, Millis, NodeName, Release};
 use crate::node::shared::{Counters, NodeShared};
 
 /// Keeps a local handle's message counted as pending for its name in the shared state
@@ -87,7 +87,7 @@ impl SupervisorState {
     /// Over a cap it is refused.
     pub(super) fn hold_moving(&mut self, key: &ActorKey, from: &NodeName, payload: Payload) {
         let now = self.now();
-        match self.hold.buffer(key, from, payload.kind(), now) {
+        match self.engine.hold.buffer(key, from, payload.kind(), now) {
             Ok(id) => {
                 self.held.insert(id, payload);
             }
@@ -105,7 +105,7 @@ impl SupervisorState {
         payload: Payload,
         since: Millis,
     ) {
-        match self.hold.park(key, from, payload.kind(), since) {
+        match self.engine.hold.park(key, from, payload.kind(), since) {
             Ok(id) => {
                 self.held.insert(id, payload);
             }
@@ -140,12 +140,13 @@ impl SupervisorState {
 
     /// Publishes which hold queues are full (local handles refuse at once) and the gauge.
     pub(super) fn publish_hold(&mut self) {
-        if let Some((names, node_full)) = self.hold.poll_full() {
+        if let Some((names, node_full)) = self.engine.hold.poll_full() {
             self.shared.set_hold_full(names, node_full);
         }
-        self.shared
-            .buffered
-            .store(self.hold.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.shared.buffered.store(
+            self.engine.hold.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Carries out the core's decisions about the held messages of `key`.
@@ -165,7 +166,8 @@ impl SupervisorState {
                     let Some(payload) = self.held.remove(&id) else {
                         continue;
                     };
-                    let kind = self.moved_kinds.get(key).cloned();
+                    let kind = self.engine.moved_kinds.get(key);
+                    let kind = kind.and_then(|k| self.shared.kinds.get(k)).cloned();
                     self.forward(key, &to, kind.as_deref(), payload);
                 }
                 Release::NotFound(id) | Release::Drop(id) => {
@@ -194,7 +196,7 @@ impl SupervisorState {
 
     /// Answers the held requests of a name that is gone and drops its other messages.
     pub(super) fn drop_buffered(&mut self, key: &ActorKey) {
-        let releases = self.hold.gone(key);
+        let releases = self.engine.hold.gone(key);
         self.release(key, releases);
     }
 
@@ -203,7 +205,7 @@ impl SupervisorState {
     /// than the park deadline are released, and without the admission check.
     pub(super) async fn release_parked(&mut self, expired_only: bool) {
         let now = self.now();
-        let released = self.hold.release_parked(now, expired_only);
+        let released = self.engine.hold.release_parked(now, expired_only);
         if !released.is_empty() {
             tracing::debug!(
                 count = released.len(),
@@ -230,19 +232,8 @@ impl SupervisorState {
                     self.dispatch_request_admitted(held.from, request, reply, waited)
                         .await
                 }
-                Payload::Local(msg, mut pending) => {
-                    let me = self.shared.me.clone();
-                    let key = held.key;
-                    if !expired_only
-                        && self.admit(&key, &me) == Admission::Park
-                        && !self.is_moving(&key)
-                    {
-                        self.hold_parked(&key, &me, Payload::Local(msg, pending), since);
-                    } else {
-                        let refused = pending.take_refusal();
-                        self.local_send_inner(key, msg, refused);
-                        drop(pending);
-                    }
+                local @ Payload::Local(..) => {
+                    self.local_dispatch(held.key, local, since, expired_only)
                 }
             }
         }
@@ -257,14 +248,9 @@ impl SupervisorState {
         msg: Box<dyn Any + Send>,
         refused: Refusal,
     ) {
-        let me = self.shared.me.clone();
-        if self.admit(&key, &me) == Admission::Park && !self.is_moving(&key) {
-            let now = self.now();
-            let payload = self.local_payload(&key, msg, refused);
-            self.hold_parked(&key, &me, payload, now);
-        } else {
-            self.local_send_inner(key.clone(), msg, refused);
-        }
+        let now = self.now();
+        let payload = self.local_payload(&key, msg, refused);
+        self.local_dispatch(key.clone(), payload, now, false);
         // Taken: held (counted by its payload), delivered or forwarded.
         self.shared.local_send_done(&key);
         self.publish_gauges();

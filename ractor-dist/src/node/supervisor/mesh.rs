@@ -1,6 +1,5 @@
 //! Sessions, hellos, heartbeats, dialing and membership changes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -32,11 +31,11 @@ impl SupervisorState {
 
     /// Heartbeat timer: deadlines, heartbeats, hello retries and dialing.
     pub(super) async fn tick(&mut self, _myself: &ActorRef<GatewayMsg>) {
-        if self.shutting_down {
+        if self.engine.shutting_down {
             return;
         }
         let now = self.now();
-        self.mesh.handle_tick(now);
+        self.engine.mesh.handle_tick(now);
         self.run_mesh().await;
         // The fence may lift; once the view has been quiet (a view change moves many
         // holders at once, and peers may still be settling their handoffs), every replica
@@ -47,9 +46,9 @@ impl SupervisorState {
             // duplicate `Stay` copy unnoticed.
             self.register_stays();
         }
-        self.handoff.handle_tick(now);
+        self.engine.handoff.handle_tick(now);
         self.run_handoff().await;
-        if self.hold.has_parked() {
+        if self.engine.hold.has_parked() {
             self.release_parked(true).await;
         }
     }
@@ -57,13 +56,13 @@ impl SupervisorState {
     /// Learns addresses gossiped by a peer.
     pub(super) fn learn_addrs(&mut self, members: &[(NodeName, String)]) {
         let now = self.now();
-        self.mesh.learn(members, now);
+        self.engine.mesh.learn(members, now);
     }
 
     /// Rebuilds the gateway map and connection sets from ractor_cluster's sessions and the
     /// gateway process group, and reports peers whose last session closed.
     pub(super) async fn reconcile(&mut self) {
-        if self.shutting_down {
+        if self.engine.shutting_down {
             return;
         }
         let sessions = match self.transport.sessions().await {
@@ -86,7 +85,9 @@ impl SupervisorState {
         self.gateways = gateways;
         let reachable = self.gateways.keys().cloned().collect();
         let now = self.now();
-        self.mesh.handle_sessions(connected, reachable, &fresh, now);
+        self.engine
+            .mesh
+            .handle_sessions(connected, reachable, &fresh, now);
         if !self.run_mesh().await {
             self.publish_view();
             self.run_handoff().await;
@@ -98,10 +99,10 @@ impl SupervisorState {
     /// changed.
     pub(super) async fn run_mesh(&mut self) -> bool {
         let mut changed = false;
-        while let Some(command) = self.mesh.poll_command() {
+        while let Some(command) = self.engine.mesh.poll_command() {
             match command {
                 MeshCommand::SendHello { to, reply } => {
-                    let hello = self.mesh.membership().me().clone();
+                    let hello = self.engine.mesh.membership().me().clone();
                     self.send_frame(&to, FrameBody::Hello { hello, reply });
                 }
                 MeshCommand::Heartbeat { to, members } => {
@@ -112,7 +113,7 @@ impl SupervisorState {
                         }
                     }
                 }
-                MeshCommand::Dial(addr) => self.transport.dial(addr, self.timing.dial()),
+                MeshCommand::Dial(addr) => self.transport.dial(addr, self.engine.timing.dial()),
                 MeshCommand::Disconnect(node) => {
                     Counters::bump(&self.shared.counters.peers_declared_down);
                     tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
@@ -121,9 +122,9 @@ impl SupervisorState {
                 MeshCommand::Event { event, first } => self.report(event, first),
                 MeshCommand::LeaverGone(peer) => {
                     tracing::debug!(%peer, "departed peer disconnected");
-                    self.handoff.handle_peer_gone(&peer);
-                    self.inbound.handle_peer_gone(&peer);
-                    self.routing.handle_peer_gone(&peer);
+                    self.engine.handoff.handle_peer_gone(&peer);
+                    self.engine.inbound.handle_peer_gone(&peer);
+                    self.engine.routing.handle_peer_gone(&peer);
                     // Names it could not hand off (it crashed while leaving) are lost now.
                     self.offer_orphans();
                 }
@@ -171,7 +172,7 @@ impl SupervisorState {
     async fn disconnect(&mut self, node: &NodeName) {
         self.transport.disconnect(node.clone()).await;
         self.gateways.remove(node);
-        self.mesh.handle_disconnected(node);
+        self.engine.mesh.handle_disconnected(node);
     }
 
     pub(super) fn publish_view(&mut self) {
@@ -183,8 +184,8 @@ impl SupervisorState {
     /// entries to their new owners and register our names with theirs.
     async fn on_view_change(&mut self, downs: &[NodeName]) {
         for node in downs {
-            self.handoff.handle_peer_gone(node);
-            self.inbound.handle_peer_gone(node);
+            self.engine.handoff.handle_peer_gone(node);
+            self.engine.inbound.handle_peer_gone(node);
         }
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them
@@ -197,17 +198,18 @@ impl SupervisorState {
         let view = self.shared.view();
         // Redirects are only good for the view they were made in; directory entries of
         // names no longer owned here, or whose host went down, go.
-        self.routing.handle_view_change(downs);
+        self.engine.routing.handle_view_change(downs);
         self.shared.forget_hosts(downs);
         self.publish_routes();
         let pending: Vec<crate::core::ActorKey> = self
+            .engine
             .moved_kinds
             .keys()
             .filter(|k| !self.shared.local_send_pending(k))
             .cloned()
             .collect();
         for key in pending {
-            self.moved_kinds.remove(&key);
+            self.engine.moved_kinds.remove(&key);
         }
         tracing::info!(
             epoch = view.epoch().0,
@@ -219,36 +221,10 @@ impl SupervisorState {
     /// Registers every `Stay` actor running here with its owner in the current view (its
     /// directory node, which also detects a second copy of it and asks one to yield).
     pub(super) fn register_stays(&self) {
-        let placement = self.mesh.membership().placement();
-        let me = &self.shared.me;
-        let mut by_owner: BTreeMap<&NodeName, Vec<(crate::core::ActorKey, String)>> =
-            BTreeMap::new();
-        for child in self.children.values() {
-            if child.stopping
-                || child.draining
-                || child.kind.mode() != crate::core::HandoffMode::Stay
-            {
-                continue;
-            }
-            if let Some(owner) = placement.owner_of(&child.key).filter(|o| *o != me) {
-                let owner = self
-                    .mesh
-                    .membership()
-                    .peers()
-                    .get_key_value(owner)
-                    .map(|(n, _)| n);
-                if let Some(owner) = owner {
-                    by_owner
-                        .entry(owner)
-                        .or_default()
-                        .push((child.key.clone(), child.kind.name().to_string()));
-                }
-            }
-        }
-        for (owner, entries) in by_owner {
+        for (owner, entries) in self.engine.stays_by_owner() {
             for chunk in entries.chunks(4096) {
                 self.send_frame(
-                    owner,
+                    &owner,
                     FrameBody::Register {
                         entries: chunk.to_vec(),
                     },
@@ -259,15 +235,16 @@ impl SupervisorState {
 
     /// Announces the departure, stops the hosted actors and leaves the cluster.
     pub(super) async fn shutdown(&mut self, _myself: &ActorRef<GatewayMsg>) {
-        self.shutting_down = true;
-        self.mesh.handle_stopping();
+        self.engine.shutting_down = true;
+        self.engine.mesh.handle_stopping();
         let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
         for peer in &peers {
             self.send_frame(peer, FrameBody::Leaving);
         }
-        for child in self.children.values_mut() {
+        for child in self.engine.children.values_mut() {
             child.stopping = true;
         }
+        self.engine.child_ids.clear();
         let cells: Vec<_> = self
             .shared
             .hosted_mut()

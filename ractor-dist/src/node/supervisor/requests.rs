@@ -6,9 +6,10 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::hold::Waited;
-use super::{GatewayMsg, Payload, SupervisorState};
+use super::{cid, GatewayMsg, Payload, SupervisorState};
+use crate::core::engine::{Asks, Dispatch};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
-use crate::core::{ActorKey, Admission, Context, Decision, NodeName};
+use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
 impl SupervisorState {
@@ -35,9 +36,13 @@ impl SupervisorState {
         let now = self.now();
         match frame.body {
             FrameBody::Hello { hello, reply } => {
-                let outcome =
-                    self.mesh
-                        .handle_hello(&frame.from, frame.incarnation, hello, reply, now);
+                let outcome = self.engine.mesh.handle_hello(
+                    &frame.from,
+                    frame.incarnation,
+                    hello,
+                    reply,
+                    now,
+                );
                 if let Err(error) = outcome {
                     let n = Counters::bump(&self.shared.counters.bad_frames);
                     tracing::warn!(?error, count = n, "hello refused");
@@ -45,7 +50,9 @@ impl SupervisorState {
                 self.run_mesh().await;
             }
             body => {
-                self.mesh.handle_heard(&frame.from, frame.incarnation, now);
+                self.engine
+                    .mesh
+                    .handle_heard(&frame.from, frame.incarnation, now);
                 self.run_mesh().await;
                 self.handle_body(frame.from, body).await;
             }
@@ -57,7 +64,7 @@ impl SupervisorState {
             FrameBody::Hello { .. } => {}
             FrameBody::Heartbeat { members } => self.learn_addrs(&members),
             FrameBody::Leaving => {
-                if self.mesh.handle_leaving(&from) {
+                if self.engine.mesh.handle_leaving(&from) {
                     tracing::info!(peer = %from, "peer is leaving; expecting its actors");
                     self.run_mesh().await;
                 }
@@ -74,11 +81,11 @@ impl SupervisorState {
                 }
             }
             FrameBody::ViewAdopted { view } => {
-                self.handoff.handle_view_adopted(&from, view);
+                self.engine.handoff.handle_view_adopted(&from, view);
                 self.run_handoff().await;
             }
             FrameBody::HandoffsDone { view } => {
-                self.handoff.handle_done(&from, view);
+                self.engine.handoff.handle_done(&from, view);
                 self.run_handoff().await;
             }
             FrameBody::Migrate { batch, entries } => {
@@ -87,7 +94,7 @@ impl SupervisorState {
             }
             FrameBody::MigrateAck { batch } => {
                 let now = self.now();
-                self.handoff.handle_ack(&from, batch, now);
+                self.engine.handoff.handle_ack(&from, batch, now);
                 self.run_handoff().await;
             }
             FrameBody::StateChunk {
@@ -97,7 +104,11 @@ impl SupervisorState {
                 bytes,
             } => {
                 // Reassembled (in order, within the core's limits) until its batch arrives.
-                if let Err(error) = self.inbound.handle_chunk(&from, batch, key, index, bytes) {
+                if let Err(error) = self
+                    .engine
+                    .inbound
+                    .handle_chunk(&from, batch, key, index, bytes)
+                {
                     let n = Counters::bump(&self.shared.counters.bad_frames);
                     if n <= 10 || n % 1000 == 0 {
                         tracing::warn!(peer = %from, %error, count = n, "snapshot chunk dropped");
@@ -106,20 +117,33 @@ impl SupervisorState {
             }
             FrameBody::Register { entries } => self.handle_register(&from, entries),
             FrameBody::Yield { keys } => self.handle_yield(keys).await,
-            FrameBody::Replicate { specs } => self.handle_replicate(&from, specs),
-            FrameBody::Unreplicate { keys } => self.handle_unreplicate(&from, keys),
-            FrameBody::SpecsKept { keys } => self.handle_specs_kept(&from, keys),
+            FrameBody::Replicate { specs } => {
+                self.engine.handle_replicate(&from, specs);
+                self.run_recovery();
+            }
+            FrameBody::Unreplicate { keys } => {
+                self.engine.handle_unreplicate(&from, keys);
+                self.run_recovery();
+            }
+            FrameBody::SpecsKept { keys } => {
+                self.engine.handle_specs_kept(&from, keys);
+                self.run_recovery();
+            }
             FrameBody::Rehost {
                 keys,
                 to,
                 incarnation,
-            } => self.handle_rehost(keys, to, incarnation),
+            } => self.engine.handle_rehost(keys, to, incarnation),
             FrameBody::Checkpoint {
                 key,
                 generation,
                 seq,
                 snapshot,
-            } => self.handle_checkpoint(&from, key, generation, seq, snapshot),
+            } => {
+                self.engine
+                    .handle_checkpoint(&from, key, generation, seq, snapshot);
+                self.run_recovery();
+            }
             FrameBody::Respawn { offers } => self.handle_respawn(&from, offers).await,
             FrameBody::Conflict { entry } => {
                 let snapshot = entry.snapshot.clone();
@@ -128,7 +152,7 @@ impl SupervisorState {
                 self.run_handoff().await;
             }
             FrameBody::Unregister { key } => {
-                self.routing.handle_unregister(&from, &key);
+                self.engine.routing.handle_unregister(&from, &key);
             }
             FrameBody::Replica(msg) => self.shared.replicas.handle_msg(&self.shared, &from, msg),
         }
@@ -158,31 +182,22 @@ impl SupervisorState {
     ) {
         // One look at the hosted table per cast (this is the hot path of remote casts).
         let entry = self.shared.hosted(&key);
-        let decision = self.route(
-            &key,
-            Context::Cast { hops },
-            entry.as_ref().map(|e| e.state),
-        );
-        if decision == Decision::Hold {
-            let cast = Payload::Cast {
-                variant,
-                args,
-                hops,
-            };
-            self.hold_moving(&key, from, cast);
-            return;
-        }
-        if !waited.expired && self.admit_hosted(&key, from, entry.is_some()) == Admission::Park {
-            let cast = Payload::Cast {
-                variant,
-                args,
-                hops,
-            };
-            self.hold_parked(&key, from, cast, waited.since);
-            return;
-        }
-        match (decision, entry) {
-            (Decision::Deliver, Some(entry)) => {
+        let hosted = entry.as_ref().map(|e| e.state);
+        let cast = Payload::Cast {
+            variant,
+            args,
+            hops,
+        };
+        match self
+            .engine
+            .dispatch_cast(&key, from, hops, hosted, waited.expired)
+        {
+            Dispatch::Hold => self.hold_moving(&key, from, cast),
+            Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
+            Dispatch::Deliver => {
+                let (Some(entry), Payload::Cast { variant, args, .. }) = (entry, cast) else {
+                    return;
+                };
                 let msg = SerializedMessage::Cast {
                     variant,
                     args,
@@ -193,7 +208,10 @@ impl SupervisorState {
                     tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
                 }
             }
-            (Decision::Forward { to: next, hops }, _) => {
+            Dispatch::Forward { to: next, hops, .. } => {
+                let Payload::Cast { variant, args, .. } = cast else {
+                    return;
+                };
                 let body = FrameBody::Cast {
                     key: key.clone(),
                     variant,
@@ -207,8 +225,8 @@ impl SupervisorState {
                 }
                 self.drop_cast(&key, "next hop unreachable");
             }
-            (Decision::HopLimit, _) => self.drop_cast(&key, "too many hops"),
-            _ => self.drop_cast(&key, "no such actor"),
+            Dispatch::Drop(why) => self.drop_cast(&key, why),
+            Dispatch::Answer(_) | Dispatch::Proceed => self.drop_cast(&key, "no such actor"),
         }
     }
 
@@ -261,40 +279,34 @@ impl SupervisorState {
         reply: RpcReplyPort<Vec<u8>>,
         waited: Waited,
     ) {
-        let key = match &request {
-            Request::Spawn { key, .. }
-            | Request::Lookup { key }
-            | Request::Call { key, .. }
-            | Request::Stop { key } => Some(key.clone()),
+        let asks = match &request {
+            Request::Spawn { key, .. } => Some((key.clone(), Asks::Spawn)),
+            Request::Lookup { key } => Some((key.clone(), Asks::Lookup)),
+            Request::Call { key, .. } => Some((key.clone(), Asks::Call)),
+            Request::Stop { key } => Some((key.clone(), Asks::Stop)),
             Request::Status => None,
         };
-        if let Some(key) = key {
-            if self.is_moving(&key) {
-                let target = self.handoff.target_of(&key).cloned();
-                match (&request, target) {
-                    (Request::Call { .. }, _) | (Request::Stop { .. }, None) => {
-                        self.hold_moving(&key, &from, Payload::Request { request, reply });
-                        return;
-                    }
-                    (Request::Spawn { .. }, Some(host)) => {
-                        let _ = reply.send(wire::encode(&Response::Spawned {
-                            host,
-                            created: false,
-                        }));
-                        return;
-                    }
-                    (_, Some(host)) => {
-                        let _ = reply.send(wire::encode(&Response::Redirect { host }));
-                        return;
-                    }
-                    (_, None) => {}
+        if let Some((key, asks)) = asks {
+            let hosted = self.shared.hosted(&key).map(|e| e.state);
+            match self
+                .engine
+                .dispatch_request(&key, &from, asks, hosted, waited.expired)
+            {
+                Dispatch::Hold => {
+                    self.hold_moving(&key, &from, Payload::Request { request, reply });
+                    return;
                 }
-            }
-            if !waited.expired && self.admit(&key, &from) == Admission::Park {
-                let request = Payload::Request { request, reply };
-                self.hold_parked(&key, &from, request, waited.since);
-                self.publish_gauges();
-                return;
+                Dispatch::Park => {
+                    let request = Payload::Request { request, reply };
+                    self.hold_parked(&key, &from, request, waited.since);
+                    self.publish_gauges();
+                    return;
+                }
+                Dispatch::Answer(response) => {
+                    let _ = reply.send(wire::encode(&response));
+                    return;
+                }
+                _ => {}
             }
         }
         let response = match request {
@@ -389,9 +401,10 @@ impl SupervisorState {
         debug_assert!(entry.state != EntryState::Moving);
         self.forget_child(key, &entry.cell);
         // A spawn of the name waits for this copy's exit.
-        self.stopping_names
+        self.engine
+            .stopping_names
             .entry(key.clone())
-            .or_insert_with(|| (entry.cell.get_id(), Vec::new()));
+            .or_insert_with(|| cid(&entry.cell.get_id()));
         entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
     }

@@ -1,0 +1,322 @@
+//! The node's protocol engine: one value that composes every machine of the core (the mesh,
+//! routing, handoffs, hold queues, `Migrate` reception and recovery) with the tables they
+//! share (the names hosted here, the actors moving away, copies that met ours), and answers
+//! the questions the node layer asks before it acts (where does this message go, may it be
+//! handled now, what does this node host).
+//!
+//! Like every machine here it is sans-IO: time comes in as [`Millis`], actors are named by
+//! [`ChildId`]s the node layer maps to its actor cells, and kinds by their registered names
+//! with the few facts the protocol needs ([`KindInfo`]).
+
+mod children;
+mod dispatch;
+mod lifecycle;
+mod moves;
+mod recover;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use children::{Child, ChildId, KindInfo, Outgoing};
+pub(crate) use dispatch::{Asks, Dispatch};
+pub use lifecycle::Exit;
+pub(crate) use lifecycle::{ExitPlan, SpawnDecision};
+pub(crate) use moves::MigrateOutcome;
+pub use moves::{Arrival, DrainedExit, Restore};
+pub use recover::Respawned;
+
+use crate::core::handoff::inbound::{Inbound, InboundLimits};
+use crate::core::recovery::{Hosted, RecoveryConfig, RespawnStart};
+use crate::core::wire::MigrateEntry;
+use crate::core::{
+    ActorKey, Admission, Context, Decision, Facts, HandoffConfig, HandoffCore, HandoffMode, Hello,
+    HoldConfig, HoldQueues, Mesh, Millis, NodeName, Placement, Recovery, Residence, Routing,
+    Snapshot, Timing,
+};
+
+/// What the engine is built from (see `DistConfig`).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This node, as it introduces itself.
+    pub hello: Hello,
+    /// Addresses to dial at start.
+    pub seeds: Vec<String>,
+    /// Every wait of the protocol.
+    pub timing: Timing,
+    /// The largest frame a peer accepts.
+    pub max_frame_bytes: usize,
+    /// Hold queue caps.
+    pub hold: HoldConfig,
+    /// How many nodes keep each name's spec (the host included).
+    pub replicas: usize,
+    /// Restarts of a failing actor allowed within `restart_window_ms`.
+    pub restart_limit: u32,
+    /// The window of `restart_limit`.
+    pub restart_window_ms: u64,
+    /// The kinds registered on this node, by name.
+    pub kinds: BTreeMap<String, KindInfo>,
+}
+
+/// The engine of one node (see the module docs).
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) me: NodeName,
+    pub(crate) config: EngineConfig,
+    /// Every deadline of the protocol, from the configuration.
+    pub(crate) timing: Timing,
+    /// Membership, dialing, hellos, heartbeats and leavers.
+    pub(crate) mesh: Mesh,
+    pub(crate) handoff: HandoffCore,
+    /// The placement the current handoff view was computed with.
+    pub(crate) placement: Placement,
+    /// Routing state (directory, redirects, the view's placement).
+    pub(crate) routing: Routing,
+    /// What is known of the messages held while their actor moves or the node settles
+    /// (their payloads stay in the node layer, under the same ids).
+    pub(crate) hold: HoldQueues,
+    /// `Migrate` dedupe and snapshot reassembly.
+    pub(crate) inbound: Inbound,
+    /// Replicas, respawn offers, the drop/rehost outbox and the pause fence.
+    pub(crate) recovery: Recovery<Snapshot>,
+    /// The actors of this node (until they exited).
+    pub(crate) children: BTreeMap<ChildId, Child>,
+    /// The actor that serves each name here.
+    pub(crate) child_ids: BTreeMap<ActorKey, ChildId>,
+    /// Actors drained for a handoff, until their target acknowledges them.
+    pub(crate) outgoing: BTreeMap<ActorKey, Outgoing>,
+    /// The kinds of names that moved away (local messages for them are serialized with it).
+    pub(crate) moved_kinds: BTreeMap<ActorKey, String>,
+    /// Copies of names that arrived while this node's copy was moving away: resolved where
+    /// that copy lands.
+    pub(crate) conflicts: BTreeMap<ActorKey, (NodeName, MigrateEntry)>,
+    /// Drained actors whose final state is being snapshotted.
+    pub(crate) snapshotting: BTreeMap<ChildId, Child>,
+    /// Respawns decided by `recovery`, to start.
+    pub(crate) respawn_starts: Vec<RespawnStart<Snapshot>>,
+    /// Respawned actors whose start has not completed, with when the respawn began: the
+    /// respawn takes effect (replica, holders, count) once they started.
+    pub(crate) respawning: BTreeMap<ChildId, (RespawnStart<Snapshot>, Millis)>,
+    /// Names stopped by request whose actor has not exited yet (a spawn of the name waits
+    /// for that exit, so that two copies never run at once).
+    pub(crate) stopping_names: BTreeMap<ActorKey, ChildId>,
+    /// Since when this node leaves the cluster (handing every actor off).
+    pub(crate) leaving: Option<Millis>,
+    /// The node stops: it spawns and restarts nothing more.
+    pub(crate) shutting_down: bool,
+    /// When the current handoff view started.
+    pub(crate) view_started: Millis,
+}
+
+impl Engine {
+    /// An engine for a node alone (it has met no peer yet), at `now`.
+    pub fn new(config: EngineConfig, placement: Placement, now: Millis) -> Self {
+        let me = config.hello.node.clone();
+        let timing = config.timing;
+        let mesh = Mesh::new(config.hello.clone(), config.seeds.clone(), &timing);
+        let handoff = HandoffCore::new(
+            me.clone(),
+            HandoffConfig {
+                deadline_ms: timing.handoff_ms,
+                // a batch of small snapshots fits in half a frame
+                batch_bytes: (config.max_frame_bytes / 2).min(1 << 20),
+                max_inflight: 4,
+            },
+        );
+        let recovery = Recovery::new(RecoveryConfig {
+            me: me.clone(),
+            incarnation: config.hello.incarnation,
+            replicas: config.replicas,
+            frame_budget: RecoveryConfig::frame_budget_of(config.max_frame_bytes),
+            timing,
+        });
+        Self {
+            routing: Routing::new(me.clone(), placement.clone()),
+            hold: HoldQueues::new(config.hold),
+            me,
+            timing,
+            mesh,
+            handoff,
+            placement,
+            inbound: Inbound::new(InboundLimits::default()),
+            recovery,
+            children: BTreeMap::new(),
+            child_ids: BTreeMap::new(),
+            outgoing: BTreeMap::new(),
+            moved_kinds: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
+            snapshotting: BTreeMap::new(),
+            respawn_starts: Vec::new(),
+            respawning: BTreeMap::new(),
+            stopping_names: BTreeMap::new(),
+            leaving: None,
+            shutting_down: false,
+            view_started: now,
+            config,
+        }
+    }
+
+    /// This node.
+    pub fn me(&self) -> &NodeName {
+        &self.me
+    }
+
+    /// Every deadline of the protocol.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    /// What the protocol knows of a registered kind.
+    pub fn kind(&self, name: &str) -> Option<&KindInfo> {
+        self.config.kinds.get(name)
+    }
+
+    /// The node leaves the cluster or stops.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.is_some() || self.shutting_down
+    }
+
+    /// The routing decision for `key` in a supervisor `context`, `hosted` being the state
+    /// of its local entry, if any.
+    pub fn route(&self, key: &ActorKey, context: Context, hosted: Option<Residence>) -> Decision {
+        let facts = Facts {
+            hosted,
+            pending_local: false,
+            settled: self.handoff.is_settled(),
+            shutting_down: self.shutting_down,
+            cached: None,
+        };
+        self.routing.routes().route(key, context, facts)
+    }
+
+    /// Admission of a message for `key` from `from` (this node: a local sender), `hosted`
+    /// telling whether it is hosted here. A settled node admits everything from known
+    /// senders without hashing the name.
+    pub fn admit_hosted(&self, key: &ActorKey, from: &NodeName, hosted: bool) -> Admission {
+        let sender = (*from != self.me).then_some(from);
+        if self.handoff.is_settled() && sender.is_none_or(|s| self.handoff.is_participant(s)) {
+            return Admission::Deliver;
+        }
+        let owned = self.placement.owner_of(key) == Some(&self.me);
+        self.handoff.admit(key, sender, hosted, owned)
+    }
+
+    /// The actor serving `key` here, if it has not exited.
+    pub fn child_of(&self, key: &ActorKey) -> Option<&Child> {
+        self.child_ids.get(key).and_then(|id| self.children.get(id))
+    }
+
+    /// As [`Self::child_of`], to change it.
+    pub fn child_of_mut(&mut self, key: &ActorKey) -> Option<&mut Child> {
+        self.child_ids
+            .get(key)
+            .and_then(|id| self.children.get_mut(id))
+    }
+
+    /// `key` runs here and is neither moving away nor being stopped.
+    pub fn runs_here(&self, key: &ActorKey) -> bool {
+        self.child_of(key)
+            .is_some_and(|c| !c.draining && !c.stopping)
+    }
+
+    /// The placement and view id of the next handoff view, the participants, and the names
+    /// to place in it (those running here and those about to be restored here because
+    /// their target went away).
+    pub fn next_view(
+        &self,
+    ) -> (
+        Placement,
+        crate::core::ViewId,
+        BTreeSet<NodeName>,
+        Vec<(ActorKey, HandoffMode)>,
+    ) {
+        let membership = self.mesh.membership();
+        let (placement, view) = if self.leaving.is_some() {
+            let peers = membership
+                .peers()
+                .iter()
+                .map(|(n, m)| (n.clone(), m.weight));
+            (
+                Placement::weighted(membership.epoch(), peers),
+                membership.view_id_without_me(),
+            )
+        } else {
+            (membership.placement(), membership.view_id())
+        };
+        let restoring = self
+            .outgoing
+            .iter()
+            .filter(|(k, _)| !self.handoff.is_moving(k))
+            .map(|(k, o)| (k.clone(), o.mode));
+        let hosted = self
+            .children
+            .values()
+            .filter(|c| !c.stopping && !c.draining)
+            .map(|c| (c.key.clone(), c.mode))
+            .chain(restoring)
+            .collect();
+        (placement, view, self.mesh.participants(), hosted)
+    }
+
+    /// Starts the handoffs of the current view (after a membership change or when leaving).
+    pub fn start_view(&mut self, now: Millis) {
+        let (placement, view, participants, hosted) = self.next_view();
+        let leaving = self.leaving.is_some();
+        self.placement = placement.clone();
+        self.view_started = now;
+        self.handoff
+            .handle_view(view, &placement, participants, hosted, leaving, now);
+    }
+
+    /// The `Stay` actors running here grouped by their owner in the current view (their
+    /// directory node, which detects a second copy and asks one to yield), with their kinds.
+    pub fn stays_by_owner(&self) -> BTreeMap<NodeName, Vec<(ActorKey, String)>> {
+        let placement = self.mesh.membership().placement();
+        let peers = self.mesh.membership().peers();
+        let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, String)>> = BTreeMap::new();
+        for child in self.children.values() {
+            if child.stopping || child.draining || child.mode != HandoffMode::Stay {
+                continue;
+            }
+            let owner = placement.owner_of(&child.key).filter(|o| **o != self.me);
+            if let Some((owner, _)) = owner.and_then(|o| peers.get_key_value(o)) {
+                by_owner
+                    .entry(owner.clone())
+                    .or_default()
+                    .push((child.key.clone(), child.kind.clone()));
+            }
+        }
+        by_owner
+    }
+
+    /// Whether a graceful leave is over at `now`: `Some(timed_out)` once every actor is
+    /// handed off or the leave deadline passed.
+    pub fn leave_done(&self, now: Millis) -> Option<bool> {
+        let since = self.leaving?;
+        let timed_out = now.0.saturating_sub(since.0) > self.timing.leave_ms();
+        (self.handoff.is_quiescent() || timed_out).then_some(timed_out)
+    }
+
+    /// The names that run here (neither stopping nor moving away), all or `only` these,
+    /// for the recovery engine (split borrows: the engine's other fields stay usable).
+    pub(crate) fn running<'a>(
+        children: &'a mut BTreeMap<ChildId, Child>,
+        child_ids: &BTreeMap<ActorKey, ChildId>,
+        only: Option<&[ActorKey]>,
+    ) -> Vec<Hosted<'a, Snapshot>> {
+        if let Some([key]) = only {
+            return child_ids
+                .get(key)
+                .and_then(|id| children.get_mut(id))
+                .filter(|c| !c.stopping && !c.draining)
+                .map(|c| (&c.key, &mut c.meta))
+                .into_iter()
+                .collect();
+        }
+        let only: Option<BTreeSet<&ActorKey>> = only.map(|keys| keys.iter().collect());
+        children
+            .values_mut()
+            .filter(|c| !c.stopping && !c.draining)
+            .filter(|c| only.as_ref().is_none_or(|o| o.contains(&c.key)))
+            .map(|c| (&c.key, &mut c.meta))
+            .collect()
+    }
+}

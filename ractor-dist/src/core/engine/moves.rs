@@ -1,0 +1,369 @@
+//! The engine's side of planned moves: what a drained actor moves with, the `Migrate`
+//! frames of a batch, what a finished or failed move leaves behind, and which arrivals
+//! start here.
+
+use super::{Child, ChildId, Engine, Outgoing};
+use crate::core::handoff::inbound::{chunk_ranges, MigrateIn};
+use crate::core::wire::{self, Frame, FrameBody, MigrateEntry};
+use crate::core::{
+    Activation, ActorKey, HandoffMode, Millis, NameMeta, NodeName, Release, Snapshot,
+};
+
+/// What happens to an actor that exited while draining (see [`Engine::handle_drained`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum DrainedExit {
+    /// Its final state is to be snapshotted (user code, off the node's task); the outcome
+    /// comes back through [`Engine::handle_snapshotted`].
+    Snapshot,
+    /// It was handed to the handoff machine without a final state: with its last checkpoint
+    /// or restarting from its arguments. `lost_state`: a `Resume` actor lost its state
+    /// (a counted fallback).
+    SentOff {
+        /// The state was lost by a failure (not by the deadline kill, counted when ordered).
+        lost_state: bool,
+    },
+}
+
+/// What a finished move leaves for the node layer to carry out (see
+/// [`Engine::handle_moved`]).
+#[derive(Debug)]
+pub(crate) struct MovedOut {
+    /// What the held messages of the name become (forwarded to its new host).
+    pub(crate) releases: Vec<Release>,
+    /// A conflicting copy that met ours here follows it to its new host; `Err` with its
+    /// size when it is too large for one frame (it is discarded, a counted fallback).
+    pub(crate) conflict: Option<(NodeName, Result<FrameBody, usize>)>,
+    /// The size of the state it moved with, and how long the move took.
+    pub(crate) bytes: usize,
+    /// Milliseconds from the drain to the acknowledgement.
+    pub(crate) ms: u64,
+}
+
+/// An actor whose move has no target any more, to start here again (see
+/// [`Engine::handle_restore`]).
+#[derive(Debug)]
+pub struct Restore {
+    /// Its kind.
+    pub kind: String,
+    /// Its metadata as a new activation here.
+    pub meta: NameMeta<Snapshot>,
+    /// The state it starts from.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// What to do with a `Migrate` batch (see [`Engine::handle_migrate`]).
+#[derive(Debug)]
+pub(crate) enum MigrateOutcome {
+    /// Start these (each with the state it arrived with), then acknowledge. `incomplete`:
+    /// names whose state arrived in part (they start from their arguments), with the
+    /// pieces expected and received.
+    Start {
+        /// The arrivals and their states.
+        arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
+        /// Names whose state is incomplete: expected and received pieces.
+        incomplete: Vec<(ActorKey, u32, u32)>,
+    },
+    /// Already started: acknowledge again, start nothing.
+    AckAgain,
+    /// Being started: the acknowledgement follows.
+    Nothing,
+}
+
+/// What to do with one arrival (see [`Engine::arrival`]).
+#[derive(Debug)]
+pub enum Arrival {
+    /// A copy runs here already: two live copies met.
+    Conflict,
+    /// Its kind is not registered here: it is lost.
+    UnknownKind,
+    /// Start it with this metadata.
+    Start(NameMeta<Snapshot>),
+}
+
+impl Engine {
+    /// The node layer's actor `child` for `key` exited while draining, with its final
+    /// state (`has_state`) or without it (`killed` at the deadline, or failed).
+    pub fn handle_drained(
+        &mut self,
+        id: ChildId,
+        child: Child,
+        has_state: bool,
+        killed: bool,
+        now: Millis,
+    ) -> DrainedExit {
+        // A kind that restarts on every move has no state to snapshot (no user code runs).
+        if has_state && child.mode != HandoffMode::Restart {
+            self.handoff.handle_exited(&child.key);
+            self.snapshotting.insert(id, child);
+            return DrainedExit::Snapshot;
+        }
+        let lost_state = !has_state && child.mode == HandoffMode::Resume && !killed;
+        let snapshot = child.fallback_state();
+        self.send_off(child, snapshot, now);
+        DrainedExit::SentOff { lost_state }
+    }
+
+    /// The final state of a drained actor was snapshotted, or that failed (then it moves
+    /// with its last checkpoint or restarts from its arguments: returned as `Err` with its
+    /// name, a counted fallback).
+    pub fn handle_snapshotted(
+        &mut self,
+        id: ChildId,
+        snapshot: Result<Option<Snapshot>, String>,
+        now: Millis,
+    ) -> Result<(), (ActorKey, String)> {
+        let Some(child) = self.snapshotting.remove(&id) else {
+            return Ok(());
+        };
+        let (snapshot, failed) = match snapshot {
+            Ok(s) => (s, None),
+            Err(e) => (child.fallback_state(), Some((child.key.clone(), e))),
+        };
+        self.send_off(child, snapshot, now);
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Hands a drained actor with its state to the handoff machine, which batches it.
+    fn send_off(&mut self, child: Child, snapshot: Option<Snapshot>, now: Millis) {
+        let key = child.key.clone();
+        // What the entry weighs in a batch: state, arguments, name, kind and envelope.
+        let size = snapshot.as_ref().map_or(0, |s| s.bytes.len())
+            + child.meta.args.len()
+            + key.as_str().len()
+            + child.kind.len()
+            + 64;
+        // Its last checkpoint stays behind: the state moves as `snapshot`.
+        let mut meta = child.meta;
+        meta.checkpoint = None;
+        self.outgoing.insert(
+            key.clone(),
+            Outgoing {
+                kind: child.kind,
+                mode: child.mode,
+                snapshot,
+                started: now,
+                meta,
+            },
+        );
+        self.handoff.handle_drained(&key, size, now);
+    }
+
+    /// The frames of `Migrate` batch `batch` of `keys`, in the order to send them:
+    /// snapshots above half a frame travel in pieces before the batch.
+    pub fn batch_frames(&self, batch: u64, keys: &[ActorKey]) -> Vec<Vec<u8>> {
+        let frame_limit = self.config.max_frame_bytes;
+        let incarnation = self.config.hello.incarnation;
+        let mut frames = Vec::new();
+        let mut entries = Vec::new();
+        for key in keys {
+            let Some(out) = self.outgoing.get(key) else {
+                continue;
+            };
+            let pieces = out
+                .snapshot
+                .as_ref()
+                .map(|s| chunk_ranges(s.bytes.len(), frame_limit))
+                .unwrap_or_default();
+            let mut entry = MigrateEntry {
+                key: key.clone(),
+                kind: out.kind.clone(),
+                args: out.meta.args.clone(),
+                // Copied only when it travels inline.
+                snapshot: if pieces.is_empty() {
+                    out.snapshot.clone()
+                } else {
+                    None
+                },
+                chunks: 0,
+                version: 0,
+                generation: out.meta.activation.generation,
+                origin: out.meta.activation.origin.clone(),
+                holders: out.meta.holders.all(&self.me),
+                checkpoint_seq: out.meta.checkpoint_seq,
+            };
+            if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
+                entry.version = snap.version;
+                for range in pieces {
+                    frames.push(wire::encode_state_chunk(
+                        &self.me,
+                        incarnation,
+                        batch,
+                        key,
+                        entry.chunks,
+                        &snap.bytes[range],
+                    ));
+                    entry.chunks += 1;
+                }
+            }
+            entries.push(entry);
+        }
+        frames.push(wire::encode(&Frame {
+            from: self.me.clone(),
+            incarnation,
+            body: FrameBody::Migrate { batch, entries },
+        }));
+        frames
+    }
+
+    /// `key` arrived at `to`, which acknowledged it: forget it here, point its holders and
+    /// the routes at `to`, and forward what was held for it.
+    pub(crate) fn handle_moved(&mut self, key: &ActorKey, to: &NodeName, now: Millis) -> MovedOut {
+        let out = self.outgoing.remove(key);
+        self.child_ids.remove(key);
+        self.routing.handle_moved(key.clone(), to.clone());
+        let (mut bytes, mut ms) = (0, 0);
+        if let Some(out) = out {
+            self.recovery.rehost(key, &out.meta.holders, to, &self.mesh);
+            bytes = out.snapshot.as_ref().map_or(0, |s| s.bytes.len());
+            ms = now.0.saturating_sub(out.started.0);
+            self.moved_kinds.insert(key.clone(), out.kind);
+        }
+        // A conflicting copy met ours here while ours was leaving: it follows ours.
+        let conflict = self.conflicts.remove(key).map(|(from, entry)| {
+            let size = entry.snapshot.as_ref().map_or(0, |s| s.bytes.len());
+            let body = if size <= self.config.max_frame_bytes / 2 {
+                Ok(FrameBody::Conflict { entry })
+            } else {
+                Err(size)
+            };
+            (from, body)
+        });
+        let releases = self.hold.moved(key, to);
+        MovedOut {
+            releases,
+            conflict,
+            bytes,
+            ms,
+        }
+    }
+
+    /// The move of `key` has no target any more: it starts here again, as a new activation
+    /// (a batch in flight may have reached its target anyway: if the two copies ever meet
+    /// they are told apart, and the older one's checkpoints are fenced). `None`: nothing
+    /// moves, or its kind is unknown.
+    pub fn handle_restore(&mut self, key: &ActorKey) -> Option<Restore> {
+        let out = self.outgoing.remove(key)?;
+        self.child_ids.remove(key);
+        let checkpoints = self.kind(&out.kind)?.checkpoints;
+        let meta = out
+            .meta
+            .restored(&self.me, out.snapshot.clone(), checkpoints);
+        Some(Restore {
+            kind: out.kind,
+            meta,
+            snapshot: out.snapshot,
+        })
+    }
+
+    /// A restored actor started: its holders get the new generation's spec (with its final
+    /// state as the checkpoint); a copy that met it while it was leaving is resolved now.
+    /// Returns what becomes of the messages held for it.
+    pub fn handle_restored(
+        &mut self,
+        key: &ActorKey,
+        meta: NameMeta<Snapshot>,
+        now: Millis,
+    ) -> Vec<Release> {
+        if let Some(child) = self.child_of_mut(key) {
+            child.meta = meta;
+        }
+        if let Some((from, entry)) = self.conflicts.remove(key) {
+            let snapshot = entry.snapshot.clone();
+            self.resolve_conflict(&from, entry, snapshot, now);
+        }
+        let held = self.hold.restored(key);
+        self.replicate(Some(std::slice::from_ref(key)), now);
+        held
+    }
+
+    /// A `Migrate` batch from `from`.
+    pub(crate) fn handle_migrate(
+        &mut self,
+        from: &NodeName,
+        batch: u64,
+        entries: Vec<MigrateEntry>,
+    ) -> MigrateOutcome {
+        let chunked = entries
+            .iter()
+            .filter(|e| e.chunks > 0)
+            .map(|e| (e.key.clone(), e.chunks));
+        let mut snapshots = match self.inbound.handle_migrate(from, batch, chunked) {
+            MigrateIn::Fresh(snapshots) => snapshots,
+            MigrateIn::Duplicate => return MigrateOutcome::AckAgain,
+            MigrateIn::InProgress => return MigrateOutcome::Nothing,
+        };
+        let mut arrivals = Vec::new();
+        let mut incomplete = Vec::new();
+        for mut entry in entries {
+            let snapshot = if entry.chunks > 0 {
+                match snapshots.remove(&entry.key) {
+                    Some(Ok(bytes)) => Some(Snapshot {
+                        version: entry.version,
+                        bytes,
+                    }),
+                    other => {
+                        // Incomplete: restart from the arguments rather than from half a state.
+                        let got = match other {
+                            Some(Err(missing)) => missing.got,
+                            _ => 0,
+                        };
+                        incomplete.push((entry.key.clone(), entry.chunks, got));
+                        None
+                    }
+                }
+            } else {
+                entry.snapshot.take()
+            };
+            arrivals.push((entry, snapshot));
+        }
+        MigrateOutcome::Start {
+            arrivals,
+            incomplete,
+        }
+    }
+
+    /// What to do with a copy of a name arriving from `from` (by handoff or following a
+    /// conflict), with the state `snapshot`.
+    pub(crate) fn arrival(&self, entry: &MigrateEntry, snapshot: &Option<Snapshot>) -> Arrival {
+        if self.child_ids.contains_key(&entry.key) {
+            return Arrival::Conflict;
+        }
+        let Some(info) = self.kind(&entry.kind) else {
+            return Arrival::UnknownKind;
+        };
+        let activation = Activation {
+            generation: entry.generation,
+            origin: entry.origin.clone(),
+        };
+        // The former host's holders keep the spec; checkpoints continue its sequence.
+        let meta = NameMeta::new(entry.kind.clone(), entry.args.clone(), activation).arrived(
+            entry.holders.clone(),
+            entry.checkpoint_seq,
+            snapshot.clone(),
+            info.checkpoints,
+        );
+        Arrival::Start(meta)
+    }
+
+    /// An arrival from `from` started here with `meta`. Returns true when it stays here
+    /// (it is not moving on), although another node may own it.
+    pub fn handle_arrived(
+        &mut self,
+        from: &NodeName,
+        key: &ActorKey,
+        meta: NameMeta<Snapshot>,
+        now: Millis,
+    ) -> bool {
+        // The holders it inherited name this node from now on.
+        self.recovery.handle_adopted(key, &meta.holders);
+        let mode = self.child_of(key).map(|c| c.mode);
+        if let Some(child) = self.child_of_mut(key) {
+            child.meta = meta;
+        }
+        if let Some(mode) = mode {
+            self.handoff
+                .handle_migrated_in(from, key.clone(), mode, now);
+        }
+        !self.handoff.is_moving(key)
+    }
+}

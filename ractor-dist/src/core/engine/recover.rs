@@ -1,0 +1,357 @@
+//! The engine's side of recovery: it feeds the recovery machine
+//! ([`crate::core::recovery::Recovery`]) with the names running here, the view and the time,
+//! in the order the protocol needs; the machine's commands are drained by the node layer.
+
+use std::collections::BTreeSet;
+
+use super::{ChildId, Engine};
+use crate::core::recovery::{ConflictOutcome, Ctx, Here, RespawnStart};
+use crate::core::wire::MigrateEntry;
+use crate::core::{
+    Activation, ActorKey, Incarnation, Millis, NodeName, Offer, Placement, Snapshot, Spec,
+    SpecHolders,
+};
+
+/// What became of a respawned actor's start (see [`Engine::handle_respawn_started`]).
+#[derive(Debug)]
+pub struct Respawned {
+    /// Its name.
+    pub key: ActorKey,
+    /// The node it was lost with.
+    pub lost: NodeName,
+    /// Its generation now.
+    pub generation: u64,
+    /// The checkpoint it started from.
+    pub seq: u64,
+    /// How long its start took.
+    pub start_ms: u64,
+    /// Its kind.
+    pub kind: String,
+}
+
+impl Engine {
+    /// The placement of the view published last (what handles route by).
+    pub fn view_placement(&self) -> Placement {
+        self.routing.routes().placement().clone()
+    }
+
+    /// The name is hosted here or drained and on its way out.
+    fn holds(&self, key: &ActorKey) -> bool {
+        self.child_ids.contains_key(key) || self.outgoing.contains_key(key)
+    }
+
+    /// Brings the replicas of hosted names (all, or `only`) in line with the published view.
+    pub fn replicate(&mut self, only: Option<&[ActorKey]>, now: Millis) {
+        let placement = self.view_placement();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let mut names = Engine::running(&mut self.children, &self.child_ids, only);
+        self.recovery.replicate(&mut names, ctx);
+    }
+
+    /// Names that arrived (by handoff) and stay here: replicated at once when no other live
+    /// node keeps their spec, the others once the view is quiet.
+    pub fn replicate_arrivals(&mut self, arrived: &[ActorKey], now: Millis) {
+        let placement = self.view_placement();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let mut names = Engine::running(&mut self.children, &self.child_ids, Some(arrived));
+        self.recovery.handle_arrivals(&mut names, ctx);
+    }
+
+    /// `key` no longer runs here: every holder drops its spec (sent with the next flush).
+    pub fn unreplicate(&mut self, key: &ActorKey, holders: &SpecHolders) {
+        self.recovery.unreplicate(key, holders);
+    }
+
+    /// `key` was handed off to `to`: its holders name `to` from now on.
+    pub fn rehost(&mut self, key: &ActorKey, holders: &SpecHolders, to: &NodeName) {
+        self.recovery.rehost(key, holders, to, &self.mesh);
+    }
+
+    /// A hosted actor checkpointed its state.
+    pub fn handle_checkpointed(&mut self, key: &ActorKey, child: ChildId, snapshot: Snapshot) {
+        let Some(c) = self.children.get_mut(&child) else {
+            return;
+        };
+        if c.key != *key || c.stopping {
+            return;
+        }
+        // It runs: its checkpoints are newer than what it was started from.
+        c.started_from = None;
+        self.recovery
+            .handle_checkpointed(key, &mut c.meta, snapshot);
+    }
+
+    /// `from` keeps the specs of these names now: former holders may drop theirs.
+    pub fn handle_specs_kept(&mut self, from: &NodeName, keys: Vec<ActorKey>) {
+        for key in keys {
+            let Some(child) = self
+                .child_ids
+                .get(&key)
+                .and_then(|id| self.children.get_mut(id))
+            else {
+                continue;
+            };
+            self.recovery
+                .handle_spec_kept(from, &key, &mut child.meta.holders);
+        }
+        self.recovery.flush();
+    }
+
+    /// `from` handed these names off to `to`.
+    pub fn handle_rehost(
+        &mut self,
+        keys: Vec<(ActorKey, NodeName)>,
+        to: NodeName,
+        incarnation: Incarnation,
+    ) {
+        self.recovery.handle_rehost(keys, to, incarnation);
+    }
+
+    /// `from` hosts these names: keep their specs, and say so.
+    pub fn handle_replicate(&mut self, from: &NodeName, specs: Vec<(ActorKey, Spec<Snapshot>)>) {
+        self.recovery.handle_replicate(from, specs);
+    }
+
+    /// Specs of these names are no longer needed here.
+    pub fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<(ActorKey, NodeName)>) {
+        self.recovery.handle_unreplicate(from, keys);
+    }
+
+    /// A checkpoint from `from` of a name whose spec is kept here.
+    pub fn handle_checkpoint(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        generation: u64,
+        seq: u64,
+        snapshot: Snapshot,
+    ) {
+        self.recovery
+            .handle_checkpoint(from, key, generation, seq, snapshot);
+    }
+
+    /// Offers a respawn of every name kept here whose host is gone to its new owner. Runs
+    /// when the view changes, before this node tells its peers that its handoffs are done,
+    /// so an owner has every offer before it settles; a fenced node too (its offers may
+    /// hold the newest checkpoints), although it runs none itself until the fence is lifted.
+    pub fn offer_orphans(&mut self, now: Millis) {
+        let placement = self.mesh.membership().placement();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        self.recovery.offer_orphans(ctx);
+    }
+
+    /// Respawn offers from a peer: kept, and decided at once when this node is settled.
+    pub fn handle_offers(&mut self, offers: Vec<(ActorKey, Offer<Snapshot>)>, now: Millis) {
+        let placement = self.placement.clone();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving: self.is_leaving(),
+        };
+        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
+        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let settled = self.handoff.is_settled();
+        self.recovery.handle_offers(offers, settled, ctx, hosted);
+    }
+
+    /// A respawn began at `now` with actor `child`: it takes effect once that started.
+    pub fn handle_respawn_launched(
+        &mut self,
+        child: ChildId,
+        start: RespawnStart<Snapshot>,
+        now: Millis,
+    ) {
+        self.respawning.insert(child, (start, now));
+    }
+
+    /// A respawned actor started: its replica here becomes the running name, its holders
+    /// get the new generation's spec. Returns what to report, and replicates it.
+    pub fn handle_respawn_started(&mut self, child: ChildId, now: Millis) -> Option<Respawned> {
+        let (start, started) = self.respawning.remove(&child)?;
+        let RespawnStart {
+            key,
+            meta,
+            lost,
+            seq,
+        } = start;
+        let c = self.children.get_mut(&child)?;
+        let kind = c.kind.clone();
+        let generation = meta.activation.generation;
+        c.meta = meta;
+        self.recovery.handle_respawned(&key);
+        Some(Respawned {
+            key,
+            lost,
+            generation,
+            seq,
+            start_ms: now.0.saturating_sub(started.0),
+            kind,
+        })
+    }
+
+    /// A copy of `entry.key` arrived from `from` (`snapshot`: its state) while one runs
+    /// here: two live copies met after a partition (or a pause). A copy that is itself
+    /// moving away takes the conflict with it (kept in `conflicts` until it lands).
+    /// `hosted`: the name has an entry in the node's hosted table.
+    pub(crate) fn resolve_conflict(
+        &mut self,
+        from: &NodeName,
+        entry: MigrateEntry,
+        snapshot: Option<Snapshot>,
+        now: Millis,
+    ) {
+        let key = entry.key.clone();
+        let incoming = Activation {
+            generation: entry.generation,
+            origin: entry.origin.clone(),
+        };
+        let child_id = self.child_ids.get(&key).copied();
+        let running = child_id
+            .and_then(|id| self.children.get(&id))
+            .is_some_and(|c| !c.draining)
+            && !self.outgoing.contains_key(&key);
+        if running && !self.child_ids.contains_key(&key) {
+            return;
+        }
+        let placement = self.view_placement();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let kinds = &self.config.kinds;
+        let here = match child_id.and_then(|id| self.children.get_mut(&id)) {
+            Some(child) if running => Here::Running {
+                policy: kinds
+                    .get(&child.kind)
+                    .map(|k| k.conflict)
+                    .unwrap_or_default(),
+                meta: &mut child.meta,
+            },
+            child => Here::Moving {
+                draining: child.map(|c| &c.meta.activation),
+                outgoing: self.outgoing.get(&key).map(|o| &o.meta.activation),
+            },
+        };
+        let holders = entry.holders.clone();
+        let outcome = self
+            .recovery
+            .resolve_conflict(&key, from, &incoming, holders, snapshot, here, ctx);
+        if let ConflictOutcome::Follows(snapshot) = outcome {
+            let entry = MigrateEntry {
+                snapshot,
+                chunks: 0,
+                ..entry
+            };
+            self.conflicts.insert(key, (from.clone(), entry));
+        }
+    }
+
+    /// Gives the recovery engine's pause rule the time before a message is handled
+    /// (`done`: after it was).
+    pub fn handle_message(&mut self, now: Millis, done: bool) {
+        let has_peers = !self.mesh.membership().peers().is_empty();
+        let leaving = self.is_leaving();
+        if done {
+            self.recovery.handle_message_done(now, has_peers, leaving);
+        } else {
+            self.recovery.handle_message(now, has_peers, leaving);
+        }
+    }
+
+    /// After the node settled for a view (`by_deadline`: without hearing from every peer):
+    /// the recovery engine lifts the fence if it may, decides offers and replicates.
+    pub fn recovery_settled(&mut self, by_deadline: bool, now: Millis) {
+        let placement = self.placement.clone();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
+        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let mut names = Engine::running(&mut self.children, child_ids, None);
+        self.recovery
+            .handle_settled(by_deadline, self.view_started, &mut names, ctx, hosted);
+    }
+
+    /// The heartbeat tick's part of recovery: the fence may lift, and once the view has
+    /// been quiet the replica sets are brought up to date. Returns true then.
+    pub fn recovery_tick(&mut self, now: Millis) -> bool {
+        let placement = self.placement.clone();
+        let settled = self.handoff.is_settled();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
+        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let mut names = Engine::running(&mut self.children, child_ids, None);
+        self.recovery
+            .handle_tick(settled, self.view_started, &mut names, ctx, hosted)
+    }
+
+    /// `from` runs these names (it is their directory node's job to know). Returns the
+    /// names it should yield: those that also run here, or are registered on another live
+    /// node (a partition healed), with where the other copy runs.
+    pub fn handle_register(
+        &mut self,
+        from: &NodeName,
+        entries: Vec<(ActorKey, String)>,
+    ) -> Vec<(ActorKey, NodeName)> {
+        let keys: Vec<ActorKey> = entries.into_iter().map(|(key, _kind)| key).collect();
+        let here: BTreeSet<&ActorKey> = keys.iter().filter(|k| self.runs_here(k)).collect();
+        let membership = self.mesh.membership();
+        self.routing.handle_register(
+            from,
+            keys.iter().cloned(),
+            |k| here.contains(k),
+            |host| membership.is_up(host),
+        )
+    }
+
+    /// Another copy of these names runs on the given nodes: hand ours over there (the
+    /// conflict is resolved where they meet). Returns the names handed over.
+    pub fn handle_yield(&mut self, keys: Vec<(ActorKey, NodeName)>, now: Millis) -> usize {
+        let mut n = 0;
+        for (key, to) in keys {
+            if self.runs_here(&key) && self.mesh.membership().is_up(&to) {
+                self.handoff.handle_yield(key, to, now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Whether the hosted-or-outgoing test holds for `key` (exposed for the node layer's
+    /// conflict bookkeeping).
+    pub fn holds_name(&self, key: &ActorKey) -> bool {
+        self.holds(key)
+    }
+}

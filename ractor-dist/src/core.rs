@@ -5,6 +5,9 @@
 //! `poll_*`. That keeps placement and membership decisions testable in microseconds with
 //! property tests, and identical on every node, build and platform.
 //!
+//! - [`config`]: the node's configuration ([`config::DistConfig`]), from which the engine's
+//!   timing and limits derive.
+//! - [`engine`]: the node's protocol engine, composing the machines below.
 //! - [`identity`]: who a node is ([`NodeName`] + [`Incarnation`]), what an actor is called
 //!   ([`ActorKey`]), and membership [`Epoch`]s.
 //! - [`hash`]: the specified, stable hash functions placement is built on.
@@ -45,6 +48,7 @@
 //! view change and a settle lives in `node/supervisor`); composing them in one engine here,
 //! so that the simulations run that same composition, is the next step (issue 8).
 
+pub mod config;
 pub mod dialer;
 pub mod engine;
 pub mod handoff;

@@ -5,7 +5,6 @@
 //! - [`DistActor`] and [`Kinds`]: declaring and registering actor kinds.
 //! - [`DistConfig`]: configuration; [`DistError`]: errors; [`NodeStatus`]: statistics.
 
-pub(crate) mod config;
 pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
@@ -23,7 +22,7 @@ use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::NodeServer;
 use tokio::sync::broadcast;
 
-pub use config::{ConfigError, DistConfig};
+pub use crate::core::config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
 pub use kind::{Checkpoints, DistActor, Kinds};

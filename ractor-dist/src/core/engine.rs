@@ -24,6 +24,7 @@ pub(crate) use moves::MigrateOutcome;
 pub use moves::{Arrival, DrainedExit, Restore};
 pub use recover::Respawned;
 
+use crate::core::config::DistConfig;
 use crate::core::handoff::inbound::{Inbound, InboundLimits};
 use crate::core::recovery::{Hosted, RecoveryConfig, RespawnStart};
 use crate::core::wire::MigrateEntry;
@@ -54,6 +55,24 @@ pub struct EngineConfig {
     pub restart_window_ms: u64,
     /// The kinds registered on this node, by name.
     pub kinds: BTreeMap<String, KindInfo>,
+}
+
+impl EngineConfig {
+    /// The engine's configuration for a node of `config`, introducing itself as `hello`,
+    /// with the `kinds` registered on it.
+    pub fn new(config: &DistConfig, hello: Hello, kinds: BTreeMap<String, KindInfo>) -> Self {
+        Self {
+            hello,
+            seeds: config.seeds.clone(),
+            timing: config.timing(),
+            max_frame_bytes: config.max_frame_bytes,
+            hold: config.hold_config(),
+            replicas: config.replicas,
+            restart_limit: config.restart_limit,
+            restart_window_ms: config.restart_window.as_millis() as u64,
+            kinds,
+        }
+    }
 }
 
 /// The engine of one node (see the module docs).

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::core::config::ConfigError;
 use crate::core::wire::RemoteError;
 use crate::core::{ActorKey, NodeName};
-use crate::node::config::ConfigError;
 
 /// An error of a ractor-dist operation. Each variant says whether anything changed.
 #[derive(Debug, thiserror::Error)]

@@ -11,12 +11,12 @@ use arc_swap::ArcSwap;
 use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef};
 
+use crate::core::config::DistConfig;
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 use crate::core::{
     ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, NodeName,
     NodeStatus, Placement, Routes, Routing,
 };
-use crate::node::config::DistConfig;
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::GatewayMsg;

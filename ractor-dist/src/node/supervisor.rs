@@ -264,17 +264,7 @@ impl Actor for DistSupervisor {
             .filter_map(|name| shared.kinds.get(name).map(|k| (name.to_string(), k.info())))
             .collect();
         let engine = Engine::new(
-            EngineConfig {
-                hello: me,
-                seeds: config.seeds.clone(),
-                timing: config.timing(),
-                max_frame_bytes: config.max_frame_bytes,
-                hold: config.hold_config(),
-                replicas: config.replicas,
-                restart_limit: config.restart_limit,
-                restart_window_ms: config.restart_window.as_millis() as u64,
-                kinds,
-            },
+            EngineConfig::new(config, me, kinds),
             shared.view().placement().clone(),
             Millis(0),
         );

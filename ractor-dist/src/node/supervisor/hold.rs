@@ -427,8 +427,8 @@ impl SupervisorState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::DistConfig;
     use crate::core::{HoldError, Incarnation};
-    use crate::node::config::DistConfig;
     use crate::node::kind::Kinds;
 
     fn shared(per_name: usize) -> Arc<NodeShared> {

@@ -69,7 +69,7 @@ pub(crate) enum MigrateOutcome {
     Nothing,
 }
 
-/// What to do with one arrival (see [`Engine::arrival`]).
+/// What to do with one arrival (the engine decides when a copy of a name arrives).
 #[derive(Debug)]
 pub enum Arrival {
     /// A copy runs here already: two live copies met.

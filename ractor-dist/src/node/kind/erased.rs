@@ -1,0 +1,225 @@
+//! Kinds with their types erased: what the supervisor calls to start, deliver to, snapshot
+//! and resolve the actors of a kind it knows only by name.
+
+use std::any::{Any, TypeId};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorCell, Message};
+
+use super::*;
+use crate::core::snapshot::decode_args;
+use crate::core::snapshot::Snapshot;
+use crate::core::wire::RemoteError;
+use crate::core::{ActorKey, ConflictPolicy, HandoffMode, Resolution};
+use crate::node::shared::NodeShared;
+
+/// A kind with its types erased, as the supervisor needs it.
+pub(crate) trait ErasedKind: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn msg_type(&self) -> TypeId;
+    fn mode(&self) -> HandoffMode;
+    fn checkpoints(&self) -> bool;
+    fn conflict_policy(&self) -> ConflictPolicy;
+    /// What the protocol engine needs to know of the kind.
+    fn info(&self) -> crate::core::KindInfo {
+        crate::core::KindInfo {
+            mode: self.mode(),
+            checkpoints: self.checkpoints(),
+            conflict: self.conflict_policy(),
+        }
+    }
+    /// Asks the actor on `cell` to take or merge another copy's state.
+    fn resolve(
+        &self,
+        cell: &ActorCell,
+        resolution: Resolution,
+        other: Snapshot,
+    ) -> Result<(), RemoteError>;
+    /// Decodes `args` and starts the actor linked to `supervisor`, from `snapshot` if given
+    /// (falling back to `args` when it does not restore). Returns its cell at once, before
+    /// its `pre_start`/`restore` ran (messages sent to it wait in its mailbox), and what
+    /// that start came to, to await elsewhere than on the supervisor's task.
+    fn start(
+        &self,
+        key: ActorKey,
+        args: &[u8],
+        snapshot: Option<Snapshot>,
+        shared: Arc<NodeShared>,
+        supervisor: ActorCell,
+    ) -> Result<(ActorCell, BoxFuture<Result<(), String>>), RemoteError>;
+    /// The snapshot of a stopped actor's final state (`None` when the kind restarts from
+    /// its arguments, or cannot snapshot while `Stay`).
+    fn snapshot(
+        &self,
+        state: ractor::actor::messages::BoxedState,
+    ) -> Result<Option<Snapshot>, String>;
+    /// Enqueues a typed message (boxed by a local `DistRef`) on `cell`.
+    fn deliver_any(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<(), RemoteError>;
+    /// Serializes a typed message (boxed by a local `DistRef`) to send it elsewhere.
+    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String>;
+    /// Decodes a serialized message for this kind and enqueues it on `cell`.
+    fn deliver(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: SerializedMessage,
+    ) -> Result<(), RemoteError>;
+}
+
+pub(super) struct KindImpl<A>(pub(super) Arc<A>);
+
+impl<A: DistActor> ErasedKind for KindImpl<A> {
+    fn name(&self) -> &'static str {
+        A::KIND
+    }
+
+    fn msg_type(&self) -> TypeId {
+        TypeId::of::<A::Msg>()
+    }
+
+    fn mode(&self) -> HandoffMode {
+        A::HANDOFF
+    }
+
+    fn checkpoints(&self) -> bool {
+        !A::CHECKPOINTS.is_off()
+    }
+
+    fn conflict_policy(&self) -> ConflictPolicy {
+        A::ON_CONFLICT
+    }
+
+    fn resolve(
+        &self,
+        cell: &ActorCell,
+        resolution: Resolution,
+        other: Snapshot,
+    ) -> Result<(), RemoteError> {
+        cell.send_message(Local::<A::Msg>::Control(Control::Resolve {
+            resolution,
+            other,
+        }))
+        .map_err(|_| RemoteError::Unavailable("the actor stopped".to_string()))
+    }
+
+    fn snapshot(
+        &self,
+        state: ractor::actor::messages::BoxedState,
+    ) -> Result<Option<Snapshot>, String> {
+        if A::HANDOFF == HandoffMode::Restart {
+            return Ok(None);
+        }
+        let mut state = state;
+        let state = state
+            .take::<A::State>()
+            .map_err(|_| "the final state has an unexpected type".to_string())?;
+        match self.0.snapshot(&state) {
+            Ok(bytes) => Ok(Some(Snapshot {
+                version: A::STATE_VERSION,
+                bytes,
+            })),
+            Err(e) if A::HANDOFF == HandoffMode::Stay => {
+                tracing::debug!(kind = A::KIND, error = %e, "no snapshot; the actor restarts on its new node");
+                Ok(None)
+            }
+            Err(e) => Err(format!("snapshot failed: {e}")),
+        }
+    }
+
+    fn deliver_any(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<(), RemoteError> {
+        let msg = msg
+            .downcast::<A::Msg>()
+            .map_err(|_| RemoteError::BadMessage {
+                key: key.clone(),
+                reason: "the message has another type".to_string(),
+            })?;
+        cell.send_message(Local::Msg(*msg))
+            .map_err(|_| RemoteError::NotFound(key.clone()))
+    }
+
+    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String> {
+        let msg = msg
+            .downcast::<A::Msg>()
+            .map_err(|_| "the message has another type".to_string())?;
+        (*msg)
+            .serialize()
+            .map_err(|_| "the message does not serialize".to_string())
+    }
+
+    fn start(
+        &self,
+        key: ActorKey,
+        args: &[u8],
+        snapshot: Option<Snapshot>,
+        shared: Arc<NodeShared>,
+        supervisor: ActorCell,
+    ) -> Result<(ActorCell, BoxFuture<Result<(), String>>), RemoteError> {
+        let raw_args = args.to_vec();
+        let args =
+            decode_args::<A::Arguments>(args, shared.config.max_frame_bytes).map_err(|reason| {
+                RemoteError::BadArguments {
+                    kind: A::KIND.to_string(),
+                    reason,
+                }
+            })?;
+        let hosted = Hosted {
+            actor: self.0.clone(),
+            key: key.clone(),
+            shared,
+            myself: OnceLock::new(),
+            args: raw_args,
+            dirty: AtomicU64::new(0),
+            last_checkpoint: std::sync::Mutex::new(Instant::now()),
+            due_scheduled: AtomicBool::new(false),
+        };
+        let start = match snapshot {
+            Some(s) => Start::Restore(args, s),
+            None => Start::Fresh(args),
+        };
+        let (actor, started) = ractor::ActorRuntime::spawn_linked_instant(
+            None, hosted, start, supervisor,
+        )
+        .map_err(|e| RemoteError::SpawnFailed {
+            key,
+            reason: e.to_string(),
+        })?;
+        let started: BoxFuture<Result<(), String>> = Box::pin(async move {
+            match started.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the start task failed: {e}")),
+            }
+        });
+        Ok((actor.get_cell(), started))
+    }
+
+    fn deliver(
+        &self,
+        key: &ActorKey,
+        cell: &ActorCell,
+        msg: SerializedMessage,
+    ) -> Result<(), RemoteError> {
+        let msg = A::Msg::deserialize(msg).map_err(|_| RemoteError::BadMessage {
+            key: key.clone(),
+            reason: format!(
+                "the message does not decode as a message of kind {:?} (unknown variant or malformed arguments)",
+                A::KIND
+            ),
+        })?;
+        cell.send_message(Local::Msg(msg))
+            .map_err(|_| RemoteError::NotFound(key.clone()))
+    }
+}

@@ -24,29 +24,42 @@
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
 //! - `wire`: the versioned envelopes between nodes.
 //!
-//! ## The machines and their contract
+//! ## The engine and its contract
 //!
-//! Each protocol is a sans-IO machine: the node layer calls `handle_*` with what happened
-//! (and the time), then drains what to do with `poll_command` and carries it out.
+//! One [`Engine`] per node composes the machines below. The node layer calls its
+//! `handle_*` methods with what happened (and the time), then drains one command queue
+//! (`Engine::poll_command`) and carries each command out, in order. The engine decides the
+//! order of work: on a tick, the mesh's deadlines first, then recovery (the fence, quiet-view
+//! replication), then handoff deadlines, then expired parked messages; on a view change, the
+//! departed peers are forgotten, `Stay` names registered, respawns offered, the view's
+//! handoffs started, and only then the stale routes dropped.
 //!
 //! ```text
-//!  node layer (executor)                                   core machine
-//!  session up/down, frame, tick ──handle_*──► Mesh ──────► SendHello | Heartbeat | Dial
-//!                                                          Disconnect | Event | ViewChanged
-//!  view, drained, ack, done     ──handle_*──► HandoffCore ► Drain | SendBatch | Moved
-//!                                                          RestoreLocal | SendDone | Settled
-//!  held message, move outcome   ──handle_*──► HoldQueues ─► Deliver | Forward | NotFound | Drop
-//!  Migrate, StateChunk          ──handle_*──► Inbound ────► start these | ack again | refuse
-//!  spec, checkpoint, offer, tick──handle_*──► Recovery ───► frames | Respawn | Resolve
-//!                                                          Fence | Unfence | events
-//!  a name to reach              ──route()───► Routes ─────► Deliver | Forward | Ask | NotFound
-//!  update, replica msg, tick,   ──handle_*──► Replicas ───► Send (delta | digest | state)
-//!  peers                                                   Changed | Refused
+//!  node layer (executor)                          Engine                       commands
+//!  tick, sessions, hello, heard ─handle_*─► Mesh ──► view change worked out ─► Send | SendAll
+//!  frames (ViewAdopted, Done,   ─handle_*─► HandoffCore ─────────────────────► Flush | Dial
+//!   Migrate, Ack, chunks)                   Inbound                            Disconnect
+//!  child exited / started,      ─handle_*─► hosted names, outgoing, ──────────► Event
+//!   snapshotted, checkpoint                 conflicts, restarts                PublishView
+//!  specs, checkpoints, offers,  ─handle_*─► Recovery ─────────────────────────► AdoptView
+//!   register, yield                                                            ViewChanged
+//!  cast, request, local send    ─dispatch─► Routes + HoldQueues ─► Deliver |   Drain | Kill
+//!                                           (answered at once)     Hold | Park SendBatch
+//!                                                                  Forward |   Moved | Restore
+//!                                                                  Answer |    Settled
+//!                                                                  Drop        ReleaseParked
+//!                                                                              Respawn | Resolve
+//!                                                                              Fence | Unfence
+//!                                                                              Report
+//!  update, replica msg, tick    ─handle_*─► Replicas ──► Send (delta | digest | state)
+//!                                                         Changed | Refused
 //! ```
 //!
-//! The supervisor still composes these machines itself (the order of work on a tick, a
-//! view change and a settle lives in `node/supervisor`); composing them in one engine here,
-//! so that the simulations run that same composition, is the next step (issue 8).
+//! Each machine is usable alone (their tests and the simulations drive them directly):
+//! [`Mesh`] (membership, dialing, hellos, heartbeats), [`HandoffCore`] (drains, batches,
+//! acknowledgements, the barrier), [`HoldQueues`] (held messages by id, with caps),
+//! [`handoff::inbound`] (`Migrate` dedupe and reassembly), [`Recovery`] (replicas, offers,
+//! respawns, conflicts, the fence) and [`Routes`] (the one routing function).
 
 pub mod config;
 pub mod dialer;
@@ -69,7 +82,6 @@ pub mod timing;
 pub(crate) mod wire;
 
 pub use dialer::Dialer;
-pub(crate) use engine::MigrateOutcome;
 pub use engine::{
     Arrival, Child, ChildId, DrainedExit, Engine, EngineConfig, KindInfo, Outgoing, Restore,
 };

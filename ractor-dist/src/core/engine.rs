@@ -10,14 +10,18 @@
 
 mod children;
 mod dispatch;
+mod flow;
+mod frames;
 mod lifecycle;
 mod moves;
 mod recover;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use children::{Child, ChildId, KindInfo, Outgoing};
 pub(crate) use dispatch::{Asks, Dispatch};
+pub(crate) use flow::Command;
+pub(crate) use frames::{Arriving, Note};
 pub use lifecycle::Exit;
 pub(crate) use lifecycle::{ExitPlan, SpawnDecision};
 pub(crate) use moves::MigrateOutcome;
@@ -109,8 +113,6 @@ pub struct Engine {
     pub(crate) conflicts: BTreeMap<ActorKey, (NodeName, MigrateEntry)>,
     /// Drained actors whose final state is being snapshotted.
     pub(crate) snapshotting: BTreeMap<ChildId, Child>,
-    /// Respawns decided by `recovery`, to start.
-    pub(crate) respawn_starts: Vec<RespawnStart<Snapshot>>,
     /// Respawned actors whose start has not completed, with when the respawn began: the
     /// respawn takes effect (replica, holders, count) once they started.
     pub(crate) respawning: BTreeMap<ChildId, (RespawnStart<Snapshot>, Millis)>,
@@ -123,6 +125,14 @@ pub struct Engine {
     pub(crate) shutting_down: bool,
     /// When the current handoff view started.
     pub(crate) view_started: Millis,
+    /// What the node layer must do, in order (see [`Engine::poll_command`]).
+    commands: VecDeque<Command>,
+    /// The time of the call being handled.
+    now: Millis,
+    /// Membership views worked out so far.
+    view_changes: u64,
+    /// A new handoff view was announced in the batch being pumped.
+    announced: bool,
 }
 
 impl Engine {
@@ -163,7 +173,10 @@ impl Engine {
             moved_kinds: BTreeMap::new(),
             conflicts: BTreeMap::new(),
             snapshotting: BTreeMap::new(),
-            respawn_starts: Vec::new(),
+            commands: VecDeque::new(),
+            now,
+            view_changes: 0,
+            announced: false,
             respawning: BTreeMap::new(),
             stopping_names: BTreeMap::new(),
             leaving: None,

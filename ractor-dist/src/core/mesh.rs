@@ -338,6 +338,11 @@ impl Mesh {
         self.drain_membership();
     }
 
+    /// The peers whose supervisor answers (as last reported by the node layer).
+    pub fn reachable(&self) -> &BTreeSet<NodeName> {
+        &self.reachable
+    }
+
     /// The node layer closed every session to `node` (after [`MeshCommand::Disconnect`]).
     pub fn handle_disconnected(&mut self, node: &NodeName) {
         self.connected.remove(node);

@@ -15,6 +15,7 @@
 //! - `recovery`: replicated specs, checkpoints, respawns, conflicts and the pause fence.
 
 mod children;
+mod exec;
 mod handoff;
 mod hold;
 pub(crate) use hold::Refusal;
@@ -219,8 +220,6 @@ pub(crate) struct SupervisorState {
     held: HashMap<MsgId, Payload>,
     /// Who waits for the end of a graceful leave.
     leaving: Option<LeaveState>,
-    /// When the current handoff view started (for `NodeStatus::last_settle_ms`).
-    view_started: Instant,
     /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
     start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
     /// Spawns of names stopped by request, waiting for the stopped actor's exit.
@@ -277,7 +276,6 @@ impl Actor for DistSupervisor {
             gateways: HashMap::new(),
             held: HashMap::new(),
             leaving: None,
-            view_started: Instant::now(),
             start_replies: HashMap::new(),
             waiting_spawns: HashMap::new(),
         })
@@ -301,6 +299,7 @@ impl Actor for DistSupervisor {
         // Before anything else: after a pause, the first message handled (often a session
         // event about peers that dropped this node) must already see the fence.
         state.check_pause();
+        state.run().await;
         let started = Instant::now();
         let what = message.name();
         match message {
@@ -327,9 +326,10 @@ impl Actor for DistSupervisor {
             }
             GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
         }
+        state.run().await;
         state.note_handled(what, started);
         state.message_done();
-        state.publish_routes();
+        state.run().await;
         Ok(())
     }
 
@@ -340,6 +340,7 @@ impl Actor for DistSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.check_pause();
+        state.run().await;
         let started = Instant::now();
         match event {
             SupervisionEvent::ActorTerminated(cell, final_state, reason) => {
@@ -363,9 +364,10 @@ impl Actor for DistSupervisor {
             SupervisionEvent::ProcessGroupChanged(_) => state.reconcile().await,
             _ => {}
         }
+        state.run().await;
         state.note_handled("supervision event", started);
         state.message_done();
-        state.publish_routes();
+        state.run().await;
         Ok(())
     }
 
@@ -391,12 +393,8 @@ impl SupervisorState {
         self.engine.route(key, context, hosted)
     }
 
-    /// A view of the current placement and gateways, to publish.
-    pub(super) fn new_view(&mut self) -> View {
-        let placement = self.engine.placement.clone();
-        self.engine
-            .routing
-            .set_view(placement, self.gateways.keys().cloned());
+    /// A view of the engine's routes and the gateways, to publish.
+    pub(super) fn current_view(&mut self) -> View {
         View {
             routes: self.engine.routing.snapshot(),
             gateways: self.gateways.clone(),

@@ -46,7 +46,7 @@ impl SupervisorState {
                 tracing::debug!(name = %key, %kind, "starting");
                 let actor = cid(&cell.get_id());
                 self.record_started(&key, &erased, &args, cell, false, activation);
-                self.register_elsewhere(&key, &kind);
+                self.engine.register_elsewhere(&key, &kind);
                 self.replicate(Some(std::slice::from_ref(&key)));
                 self.start_replies.insert(actor, (key, reply));
                 None
@@ -55,18 +55,6 @@ impl SupervisorState {
                 tracing::warn!(name = %key, %kind, error = ?e, "spawn failed");
                 Some((Response::Err(e), reply))
             }
-        }
-    }
-
-    /// Tells the name's directory node that it runs here, when that is another node.
-    pub(super) fn register_elsewhere(&self, key: &ActorKey, kind: &str) {
-        if let Some(owner) = self.engine.routing.routes().directory_node(key).cloned() {
-            self.send_frame(
-                &owner,
-                FrameBody::Register {
-                    entries: vec![(key.clone(), kind.to_string())],
-                },
-            );
         }
     }
 
@@ -83,7 +71,6 @@ impl SupervisorState {
         self.remove_hosted(key, actor);
         self.engine.handle_stopping(key, actor);
         self.unregister_elsewhere(key);
-        self.run_recovery();
     }
 
     fn remove_hosted(&mut self, key: &ActorKey, actor: ChildId) {
@@ -103,7 +90,6 @@ impl SupervisorState {
         self.remove_hosted(key, actor);
         self.drop_buffered(key);
         self.unregister_elsewhere(key);
-        self.run_recovery();
     }
 
     /// A hosted actor exited, or its start failed (`never_started`): what that means is the
@@ -155,10 +141,8 @@ impl SupervisorState {
                 // A copy that met this one while it was leaving takes its place.
                 if let Some((from, entry)) = follower {
                     let snapshot = entry.snapshot.clone();
-                    let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]);
-                    self.replicate(Some(&arrived));
+                    self.engine.adopt(&from, None, vec![(entry, snapshot)]);
                 }
-                self.run_handoff().await;
             }
             ExitPlan::Removed {
                 key, gave_up: true, ..
@@ -207,7 +191,6 @@ impl SupervisorState {
                 self.engine.handle_restart_failed(&child);
                 self.drop_buffered(&key);
                 self.unregister_elsewhere(&key);
-                self.run_recovery();
             }
         }
     }

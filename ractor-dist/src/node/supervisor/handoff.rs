@@ -1,103 +1,15 @@
 //! Executing the handoff state machine: draining, `Migrate` batches, buffers, parking,
 //! graceful leave.
 
-use std::time::Instant;
-
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{cid, Activation, Child, GatewayMsg, LeaveState, NameMeta, Payload, SupervisorState};
 use crate::core::engine::Dispatch;
-use crate::core::wire::{FrameBody, MigrateEntry};
 use crate::core::Snapshot;
-use crate::core::{
-    ActorKey, Arrival, ChildId, DrainedExit, HandoffCommand, MigrateOutcome, NodeName,
-};
+use crate::core::{ActorKey, ChildId, DrainedExit, NodeName};
 use crate::node::shared::{Counters, EntryState, HostedEntry};
 
 impl SupervisorState {
-    /// Starts the handoffs of the current view (after a membership change or when leaving).
-    pub(super) async fn start_view(&mut self) {
-        let now = self.now();
-        self.view_started = Instant::now();
-        self.engine.start_view(now);
-        self.run_handoff().await;
-    }
-
-    /// Executes the commands of the handoff state machine until there are none.
-    pub(super) async fn run_handoff(&mut self) {
-        let mut settled = false;
-        let mut by_deadline_last = false;
-        let mut new_view = false;
-        while let Some(command) = self.engine.handoff.poll_command() {
-            match command {
-                HandoffCommand::Announce { view } => {
-                    let v = self.new_view();
-                    self.shared.adopt_view(v, &FrameBody::ViewAdopted { view });
-                    new_view = true;
-                }
-                HandoffCommand::Drain { key, to } => self.drain(&key, &to),
-                HandoffCommand::ForceStop { key } => {
-                    Counters::bump(&self.shared.counters.handoff_fallbacks);
-                    tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts on its new node from its checkpoint or arguments)");
-                    if let Some(entry) = self.shared.hosted(&key) {
-                        if let Some(child) =
-                            self.engine.children.get_mut(&cid(&entry.cell.get_id()))
-                        {
-                            child.kill_ordered = true;
-                        }
-                        entry.cell.kill();
-                    }
-                }
-                HandoffCommand::SendBatch { to, batch, keys } => self.send_batch(&to, batch, &keys),
-                HandoffCommand::Moved { key, to } => self.finish_move(&key, &to),
-                HandoffCommand::RestoreLocal { key } => self.restore_local(&key),
-                HandoffCommand::SendDone { to, view } => {
-                    if let Ok(gw) = self.shared.gateway(&to) {
-                        self.shared.flush(&to, &gw, false);
-                    }
-                    self.send_frame(&to, FrameBody::HandoffsDone { view });
-                }
-                HandoffCommand::Remind {
-                    view,
-                    adopted,
-                    done,
-                } => {
-                    for peer in adopted {
-                        self.send_frame(&peer, FrameBody::ViewAdopted { view });
-                    }
-                    for peer in done {
-                        self.send_frame(&peer, FrameBody::HandoffsDone { view });
-                    }
-                }
-                HandoffCommand::Settled { by_deadline } => {
-                    if by_deadline {
-                        tracing::warn!(
-                            "handoff barrier incomplete at the deadline; releasing parked messages"
-                        );
-                    }
-                    by_deadline_last = by_deadline;
-                    settled = true;
-                }
-            }
-        }
-        // A `Settled` of a view that was already replaced (a departed peer completed its
-        // barrier just before the next view) counts only if the current view is settled.
-        if settled && self.engine.handoff.is_settled() {
-            let ms = self.view_started.elapsed().as_millis() as u64;
-            self.shared
-                .last_settle_ms
-                .store(ms, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(ms, "settled for the current view");
-            self.settle(by_deadline_last).await;
-        } else if new_view {
-            self.release_parked(false).await;
-        }
-        self.flush_drops();
-        self.publish_gauges();
-        self.publish_routes();
-        self.check_leave_done();
-    }
-
     pub(super) fn publish_gauges(&mut self) {
         use std::sync::atomic::Ordering;
         self.publish_hold();
@@ -116,19 +28,12 @@ impl SupervisorState {
         }
     }
 
-    fn drain(&mut self, key: &ActorKey, to: &NodeName) {
+    /// Drains `key`'s actor for its move to `to` (the engine marked it draining): its
+    /// messages go through the supervisor from now on.
+    pub(super) fn drain(&mut self, key: &ActorKey, to: &NodeName) {
         let Some(entry) = self.shared.hosted(key) else {
-            self.engine.handoff.handle_gone(key);
             return;
         };
-        if let Some(child) = self
-            .engine
-            .child_ids
-            .get(key)
-            .and_then(|id| self.engine.children.get_mut(id))
-        {
-            child.draining = true;
-        }
         self.set_entry_state(key, EntryState::Moving);
         tracing::debug!(name = %key, %to, "draining for handoff");
         if entry.cell.drain().is_err() {
@@ -160,7 +65,6 @@ impl SupervisorState {
                     Counters::bump(&self.shared.counters.handoff_fallbacks);
                     tracing::error!(name = %key, "the actor exited without its state while draining; it restarts from its checkpoint or arguments");
                 }
-                self.run_handoff().await;
             }
             DrainedExit::Snapshot => {
                 let (Some(state), Some(kind), Ok(supervisor)) =
@@ -201,10 +105,9 @@ impl SupervisorState {
             Counters::bump(&self.shared.counters.handoff_fallbacks);
             tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its checkpoint or arguments on its new node");
         }
-        self.run_handoff().await;
     }
 
-    fn send_batch(&mut self, to: &NodeName, batch: u64, keys: &[ActorKey]) {
+    pub(super) fn send_batch(&mut self, to: &NodeName, batch: u64, keys: &[ActorKey]) {
         let Ok(gateway) = self.shared.gateway(to) else {
             tracing::debug!(%to, batch, "target not connected; the batch will be retried");
             return;
@@ -216,7 +119,7 @@ impl SupervisorState {
         }
     }
 
-    fn finish_move(&mut self, key: &ActorKey, to: &NodeName) {
+    pub(super) fn finish_move(&mut self, key: &ActorKey, to: &NodeName) {
         let span = tracing::info_span!("handoff", name = %key, to = %to);
         let _enter = span.enter();
         self.shared.hosted_mut().remove(key);
@@ -249,7 +152,7 @@ impl SupervisorState {
         );
     }
 
-    fn restore_local(&mut self, key: &ActorKey) {
+    pub(super) fn restore_local(&mut self, key: &ActorKey) {
         if !self.engine.outgoing.contains_key(key) {
             return;
         }
@@ -278,7 +181,6 @@ impl SupervisorState {
         }
         let now = self.now();
         let held = self.engine.handle_restored(key, restore.meta, now);
-        self.run_recovery();
         self.release(key, held);
     }
 
@@ -333,102 +235,6 @@ impl SupervisorState {
         );
     }
 
-    /// A `Migrate` batch from `from`: start its actors here, then acknowledge it.
-    pub(super) async fn receive_migrate(
-        &mut self,
-        from: &NodeName,
-        batch: u64,
-        entries: Vec<MigrateEntry>,
-    ) {
-        let arrivals = match self.engine.handle_migrate(from, batch, entries) {
-            MigrateOutcome::Start {
-                arrivals,
-                incomplete,
-            } => {
-                for (key, expected, got) in incomplete {
-                    Counters::bump(&self.shared.counters.bad_snapshots);
-                    tracing::error!(name = %key, %from, expected, got, "snapshot chunks missing; the actor starts from its arguments");
-                }
-                arrivals
-            }
-            MigrateOutcome::AckAgain => {
-                // A resent batch whose acknowledgement was slow: acknowledge again, start nothing.
-                self.send_frame(from, FrameBody::MigrateAck { batch });
-                return;
-            }
-            // Its actors are being started: the acknowledgement follows.
-            MigrateOutcome::Nothing => return,
-        };
-        let arrived = self.adopt_arrivals(from, arrivals);
-        self.engine.inbound.handle_started(from, batch);
-        self.send_frame(from, FrameBody::MigrateAck { batch });
-        // Their specs go to this node's holders once the view is quiet, off the move's
-        // critical path: until these confirm, the former holders keep the specs, naming
-        // this node once the source has the acknowledgement. Names with no former holder
-        // but this node (a leaver's names go to their successor, which held their specs)
-        // are replicated at once.
-        self.replicate_arrivals(&arrived);
-    }
-
-    /// Starts copies of names that arrived from `from` (by handoff, or following a
-    /// conflict) and records them in order; their restores run on their own tasks, and
-    /// messages for them wait in their mailboxes meanwhile. A name that already runs here
-    /// is a conflict between two live copies. Returns the names that stay here (to
-    /// replicate).
-    pub(super) fn adopt_arrivals(
-        &mut self,
-        from: &NodeName,
-        arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
-    ) -> Vec<ActorKey> {
-        let mut arrived = Vec::new();
-        for (entry, snapshot) in arrivals {
-            let key = entry.key.clone();
-            let meta = match self.engine.arrival(&entry, &snapshot) {
-                Arrival::Conflict => {
-                    self.resolve_conflict(from, entry, snapshot);
-                    continue;
-                }
-                Arrival::UnknownKind => {
-                    Counters::bump(&self.shared.counters.unknown_kinds);
-                    tracing::error!(name = %key, kind = %entry.kind, %from, "handed-off actor of a kind not registered here; it is lost");
-                    continue;
-                }
-                Arrival::Start(meta) => meta,
-            };
-            let Some(kind) = self.shared.kinds.get(&entry.kind).cloned() else {
-                continue;
-            };
-            if self
-                .start_actor(&key, &kind, &meta.args, snapshot, meta.activation.clone())
-                .is_some()
-            {
-                let now = self.now();
-                if self.engine.handle_arrived(from, &key, meta, now) {
-                    // It stays here although another node may own it: tell that node.
-                    self.register_elsewhere(&key, kind.name());
-                    arrived.push(key.clone());
-                }
-                Counters::bump(&self.shared.counters.moved_in);
-                tracing::debug!(name = %key, %from, "actor arrived by handoff");
-            }
-        }
-        arrived
-    }
-
-    /// Releases parked messages once the node is settled.
-    async fn settle(&mut self, by_deadline: bool) {
-        {
-            let mut hosted = self.shared.hosted_mut();
-            for entry in hosted.values_mut() {
-                if entry.state == EntryState::Settling {
-                    entry.state = EntryState::Active;
-                }
-            }
-        }
-        self.after_settle(by_deadline).await;
-        self.release_parked(false).await;
-    }
-
     /// A local handle's message for `key`, handled now (`expired`: it was parked for the
     /// whole park deadline), parked again (keeping its time `since`), held, forwarded or
     /// dropped: the engine decides.
@@ -474,15 +280,10 @@ impl SupervisorState {
         self.leaving = Some(LeaveState {
             replies: vec![reply],
         });
-        self.engine.leaving = Some(self.now());
         let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
-        for peer in &peers {
-            if let Ok(gw) = self.shared.gateway(peer) {
-                self.shared.flush(peer, &gw, false);
-            }
-            self.send_frame(peer, FrameBody::Leaving);
-        }
-        self.start_view().await;
+        let now = self.now();
+        self.engine.handle_leave(peers, now);
+        self.run().await;
     }
 
     pub(super) fn check_leave_done(&mut self) {

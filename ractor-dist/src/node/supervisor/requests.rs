@@ -36,125 +36,42 @@ impl SupervisorState {
         let now = self.now();
         match frame.body {
             FrameBody::Hello { hello, reply } => {
-                let outcome = self.engine.mesh.handle_hello(
-                    &frame.from,
-                    frame.incarnation,
-                    hello,
-                    reply,
-                    now,
-                );
+                let outcome =
+                    self.engine
+                        .handle_hello(&frame.from, frame.incarnation, hello, reply, now);
                 if let Err(error) = outcome {
                     let n = Counters::bump(&self.shared.counters.bad_frames);
                     tracing::warn!(?error, count = n, "hello refused");
                 }
-                self.run_mesh().await;
             }
             body => {
                 self.engine
-                    .mesh
                     .handle_heard(&frame.from, frame.incarnation, now);
-                self.run_mesh().await;
                 self.handle_body(frame.from, body).await;
             }
         }
     }
 
+    /// A frame from `from`: the engine takes the control frames; casts and replicated
+    /// values are handled here.
     pub(super) async fn handle_body(&mut self, from: NodeName, body: FrameBody) {
-        match body {
-            FrameBody::Hello { .. } => {}
-            FrameBody::Heartbeat { members } => self.learn_addrs(&members),
-            FrameBody::Leaving => {
-                if self.engine.mesh.handle_leaving(&from) {
-                    tracing::info!(peer = %from, "peer is leaving; expecting its actors");
-                    self.run_mesh().await;
-                }
-            }
-            FrameBody::Cast {
+        let now = self.now();
+        match self.engine.handle_frame(&from, body, now) {
+            Some(FrameBody::Cast {
                 key,
                 variant,
                 args,
                 hops,
-            } => self.deliver_cast(&from, key, variant, args, hops),
-            FrameBody::Casts(items) => {
+            }) => self.deliver_cast(&from, key, variant, args, hops),
+            Some(FrameBody::Casts(items)) => {
                 for item in items {
                     self.deliver_cast(&from, item.key, item.variant, item.args, 0);
                 }
             }
-            FrameBody::ViewAdopted { view } => {
-                self.engine.handoff.handle_view_adopted(&from, view);
-                self.run_handoff().await;
+            Some(FrameBody::Replica(msg)) => {
+                self.shared.replicas.handle_msg(&self.shared, &from, msg)
             }
-            FrameBody::HandoffsDone { view } => {
-                self.engine.handoff.handle_done(&from, view);
-                self.run_handoff().await;
-            }
-            FrameBody::Migrate { batch, entries } => {
-                self.receive_migrate(&from, batch, entries).await;
-                self.run_handoff().await;
-            }
-            FrameBody::MigrateAck { batch } => {
-                let now = self.now();
-                self.engine.handoff.handle_ack(&from, batch, now);
-                self.run_handoff().await;
-            }
-            FrameBody::StateChunk {
-                batch,
-                key,
-                index,
-                bytes,
-            } => {
-                // Reassembled (in order, within the core's limits) until its batch arrives.
-                if let Err(error) = self
-                    .engine
-                    .inbound
-                    .handle_chunk(&from, batch, key, index, bytes)
-                {
-                    let n = Counters::bump(&self.shared.counters.bad_frames);
-                    if n <= 10 || n % 1000 == 0 {
-                        tracing::warn!(peer = %from, %error, count = n, "snapshot chunk dropped");
-                    }
-                }
-            }
-            FrameBody::Register { entries } => self.handle_register(&from, entries),
-            FrameBody::Yield { keys } => self.handle_yield(keys).await,
-            FrameBody::Replicate { specs } => {
-                self.engine.handle_replicate(&from, specs);
-                self.run_recovery();
-            }
-            FrameBody::Unreplicate { keys } => {
-                self.engine.handle_unreplicate(&from, keys);
-                self.run_recovery();
-            }
-            FrameBody::SpecsKept { keys } => {
-                self.engine.handle_specs_kept(&from, keys);
-                self.run_recovery();
-            }
-            FrameBody::Rehost {
-                keys,
-                to,
-                incarnation,
-            } => self.engine.handle_rehost(keys, to, incarnation),
-            FrameBody::Checkpoint {
-                key,
-                generation,
-                seq,
-                snapshot,
-            } => {
-                self.engine
-                    .handle_checkpoint(&from, key, generation, seq, snapshot);
-                self.run_recovery();
-            }
-            FrameBody::Respawn { offers } => self.handle_respawn(&from, offers).await,
-            FrameBody::Conflict { entry } => {
-                let snapshot = entry.snapshot.clone();
-                let arrived = self.adopt_arrivals(&from, vec![(entry, snapshot)]);
-                self.replicate(Some(&arrived));
-                self.run_handoff().await;
-            }
-            FrameBody::Unregister { key } => {
-                self.engine.routing.handle_unregister(&from, &key);
-            }
-            FrameBody::Replica(msg) => self.shared.replicas.handle_msg(&self.shared, &from, msg),
+            _ => {}
         }
     }
 

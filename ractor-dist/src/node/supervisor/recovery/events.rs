@@ -6,7 +6,7 @@ use crate::node::shared::Counters;
 
 impl SupervisorState {
     /// Counts and logs what the recovery engine reports.
-    pub(super) fn report_recovery(&self, event: RecoveryEvent) {
+    pub(in crate::node::supervisor) fn report_recovery(&self, event: RecoveryEvent) {
         let c = &self.shared.counters;
         match event {
             RecoveryEvent::Checkpointed => {

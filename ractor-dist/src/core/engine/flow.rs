@@ -1,0 +1,453 @@
+//! The order of work: what the engine does on a tick, on a session change, on a view change
+//! and when it settles, and the one [`Command`] queue the node layer drains.
+//!
+//! Every `handle_*` call leaves its commands in the queue; [`Engine::poll_command`] hands
+//! them out in the order they were decided, pulling the sub-machines' commands in as it
+//! goes and handling those that only concern the engine itself (a view change, a departed
+//! peer, a new handoff view, a fence) on the spot.
+
+use super::frames::{Arriving, Note};
+use super::Engine;
+use crate::core::recovery::{RecoveryCommand, RecoveryEvent, RespawnStart};
+use crate::core::wire::FrameBody;
+use crate::core::{
+    ActorKey, HandoffCommand, Hello, HelloError, Incarnation, MembershipEvent, MeshCommand, Millis,
+    NodeName, Resolution, Snapshot, ViewId,
+};
+
+/// What the node layer must do, in order (see [`Engine::poll_command`]).
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send one frame to a peer (dropped if it has no session).
+    Send {
+        /// The peer.
+        to: NodeName,
+        /// The frame.
+        body: FrameBody,
+    },
+    /// Send the same frame to each of these peers (encoded once).
+    SendAll {
+        /// The peers.
+        to: Vec<NodeName>,
+        /// The frame.
+        body: FrameBody,
+    },
+    /// Flush the casts batched for `to`, so that what follows cannot overtake them.
+    Flush(NodeName),
+    /// Dial this address.
+    Dial(String),
+    /// Close every session to this peer (declared down while still connected) and report
+    /// it with [`Engine::handle_disconnected`].
+    Disconnect(NodeName),
+    /// A membership event for the application (`first`: log it; a repeated refusal is only
+    /// counted).
+    Event {
+        /// The event.
+        event: MembershipEvent,
+        /// The first report of it.
+        first: bool,
+    },
+    /// Publish the routes and view (the placement or the reachable peers changed; the
+    /// engine's routes are already up to date).
+    PublishView,
+    /// A new handoff view: publish it, flush every outbox, then send `ViewAdopted(view)` to
+    /// every peer with a session.
+    AdoptView(ViewId),
+    /// The membership view changed: handles forget the hosts of the peers `lost`.
+    ViewChanged {
+        /// Peers lost without a graceful leave.
+        lost: Vec<NodeName>,
+    },
+    /// Drain `key`'s actor (it moves to `to`); it was marked draining.
+    Drain {
+        /// The name.
+        key: ActorKey,
+        /// Where it goes.
+        to: NodeName,
+    },
+    /// Kill `key`'s actor: its drain missed the deadline (a counted fallback).
+    Kill(ActorKey),
+    /// Send the frames of a `Migrate` batch to `to`, after flushing its casts (none if `to`
+    /// has no session: the batch is retried).
+    SendBatch {
+        /// The target.
+        to: NodeName,
+        /// The batch number.
+        batch: u64,
+        /// The names in it.
+        keys: Vec<ActorKey>,
+    },
+    /// `key` runs on `to` now (see [`Engine::handle_moved`]).
+    Moved {
+        /// The name.
+        key: ActorKey,
+        /// Its new host.
+        to: NodeName,
+    },
+    /// The move of `key` has no target any more: start it here again (see
+    /// [`Engine::handle_restore`]).
+    Restore(ActorKey),
+    /// The node settled for its view (`by_deadline`: without hearing from every peer):
+    /// settling actors become active, then [`Engine::recovery_settled`].
+    Settled {
+        /// It gave up waiting.
+        by_deadline: bool,
+    },
+    /// Dispatch the parked messages again (`expired_only`: only those parked for the whole
+    /// park deadline, handled without a further admission check).
+    ReleaseParked {
+        /// Only the expired ones.
+        expired_only: bool,
+    },
+    /// Start a respawn the recovery engine decided.
+    Respawn(RespawnStart<Snapshot>),
+    /// Ask the copy of `key` running here to take or merge another copy's state.
+    Resolve {
+        /// The name.
+        key: ActorKey,
+        /// Take or merge.
+        resolution: Resolution,
+        /// The other copy's state.
+        snapshot: Snapshot,
+    },
+    /// The node was paused past the deadline: hold every hosted actor's messages (the
+    /// placement was reset and must be published).
+    Fence,
+    /// The fence is lifted: the hosted actors take messages again.
+    Unfence,
+    /// Count and log a recovery event.
+    Report(RecoveryEvent),
+    /// Count and log something the engine noticed.
+    Note(Note),
+    /// Start these arrivals from `from` (by handoff in `batch`, or following a conflict),
+    /// in order, then report which started with [`Engine::handle_arrivals_started`].
+    StartArrivals {
+        /// Their former host.
+        from: NodeName,
+        /// The `Migrate` batch they came in (acknowledged once they started).
+        batch: Option<u64>,
+        /// The copies to start.
+        arrivals: Vec<Arriving>,
+    },
+}
+
+impl Engine {
+    /// The next thing for the node layer to do.
+    pub(crate) fn poll_command(&mut self) -> Option<Command> {
+        if self.commands.is_empty() {
+            self.pump();
+        }
+        self.commands.pop_front()
+    }
+
+    /// Moves the sub-machines' commands into the queue, in order: the mesh's (a view change
+    /// is worked out at once), then recovery's, then the handoff machine's; until none has
+    /// any left.
+    fn pump(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(command) = self.mesh.poll_command() {
+                any = true;
+                self.on_mesh(command);
+            }
+            while let Some(command) = self.recovery.poll_command() {
+                any = true;
+                self.on_recovery(command);
+            }
+            while let Some(command) = self.handoff.poll_command() {
+                any = true;
+                self.on_handoff(command);
+            }
+            if !any {
+                break;
+            }
+        }
+        // After the whole batch of a new handoff view: parked messages are dispatched again.
+        if std::mem::take(&mut self.announced) {
+            self.commands.push_back(Command::ReleaseParked {
+                expired_only: false,
+            });
+        }
+    }
+
+    fn on_mesh(&mut self, command: MeshCommand) {
+        let command = match command {
+            MeshCommand::SendHello { to, reply } => Command::Send {
+                to,
+                body: FrameBody::Hello {
+                    hello: self.mesh.membership().me().clone(),
+                    reply,
+                },
+            },
+            MeshCommand::Heartbeat { to, members } => Command::SendAll {
+                to,
+                body: FrameBody::Heartbeat { members },
+            },
+            MeshCommand::Dial(addr) => Command::Dial(addr),
+            MeshCommand::Disconnect(node) => Command::Disconnect(node),
+            MeshCommand::Event { event, first } => Command::Event { event, first },
+            MeshCommand::LeaverGone(peer) => {
+                self.handoff.handle_peer_gone(&peer);
+                self.inbound.handle_peer_gone(&peer);
+                self.routing.handle_peer_gone(&peer);
+                // Names it could not hand off (it crashed while leaving) are lost now.
+                let now = self.now;
+                self.offer_orphans(now);
+                return;
+            }
+            MeshCommand::ViewChanged { lost } => return self.on_view_change(lost),
+        };
+        self.commands.push_back(command);
+    }
+
+    fn on_recovery(&mut self, command: RecoveryCommand<Snapshot>) {
+        let command = match command {
+            RecoveryCommand::Send { to, msg } => Command::Send {
+                to,
+                body: FrameBody::from(msg),
+            },
+            RecoveryCommand::Respawn(start) => Command::Respawn(start),
+            RecoveryCommand::Resolve {
+                key,
+                resolution,
+                snapshot,
+            } => Command::Resolve {
+                key,
+                resolution,
+                snapshot,
+            },
+            RecoveryCommand::Fence => {
+                self.mesh.handle_resumed(self.now);
+                self.placement = self.mesh.membership().placement();
+                self.set_routes_view();
+                Command::Fence
+            }
+            RecoveryCommand::Unfence => Command::Unfence,
+            RecoveryCommand::Event(event) => Command::Report(event),
+        };
+        self.commands.push_back(command);
+    }
+
+    fn on_handoff(&mut self, command: HandoffCommand) {
+        let command = match command {
+            HandoffCommand::Announce { view } => {
+                self.set_routes_view();
+                self.announced = true;
+                Command::AdoptView(view)
+            }
+            HandoffCommand::Drain { key, to } => {
+                if !self.child_ids.contains_key(&key) {
+                    self.handoff.handle_gone(&key);
+                    return;
+                }
+                if let Some(child) = self.child_of_mut(&key) {
+                    child.draining = true;
+                }
+                Command::Drain { key, to }
+            }
+            HandoffCommand::ForceStop { key } => {
+                if let Some(child) = self.child_of_mut(&key) {
+                    child.kill_ordered = true;
+                }
+                Command::Kill(key)
+            }
+            HandoffCommand::SendBatch { to, batch, keys } => Command::SendBatch { to, batch, keys },
+            HandoffCommand::Moved { key, to } => Command::Moved { key, to },
+            HandoffCommand::RestoreLocal { key } => Command::Restore(key),
+            HandoffCommand::SendDone { to, view } => {
+                self.commands.push_back(Command::Flush(to.clone()));
+                Command::Send {
+                    to,
+                    body: FrameBody::HandoffsDone { view },
+                }
+            }
+            HandoffCommand::Remind {
+                view,
+                adopted,
+                done,
+            } => {
+                for to in adopted {
+                    let body = FrameBody::ViewAdopted { view };
+                    self.commands.push_back(Command::Send { to, body });
+                }
+                for to in done {
+                    let body = FrameBody::HandoffsDone { view };
+                    self.commands.push_back(Command::Send { to, body });
+                }
+                return;
+            }
+            HandoffCommand::Settled { by_deadline } => Command::Settled { by_deadline },
+        };
+        self.commands.push_back(command);
+    }
+
+    /// The heartbeat timer fired at `now`: deadlines, heartbeats, hello retries and dialing;
+    /// the fence may lift and, once the view has been quiet, replica sets are brought up to
+    /// date (and `Stay` names registered once more); handoff deadlines; expired parked
+    /// messages are released.
+    pub(crate) fn handle_tick(&mut self, now: Millis) {
+        self.now = now;
+        if self.shutting_down {
+            return;
+        }
+        self.mesh.handle_tick(now);
+        self.pump();
+        if self.recovery_tick(now) {
+            self.pump();
+            // Once more, now that every session of the view is established: a registration
+            // lost with a replaced session (simultaneous dials after a heal) would leave a
+            // duplicate `Stay` copy unnoticed.
+            self.register_stays();
+        }
+        self.pump();
+        self.handoff.handle_tick(now);
+        self.pump();
+        if self.hold.has_parked() {
+            self.commands
+                .push_back(Command::ReleaseParked { expired_only: true });
+        }
+    }
+
+    /// The sessions changed: `sessions` are the peers with a session (and their
+    /// addresses), `reachable` those whose supervisor answers, `fresh` those whose
+    /// supervisor is new (they are greeted).
+    pub(crate) fn handle_sessions(
+        &mut self,
+        sessions: Vec<(NodeName, String)>,
+        reachable: std::collections::BTreeSet<NodeName>,
+        fresh: &[NodeName],
+        now: Millis,
+    ) {
+        self.now = now;
+        if self.shutting_down {
+            return;
+        }
+        let views = self.view_changes;
+        self.mesh.handle_sessions(sessions, reachable, fresh, now);
+        self.pump();
+        if self.view_changes == views {
+            // The reachable peers changed without a new view: publish them.
+            self.set_routes_view();
+            self.commands.push_back(Command::PublishView);
+        }
+    }
+
+    /// A frame other than a hello arrived from `from` (`incarnation`) at `now`: it is alive.
+    /// A view change this brings is worked out before the frame is handled.
+    pub(crate) fn handle_heard(&mut self, from: &NodeName, incarnation: Incarnation, now: Millis) {
+        self.now = now;
+        self.mesh.handle_heard(from, incarnation, now);
+        self.pump();
+    }
+
+    /// A hello from `from` (`incarnation`); `reply`: it asks for one back.
+    pub(crate) fn handle_hello(
+        &mut self,
+        from: &NodeName,
+        incarnation: Incarnation,
+        hello: Hello,
+        reply: bool,
+        now: Millis,
+    ) -> Result<(), HelloError> {
+        self.now = now;
+        let outcome = self.mesh.handle_hello(from, incarnation, hello, reply, now);
+        self.pump();
+        outcome
+    }
+
+    /// `from` announced its departure. Returns true when that is news.
+    pub(crate) fn handle_leaving(&mut self, from: &NodeName) -> bool {
+        let news = self.mesh.handle_leaving(from);
+        self.pump();
+        news
+    }
+
+    /// Addresses gossiped by a peer.
+    pub(crate) fn handle_gossip(&mut self, members: &[(NodeName, String)], now: Millis) {
+        self.now = now;
+        self.mesh.learn(members, now);
+    }
+
+    /// The node layer closed every session to `node` (after [`Command::Disconnect`]).
+    pub(crate) fn handle_disconnected(&mut self, node: &NodeName) {
+        self.mesh.handle_disconnected(node);
+    }
+
+    /// A new membership view: forget what the departed hosted, register `Stay` names with
+    /// their owners, offer respawns of the names of lost hosts, start the view's handoffs,
+    /// and drop the redirects and directory entries it made stale.
+    fn on_view_change(&mut self, lost: Vec<NodeName>) {
+        let now = self.now;
+        self.view_changes += 1;
+        for node in &lost {
+            self.handoff.handle_peer_gone(node);
+            self.inbound.handle_peer_gone(node);
+        }
+        // Names that stay here but are owned elsewhere (`Stay`) are registered with their
+        // directory node before this node announces the view, so that the owner knows them
+        // before it settles.
+        self.register_stays();
+        // Respawn offers for the names of lost hosts go out before this node can tell any
+        // owner that its handoffs are done, so that owners have them when they settle.
+        self.offer_orphans(now);
+        self.pump_recovery();
+        self.start_view(now);
+        self.pump_handoff();
+        // Redirects are only good for the view they were made in; directory entries of
+        // names no longer owned here, or whose host went down, go.
+        self.routing.handle_view_change(&lost);
+        self.commands.push_back(Command::ViewChanged { lost });
+    }
+
+    /// The routes take the current placement and the peers this node can reach.
+    fn set_routes_view(&mut self) {
+        let reachable = self.mesh.reachable().iter().cloned();
+        self.routing.set_view(self.placement.clone(), reachable);
+    }
+
+    /// Registers every `Stay` actor running here with its owner in the current view.
+    pub(crate) fn register_stays(&mut self) {
+        for (owner, entries) in self.stays_by_owner() {
+            for chunk in entries.chunks(4096) {
+                self.commands.push_back(Command::Send {
+                    to: owner.clone(),
+                    body: FrameBody::Register {
+                        entries: chunk.to_vec(),
+                    },
+                });
+            }
+        }
+    }
+
+    fn pump_recovery(&mut self) {
+        while let Some(command) = self.recovery.poll_command() {
+            self.on_recovery(command);
+        }
+    }
+
+    fn pump_handoff(&mut self) {
+        while let Some(command) = self.handoff.poll_command() {
+            self.on_handoff(command);
+        }
+    }
+
+    /// A graceful leave begins at `now`: every peer is told, then every actor handed off.
+    pub(crate) fn handle_leave(&mut self, peers: Vec<NodeName>, now: Millis) {
+        self.now = now;
+        self.leaving = Some(now);
+        for peer in peers {
+            self.commands.push_back(Command::Flush(peer.clone()));
+            self.commands.push_back(Command::Send {
+                to: peer,
+                body: FrameBody::Leaving,
+            });
+        }
+        self.start_view(now);
+        self.pump();
+    }
+
+    /// The time of the call being handled (for work the sub-machines trigger).
+    pub(crate) fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+}

@@ -1,0 +1,284 @@
+//! Frames from peers: the engine takes every control frame itself; only frames that carry
+//! application messages (casts, replicated values) go back to the node layer.
+
+use super::{Arrival, Command, Engine, MigrateOutcome};
+use crate::core::wire::{FrameBody, MigrateEntry};
+use crate::core::{ActorKey, ChildId, Millis, NameMeta, NodeName, Residence, Snapshot};
+
+/// Something worth counting and logging that the engine noticed (the node layer keeps the
+/// counters and the log).
+#[derive(Debug)]
+pub(crate) enum Note {
+    /// A peer announced its departure.
+    PeerLeaving(NodeName),
+    /// A snapshot piece was refused (malformed, over a limit, of an unknown batch).
+    ChunkDropped {
+        /// Its sender.
+        from: NodeName,
+        /// Why.
+        error: String,
+    },
+    /// The state of an arrival came in part: it starts from its arguments.
+    SnapshotIncomplete {
+        /// The name.
+        key: ActorKey,
+        /// Its sender.
+        from: NodeName,
+        /// Pieces announced.
+        expected: u32,
+        /// Pieces received.
+        got: u32,
+    },
+    /// An arrival of a kind not registered here: it is lost.
+    UnknownKind {
+        /// The name.
+        key: ActorKey,
+        /// Its kind.
+        kind: String,
+        /// Its sender.
+        from: NodeName,
+    },
+    /// Names registered by `peer` also run elsewhere: it is asked to yield them.
+    AskedToYield {
+        /// The peer.
+        peer: NodeName,
+        /// How many names.
+        names: usize,
+    },
+    /// Another copy of these names runs elsewhere: this node hands its copies over.
+    Yielding(usize),
+    /// An actor arrived by handoff (counted as moved in).
+    MovedIn {
+        /// The name.
+        key: ActorKey,
+        /// Its former host.
+        from: NodeName,
+    },
+}
+
+/// One copy of a name to start here because it arrived (by handoff or as a conflicting
+/// copy that follows ours): see [`Command::StartArrivals`].
+#[derive(Debug)]
+pub(crate) struct Arriving {
+    /// The name.
+    pub(crate) key: ActorKey,
+    /// Its kind (registered here).
+    pub(crate) kind: String,
+    /// Its arguments, activation, holders and checkpoint sequence.
+    pub(crate) meta: NameMeta<Snapshot>,
+    /// The state it starts from.
+    pub(crate) snapshot: Option<Snapshot>,
+    /// The state its actor starts in.
+    pub(crate) residence: Residence,
+}
+
+impl Engine {
+    /// A frame from `from` at `now` (its sender was heard already, see
+    /// [`Engine::handle_heard`]). Returns the frame if it is the node layer's to handle (it
+    /// carries application messages).
+    pub(crate) fn handle_frame(
+        &mut self,
+        from: &NodeName,
+        body: FrameBody,
+        now: Millis,
+    ) -> Option<FrameBody> {
+        self.now = now;
+        match body {
+            FrameBody::Hello { .. } => {}
+            FrameBody::Heartbeat { members } => self.handle_gossip(&members, now),
+            FrameBody::Leaving => {
+                if self.handle_leaving(from) {
+                    self.note(Note::PeerLeaving(from.clone()));
+                }
+            }
+            FrameBody::ViewAdopted { view } => self.handoff.handle_view_adopted(from, view),
+            FrameBody::HandoffsDone { view } => self.handoff.handle_done(from, view),
+            FrameBody::Migrate { batch, entries } => self.receive_migrate(from, batch, entries),
+            FrameBody::MigrateAck { batch } => self.handoff.handle_ack(from, batch, now),
+            FrameBody::StateChunk {
+                batch,
+                key,
+                index,
+                bytes,
+            } => {
+                // Reassembled (in order, within the core's limits) until its batch arrives.
+                if let Err(error) = self.inbound.handle_chunk(from, batch, key, index, bytes) {
+                    self.note(Note::ChunkDropped {
+                        from: from.clone(),
+                        error: error.to_string(),
+                    });
+                }
+            }
+            FrameBody::Register { entries } => {
+                let yields = self.handle_register(from, entries);
+                if !yields.is_empty() {
+                    self.note(Note::AskedToYield {
+                        peer: from.clone(),
+                        names: yields.len(),
+                    });
+                    self.send(from, FrameBody::Yield { keys: yields });
+                }
+            }
+            FrameBody::Yield { keys } => {
+                let n = self.handle_yield(keys, now);
+                if n > 0 {
+                    self.note(Note::Yielding(n));
+                }
+            }
+            FrameBody::Replicate { specs } => self.handle_replicate(from, specs),
+            FrameBody::Unreplicate { keys } => self.handle_unreplicate(from, keys),
+            FrameBody::SpecsKept { keys } => self.handle_specs_kept(from, keys),
+            FrameBody::Rehost {
+                keys,
+                to,
+                incarnation,
+            } => self.handle_rehost(keys, to, incarnation),
+            FrameBody::Checkpoint {
+                key,
+                generation,
+                seq,
+                snapshot,
+            } => self.handle_checkpoint(from, key, generation, seq, snapshot),
+            FrameBody::Respawn { offers } => self.handle_offers(offers, now),
+            FrameBody::Conflict { entry } => {
+                let snapshot = entry.snapshot.clone();
+                self.adopt(from, None, vec![(entry, snapshot)]);
+            }
+            FrameBody::Unregister { key } => {
+                self.routing.handle_unregister(from, &key);
+            }
+            body @ (FrameBody::Cast { .. } | FrameBody::Casts(_) | FrameBody::Replica(_)) => {
+                return Some(body)
+            }
+        }
+        None
+    }
+
+    pub(crate) fn send(&mut self, to: &NodeName, body: FrameBody) {
+        self.commands.push_back(Command::Send {
+            to: to.clone(),
+            body,
+        });
+    }
+
+    pub(crate) fn note(&mut self, note: Note) {
+        self.commands.push_back(Command::Note(note));
+    }
+
+    /// A `Migrate` batch from `from`: its actors start here, then it is acknowledged.
+    fn receive_migrate(&mut self, from: &NodeName, batch: u64, entries: Vec<MigrateEntry>) {
+        match self.handle_migrate(from, batch, entries) {
+            MigrateOutcome::Start {
+                arrivals,
+                incomplete,
+            } => {
+                for (key, expected, got) in incomplete {
+                    self.note(Note::SnapshotIncomplete {
+                        key,
+                        from: from.clone(),
+                        expected,
+                        got,
+                    });
+                }
+                self.adopt(from, Some(batch), arrivals);
+            }
+            // A resent batch whose acknowledgement was slow: acknowledge again.
+            MigrateOutcome::AckAgain => self.send(from, FrameBody::MigrateAck { batch }),
+            // Its actors are being started: the acknowledgement follows.
+            MigrateOutcome::Nothing => {}
+        }
+    }
+
+    /// Copies of names that arrived from `from` (by handoff in `batch`, or following a
+    /// conflict) start here, in order; a name that already runs here is a conflict between
+    /// two live copies.
+    pub(crate) fn adopt(
+        &mut self,
+        from: &NodeName,
+        batch: Option<u64>,
+        arrivals: Vec<(MigrateEntry, Option<Snapshot>)>,
+    ) {
+        let now = self.now;
+        let mut starts = Vec::new();
+        for (entry, snapshot) in arrivals {
+            match self.arrival(&entry, &snapshot) {
+                Arrival::Conflict => self.resolve_conflict(from, entry, snapshot, now),
+                Arrival::UnknownKind => self.note(Note::UnknownKind {
+                    key: entry.key,
+                    kind: entry.kind,
+                    from: from.clone(),
+                }),
+                Arrival::Start(meta) => starts.push(Arriving {
+                    key: entry.key,
+                    kind: entry.kind,
+                    meta,
+                    snapshot,
+                    residence: self.start_residence(true),
+                }),
+            }
+        }
+        self.commands.push_back(Command::StartArrivals {
+            from: from.clone(),
+            batch,
+            arrivals: starts,
+        });
+    }
+
+    /// The arrivals of [`Command::StartArrivals`] were started (`started`: those that could,
+    /// with their actors, in order): they are recorded, those that stay here are registered
+    /// with their directory node, the batch is acknowledged, and their specs go to this
+    /// node's holders (at once when no other live node keeps them, the others once the view
+    /// is quiet).
+    pub(crate) fn handle_arrivals_started(
+        &mut self,
+        from: &NodeName,
+        batch: Option<u64>,
+        started: Vec<(ChildId, Arriving)>,
+    ) {
+        let now = self.now;
+        let mut stays = Vec::new();
+        for (id, arriving) in started {
+            let Arriving {
+                key,
+                kind,
+                meta,
+                snapshot,
+                ..
+            } = arriving;
+            let simple = NameMeta::new(kind.clone(), meta.args.clone(), meta.activation.clone());
+            self.handle_started(id, &key, &kind, simple);
+            if let Some(child) = self.children.get_mut(&id) {
+                // Killed before its start completed, it moves on with this state.
+                child.started_from = snapshot;
+            }
+            if self.handle_arrived(from, &key, meta, now) {
+                // It stays here although another node may own it: tell that node.
+                self.register_elsewhere(&key, &kind);
+                stays.push(key.clone());
+            }
+            self.note(Note::MovedIn {
+                key,
+                from: from.clone(),
+            });
+        }
+        if let Some(batch) = batch {
+            self.inbound.handle_started(from, batch);
+            self.send(from, FrameBody::MigrateAck { batch });
+            self.replicate_arrivals(&stays, now);
+        } else {
+            self.replicate(Some(&stays), now);
+        }
+    }
+
+    /// Tells `key`'s directory node that it runs here, when that is another node.
+    pub(crate) fn register_elsewhere(&mut self, key: &ActorKey, kind: &str) {
+        if let Some(owner) = self.routing.routes().directory_node(key).cloned() {
+            self.send(
+                &owner,
+                FrameBody::Register {
+                    entries: vec![(key.clone(), kind.to_string())],
+                },
+            );
+        }
+    }
+}

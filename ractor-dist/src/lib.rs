@@ -114,7 +114,7 @@ mod node;
 pub mod testing;
 pub mod transport;
 
-pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Register, ReplicaId};
+pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Push, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
     ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus, Snapshot,

@@ -179,3 +179,24 @@ async fn callbacks_fire_once_per_effective_change_in_order_and_never_for_a_no_op
     assert_eq!(stats.changes, 3, "{stats:?}");
     assert_eq!(stats.refused, 0, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_used_inside_an_update_panics_instead_of_deadlocking() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let (x, y) = (
+        a.replicated::<Counter>("x").unwrap(),
+        a.replicated::<Counter>("y").unwrap(),
+    );
+    let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        x.update(|c, me| {
+            let _ = y.get();
+            c.inc(me.clone())
+        })
+    }));
+    assert!(nested.is_err());
+    // nothing changed, and the node's values keep working
+    inc(&x, 2);
+    inc(&y, 3);
+    assert_eq!((value(&x), value(&y)), (2, 3));
+}

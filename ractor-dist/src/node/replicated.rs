@@ -25,6 +25,11 @@ use crate::node::error::DistError;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::GatewayMsg;
 
+thread_local! {
+    /// Set while an `update` closure runs on this thread.
+    static IN_UPDATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A subscriber of one value: told every change, `false` once it is gone.
 type Subscriber = Box<dyn FnMut(&Change) -> bool + Send>;
 
@@ -61,6 +66,12 @@ impl Hub {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The lock is not reentrant: a handle used inside an `update` closure would wait for
+        // itself forever. Say so instead.
+        assert!(
+            !IN_UPDATE.get(),
+            "a Replicated handle was used inside an `update` closure of the same thread"
+        );
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -287,14 +298,25 @@ impl<T: Crdt> Replicated<T> {
     /// Returns whether the value changed.
     ///
     /// `f` runs while the node's replicated values are locked: it must not use a
-    /// `Replicated` handle of this node.
+    /// `Replicated` handle (it panics if it does).
     ///
     /// # Errors
     ///
     /// [`DistError::Replica`] when the delta does not serialize (nothing changed).
     pub fn update(&self, f: impl FnOnce(&T, &ReplicaId) -> T::Delta) -> Result<bool, DistError> {
         let mut inner = self.shared.replicas.lock();
-        let changed = inner.machine.handle_update::<T>(&self.name, f)?;
+        /// Clears the flag however `f` ends (a panic included).
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_UPDATE.set(false);
+            }
+        }
+        let changed = {
+            IN_UPDATE.set(true);
+            let _reset = Reset;
+            inner.machine.handle_update::<T>(&self.name, f)
+        }?;
         inner.run(&self.shared);
         Ok(changed)
     }

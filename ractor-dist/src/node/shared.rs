@@ -115,6 +115,7 @@ fn replica_config(
         gossip_interval_ms: config.gossip_interval.as_millis().max(1) as u64,
         // a state in parts of at most half a frame (the envelope and version fit beside)
         frame_budget: (config.max_frame_bytes / 2).min(1 << 20),
+        push: config.replica_push,
         ..crate::core::replicated::ReplicaConfig::new(id)
     }
 }

@@ -342,3 +342,81 @@ fn every_node_converges_to_the_fold_of_all_updates_through_drops_duplicates_and_
         }
     }
 }
+
+/// B15, the protocol's share: for a 10,000-element OR-set on 3, 8 and 16 nodes, with
+/// deltas and with full states, what one update costs (delivery rounds and bytes) when it
+/// is pushed, how many gossip intervals anti-entropy needs when every push is lost, and
+/// the bytes of idle gossip per node per interval. Run with
+/// `cargo test --release -p ractor-dist --lib replicated::sim::b15 -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: run it by name"]
+fn b15_rounds_and_bytes_of_one_update_to_a_10k_set() {
+    type Big = OrSet<u32>;
+    println!("nodes push       pushed: rounds bytes  | lost pushes: intervals (mean, max of 20) bytes | idle gossip B/node/interval");
+    for n in [3, 8, 16] {
+        for push in [Push::Deltas, Push::FullState] {
+            let mut net = Net::new(n, push, 1 << 20);
+            for node in &mut net.nodes {
+                node.register::<Big>("s").unwrap();
+            }
+            net.nodes[0]
+                .handle_update::<Big>("s", |s, me| {
+                    s.add_all(0..10_000, s.read_ctx().derive_add_ctx(me.clone()))
+                })
+                .unwrap();
+            net.settle(100);
+            let has = |net: &mut Net, e: u32| {
+                net.nodes
+                    .iter_mut()
+                    .all(|node| node.value::<Big>("s").unwrap().contains(&e).val)
+            };
+            assert!(has(&mut net, 9_999));
+            // pushed
+            net.delivered = (0, 0);
+            net.nodes[0]
+                .handle_update::<Big>("s", |s, me| {
+                    s.add(10_000, s.read_ctx().derive_add_ctx(me.clone()))
+                })
+                .unwrap();
+            let rounds = net.settle(100);
+            assert!(has(&mut net, 10_000));
+            let pushed_bytes = net.delivered.0;
+            // every push lost: anti-entropy alone
+            let (mut intervals, mut worst, mut lost_bytes) = (0u64, 0u64, 0u64);
+            for k in 0..20u32 {
+                let e = 10_001 + k;
+                net.nodes[0]
+                    .handle_update::<Big>("s", |s, me| {
+                        s.add(e, s.read_ctx().derive_add_ctx(me.clone()))
+                    })
+                    .unwrap();
+                net.drain();
+                net.links.retain(|(from, _), _| *from != 0);
+                net.delivered = (0, 0);
+                let mut waited = 0;
+                while !has(&mut net, e) {
+                    net.tick_all(1_000);
+                    net.settle(100);
+                    waited += 1;
+                    assert!(waited < 100, "no convergence");
+                }
+                intervals += waited;
+                worst = worst.max(waited);
+                lost_bytes += net.delivered.0;
+            }
+            // idle: ten gossip intervals with nothing new
+            net.delivered = (0, 0);
+            for _ in 0..10 {
+                net.tick_all(1_000);
+                net.settle(100);
+            }
+            let idle = net.delivered.0 / (10 * n as u64);
+            println!(
+                "{n:>5} {:<10} {rounds:>6} {pushed_bytes:>9} | {:>5.2} {worst:>3} {:>12} | {idle:>6}",
+                format!("{push:?}"),
+                intervals as f64 / 20.0,
+                lost_bytes / 20,
+            );
+        }
+    }
+}

@@ -20,9 +20,10 @@
 //!   state from the sender.
 //! - **Anti-entropy**: every `gossip_interval_ms` the machine sends a digest (a
 //!   [`VersionVector`] per value) to one peer chosen by its seeded RNG; each side answers
-//!   with its full state of the values the other lacks something of. A node that missed
-//!   deltas (a partition, a restart, a late registration) converges this way. A newly
-//!   connected peer and a newly registered value are digested at once.
+//!   with what the other lacks of each value: the missing deltas when its log of recent
+//!   deltas (`delta_log`) still holds all of them, else its full state. A node that
+//!   missed deltas (a partition, a restart, a late registration) converges this way. A
+//!   newly connected peer and a newly registered value are digested at once.
 //! - **Bounded frames**: a delta larger than `frame_budget` is not pushed: the value's full
 //!   state is sent instead. A full state larger than `frame_budget` travels in parts of at
 //!   most `frame_budget` bytes (reassembled in order per peer and value); one larger than
@@ -38,6 +39,7 @@
 //! Bad input (an undecodable value, a value of another type under a known name) is refused
 //! with a [`ReplicaCommand::Refused`] and counted; it never changes anything.
 
+mod log;
 mod msg;
 #[cfg(test)]
 mod sim;
@@ -57,6 +59,7 @@ pub use value::{
 };
 
 use crate::core::{Millis, NodeName};
+use log::DeltaLog;
 use msg::{Assembly, PartError};
 use value::{Slot, Typed};
 
@@ -82,12 +85,17 @@ pub struct ReplicaConfig {
     pub max_value_bytes: usize,
     /// Deltas or full states on change.
     pub push: Push,
+    /// How many recent deltas each value keeps (at most `frame_budget` bytes of them) to
+    /// answer a digest with the deltas a peer lacks rather than the whole value (default
+    /// 256; 0 always sends the whole value).
+    pub delta_log: usize,
     /// Seeds the choice of anti-entropy peers.
     pub seed: u64,
 }
 
 impl ReplicaConfig {
-    /// Defaults for `me`: 1 s gossip, 1 MiB frames, 64 MiB values, deltas.
+    /// Defaults for `me`: 1 s gossip, 1 MiB frames, 64 MiB values, deltas, 256 deltas
+    /// kept per value.
     pub fn new(me: ReplicaId) -> Self {
         let seed = me.incarnation.0;
         ReplicaConfig {
@@ -96,6 +104,7 @@ impl ReplicaConfig {
             frame_budget: 1 << 20,
             max_value_bytes: 64 << 20,
             push: Push::Deltas,
+            delta_log: 256,
             seed,
         }
     }
@@ -190,6 +199,8 @@ pub struct ReplicaStats {
     pub unknown_names: u64,
     /// Deltas over the frame budget, sent as full states.
     pub oversized_deltas: u64,
+    /// Deltas sent again from the log to a peer whose digest lacked them.
+    pub deltas_resent: u64,
     /// Messages sent.
     pub messages_sent: u64,
     /// Their encoded size, in bytes.
@@ -199,6 +210,8 @@ pub struct ReplicaStats {
 struct Entry {
     slot: Box<dyn Slot>,
     version: VersionVector,
+    /// Recent deltas, to answer a digest with what the peer lacks.
+    log: DeltaLog,
 }
 
 /// The replication machine of one node: its replicated values, their versions and what
@@ -282,6 +295,7 @@ impl Replicas {
             Entry {
                 slot: Box::new(slot),
                 version: VersionVector::default(),
+                log: DeltaLog::new(self.config.delta_log, self.config.frame_budget),
             },
         );
         let peers: Vec<NodeName> = self.peers.iter().cloned().collect();
@@ -336,6 +350,7 @@ impl Replicas {
         let tag = entry.slot.tag();
         let seq = entry.version.get(&me) + 1;
         entry.version.set(&me, seq);
+        entry.log.push(&me, seq, &bytes);
         self.changed(name, change);
         let peers: Vec<NodeName> = self.peers.iter().cloned().collect();
         let as_delta = self.config.push == Push::Deltas && bytes.len() <= self.config.frame_budget;
@@ -486,6 +501,7 @@ impl Replicas {
         match entry.slot.apply_delta(bytes) {
             Ok(change) => {
                 entry.version.set(origin, seq);
+                entry.log.push(origin, seq, bytes);
                 self.stats.deltas_applied += 1;
                 if let Some(change) = change {
                     self.changed(&name, change);
@@ -509,7 +525,7 @@ impl Replicas {
                 behind.push(e.name.clone());
             }
             if ahead {
-                self.send_state(from, &e.name);
+                self.send_missing(from, &e.name, &e.version);
             }
         }
         if !behind.is_empty() {
@@ -599,6 +615,32 @@ impl Replicas {
         }
         if !entries.is_empty() {
             self.send(to, ReplicaMsg::Digest { entries, reply });
+        }
+    }
+
+    /// What a peer at version `theirs` lacks of `name`: the deltas when the log still has
+    /// every one of them, else the full state.
+    fn send_missing(&mut self, to: &NodeName, name: &str, theirs: &VersionVector) {
+        let Some(entry) = self.values.get(name) else {
+            return;
+        };
+        let Some(deltas) = entry.log.missing(&entry.version, theirs) else {
+            return self.send_state(to, name);
+        };
+        let tag = entry.slot.tag();
+        let msgs: Vec<ReplicaMsg> = deltas
+            .into_iter()
+            .map(|d| ReplicaMsg::Delta {
+                name: name.to_string(),
+                tag,
+                origin: d.origin.clone(),
+                seq: d.seq,
+                bytes: d.bytes.clone(),
+            })
+            .collect();
+        self.stats.deltas_resent += msgs.len() as u64;
+        for msg in msgs {
+            self.send(to, msg);
         }
     }
 

@@ -191,7 +191,7 @@ fn a_duplicate_delta_changes_nothing_and_tells_no_one() {
 }
 
 #[test]
-fn a_delta_after_a_gap_is_dropped_and_the_state_pulled_from_its_sender() {
+fn a_delta_after_a_gap_is_dropped_and_the_missing_updates_pulled_from_its_sender() {
     let mut net = pair();
     let _lost = delta(&mut net, 0, 1);
     let second = delta(&mut net, 0, 2);
@@ -404,4 +404,24 @@ fn type_tags_hash_to_pinned_values() {
     assert_eq!(tag_hash(""), tag_hash(""));
     assert_ne!(tag_hash("a"), tag_hash("b"));
     assert_eq!(tag_hash("counter"), 2_397_471_202_440_802_896);
+}
+
+#[test]
+fn a_digest_is_answered_with_the_missing_deltas_while_the_log_has_them_else_the_state() {
+    for (log, want_resent, want_states) in [(256, 2, 0), (1, 0, 1)] {
+        let mut net = Net::with_log(2, Push::Deltas, 1 << 20, log);
+        for node in &mut net.nodes {
+            node.register::<Counter>("c").unwrap();
+        }
+        net.settle(10);
+        // two updates node 1 never hears of
+        delta(&mut net, 0, 1);
+        delta(&mut net, 0, 2);
+        // node 1's digest: node 0 answers with what it lacks
+        net.nodes[1].handle_tick(Millis(1_000));
+        net.settle(10);
+        assert_eq!(net.nodes[1].value::<Counter>("c").unwrap().read(), 3.into());
+        assert_eq!(net.nodes[0].stats().deltas_resent, want_resent, "log {log}");
+        assert_eq!(net.nodes[1].stats().states_merged, want_states, "log {log}");
+    }
 }

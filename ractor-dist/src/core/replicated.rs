@@ -415,9 +415,8 @@ impl Replicas {
                     Err(PartError::OutOfOrder) => {
                         self.refuse(from, ReplicaError::OutOfOrder { name });
                     }
-                    Err(PartError::TooLarge) => {
+                    Err(PartError::TooLarge(size)) => {
                         let limit = self.config.max_value_bytes;
-                        let size = limit + 1;
                         self.refuse(from, ReplicaError::TooLarge { name, size, limit });
                     }
                 }

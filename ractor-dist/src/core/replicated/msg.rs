@@ -116,7 +116,8 @@ pub(super) struct Assembly {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum PartError {
     OutOfOrder,
-    TooLarge,
+    /// The parts so far plus this one, in bytes.
+    TooLarge(usize),
 }
 
 impl Assembly {
@@ -146,9 +147,10 @@ impl Assembly {
             *slot = None;
             return Err(PartError::OutOfOrder);
         };
-        if a.bytes.len() + bytes.len() > limit {
+        let size = a.bytes.len() + bytes.len();
+        if size > limit {
             *slot = None;
-            return Err(PartError::TooLarge);
+            return Err(PartError::TooLarge(size));
         }
         a.bytes.extend_from_slice(&bytes);
         a.next += 1;

@@ -74,10 +74,10 @@ pub struct DistConfig {
     /// Default 1 s (200 ms in [`DistConfig::for_tests`]).
     pub gossip_interval: Duration,
     /// How an update of a replicated value reaches the other nodes: as its delta
-    /// ([`crate::Push::Deltas`], the default) or as the whole value
-    /// ([`crate::Push::FullState`], as GenServerring does; for comparison and for values
-    /// whose deltas are as large as the value).
-    pub replica_push: crate::Push,
+    /// (`Push::Deltas`, the default) or as the whole value (`Push::FullState`, as
+    /// GenServerring does; for comparison, and for values whose deltas are as large as the
+    /// value). See [`super::replicated::Push`].
+    pub replica_push: super::replicated::Push,
 }
 
 impl Default for DistConfig {
@@ -103,7 +103,7 @@ impl Default for DistConfig {
             hold_per_name: 10_000,
             hold_per_node: 100_000,
             gossip_interval: Duration::from_secs(1),
-            replica_push: crate::Push::Deltas,
+            replica_push: super::replicated::Push::Deltas,
         }
     }
 }

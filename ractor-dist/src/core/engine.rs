@@ -15,6 +15,10 @@ mod frames;
 mod lifecycle;
 mod moves;
 mod recover;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -153,6 +153,15 @@ impl SpecHolders {
         self.retiring.extend(holders);
     }
 
+    /// The former holders were told that `me` hosts the name now: their specs name `me`.
+    pub fn rehosted(&mut self, me: &NodeName) {
+        self.retiring = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .map(|(node, _)| (node, me.clone()))
+            .filter(|(node, _)| node != me)
+            .collect();
+    }
+
     /// The current holders.
     pub fn current(&self) -> &[(NodeName, Incarnation)] {
         &self.current

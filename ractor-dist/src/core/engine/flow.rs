@@ -172,13 +172,16 @@ impl Engine {
 
     fn on_mesh(&mut self, command: MeshCommand) {
         let command = match command {
-            MeshCommand::SendHello { to, reply } => Command::Send {
-                to,
-                body: FrameBody::Hello {
-                    hello: self.mesh.membership().me().clone(),
-                    reply,
-                },
-            },
+            MeshCommand::SendHello { to, reply } => {
+                let hello = self.mesh.membership().me().clone();
+                self.send(&to, FrameBody::Hello { hello, reply });
+                if self.leaving.is_some() {
+                    // A peer met while leaving must know at once (it would take this node
+                    // for an owner, and names would bounce between the two views).
+                    self.send(&to, FrameBody::Leaving);
+                }
+                return;
+            }
             MeshCommand::Heartbeat { to, members } => Command::SendAll {
                 to,
                 body: FrameBody::Heartbeat { members },

@@ -354,8 +354,9 @@ impl Engine {
         meta: NameMeta<Snapshot>,
         now: Millis,
     ) -> bool {
+        let mut meta = meta;
         // The holders it inherited name this node from now on.
-        self.recovery.handle_adopted(key, &meta.holders);
+        self.recovery.handle_adopted(key, &mut meta.holders);
         let mode = self.child_of(key).map(|c| c.mode);
         if let Some(child) = self.child_of_mut(key) {
             child.meta = meta;

@@ -251,7 +251,7 @@ impl<S: Checkpoint> Recovery<S> {
     /// `key` started here by handoff with `holders` (inherited from its former host): they
     /// name this node from now on, told on the same link as the checkpoints that follow
     /// (the source tells them too). A spec of it kept here is no longer needed.
-    pub fn handle_adopted(&mut self, key: &ActorKey, holders: &SpecHolders) {
+    pub fn handle_adopted(&mut self, key: &ActorKey, holders: &mut SpecHolders) {
         let me = self.cfg.me.clone();
         for (holder, host) in holders.all(&me) {
             if holder != me {
@@ -261,6 +261,10 @@ impl<S: Checkpoint> Recovery<S> {
                     .push((key.clone(), host));
             }
         }
+        // Their specs name this node from now on: a later move of the name rehosts them
+        // from here (naming the former host, they would ignore it and take the name for
+        // lost when that host goes).
+        holders.rehosted(&me);
         self.replicas.remove(key);
     }
 

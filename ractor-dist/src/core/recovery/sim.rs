@@ -771,7 +771,7 @@ impl Sim {
         copy.meta = copy.meta.clone().arrived(holders, seq, copy.state(), true);
         copy.stateless = false;
         let node = &mut self.nodes[n];
-        node.rec.handle_adopted(&key, &copy.meta.holders);
+        node.rec.handle_adopted(&key, &mut copy.meta.holders);
         node.rec.flush();
         node.copies.insert(key.clone(), copy);
         let from_name = self.nodes[from].name.clone();

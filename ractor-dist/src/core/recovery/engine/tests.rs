@@ -811,3 +811,33 @@ fn arrived_and_restored_copies_continue_the_checkpoint_sequence() {
     );
     assert_eq!(m.holders.all(&n("a")), vec![(n("c"), n("a"))]);
 }
+
+#[test]
+fn an_adopted_name_rehosts_its_former_holders_to_here_and_its_next_move_names_here() {
+    // `c` keeps the spec of `x`, naming `a`; `x` moved from `a` to `b`.
+    let mut b = engine("b", 2, 1 << 20);
+    let mut holders = SpecHolders::inherit([(n("c"), n("a"))]);
+    b.handle_adopted(&k("x"), &mut holders);
+    b.flush();
+    let sent: Vec<_> = std::iter::from_fn(|| b.poll_command()).collect();
+    assert!(
+        sent.iter().any(|c| matches!(c, RecoveryCommand::Send { to, msg: RecoveryMsg::Rehost { keys, to: host, .. } }
+            if *to == n("c") && *host == n("b") && keys == &vec![(k("x"), n("a"))])),
+        "{sent:?}"
+    );
+    // `c` names `b` now: when `x` moves on (say to `d`, `b` leaving), `c` is told the
+    // host its spec names, `b`, not `a` (it would ignore that, and respawn `x` once `b`
+    // is gone).
+    assert_eq!(holders.all(&n("b")), vec![(n("c"), n("b"))]);
+    let peers = TestPeers::of(&["b", "c", "d"]);
+    b.rehost(&k("x"), &holders, &n("d"), &peers);
+    b.flush();
+    let sent: Vec<_> = std::iter::from_fn(|| b.poll_command()).collect();
+    assert!(
+        sent.iter().any(
+            |c| matches!(c, RecoveryCommand::Send { to, msg: RecoveryMsg::Rehost { keys, .. } }
+            if *to == n("c") && keys == &vec![(k("x"), n("b"))])
+        ),
+        "{sent:?}"
+    );
+}

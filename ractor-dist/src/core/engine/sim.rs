@@ -1,0 +1,979 @@
+//! A seeded simulation of several nodes running the real [`Engine`] (the same code the
+//! nodes run), with a stand-in for the node layer: actors are logs of the casts they took,
+//! sessions are a full mesh among live nodes, links are FIFO queues of encoded frames
+//! delivered in random interleavings. Nodes join and leave gracefully while senders
+//! stream numbered casts to names.
+//!
+//! Checked after every step: no name runs on two nodes at once. At the end (once every
+//! node settled): every name runs exactly once, on its owner; each cast reached its name
+//! exactly once and in its sender's order; nothing is left held. A failure prints the seed
+//! and the step script; `SIM_SEED=<seed> cargo test -p ractor-dist engine::sim` replays it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::core::handoff::DRAINED_REASON;
+use crate::core::sim_seeds::seeds;
+use crate::core::wire::{self, Frame, FrameBody, Response};
+use crate::core::{HoldKind, Incarnation, MsgId, NameMeta, Release, Residence};
+
+const KIND: &str = "log";
+
+/// The casts an actor took: (sender, sequence number).
+type Log = Vec<(u32, u64)>;
+
+fn encode_log(log: &Log) -> Snapshot {
+    Snapshot {
+        version: 1,
+        bytes: wire::encode(log),
+    }
+}
+
+fn decode_log(snapshot: &Option<Snapshot>) -> Log {
+    snapshot
+        .as_ref()
+        .map(|s| wire::decode(&s.bytes, u64::MAX).expect("a log snapshot"))
+        .unwrap_or_default()
+}
+
+/// One step of a run, as printed in a failing script.
+#[derive(Clone, Debug)]
+enum Step {
+    Tick(u64),
+    Deliver {
+        from: usize,
+        to: usize,
+    },
+    Write {
+        at: usize,
+        key: usize,
+        sender: u32,
+        seq: u64,
+    },
+    Join(usize),
+    Leave(usize),
+    Gone(usize),
+    /// What happened to a cast (traced with `SIM_TRACE`).
+    Trace(String),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Tick(ms) => write!(f, "tick @{ms}ms"),
+            Step::Deliver { from, to } => write!(f, "deliver n{from} -> n{to}"),
+            Step::Write {
+                at,
+                key,
+                sender,
+                seq,
+            } => write!(f, "write k{key} #{seq} by s{sender} at n{at}"),
+            Step::Join(n) => write!(f, "join n{n}"),
+            Step::Leave(n) => write!(f, "leave n{n}"),
+            Step::Gone(n) => write!(f, "n{n} gone"),
+            Step::Trace(t) => write!(f, "  . {t}"),
+        }
+    }
+}
+
+/// A cast held by a node's engine (its payload).
+#[derive(Clone, Debug)]
+struct Cast {
+    key: ActorKey,
+    sender: u32,
+    seq: u64,
+    hops: u8,
+}
+
+/// The stand-in for one node's layer around its engine.
+struct Node {
+    name: NodeName,
+    incarnation: Incarnation,
+    engine: Engine,
+    /// Started and not left.
+    up: bool,
+    actors: BTreeMap<ChildId, (ActorKey, Log)>,
+    hosted: BTreeMap<ActorKey, (ChildId, Residence)>,
+    held: BTreeMap<MsgId, (Cast, NodeName)>,
+    next_child: u64,
+    leaving: bool,
+}
+
+struct Sim {
+    rng: StdRng,
+    now: u64,
+    nodes: Vec<Node>,
+    links: BTreeMap<(usize, usize), VecDeque<Vec<u8>>>,
+    /// Live pairs with a session.
+    sessions: BTreeSet<(usize, usize)>,
+    keys: Vec<ActorKey>,
+    sent: BTreeMap<(ActorKey, u32), u64>,
+    lost: Vec<String>,
+    script: Vec<Step>,
+    moved_in: usize,
+    by_deadline: usize,
+    trace: bool,
+    trace_key: Option<String>,
+}
+
+impl Node {
+    fn new(i: usize, seeds: Vec<String>) -> Self {
+        let name = NodeName::new(format!("n{i}"));
+        let config = DistConfig::for_tests(name.as_str(), 7000 + i as u16);
+        let incarnation = Incarnation(1000 + i as u64);
+        let hello = Hello {
+            node: name.clone(),
+            incarnation,
+            protocol: u32::from(wire::PROTOCOL_VERSION),
+            hash_version: crate::core::hash::HASH_VERSION,
+            addr: format!("n{i}:7000"),
+            weight: 1.0,
+        };
+        let kinds = BTreeMap::from([(
+            KIND.to_string(),
+            KindInfo {
+                mode: HandoffMode::Resume,
+                checkpoints: false,
+                conflict: Default::default(),
+            },
+        )]);
+        let placement = Placement::weighted(crate::core::Epoch(1), [(name.clone(), 1.0)]);
+        let engine = Engine::new(
+            EngineConfig::new(&DistConfig { seeds, ..config }, hello, kinds),
+            placement,
+            Millis(0),
+        );
+        Self {
+            name,
+            incarnation,
+            engine,
+            up: true,
+            actors: BTreeMap::new(),
+            hosted: BTreeMap::new(),
+            held: BTreeMap::new(),
+            next_child: 1,
+            leaving: false,
+        }
+    }
+
+    fn child(&mut self) -> ChildId {
+        self.next_child += 1;
+        ChildId(self.next_child)
+    }
+}
+
+impl Sim {
+    fn new(seed: u64, n: usize) -> Self {
+        let mut sim = Sim {
+            rng: StdRng::seed_from_u64(seed),
+            now: 0,
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            sessions: BTreeSet::new(),
+            keys: (0..12).map(|k| ActorKey::from(format!("k{k}"))).collect(),
+            sent: BTreeMap::new(),
+            lost: Vec::new(),
+            script: Vec::new(),
+            moved_in: 0,
+            by_deadline: 0,
+            trace: std::env::var("SIM_TRACE").is_ok(),
+            trace_key: std::env::var("SIM_TRACE_KEY").ok(),
+        };
+        for _ in 0..n {
+            sim.join();
+        }
+        sim
+    }
+
+    fn idx(&self, name: &NodeName) -> Option<usize> {
+        self.nodes.iter().position(|n| &n.name == name)
+    }
+
+    fn join(&mut self) {
+        let i = self.nodes.len();
+        self.script.push(Step::Join(i));
+        self.nodes.push(Node::new(i, Vec::new()));
+        self.refresh_sessions();
+    }
+
+    /// Sessions form between every two nodes that are up (ractor_cluster's full mesh);
+    /// each node is told, and greets the peers whose session is new.
+    fn refresh_sessions(&mut self) {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        let mut now_sessions = BTreeSet::new();
+        for &a in &up {
+            for &b in &up {
+                if a != b {
+                    now_sessions.insert((a, b));
+                }
+            }
+        }
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].up {
+                continue;
+            }
+            let peers: Vec<usize> = now_sessions
+                .iter()
+                .filter(|(a, _)| *a == i)
+                .map(|(_, b)| *b)
+                .collect();
+            let fresh: Vec<NodeName> = peers
+                .iter()
+                .filter(|&&b| !self.sessions.contains(&(i, b)))
+                .map(|&b| self.nodes[b].name.clone())
+                .collect();
+            let sessions: Vec<(NodeName, String)> = peers
+                .iter()
+                .map(|&b| (self.nodes[b].name.clone(), format!("n{b}:7000")))
+                .collect();
+            let reachable = sessions.iter().map(|(n, _)| n.clone()).collect();
+            let now = Millis(self.now);
+            self.nodes[i]
+                .engine
+                .handle_sessions(sessions, reachable, &fresh, now);
+        }
+        // Frames on a closed session are lost with it.
+        self.links.retain(|pair, _| now_sessions.contains(pair));
+        self.sessions = now_sessions;
+        for i in 0..self.nodes.len() {
+            self.run(i);
+        }
+    }
+
+    fn send_bytes(&mut self, from: usize, to: &NodeName, bytes: Vec<u8>) -> bool {
+        let Some(to) = self.idx(to) else {
+            return false;
+        };
+        if !self.sessions.contains(&(from, to)) {
+            return false;
+        }
+        self.links.entry((from, to)).or_default().push_back(bytes);
+        true
+    }
+
+    fn send(&mut self, from: usize, to: &NodeName, body: FrameBody) -> bool {
+        let node = &self.nodes[from];
+        let bytes = wire::encode(&Frame {
+            from: node.name.clone(),
+            incarnation: node.incarnation,
+            body,
+        });
+        self.send_bytes(from, to, bytes)
+    }
+
+    /// Carries out node `i`'s commands until its engine has none.
+    fn run(&mut self, i: usize) {
+        let now = Millis(self.now);
+        self.nodes[i].engine.set_now(now);
+        loop {
+            while let Some(command) = self.nodes[i].engine.poll_command() {
+                self.execute(i, command);
+            }
+            self.nodes[i].engine.recovery.flush();
+            match self.nodes[i].engine.poll_command() {
+                Some(command) => self.execute(i, command),
+                None => break,
+            }
+        }
+    }
+
+    fn execute(&mut self, i: usize, command: Command) {
+        let now = Millis(self.now);
+        match command {
+            Command::Send { to, body } => {
+                if let Some(key) = &self.trace_key {
+                    let text = format!("{body:?}");
+                    if text.contains(&format!("ActorKey({key})"))
+                        || text.contains(&format!("\"{key}\""))
+                    {
+                        let t = format!("n{i} -> {to}: {}", &text[..text.len().min(300)]);
+                        self.script.push(Step::Trace(t));
+                    }
+                }
+                self.send(i, &to, body);
+            }
+            Command::SendAll { to, body } => {
+                for peer in to {
+                    self.send(i, &peer, body.clone());
+                }
+            }
+            Command::AdoptView(view) => {
+                let peers: Vec<NodeName> = self.nodes[i]
+                    .engine
+                    .mesh
+                    .reachable()
+                    .iter()
+                    .cloned()
+                    .collect();
+                for peer in peers {
+                    self.send(i, &peer, FrameBody::ViewAdopted { view });
+                }
+            }
+            Command::Drain { key, .. } => {
+                let node = &mut self.nodes[i];
+                let Some((id, residence)) = node.hosted.get_mut(&key) else {
+                    return;
+                };
+                *residence = Residence::Moving;
+                let id = *id;
+                // The actor takes what is in its mailbox (nothing: casts are delivered at
+                // once here) and exits with its state.
+                let (_, log) = node.actors.remove(&id).expect("a hosted actor runs");
+                let exit = Exit {
+                    reason: Some(DRAINED_REASON.to_string()),
+                    ..Exit::default()
+                };
+                let (_, plan) = node.engine.handle_exit(id, &exit, now);
+                let ExitPlan::Drained { child, .. } = plan else {
+                    panic!("a drained actor's exit is a move, got {plan:?}");
+                };
+                let out = node.engine.handle_drained(id, child, true, false, now);
+                assert_eq!(out, DrainedExit::Snapshot);
+                let snapshot = Ok(Some(encode_log(&log)));
+                node.engine
+                    .handle_snapshotted(id, snapshot, now)
+                    .expect("snapshotted");
+            }
+            Command::SendBatch { to, batch, keys } => {
+                for frame in self.nodes[i].engine.batch_frames(batch, &keys) {
+                    self.send_bytes(i, &to, frame);
+                }
+            }
+            Command::Moved { key, to } => {
+                let node = &mut self.nodes[i];
+                node.hosted.remove(&key);
+                let moved = node.engine.handle_moved(&key, &to, now);
+                self.release(i, &key, moved.releases);
+            }
+            Command::Restore(key) => {
+                let node = &mut self.nodes[i];
+                node.hosted.remove(&key);
+                let Some(restore) = node.engine.handle_restore(&key) else {
+                    return;
+                };
+                let id = node.child();
+                let log = decode_log(&restore.snapshot);
+                node.actors.insert(id, (key.clone(), log));
+                let residence = node.engine.start_residence(true);
+                node.hosted.insert(key.clone(), (id, residence));
+                let meta = NameMeta::new(
+                    KIND,
+                    restore.meta.args.clone(),
+                    restore.meta.activation.clone(),
+                );
+                node.engine.handle_started(id, &key, KIND, meta);
+                let held = node.engine.handle_restored(&key, restore.meta, now);
+                self.release(i, &key, held);
+            }
+            Command::Settled { by_deadline } => {
+                if by_deadline {
+                    self.by_deadline += 1;
+                    if self.trace {
+                        self.script
+                            .push(Step::Trace(format!("n{i} settled by deadline")));
+                    }
+                }
+                let node = &mut self.nodes[i];
+                if !node.engine.handoff.is_settled() {
+                    return;
+                }
+                for (_, residence) in node.hosted.values_mut() {
+                    if *residence == Residence::Settling {
+                        *residence = Residence::Active;
+                    }
+                }
+                node.engine.recovery_settled(false, now);
+                self.release_parked(i, false);
+            }
+            Command::ReleaseParked { expired_only } => self.release_parked(i, expired_only),
+            Command::StartArrivals {
+                from,
+                batch,
+                arrivals,
+            } => {
+                let node = &mut self.nodes[i];
+                let mut started = Vec::new();
+                for arriving in arrivals {
+                    let id = node.child();
+                    let log = decode_log(&arriving.snapshot);
+                    node.actors.insert(id, (arriving.key.clone(), log));
+                    node.hosted
+                        .insert(arriving.key.clone(), (id, arriving.residence));
+                    started.push((id, arriving));
+                }
+                node.engine.handle_arrivals_started(&from, batch, started);
+            }
+            Command::Note(Note::MovedIn { .. }) => self.moved_in += 1,
+            Command::Note(Note::UnknownKind { key, .. }) => {
+                self.lost
+                    .push(format!("{key}: arrived with an unknown kind"));
+            }
+            Command::Kill(key) => self.lost.push(format!("{key}: drain killed")),
+            Command::Respawn(start) => {
+                let t = format!(
+                    "{}: respawned at n{i} (lost with {})",
+                    start.key, start.lost
+                );
+                self.lost.push(t);
+            }
+            Command::Fence | Command::Unfence => {
+                self.lost.push(format!("n{i}: fenced in a planned run"));
+            }
+            Command::Disconnect(node) => {
+                self.lost.push(format!("n{i} declared {node} down"));
+            }
+            Command::Flush(_)
+            | Command::Dial(_)
+            | Command::Event { .. }
+            | Command::PublishView
+            | Command::ViewChanged { .. }
+            | Command::Resolve { .. }
+            | Command::Report(_)
+            | Command::Note(_) => {}
+        }
+    }
+
+    /// What the engine decided about the held casts of `key` at node `i`.
+    fn release(&mut self, i: usize, key: &ActorKey, releases: Vec<Release>) {
+        for release in releases {
+            if self.trace {
+                let t = format!("n{i}: {key} release {release:?}");
+                self.script.push(Step::Trace(t));
+            }
+            match release {
+                Release::Deliver(id) => {
+                    if let Some((cast, _)) = self.nodes[i].held.remove(&id) {
+                        self.deliver_here(i, cast);
+                    }
+                }
+                Release::Forward(id, to) => {
+                    if let Some((cast, _)) = self.nodes[i].held.remove(&id) {
+                        self.forward(i, &to, Cast { hops: 0, ..cast });
+                    }
+                }
+                Release::NotFound(id) | Release::Drop(id) => {
+                    if let Some((cast, _)) = self.nodes[i].held.remove(&id) {
+                        self.lost
+                            .push(format!("{key} #{}: dropped when released", cast.seq));
+                    }
+                }
+            }
+        }
+    }
+
+    fn release_parked(&mut self, i: usize, expired_only: bool) {
+        let now = Millis(self.now);
+        let released = self.nodes[i].engine.hold.release_parked(now, expired_only);
+        for (id, held) in released {
+            if let Some((cast, from)) = self.nodes[i].held.remove(&id) {
+                self.dispatch(i, &from, cast, held.since, expired_only);
+            }
+        }
+    }
+
+    fn deliver_here(&mut self, i: usize, cast: Cast) {
+        let node = &mut self.nodes[i];
+        match node
+            .hosted
+            .get(&cast.key)
+            .and_then(|(id, _)| node.actors.get_mut(id))
+        {
+            Some((_, log)) => log.push((cast.sender, cast.seq)),
+            None => self.lost.push(format!(
+                "{} #{}: no actor where delivered",
+                cast.key, cast.seq
+            )),
+        }
+    }
+
+    fn forward(&mut self, i: usize, to: &NodeName, cast: Cast) {
+        let body = FrameBody::Cast {
+            key: cast.key.clone(),
+            variant: "w".to_string(),
+            args: wire::encode(&(cast.sender, cast.seq)),
+            hops: cast.hops,
+        };
+        if !self.send(i, to, body) {
+            self.lost.push(format!(
+                "{} #{}: next hop {to} unreachable",
+                cast.key, cast.seq
+            ));
+        }
+    }
+
+    /// A cast at node `i` from `from`: the engine decides where it goes.
+    fn dispatch(&mut self, i: usize, from: &NodeName, cast: Cast, since: Millis, expired: bool) {
+        let now = Millis(self.now);
+        let node = &mut self.nodes[i];
+        let hosted = node.hosted.get(&cast.key).map(|(_, r)| *r);
+        let decision = node
+            .engine
+            .dispatch_cast(&cast.key, from, cast.hops, hosted, expired);
+        if self.trace {
+            let t = format!(
+                "n{i}: {} s{} #{} from {from} ({hosted:?}) -> {decision:?}",
+                cast.key, cast.sender, cast.seq
+            );
+            self.script.push(Step::Trace(t));
+        }
+        let node = &mut self.nodes[i];
+        match decision {
+            Dispatch::Hold => match node
+                .engine
+                .hold
+                .buffer(&cast.key, from, HoldKind::Cast, now)
+            {
+                Ok(id) => {
+                    node.held.insert(id, (cast, from.clone()));
+                }
+                Err(e) => self
+                    .lost
+                    .push(format!("{} #{}: refused ({e})", cast.key, cast.seq)),
+            },
+            Dispatch::Park => match node
+                .engine
+                .hold
+                .park(&cast.key, from, HoldKind::Cast, since)
+            {
+                Ok(id) => {
+                    node.held.insert(id, (cast, from.clone()));
+                }
+                Err(e) => self
+                    .lost
+                    .push(format!("{} #{}: refused ({e})", cast.key, cast.seq)),
+            },
+            Dispatch::Deliver => self.deliver_here(i, cast),
+            Dispatch::Forward { to, hops, .. } => self.forward(i, &to, Cast { hops, ..cast }),
+            other => self
+                .lost
+                .push(format!("{} #{}: {other:?} at n{i}", cast.key, cast.seq)),
+        }
+        self.run(i);
+    }
+
+    fn deliver(&mut self, from: usize, to: usize) {
+        let Some(bytes) = self.links.get_mut(&(from, to)).and_then(|l| l.pop_front()) else {
+            return;
+        };
+        self.script.push(Step::Deliver { from, to });
+        let frame: Frame = wire::decode(&bytes, u64::MAX).expect("frames decode");
+        let now = Millis(self.now);
+        let node = &mut self.nodes[to];
+        match frame.body {
+            FrameBody::Hello { hello, reply } => {
+                let _ = node
+                    .engine
+                    .handle_hello(&frame.from, frame.incarnation, hello, reply, now);
+            }
+            body => {
+                node.engine
+                    .handle_heard(&frame.from, frame.incarnation, now);
+                if let Some(FrameBody::Cast {
+                    key, args, hops, ..
+                }) = node.engine.handle_frame(&frame.from, body, now)
+                {
+                    let (sender, seq): (u32, u64) = wire::decode(&args, u64::MAX).expect("a cast");
+                    let cast = Cast {
+                        key,
+                        sender,
+                        seq,
+                        hops,
+                    };
+                    self.run(to);
+                    return self.dispatch(to, &frame.from, cast, now, false);
+                }
+            }
+        }
+        self.run(to);
+    }
+
+    fn tick(&mut self) {
+        self.now += 50;
+        self.script.push(Step::Tick(self.now));
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].up {
+                self.nodes[i].engine.handle_tick(Millis(self.now));
+                self.run(i);
+            }
+        }
+        // A leaver whose actors are all handed off goes.
+        for i in 0..self.nodes.len() {
+            let node = &self.nodes[i];
+            if node.up && node.leaving && node.engine.leave_done(Millis(self.now)).is_some() {
+                self.script.push(Step::Gone(i));
+                // What it sent is on the wire and arrives before its sessions close (a
+                // graceful close); what was sent to it is lost with it.
+                let peers: Vec<usize> = (0..self.nodes.len()).filter(|&p| p != i).collect();
+                for _ in 0..10_000 {
+                    let busy: Vec<usize> = peers
+                        .iter()
+                        .copied()
+                        .filter(|&p| self.links.get(&(i, p)).is_some_and(|q| !q.is_empty()))
+                        .collect();
+                    let Some(&p) = busy.first() else { break };
+                    self.deliver(i, p);
+                }
+                self.nodes[i].up = false;
+                self.refresh_sessions();
+            }
+        }
+    }
+
+    fn write(&mut self) {
+        // Senders write at nodes that have joined the view of every live node (a node that
+        // has not met its peers yet takes itself for the whole cluster).
+        let live = self.nodes.iter().filter(|n| n.up).count();
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving)
+            .filter(|&i| self.nodes[i].engine.mesh.membership().peers().len() + 1 == live)
+            .collect();
+        if up.is_empty() {
+            return;
+        }
+        let at = up[self.rng.gen_range(0..up.len())];
+        let k = self.rng.gen_range(0..self.keys.len());
+        // One sender per (node, name) pair: its casts travel one path, in order.
+        let sender = (at * 100 + k) as u32;
+        let key = self.keys[k].clone();
+        let seq = self.sent.entry((key.clone(), sender)).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.script.push(Step::Write {
+            at,
+            key: k,
+            sender,
+            seq,
+        });
+        let me = self.nodes[at].name.clone();
+        let cast = Cast {
+            key,
+            sender,
+            seq,
+            hops: 0,
+        };
+        self.dispatch(at, &me, cast, Millis(self.now), false);
+    }
+
+    /// Spawns every name, asking a node and following its redirects (as handles do).
+    fn spawn_all(&mut self) {
+        for key in self.keys.clone() {
+            let mut at = 0;
+            let mut spawned = false;
+            for hops in 0..4u8 {
+                let node = &mut self.nodes[at];
+                let hosted = node.hosted.get(&key).map(|(_, r)| *r);
+                match node.engine.spawn_decision(&key, KIND, hops, hosted) {
+                    SpawnDecision::Here(activation) => {
+                        let id = node.child();
+                        node.actors.insert(id, (key.clone(), Log::new()));
+                        let residence = node.engine.start_residence(false);
+                        node.hosted.insert(key.clone(), (id, residence));
+                        let meta = NameMeta::new(KIND, Vec::new(), activation);
+                        node.engine.handle_started(id, &key, KIND, meta);
+                        node.engine.register_elsewhere(&key, KIND);
+                        node.engine
+                            .replicate(Some(std::slice::from_ref(&key)), Millis(self.now));
+                        self.run(at);
+                        spawned = true;
+                        break;
+                    }
+                    SpawnDecision::Answer(Response::Redirect { host }) => {
+                        at = self.idx(&host).expect("redirected to a node");
+                    }
+                    other => panic!("spawn of {key}: {other:?}"),
+                }
+            }
+            assert!(spawned, "spawn of {key} kept being redirected");
+        }
+    }
+
+    fn leave(&mut self) {
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving)
+            .collect();
+        if candidates.len() < 2 {
+            return;
+        }
+        let i = candidates[self.rng.gen_range(0..candidates.len())];
+        self.script.push(Step::Leave(i));
+        self.nodes[i].leaving = true;
+        let peers: Vec<NodeName> = self.nodes[i]
+            .engine
+            .mesh
+            .reachable()
+            .iter()
+            .cloned()
+            .collect();
+        let now = Millis(self.now);
+        self.nodes[i].engine.handle_leave(peers, now);
+        self.run(i);
+    }
+
+    /// Delivers the next frame of a random busy link, if any.
+    fn deliver_one(&mut self) {
+        let busy: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        if !busy.is_empty() {
+            let (from, to) = busy[self.rng.gen_range(0..busy.len())];
+            self.deliver(from, to);
+            self.check_single_activation();
+        }
+    }
+
+    /// Delivers every frame in flight, in a random interleaving of the links.
+    fn deliver_all(&mut self) {
+        for _ in 0..100_000 {
+            let busy: Vec<(usize, usize)> = self
+                .links
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+            if busy.is_empty() {
+                return;
+            }
+            let (from, to) = busy[self.rng.gen_range(0..busy.len())];
+            self.deliver(from, to);
+            self.check_single_activation();
+        }
+        panic!("frames kept flowing");
+    }
+
+    fn check_single_activation(&self) {
+        let mut seen: BTreeMap<&ActorKey, usize> = BTreeMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.up {
+                continue;
+            }
+            for (key, _) in node.actors.values() {
+                if let Some(other) = seen.insert(key, i) {
+                    panic!("{key} runs on n{other} and n{i} at once");
+                }
+            }
+        }
+    }
+
+    /// Every live node knows every other and settled its view (frames may be in flight).
+    fn settled_membership(&self) -> bool {
+        let live = self.nodes.iter().filter(|n| n.up).count();
+        self.nodes.iter().filter(|n| n.up).all(|n| {
+            n.engine.handoff.is_settled()
+                && n.engine.handoff.is_quiescent()
+                && n.engine.mesh.membership().peers().len() + 1 == live
+        })
+    }
+
+    fn settled(&self) -> bool {
+        self.nodes.iter().filter(|n| n.up).all(|n| {
+            n.engine.handoff.is_settled() && n.engine.handoff.is_quiescent() && n.held.is_empty()
+        }) && self.links.values().all(|q| q.is_empty())
+    }
+
+    /// The end state: every name once, on its owner, with every cast once and in order.
+    fn check_end(&self) -> Result<(), String> {
+        if !self.lost.is_empty() {
+            return Err(format!("lost: {:?}", self.lost));
+        }
+        let up: Vec<&Node> = self.nodes.iter().filter(|n| n.up).collect();
+        for key in &self.keys {
+            let mut hosts = Vec::new();
+            let mut logs = Vec::new();
+            for node in &up {
+                for (k, log) in node.actors.values() {
+                    if k == key {
+                        hosts.push(node.name.clone());
+                        logs.push(log.clone());
+                    }
+                }
+            }
+            let expected: u64 = self
+                .sent
+                .iter()
+                .filter(|((k, _), _)| k == key)
+                .map(|(_, n)| *n)
+                .sum();
+            if expected == 0 {
+                continue;
+            }
+            if hosts.len() != 1 {
+                return Err(format!("{key} runs on {hosts:?}"));
+            }
+            let owner = up[0].engine.placement.owner_of(key).cloned();
+            if owner.as_ref() != Some(&hosts[0]) {
+                return Err(format!("{key} runs on {} but {owner:?} owns it", hosts[0]));
+            }
+            let log = &logs[0];
+            let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+            for &(sender, seq) in log {
+                let prev = last.insert(sender, seq).unwrap_or(0);
+                if seq != prev + 1 {
+                    return Err(format!("{key}: s{sender} #{seq} after #{prev}"));
+                }
+            }
+            for ((k, sender), n) in &self.sent {
+                if k == key && last.get(sender).copied().unwrap_or(0) != *n {
+                    return Err(format!(
+                        "{key}: s{sender} sent {n}, got {:?}",
+                        last.get(sender)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How membership changes come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Churn {
+    /// One at a time: a node joins or leaves only once every node settled.
+    Sequential,
+    /// At any time, overlapping.
+    Overlapping,
+}
+
+/// How many frames the network carries per tick (50 ms of simulated time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Net {
+    /// Well above what the nodes send: barriers complete by hearing from every peer.
+    Fast,
+    /// Below what seven nodes' heartbeats need: frames queue up for seconds, and barriers
+    /// complete by their deadline.
+    Slow,
+}
+
+/// One run: nodes join and leave while casts stream; then everything settles.
+fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)> {
+    let mut sim = Sim::new(seed, 3);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for _ in 0..40 {
+            sim.deliver_all();
+            if sim.settled()
+                && sim
+                    .nodes
+                    .iter()
+                    .all(|n| n.engine.mesh.membership().peers().len() == 2)
+            {
+                break;
+            }
+            sim.tick();
+        }
+        sim.spawn_all();
+        for round in 0..80 {
+            let quiet = churn == Churn::Overlapping
+                || (sim.settled_membership() && !sim.nodes.iter().any(|n| n.up && n.leaving));
+            match sim.rng.gen_range(0..16) {
+                0 if quiet && sim.nodes.len() < 7 && round < 60 => sim.join(),
+                1 if quiet && round < 60 => sim.leave(),
+                _ => {}
+            }
+            // Casts interleave with frames in flight (moves under way, markers, batches).
+            let frames = match net {
+                Net::Fast => sim.rng.gen_range(60..240),
+                Net::Slow => sim.rng.gen_range(10..80),
+            };
+            for _ in 0..frames {
+                if sim.rng.gen_bool(0.1) {
+                    sim.write();
+                }
+                sim.deliver_one();
+            }
+            sim.tick();
+        }
+        for _ in 0..400 {
+            sim.deliver_all();
+            if sim.settled() {
+                break;
+            }
+            sim.tick();
+        }
+        sim.deliver_all();
+        if !sim.settled() {
+            return Err("never settled".to_string());
+        }
+        if std::env::var("SIM_STATS").is_ok() {
+            let count = |f: fn(&Step) -> bool| sim.script.iter().filter(|s| f(s)).count();
+            eprintln!(
+                "seed {seed}: writes {} joins {} leaves {} delivered {} moved in {} nodes up {} settled by deadline {}",
+                count(|s| matches!(s, Step::Write { .. })),
+                count(|s| matches!(s, Step::Join(_))),
+                count(|s| matches!(s, Step::Leave(_))),
+                count(|s| matches!(s, Step::Deliver { .. })),
+                sim.moved_in,
+                sim.nodes.iter().filter(|n| n.up).count(),
+                sim.by_deadline,
+            );
+        }
+        sim.check_end()
+    }));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".to_string())),
+    };
+    result.map_err(|e| (e, sim.script))
+}
+
+/// The seeds to run: `SIM_SEED` / `SIM_SEEDS` as the other simulations, else the first 150.
+fn some_seeds() -> Vec<u64> {
+    if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
+        return seeds();
+    }
+    (0..150).collect()
+}
+
+fn check(churn: Churn, net: Net, seeds: impl IntoIterator<Item = u64>) {
+    for seed in seeds {
+        if let Err((error, script)) = run_seed(seed, churn, net) {
+            if let Ok(path) = std::env::var("SIM_SCRIPT") {
+                let all: Vec<String> = script.iter().map(|s| s.to_string()).collect();
+                let _ = std::fs::write(path, all.join("\n"));
+            }
+            let tail: Vec<String> = script
+                .iter()
+                .rev()
+                .take(40)
+                .rev()
+                .map(|s| s.to_string())
+                .collect();
+            panic!(
+                "{churn:?} {net:?} seed {seed}: {error}\nlast steps:\n  {}\nreplay: SIM_SEED={seed} cargo test -p ractor-dist engine::sim",
+                tail.join("\n  ")
+            );
+        }
+    }
+}
+
+#[test]
+fn planned_moves_one_at_a_time_lose_nothing_and_run_each_name_once() {
+    check(Churn::Sequential, Net::Fast, some_seeds());
+}
+
+#[test]
+fn planned_moves_under_overlapping_changes_lose_nothing_and_run_each_name_once() {
+    check(Churn::Overlapping, Net::Fast, some_seeds());
+}
+
+/// Known failure (issue 9): when frames queue up for longer than the handoff deadline,
+/// barriers complete by their deadline, and a cast parked at a name's new owner past the
+/// park deadline is released where the name does not run yet and dropped, or overtakes
+/// an earlier one still held at the old host (`SIM_SEED=20`). Run with
+/// `--ignored` to hunt.
+#[test]
+#[ignore = "known failure: barriers that complete by deadline reorder or drop parked casts"]
+fn planned_moves_over_a_slow_network_lose_nothing() {
+    check(Churn::Overlapping, Net::Slow, some_seeds());
+}

@@ -88,17 +88,24 @@
 //!    atomic load) → a local actor directly, or the outbox in `node/shared.rs` (casts
 //!    batched per peer) → the peer's supervisor.
 //! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
-//!    (`core/wire.rs`) and asks the core: [`core::routing`] (deliver here, forward, not
-//!    found) and [`core::hold`] (hold while the name moves or the node settles).
-//! 3. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing, leavers) over
-//!    [`core::membership`]; executed by `node/supervisor/mesh.rs`.
-//! 4. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
-//!    batches and acknowledges the moves (executed by `node/supervisor/handoff.rs`), and its
+//!    (`core/wire.rs`); a cast goes to [`core::Engine`]'s `dispatch_cast`
+//!    (`core/engine/dispatch.rs`: [`core::routing`] and the admission of [`core::handoff`]:
+//!    deliver here, forward, hold while the name moves, park while the node settles), and
+//!    a held one waits in [`core::hold`]; control frames go to `Engine::handle_frame`
+//!    (`core/engine/frames.rs`).
+//! 3. **The engine** ([`core::engine`]) composes every machine and owns the order of work
+//!    (`core/engine/flow.rs`: ticks, session changes, view changes, settling, leaving); the
+//!    supervisor drains its one command queue and carries each command out
+//!    (`node/supervisor/exec.rs`).
+//! 4. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing, leavers) over
+//!    [`core::membership`].
+//! 5. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
+//!    batches and acknowledges the moves (the engine's side: `core/engine/moves.rs`), and its
 //!    `inbound` half deduplicates and reassembles what arrives.
-//! 5. **Failures**: [`core::recovery`] replicates specs and checkpoints, offers and decides
-//!    respawns, resolves two copies after a partition and fences a paused node (executed by
-//!    `node/supervisor/recovery.rs`).
-//! 6. **Every wait** is a method of [`core::Timing`], derived from [`DistConfig`].
+//! 6. **Failures**: [`core::recovery`] replicates specs and checkpoints, offers and decides
+//!    respawns, resolves two copies after a partition and fences a paused node (the engine's
+//!    side: `core/engine/recover.rs`; actors' exits and restarts: `core/engine/lifecycle.rs`).
+//! 7. **Every wait** is a method of [`core::Timing`], derived from [`DistConfig`].
 //!
 //! Words used throughout: an **epoch** numbers membership views (it grows with every
 //! change); a **view id** digests a view's members and incarnations (equal on every node

@@ -129,5 +129,5 @@ pub use crate::core::{
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
     Changes, Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
-    OnStateChange, Replicated, ValueChange,
+    OnRingChange, OnStateChange, Replicated, ValueChange,
 };

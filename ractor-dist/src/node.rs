@@ -9,6 +9,7 @@ pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
 pub(crate) mod replicated;
+pub(crate) mod ring;
 pub(crate) mod shared;
 pub(crate) mod supervisor;
 
@@ -27,6 +28,7 @@ pub use dist_ref::DistRef;
 pub use error::DistError;
 pub use kind::{Checkpoints, DistActor, Kinds};
 pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};
+pub use ring::OnRingChange;
 
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{Request, Response};
@@ -229,6 +231,18 @@ impl DistNode {
     /// [`DistError::Replica`] when `name` holds a value of another type on this node.
     pub fn replicated<T: crate::Crdt>(&self, name: &str) -> Result<Replicated<T>, DistError> {
         Replicated::register(self.shared.clone(), name)
+    }
+
+    /// Calls `handler` with the up nodes (this one included, sorted) each time that set
+    /// changes, in order, on a task of its own until the node stops (GenServerring's
+    /// `handle_ring_change`; [`DistNode::subscribe`] gives the events themselves).
+    pub fn on_ring_change(&self, handler: impl OnRingChange) {
+        // Subscribed first: an event already in the members read next changes nothing.
+        let events = self.events.subscribe();
+        let up = self.members().into_iter().collect();
+        let shared = self.shared.clone();
+        let members = move || shared.view_guard().placement().members().to_vec();
+        ring::follow(up, events, members, handler);
     }
 
     /// Counters of this node's replicated values (changes, deltas, states, refusals, bytes

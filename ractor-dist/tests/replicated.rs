@@ -200,3 +200,38 @@ async fn a_handle_used_inside_an_update_panics_instead_of_deadlocking() {
     inc(&y, 3);
     assert_eq!((value(&x), value(&y)), (2, 3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_change_callbacks_report_the_up_nodes_once_per_change() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let log = seen.clone();
+    a.on_ring_change(move |up: &[ractor_dist::NodeName]| {
+        log.lock()
+            .unwrap()
+            .push(up.iter().map(|n| n.to_string()).collect());
+    });
+    let b = start(&net, "b", 2, &[1]).await;
+    let c = start(&net, "c", 3, &[1, 2]).await;
+    common::converged_within(T, &[&a, &b, &c], 3).await;
+    net.cut(c.name(), a.name());
+    net.cut(c.name(), b.name());
+    common::converged_within(T, &[&a, &b], 2).await;
+    let want_last = vec![a.name().to_string(), b.name().to_string()];
+    common::eventually_within(T, "the callback saw a and b alone", || async {
+        seen.lock().unwrap().last() == Some(&want_last)
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    let three = vec![
+        a.name().to_string(),
+        b.name().to_string(),
+        c.name().to_string(),
+    ];
+    assert!(seen.contains(&three), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1]),
+        "a repeated set: {seen:?}"
+    );
+}

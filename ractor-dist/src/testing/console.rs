@@ -45,6 +45,7 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `rget <name>` | `ok <value>` (this node's view of the replicated counter `name`) |
 /// | `radd <set> <elem>`, `rdel <set> <elem>` | `ok` (edits the replicated set of strings `set`) |
 /// | `rmembers <set>` | `ok <elements, sorted, space separated>` (this node's view) |
+/// | `nodes up` | `ok <up node names, sorted, space separated>` (as `members`) |
 /// | `changes <name>` | `ok <number of change callbacks this node saw for the replicated value name>` |
 /// | `local` | `ok <number of actors hosted here>` |
 /// | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
@@ -456,6 +457,16 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             members.sort();
             members.join(" ")
         }
+        "nodes" => match arg(1)? {
+            "up" => {
+                let mut up: Vec<String> = node.members().iter().map(|m| m.to_string()).collect();
+                up.sort();
+                up.join(" ")
+            }
+            other => {
+                fail!("nodes {other:?}: only `nodes up` exists (issue 11 item 3: `nodes all`)")
+            }
+        },
         "changes" => change_counts()
             .get(arg(1)?)
             .map_or(0, |n| n.load(Ordering::Relaxed))

@@ -188,3 +188,72 @@ async fn a_2_plus_3_partition_updated_on_both_sides_merges_with_nothing_lost() -
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_stopped_and_started_again_has_its_values_back_from_the_data_dirs() -> Result<()>
+{
+    let base = std::env::temp_dir().join(format!("ractor-dist-values-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let extra = |i: usize| {
+        let mut args = gossip();
+        args.extend([
+            "--data-dir".to_string(),
+            base.join(format!("n{i}")).display().to_string(),
+        ]);
+        args
+    };
+    let ports = free_ports(3)?;
+    let mut cluster = Cluster::start_on(ports.clone(), extra).await?;
+    for (i, node) in cluster.nodes.iter_mut().enumerate() {
+        node.rinc("total", 10 * (i as i64 + 1)).await?;
+        node.radd("names", &format!("n{i}")).await?;
+    }
+    let names: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            all_hold(&mut cluster.nodes, "total", 60, "names", &names).await
+        })
+        .await,
+        "the values did not converge before the stop"
+    );
+    for node in cluster.nodes.iter_mut() {
+        ensure!(
+            node.quit().await? == Some(0),
+            "{} did not stop cleanly",
+            node.name()
+        );
+    }
+    drop(cluster);
+
+    // The same nodes again (new incarnations), their values read back from disk.
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let extra = extra(i);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let args = integration_tests::node_args(&ports, *port, &extra);
+        nodes.push(integration_tests::start_node(&format!("n{}", i + 1), *port, &args).await?);
+    }
+    for node in nodes.iter_mut() {
+        ensure!(
+            node.rget("total").await? == 60,
+            "{} lost the counter",
+            node.name()
+        );
+        ensure!(
+            node.rmembers("names").await? == names,
+            "{} lost the set",
+            node.name()
+        );
+    }
+    // and they keep replicating
+    nodes[0].rinc("total", 1).await?;
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            all_hold(&mut nodes, "total", 61, "names", &names).await
+        })
+        .await,
+        "the restarted nodes did not replicate"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(())
+}

@@ -437,6 +437,7 @@ impl DistNode {
         if let Err(e) = self.leave().await {
             tracing::warn!(error = %e, "leave before shutdown did not complete");
         }
+        self.shared.replicas.flush(&self.shared);
         let _ = ractor::call_t!(supervisor, GatewayMsg::Shutdown, 10_000);
         let _ = supervisor
             .stop_and_wait(None, Some(Duration::from_secs(5)))

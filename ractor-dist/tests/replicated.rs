@@ -235,3 +235,47 @@ async fn ring_change_callbacks_report_the_up_nodes_once_per_change() {
         "a repeated set: {seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_come_back_from_the_data_dir_and_a_corrupt_file_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ractor-dist-replicated-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = |port| DistConfig {
+        data_dir: Some(dir.clone()),
+        ..DistConfig::for_tests("p", port)
+    };
+    {
+        let net = MemoryNetwork::new();
+        let node = net.start(config(1), Kinds::new()).await.unwrap();
+        let (c, s) = (
+            node.replicated::<Counter>("kept").unwrap(),
+            node.replicated::<OrSet<String>>("kept set").unwrap(),
+        );
+        inc(&c, 5);
+        add(&s, "x");
+        node.shutdown().await.unwrap();
+    }
+    // a new node (another incarnation) with the same directory, alone
+    let net = MemoryNetwork::new();
+    let node = net.start(config(2), Kinds::new()).await.unwrap();
+    let c = node.replicated::<Counter>("kept").unwrap();
+    assert_eq!(value(&c), 5);
+    inc(&c, 1);
+    assert_eq!(value(&c), 6);
+    let s = node.replicated::<OrSet<String>>("kept set").unwrap();
+    assert_eq!(members(&s), ["x"]);
+    node.shutdown().await.unwrap();
+
+    // a corrupted file: a clear error, and the file is left as it is
+    let path = dir.join("replicated").join("kept.rdv");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let net2 = MemoryNetwork::new();
+    let other = net2.start(config(3), Kinds::new()).await.unwrap();
+    let error = other.replicated::<Counter>("kept").unwrap_err().to_string();
+    assert!(error.contains("checksum"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -78,6 +78,12 @@ pub struct DistConfig {
     /// GenServerring does; for comparison, and for values whose deltas are as large as the
     /// value). See [`super::replicated::Push`].
     pub replica_push: super::replicated::Push,
+    /// A directory where the node keeps its replicated values (one checksummed, versioned
+    /// file each, under `replicated/`, written atomically within a tick of a change and at
+    /// shutdown), so that a restarted node (or a whole cluster) has them back. A file that
+    /// is corrupt or of another format is refused with an error, never replaced. Default
+    /// `None` (nothing on disk).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for DistConfig {
@@ -104,6 +110,7 @@ impl Default for DistConfig {
             hold_per_node: 100_000,
             gossip_interval: Duration::from_secs(1),
             replica_push: super::replicated::Push::Deltas,
+            data_dir: None,
         }
     }
 }

@@ -30,6 +30,12 @@
 //!   `max_value_bytes` is refused by both sides with a counted
 //!   [`ReplicaError::TooLarge`].
 //!
+//! # On disk
+//!
+//! With `persist` set, each tick asks (with [`ReplicaCommand::Persist`]) for the file of
+//! every value that changed since its last one ([`persist`]: versioned and checksummed);
+//! [`Replicas::register_from`] starts a value from its file and refuses a bad one.
+//!
 //! # Contract
 //!
 //! Inputs are `handle_*` calls (a local update, a message from a peer, a tick with the time,
@@ -41,6 +47,7 @@
 
 mod log;
 mod msg;
+pub mod persist;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
@@ -91,6 +98,9 @@ pub struct ReplicaConfig {
     pub delta_log: usize,
     /// Seeds the choice of anti-entropy peers.
     pub seed: u64,
+    /// Ask for changed values to be written to disk ([`ReplicaCommand::Persist`], at most
+    /// once per value per tick). Default `false`.
+    pub persist: bool,
 }
 
 impl ReplicaConfig {
@@ -106,6 +116,7 @@ impl ReplicaConfig {
             push: Push::Deltas,
             delta_log: 256,
             seed,
+            persist: false,
         }
     }
 }
@@ -152,6 +163,15 @@ pub enum ReplicaError {
     /// The name is not registered on this node.
     #[error("value {0:?} is not registered on this node")]
     Unknown(String),
+    /// The value's file on disk was refused (it was left as it is: move it away, or fix
+    /// it, to use the name).
+    #[error("the file of value {name:?} was refused: {reason}")]
+    Persisted {
+        /// The value's name.
+        name: String,
+        /// What is wrong with the file.
+        reason: String,
+    },
 }
 
 /// What the machine asks the node to do.
@@ -170,6 +190,13 @@ pub enum ReplicaCommand {
         name: String,
         /// Before and after.
         change: Change,
+    },
+    /// Write this file of value `name` (it changed since it was last written).
+    Persist {
+        /// The value's name.
+        name: String,
+        /// The file's bytes ([`persist::encode_file`]).
+        file: Vec<u8>,
     },
     /// Input from `from` was refused (log it; it is counted in [`ReplicaStats::refused`]).
     Refused {
@@ -212,6 +239,8 @@ struct Entry {
     version: VersionVector,
     /// Recent deltas, to answer a digest with what the peer lacks.
     log: DeltaLog,
+    /// Changed since its file was last asked for.
+    dirty: bool,
 }
 
 /// The replication machine of one node: its replicated values, their versions and what
@@ -285,17 +314,50 @@ impl Replicas {
     ///
     /// [`ReplicaError::TypeMismatch`] when `name` holds another type (nothing changed).
     pub fn register<T: Crdt>(&mut self, name: &str) -> Result<Arc<T>, ReplicaError> {
+        self.register_from::<T>(name, None)
+    }
+
+    /// As [`Replicas::register`], starting a new name from its `file` on disk (its state
+    /// and version, as [`ReplicaCommand::Persist`] asked to write them).
+    ///
+    /// # Errors
+    ///
+    /// As [`Replicas::register`]; [`ReplicaError::Persisted`] when the file is refused (not
+    /// a value file, another format version, a bad checksum, another name or type, a state
+    /// that does not decode): nothing was registered.
+    pub fn register_from<T: Crdt>(
+        &mut self,
+        name: &str,
+        file: Option<&[u8]>,
+    ) -> Result<Arc<T>, ReplicaError> {
         if let Some(entry) = self.values.get_mut(name) {
             return typed::<T>(name, entry).map(|t| t.value.clone());
         }
-        let slot = Typed::<T>::new();
+        let mut slot = Typed::<T>::new();
+        let mut version = VersionVector::default();
+        if let Some(file) = file {
+            let refused = |reason: String| ReplicaError::Persisted {
+                name: name.to_string(),
+                reason,
+            };
+            let kept = persist::decode_file(file).map_err(|e| refused(e.to_string()))?;
+            if kept.name != name || kept.tag != slot.tag() {
+                return Err(refused(format!(
+                    "it holds {:?} of type {:016x}, not this name and type",
+                    kept.name, kept.tag
+                )));
+            }
+            slot.merge_state(&kept.state).map_err(refused)?;
+            version = kept.version;
+        }
         let value = slot.value.clone();
         self.values.insert(
             name.to_string(),
             Entry {
                 slot: Box::new(slot),
-                version: VersionVector::default(),
+                version,
                 log: DeltaLog::new(self.config.delta_log, self.config.frame_budget),
+                dirty: false,
             },
         );
         let peers: Vec<NodeName> = self.peers.iter().cloned().collect();
@@ -432,6 +494,9 @@ impl Replicas {
         self.assemblies
             .retain(|_, a| a.as_ref().is_some_and(|a| now.since(a.since) < stale));
         self.pulled.retain(|_, at| now.since(*at) < interval);
+        if self.config.persist {
+            self.persist_dirty();
+        }
         let due = self.next_gossip.is_none_or(|at| now >= at);
         if !due {
             return;
@@ -462,6 +527,29 @@ impl Replicas {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         for peer in new {
             self.send_digest(&peer, &names, true);
+        }
+    }
+
+    /// Asks for the file of every value changed since its file was last asked for (ticks
+    /// do it when `persist` is set; call it before stopping).
+    pub fn persist_dirty(&mut self) {
+        for (name, entry) in &mut self.values {
+            if !std::mem::take(&mut entry.dirty) {
+                continue;
+            }
+            let Ok(state) = entry.slot.encode_state() else {
+                continue;
+            };
+            let file = persist::encode_file(&persist::Persisted {
+                name: name.clone(),
+                tag: entry.slot.tag(),
+                version: entry.version.clone(),
+                state,
+            });
+            self.commands.push_back(ReplicaCommand::Persist {
+                name: name.clone(),
+                file,
+            });
         }
     }
 
@@ -699,6 +787,9 @@ impl Replicas {
 
     fn changed(&mut self, name: &str, change: Change) {
         self.stats.changes += 1;
+        if let Some(entry) = self.values.get_mut(name) {
+            entry.dirty = true;
+        }
         self.commands.push_back(ReplicaCommand::Changed {
             name: name.to_string(),
             change,

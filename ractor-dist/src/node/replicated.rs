@@ -9,15 +9,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 
 use crate::core::replicated::{
-    Change, Crdt, ReplicaCommand, ReplicaConfig, ReplicaError, ReplicaId, ReplicaMsg, ReplicaStats,
-    Replicas,
+    persist, Change, Crdt, ReplicaCommand, ReplicaConfig, ReplicaError, ReplicaId, ReplicaMsg,
+    ReplicaStats, Replicas,
 };
 use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{MembershipEvent, Millis, NodeName};
@@ -37,11 +39,14 @@ type Subscriber = Box<dyn FnMut(&Change) -> bool + Send>;
 pub(crate) struct Hub {
     inner: Mutex<Inner>,
     started: Instant,
+    /// Where values are kept on disk (`<data_dir>/replicated`), if anywhere.
+    dir: Option<PathBuf>,
 }
 
 struct Inner {
     machine: Replicas,
     subscribers: HashMap<String, Vec<Subscriber>>,
+    dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for Hub {
@@ -51,14 +56,39 @@ impl fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(config: ReplicaConfig) -> Self {
+    pub(crate) fn new(config: ReplicaConfig, dir: Option<PathBuf>) -> Self {
         Hub {
             inner: Mutex::new(Inner {
                 machine: Replicas::new(config),
                 subscribers: HashMap::new(),
+                dir: dir.clone(),
             }),
             started: Instant::now(),
+            dir,
         }
+    }
+
+    /// The file of value `name` on disk, if values are kept and it exists.
+    fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let path = dir.join(persist::file_name(name));
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReplicaError::Persisted {
+                name: name.to_string(),
+                reason: format!("{}: {e}", path.display()),
+            }),
+        }
+    }
+
+    /// Writes the files of the values changed since they were last written (at shutdown).
+    pub(crate) fn flush(&self, shared: &NodeShared) {
+        let mut inner = self.lock();
+        inner.machine.persist_dirty();
+        inner.run(shared);
     }
 
     fn now(&self) -> Millis {
@@ -112,6 +142,13 @@ impl Inner {
                         subs.retain_mut(|tell| tell(&change));
                     }
                 }
+                ReplicaCommand::Persist { name, file } => {
+                    if let Some(dir) = &self.dir {
+                        if let Err(e) = write_atomically(dir, &persist::file_name(&name), &file) {
+                            tracing::warn!(value = %name, dir = %dir.display(), error = %e, "replicated value not written to disk");
+                        }
+                    }
+                }
                 ReplicaCommand::Refused { from, error } => {
                     let n = self.machine.stats().refused;
                     // The first few and then every 1000th: bad input must not flood the log.
@@ -122,6 +159,24 @@ impl Inner {
             }
         }
     }
+}
+
+/// Writes `bytes` to `dir/name` so that the file holds either its old or its new bytes,
+/// whatever happens (a temporary file, synced, then renamed over it).
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(name))?;
+    // the rename itself is durable once the directory is synced
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 fn send(shared: &NodeShared, to: &NodeName, msg: ReplicaMsg) {
@@ -172,6 +227,7 @@ pub(crate) fn spawn_gossip(
             }
             shared.replicas.tick(&shared);
         }
+        shared.replicas.flush(&shared);
         shared.replicas.close();
     });
 }
@@ -266,8 +322,9 @@ impl<T> fmt::Debug for Replicated<T> {
 impl<T: Crdt> Replicated<T> {
     pub(crate) fn register(shared: Arc<NodeShared>, name: &str) -> Result<Self, DistError> {
         {
+            let file = shared.replicas.read_file(name)?;
             let mut inner = shared.replicas.lock();
-            inner.machine.register::<T>(name)?;
+            inner.machine.register_from::<T>(name, file.as_deref())?;
             inner.run(&shared);
         }
         Ok(Replicated {

@@ -116,6 +116,7 @@ fn replica_config(
         // a state in parts of at most half a frame (the envelope and version fit beside)
         frame_budget: (config.max_frame_bytes / 2).min(1 << 20),
         push: config.replica_push,
+        persist: config.data_dir.is_some(),
         ..crate::core::replicated::ReplicaConfig::new(id)
     }
 }
@@ -172,7 +173,10 @@ impl std::fmt::Debug for NodeShared {
 impl NodeShared {
     pub(crate) fn new(config: DistConfig, kinds: Kinds, incarnation: Incarnation) -> Self {
         let me = NodeName::new(config.node_name());
-        let replicas = crate::node::replicated::Hub::new(replica_config(&me, incarnation, &config));
+        let replicas = crate::node::replicated::Hub::new(
+            replica_config(&me, incarnation, &config),
+            config.data_dir.as_ref().map(|d| d.join("replicated")),
+        );
         let cache = LookupCache::new(me.clone(), LookupCache::DEFAULT_CAPACITY);
         let view = View {
             routes: Routing::new(me.clone(), Self::first_placement(&me, &config)).snapshot(),

@@ -58,7 +58,7 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
 /// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
-/// [--gossip-ms N] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
+/// [--gossip-ms N] [--data-dir PATH] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
 /// `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
@@ -159,6 +159,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
+            "--data-dir" => config.data_dir = Some(value()?.into()),
             "--gossip-ms" => config.gossip_interval = Duration::from_millis(value()?.parse()?),
             "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
             "--replicas" => config.replicas = value()?.parse().context("--replicas")?,

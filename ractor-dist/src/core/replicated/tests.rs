@@ -425,3 +425,68 @@ fn a_digest_is_answered_with_the_missing_deltas_while_the_log_has_them_else_the_
         assert_eq!(net.nodes[1].stats().states_merged, want_states, "log {log}");
     }
 }
+
+#[test]
+fn a_value_comes_back_from_its_file_and_a_bad_file_is_refused_with_a_reason() {
+    let mut net = pair();
+    delta(&mut net, 0, 7);
+    let a = &mut net.nodes[0];
+    a.persist_dirty();
+    let file = std::iter::from_fn(|| a.poll_command())
+        .find_map(|c| match c {
+            ReplicaCommand::Persist { name, file } if name == "c" => Some(file),
+            _ => None,
+        })
+        .expect("asked to write c");
+    // nothing changed since: nothing to write
+    a.persist_dirty();
+    assert!(a.poll_command().is_none());
+
+    let me = |i| {
+        ReplicaConfig::new(ReplicaId {
+            node: name(9),
+            incarnation: Incarnation(i),
+        })
+    };
+    let mut restarted = Replicas::new(me(2));
+    let c = restarted
+        .register_from::<Counter>("c", Some(&file))
+        .unwrap();
+    assert_eq!(c.read(), 7.into());
+    assert_eq!(restarted.version("c"), net.nodes[0].version("c"));
+
+    let refused = |bytes: &[u8], name: &str| {
+        let mut fresh = Replicas::new(me(3));
+        match fresh.register_from::<Counter>(name, Some(bytes)) {
+            Err(ReplicaError::Persisted { reason, .. }) => {
+                assert!(fresh.version(name).is_none(), "nothing registered");
+                reason
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut flipped = file.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    assert!(refused(&flipped, "c").contains("checksum"));
+    let mut other_version = file.clone();
+    other_version[4] = 9;
+    assert!(refused(&other_version, "c").contains("format 9"));
+    assert!(refused(b"hello world, not a file", "c").contains("not a replicated value file"));
+    assert!(refused(&file, "d").contains("not this name and type"));
+    let mut set = Replicas::new(me(4));
+    assert!(matches!(
+        set.register_from::<Set>("c", Some(&file)),
+        Err(ReplicaError::Persisted { .. })
+    ));
+}
+
+#[test]
+fn value_file_names_are_safe_and_distinct() {
+    use super::persist::file_name;
+    assert_eq!(file_name("visits"), "visits.rdv");
+    assert_eq!(file_name("a/b"), "x612f62.rdv");
+    assert_eq!(file_name("x1"), "x7831.rdv");
+    assert_eq!(file_name(".."), "x2e2e.rdv");
+    assert_ne!(file_name("x61"), file_name("a"));
+}

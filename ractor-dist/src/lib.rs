@@ -71,7 +71,8 @@
 //!
 //! - [`core`]: pure and deterministic (placement, membership and the mesh, routing, hold
 //!   queues, the handoff state machine, replicated specs, respawns, conflicts and the pause
-//!   fence, and their seeded simulations); no tokio, no ractor, no clock.
+//!   fence, replicated CRDT values and their gossip, and their seeded simulations); no
+//!   tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see), which executes what the core decides.
 //! - [`transport`]: how nodes reach each other (ractor_cluster, or [`transport::MemoryNetwork`]
@@ -106,6 +107,10 @@
 //!    respawns, resolves two copies after a partition and fences a paused node (the engine's
 //!    side: `core/engine/recover.rs`; actors' exits and restarts: `core/engine/lifecycle.rs`).
 //! 7. **Every wait** is a method of [`core::Timing`], derived from [`DistConfig`].
+//! 8. **Replicated values** ([`DistNode::replicated`]): `node/replicated.rs` (the
+//!    [`Replicated`] handle, subscriptions, the gossip timer and the files on disk) feeds
+//!    [`core::replicated::Replicas`] (deltas, digests, states in parts) and carries out its
+//!    commands; the supervisor only hands over `FrameBody::Replica` frames.
 //!
 //! Words used throughout: an **epoch** numbers membership views (it grows with every
 //! change); a **view id** digests a view's members and incarnations (equal on every node

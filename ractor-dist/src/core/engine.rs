@@ -137,6 +137,11 @@ pub struct Engine {
     view_changes: u64,
     /// A new handoff view was announced in the batch being pumped.
     announced: bool,
+    /// The handoff machine settled in the batch being pumped (by deadline, if any did).
+    settled_pending: Option<bool>,
+    /// Names whose arrival was handed to the node layer to start
+    /// ([`Command::StartArrivals`]): they count as hosted until it reports.
+    pub(crate) arriving: BTreeSet<ActorKey>,
 }
 
 impl Engine {
@@ -181,6 +186,8 @@ impl Engine {
             now,
             view_changes: 0,
             announced: false,
+            settled_pending: None,
+            arriving: BTreeSet::new(),
             respawning: BTreeMap::new(),
             stopping_names: BTreeMap::new(),
             leaving: None,

@@ -2,9 +2,11 @@
 //! and when it settles, and the one [`Command`] queue the node layer drains.
 //!
 //! Every `handle_*` call leaves its commands in the queue; [`Engine::poll_command`] hands
-//! them out in the order they were decided, pulling the sub-machines' commands in as it
-//! goes and handling those that only concern the engine itself (a view change, a departed
-//! peer, a new handoff view, a fence) on the spot.
+//! them out in order, pulling the sub-machines' commands in whenever the queue runs dry
+//! (a `handle_*` call that changes the view pulls them in at once) and handling those that
+//! only concern the engine itself (a view change, a departed peer, a new handoff view, a
+//! settle, a fence) on the spot. Commands a sub-machine decides while the node layer
+//! carries out earlier ones (a checkpoint it reports, say) come after those.
 
 use super::frames::{Arriving, Note};
 use super::Engine;
@@ -87,8 +89,9 @@ pub(crate) enum Command {
     /// The move of `key` has no target any more: start it here again (see
     /// [`Engine::handle_restore`]).
     Restore(ActorKey),
-    /// The node settled for its view (`by_deadline`: without hearing from every peer):
-    /// settling actors become active, then [`Engine::recovery_settled`].
+    /// The node settled for its current view (`by_deadline`: without hearing from every
+    /// peer): settling actors become active (what the recovery engine decided at that
+    /// settle, and the release of parked messages, follow).
     Settled {
         /// It gave up waiting.
         by_deadline: bool,
@@ -162,8 +165,21 @@ impl Engine {
                 break;
             }
         }
-        // After the whole batch of a new handoff view: parked messages are dispatched again.
-        if std::mem::take(&mut self.announced) {
+        // After the whole batch: a node that settled for its current view (a `Settled` of a
+        // view already replaced does not count) makes its settling actors active, lets the
+        // recovery engine decide (the fence may lift, offers become respawns, replicas are
+        // brought up to date), and only then dispatches what it parked, so that messages for
+        // a name respawned here find it. Several `Settled` of one batch settle once.
+        let settled = self.settled_pending.take();
+        if let Some(by_deadline) = settled.filter(|_| self.handoff.is_settled()) {
+            self.commands.push_back(Command::Settled { by_deadline });
+            let now = self.now;
+            self.recovery_settled(by_deadline, now);
+            self.pump_recovery();
+        }
+        // After the whole batch of a new handoff view, or a settle: parked messages are
+        // dispatched again.
+        if std::mem::take(&mut self.announced) || settled.is_some() {
             self.commands.push_back(Command::ReleaseParked {
                 expired_only: false,
             });
@@ -187,7 +203,12 @@ impl Engine {
                 body: FrameBody::Heartbeat { members },
             },
             MeshCommand::Dial(addr) => Command::Dial(addr),
-            MeshCommand::Disconnect(node) => Command::Disconnect(node),
+            MeshCommand::Disconnect(node) => {
+                // Unreachable from now on (the routes of a view worked out next must not
+                // count it), although the node layer closes its sessions only later.
+                self.mesh.handle_disconnected(&node);
+                Command::Disconnect(node)
+            }
             MeshCommand::Event { event, first } => Command::Event { event, first },
             MeshCommand::LeaverGone(peer) => {
                 self.handoff.handle_peer_gone(&peer);
@@ -279,7 +300,11 @@ impl Engine {
                 }
                 return;
             }
-            HandoffCommand::Settled { by_deadline } => Command::Settled { by_deadline },
+            HandoffCommand::Settled { by_deadline } => {
+                let pending = self.settled_pending.unwrap_or(false);
+                self.settled_pending = Some(pending || by_deadline);
+                return;
+            }
         };
         self.commands.push_back(command);
     }

@@ -217,6 +217,7 @@ impl Engine {
                 }),
             }
         }
+        self.arriving.extend(starts.iter().map(|a| a.key.clone()));
         self.commands.push_back(Command::StartArrivals {
             from: from.clone(),
             batch,
@@ -225,7 +226,8 @@ impl Engine {
     }
 
     /// The arrivals of [`Command::StartArrivals`] were started (`started`: those that could,
-    /// with their actors, in order): they are recorded, those that stay here are registered
+    /// with their actors, in order; `failed`: those that could not, lost): they are
+    /// recorded, those that stay here are registered
     /// with their directory node, the batch is acknowledged, and their specs go to this
     /// node's holders (at once when no other live node keeps them, the others once the view
     /// is quiet).
@@ -234,8 +236,12 @@ impl Engine {
         from: &NodeName,
         batch: Option<u64>,
         started: Vec<(ChildId, Arriving)>,
+        failed: Vec<ActorKey>,
     ) {
         let now = self.now;
+        for key in failed {
+            self.arriving.remove(&key);
+        }
         let mut stays = Vec::new();
         for (id, arriving) in started {
             let Arriving {
@@ -245,6 +251,7 @@ impl Engine {
                 snapshot,
                 ..
             } = arriving;
+            self.arriving.remove(&key);
             let simple = NameMeta::new(kind.clone(), meta.args.clone(), meta.activation.clone());
             self.handle_started(id, &key, &kind, simple);
             if let Some(child) = self.children.get_mut(&id) {

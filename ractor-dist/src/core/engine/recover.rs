@@ -12,7 +12,7 @@ use crate::core::{
     SpecHolders,
 };
 
-/// What became of a respawned actor's start (see [`Engine::handle_respawn_started`]).
+/// What became of a respawned actor's start (see [`Engine::handle_start_ok`]).
 #[derive(Debug)]
 pub struct Respawned {
     /// Its name.
@@ -33,11 +33,6 @@ impl Engine {
     /// The placement of the view published last (what handles route by).
     pub fn view_placement(&self) -> Placement {
         self.routing.routes().placement().clone()
-    }
-
-    /// The name is hosted here or drained and on its way out.
-    fn holds(&self, key: &ActorKey) -> bool {
-        self.child_ids.contains_key(key) || self.outgoing.contains_key(key)
     }
 
     /// Brings the replicas of hosted names (all, or `only`) in line with the published view.
@@ -167,8 +162,11 @@ impl Engine {
             peers: &self.mesh,
             leaving: self.is_leaving(),
         };
-        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
-        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
+        // Hosted here, on its way out, or arriving (its actor not started yet).
+        let hosted = |k: &ActorKey| {
+            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
+        };
         let settled = self.handoff.is_settled();
         self.recovery.handle_offers(offers, settled, ctx, hosted);
     }
@@ -183,9 +181,23 @@ impl Engine {
         self.respawning.insert(child, (start, now));
     }
 
+    /// Actor `child` started (its `pre_start` or `restore` completed): its checkpoints are
+    /// newer than what it started from. A respawn takes effect now: its directory node
+    /// is told it runs here and its holders get the new generation's spec (returned to
+    /// report).
+    pub fn handle_start_ok(&mut self, child: ChildId, now: Millis) -> Option<Respawned> {
+        if let Some(c) = self.children.get_mut(&child) {
+            c.started_from = None;
+        }
+        let done = self.handle_respawn_started(child, now)?;
+        self.register_elsewhere(&done.key, &done.kind);
+        self.replicate(Some(std::slice::from_ref(&done.key)), now);
+        Some(done)
+    }
+
     /// A respawned actor started: its replica here becomes the running name, its holders
-    /// get the new generation's spec. Returns what to report, and replicates it.
-    pub fn handle_respawn_started(&mut self, child: ChildId, now: Millis) -> Option<Respawned> {
+    /// get the new generation's spec. Returns what to report.
+    fn handle_respawn_started(&mut self, child: ChildId, now: Millis) -> Option<Respawned> {
         let (start, started) = self.respawning.remove(&child)?;
         let RespawnStart {
             key,
@@ -211,7 +223,6 @@ impl Engine {
     /// A copy of `entry.key` arrived from `from` (`snapshot`: its state) while one runs
     /// here: two live copies met after a partition (or a pause). A copy that is itself
     /// moving away takes the conflict with it (kept in `conflicts` until it lands).
-    /// `hosted`: the name has an entry in the node's hosted table.
     pub(crate) fn resolve_conflict(
         &mut self,
         from: &NodeName,
@@ -229,9 +240,6 @@ impl Engine {
             .and_then(|id| self.children.get(&id))
             .is_some_and(|c| !c.draining)
             && !self.outgoing.contains_key(&key);
-        if running && !self.child_ids.contains_key(&key) {
-            return;
-        }
         let placement = self.view_placement();
         let leaving = self.is_leaving();
         let ctx = Ctx {
@@ -291,8 +299,11 @@ impl Engine {
             peers: &self.mesh,
             leaving,
         };
-        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
-        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
+        // Hosted here, on its way out, or arriving (its actor not started yet).
+        let hosted = |k: &ActorKey| {
+            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
+        };
         let mut names = Engine::running(&mut self.children, child_ids, None);
         self.recovery
             .handle_settled(by_deadline, self.view_started, &mut names, ctx, hosted);
@@ -310,8 +321,11 @@ impl Engine {
             peers: &self.mesh,
             leaving,
         };
-        let (child_ids, outgoing) = (&self.child_ids, &self.outgoing);
-        let hosted = |k: &ActorKey| child_ids.contains_key(k) || outgoing.contains_key(k);
+        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
+        // Hosted here, on its way out, or arriving (its actor not started yet).
+        let hosted = |k: &ActorKey| {
+            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
+        };
         let mut names = Engine::running(&mut self.children, child_ids, None);
         self.recovery
             .handle_tick(settled, self.view_started, &mut names, ctx, hosted)
@@ -347,11 +361,5 @@ impl Engine {
             }
         }
         n
-    }
-
-    /// Whether the hosted-or-outgoing test holds for `key` (exposed for the node layer's
-    /// conflict bookkeeping).
-    pub fn holds_name(&self, key: &ActorKey) -> bool {
-        self.holds(key)
     }
 }

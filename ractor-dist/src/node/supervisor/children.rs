@@ -40,7 +40,9 @@ impl SupervisorState {
             }
             SpawnDecision::Here(activation) => activation,
         };
-        let erased = self.shared.kinds.get(&kind).cloned()?;
+        let Some(erased) = self.shared.kinds.get(&kind).cloned() else {
+            return Some((Response::Err(RemoteError::UnknownKind(kind)), reply));
+        };
         match self.launch(&key, &erased, &args, None) {
             Ok(cell) => {
                 tracing::debug!(name = %key, %kind, "starting");
@@ -250,10 +252,18 @@ impl SupervisorState {
         // A start that failed while draining still moves on (and starts on its target).
         let moving_on = self.engine.children.get(&actor).is_some_and(|c| c.draining);
         if result.is_ok() {
-            if let Some(child) = self.engine.children.get_mut(&actor) {
-                child.started_from = None;
+            let now = self.now();
+            if let Some(done) = self.engine.handle_start_ok(actor, now) {
+                Counters::bump(&self.shared.counters.respawned);
+                tracing::info!(
+                    name = %done.key,
+                    lost = %done.lost,
+                    generation = done.generation,
+                    checkpoint = done.seq,
+                    start_ms = done.start_ms,
+                    "respawned a name whose host was lost"
+                );
             }
-            self.respawn_started(actor);
         }
         if let Err(reason) = &result {
             self.child_exited(myself, actor, None, None, Some(reason.clone()), true)

@@ -78,9 +78,16 @@ impl SupervisorState {
             Command::SendBatch { to, batch, keys } => self.send_batch(&to, batch, &keys),
             Command::Moved { key, to } => self.finish_move(&key, &to),
             Command::Restore(key) => self.restore_local(&key),
-            Command::Settled { by_deadline } => self.settled(by_deadline).await,
+            Command::Settled { by_deadline } => self.settled(by_deadline),
             Command::ReleaseParked { expired_only } => self.release_parked(expired_only).await,
-            Command::Respawn(start) => self.respawn(start),
+            Command::Respawn(start) => {
+                if self.shared.hosted(&start.key).is_some() {
+                    // A copy arrived between the decision and now: it serves the name.
+                    tracing::warn!(name = %start.key, "respawn skipped: the name runs here already");
+                } else {
+                    self.respawn(start);
+                }
+            }
             Command::Resolve {
                 key,
                 resolution,
@@ -108,8 +115,10 @@ impl SupervisorState {
     /// their own tasks, and messages for them wait in their mailboxes meanwhile.
     fn start_arrivals(&mut self, from: &NodeName, batch: Option<u64>, arrivals: Vec<Arriving>) {
         let mut started = Vec::new();
+        let mut failed = Vec::new();
         for arriving in arrivals {
             let Some(kind) = self.shared.kinds.get(&arriving.kind).cloned() else {
+                failed.push(arriving.key);
                 continue;
             };
             let key = arriving.key.clone();
@@ -129,10 +138,12 @@ impl SupervisorState {
                 }
                 Err(e) => {
                     tracing::error!(name = %key, error = ?e, "actor could not be started; it is lost");
+                    failed.push(arriving.key);
                 }
             }
         }
-        self.engine.handle_arrivals_started(from, batch, started);
+        self.engine
+            .handle_arrivals_started(from, batch, started, failed);
     }
 
     /// Counts and logs what the engine noticed.
@@ -174,10 +185,10 @@ impl SupervisorState {
         }
     }
 
-    /// The node settled for its view: settling actors become active, the recovery engine
-    /// takes its turn, and everything parked is dispatched again. A `Settled` of a view
-    /// that was already replaced counts only if the current view is settled.
-    async fn settled(&mut self, by_deadline: bool) {
+    /// The node settled for its view: settling actors become active (the respawns the
+    /// recovery engine decided then, and the release of what was parked, follow as
+    /// commands).
+    fn settled(&mut self, by_deadline: bool) {
         if by_deadline {
             tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
         }
@@ -195,9 +206,6 @@ impl SupervisorState {
                 }
             }
         }
-        let now = self.now();
-        self.engine.recovery_settled(by_deadline, now);
-        self.release_parked(false).await;
     }
 
     /// A new membership view was worked out: handles forget the hosts of the peers lost,

@@ -56,31 +56,11 @@ impl SupervisorState {
             meta.activation.clone(),
         );
         // Its spec stays a replica here, and its holders unchanged, until it has started
-        // (`respawn_started`): a start that fails deletes nothing.
+        // (`Engine::handle_start_ok`): a start that fails deletes nothing.
         if let Some(cell) = cell {
             self.engine
                 .handle_respawn_launched(super::cid(&cell.get_id()), start, now);
         }
-    }
-
-    /// A respawned actor started: its replica here becomes the running name, its holders
-    /// get the new generation's spec.
-    pub(super) fn respawn_started(&mut self, actor: ChildId) {
-        let now = self.now();
-        let Some(done) = self.engine.handle_respawn_started(actor, now) else {
-            return;
-        };
-        Counters::bump(&self.shared.counters.respawned);
-        tracing::info!(
-            name = %done.key,
-            lost = %done.lost,
-            generation = done.generation,
-            checkpoint = done.seq,
-            start_ms = done.start_ms,
-            "respawned a name whose host was lost"
-        );
-        self.engine.register_elsewhere(&done.key, &done.kind);
-        self.replicate(Some(std::slice::from_ref(&done.key)));
     }
 
     /// Runs before every message: raises the pause fence after a pause past the deadline.

@@ -319,9 +319,7 @@ impl SupervisorState {
         self.forget_child(key, &entry.cell);
         // A spawn of the name waits for this copy's exit.
         self.engine
-            .stopping_names
-            .entry(key.clone())
-            .or_insert_with(|| cid(&entry.cell.get_id()));
+            .handle_stop_requested(key, cid(&entry.cell.get_id()));
         entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
     }

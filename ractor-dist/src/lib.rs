@@ -67,6 +67,29 @@
 //! # }
 //! ```
 //!
+//! ## Adding ractor-dist to a ractor application
+//!
+//! ractor_cluster turns on ractor's `cluster` feature for the whole build; from then on
+//! every message type needs its own `ractor::Message` impl, plain local actors included,
+//! and the build fails before any code changed with
+//!
+//! ```text
+//! error[E0277]: the trait bound `LogMsg: Message` is not satisfied
+//! help: the trait `serde_core::ser::Serialize` is not implemented for `LogMsg`
+//! ```
+//!
+//! Deriving serde, as the hint says, is not the fix. Derive `ractor_cluster::RactorMessage`
+//! on each local message type (`#[derive(RactorMessage)] enum LogMsg { .. }`), and
+//! `ractor_cluster::RactorClusterMessage` on the messages of distributed kinds.
+//! `examples/local_beside_distributed.rs` runs a plain actor beside a distributed one.
+//!
+//! Call sites keep their shape: [`cast!`], [`call!`] and [`call_t!`] from this crate take a
+//! [`DistRef`] as well as a ractor `ActorRef` (import them instead of ractor's);
+//! [`DistRef::call`] takes an optional timeout; [`DistRef::send_after`] and
+//! [`DistRef::send_interval`] work as ractor's. Errors say whether a retry may help
+//! ([`DistError::is_transient`]). A service ends its `main` with
+//! [`DistNode::run_until_signal`], so that SIGTERM or Ctrl-C hands its actors off.
+//!
 //! ## Layers
 //!
 //! - [`core`]: pure and deterministic (placement, membership and the mesh, routing, hold
@@ -126,6 +149,13 @@ mod node;
 pub mod testing;
 pub mod transport;
 
+/// What the call-site macros ([`cast!`], [`call!`], [`call_t!`]) expand to; not part of
+/// the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::node::macros::MacroOutcome;
+}
+
 pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Push, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
@@ -134,5 +164,5 @@ pub use crate::core::{
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
     Changes, Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
-    OnRingChange, OnStateChange, Replicated, ValueChange,
+    OnRingChange, OnStateChange, Replicated, Spawned, ValueChange,
 };

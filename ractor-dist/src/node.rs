@@ -8,9 +8,11 @@
 pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
+pub(crate) mod macros;
 pub(crate) mod replicated;
 pub(crate) mod ring;
 pub(crate) mod shared;
+mod signal;
 pub(crate) mod supervisor;
 
 use std::any::TypeId;
@@ -278,14 +280,16 @@ impl DistNode {
 
     /// Spawns the actor `name` of kind `A` on its rendezvous owner, from any node.
     ///
-    /// Idempotent: if `name` already runs, its [`DistRef`] is returned and `args` are
-    /// ignored.
+    /// Idempotent: if `name` already runs as kind `A`, its [`DistRef`] is returned and
+    /// `args` are ignored ([`DistNode::spawn_with_outcome`] tells which happened).
     ///
     /// # Errors
     ///
     /// [`DistError::UnknownKind`] when the owner does not know `A::KIND`,
+    /// [`DistError::KindMismatch`] when `name` already runs as another kind (as known to
+    /// the node that answers: the one hosting it, or the one it moved away from),
     /// [`DistError::SpawnFailed`] when `pre_start` fails, [`DistError::BadArguments`],
-    /// [`DistError::TooLarge`], or a transport error. Nothing runs after an error.
+    /// [`DistError::TooLarge`], or a transport error. Nothing new runs after an error.
     ///
     /// # Cancel safety
     ///
@@ -296,6 +300,37 @@ impl DistNode {
         name: impl Into<ActorKey>,
         args: A::Arguments,
     ) -> Result<DistRef<A::Msg>, DistError> {
+        Ok(self.spawn_with_outcome::<A>(name, args).await?.into_ref())
+    }
+
+    /// As [`DistNode::spawn`], telling whether this call started the actor (and used
+    /// `args`) or found it already running.
+    ///
+    /// # Errors
+    ///
+    /// As [`DistNode::spawn`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`DistNode::spawn`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ractor_dist::{DistActor, DistNode, Spawned};
+    /// # async fn example<A: DistActor<Arguments = i64>>(node: DistNode) -> Result<(), ractor_dist::DistError> {
+    /// match node.spawn_with_outcome::<A>("visits", 40).await? {
+    ///     Spawned::Created(_) => println!("started with 40"),
+    ///     Spawned::Found(_) => println!("already running; 40 was not used"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn spawn_with_outcome<A: DistActor>(
+        &self,
+        name: impl Into<ActorKey>,
+        args: A::Arguments,
+    ) -> Result<Spawned<A::Msg>, DistError> {
         let key = name.into();
         let args = kind::encode_args(&args).map_err(|reason| DistError::BadArguments {
             kind: A::KIND.to_string(),
@@ -325,12 +360,25 @@ impl DistNode {
                 .request(&target, &request, shared.config.request_timeout)
                 .await?
             {
-                Response::Spawned { host, .. } => {
+                Response::Spawned { host, created } => {
                     shared.remember_host(&key, host);
-                    return Ok(DistRef::unresolved(key, self.shared.clone()));
+                    let actor = DistRef::unresolved(key, self.shared.clone());
+                    return Ok(match created {
+                        true => Spawned::Created(actor),
+                        false => Spawned::Found(actor),
+                    });
                 }
                 Response::Redirect { host } => target = host,
-                Response::Err(e) => return Err(e.into()),
+                Response::Err(e) => {
+                    return Err(match DistError::from(e) {
+                        DistError::KindMismatch { key, running, .. } => DistError::KindMismatch {
+                            key,
+                            running,
+                            requested: A::KIND.to_string(),
+                        },
+                        e => e,
+                    })
+                }
                 other => {
                     return Err(DistError::Protocol(format!(
                         "unexpected spawn answer: {other:?}"
@@ -421,6 +469,36 @@ impl DistNode {
         }
     }
 
+    /// Waits for SIGTERM or Ctrl-C (SIGINT), then leaves the cluster gracefully and stops
+    /// the node ([`DistNode::shutdown`]): the end of a service's `main`, so that a process
+    /// stopped by its supervisor (systemd, Kubernetes, a terminal) hands its actors off
+    /// instead of dying like `kill -9`. The handlers are installed when the future is first
+    /// polled; until then the signals keep their default effect (the process exits).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NodeDown`] when the node was already stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe while it waits for a signal (nothing happened yet); not cancel safe once
+    /// the shutdown began (as [`DistNode::shutdown`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(node: ractor_dist::DistNode) -> Result<(), ractor_dist::DistError> {
+    /// // ... spawn and serve ...
+    /// node.run_until_signal().await?; // returns after a graceful leave
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn run_until_signal(&self) -> Result<(), DistError> {
+        let signal = signal::shutdown_signal().await;
+        tracing::info!(node = %self.shared.me, %signal, "leaving the cluster on a signal");
+        self.shutdown().await
+    }
+
     /// Leaves the cluster gracefully ([`DistNode::leave`]: every actor is handed off) and
     /// stops the node.
     ///
@@ -443,6 +521,38 @@ impl DistNode {
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;
         Ok(())
+    }
+}
+
+/// What [`DistNode::spawn_with_outcome`] did: started the actor, or found it running (its
+/// arguments then were not used). Either way it holds the actor's [`DistRef`].
+pub enum Spawned<M> {
+    /// This spawn started the actor with its arguments.
+    Created(DistRef<M>),
+    /// The actor already ran (as the same kind); the arguments were not used.
+    Found(DistRef<M>),
+}
+
+impl<M> std::fmt::Debug for Spawned<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Spawned::Created(actor) => f.debug_tuple("Created").field(actor).finish(),
+            Spawned::Found(actor) => f.debug_tuple("Found").field(actor).finish(),
+        }
+    }
+}
+
+impl<M> Spawned<M> {
+    /// True when this spawn started the actor.
+    pub fn created(&self) -> bool {
+        matches!(self, Spawned::Created(_))
+    }
+
+    /// The actor's handle.
+    pub fn into_ref(self) -> DistRef<M> {
+        match self {
+            Spawned::Created(actor) | Spawned::Found(actor) => actor,
+        }
     }
 }
 

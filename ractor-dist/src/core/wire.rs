@@ -266,6 +266,13 @@ pub(crate) enum RemoteError {
         key: ActorKey,
         reason: String,
     },
+    /// A spawn named an actor that runs here as another kind (`running`). Added last:
+    /// every earlier variant keeps its encoding, so a peer of the same protocol version
+    /// that lacks it only fails to decode this answer (it would have been a wrong `Ok`).
+    KindMismatch {
+        key: ActorKey,
+        running: String,
+    },
 }
 
 /// Encodes a value with the version header.
@@ -390,6 +397,28 @@ mod tests {
                 b'r'
             ]
         );
+    }
+
+    /// `RemoteError::KindMismatch` was added after the last version bump: it must come last,
+    /// leaving every earlier answer's bytes as pinned above.
+    #[test]
+    fn the_kind_mismatch_answer_is_the_last_remote_error() {
+        let mismatch = encode(&Response::Err(RemoteError::KindMismatch {
+            key: "k".into(),
+            running: "r".into(),
+        }));
+        assert_eq!(
+            mismatch,
+            [
+                4, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                0, b'r'
+            ]
+        );
+        let back: Response = decode(&mismatch, 1 << 20).unwrap();
+        assert!(matches!(
+            back,
+            Response::Err(RemoteError::KindMismatch { running, .. }) if running == "r"
+        ));
     }
 
     #[test]

@@ -29,6 +29,8 @@ use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::GatewayMsg;
 
+mod timers;
+
 /// How many times a send re-resolves a stale route before giving up.
 const MAX_ATTEMPTS: usize = 4;
 
@@ -340,8 +342,12 @@ impl<M: Message> DistRef<M> {
     }
 
     /// Sends a request built around a reply port and waits for the answer, like ractor's
-    /// `call`; the timeout is mandatory. For a variant `Get(RpcReplyPort<i64>)`:
+    /// `ActorRef::call`. For a variant `Get(RpcReplyPort<i64>)`:
     /// `counter.call(CounterMsg::Get, Duration::from_secs(1)).await?` (see the crate docs).
+    ///
+    /// `timeout` is a `Duration`, `Some(duration)` or `None`; unlike ractor, `None` does not
+    /// wait forever but `DistConfig::request_timeout` (a node may die without answering).
+    /// The answer is the reply itself: a timeout is an error, not a `CallResult`.
     ///
     /// # Errors
     ///
@@ -352,11 +358,16 @@ impl<M: Message> DistRef<M> {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the answer; the request may still be delivered.
-    pub async fn call<R, F>(&self, build: F, timeout: Duration) -> Result<R, DistError>
+    pub async fn call<R, F>(
+        &self,
+        build: F,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<R, DistError>
     where
         F: FnOnce(RpcReplyPort<R>) -> M,
         R: Send + 'static,
     {
+        let timeout = (timeout.into()).unwrap_or(self.inner.node.config.request_timeout);
         let deadline = Instant::now() + timeout;
         let (tx, rx) = ractor::concurrency::oneshot();
         let message = build(RpcReplyPort::from((tx, timeout)));

@@ -1,4 +1,10 @@
 //! [`DistError`]: what can go wrong when using a distributed actor.
+//!
+//! Every variant says whether anything changed, and whether it is **transient** (the same
+//! operation may succeed if retried once the cluster settled: a move, a view change or a
+//! restart was in the way) or **permanent** (retrying the same operation fails the same
+//! way until something else changes: the code, the configuration or the arguments).
+//! [`DistError::is_transient`] tells which.
 
 use std::time::Duration;
 
@@ -6,24 +12,31 @@ use crate::core::config::ConfigError;
 use crate::core::wire::RemoteError;
 use crate::core::{ActorKey, NodeName};
 
-/// An error of a ractor-dist operation. Each variant says whether anything changed.
+/// An error of a ractor-dist operation. Each variant says whether anything changed and
+/// whether it is transient or permanent ([`DistError::is_transient`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DistError {
-    /// The configuration is invalid; nothing was started.
+    /// The configuration is invalid; nothing was started. Permanent.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
     /// The node could not start (for example, the port is taken); nothing is running.
+    /// Permanent (for this configuration).
     #[error("node failed to start: {0}")]
     Start(String),
     /// No actor of that name exists in the cluster (as far as its directory node knows).
-    /// Nothing was delivered.
+    /// Nothing was delivered. Permanent: retrying does not bring the name back; spawn it.
+    /// (One window is an exception: after the name's node crashed and before the name is
+    /// respawned on a survivor, about the heartbeat deadline for a silent node, a name
+    /// known to exist is not found; see the README's non-guarantees.)
     #[error("no actor named {0} in the cluster")]
     NotFound(ActorKey),
-    /// The kind is not registered on the node that would host the actor; nothing was spawned.
+    /// The kind is not registered on the node that would host the actor; nothing was
+    /// spawned. Permanent (register the kind on every node).
     #[error("unknown actor kind {0:?} (not registered on the hosting node)")]
     UnknownKind(String),
     /// The spawn arguments did not decode on the hosting node; nothing was spawned.
+    /// Permanent.
     #[error("arguments for kind {kind:?} do not decode: {reason}")]
     BadArguments {
         /// The kind.
@@ -32,7 +45,7 @@ pub enum DistError {
         reason: String,
     },
     /// The message could not be encoded here or decoded by the actor's kind (another
-    /// message type, or another version of it); it was not delivered.
+    /// message type, or another version of it); it was not delivered. Permanent.
     #[error("message for {key} was refused: {reason}")]
     BadMessage {
         /// The actor.
@@ -40,7 +53,7 @@ pub enum DistError {
         /// What went wrong.
         reason: String,
     },
-    /// The actor's `pre_start` failed; it is not running.
+    /// The actor's `pre_start` failed; it is not running. Permanent (for these arguments).
     #[error("actor {key} failed to start: {reason}")]
     SpawnFailed {
         /// The actor.
@@ -48,13 +61,15 @@ pub enum DistError {
         /// The startup error.
         reason: String,
     },
-    /// The actor lives under another message type than the one asked for; nothing was sent.
+    /// The actor lives under another message type than the one asked for; nothing was
+    /// sent. Permanent.
     #[error("actor {0} handles another message type")]
     WrongType(ActorKey),
     /// No answer within the timeout. The request may or may not have been processed.
+    /// Transient, but retry only what may be done twice (an idempotent request).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    /// The message is larger than the configured frame limit; nothing was sent.
+    /// The message is larger than the configured frame limit; nothing was sent. Permanent.
     #[error("message of {size} bytes exceeds the frame limit of {limit} bytes")]
     TooLarge {
         /// Encoded size.
@@ -63,19 +78,23 @@ pub enum DistError {
         limit: usize,
     },
     /// The node that should handle the request is not reachable right now; nothing was
-    /// delivered. Retrying after the membership settles may succeed.
+    /// delivered. Transient: retrying after the membership settles may succeed.
     #[error("node {0} is unreachable")]
     Unreachable(NodeName),
-    /// The actor stopped (or was restarted) before it answered.
+    /// The actor stopped (or was restarted) before it answered; the request may have been
+    /// handled. Transient: a retry reaches the restarted actor, or fails with
+    /// [`DistError::NotFound`] if the name is gone.
     #[error("actor {0} stopped before answering")]
     Stopped(ActorKey),
-    /// The local node is shutting down or its supervisor is gone.
+    /// The local node is shutting down or its supervisor is gone; nothing was sent.
+    /// Permanent.
     #[error("the local ractor-dist node is not running")]
     NodeDown,
     /// The node holding messages for the actor while it moves (or while the node settles)
     /// already holds its cap of them ([`crate::DistConfig::hold_per_name`],
     /// [`crate::DistConfig::hold_per_node`]); this message was not delivered and the refusal
-    /// was counted (`NodeStatus::hold_refused`). Retrying once the move is over may succeed.
+    /// was counted (`NodeStatus::hold_refused`). Transient: retrying once the move is over
+    /// may succeed.
     #[error("message for {key} was refused: {reason}")]
     Overloaded {
         /// The actor.
@@ -83,13 +102,67 @@ pub enum DistError {
         /// Which cap was reached.
         reason: String,
     },
-    /// A peer answered with something this node cannot interpret.
+    /// A peer answered with something this node cannot interpret (another version, or a
+    /// bug). Permanent.
     #[error("protocol error: {0}")]
     Protocol(String),
     /// A replicated value was asked for as another type, or an update does not encode
-    /// (nothing changed).
+    /// (nothing changed). Permanent.
     #[error(transparent)]
     Replica(crate::core::replicated::ReplicaError),
+    /// The name already runs as another kind; nothing was spawned and the running actor
+    /// is untouched. Permanent (stop it first, or use another name).
+    #[error("actor {key} already runs as kind {running:?}, not {requested:?}")]
+    KindMismatch {
+        /// The actor.
+        key: ActorKey,
+        /// The kind it runs as.
+        running: String,
+        /// The kind the spawn asked for.
+        requested: String,
+    },
+}
+
+impl DistError {
+    /// True when the same operation may succeed if retried after a while (the cluster was
+    /// moving the actor, changing its view, restarting the actor or holding too many
+    /// messages): [`DistError::Timeout`], [`DistError::Unreachable`],
+    /// [`DistError::Stopped`] and [`DistError::Overloaded`]. Every other error is
+    /// permanent: retrying fails the same way.
+    ///
+    /// A timed-out call may have been handled: retry only requests that may be handled
+    /// twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ractor_dist::DistError;
+    ///
+    /// assert!(DistError::Timeout(Duration::from_secs(1)).is_transient());
+    /// assert!(!DistError::NodeDown.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DistError::Timeout(_)
+            | DistError::Unreachable(_)
+            | DistError::Stopped(_)
+            | DistError::Overloaded { .. } => true,
+            DistError::Config(_)
+            | DistError::Start(_)
+            | DistError::NotFound(_)
+            | DistError::UnknownKind(_)
+            | DistError::BadArguments { .. }
+            | DistError::BadMessage { .. }
+            | DistError::SpawnFailed { .. }
+            | DistError::WrongType(_)
+            | DistError::TooLarge { .. }
+            | DistError::NodeDown
+            | DistError::Protocol(_)
+            | DistError::Replica(_)
+            | DistError::KindMismatch { .. } => false,
+        }
+    }
 }
 
 impl From<RemoteError> for DistError {
@@ -105,6 +178,49 @@ impl From<RemoteError> for DistError {
             RemoteError::Unavailable(n) => DistError::Unreachable(NodeName::new(n)),
             RemoteError::Malformed(reason) => DistError::Protocol(reason),
             RemoteError::Overloaded { key, reason } => DistError::Overloaded { key, reason },
+            // The requested kind is filled in by the spawning side, which knows it.
+            RemoteError::KindMismatch { key, running } => DistError::KindMismatch {
+                key,
+                running,
+                requested: String::new(),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_a_settled_cluster_may_not_repeat_are_transient() {
+        let key = || ActorKey::new("k");
+        let transient = [
+            DistError::Timeout(Duration::from_secs(1)),
+            DistError::Unreachable(NodeName::new("b@h")),
+            DistError::Stopped(key()),
+            DistError::Overloaded {
+                key: key(),
+                reason: "cap".into(),
+            },
+        ];
+        let permanent = [
+            DistError::Start("port taken".into()),
+            DistError::NotFound(key()),
+            DistError::UnknownKind("x".into()),
+            DistError::WrongType(key()),
+            DistError::TooLarge { size: 2, limit: 1 },
+            DistError::NodeDown,
+            DistError::Protocol("?".into()),
+            DistError::KindMismatch {
+                key: key(),
+                running: "a".into(),
+                requested: "b".into(),
+            },
+        ];
+        assert!(transient.iter().all(DistError::is_transient));
+        assert!(!permanent.iter().any(DistError::is_transient));
+        // A node shutting down answers spawns with `Unavailable`: worth retrying elsewhere.
+        assert!(DistError::from(RemoteError::Unavailable("b@h".into())).is_transient());
     }
 }

@@ -202,11 +202,15 @@ async fn run(args: NodeArgs) -> Result<(), Failure> {
     let node = DistNode::start(args.config, kinds).await?;
     println!("ready {}", node.name());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut shutdown = Box::pin(shutdown_signal());
+    // SIGTERM or Ctrl-C: the node leaves and stops (between two commands: the future is
+    // only polled while waiting for a line, and a signal meanwhile is kept until then).
+    let until_signal = node.run_until_signal();
+    tokio::pin!(until_signal);
     loop {
         let line = tokio::select! {
+            biased;
+            stopped = &mut until_signal => return Ok(stopped?),
             line = lines.next_line() => line?,
-            _ = &mut shutdown => None,
         };
         let Some(line) = line else { break };
         let line = line.trim();
@@ -232,28 +236,6 @@ async fn run(args: NodeArgs) -> Result<(), Failure> {
     }
     node.shutdown().await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -75,10 +75,7 @@ impl Engine {
         hosted: Option<Residence>,
     ) -> SpawnDecision {
         match self.route(key, Context::Spawn { hops }, hosted) {
-            Decision::Found(host) => SpawnDecision::Answer(Response::Spawned {
-                host,
-                created: false,
-            }),
+            Decision::Found(host) => SpawnDecision::Answer(self.found_for_spawn(key, kind, host)),
             Decision::Unavailable => {
                 SpawnDecision::Answer(Response::Err(RemoteError::Unavailable(self.me.to_string())))
             }
@@ -91,6 +88,24 @@ impl Engine {
                 generation: 1,
                 origin: self.me.clone(),
             }),
+        }
+    }
+
+    /// The answer to a spawn of `key` as `kind` that found it running on `host`: an error
+    /// when this node knows it runs as another kind (it runs here, or moved away from
+    /// here; a name this node only has a directory entry for is not checked).
+    pub(crate) fn found_for_spawn(&self, key: &ActorKey, kind: &str, host: NodeName) -> Response {
+        let running = (self.child_of(key).map(|c| c.kind.as_str()))
+            .or_else(|| self.moved_kinds.get(key).map(String::as_str));
+        match running {
+            Some(running) if running != kind => Response::Err(RemoteError::KindMismatch {
+                key: key.clone(),
+                running: running.to_string(),
+            }),
+            _ => Response::Spawned {
+                host,
+                created: false,
+            },
         }
     }
 

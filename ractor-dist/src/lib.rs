@@ -141,7 +141,10 @@
 //! 1, each respawn or conflict resolution adds 1; a planned move keeps it) and fences stale
 //! specs and checkpoints; an **incarnation** tells a restarted node from its old self. A
 //! name is **moving** while it is drained and handed off (its messages are held), and
-//! **fenced** while its node waits to rejoin after a pause.
+//! **fenced** while its node waits to rejoin after a pause. A node's **supervisor**
+//! (`DistSupervisor`) is its only actor peers see: frames and requests between nodes go
+//! from supervisor to supervisor (its ractor_cluster process group keeps an older name,
+//! `ractor_dist::gateways`, which is part of the wire contract).
 
 pub mod core;
 mod node;

@@ -40,7 +40,7 @@ use crate::core::{
 use crate::transport::cluster::ClusterTransport;
 use crate::transport::Transport;
 use shared::NodeShared;
-use supervisor::{DistSupervisor, GatewayMsg, SupervisorArgs};
+use supervisor::{DistSupervisor, SupervisorArgs, SupervisorMsg};
 
 /// The registry name of the supervisor: it makes a second node in one process fail fast
 /// (ractor_cluster's registry and process groups are process-global).
@@ -462,7 +462,7 @@ impl DistNode {
     pub async fn leave(&self) -> Result<(), DistError> {
         let supervisor = self.shared.supervisor()?.clone();
         let timeout = self.shared.config.timing().leave_call();
-        match supervisor.call(GatewayMsg::Leave, Some(timeout)).await {
+        match supervisor.call(SupervisorMsg::Leave, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
             Ok(ractor::rpc::CallResult::Timeout) => Err(DistError::Timeout(timeout)),
             _ => Err(DistError::NodeDown),
@@ -516,7 +516,7 @@ impl DistNode {
             tracing::warn!(error = %e, "leave before shutdown did not complete");
         }
         self.shared.replicas.flush(&self.shared);
-        let _ = ractor::call_t!(supervisor, GatewayMsg::Shutdown, 10_000);
+        let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 10_000);
         let _ = supervisor
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use ractor::ActorRef;
 
 use crate::core::NodeName;
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 pub use memory::MemoryNetwork;
 
@@ -38,7 +38,7 @@ pub(crate) struct Sessions {
     /// Peers with a session, each with the address it advertises.
     pub(crate) connected: Vec<(NodeName, String)>,
     /// The supervisors of connected peers: frames and requests are sent to these.
-    pub(crate) gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
+    pub(crate) supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
 }
 
 /// The network seam of one node (see the module docs).
@@ -48,7 +48,7 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// # Errors
     ///
     /// When the transport cannot report to it.
-    fn attach(&self, supervisor: &ActorRef<GatewayMsg>) -> Result<(), String>;
+    fn attach(&self, supervisor: &ActorRef<SupervisorMsg>) -> Result<(), String>;
 
     /// The peers with a session and their supervisors.
     fn sessions(&self) -> BoxFuture<'_, Result<Sessions, String>>;

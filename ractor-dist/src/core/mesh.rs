@@ -91,7 +91,7 @@ pub struct Mesh {
     connected: BTreeSet<NodeName>,
     /// The dial addresses of those sessions.
     connected_addrs: BTreeSet<String>,
-    /// Peers whose supervisor can be reached (a session and a gateway).
+    /// Peers whose supervisor can be reached (a session and its supervisor).
     reachable: BTreeSet<NodeName>,
     hello_sent: BTreeMap<NodeName, Millis>,
     leavers: BTreeMap<NodeName, Incarnation>,

@@ -27,7 +27,7 @@ use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::error::DistError;
 use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 mod timers;
 
@@ -47,7 +47,7 @@ enum Route {
     Remote {
         generation: u64,
         host: NodeName,
-        gateway: ActorRef<GatewayMsg>,
+        peer: ActorRef<SupervisorMsg>,
     },
 }
 
@@ -57,7 +57,7 @@ static UNRESOLVED: std::sync::LazyLock<Arc<Route>> =
 
 enum Fast<M> {
     Done,
-    Remote(M, NodeName, ActorRef<GatewayMsg>, u64),
+    Remote(M, NodeName, ActorRef<SupervisorMsg>, u64),
     Slow(M),
 }
 
@@ -156,8 +156,8 @@ impl<M: Message> DistRef<M> {
     pub fn cast(&self, message: M) -> Result<(), DistError> {
         match self.try_fast(message)? {
             Fast::Done => Ok(()),
-            Fast::Remote(message, host, gateway, generation) => {
-                match self.cast_remote(message, host, gateway, generation)? {
+            Fast::Remote(message, host, peer, generation) => {
+                match self.cast_remote(message, host, peer, generation)? {
                     None => Ok(()),
                     Some(message) => self.send_slow(message),
                 }
@@ -185,11 +185,11 @@ impl<M: Message> DistRef<M> {
             Route::Remote {
                 generation: g,
                 host,
-                gateway,
+                peer,
             } if *g == generation => Ok(Fast::Remote(
                 message,
                 host.clone(),
-                gateway.clone(),
+                peer.clone(),
                 generation,
             )),
             _ => Ok(Fast::Slow(message)),
@@ -208,9 +208,9 @@ impl<M: Message> DistRef<M> {
                 },
                 Route::Remote {
                     host,
-                    gateway,
+                    peer,
                     generation,
-                } => match self.cast_remote(message, host, gateway, generation)? {
+                } => match self.cast_remote(message, host, peer, generation)? {
                     None => return Ok(()),
                     Some(m) => message = m,
                 },
@@ -257,7 +257,7 @@ impl<M: Message> DistRef<M> {
             });
         }
         supervisor
-            .cast(GatewayMsg::LocalSend {
+            .cast(SupervisorMsg::LocalSend {
                 key: self.inner.key.clone(),
                 msg: Box::new(message),
                 refused,
@@ -274,7 +274,7 @@ impl<M: Message> DistRef<M> {
         &self,
         message: M,
         host: NodeName,
-        gateway: ActorRef<GatewayMsg>,
+        peer: ActorRef<SupervisorMsg>,
         generation: u64,
     ) -> Result<Option<M>, DistError> {
         match self.serialize(message)? {
@@ -287,7 +287,7 @@ impl<M: Message> DistRef<M> {
                 let queued = self
                     .inner
                     .node
-                    .enqueue_cast(&host, &gateway, item.clone(), generation)
+                    .enqueue_cast(&host, &peer, item.clone(), generation)
                     .inspect_err(|_| self.invalidate())?;
                 if queued {
                     return Ok(None);
@@ -395,9 +395,9 @@ impl<M: Message> DistRef<M> {
     ) -> Result<(), DistError> {
         let message = match self.try_fast(message)? {
             Fast::Done => return Ok(()),
-            Fast::Remote(message, host, gateway, generation) => {
+            Fast::Remote(message, host, peer, generation) => {
                 return self
-                    .call_remote(message, host, gateway, generation, timeout)
+                    .call_remote(message, host, peer, generation, timeout)
                     .await
             }
             Fast::Slow(message) => message,
@@ -414,11 +414,11 @@ impl<M: Message> DistRef<M> {
                 },
                 Route::Remote {
                     host,
-                    gateway,
+                    peer,
                     generation,
                 } => {
                     return self
-                        .call_remote(message, host, gateway, generation, timeout)
+                        .call_remote(message, host, peer, generation, timeout)
                         .await;
                 }
                 Route::Supervisor => return self.via_supervisor(message, Some(refused)),
@@ -432,7 +432,7 @@ impl<M: Message> DistRef<M> {
         &self,
         message: M,
         host: NodeName,
-        gateway: ActorRef<GatewayMsg>,
+        peer: ActorRef<SupervisorMsg>,
         generation: u64,
         timeout: Duration,
     ) -> Result<(), DistError> {
@@ -451,7 +451,7 @@ impl<M: Message> DistRef<M> {
                     metadata: None,
                 })
                 .map_err(|_| self.bad_message("the message failed to re-decode"))?;
-                match self.cast_remote(m, host, gateway, generation)? {
+                match self.cast_remote(m, host, peer, generation)? {
                     None => Ok(()),
                     Some(m) => self.send_slow(m),
                 }
@@ -614,11 +614,11 @@ impl<M: Message> DistRef<M> {
             },
             (Decision::ViaSupervisor, _) => return Ok(Route::Supervisor),
             (Decision::Forward { to, .. }, _) => {
-                let gateway = node.gateway(&to)?;
+                let peer = node.peer_supervisor(&to)?;
                 Route::Remote {
                     generation,
                     host: to,
-                    gateway,
+                    peer,
                 }
             }
             (Decision::NoView, _) => return Err(DistError::NodeDown),

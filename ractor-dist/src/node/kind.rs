@@ -25,7 +25,7 @@ pub(crate) use crate::core::snapshot::{decode_args, encode_args};
 use crate::core::{ActorKey, ConflictPolicy, HandoffMode, Resolution};
 use crate::node::dist_ref::DistRef;
 use crate::node::shared::{Counters, NodeShared};
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 mod erased;
 pub(crate) use erased::ErasedKind;
@@ -321,7 +321,7 @@ impl<A: DistActor> Hosted<A> {
         match self.actor.snapshot(state) {
             Ok(bytes) => {
                 if let Ok(supervisor) = self.shared.supervisor() {
-                    let _ = supervisor.cast(GatewayMsg::Checkpoint {
+                    let _ = supervisor.cast(SupervisorMsg::Checkpoint {
                         key: self.key.clone(),
                         actor: myself.get_id(),
                         snapshot: Snapshot {

@@ -25,7 +25,7 @@ use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{MembershipEvent, Millis, NodeName};
 use crate::node::error::DistError;
 use crate::node::shared::NodeShared;
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 thread_local! {
     /// Set while an `update` closure runs on this thread.
@@ -114,7 +114,7 @@ impl Hub {
 
     /// The gossip timer, with the peers connected now.
     fn tick(&self, shared: &NodeShared) {
-        let peers: Vec<NodeName> = shared.view_guard().gateways.keys().cloned().collect();
+        let peers: Vec<NodeName> = shared.view_guard().supervisors.keys().cloned().collect();
         let mut inner = self.lock();
         inner.machine.handle_peers(peers);
         inner.machine.handle_tick(self.now());
@@ -181,7 +181,7 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
 
 fn send(shared: &NodeShared, to: &NodeName, msg: ReplicaMsg) {
     let view = shared.view_guard();
-    let Some(gateway) = view.gateways.get(to) else {
+    let Some(peer) = view.supervisors.get(to) else {
         return;
     };
     let frame = Frame {
@@ -189,7 +189,7 @@ fn send(shared: &NodeShared, to: &NodeName, msg: ReplicaMsg) {
         incarnation: shared.incarnation,
         body: FrameBody::Replica(msg),
     };
-    let _ = gateway.cast(GatewayMsg::Frame(wire::encode(&frame)));
+    let _ = peer.cast(SupervisorMsg::Frame(wire::encode(&frame)));
 }
 
 /// Runs the gossip timer of a node until its supervisor stops: ticks every

@@ -19,14 +19,14 @@ use crate::core::{
 };
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 /// The membership view a node routes by: the routing snapshot of the core and the
-/// gateways of the members this node is connected to. Published as a whole, atomically.
+/// supervisors of the members this node is connected to. Published as a whole, atomically.
 #[derive(Debug)]
 pub(crate) struct View {
     pub(crate) routes: Routes,
-    pub(crate) gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
+    pub(crate) supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
 }
 
 impl View {
@@ -59,7 +59,7 @@ impl HostedEntry {
 /// Casts waiting to be sent to one peer as a single batch frame.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    gateway: Option<ActorRef<GatewayMsg>>,
+    peer: Option<ActorRef<SupervisorMsg>>,
     items: Vec<CastItem>,
     bytes: usize,
     scheduled: bool,
@@ -139,7 +139,7 @@ pub(crate) struct NodeShared {
     pub(crate) hosted: RwLock<HashMap<ActorKey, HostedEntry>>,
     /// Where names were last found, by epoch (the per-node lookup cache).
     cache: Mutex<LookupCache>,
-    pub(crate) supervisor: OnceLock<ActorRef<GatewayMsg>>,
+    pub(crate) supervisor: OnceLock<ActorRef<SupervisorMsg>>,
     pub(crate) counters: Counters,
     /// Gauges published by the supervisor.
     pub(crate) moving: AtomicU64,
@@ -180,7 +180,7 @@ impl NodeShared {
         let cache = LookupCache::new(me.clone(), LookupCache::DEFAULT_CAPACITY);
         let view = View {
             routes: Routing::new(me.clone(), Self::first_placement(&me, &config)).snapshot(),
-            gateways: HashMap::new(),
+            supervisors: HashMap::new(),
         };
         Self {
             me,
@@ -226,11 +226,14 @@ impl NodeShared {
         self.generation.store(epoch, Ordering::Release);
     }
 
-    /// Publishes changed routing tables under the same view (epoch and gateways): routes
+    /// Publishes changed routing tables under the same view (epoch and supervisors): routes
     /// cached in handles stay valid.
     pub(crate) fn publish_routes(&self, routes: Routes) {
-        let gateways = self.view.load().gateways.clone();
-        self.view.store(Arc::new(View { routes, gateways }));
+        let supervisors = self.view.load().supervisors.clone();
+        self.view.store(Arc::new(View {
+            routes,
+            supervisors,
+        }));
     }
 
     /// Routes `key` for a local handle (`Send` or `Ask`) by `view`: what this node knows
@@ -267,13 +270,13 @@ impl NodeShared {
 
     /// Adopts a new view: publishes it, then (holding the outbox lock, so that no cast
     /// routed by the old view can follow) flushes every outbox and sends `marker` to every
-    /// gateway of the new view.
+    /// peer supervisor of the new view.
     pub(crate) fn adopt_view(&self, view: View, marker: &FrameBody) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let gateways = view.gateways.clone();
+        let supervisors = view.supervisors.clone();
         self.set_view(view);
         for (host, outbox) in boxes.iter_mut() {
-            if let Some(gw) = outbox.gateway.clone() {
+            if let Some(gw) = outbox.peer.clone() {
                 let _ = self.flush_locked(host, &gw, outbox);
             }
         }
@@ -282,8 +285,8 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: marker.clone(),
         });
-        for gw in gateways.values() {
-            let _ = gw.cast(GatewayMsg::Frame(frame.clone()));
+        for gw in supervisors.values() {
+            let _ = gw.cast(SupervisorMsg::Frame(frame.clone()));
         }
     }
 
@@ -388,18 +391,21 @@ impl NodeShared {
             .forget_hosts(hosts);
     }
 
-    pub(crate) fn supervisor(&self) -> Result<&ActorRef<GatewayMsg>, DistError> {
+    pub(crate) fn supervisor(&self) -> Result<&ActorRef<SupervisorMsg>, DistError> {
         self.supervisor.get().ok_or(DistError::NodeDown)
     }
 
-    /// The gateway (supervisor) of `node`: ours, or a peer's proxy.
-    pub(crate) fn gateway(&self, node: &NodeName) -> Result<ActorRef<GatewayMsg>, DistError> {
+    /// The supervisor of `node`: ours, or a peer's proxy.
+    pub(crate) fn peer_supervisor(
+        &self,
+        node: &NodeName,
+    ) -> Result<ActorRef<SupervisorMsg>, DistError> {
         if *node == self.me {
             return self.supervisor().cloned();
         }
         self.view
             .load()
-            .gateways
+            .supervisors
             .get(node)
             .cloned()
             .ok_or_else(|| DistError::Unreachable(node.clone()))
@@ -412,7 +418,7 @@ impl NodeShared {
     pub(crate) fn enqueue_cast(
         self: &Arc<Self>,
         host: &NodeName,
-        gateway: &ActorRef<GatewayMsg>,
+        peer: &ActorRef<SupervisorMsg>,
         item: CastItem,
         generation: u64,
     ) -> Result<bool, DistError> {
@@ -428,9 +434,9 @@ impl NodeShared {
             return Ok(false);
         }
         let outbox = boxes.entry(host.clone()).or_default();
-        outbox.gateway = Some(gateway.clone());
+        outbox.peer = Some(peer.clone());
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
-            self.flush_locked(host, gateway, outbox)?;
+            self.flush_locked(host, peer, outbox)?;
         }
         outbox.items.push(item);
         outbox.bytes += size;
@@ -438,29 +444,29 @@ impl NodeShared {
             outbox.scheduled = true;
             let this = self.clone();
             let host = host.clone();
-            let gateway = gateway.clone();
+            let peer = peer.clone();
             tokio::spawn(async move {
-                this.flush(&host, &gateway, true);
+                this.flush(&host, &peer, true);
             });
         }
         Ok(true)
     }
 
     /// Sends whatever is queued for `host` now.
-    pub(crate) fn flush(&self, host: &NodeName, gateway: &ActorRef<GatewayMsg>, from_task: bool) {
+    pub(crate) fn flush(&self, host: &NodeName, peer: &ActorRef<SupervisorMsg>, from_task: bool) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(outbox) = boxes.get_mut(host) {
             if from_task {
                 outbox.scheduled = false;
             }
-            let _ = self.flush_locked(host, gateway, outbox);
+            let _ = self.flush_locked(host, peer, outbox);
         }
     }
 
     fn flush_locked(
         &self,
         host: &NodeName,
-        gateway: &ActorRef<GatewayMsg>,
+        peer: &ActorRef<SupervisorMsg>,
         outbox: &mut Outbox,
     ) -> Result<(), DistError> {
         if outbox.items.is_empty() {
@@ -474,8 +480,8 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: FrameBody::Casts(items),
         };
-        if gateway
-            .cast(GatewayMsg::Frame(wire::encode(&frame)))
+        if peer
+            .cast(SupervisorMsg::Frame(wire::encode(&frame)))
             .is_err()
         {
             self.counters
@@ -494,8 +500,8 @@ impl NodeShared {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, DistError> {
-        let gateway = self.gateway(node)?;
-        self.flush(node, &gateway, false);
+        let peer = self.peer_supervisor(node)?;
+        self.flush(node, &peer, false);
         let bytes = wire::encode(&wire::Req {
             from: self.me.clone(),
             body: req.clone(),
@@ -506,8 +512,8 @@ impl NodeShared {
                 limit: self.config.max_frame_bytes,
             });
         }
-        let result = gateway
-            .call(|port| GatewayMsg::Request(bytes, port), Some(timeout))
+        let result = peer
+            .call(|port| SupervisorMsg::Request(bytes, port), Some(timeout))
             .await;
         match result {
             Ok(CallResult::Success(bytes)) => {

@@ -1,4 +1,4 @@
-//! The `DistSupervisor`: one per node, the node's only actor visible to peers (its gateway).
+//! The `DistSupervisor`: one per node, the node's only actor visible to peers.
 //!
 //! It owns the node's membership state machine and mesh, executes spawn / lookup / call /
 //! stop requests from local handles and from peers, delivers casts to the actors it hosts,
@@ -45,7 +45,7 @@ use crate::transport::Transport;
 
 /// Messages of the supervisor. `Frame` and `Request` travel between nodes (as opaque,
 /// versioned bytes); the others are local only.
-pub(crate) enum GatewayMsg {
+pub(crate) enum SupervisorMsg {
     /// A one-way envelope.
     Frame(Vec<u8>),
     /// A request envelope; the answer is a response envelope.
@@ -89,20 +89,20 @@ fn cid(actor: &ActorId) -> ChildId {
     ChildId(actor.pid())
 }
 
-impl GatewayMsg {
+impl SupervisorMsg {
     /// The variant's name, for logs.
     fn name(&self) -> &'static str {
         match self {
-            GatewayMsg::Frame(_) => "frame",
-            GatewayMsg::Request(..) => "request",
-            GatewayMsg::Tick => "tick",
-            GatewayMsg::SessionEvent => "session event",
-            GatewayMsg::Shutdown(_) => "shutdown",
-            GatewayMsg::LocalSend { .. } => "local send",
-            GatewayMsg::Leave(_) => "leave",
-            GatewayMsg::Checkpoint { .. } => "checkpoint",
-            GatewayMsg::ChildStarted { .. } => "child started",
-            GatewayMsg::Snapshotted { .. } => "snapshotted",
+            SupervisorMsg::Frame(_) => "frame",
+            SupervisorMsg::Request(..) => "request",
+            SupervisorMsg::Tick => "tick",
+            SupervisorMsg::SessionEvent => "session event",
+            SupervisorMsg::Shutdown(_) => "shutdown",
+            SupervisorMsg::LocalSend { .. } => "local send",
+            SupervisorMsg::Leave(_) => "leave",
+            SupervisorMsg::Checkpoint { .. } => "checkpoint",
+            SupervisorMsg::ChildStarted { .. } => "child started",
+            SupervisorMsg::Snapshotted { .. } => "snapshotted",
         }
     }
 }
@@ -126,19 +126,19 @@ impl SupervisorState {
 const FRAME: &str = "frame";
 const REQUEST: &str = "request";
 
-impl Message for GatewayMsg {
+impl Message for SupervisorMsg {
     fn serializable() -> bool {
         true
     }
 
     fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
         match self {
-            GatewayMsg::Frame(args) => Ok(SerializedMessage::Cast {
+            SupervisorMsg::Frame(args) => Ok(SerializedMessage::Cast {
                 variant: FRAME.to_string(),
                 args,
                 metadata: None,
             }),
-            GatewayMsg::Request(args, reply) => Ok(SerializedMessage::Call {
+            SupervisorMsg::Request(args, reply) => Ok(SerializedMessage::Call {
                 variant: REQUEST.to_string(),
                 args,
                 reply,
@@ -151,14 +151,14 @@ impl Message for GatewayMsg {
     fn deserialize(msg: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
         match msg {
             SerializedMessage::Cast { variant, args, .. } if variant == FRAME => {
-                Ok(GatewayMsg::Frame(args))
+                Ok(SupervisorMsg::Frame(args))
             }
             SerializedMessage::Call {
                 variant,
                 args,
                 reply,
                 ..
-            } if variant == REQUEST => Ok(GatewayMsg::Request(args, reply)),
+            } if variant == REQUEST => Ok(SupervisorMsg::Request(args, reply)),
             _ => Err(BoxedDowncastErr),
         }
     }
@@ -215,7 +215,7 @@ pub(crate) struct SupervisorState {
     engine: Engine,
     /// The engine's clock starts here.
     started: Instant,
-    gateways: HashMap<NodeName, ActorRef<GatewayMsg>>,
+    supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
     /// Payloads of the messages the engine holds, by its ids.
     held: HashMap<MsgId, Payload>,
     /// Who waits for the end of a graceful leave.
@@ -231,13 +231,13 @@ pub(crate) struct SupervisorState {
 type WaitingSpawn = (String, Vec<u8>, u8, RpcReplyPort<Vec<u8>>);
 
 impl Actor for DistSupervisor {
-    type Msg = GatewayMsg;
+    type Msg = SupervisorMsg;
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<GatewayMsg>,
+        myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let shared = args.shared;
@@ -256,7 +256,7 @@ impl Actor for DistSupervisor {
         };
 
         args.transport.attach(&myself)?;
-        myself.send_interval(config.heartbeat_interval, || GatewayMsg::Tick);
+        myself.send_interval(config.heartbeat_interval, || SupervisorMsg::Tick);
         let kinds = shared
             .kinds
             .names()
@@ -273,7 +273,7 @@ impl Actor for DistSupervisor {
             events: args.events,
             engine,
             started: Instant::now(),
-            gateways: HashMap::new(),
+            supervisors: HashMap::new(),
             held: HashMap::new(),
             leaving: None,
             start_replies: HashMap::new(),
@@ -283,7 +283,7 @@ impl Actor for DistSupervisor {
 
     async fn post_start(
         &self,
-        myself: ActorRef<GatewayMsg>,
+        myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.tick(&myself).await;
@@ -292,8 +292,8 @@ impl Actor for DistSupervisor {
 
     async fn handle(
         &self,
-        myself: ActorRef<GatewayMsg>,
-        message: GatewayMsg,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         // Before anything else: after a pause, the first message handled (often a session
@@ -303,28 +303,32 @@ impl Actor for DistSupervisor {
         let started = Instant::now();
         let what = message.name();
         match message {
-            GatewayMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
-            GatewayMsg::Request(bytes, reply) => state.handle_request(&myself, &bytes, reply).await,
-            GatewayMsg::Tick => state.tick(&myself).await,
-            GatewayMsg::SessionEvent => state.reconcile().await,
-            GatewayMsg::Shutdown(reply) => {
+            SupervisorMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
+            SupervisorMsg::Request(bytes, reply) => {
+                state.handle_request(&myself, &bytes, reply).await
+            }
+            SupervisorMsg::Tick => state.tick(&myself).await,
+            SupervisorMsg::SessionEvent => state.reconcile().await,
+            SupervisorMsg::Shutdown(reply) => {
                 state.shutdown(&myself).await;
                 let _ = reply.send(());
                 myself.stop(Some("ractor-dist node shut down".to_string()));
             }
-            GatewayMsg::LocalSend { key, msg, refused } => {
+            SupervisorMsg::LocalSend { key, msg, refused } => {
                 state.local_send(&myself, key, msg, refused).await
             }
-            GatewayMsg::Leave(reply) => state.leave(&myself, reply).await,
-            GatewayMsg::Checkpoint {
+            SupervisorMsg::Leave(reply) => state.leave(&myself, reply).await,
+            SupervisorMsg::Checkpoint {
                 key,
                 actor,
                 snapshot,
             } => state.checkpointed(key, cid(&actor), snapshot),
-            GatewayMsg::ChildStarted { actor, result } => {
+            SupervisorMsg::ChildStarted { actor, result } => {
                 state.child_started(&myself, cid(&actor), result).await
             }
-            GatewayMsg::Snapshotted { actor, snapshot } => state.snapshotted(actor, snapshot).await,
+            SupervisorMsg::Snapshotted { actor, snapshot } => {
+                state.snapshotted(actor, snapshot).await
+            }
         }
         state.run().await;
         state.note_handled(what, started);
@@ -335,7 +339,7 @@ impl Actor for DistSupervisor {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<GatewayMsg>,
+        myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
@@ -373,7 +377,7 @@ impl Actor for DistSupervisor {
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<GatewayMsg>,
+        _myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.transport.stop();
@@ -393,11 +397,11 @@ impl SupervisorState {
         self.engine.route(key, context, hosted)
     }
 
-    /// A view of the engine's routes and the gateways, to publish.
+    /// A view of the engine's routes and the supervisors, to publish.
     pub(super) fn current_view(&mut self) -> View {
         View {
             routes: self.engine.routing.snapshot(),
-            gateways: self.gateways.clone(),
+            supervisors: self.supervisors.clone(),
         }
     }
 

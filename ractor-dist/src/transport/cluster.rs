@@ -10,9 +10,11 @@ use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 
 use super::{BoxFuture, Sessions, Transport};
 use crate::core::NodeName;
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 
 /// The ractor process group every node's supervisor joins; peers find supervisors through it.
+// The process group name is part of the wire contract between nodes: it keeps the
+// supervisors' old name.
 const SUPERVISOR_GROUP: &str = "ractor_dist::gateways";
 
 /// How long a read of the server's sessions may take.
@@ -34,26 +36,26 @@ impl ClusterTransport {
     }
 }
 
-struct SessionEvents(ActorRef<GatewayMsg>);
+struct SessionEvents(ActorRef<SupervisorMsg>);
 
 impl NodeEventSubscription for SessionEvents {
     fn node_session_opened(&self, _: NodeServerSessionInformation) {}
 
     fn node_session_disconnected(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
+        let _ = self.0.cast(SupervisorMsg::SessionEvent);
     }
 
     fn node_session_authenticated(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
+        let _ = self.0.cast(SupervisorMsg::SessionEvent);
     }
 
     fn node_session_ready(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(GatewayMsg::SessionEvent);
+        let _ = self.0.cast(SupervisorMsg::SessionEvent);
     }
 }
 
 impl Transport for ClusterTransport {
-    fn attach(&self, supervisor: &ActorRef<GatewayMsg>) -> Result<(), String> {
+    fn attach(&self, supervisor: &ActorRef<SupervisorMsg>) -> Result<(), String> {
         // Group changes reach the supervisor as `ProcessGroupChanged` supervision events.
         ractor::pg::join(SUPERVISOR_GROUP.to_string(), vec![supervisor.get_cell()]);
         ractor::pg::monitor(SUPERVISOR_GROUP.to_string(), supervisor.get_cell());
@@ -85,7 +87,7 @@ impl Transport for ClusterTransport {
             for cell in ractor::pg::get_members(&SUPERVISOR_GROUP.to_string()) {
                 if let ActorId::Remote { node_id, .. } = cell.get_id() {
                     if let Some(name) = by_id.get(&node_id) {
-                        out.gateways.insert(name.clone(), cell.into());
+                        out.supervisors.insert(name.clone(), cell.into());
                     }
                 }
             }

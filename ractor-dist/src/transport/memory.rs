@@ -12,7 +12,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{BoxFuture, Sessions, Transport};
 use crate::core::NodeName;
-use crate::node::supervisor::GatewayMsg;
+use crate::node::supervisor::SupervisorMsg;
 use crate::{DistConfig, DistError, DistNode, Kinds};
 
 /// Nodes of one test process, linked in memory (see the module docs).
@@ -69,12 +69,12 @@ struct Net {
 
 struct Endpoint {
     addr: String,
-    supervisor: Option<ActorRef<GatewayMsg>>,
+    supervisor: Option<ActorRef<SupervisorMsg>>,
 }
 
 struct Link {
     /// The relay that delivers to each end, by the end it delivers to.
-    relays: HashMap<NodeName, ActorRef<GatewayMsg>>,
+    relays: HashMap<NodeName, ActorRef<SupervisorMsg>>,
 }
 
 fn pair(a: &NodeName, b: &NodeName) -> (NodeName, NodeName) {
@@ -89,7 +89,7 @@ impl Net {
     fn notify(&self, nodes: &[&NodeName]) {
         for node in nodes {
             if let Some(sup) = self.nodes.get(*node).and_then(|e| e.supervisor.as_ref()) {
-                let _ = sup.cast(GatewayMsg::SessionEvent);
+                let _ = sup.cast(SupervisorMsg::SessionEvent);
             }
         }
     }
@@ -178,7 +178,7 @@ impl MemoryNetwork {
     }
 
     /// Removes `node` and closes its links; returns its supervisor.
-    fn remove(&self, node: &NodeName) -> Option<ActorRef<GatewayMsg>> {
+    fn remove(&self, node: &NodeName) -> Option<ActorRef<SupervisorMsg>> {
         let mut net = self.lock();
         let keys: Vec<(NodeName, NodeName)> = net
             .links
@@ -202,7 +202,7 @@ struct MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    fn attach(&self, supervisor: &ActorRef<GatewayMsg>) -> Result<(), String> {
+    fn attach(&self, supervisor: &ActorRef<SupervisorMsg>) -> Result<(), String> {
         let mut net = self.net.lock();
         let endpoint = net
             .nodes
@@ -227,7 +227,7 @@ impl Transport for MemoryTransport {
                     continue;
                 };
                 out.connected.push((peer.clone(), endpoint.addr.clone()));
-                out.gateways.insert(peer.clone(), relay.clone());
+                out.supervisors.insert(peer.clone(), relay.clone());
             }
         }
         Box::pin(async move { Ok(out) })
@@ -314,13 +314,13 @@ fn peer_of(key: &(NodeName, NodeName), me: &NodeName) -> NodeName {
 struct Relay;
 
 impl Actor for Relay {
-    type Msg = GatewayMsg;
-    type State = (ActorRef<GatewayMsg>, MemoryNetwork, (NodeName, NodeName));
+    type Msg = SupervisorMsg;
+    type State = (ActorRef<SupervisorMsg>, MemoryNetwork, (NodeName, NodeName));
     type Arguments = Self::State;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<GatewayMsg>,
+        _myself: ActorRef<SupervisorMsg>,
         args: Self::State,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(args)
@@ -328,8 +328,8 @@ impl Actor for Relay {
 
     async fn handle(
         &self,
-        _myself: ActorRef<GatewayMsg>,
-        message: GatewayMsg,
+        _myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
         (target, net, key): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if target.send_message(message).is_err() {

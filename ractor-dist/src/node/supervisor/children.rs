@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
-use super::{cid, GatewayMsg, SupervisorState};
+use super::{cid, SupervisorMsg, SupervisorState};
 use crate::core::engine::{Exit, ExitPlan, SpawnDecision};
 use crate::core::wire::{self, FrameBody, RemoteError, Response};
 use crate::core::{ActorKey, Child, ChildId, Snapshot};
@@ -100,7 +100,7 @@ impl SupervisorState {
     /// moves it).
     pub(super) async fn child_exited(
         &mut self,
-        _myself: &ActorRef<GatewayMsg>,
+        _myself: &ActorRef<SupervisorMsg>,
         actor: ChildId,
         state: Option<ractor::actor::messages::BoxedState>,
         reason: Option<String>,
@@ -222,7 +222,7 @@ impl SupervisorState {
         let actor = cell.get_id();
         tokio::spawn(async move {
             let result = started.await;
-            let _ = supervisor.cast(GatewayMsg::ChildStarted { actor, result });
+            let _ = supervisor.cast(SupervisorMsg::ChildStarted { actor, result });
         });
         Ok(cell)
     }
@@ -244,7 +244,7 @@ impl SupervisorState {
     /// is an exit of an actor that never ran.
     pub(super) async fn child_started(
         &mut self,
-        myself: &ActorRef<GatewayMsg>,
+        myself: &ActorRef<SupervisorMsg>,
         actor: ChildId,
         result: Result<(), String>,
     ) {

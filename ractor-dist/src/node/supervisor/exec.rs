@@ -39,13 +39,13 @@ impl SupervisorState {
             Command::SendAll { to, body } => {
                 let frame = self.frame(body);
                 for peer in to {
-                    if let Some(gw) = self.gateways.get(&peer) {
-                        let _ = gw.cast(super::GatewayMsg::Frame(frame.clone()));
+                    if let Some(gw) = self.supervisors.get(&peer) {
+                        let _ = gw.cast(super::SupervisorMsg::Frame(frame.clone()));
                     }
                 }
             }
             Command::Flush(to) => {
-                if let Ok(gw) = self.shared.gateway(&to) {
+                if let Ok(gw) = self.shared.peer_supervisor(&to) {
                     self.shared.flush(&to, &gw, false);
                 }
             }
@@ -54,7 +54,7 @@ impl SupervisorState {
                 Counters::bump(&self.shared.counters.peers_declared_down);
                 tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
                 self.transport.disconnect(node.clone()).await;
-                self.gateways.remove(&node);
+                self.supervisors.remove(&node);
                 self.engine.handle_disconnected(&node);
             }
             Command::Event { event, first } => self.report(event, first),

@@ -3,7 +3,9 @@
 
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
-use super::{cid, Activation, Child, GatewayMsg, LeaveState, NameMeta, Payload, SupervisorState};
+use super::{
+    cid, Activation, Child, LeaveState, NameMeta, Payload, SupervisorMsg, SupervisorState,
+};
 use crate::core::engine::Dispatch;
 use crate::core::Snapshot;
 use crate::core::{ActorKey, ChildId, DrainedExit, NodeName};
@@ -87,7 +89,7 @@ impl SupervisorState {
                             "snapshot took longer than the handoff deadline ({deadline:?})"
                         )),
                     };
-                    let _ = supervisor.cast(GatewayMsg::Snapshotted { actor, snapshot });
+                    let _ = supervisor.cast(SupervisorMsg::Snapshotted { actor, snapshot });
                 });
             }
         }
@@ -108,14 +110,14 @@ impl SupervisorState {
     }
 
     pub(super) fn send_batch(&mut self, to: &NodeName, batch: u64, keys: &[ActorKey]) {
-        let Ok(gateway) = self.shared.gateway(to) else {
+        let Ok(peer) = self.shared.peer_supervisor(to) else {
             tracing::debug!(%to, batch, "target not connected; the batch will be retried");
             return;
         };
-        self.shared.flush(to, &gateway, false);
+        self.shared.flush(to, &peer, false);
         tracing::debug!(%to, batch, actors = keys.len(), "sending Migrate");
         for frame in self.engine.batch_frames(batch, keys) {
-            let _ = gateway.cast(GatewayMsg::Frame(frame));
+            let _ = peer.cast(SupervisorMsg::Frame(frame));
         }
     }
 
@@ -270,7 +272,11 @@ impl SupervisorState {
     }
 
     /// Graceful leave: hand every actor off, then answer.
-    pub(super) async fn leave(&mut self, _myself: &ActorRef<GatewayMsg>, reply: RpcReplyPort<()>) {
+    pub(super) async fn leave(
+        &mut self,
+        _myself: &ActorRef<SupervisorMsg>,
+        reply: RpcReplyPort<()>,
+    ) {
         if let Some(state) = &mut self.leaving {
             state.replies.push(reply);
             self.check_leave_done();
@@ -280,7 +286,7 @@ impl SupervisorState {
         self.leaving = Some(LeaveState {
             replies: vec![reply],
         });
-        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
+        let peers: Vec<NodeName> = self.supervisors.keys().cloned().collect();
         let now = self.now();
         self.engine.handle_leave(peers, now);
         self.run().await;

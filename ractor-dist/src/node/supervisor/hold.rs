@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
-use super::{GatewayMsg, Payload, SupervisorState};
+use super::{Payload, SupervisorMsg, SupervisorState};
 use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
 use crate::core::{ActorKey, HoldError, Millis, NodeName, Release};
 use crate::node::shared::{Counters, NodeShared};
@@ -243,7 +243,7 @@ impl SupervisorState {
     /// A typed message from a local handle whose actor is moving or settling.
     pub(super) async fn local_send(
         &mut self,
-        _myself: &ActorRef<GatewayMsg>,
+        _myself: &ActorRef<SupervisorMsg>,
         key: ActorKey,
         msg: Box<dyn Any + Send>,
         refused: Refusal,
@@ -330,7 +330,7 @@ impl SupervisorState {
     /// Sends a request to `to` now (in order with frames already sent), relaying the
     /// response to `reply`.
     fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
-        let Ok(gateway) = self.shared.gateway(to) else {
+        let Ok(peer) = self.shared.peer_supervisor(to) else {
             let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
                 to.to_string(),
             ))));
@@ -344,8 +344,8 @@ impl SupervisorState {
             body: request,
         });
         let (tx, rx) = ractor::concurrency::oneshot();
-        if gateway
-            .send_message(GatewayMsg::Request(
+        if peer
+            .send_message(SupervisorMsg::Request(
                 bytes,
                 RpcReplyPort::from((tx, timeout)),
             ))

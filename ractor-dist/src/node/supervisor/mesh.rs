@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
-use super::{GatewayMsg, SupervisorState};
+use super::{SupervisorMsg, SupervisorState};
 use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{Millis, NodeName};
 
@@ -22,21 +22,21 @@ impl SupervisorState {
     }
 
     pub(super) fn send_frame(&self, node: &NodeName, body: FrameBody) -> bool {
-        match self.gateways.get(node) {
-            Some(gw) => gw.cast(GatewayMsg::Frame(self.frame(body))).is_ok(),
+        match self.supervisors.get(node) {
+            Some(gw) => gw.cast(SupervisorMsg::Frame(self.frame(body))).is_ok(),
             None => false,
         }
     }
 
     /// Heartbeat timer: deadlines, heartbeats, hello retries and dialing (see
     /// `Engine::handle_tick`).
-    pub(super) async fn tick(&mut self, _myself: &ActorRef<GatewayMsg>) {
+    pub(super) async fn tick(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         let now = self.now();
         self.engine.handle_tick(now);
         self.run().await;
     }
 
-    /// Rebuilds the gateway map and connection sets from the transport's sessions, and
+    /// Rebuilds the map of peer supervisors and connection sets from the transport's sessions, and
     /// reports peers whose last session closed.
     pub(super) async fn reconcile(&mut self) {
         if self.engine.shutting_down {
@@ -49,18 +49,18 @@ impl SupervisorState {
                 return;
             }
         };
-        let (connected, gateways) = (sessions.connected, sessions.gateways);
-        let fresh: Vec<NodeName> = gateways
+        let (connected, supervisors) = (sessions.connected, sessions.supervisors);
+        let fresh: Vec<NodeName> = supervisors
             .iter()
             .filter(|(n, gw)| {
-                self.gateways
+                self.supervisors
                     .get(*n)
                     .is_none_or(|old| old.get_id() != gw.get_id())
             })
             .map(|(n, _)| n.clone())
             .collect();
-        self.gateways = gateways;
-        let reachable = self.gateways.keys().cloned().collect();
+        self.supervisors = supervisors;
+        let reachable = self.supervisors.keys().cloned().collect();
         let now = self.now();
         self.engine
             .handle_sessions(connected.into_iter().collect(), reachable, &fresh, now);
@@ -68,10 +68,10 @@ impl SupervisorState {
     }
 
     /// Announces the departure, stops the hosted actors and leaves the cluster.
-    pub(super) async fn shutdown(&mut self, _myself: &ActorRef<GatewayMsg>) {
+    pub(super) async fn shutdown(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         self.engine.shutting_down = true;
         self.engine.mesh.handle_stopping();
-        let peers: Vec<NodeName> = self.gateways.keys().cloned().collect();
+        let peers: Vec<NodeName> = self.supervisors.keys().cloned().collect();
         for peer in &peers {
             self.send_frame(peer, FrameBody::Leaving);
         }

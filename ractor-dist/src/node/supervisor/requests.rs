@@ -6,7 +6,7 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::hold::Waited;
-use super::{cid, GatewayMsg, Payload, SupervisorState};
+use super::{cid, Payload, SupervisorMsg, SupervisorState};
 use crate::core::engine::{Asks, Dispatch};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 use crate::core::{ActorKey, Context, Decision, NodeName};
@@ -28,7 +28,7 @@ impl SupervisorState {
         }
     }
 
-    pub(super) async fn handle_frame(&mut self, _myself: &ActorRef<GatewayMsg>, bytes: &[u8]) {
+    pub(super) async fn handle_frame(&mut self, _myself: &ActorRef<SupervisorMsg>, bytes: &[u8]) {
         let frame: Frame = match wire::decode(bytes, self.limit()) {
             Ok(f) => f,
             Err(e) => return self.count_bad_input("frame", &e),
@@ -156,7 +156,7 @@ impl SupervisorState {
 
     pub(super) async fn handle_request(
         &mut self,
-        myself: &ActorRef<GatewayMsg>,
+        myself: &ActorRef<SupervisorMsg>,
         bytes: &[u8],
         reply: RpcReplyPort<Vec<u8>>,
     ) {

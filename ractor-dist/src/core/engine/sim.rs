@@ -19,7 +19,7 @@ use super::*;
 use crate::core::handoff::DRAINED_REASON;
 use crate::core::sim_seeds::seeds;
 use crate::core::wire::{self, Frame, FrameBody, Response};
-use crate::core::{HoldKind, Incarnation, MsgId, NameMeta, Release, Residence};
+use crate::core::{HoldKind, Incarnation, MsgId, NameMeta, Release, Residence, Resolution};
 
 const KIND: &str = "log";
 
@@ -59,6 +59,8 @@ enum Step {
     Gone(usize),
     Crash(usize),
     Restart(usize),
+    Partition(Vec<usize>),
+    Heal,
     /// What happened to a cast (traced with `SIM_TRACE`).
     Trace(String),
 }
@@ -79,6 +81,8 @@ impl fmt::Display for Step {
             Step::Gone(n) => write!(f, "n{n} gone"),
             Step::Crash(n) => write!(f, "crash n{n}"),
             Step::Restart(n) => write!(f, "restart n{n}"),
+            Step::Partition(side) => write!(f, "partition {side:?} from the rest"),
+            Step::Heal => write!(f, "heal"),
             Step::Trace(t) => write!(f, "  . {t}"),
         }
     }
@@ -127,6 +131,11 @@ struct Sim {
     /// checkpoint after every cast.
     crashes: bool,
     respawned: usize,
+    /// While partitioned: the nodes of one side (sessions cross no side).
+    side: Option<BTreeSet<usize>>,
+    /// A partition healed in this run (copies may still meet).
+    healed: bool,
+    resolved: usize,
     /// Protocol events a run must not see (unknown kinds, conflicts, fences).
     broken: Vec<String>,
     trace: bool,
@@ -196,6 +205,9 @@ impl Sim {
             moved_in: 0,
             by_deadline: 0,
             respawned: 0,
+            side: None,
+            healed: false,
+            resolved: 0,
             broken: Vec::new(),
             trace: std::env::var("SIM_TRACE").is_ok(),
             trace_key: std::env::var("SIM_TRACE_KEY").ok(),
@@ -227,7 +239,11 @@ impl Sim {
         let mut now_sessions = BTreeSet::new();
         for &a in &up {
             for &b in &up {
-                if a != b {
+                let apart = self
+                    .side
+                    .as_ref()
+                    .is_some_and(|side| side.contains(&a) != side.contains(&b));
+                if a != b && !apart {
                     now_sessions.insert((a, b));
                 }
             }
@@ -462,6 +478,28 @@ impl Sim {
             Command::Fence | Command::Unfence => {
                 self.broken.push(format!("n{i}: fenced"));
             }
+            Command::Resolve {
+                key,
+                resolution,
+                snapshot,
+            } if self.side.is_some() || self.healed => {
+                self.resolved += 1;
+                let node = &mut self.nodes[i];
+                let actor = node
+                    .hosted
+                    .get(&key)
+                    .and_then(|(id, _)| node.actors.get_mut(id));
+                match (resolution, actor) {
+                    (Resolution::TakeIncoming, Some((_, log))) => {
+                        *log = decode_log(&Some(snapshot));
+                    }
+                    (Resolution::KeepLocal, Some(_)) => {}
+                    (resolution, actor) => self.broken.push(format!(
+                        "{key}: {resolution:?} at n{i} (actor here: {})",
+                        actor.is_some()
+                    )),
+                }
+            }
             Command::Resolve { key, .. } => {
                 self.broken.push(format!("{key}: two copies met at n{i}"));
             }
@@ -597,6 +635,11 @@ impl Sim {
             Dispatch::Forward { to, hops, .. } => self.forward(i, &to, Cast { hops, ..cast }),
             // Every name was spawned and none is lost (one crash at a time): a cast for a
             // name nobody runs means the protocol lost track of it.
+            // (While partitioned, a side that holds neither the host nor a spec of a name
+            // cannot serve it: its casts are lost.)
+            other if self.side.is_some() => self
+                .lost
+                .push(format!("{} #{}: {other:?} at n{i}", cast.key, cast.seq)),
             other => self
                 .broken
                 .push(format!("{} #{}: {other:?} at n{i}", cast.key, cast.seq)),
@@ -674,10 +717,19 @@ impl Sim {
     fn write(&mut self) {
         // Senders write at nodes that have joined the view of every live node (a node that
         // has not met its peers yet takes itself for the whole cluster).
-        let live = self.nodes.iter().filter(|n| n.up).count();
+        let reach = |sim: &Sim, i: usize| {
+            (0..sim.nodes.len())
+                .filter(|&j| sim.nodes[j].up)
+                .filter(|j| {
+                    sim.side
+                        .as_ref()
+                        .is_none_or(|s| s.contains(&i) == s.contains(j))
+                })
+                .count()
+        };
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving)
-            .filter(|&i| self.nodes[i].engine.mesh.membership().peers().len() + 1 == live)
+            .filter(|&i| self.nodes[i].engine.mesh.membership().peers().len() + 1 == reach(self, i))
             .collect();
         if up.is_empty() {
             return;
@@ -771,6 +823,37 @@ impl Sim {
         self.refresh_sessions();
     }
 
+    /// The live nodes split in two sides of at least one node each.
+    fn partition(&mut self) {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        if up.len() < 3 || self.side.is_some() {
+            return;
+        }
+        let n = self.rng.gen_range(1..up.len());
+        let mut side: Vec<usize> = up.clone();
+        for k in (1..side.len()).rev() {
+            side.swap(k, self.rng.gen_range(0..=k));
+        }
+        side.truncate(n);
+        side.sort();
+        self.script.push(Step::Partition(side.clone()));
+        let side: BTreeSet<usize> = side.into_iter().collect();
+        self.links
+            .retain(|(a, b), _| side.contains(a) == side.contains(b));
+        self.side = Some(side);
+        self.refresh_sessions();
+    }
+
+    fn heal(&mut self) {
+        if self.side.take().is_some() {
+            self.script.push(Step::Heal);
+            self.healed = true;
+            self.refresh_sessions();
+        }
+    }
+
     fn leave(&mut self) {
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving)
@@ -827,15 +910,36 @@ impl Sim {
         panic!("frames kept flowing");
     }
 
+    /// No name runs on two nodes that see each other and have settled (while a partition
+    /// heals, two copies run until they meet; planned moves never run two at once).
     fn check_single_activation(&self) {
-        let mut seen: BTreeMap<&ActorKey, usize> = BTreeMap::new();
+        let mut seen: BTreeMap<&ActorKey, Vec<usize>> = BTreeMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            if !node.up {
-                continue;
+            if node.up {
+                for (key, _) in node.actors.values() {
+                    seen.entry(key).or_default().push(i);
+                }
             }
-            for (key, _) in node.actors.values() {
-                if let Some(other) = seen.insert(key, i) {
-                    panic!("{key} runs on n{other} and n{i} at once");
+        }
+        for (key, hosts) in seen {
+            for (x, &a) in hosts.iter().enumerate() {
+                for &b in &hosts[x + 1..] {
+                    let apart = self
+                        .side
+                        .as_ref()
+                        .is_some_and(|side| side.contains(&a) != side.contains(&b));
+                    if apart {
+                        continue;
+                    }
+                    let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+                    let together = na.engine.mesh.membership().is_up(&nb.name)
+                        && nb.engine.mesh.membership().is_up(&na.name);
+                    let settled = na.engine.handoff.is_settled() && nb.engine.handoff.is_settled();
+                    // Copies made on both sides of a partition meet once it healed.
+                    let meeting = self.healed && !(together && settled);
+                    if !meeting {
+                        panic!("{key} runs on n{a} and n{b} at once");
+                    }
                 }
             }
         }
@@ -843,12 +947,22 @@ impl Sim {
 
     /// Every live node knows every other and settled its view (frames may be in flight).
     fn settled_membership(&self) -> bool {
-        let live = self.nodes.iter().filter(|n| n.up).count();
-        self.nodes.iter().filter(|n| n.up).all(|n| {
-            n.engine.handoff.is_settled()
-                && n.engine.handoff.is_quiescent()
-                && n.engine.mesh.membership().peers().len() + 1 == live
-        })
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .all(|i| {
+                let n = &self.nodes[i];
+                let reach = (0..self.nodes.len())
+                    .filter(|&j| self.nodes[j].up)
+                    .filter(|j| {
+                        self.side
+                            .as_ref()
+                            .is_none_or(|s| s.contains(&i) == s.contains(j))
+                    })
+                    .count();
+                n.engine.handoff.is_settled()
+                    && n.engine.handoff.is_quiescent()
+                    && n.engine.mesh.membership().peers().len() + 1 == reach
+            })
     }
 
     fn settled(&self) -> bool {
@@ -932,6 +1046,10 @@ enum Churn {
     /// Nodes crash and restart (one at a time, once the view has been quiet), besides
     /// joining; actors checkpoint every cast.
     Crashes,
+    /// The nodes are split in two sides, each serving on its own (respawning the names of
+    /// the other side), then healed: two copies of a name meet and one survives
+    /// (`KeepNewest`); actors checkpoint every cast.
+    Partitions,
 }
 
 /// How many frames the network carries per tick (50 ms of simulated time).
@@ -946,7 +1064,7 @@ enum Net {
 
 /// One run: nodes join and leave while casts stream; then everything settles.
 fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)> {
-    let mut sim = Sim::new(seed, 3, churn == Churn::Crashes);
+    let mut sim = Sim::new(seed, 3, matches!(churn, Churn::Crashes | Churn::Partitions));
     let mut quiet_since = 0;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..40 {
@@ -972,13 +1090,16 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
             let quiet = match churn {
                 Churn::Overlapping => true,
                 Churn::Sequential => settled,
-                Churn::Crashes => settled && round >= quiet_since + 10,
+                Churn::Crashes | Churn::Partitions => settled && round >= quiet_since + 10,
             };
             match (churn, sim.rng.gen_range(0..16)) {
                 (_, 0) if quiet && sim.nodes.len() < 7 && round < 60 => sim.join(),
                 (Churn::Crashes, 1) if quiet && round < 60 => sim.crash(),
                 (Churn::Crashes, 2) if quiet && round < 60 => sim.restart(),
                 (Churn::Crashes, _) => {}
+                (Churn::Partitions, 1) if quiet && round < 50 => sim.partition(),
+                (Churn::Partitions, 2) if round >= quiet_since + 10 || round >= 60 => sim.heal(),
+                (Churn::Partitions, _) => {}
                 (_, 1) if quiet && round < 60 => sim.leave(),
                 _ => {}
             }
@@ -995,6 +1116,7 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
             }
             sim.tick();
         }
+        sim.heal();
         for _ in 0..400 {
             sim.deliver_all();
             if sim.settled() {
@@ -1009,14 +1131,16 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
         if std::env::var("SIM_STATS").is_ok() {
             let count = |f: fn(&Step) -> bool| sim.script.iter().filter(|s| f(s)).count();
             eprintln!(
-                "seed {seed}: writes {} joins {} leaves {} crashes {} delivered {} moved in {} respawned {} nodes up {} settled by deadline {}",
+                "seed {seed}: writes {} joins {} leaves {} crashes {} partitions {} delivered {} moved in {} respawned {} resolved {} nodes up {} settled by deadline {}",
                 count(|s| matches!(s, Step::Write { .. })),
                 count(|s| matches!(s, Step::Join(_))),
                 count(|s| matches!(s, Step::Leave(_))),
                 count(|s| matches!(s, Step::Crash(_))),
+                count(|s| matches!(s, Step::Partition(_))),
                 count(|s| matches!(s, Step::Deliver { .. })),
                 sim.moved_in,
                 sim.respawned,
+                sim.resolved,
                 sim.nodes.iter().filter(|n| n.up).count(),
                 sim.by_deadline,
             );
@@ -1088,4 +1212,9 @@ fn planned_moves_over_a_slow_network_lose_nothing() {
 #[test]
 fn crashes_lose_no_name_and_never_run_one_twice_or_take_a_cast_twice() {
     check(Churn::Crashes, Net::Fast, some_seeds());
+}
+
+#[test]
+fn partitions_heal_to_one_copy_of_each_name_on_its_owner() {
+    check(Churn::Partitions, Net::Fast, some_seeds());
 }

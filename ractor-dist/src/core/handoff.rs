@@ -834,6 +834,4 @@ impl HandoffCore {
 }
 
 #[cfg(test)]
-mod sim;
-#[cfg(test)]
 mod tests;

@@ -61,6 +61,8 @@ enum Step {
     Restart(usize),
     Partition(Vec<usize>),
     Heal,
+    Hang(usize),
+    Resume(usize),
     /// What happened to a cast (traced with `SIM_TRACE`).
     Trace(String),
 }
@@ -83,6 +85,8 @@ impl fmt::Display for Step {
             Step::Restart(n) => write!(f, "restart n{n}"),
             Step::Partition(side) => write!(f, "partition {side:?} from the rest"),
             Step::Heal => write!(f, "heal"),
+            Step::Hang(n) => write!(f, "hang n{n}"),
+            Step::Resume(n) => write!(f, "resume n{n}"),
             Step::Trace(t) => write!(f, "  . {t}"),
         }
     }
@@ -111,6 +115,8 @@ struct Node {
     leaving: bool,
     /// Crashed (not up) and may restart, as its `life`-th incarnation.
     crashed: bool,
+    /// Stopped: it handles nothing (ticks, frames) until it resumes.
+    hung: bool,
     life: u64,
 }
 
@@ -133,8 +139,13 @@ struct Sim {
     respawned: usize,
     /// While partitioned: the nodes of one side (sessions cross no side).
     side: Option<BTreeSet<usize>>,
-    /// A partition healed in this run (copies may still meet).
+    /// A partition healed, or a hung node resumed, in this run (copies may still meet).
     healed: bool,
+    /// Sessions closed by a peer that declared the other down, until the hung one resumes.
+    cuts: BTreeSet<(usize, usize)>,
+    /// Hangs are part of the run: disconnects and fences are expected.
+    hangs: bool,
+    fenced: usize,
     resolved: usize,
     /// Protocol events a run must not see (unknown kinds, conflicts, fences).
     broken: Vec<String>,
@@ -180,6 +191,7 @@ impl Node {
             next_child: 1,
             leaving: false,
             crashed: false,
+            hung: false,
             life,
         }
     }
@@ -207,6 +219,9 @@ impl Sim {
             respawned: 0,
             side: None,
             healed: false,
+            cuts: BTreeSet::new(),
+            hangs: false,
+            fenced: 0,
             resolved: 0,
             broken: Vec::new(),
             trace: std::env::var("SIM_TRACE").is_ok(),
@@ -243,13 +258,14 @@ impl Sim {
                     .side
                     .as_ref()
                     .is_some_and(|side| side.contains(&a) != side.contains(&b));
-                if a != b && !apart {
+                let cut = self.cuts.contains(&(a, b)) || self.cuts.contains(&(b, a));
+                if a != b && !apart && !cut {
                     now_sessions.insert((a, b));
                 }
             }
         }
         for i in 0..self.nodes.len() {
-            if !self.nodes[i].up {
+            if !self.nodes[i].up || self.nodes[i].hung {
                 continue;
             }
             let peers: Vec<usize> = now_sessions
@@ -274,9 +290,23 @@ impl Sim {
         }
         // Frames on a closed session are lost with it.
         self.links.retain(|pair, _| now_sessions.contains(pair));
-        self.sessions = now_sessions;
+        // A hung node keeps its old idea of the sessions until it resumes.
+        let hung: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].hung)
+            .collect();
+        let mut kept = now_sessions;
+        for &h in &hung {
+            for &(a, b) in &self.sessions {
+                if a == h {
+                    kept.insert((a, b));
+                }
+            }
+        }
+        self.sessions = kept;
         for i in 0..self.nodes.len() {
-            self.run(i);
+            if !self.nodes[i].hung {
+                self.run(i);
+            }
         }
     }
 
@@ -426,6 +456,11 @@ impl Sim {
                 batch,
                 arrivals,
             } => {
+                if self.trace {
+                    let keys: Vec<String> = arrivals.iter().map(|a| a.key.to_string()).collect();
+                    let t = format!("n{i}: start arrivals from {from}: {keys:?}");
+                    self.script.push(Step::Trace(t));
+                }
                 let node = &mut self.nodes[i];
                 let mut started = Vec::new();
                 for arriving in arrivals {
@@ -451,6 +486,10 @@ impl Sim {
             }
             Command::Kill(key) => self.broken.push(format!("{key}: drain killed")),
             Command::Respawn(start) if self.crashes => {
+                if self.trace {
+                    let t = format!("n{i}: respawn {} (lost with {})", start.key, start.lost);
+                    self.script.push(Step::Trace(t));
+                }
                 let node = &mut self.nodes[i];
                 if node.hosted.contains_key(&start.key) {
                     return;
@@ -475,6 +514,33 @@ impl Sim {
                 );
                 self.broken.push(t);
             }
+            Command::Fence if self.hangs => {
+                self.fenced += 1;
+                if self.trace {
+                    self.script.push(Step::Trace(format!("n{i}: fence")));
+                }
+                for (_, residence) in self.nodes[i].hosted.values_mut() {
+                    *residence = Residence::Moving;
+                }
+            }
+            Command::Unfence if self.hangs => {
+                if self.trace {
+                    self.script.push(Step::Trace(format!("n{i}: unfence")));
+                }
+                let keys: Vec<ActorKey> = self.nodes[i]
+                    .hosted
+                    .iter()
+                    .filter(|(_, (_, r))| *r == Residence::Moving)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in keys {
+                    if let Some((_, residence)) = self.nodes[i].hosted.get_mut(&key) {
+                        *residence = Residence::Active;
+                    }
+                    let held = self.nodes[i].engine.hold.restored(&key);
+                    self.release(i, &key, held);
+                }
+            }
             Command::Fence | Command::Unfence => {
                 self.broken.push(format!("n{i}: fenced"));
             }
@@ -482,7 +548,7 @@ impl Sim {
                 key,
                 resolution,
                 snapshot,
-            } if self.side.is_some() || self.healed => {
+            } if self.side.is_some() || self.healed || self.hangs => {
                 self.resolved += 1;
                 let node = &mut self.nodes[i];
                 let actor = node
@@ -503,8 +569,26 @@ impl Sim {
             Command::Resolve { key, .. } => {
                 self.broken.push(format!("{key}: two copies met at n{i}"));
             }
+            Command::Disconnect(node) if self.hangs => {
+                self.nodes[i].engine.handle_disconnected(&node);
+                if let Some(p) = self.idx(&node) {
+                    // The sessions close (both sides see it); a stopped peer cannot take a
+                    // new one until it resumes, a running one is dialed again at once.
+                    self.cuts.insert((i, p));
+                    self.links
+                        .retain(|pair, _| *pair != (i, p) && *pair != (p, i));
+                    self.refresh_sessions();
+                    if !self.nodes[p].hung {
+                        self.cuts.remove(&(i, p));
+                        self.refresh_sessions();
+                    }
+                }
+            }
             Command::Disconnect(node) => {
                 self.broken.push(format!("n{i} declared {node} down"));
+            }
+            Command::Event { event, .. } if self.trace => {
+                self.script.push(Step::Trace(format!("n{i}: {event:?}")));
             }
             Command::Flush(_)
             | Command::Dial(_)
@@ -648,9 +732,15 @@ impl Sim {
     }
 
     fn deliver(&mut self, from: usize, to: usize) {
+        if self.nodes[to].hung {
+            return;
+        }
         let Some(bytes) = self.links.get_mut(&(from, to)).and_then(|l| l.pop_front()) else {
             return;
         };
+        self.nodes[to]
+            .engine
+            .handle_message(Millis(self.now), false);
         self.script.push(Step::Deliver { from, to });
         let frame: Frame = wire::decode(&bytes, u64::MAX).expect("frames decode");
         let now = Millis(self.now);
@@ -686,8 +776,14 @@ impl Sim {
         self.now += 50;
         self.script.push(Step::Tick(self.now));
         for i in 0..self.nodes.len() {
-            if self.nodes[i].up {
-                self.nodes[i].engine.handle_tick(Millis(self.now));
+            if self.nodes[i].up && !self.nodes[i].hung {
+                let now = Millis(self.now);
+                // As the supervisor does around every message: the pause rule first.
+                self.nodes[i].engine.handle_message(now, false);
+                self.run(i);
+                self.nodes[i].engine.handle_tick(now);
+                self.run(i);
+                self.nodes[i].engine.handle_message(now, true);
                 self.run(i);
             }
         }
@@ -719,7 +815,7 @@ impl Sim {
         // has not met its peers yet takes itself for the whole cluster).
         let reach = |sim: &Sim, i: usize| {
             (0..sim.nodes.len())
-                .filter(|&j| sim.nodes[j].up)
+                .filter(|&j| sim.nodes[j].up && !sim.nodes[j].hung)
                 .filter(|j| {
                     sim.side
                         .as_ref()
@@ -728,7 +824,7 @@ impl Sim {
                 .count()
         };
         let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving)
+            .filter(|&i| self.nodes[i].up && !self.nodes[i].leaving && !self.nodes[i].hung)
             .filter(|&i| self.nodes[i].engine.mesh.membership().peers().len() + 1 == reach(self, i))
             .collect();
         if up.is_empty() {
@@ -823,6 +919,39 @@ impl Sim {
         self.refresh_sessions();
     }
 
+    /// A node stops handling anything (SIGSTOP).
+    fn hang(&mut self) {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && !self.nodes[i].hung)
+            .collect();
+        if up.len() < 3 || self.nodes.iter().any(|n| n.hung) {
+            return;
+        }
+        let i = up[self.rng.gen_range(0..up.len())];
+        self.script.push(Step::Hang(i));
+        self.nodes[i].hung = true;
+        // Its peers will respawn its names while it still runs them (frozen).
+        self.healed = true;
+    }
+
+    /// The hung node runs again: its peers' sessions come back.
+    fn resume(&mut self) {
+        let Some(i) = (0..self.nodes.len()).find(|&i| self.nodes[i].hung) else {
+            return;
+        };
+        self.script.push(Step::Resume(i));
+        self.nodes[i].hung = false;
+        self.healed = true;
+        let now = Millis(self.now);
+        // Its first handled message finds the gap; then it learns that the peers that
+        // declared it down closed their sessions; then they dial it again.
+        self.nodes[i].engine.handle_message(now, false);
+        self.run(i);
+        self.refresh_sessions();
+        self.cuts.retain(|(a, b)| *a != i && *b != i);
+        self.refresh_sessions();
+    }
+
     /// The live nodes split in two sides of at least one node each.
     fn partition(&mut self) {
         let up: Vec<usize> = (0..self.nodes.len())
@@ -881,7 +1010,7 @@ impl Sim {
         let busy: Vec<(usize, usize)> = self
             .links
             .iter()
-            .filter(|(_, q)| !q.is_empty())
+            .filter(|((_, to), q)| !q.is_empty() && !self.nodes[*to].hung)
             .map(|(k, _)| *k)
             .collect();
         if !busy.is_empty() {
@@ -897,7 +1026,7 @@ impl Sim {
             let busy: Vec<(usize, usize)> = self
                 .links
                 .iter()
-                .filter(|(_, q)| !q.is_empty())
+                .filter(|((_, to), q)| !q.is_empty() && !self.nodes[*to].hung)
                 .map(|(k, _)| *k)
                 .collect();
             if busy.is_empty() {
@@ -1050,6 +1179,10 @@ enum Churn {
     /// the other side), then healed: two copies of a name meet and one survives
     /// (`KeepNewest`); actors checkpoint every cast.
     Partitions,
+    /// A node stops (SIGSTOP) past the heartbeat deadline: its peers disconnect it and
+    /// respawn its names; when it resumes it fences its actors, rejoins, and the copies
+    /// meet (`KeepNewest`); actors checkpoint every cast.
+    Hangs,
 }
 
 /// How many frames the network carries per tick (50 ms of simulated time).
@@ -1064,7 +1197,12 @@ enum Net {
 
 /// One run: nodes join and leave while casts stream; then everything settles.
 fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)> {
-    let mut sim = Sim::new(seed, 3, matches!(churn, Churn::Crashes | Churn::Partitions));
+    let mut sim = Sim::new(
+        seed,
+        3,
+        matches!(churn, Churn::Crashes | Churn::Partitions | Churn::Hangs),
+    );
+    sim.hangs = churn == Churn::Hangs;
     let mut quiet_since = 0;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..40 {
@@ -1090,7 +1228,9 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
             let quiet = match churn {
                 Churn::Overlapping => true,
                 Churn::Sequential => settled,
-                Churn::Crashes | Churn::Partitions => settled && round >= quiet_since + 10,
+                Churn::Crashes | Churn::Partitions | Churn::Hangs => {
+                    settled && round >= quiet_since + 10
+                }
             };
             match (churn, sim.rng.gen_range(0..16)) {
                 (_, 0) if quiet && sim.nodes.len() < 7 && round < 60 => sim.join(),
@@ -1100,6 +1240,9 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
                 (Churn::Partitions, 1) if quiet && round < 50 => sim.partition(),
                 (Churn::Partitions, 2) if round >= quiet_since + 10 || round >= 60 => sim.heal(),
                 (Churn::Partitions, _) => {}
+                (Churn::Hangs, 1) if quiet && round < 50 => sim.hang(),
+                (Churn::Hangs, 2) if round >= quiet_since + 50 || round >= 60 => sim.resume(),
+                (Churn::Hangs, _) => {}
                 (_, 1) if quiet && round < 60 => sim.leave(),
                 _ => {}
             }
@@ -1117,6 +1260,7 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
             sim.tick();
         }
         sim.heal();
+        sim.resume();
         for _ in 0..400 {
             sim.deliver_all();
             if sim.settled() {
@@ -1131,12 +1275,14 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<(), (String, Vec<Step>)
         if std::env::var("SIM_STATS").is_ok() {
             let count = |f: fn(&Step) -> bool| sim.script.iter().filter(|s| f(s)).count();
             eprintln!(
-                "seed {seed}: writes {} joins {} leaves {} crashes {} partitions {} delivered {} moved in {} respawned {} resolved {} nodes up {} settled by deadline {}",
+                "seed {seed}: writes {} joins {} leaves {} crashes {} partitions {} hangs {} fenced {} delivered {} moved in {} respawned {} resolved {} nodes up {} settled by deadline {}",
                 count(|s| matches!(s, Step::Write { .. })),
                 count(|s| matches!(s, Step::Join(_))),
                 count(|s| matches!(s, Step::Leave(_))),
                 count(|s| matches!(s, Step::Crash(_))),
                 count(|s| matches!(s, Step::Partition(_))),
+                count(|s| matches!(s, Step::Hang(_))),
+                sim.fenced,
                 count(|s| matches!(s, Step::Deliver { .. })),
                 sim.moved_in,
                 sim.respawned,
@@ -1217,4 +1363,9 @@ fn crashes_lose_no_name_and_never_run_one_twice_or_take_a_cast_twice() {
 #[test]
 fn partitions_heal_to_one_copy_of_each_name_on_its_owner() {
     check(Churn::Partitions, Net::Fast, some_seeds());
+}
+
+#[test]
+fn a_paused_node_fences_rejoins_and_leaves_one_copy_of_each_name() {
+    check(Churn::Hangs, Net::Fast, some_seeds());
 }

@@ -137,7 +137,8 @@ pub struct Engine {
     view_changes: u64,
     /// A new handoff view was announced in the batch being pumped.
     announced: bool,
-    /// The handoff machine settled in the batch being pumped (by deadline, if any did).
+    /// The handoff machine settled in the batch being pumped (by deadline, as the last
+    /// `Settled` of the batch says).
     settled_pending: Option<bool>,
     /// Names whose arrival was handed to the node layer to start
     /// ([`Command::StartArrivals`]): they count as hosted until it reports.

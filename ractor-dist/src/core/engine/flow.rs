@@ -38,8 +38,9 @@ pub(crate) enum Command {
     Flush(NodeName),
     /// Dial this address.
     Dial(String),
-    /// Close every session to this peer (declared down while still connected) and report
-    /// it with [`Engine::handle_disconnected`].
+    /// Close every session to this peer (declared down while still connected; the engine
+    /// already left it out of the reachable peers), then report it with
+    /// [`Engine::handle_disconnected`].
     Disconnect(NodeName),
     /// A membership event for the application (`first`: log it; a repeated refusal is only
     /// counted).
@@ -301,8 +302,8 @@ impl Engine {
                 return;
             }
             HandoffCommand::Settled { by_deadline } => {
-                let pending = self.settled_pending.unwrap_or(false);
-                self.settled_pending = Some(pending || by_deadline);
+                // The last one describes the view the node settled for.
+                self.settled_pending = Some(by_deadline);
                 return;
             }
         };

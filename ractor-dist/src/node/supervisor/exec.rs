@@ -39,14 +39,14 @@ impl SupervisorState {
             Command::SendAll { to, body } => {
                 let frame = self.frame(body);
                 for peer in to {
-                    if let Some(gw) = self.supervisors.get(&peer) {
-                        let _ = gw.cast(super::SupervisorMsg::Frame(frame.clone()));
+                    if let Some(sup) = self.supervisors.get(&peer) {
+                        let _ = sup.cast(super::SupervisorMsg::Frame(frame.clone()));
                     }
                 }
             }
             Command::Flush(to) => {
-                if let Ok(gw) = self.shared.peer_supervisor(&to) {
-                    self.shared.flush(&to, &gw, false);
+                if let Ok(sup) = self.shared.peer_supervisor(&to) {
+                    self.shared.flush(&to, &sup, false);
                 }
             }
             Command::Dial(addr) => self.transport.dial(addr, self.engine.timing().dial()),
@@ -192,9 +192,7 @@ impl SupervisorState {
         if by_deadline {
             tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
         }
-        if !self.engine.handoff.is_settled() {
-            return;
-        }
+        // (The engine sent this only for the view it is settled for.)
         let ms = self.now().0.saturating_sub(self.engine.view_started.0);
         self.shared.last_settle_ms.store(ms, Ordering::Relaxed);
         tracing::debug!(ms, "settled for the current view");

@@ -41,6 +41,10 @@ async fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -
         cluster.wait_settled(&[0], 1, Duration::from_secs(10)).await,
         "the survivor did not drop the stopped node"
     );
+    // The survivor stops too while the paused node resumes: the resumed node cannot rejoin
+    // (which would lift its fence at once), so it stays fenced for its whole patience
+    // (twice the deadline plus the handoff timeout), well past the casts below.
+    cluster.nodes[0].signal("STOP").await?;
     cluster.nodes[1].signal("CONT").await?;
     ensure!(
         wait_until(Duration::from_secs(5), async || cluster
@@ -77,6 +81,7 @@ async fn a_full_hold_queue_refuses_local_sends_with_an_error_and_counts_them() -
     );
     // The fence outlasts these few commands: exactly the cap was held.
     ensure!(accepted <= CAP, "{accepted} held with a cap of {CAP}");
+    cluster.nodes[0].signal("CONT").await?;
     ensure!(
         cluster
             .wait_settled(&[0, 1], 2, Duration::from_secs(20))

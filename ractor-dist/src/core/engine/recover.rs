@@ -30,6 +30,36 @@ pub struct Respawned {
 }
 
 impl Engine {
+    /// Calls `f` with the recovery machine, the names running here, the context of a call
+    /// under the handoff view's placement at `now`, and whether a name is hosted here, on
+    /// its way out, or arriving (its actor not started yet): what every decision on specs,
+    /// offers and the fence needs (the engine's fields borrowed apart).
+    fn with_recovery<R>(
+        &mut self,
+        now: Millis,
+        f: impl FnOnce(
+            &mut crate::core::Recovery<Snapshot>,
+            &mut [crate::core::recovery::Hosted<'_, Snapshot>],
+            Ctx<'_, crate::core::Mesh>,
+            &dyn Fn(&ActorKey) -> bool,
+        ) -> R,
+    ) -> R {
+        let placement = self.placement.clone();
+        let leaving = self.is_leaving();
+        let ctx = Ctx {
+            now,
+            placement: &placement,
+            peers: &self.mesh,
+            leaving,
+        };
+        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
+        let hosted = |k: &ActorKey| {
+            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
+        };
+        let mut names = Engine::running(&mut self.children, child_ids, None);
+        f(&mut self.recovery, &mut names, ctx, &hosted)
+    }
+
     /// The placement of the view published last (what handles route by).
     pub fn view_placement(&self) -> Placement {
         self.routing.routes().placement().clone()
@@ -155,20 +185,10 @@ impl Engine {
 
     /// Respawn offers from a peer: kept, and decided at once when this node is settled.
     pub fn handle_offers(&mut self, offers: Vec<(ActorKey, Offer<Snapshot>)>, now: Millis) {
-        let placement = self.placement.clone();
-        let ctx = Ctx {
-            now,
-            placement: &placement,
-            peers: &self.mesh,
-            leaving: self.is_leaving(),
-        };
-        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
-        // Hosted here, on its way out, or arriving (its actor not started yet).
-        let hosted = |k: &ActorKey| {
-            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
-        };
         let settled = self.handoff.is_settled();
-        self.recovery.handle_offers(offers, settled, ctx, hosted);
+        self.with_recovery(now, |recovery, _, ctx, hosted| {
+            recovery.handle_offers(offers, settled, ctx, hosted)
+        });
     }
 
     /// A respawn began at `now` with actor `child`: it takes effect once that started.
@@ -291,44 +311,19 @@ impl Engine {
     /// After the node settled for a view (`by_deadline`: without hearing from every peer):
     /// the recovery engine lifts the fence if it may, decides offers and replicates.
     pub fn recovery_settled(&mut self, by_deadline: bool, now: Millis) {
-        let placement = self.placement.clone();
-        let leaving = self.is_leaving();
-        let ctx = Ctx {
-            now,
-            placement: &placement,
-            peers: &self.mesh,
-            leaving,
-        };
-        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
-        // Hosted here, on its way out, or arriving (its actor not started yet).
-        let hosted = |k: &ActorKey| {
-            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
-        };
-        let mut names = Engine::running(&mut self.children, child_ids, None);
-        self.recovery
-            .handle_settled(by_deadline, self.view_started, &mut names, ctx, hosted);
+        let view_started = self.view_started;
+        self.with_recovery(now, |recovery, names, ctx, hosted| {
+            recovery.handle_settled(by_deadline, view_started, names, ctx, hosted)
+        });
     }
 
     /// The heartbeat tick's part of recovery: the fence may lift, and once the view has
     /// been quiet the replica sets are brought up to date. Returns true then.
     pub fn recovery_tick(&mut self, now: Millis) -> bool {
-        let placement = self.placement.clone();
-        let settled = self.handoff.is_settled();
-        let leaving = self.is_leaving();
-        let ctx = Ctx {
-            now,
-            placement: &placement,
-            peers: &self.mesh,
-            leaving,
-        };
-        let (child_ids, outgoing, arriving) = (&self.child_ids, &self.outgoing, &self.arriving);
-        // Hosted here, on its way out, or arriving (its actor not started yet).
-        let hosted = |k: &ActorKey| {
-            child_ids.contains_key(k) || outgoing.contains_key(k) || arriving.contains(k)
-        };
-        let mut names = Engine::running(&mut self.children, child_ids, None);
-        self.recovery
-            .handle_tick(settled, self.view_started, &mut names, ctx, hosted)
+        let (settled, view_started) = (self.handoff.is_settled(), self.view_started);
+        self.with_recovery(now, |recovery, names, ctx, hosted| {
+            recovery.handle_tick(settled, view_started, names, ctx, hosted)
+        })
     }
 
     /// `from` runs these names (it is their directory node's job to know). Returns the

@@ -86,7 +86,10 @@
 //! Call sites keep their shape: [`cast!`], [`call!`] and [`call_t!`] from this crate take a
 //! [`DistRef`] as well as a ractor `ActorRef` (import them instead of ractor's);
 //! [`DistRef::call`] takes an optional timeout; [`DistRef::send_after`] and
-//! [`DistRef::send_interval`] work as ractor's. Errors say whether a retry may help
+//! [`DistRef::send_interval`] work as ractor's. Inside an actor, `myself.node()`
+//! ([`DistRef::node`]) is its node: any hook can spawn, look up and stop other names and
+//! read the membership; a [`DistRef`] can travel inside a message (it is serde-serializable
+//! and routes through the receiving node). Errors say whether a retry may help
 //! ([`DistError::is_transient`]). A service ends its `main` with
 //! [`DistNode::run_until_signal`], so that SIGTERM or Ctrl-C hands its actors off.
 //!

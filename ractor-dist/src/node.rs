@@ -52,7 +52,6 @@ const SUPERVISOR_NAME: &str = "ractor_dist::supervisor";
 #[derive(Clone)]
 pub struct DistNode {
     shared: Arc<NodeShared>,
-    events: broadcast::Sender<MembershipEvent>,
 }
 
 impl std::fmt::Debug for DistNode {
@@ -121,11 +120,10 @@ impl DistNode {
         config.validate()?;
         let incarnation = Incarnation(rand::random());
         let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
-        let (events, _) = broadcast::channel(1024);
         let args = SupervisorArgs {
             shared: shared.clone(),
             transport: transport.clone(),
-            events: events.clone(),
+            events: shared.events.clone(),
         };
         let name = registry_name.map(str::to_string);
         let supervisor = match Actor::spawn(name, DistSupervisor, args).await {
@@ -136,9 +134,14 @@ impl DistNode {
             }
         };
         let _ = shared.supervisor.set(supervisor);
-        replicated::spawn_gossip(shared.clone(), events.subscribe());
+        replicated::spawn_gossip(shared.clone(), shared.events.subscribe());
         tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
-        Ok(DistNode { shared, events })
+        Ok(DistNode { shared })
+    }
+
+    /// The node behind a handle's shared state (`DistRef::node`).
+    pub(crate) fn from_shared(shared: Arc<NodeShared>) -> DistNode {
+        DistNode { shared }
     }
 
     /// This node's name (`"{name}@{host}"`).
@@ -240,7 +243,7 @@ impl DistNode {
     /// `handle_ring_change`; [`DistNode::subscribe`] gives the events themselves).
     pub fn on_ring_change(&self, handler: impl OnRingChange) {
         // Subscribed first: an event already in the members read next changes nothing.
-        let events = self.events.subscribe();
+        let events = self.shared.events.subscribe();
         let up = self.members().into_iter().collect();
         let shared = self.shared.clone();
         let members = move || shared.view_guard().placement().members().to_vec();
@@ -255,7 +258,7 @@ impl DistNode {
 
     /// Membership changes (up, down, refused) from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<MembershipEvent> {
-        self.events.subscribe()
+        self.shared.events.subscribe()
     }
 
     /// Waits until this node sees at least `count` live members (itself included).

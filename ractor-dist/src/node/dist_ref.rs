@@ -29,7 +29,10 @@ use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::SupervisorMsg;
 
+mod encode;
 mod timers;
+
+pub(crate) use encode::{decoding_for, NodeRegistration};
 
 /// How many times a send re-resolves a stale route before giving up.
 const MAX_ATTEMPTS: usize = 4;
@@ -63,7 +66,9 @@ enum Fast<M> {
 
 struct RefInner {
     key: ActorKey,
-    node: Arc<NodeShared>,
+    /// The node this handle routes through; `None` for a handle decoded from a message in
+    /// a process where no node could take it (every use fails with [`DistError::Unbound`]).
+    node: Option<Arc<NodeShared>>,
     route: ArcSwap<Route>,
 }
 
@@ -71,6 +76,30 @@ struct RefInner {
 ///
 /// Get one from [`crate::DistNode::spawn`] or [`crate::DistNode::lookup`]; an actor gets
 /// its own as `myself`. The same calls work whether the actor is local or on another node.
+///
+/// # In messages
+///
+/// A `DistRef` is serde-serializable, so it can be a field of a message (or of spawn
+/// arguments, or of a reply): it travels as its actor's name, and the receiving side routes
+/// it through its own node. A message sent to a local actor is not encoded at all and
+/// keeps its handles as they are. A handle decoded by a node delivering a message to one
+/// of its actors is bound to that node; one decoded anywhere else (a call's reply, your
+/// own `deserialize`) is bound to the one node running in the process. Where no node can
+/// take it (no node runs in the process, or several do, as in in-process tests, outside a
+/// delivery), decoding still succeeds, and every use of the handle fails with
+/// [`DistError::Unbound`].
+///
+/// ```
+/// use ractor_cluster::RactorClusterMessage;
+/// use ractor_dist::DistRef;
+///
+/// # #[derive(RactorClusterMessage)] enum LogMsg { Line(String) }
+/// #[derive(RactorClusterMessage)]
+/// enum SessionMsg {
+///     /// Where this session should log from now on.
+///     LogTo(DistRef<LogMsg>),
+/// }
+/// ```
 pub struct DistRef<M> {
     inner: Arc<RefInner>,
     _msg: PhantomData<fn(M) -> M>,
@@ -88,6 +117,7 @@ impl<M> Clone for DistRef<M> {
 impl<M> std::fmt::Debug for DistRef<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let route = match &**self.inner.route.load() {
+            Route::Unresolved if self.inner.node.is_none() => "unbound".to_string(),
             Route::Unresolved => "unresolved".to_string(),
             Route::Supervisor => "moving".to_string(),
             Route::Local { .. } => "local".to_string(),
@@ -102,7 +132,7 @@ impl<M: Message> DistRef<M> {
         Self {
             inner: Arc::new(RefInner {
                 key,
-                node,
+                node: Some(node),
                 route: ArcSwap::new(UNRESOLVED.clone()),
             }),
             _msg: PhantomData,
@@ -118,7 +148,7 @@ impl<M: Message> DistRef<M> {
         Self {
             inner: Arc::new(RefInner {
                 key,
-                node,
+                node: Some(node),
                 route: ArcSwap::from_pointee(route),
             }),
             _msg: PhantomData,
@@ -133,6 +163,40 @@ impl<M: Message> DistRef<M> {
     /// The actor's cluster-wide name as an [`ActorKey`].
     pub fn key(&self) -> &ActorKey {
         &self.inner.key
+    }
+
+    /// The node this handle routes through: inside an actor, `myself.node()` is the node
+    /// hosting it, from which any hook can spawn, look up and stop other names and read
+    /// the membership and status (what an Akka entity's context or an Orleans grain's
+    /// factory gives), without a global.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Unbound`] for a handle decoded from a message where no node could
+    /// take it (see the [`DistRef`] docs); never for `myself` nor for a handle from
+    /// [`crate::DistNode`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ractor::ActorProcessingErr;
+    /// # use ractor_dist::DistRef;
+    /// # async fn handle<M: ractor::Message>(myself: DistRef<M>) -> Result<(), ActorProcessingErr> {
+    /// let node = myself.node()?;
+    /// tracing::info!(members = node.members().len(), "hosted on {}", node.name());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn node(&self) -> Result<crate::DistNode, DistError> {
+        Ok(crate::DistNode::from_shared(self.shared()?.clone()))
+    }
+
+    /// The node this handle routes through.
+    fn shared(&self) -> Result<&Arc<NodeShared>, DistError> {
+        self.inner
+            .node
+            .as_ref()
+            .ok_or_else(|| DistError::Unbound(self.inner.key.clone()))
     }
 
     /// Sends a message without waiting for it to be handled, like [`ractor::ActorRef::cast`].
@@ -168,7 +232,7 @@ impl<M: Message> DistRef<M> {
 
     /// Sends along the cached route if it is still valid for the current epoch.
     fn try_fast(&self, message: M) -> Result<Fast<M>, DistError> {
-        let generation = self.inner.node.generation.load(Ordering::Acquire);
+        let generation = self.shared()?.generation.load(Ordering::Acquire);
         let route = self.inner.route.load();
         match &**route {
             Route::Local {
@@ -244,7 +308,7 @@ impl<M: Message> DistRef<M> {
         message: M,
         refused: crate::node::supervisor::Refusal,
     ) -> Result<(), DistError> {
-        let node = &self.inner.node;
+        let node = self.shared()?;
         let supervisor = node.supervisor()?;
         if let Err(refused) = node.local_send_admitted(&self.inner.key) {
             let n = crate::node::shared::Counters::bump(&node.counters.hold_refused);
@@ -285,8 +349,7 @@ impl<M: Message> DistRef<M> {
                     args,
                 };
                 let queued = self
-                    .inner
-                    .node
+                    .shared()?
                     .enqueue_cast(&host, &peer, item.clone(), generation)
                     .inspect_err(|_| self.invalidate())?;
                 if queued {
@@ -311,7 +374,7 @@ impl<M: Message> DistRef<M> {
                 let this = self.clone();
                 let timeout = reply
                     .get_timeout()
-                    .unwrap_or(self.inner.node.config.request_timeout);
+                    .unwrap_or(self.shared()?.config.request_timeout);
                 tokio::spawn(async move {
                     if let Err(e) = this.remote_call(variant, args, reply, timeout).await {
                         tracing::debug!(name = %this.inner.key, error = %e, "cast of a request variant failed");
@@ -367,7 +430,7 @@ impl<M: Message> DistRef<M> {
         F: FnOnce(RpcReplyPort<R>) -> M,
         R: Send + 'static,
     {
-        let timeout = (timeout.into()).unwrap_or(self.inner.node.config.request_timeout);
+        let timeout = (timeout.into()).unwrap_or(self.shared()?.config.request_timeout);
         let deadline = Instant::now() + timeout;
         let (tx, rx) = ractor::concurrency::oneshot();
         let message = build(RpcReplyPort::from((tx, timeout)));
@@ -469,7 +532,7 @@ impl<M: Message> DistRef<M> {
         reply: RpcReplyPort<Vec<u8>>,
         timeout: Duration,
     ) -> Result<(), DistError> {
-        let node = &self.inner.node;
+        let node = self.shared()?;
         let key = &self.inner.key;
         let deadline = Instant::now() + timeout;
         for _ in 0..MAX_ATTEMPTS {
@@ -485,7 +548,10 @@ impl<M: Message> DistRef<M> {
                         reply,
                         metadata: None,
                     };
-                    return entry.kind.deliver(key, &cell, msg).map_err(DistError::from);
+                    return entry
+                        .kind
+                        .deliver(node, key, &cell, msg)
+                        .map_err(DistError::from);
                 }
                 Route::Remote { host, .. } => host,
                 // Moving or settling here: our own supervisor buffers or parks it.
@@ -546,7 +612,7 @@ impl<M: Message> DistRef<M> {
     ///
     /// Not cancel safe: once sent, the stop happens although the future was dropped.
     pub async fn stop(&self) -> Result<(), DistError> {
-        let node = &self.inner.node;
+        let node = self.shared()?;
         let key = &self.inner.key;
         let mut target = match node.route_handle(&node.view_guard(), key, Context::Ask).0 {
             Decision::Found(host) | Decision::AskNode(host) => host,
@@ -586,7 +652,7 @@ impl<M: Message> DistRef<M> {
     ///
     /// Cancel safe: it only reads (and updates this handle's cached route).
     pub async fn host(&self) -> Result<NodeName, DistError> {
-        crate::node::locate(&self.inner.node, &self.inner.key).await
+        crate::node::locate(self.shared()?, &self.inner.key).await
     }
 
     fn invalidate(&self) {
@@ -596,7 +662,7 @@ impl<M: Message> DistRef<M> {
     /// Routes by the published view (one load) with the core's routing function, and
     /// caches the route (unless it goes through the supervisor).
     fn resolve(&self) -> Result<Route, DistError> {
-        let node = &self.inner.node;
+        let node = self.shared()?;
         let key = &self.inner.key;
         let view = node.view_guard();
         let generation = view.epoch().0;

@@ -121,6 +121,11 @@ pub enum DistError {
         /// The kind the spawn asked for.
         requested: String,
     },
+    /// This handle was decoded from a message where no node could take it: in a process
+    /// running no ractor-dist node, or outside a node's delivery in a process running
+    /// several (see [`crate::DistRef`], "In messages"); nothing was sent. Permanent.
+    #[error("handle to {0} was decoded where no ractor-dist node runs")]
+    Unbound(ActorKey),
 }
 
 impl DistError {
@@ -160,7 +165,8 @@ impl DistError {
             | DistError::NodeDown
             | DistError::Protocol(_)
             | DistError::Replica(_)
-            | DistError::KindMismatch { .. } => false,
+            | DistError::KindMismatch { .. }
+            | DistError::Unbound(_) => false,
         }
     }
 }
@@ -212,6 +218,7 @@ mod tests {
             DistError::TooLarge { size: 2, limit: 1 },
             DistError::NodeDown,
             DistError::Protocol("?".into()),
+            DistError::Unbound(key()),
             DistError::KindMismatch {
                 key: key(),
                 running: "a".into(),

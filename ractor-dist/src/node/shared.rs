@@ -159,6 +159,8 @@ pub(crate) struct NodeShared {
     hold_full: RwLock<(std::collections::HashSet<ActorKey>, bool)>,
     /// Replicated values (`DistNode::replicated`).
     pub(crate) replicas: crate::node::replicated::Hub,
+    /// Membership events, to every subscriber (`DistNode::subscribe`).
+    pub(crate) events: tokio::sync::broadcast::Sender<crate::core::MembershipEvent>,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -204,6 +206,7 @@ impl NodeShared {
             pending_local: Mutex::new(HashMap::new()),
             hold_full: RwLock::new(Default::default()),
             replicas,
+            events: tokio::sync::broadcast::channel(1024).0,
         }
     }
 

@@ -224,6 +224,9 @@ pub(crate) struct SupervisorState {
     start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
     /// Spawns of names stopped by request, waiting for the stopped actor's exit.
     waiting_spawns: HashMap<ActorKey, Vec<WaitingSpawn>>,
+    /// Counts this node as running in the process (for `DistRef`s decoded outside a
+    /// delivery) until the supervisor stops.
+    _running: crate::node::dist_ref::NodeRegistration,
 }
 
 /// A spawn request waiting for an earlier copy of its name to exit: kind, arguments, hops
@@ -268,6 +271,7 @@ impl Actor for DistSupervisor {
             Millis(0),
         );
         Ok(SupervisorState {
+            _running: crate::node::dist_ref::NodeRegistration::new(&shared),
             shared,
             transport: args.transport,
             events: args.events,

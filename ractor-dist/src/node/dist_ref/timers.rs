@@ -103,7 +103,7 @@ impl<M: Message> DistRef<M> {
     fn local_activation(&self) -> Option<ActorCell> {
         match &**self.inner.route.load() {
             Route::Local { cell, .. } => Some(cell.clone()),
-            _ => self.inner.node.hosted(&self.inner.key).map(|e| e.cell),
+            _ => self.shared().ok()?.hosted(&self.inner.key).map(|e| e.cell),
         }
     }
 }

@@ -65,9 +65,11 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     ) -> Result<(), RemoteError>;
     /// Serializes a typed message (boxed by a local `DistRef`) to send it elsewhere.
     fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String>;
-    /// Decodes a serialized message for this kind and enqueues it on `cell`.
+    /// Decodes a serialized message for this kind (the [`crate::DistRef`]s in it bound to
+    /// `node`) and enqueues it on `cell`.
     fn deliver(
         &self,
+        node: &Arc<NodeShared>,
         key: &ActorKey,
         cell: &ActorCell,
         msg: SerializedMessage,
@@ -208,11 +210,13 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
 
     fn deliver(
         &self,
+        node: &Arc<NodeShared>,
         key: &ActorKey,
         cell: &ActorCell,
         msg: SerializedMessage,
     ) -> Result<(), RemoteError> {
-        let msg = A::Msg::deserialize(msg).map_err(|_| RemoteError::BadMessage {
+        let decoded = crate::node::dist_ref::decoding_for(node, || A::Msg::deserialize(msg));
+        let msg = decoded.map_err(|_| RemoteError::BadMessage {
             key: key.clone(),
             reason: format!(
                 "the message does not decode as a message of kind {:?} (unknown variant or malformed arguments)",

@@ -382,6 +382,7 @@ impl SupervisorState {
             }
             Payload::Cast { variant, args, .. } => {
                 let _ = kind.deliver(
+                    &self.shared,
                     key,
                     cell,
                     SerializedMessage::Cast {
@@ -408,7 +409,7 @@ impl SupervisorState {
                 {
                     let (msg, rx, timeout) =
                         super::requests::call_message(variant, args, timeout_ms);
-                    if let Err(e) = kind.deliver(key, cell, msg) {
+                    if let Err(e) = kind.deliver(&self.shared, key, cell, msg) {
                         let _ = reply.send(wire::encode(&Response::Err(e)));
                         return;
                     }

@@ -120,7 +120,7 @@ impl SupervisorState {
                     args,
                     metadata: None,
                 };
-                if let Err(e) = entry.kind.deliver(&key, &entry.cell, msg) {
+                if let Err(e) = entry.kind.deliver(&self.shared, &key, &entry.cell, msg) {
                     let n = Counters::bump(&self.shared.counters.bad_messages);
                     tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
                 }
@@ -291,7 +291,7 @@ impl SupervisorState {
             (decision, _) => return Err(not_here(&key, decision)),
         };
         let (msg, rx, _) = call_message(variant, args, timeout_ms);
-        match entry.kind.deliver(&key, &entry.cell, msg) {
+        match entry.kind.deliver(&self.shared, &key, &entry.cell, msg) {
             Ok(()) => Ok(rx),
             Err(e) => {
                 if matches!(e, RemoteError::BadMessage { .. }) {

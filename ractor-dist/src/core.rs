@@ -100,5 +100,5 @@ pub use recovery::{
 };
 pub use routing::{Context, Decision, Facts, LookupCache, Residence, Routes, Routing};
 pub use snapshot::Snapshot;
-pub use status::NodeStatus;
+pub use status::{MeshStats, NodeStatus};
 pub use timing::Timing;

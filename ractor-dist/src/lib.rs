@@ -165,7 +165,7 @@ pub mod __private {
 pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Push, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
-    ActorKey, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus, Snapshot,
+    ActorKey, Epoch, Incarnation, MembershipEvent, MeshStats, NodeName, NodeStatus, Snapshot,
 };
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{

@@ -197,6 +197,11 @@ impl DistNode {
         self.shared.status()
     }
 
+    /// How this node keeps its mesh: dials, dial targets, sessions replaced.
+    pub fn mesh_stats(&self) -> crate::MeshStats {
+        self.shared.mesh_stats()
+    }
+
     /// The status of every live member (this node included), by asking each.
     ///
     /// # Errors

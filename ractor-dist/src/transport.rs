@@ -39,6 +39,13 @@ pub(crate) struct Sessions {
     pub(crate) connected: Vec<(NodeName, String)>,
     /// The supervisors of connected peers: frames and requests are sent to these.
     pub(crate) supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
+    /// Dial targets found to lead to a node: a session opened by dialing the target named
+    /// itself that node (whether or not the session survived). The newest finding per
+    /// target.
+    pub(crate) identified: Vec<(String, NodeName)>,
+    /// Live sessions replaced so far by a newer session to the same peer (ractor_cluster's
+    /// duplicate-connection election stops the loser; frames queued on it are lost).
+    pub(crate) replaced: u64,
 }
 
 /// The network seam of one node (see the module docs).

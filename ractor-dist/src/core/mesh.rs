@@ -13,6 +13,13 @@
 //! them (frames, dials, disconnects, logging and publishing events) and feeds back what the
 //! transport reports ([`Mesh::handle_sessions`]).
 //!
+//! Dialing is by node identity, not by the spelling of an address: a target (a seed such
+//! as `localhost:7101`, a DNS name, a forwarded address) that the transport found to lead
+//! to node X ([`Mesh::handle_dial_identified`]) is not dialed while X is connected, even
+//! though X advertises itself as `127.0.0.1:7101`. Redialing it would open a second session
+//! that ractor_cluster's duplicate-connection election may keep in place of the live one,
+//! dropping the frames queued on that.
+//!
 //! Call order per heartbeat interval: [`Mesh::handle_tick`], then drain the commands. A
 //! [`MeshCommand::ViewChanged`] comes last among the commands of one input, after the
 //! events that caused it.
@@ -91,6 +98,10 @@ pub struct Mesh {
     connected: BTreeSet<NodeName>,
     /// The dial addresses of those sessions.
     connected_addrs: BTreeSet<String>,
+    /// Dial targets known to lead to a node (see [`Mesh::handle_dial_identified`]).
+    identified: BTreeMap<String, NodeName>,
+    /// Dial commands issued so far.
+    dials: u64,
     /// Peers whose supervisor can be reached (a session and its supervisor).
     reachable: BTreeSet<NodeName>,
     hello_sent: BTreeMap<NodeName, Millis>,
@@ -114,6 +125,8 @@ impl Mesh {
             seeds,
             connected: BTreeSet::new(),
             connected_addrs: BTreeSet::new(),
+            identified: BTreeMap::new(),
+            dials: 0,
             reachable: BTreeSet::new(),
             hello_sent: BTreeMap::new(),
             leavers: BTreeMap::new(),
@@ -153,6 +166,16 @@ impl Mesh {
     /// Number of dial targets (seeds and gossiped addresses).
     pub fn dial_targets(&self) -> usize {
         self.dialer.len()
+    }
+
+    /// Dial commands issued so far (each [`MeshCommand::Dial`]).
+    pub fn dials(&self) -> u64 {
+        self.dials
+    }
+
+    /// Dial targets known to lead to a node (this one included), by target.
+    pub fn identified(&self) -> &BTreeMap<String, NodeName> {
+        &self.identified
     }
 
     /// The next command, if any.
@@ -201,9 +224,32 @@ impl Mesh {
         for seed in &self.seeds {
             self.dialer.add(seed, now);
         }
-        for addr in self.dialer.poll_due(&self.connected_addrs, now) {
+        let me = &self.membership.me().node;
+        let mut satisfied = self.connected_addrs.clone();
+        satisfied.extend(
+            self.identified
+                .iter()
+                .filter(|(_, node)| *node == me || self.connected.contains(*node))
+                .map(|(target, _)| target.clone()),
+        );
+        for addr in self.dialer.poll_due(&satisfied, now) {
+            self.dials += 1;
             self.commands.push_back(MeshCommand::Dial(addr));
         }
+    }
+
+    /// The transport found that dialing `target` reaches `node`: a session it opened to
+    /// `target` named itself `node` (whether or not that session survived the
+    /// duplicate-connection election). From now on `target` is `node`'s: it is not dialed
+    /// while `node` is connected, nor ever when `node` is this node. A later finding for
+    /// the same target replaces this one (the name now points elsewhere). Returns whether
+    /// this was new.
+    pub fn handle_dial_identified(&mut self, target: &str, node: &NodeName) -> bool {
+        if self.identified.get(target) == Some(node) {
+            return false;
+        }
+        self.identified.insert(target.to_string(), node.clone());
+        true
     }
 
     fn hello_if_due(&mut self, peer: &NodeName, reply: bool, every_ms: u64, now: Millis) {

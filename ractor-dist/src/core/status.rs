@@ -79,3 +79,20 @@ pub struct NodeStatus {
     /// error, local sends returned one, casts from peers dropped).
     pub hold_refused: u64,
 }
+
+/// How this node keeps its mesh: dials and sessions (local only, not sent to peers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MeshStats {
+    /// Dials issued since the node started (seeds, discovered and gossiped addresses that
+    /// were not connected).
+    pub dials: u64,
+    /// Addresses the node keeps connected (dialing those that are not).
+    pub dial_targets: u64,
+    /// Of those, the ones known to lead to a node (dialed once and said hello): they are
+    /// not dialed while that node is connected, however they are spelled.
+    pub dials_identified: u64,
+    /// Live sessions replaced by a newer session to the same peer (ractor_cluster's
+    /// duplicate-connection election; frames queued on the old one are lost).
+    pub sessions_replaced: u64,
+}

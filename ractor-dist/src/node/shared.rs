@@ -14,8 +14,8 @@ use ractor::{ActorCell, ActorRef};
 use crate::core::config::DistConfig;
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 use crate::core::{
-    ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, NodeName,
-    NodeStatus, Placement, Routes, Routing,
+    ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, MeshStats,
+    NodeName, NodeStatus, Placement, Routes, Routing,
 };
 use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
@@ -93,6 +93,14 @@ pub(crate) struct Counters {
     pub(crate) checkpoints_too_large: AtomicU64,
     pub(crate) pauses: AtomicU64,
     pub(crate) hold_refused: AtomicU64,
+    /// Dials issued.
+    pub(crate) dials: AtomicU64,
+    /// Live sessions replaced by a newer one to the same peer (as the transport counts).
+    pub(crate) sessions_replaced: AtomicU64,
+    /// Dial targets (a gauge).
+    pub(crate) dial_targets: AtomicU64,
+    /// Dial targets known to lead to a node (a gauge).
+    pub(crate) dials_identified: AtomicU64,
 }
 
 impl Counters {
@@ -531,6 +539,17 @@ impl NodeShared {
                     Err(DistError::Unreachable(node.clone()))
                 }
             }
+        }
+    }
+
+    pub(crate) fn mesh_stats(&self) -> MeshStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MeshStats {
+            dials: get(&c.dials),
+            dial_targets: get(&c.dial_targets),
+            dials_identified: get(&c.dials_identified),
+            sessions_replaced: get(&c.sessions_replaced),
         }
     }
 

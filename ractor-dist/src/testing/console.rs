@@ -56,7 +56,7 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
-/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--max-frame-bytes N]
+/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
 /// [--gossip-ms N] [--data-dir PATH] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
 /// `warn,ractor_dist=info`).
@@ -158,6 +158,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             }
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
+            "--reconnect-max-ms" => config.reconnect_max = Duration::from_millis(value()?.parse()?),
             "--ghost" => ghost = true,
             "--data-dir" => config.data_dir = Some(value()?.into()),
             "--gossip-ms" => config.gossip_interval = Duration::from_millis(value()?.parse()?),
@@ -405,6 +406,12 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                 s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
                 s.view_adopted_unix_us, s.hold_refused
             ) + &{
+                let m = node.mesh_stats();
+                format!(
+                    " dials={} dial_targets={} dials_identified={} sessions_replaced={}",
+                    m.dials, m.dial_targets, m.dials_identified, m.sessions_replaced
+                )
+            } + &{
                 let r = node.replica_stats();
                 format!(
                     " replica_changes={} replica_deltas={} replica_states={} replica_duplicates={} replica_gaps={} replica_refused={} replica_unknown={} replica_bytes_sent={}",

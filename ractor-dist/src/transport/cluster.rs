@@ -1,7 +1,9 @@
 //! The ractor_cluster transport: a `NodeServer` over TCP, peers' supervisors found through
 //! a process group, session changes from the server's event subscription.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
@@ -24,34 +26,137 @@ const SESSIONS_TIMEOUT_MS: u64 = 2_000;
 pub(crate) struct ClusterTransport {
     server: ActorRef<NodeServerMessage>,
     /// Dial `addr` through another address (a forward or proxy), by `DistConfig::dial_via`.
-    dial_via: std::collections::BTreeMap<String, String>,
+    dial_via: BTreeMap<String, String>,
+    book: Arc<Mutex<DialBook>>,
 }
 
 impl ClusterTransport {
     pub(crate) fn new(
         server: ActorRef<NodeServerMessage>,
-        dial_via: std::collections::BTreeMap<String, String>,
+        dial_via: BTreeMap<String, String>,
     ) -> Self {
-        Self { server, dial_via }
+        Self {
+            server,
+            dial_via,
+            book: Arc::default(),
+        }
     }
 }
 
-struct SessionEvents(ActorRef<SupervisorMsg>);
+/// What dials and sessions told about who is behind an address. A dial connects to one
+/// socket address (the target resolved); the outgoing session on that socket then names
+/// its peer. Joined, they say which node a target leads to, however it is spelled.
+#[derive(Default)]
+struct DialBook {
+    /// The socket address each target's last successful dial connected to.
+    sockets: BTreeMap<String, String>,
+    /// The socket addresses each target resolved to when last dialed.
+    resolved: BTreeMap<String, Vec<String>>,
+    /// The node each outgoing session's socket address named itself, newest first.
+    names: BTreeMap<String, NodeName>,
+    /// Authenticated sessions, by session actor, with their peer's name.
+    live: HashMap<ActorId, String>,
+    /// Live sessions replaced by a newer one to the same peer.
+    replaced: u64,
+    /// Told when a finding completes a target's identity.
+    supervisor: Option<ActorRef<SupervisorMsg>>,
+}
+
+impl DialBook {
+    /// The outgoing session `info` named its peer (its socket is the one a dial connected to).
+    fn note_name(&mut self, info: &NodeServerSessionInformation) {
+        if let (false, Some(peer)) = (info.is_server, &info.peer_name) {
+            self.names
+                .insert(info.peer_addr.clone(), NodeName::new(peer.name.clone()));
+        }
+    }
+
+    /// Which node each target leads to: the node its dial's session named, or else the
+    /// connected peer that advertises one of the addresses it resolves to (`connected`:
+    /// peers and their advertised addresses).
+    fn identified(&self, connected: &[(NodeName, String)]) -> Vec<(String, NodeName)> {
+        let mut found = BTreeMap::new();
+        for (target, sockets) in &self.resolved {
+            if let Some((node, _)) = connected.iter().find(|(_, addr)| sockets.contains(addr)) {
+                found.insert(target.clone(), node.clone());
+            }
+        }
+        for (target, socket) in &self.sockets {
+            if let Some(node) = self.names.get(socket) {
+                found.insert(target.clone(), node.clone());
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+fn lock(book: &Mutex<DialBook>) -> MutexGuard<'_, DialBook> {
+    book.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct SessionEvents {
+    supervisor: ActorRef<SupervisorMsg>,
+    book: Arc<Mutex<DialBook>>,
+}
 
 impl NodeEventSubscription for SessionEvents {
     fn node_session_opened(&self, _: NodeServerSessionInformation) {}
 
-    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(SupervisorMsg::SessionEvent);
+    fn node_session_disconnected(&self, info: NodeServerSessionInformation) {
+        {
+            let mut book = lock(&self.book);
+            book.live.remove(&info.actor.get_id());
+            // A session that lost the duplicate-connection election still said who it is.
+            book.note_name(&info);
+        }
+        let _ = self.supervisor.cast(SupervisorMsg::SessionEvent);
     }
 
-    fn node_session_authenticated(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(SupervisorMsg::SessionEvent);
+    fn node_session_authenticated(&self, info: NodeServerSessionInformation) {
+        {
+            let mut book = lock(&self.book);
+            book.note_name(&info);
+            if let Some(peer) = &info.peer_name {
+                // The election stopped any other session to this peer in favour of this one.
+                if book.live.values().any(|name| *name == peer.name) {
+                    book.replaced += 1;
+                    book.live.retain(|_, name| *name != peer.name);
+                }
+                book.live.insert(info.actor.get_id(), peer.name.clone());
+            }
+        }
+        let _ = self.supervisor.cast(SupervisorMsg::SessionEvent);
     }
 
     fn node_session_ready(&self, _: NodeServerSessionInformation) {
-        let _ = self.0.cast(SupervisorMsg::SessionEvent);
+        let _ = self.supervisor.cast(SupervisorMsg::SessionEvent);
     }
+}
+
+/// Connects to the first address `addr` resolves to that accepts, and returns it; notes
+/// what `target` (dialed as `addr`) resolved to.
+async fn connect(
+    server: &ActorRef<NodeServerMessage>,
+    book: &Mutex<DialBook>,
+    target: &str,
+    addr: &str,
+) -> Result<SocketAddr, String> {
+    let sockets: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve: {e}"))?
+        .collect();
+    lock(book).resolved.insert(
+        target.to_string(),
+        sockets.iter().map(ToString::to_string).collect(),
+    );
+    let mut error = "resolves to no address".to_string();
+    for socket in sockets {
+        match ractor_cluster::client_connect(server, socket).await {
+            Ok(()) => return Ok(socket),
+            Err(e) => error = format!("{socket}: {e}"),
+        }
+    }
+    Err(error)
 }
 
 impl Transport for ClusterTransport {
@@ -59,10 +164,14 @@ impl Transport for ClusterTransport {
         // Group changes reach the supervisor as `ProcessGroupChanged` supervision events.
         ractor::pg::join(SUPERVISOR_GROUP.to_string(), vec![supervisor.get_cell()]);
         ractor::pg::monitor(SUPERVISOR_GROUP.to_string(), supervisor.get_cell());
+        lock(&self.book).supervisor = Some(supervisor.clone());
         self.server
             .cast(NodeServerMessage::SubscribeToEvents {
                 id: "ractor_dist".to_string(),
-                subscription: Box::new(SessionEvents(supervisor.clone())),
+                subscription: Box::new(SessionEvents {
+                    supervisor: supervisor.clone(),
+                    book: self.book.clone(),
+                }),
             })
             .map_err(|e| format!("cannot subscribe to session events: {e}"))
     }
@@ -77,12 +186,18 @@ impl Transport for ClusterTransport {
             .map_err(|e| format!("cannot read sessions from the NodeServer: {e}"))?;
             let mut by_id: HashMap<u64, NodeName> = HashMap::new();
             let mut out = Sessions::default();
-            for (id, info) in &sessions {
-                if let Some(peer) = &info.peer_name {
-                    let name = NodeName::new(peer.name.clone());
-                    by_id.insert(*id, name.clone());
-                    out.connected.push((name, peer.connection_string.clone()));
+            {
+                let mut book = lock(&self.book);
+                for (id, info) in &sessions {
+                    if let Some(peer) = &info.peer_name {
+                        let name = NodeName::new(peer.name.clone());
+                        by_id.insert(*id, name.clone());
+                        out.connected.push((name, peer.connection_string.clone()));
+                        book.note_name(info);
+                    }
                 }
+                out.identified = book.identified(&out.connected);
+                out.replaced = book.replaced;
             }
             for cell in ractor::pg::get_members(&SUPERVISOR_GROUP.to_string()) {
                 if let ActorId::Remote { node_id, .. } = cell.get_id() {
@@ -95,16 +210,32 @@ impl Transport for ClusterTransport {
         })
     }
 
-    fn dial(&self, addr: String, timeout: Duration) {
+    fn dial(&self, target: String, timeout: Duration) {
         let server = self.server.clone();
+        let book = self.book.clone();
         // Through a forward or proxy when configured; the session still knows the peer by
         // the address it advertises.
-        let addr = self.dial_via.get(&addr).cloned().unwrap_or(addr);
+        let addr = self
+            .dial_via
+            .get(&target)
+            .cloned()
+            .unwrap_or(target.clone());
         tracing::trace!(%addr, "dialing");
         tokio::spawn(async move {
-            let attempt = ractor_cluster::client_connect(&server, addr.as_str());
-            match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(())) => tracing::debug!(%addr, "connected"),
+            match tokio::time::timeout(timeout, connect(&server, &book, &target, &addr)).await {
+                Ok(Ok(socket)) => {
+                    tracing::debug!(%addr, %socket, "connected");
+                    let mut book = lock(&book);
+                    let socket = socket.to_string();
+                    let known = book.names.contains_key(&socket);
+                    book.sockets.insert(target, socket);
+                    if known {
+                        // The session named itself before this dial returned.
+                        if let Some(supervisor) = &book.supervisor {
+                            let _ = supervisor.cast(SupervisorMsg::SessionEvent);
+                        }
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(%addr, error = %e, "dial failed"),
                 Err(_) => tracing::debug!(%addr, "dial timed out"),
             }

@@ -239,3 +239,63 @@ fn a_stopping_node_neither_greets_nor_beats_nor_dials() {
     m.handle_heard(&n("d"), Incarnation(4), Millis(10));
     assert!(drain(&mut m).is_empty());
 }
+
+/// Dials issued by one tick at `now`.
+fn dials_at(m: &mut Mesh, now: u64) -> Vec<String> {
+    m.handle_tick(Millis(now));
+    drain(m)
+        .into_iter()
+        .filter_map(|c| match c {
+            MeshCommand::Dial(addr) => Some(addr),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_seed_spelled_unlike_the_advertised_address_is_not_redialed_once_identified() {
+    // b advertises "b:1"; the seed says "localhost:7101".
+    let mut m = mesh(&["localhost:7101"]);
+    assert_eq!(dials_at(&mut m, 0), vec!["localhost:7101".to_string()]);
+    sessions(&mut m, &["b"], 10);
+    m.handle_hello(&n("b"), Incarnation(2), hello("b", 2), false, Millis(10))
+        .unwrap();
+    // Not identified yet: the spelling differs, so it is redialed with backoff (the bug).
+    assert_eq!(dials_at(&mut m, 100), vec!["localhost:7101".to_string()]);
+    assert!(m.handle_dial_identified("localhost:7101", &n("b")));
+    assert!(!m.handle_dial_identified("localhost:7101", &n("b")));
+    let dials = m.dials();
+    for t in (200..20_000).step_by(100) {
+        assert!(dials_at(&mut m, t).is_empty(), "redialed at {t}");
+    }
+    assert_eq!(m.dials(), dials);
+    // b goes: the seed is dialed again (with a reset backoff), beside b's own address.
+    sessions(&mut m, &[], 20_000);
+    assert_eq!(
+        dials_at(&mut m, 20_000),
+        vec!["b:1".to_string(), "localhost:7101".to_string()]
+    );
+    assert_eq!(m.dials(), dials + 2);
+}
+
+#[test]
+fn a_target_found_to_be_this_node_is_never_dialed() {
+    let mut m = mesh(&["myself:7100"]);
+    assert_eq!(dials_at(&mut m, 0).len(), 1);
+    m.handle_dial_identified("myself:7100", &n("a"));
+    for t in (100..10_000).step_by(100) {
+        assert!(dials_at(&mut m, t).is_empty());
+    }
+}
+
+#[test]
+fn a_target_that_now_leads_elsewhere_follows_its_new_node() {
+    let mut m = mesh(&["svc:7100"]);
+    m.handle_dial_identified("svc:7100", &n("b"));
+    sessions(&mut m, &["c"], 0);
+    // b is not connected: the target is dialed, and this time it reached c.
+    assert_eq!(dials_at(&mut m, 0), vec!["svc:7100".to_string()]);
+    assert!(m.handle_dial_identified("svc:7100", &n("c")));
+    assert_eq!(m.identified().get("svc:7100"), Some(&n("c")));
+    assert!(dials_at(&mut m, 10_000).is_empty());
+}

@@ -49,7 +49,10 @@ impl SupervisorState {
                     self.shared.flush(&to, &sup, false);
                 }
             }
-            Command::Dial(addr) => self.transport.dial(addr, self.engine.timing().dial()),
+            Command::Dial(addr) => {
+                Counters::bump(&self.shared.counters.dials);
+                self.transport.dial(addr, self.engine.timing().dial())
+            }
             Command::Disconnect(node) => {
                 Counters::bump(&self.shared.counters.peers_declared_down);
                 tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");

@@ -1,5 +1,6 @@
 //! Sessions, hellos, heartbeats, dialing and membership changes.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -33,7 +34,21 @@ impl SupervisorState {
     pub(super) async fn tick(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         let now = self.now();
         self.engine.handle_tick(now);
+        self.publish_dial_gauges();
         self.run().await;
+    }
+
+    /// The mesh's dial targets and how many of them are known to lead to a node, for
+    /// `DistNode::mesh_stats`.
+    fn publish_dial_gauges(&self) {
+        let counters = &self.shared.counters;
+        let mesh = &self.engine.mesh;
+        counters
+            .dial_targets
+            .store(mesh.dial_targets() as u64, Ordering::Relaxed);
+        counters
+            .dials_identified
+            .store(mesh.identified().len() as u64, Ordering::Relaxed);
     }
 
     /// Rebuilds the map of peer supervisors and connection sets from the transport's sessions, and
@@ -49,6 +64,16 @@ impl SupervisorState {
                 return;
             }
         };
+        for (target, node) in &sessions.identified {
+            if self.engine.mesh.handle_dial_identified(target, node) {
+                tracing::debug!(%target, peer = %node, "dial target identified");
+            }
+        }
+        let counters = &self.shared.counters;
+        counters
+            .sessions_replaced
+            .store(sessions.replaced, Ordering::Relaxed);
+        self.publish_dial_gauges();
         let (connected, supervisors) = (sessions.connected, sessions.supervisors);
         let fresh: Vec<NodeName> = supervisors
             .iter()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{ensure, Result};
 use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
+pub mod chaos;
 pub mod proxy;
 
 pub use ractor_dist::testing::{free_ports, wait_until, NodeCommand, NodeProc, Stats};

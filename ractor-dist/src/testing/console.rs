@@ -56,7 +56,8 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
-/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--max-frame-bytes N]
+/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--weight W]
+/// [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
 /// [--gossip-ms N] [--data-dir PATH] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
 /// `warn,ractor_dist=info`).
@@ -159,6 +160,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
             "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
             "--reconnect-max-ms" => config.reconnect_max = Duration::from_millis(value()?.parse()?),
+            "--weight" => config.weight = value()?.parse().context("--weight")?,
             "--ghost" => ghost = true,
             "--data-dir" => config.data_dir = Some(value()?.into()),
             "--gossip-ms" => config.gossip_interval = Duration::from_millis(value()?.parse()?),

@@ -579,6 +579,7 @@ impl Chaos {
     /// every write that got no answer has landed or is gone. Returns how many counters had
     /// to be exact and how many were checked against bounds.
     async fn audit(&mut self) -> Result<(usize, usize)> {
+        self.agree("after the step").await?;
         let writing: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].writing.load(Ordering::SeqCst))
             .collect();
@@ -663,19 +664,12 @@ impl Chaos {
         })
         .await;
         ensure!(once, "{hosted} copies of {total} names run");
+        self.agree("at the end").await?;
         let mut problems = Vec::new();
         for name in names.iter() {
-            let mut hosts = BTreeSet::new();
-            let mut owners = BTreeSet::new();
             let mut values = BTreeSet::new();
             for &i in &running {
-                let host = self.ok(i, &format!("where {name}")).await?;
-                hosts.insert(host.split_whitespace().next().unwrap_or("").to_string());
-                owners.insert(self.ok(i, &format!("owner {name}")).await?);
                 values.insert(self.ok(i, &format!("get {name}")).await?);
-            }
-            if hosts.len() != 1 || owners != hosts {
-                problems.push(format!("{name}: hosts {hosts:?}, owners {owners:?}"));
             }
             if values.len() != 1 {
                 problems.push(format!("{name}: the nodes read {values:?}"));
@@ -688,6 +682,71 @@ impl Chaos {
             problems.extend(problem);
         }
         ensure!(problems.is_empty(), "{}", problems.join("\n"));
+        Ok(())
+    }
+
+    /// The names that the running nodes do not all place on the same host, that host being
+    /// the owner every node names, with what each node answered.
+    async fn placement_problems(&self) -> Result<Vec<String>> {
+        let running = self.running();
+        let mut problems = Vec::new();
+        for name in self.names.iter() {
+            let mut answers = Vec::new();
+            for &i in &running {
+                let host = self.ok(i, &format!("where {name}")).await?;
+                let host = host.split_whitespace().next().unwrap_or("").to_string();
+                let owner = self.ok(i, &format!("owner {name}")).await?;
+                answers.push((i, host, owner));
+            }
+            let first = &answers[0].1;
+            if answers.iter().any(|(_, h, o)| h != first || o != first) {
+                let said: Vec<String> = answers
+                    .iter()
+                    .map(|(i, h, o)| format!("c{} says {h} (owner {o})", i + 1))
+                    .collect();
+                problems.push(format!("{name}: {}", said.join(", ")));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Waits (bounded) until every running node places every name on its owner; a wait is
+    /// reported, a timeout fails with what each node answered.
+    async fn agree(&self, when: &str) -> Result<()> {
+        let t = Instant::now();
+        let mut problems = Vec::new();
+        let mut failure = None;
+        let mut polls = 0;
+        let mut first = Vec::new();
+        let agreed = wait_until(self.settings.settle_timeout / 4, async || {
+            polls += 1;
+            match self.placement_problems().await {
+                Ok(p) => problems = p,
+                Err(e) => failure = Some(e),
+            }
+            if polls == 1 {
+                first = problems.clone();
+            }
+            failure.is_none() && problems.is_empty()
+        })
+        .await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        ensure!(
+            agreed,
+            "the nodes disagree on hosts {when}, {:?} after settling:\n{}",
+            t.elapsed(),
+            problems.join("\n")
+        );
+        if polls > 1 {
+            eprintln!(
+                "chaos: the nodes agreed on every host {when} only {:?} after settling \
+                 ({polls} polls); at first:\n{}",
+                t.elapsed(),
+                first.join("\n")
+            );
+        }
         Ok(())
     }
 }

@@ -78,6 +78,10 @@ pub struct NodeStatus {
     /// Messages refused because a hold queue was at its cap (calls answered with an
     /// error, local sends returned one, casts from peers dropped).
     pub hold_refused: u64,
+    /// Views this node settled by the handoff deadline, without every peer's barrier
+    /// (parked messages were then released without waiting for the handoffs they wait
+    /// for). 0 in a cluster without faults.
+    pub settled_by_deadline: u64,
 }
 
 /// How this node keeps its mesh: dials and sessions (local only, not sent to peers).

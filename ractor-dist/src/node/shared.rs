@@ -101,6 +101,8 @@ pub(crate) struct Counters {
     pub(crate) dial_targets: AtomicU64,
     /// Dial targets known to lead to a node (a gauge).
     pub(crate) dials_identified: AtomicU64,
+    /// Views settled by the handoff deadline instead of by barrier.
+    pub(crate) settled_by_deadline: AtomicU64,
 }
 
 impl Counters {
@@ -591,6 +593,7 @@ impl NodeShared {
             pauses: get(&c.pauses),
             fenced: self.fenced.load(Ordering::Relaxed),
             hold_refused: get(&c.hold_refused),
+            settled_by_deadline: get(&c.settled_by_deadline),
         }
     }
 }

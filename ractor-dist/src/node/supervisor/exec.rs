@@ -193,6 +193,7 @@ impl SupervisorState {
     /// commands).
     fn settled(&mut self, by_deadline: bool) {
         if by_deadline {
+            Counters::bump(&self.shared.counters.settled_by_deadline);
             tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
         }
         // (The engine sent this only for the view it is settled for.)

@@ -9,6 +9,7 @@ use anyhow::{ensure, Result};
 use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
 pub mod chaos;
+pub mod dns;
 pub mod proxy;
 
 pub use ractor_dist::testing::{free_ports, wait_until, NodeCommand, NodeProc, Stats};

@@ -1,11 +1,13 @@
 //! Where peers come from, with real processes on loopback: seeds spelled otherwise than the
 //! address a peer advertises are matched to that peer by identity (not redialed, its live
-//! session never replaced).
+//! session never replaced); clusters formed from DNS A/AAAA and SRV records served by a DNS
+//! server the test runs (and following its changes), by a host's port range, and on IPv6.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use integration_tests::{start_node, wait_until, NodeProc, DEADLINE_MS, HEARTBEAT_MS};
+use integration_tests::dns::{DnsServer, Record};
+use integration_tests::{start_node, wait_until, NodeProc, Stats, DEADLINE_MS, HEARTBEAT_MS};
 use ractor_dist::testing::free_ports;
 
 /// The flags every node of these tests shares (cookie and heartbeat of the test clusters).
@@ -120,6 +122,268 @@ async fn seeds_spelled_unlike_the_advertised_address_are_not_redialed() -> Resul
         );
         assert_eq!(a.get("epoch"), b.get("epoch"), "{node}'s view changed");
         assert_eq!(a.get("dials_identified"), 2, "{node}: {a}");
+    }
+    Ok(())
+}
+
+/// The stats of every node.
+async fn all_stats(nodes: &mut [NodeProc]) -> Result<Vec<Stats>> {
+    let mut out = Vec::new();
+    for node in nodes.iter_mut() {
+        out.push(node.stats().await?);
+    }
+    Ok(out)
+}
+
+/// Starts a node on `host:port` with the common flags and `extra`.
+async fn node_on(name: &str, host: &str, port: u16, extra: &[String]) -> Result<NodeProc> {
+    let mut args = common();
+    args.extend(["--host".to_string(), host.to_string()]);
+    args.extend(extra.iter().cloned());
+    start_node(name, port, &args).await
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Nodes given only a DNS name (and the test's DNS server) find each other through its A
+/// and AAAA records, one IP per node and one port for all, as a Kubernetes headless
+/// service gives them; when a record is added the others dial the new node within the
+/// refresh interval, and a removed address is forgotten and no longer dialed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_name_forms_the_cluster_and_the_cluster_follows_its_records() -> Result<()> {
+    let dns = DnsServer::start().await?;
+    let port = free_ports(1)?[0];
+    let name = "ractor.test";
+    dns.set(
+        name,
+        vec![
+            Record::A("127.0.0.2".parse()?),
+            Record::A("127.0.0.3".parse()?),
+            Record::Aaaa("::1".parse()?),
+        ],
+    );
+    let discover = |refresh: &str| {
+        strings(&[
+            "--discovery",
+            &format!("dns:{name}:{port}"),
+            "--nameserver",
+            &dns.addr().to_string(),
+            "--refresh-ms",
+            refresh,
+        ])
+    };
+    let mut nodes = Vec::new();
+    for (i, host) in ["127.0.0.2", "127.0.0.3", "::1"].iter().enumerate() {
+        nodes.push(node_on(&format!("n{}", i + 1), host, port, &discover("300")).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the cluster did not form from the DNS name"
+    );
+    let members = nodes[0].members().await?;
+    assert!(members.contains(&"n3@[::1]".to_string()), "{members:?}");
+
+    // Scale up: a fourth node that discovers nothing itself is found once its record is.
+    nodes.push(node_on("n4", "127.0.0.4", port, &[]).await?);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        nodes[3].members().await?.len(),
+        1,
+        "n4 was found before its record"
+    );
+    dns.set(
+        name,
+        vec![
+            Record::A("127.0.0.2".parse()?),
+            Record::A("127.0.0.3".parse()?),
+            Record::A("127.0.0.4".parse()?),
+            Record::Aaaa("::1".parse()?),
+        ],
+    );
+    let t = Instant::now();
+    ensure!(
+        wait_members(&mut nodes, 4, Duration::from_secs(10)).await,
+        "the cluster did not follow an added record"
+    );
+    eprintln!("an added record was followed in {:?}", t.elapsed());
+
+    // An address where nothing listens is dialed while listed, and forgotten once not.
+    dns.set(
+        name,
+        vec![
+            Record::A("127.0.0.2".parse()?),
+            Record::A("127.0.0.3".parse()?),
+            Record::A("127.0.0.4".parse()?),
+            Record::A("127.0.0.9".parse()?),
+            Record::Aaaa("::1".parse()?),
+        ],
+    );
+    let first = &mut nodes[0];
+    ensure!(
+        wait_until(Duration::from_secs(5), async || {
+            first.stats().await.is_ok_and(|s| s.get("discovered") == 4)
+        })
+        .await,
+        "the dead address was not discovered"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Scale down: the dead address goes, and n4 leaves with its record.
+    dns.set(
+        name,
+        vec![
+            Record::A("127.0.0.2".parse()?),
+            Record::A("127.0.0.3".parse()?),
+            Record::Aaaa("::1".parse()?),
+        ],
+    );
+    nodes[3].quit().await?;
+    nodes.truncate(3);
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(10)).await,
+        "the cluster did not shrink"
+    );
+    let mut settled = Vec::new();
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            settled = all_stats(&mut nodes).await.unwrap_or_default();
+            settled.len() == 3
+                && settled
+                    .iter()
+                    .all(|s| s.get("discovered") == 2 && s.get("dial_targets") == 2)
+        })
+        .await,
+        "removed addresses were not forgotten: {settled:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = all_stats(&mut nodes).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = all_stats(&mut nodes).await?;
+    for (b, a) in before.iter().zip(&after) {
+        let node = a.value("node").unwrap_or("?");
+        eprintln!(
+            "{node}: dials {} forgotten {} rounds {} errors {} replaced {}",
+            a.get("dials"),
+            a.get("dials_forgotten"),
+            a.get("discovery_rounds"),
+            a.get("discovery_errors"),
+            a.get("sessions_replaced")
+        );
+        assert_eq!(a.get("dials"), b.get("dials"), "{node} still dials: {a}");
+        assert!(a.get("dials_forgotten") >= 1, "{node} forgot nothing: {a}");
+        assert!(
+            a.get("discovery_rounds") > b.get("discovery_rounds"),
+            "{node} stopped refreshing"
+        );
+        assert_eq!(a.get("discovery_errors"), 0, "{node}: {a}");
+    }
+    assert!(dns.queries() > 0);
+    Ok(())
+}
+
+/// SRV records name each node's host and port: nodes given only the SRV name form the
+/// cluster (here every node on 127.0.0.1, each on its own port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_records_form_the_cluster() -> Result<()> {
+    let dns = DnsServer::start().await?;
+    let ports = free_ports(3)?;
+    let service = "_ractor._tcp.ractor.test";
+    let mut records = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let host = format!("n{}.ractor.test", i + 1);
+        dns.set(&host, vec![Record::A("127.0.0.1".parse()?)]);
+        records.push(Record::Srv {
+            priority: 10,
+            weight: 10,
+            port: *port,
+            target: host,
+        });
+    }
+    dns.set(service, records);
+    let args = strings(&[
+        "--discovery",
+        &format!("srv:{service}"),
+        "--nameserver",
+        &dns.addr().to_string(),
+    ]);
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        nodes.push(node_on(&format!("n{}", i + 1), "127.0.0.1", *port, &args).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the cluster did not form from SRV records"
+    );
+    for s in all_stats(&mut nodes).await? {
+        assert_eq!(s.get("discovered"), 2, "{s}");
+        assert_eq!(s.get("discovery_errors"), 0, "{s}");
+    }
+    Ok(())
+}
+
+/// `count` consecutive free ports (bounded tries).
+fn free_port_range(count: u16) -> Result<u16> {
+    for _ in 0..200 {
+        let base = free_ports(1)?[0];
+        if base > 32_000 - count {
+            continue;
+        }
+        let all_free =
+            (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no {count} consecutive free ports")
+}
+
+/// Host scan: nodes on one machine find each other by scanning a port range of their host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_scan_forms_the_cluster_on_one_machine() -> Result<()> {
+    let base = free_port_range(4)?;
+    let args = strings(&["--discovery", &format!("host:{base}-{}", base + 3)]);
+    let mut nodes = Vec::new();
+    for i in 0..3u16 {
+        nodes.push(node_on(&format!("n{}", i + 1), "127.0.0.1", base + i, &args).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the cluster did not form by host scan"
+    );
+    for s in all_stats(&mut nodes).await? {
+        // Four ports of the range, one of them its own.
+        assert_eq!(s.get("discovered"), 3, "{s}");
+    }
+    Ok(())
+}
+
+/// IPv6: nodes listen on ::1, advertise `[::1]:port` and seed each other so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_cluster_forms_on_loopback_and_serves_names() -> Result<()> {
+    let ports = free_ports(3)?;
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let mut extra = Vec::new();
+        for p in ports.iter().filter(|p| *p != port) {
+            extra.extend(["--seed".to_string(), format!("[::1]:{p}")]);
+        }
+        nodes.push(node_on(&format!("n{}", i + 1), "::1", *port, &extra).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the IPv6 cluster did not form"
+    );
+    let members = nodes[0].members().await?;
+    assert_eq!(members, vec!["n1@[::1]", "n2@[::1]", "n3@[::1]"]);
+    for i in 0..30 {
+        nodes[i % 3].ok(&format!("spawn v6-{i} {i}")).await?;
+    }
+    for i in 0..30 {
+        assert_eq!(nodes[(i + 1) % 3].get(&format!("v6-{i}")).await?, i as i64);
+    }
+    for s in all_stats(&mut nodes).await? {
+        assert_eq!(s.get("sessions_replaced"), 0, "{s}");
     }
     Ok(())
 }

@@ -150,6 +150,7 @@
 //! `ractor_dist::gateways`, which is part of the wire contract).
 
 pub mod core;
+pub mod discovery;
 mod node;
 #[cfg(feature = "testing")]
 pub mod testing;

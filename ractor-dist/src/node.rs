@@ -16,7 +16,6 @@ mod signal;
 pub(crate) mod supervisor;
 
 use std::any::TypeId;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,24 +88,55 @@ impl DistNode {
             config.port,
             config.cookie.clone(),
             config.name.clone(),
-            config.host.clone(),
+            // An IPv6 literal in brackets, so that the session's address is dialable.
+            config.advertised_host(),
             None,
             Some(NodeConnectionMode::Isolated),
         );
-        let server = match config.host.parse::<IpAddr>() {
-            Ok(ip) => server.with_listen_addr(ip),
-            Err(_) => server,
+        let server = match config.listen_ip() {
+            Some(ip) => server.with_listen_addr(ip),
+            None => server,
         };
         let (node_server, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| DistError::Start(format!("cannot listen on {}: {e}", config.addr())))?;
         let transport = ClusterTransport::new(node_server.clone(), config.dial_via.clone());
+        let sources = crate::discovery::sources(&config);
+        let every = config.refresh_interval;
         let started =
             Self::start_with(config, kinds, Arc::new(transport), Some(SUPERVISOR_NAME)).await;
-        if started.is_err() {
-            node_server.stop(None);
+        match &started {
+            Ok(node) => node.discover(sources, every),
+            Err(_) => node_server.stop(None),
         }
         started
+    }
+
+    /// Runs the discovery `sources` now and every `every`, handing each answer to the
+    /// supervisor, until the node stops.
+    fn discover(
+        &self,
+        sources: Vec<Arc<dyn crate::discovery::Discovery>>,
+        every: Option<Duration>,
+    ) {
+        let Some(supervisor) = self.shared.supervisor.get().cloned() else {
+            return;
+        };
+        if sources.is_empty() {
+            return;
+        }
+        tokio::spawn(crate::discovery::run_refresh(
+            sources,
+            every,
+            move |round| {
+                supervisor
+                    .cast(SupervisorMsg::Discovered {
+                        addrs: round.addrs,
+                        errors: round.errors,
+                    })
+                    .is_ok()
+            },
+        ));
     }
 
     /// Starts a node over `transport`, its supervisor registered as `registry_name` when

@@ -10,17 +10,31 @@ use std::time::Duration;
 pub struct DistConfig {
     /// The node's name; the cluster knows it as `"{name}@{host}"`. Default `"node"`.
     pub name: String,
-    /// The address the node listens on and that peers dial (an IP literal or a resolvable
-    /// host name). Default `"127.0.0.1"`.
+    /// The address the node listens on and that peers dial (an IP literal, IPv6 included,
+    /// with or without brackets, or a resolvable host name). It is advertised as
+    /// `host:port`, an IPv6 literal in brackets (`[::1]:7101`). Default `"127.0.0.1"`.
     pub host: String,
     /// TCP port to listen on. Must not be 0: peers learn this port. Default 7100.
     pub port: u16,
     /// The shared secret of the cluster (ractor_cluster's challenge/response cookie; never
     /// sent in clear). Default `"ractor-dist"`.
     pub cookie: String,
-    /// `host:port` addresses to dial at start and whenever they are not connected. Peers'
-    /// addresses learned through gossip are dialed too, so one reachable seed is enough.
+    /// `host:port` addresses to dial at start and whenever they are not connected (never
+    /// forgotten). Peers' addresses learned through gossip are dialed too, so one reachable
+    /// seed is enough. A seed that is a host name also dials every address it resolves to
+    /// (a [`crate::discovery::Static`] source). Default empty.
     pub seeds: Vec<String>,
+    /// Further sources of peers to dial (DNS A/AAAA and SRV records, a port range on this
+    /// host, your own [`crate::discovery::Discovery`]); see [`crate::discovery`]. Default
+    /// empty.
+    pub discovery: Vec<crate::discovery::DiscoverySpec>,
+    /// How often every discovery source runs again (they also run at start). An address
+    /// that no source returns any more is forgotten once it is not connected (and no peer
+    /// gossips it). `None`: only at start. Default 5 s.
+    pub refresh_interval: Option<Duration>,
+    /// The DNS server (`IP:port`) that resolves the names of `seeds` and `discovery`,
+    /// instead of the system's resolver (private DNS, tests). Default `None`.
+    pub nameserver: Option<std::net::SocketAddr>,
     /// How often a heartbeat goes to every peer. Default 500 ms.
     pub heartbeat_interval: Duration,
     /// A peer from which nothing arrived for this long is declared down and disconnected
@@ -94,6 +108,9 @@ impl Default for DistConfig {
             port: 7100,
             cookie: "ractor-dist".to_string(),
             seeds: Vec::new(),
+            discovery: Vec::new(),
+            refresh_interval: Some(Duration::from_secs(5)),
+            nameserver: None,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_deadline: Duration::from_secs(3),
             reconnect_min: Duration::from_millis(200),
@@ -147,6 +164,12 @@ pub enum ConfigError {
     /// A seed or `dial_via` address is not `host:port`.
     #[error("address {0:?} is not host:port")]
     Seed(String),
+    /// A discovery source cannot work.
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::SpecError),
+    /// `refresh_interval` is zero (use `None` to refresh never).
+    #[error("refresh_interval must not be zero (None turns refreshing off)")]
+    RefreshInterval,
     /// `replicas` is 0 (1 is the smallest: the host alone).
     #[error("replicas must be at least 1 (the host itself)")]
     Replicas,
@@ -211,14 +234,31 @@ impl DistConfig {
         }
     }
 
-    /// The name peers know this node by: `"{name}@{host}"`.
+    /// The name peers know this node by: `"{name}@{host}"` (an IPv6 host in brackets:
+    /// `a@[::1]`).
     pub fn node_name(&self) -> String {
-        format!("{}@{}", self.name, self.host)
+        format!("{}@{}", self.name, self.advertised_host())
     }
 
-    /// The address peers dial: `"{host}:{port}"`.
+    /// The address peers dial: `"{host}:{port}"` (`[::1]:7101` for IPv6).
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        format!("{}:{}", self.advertised_host(), self.port)
+    }
+
+    /// The host as peers see it: an IPv6 literal in brackets, anything else as written.
+    pub fn advertised_host(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// The IP address to listen on, when `host` is an IP literal (with or without
+    /// brackets); `None` for a host name (then every interface).
+    pub fn listen_ip(&self) -> Option<std::net::IpAddr> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host.parse().ok()
     }
 
     /// Checks every field.
@@ -263,6 +303,12 @@ impl DistConfig {
             if !is_addr(seed) {
                 return Err(ConfigError::Seed(seed.clone()));
             }
+        }
+        for spec in &self.discovery {
+            spec.validate()?;
+        }
+        if self.refresh_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::RefreshInterval);
         }
         if self.replicas == 0 {
             return Err(ConfigError::Replicas);
@@ -312,6 +358,14 @@ mod tests {
             ConfigError::FrameLimit(_)
         ));
         assert_eq!(bad(|c| c.replicas = 0), ConfigError::Replicas);
+        assert_eq!(
+            bad(|c| c.refresh_interval = Some(Duration::ZERO)),
+            ConfigError::RefreshInterval
+        );
+        assert!(matches!(
+            bad(|c| c.discovery = vec![crate::discovery::DiscoverySpec::Static(vec![])]),
+            ConfigError::Discovery(_)
+        ));
         assert!(matches!(
             bad(|c| c.hold_per_name = 0),
             ConfigError::HoldCaps { .. }
@@ -329,5 +383,32 @@ mod tests {
             }),
             ConfigError::Seed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod ipv6_tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_host_is_advertised_in_brackets_and_listened_on() {
+        for host in ["::1", "[::1]"] {
+            let c = DistConfig {
+                host: host.into(),
+                ..DistConfig::new("a", 7101)
+            };
+            assert_eq!(c.addr(), "[::1]:7101");
+            assert_eq!(c.node_name(), "a@[::1]");
+            assert_eq!(c.listen_ip(), Some("::1".parse().unwrap()));
+            assert_eq!(c.validate(), Ok(()));
+        }
+        let c = DistConfig::new("a", 7101);
+        assert_eq!(c.addr(), "127.0.0.1:7101");
+        assert_eq!(c.listen_ip(), Some("127.0.0.1".parse().unwrap()));
+        let named = DistConfig {
+            host: "node-0.svc".into(),
+            ..c
+        };
+        assert_eq!(named.listen_ip(), None);
     }
 }

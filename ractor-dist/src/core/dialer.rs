@@ -72,6 +72,16 @@ impl Dialer {
         due
     }
 
+    /// Stops keeping `addr` connected. Returns whether it was a target.
+    pub fn remove(&mut self, addr: &str) -> bool {
+        self.targets.remove(addr).is_some()
+    }
+
+    /// The targets, sorted.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.targets.keys().map(String::as_str)
+    }
+
     /// Number of targets.
     pub fn len(&self) -> usize {
         self.targets.len()

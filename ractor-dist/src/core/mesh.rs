@@ -20,6 +20,14 @@
 //! that ractor_cluster's duplicate-connection election may keep in place of the live one,
 //! dropping the frames queued on that.
 //!
+//! Where targets come from, and when they are forgotten: the seeds are dialed for as long as
+//! the node runs; what discovery returned last ([`Mesh::handle_discovered`]) is dialed
+//! until a refresh no longer returns it; an address learned from a peer (a hello, or the
+//! member list its heartbeats gossip) is dialed until no peer has mentioned it for
+//! [`Mesh::FORGET_LEARNED_DEADLINES`] heartbeat deadlines, or at once when its node left
+//! gracefully. A target that is connected (or identified with a connected node) is never
+//! forgotten; it is forgotten when it disconnects, if nothing returns it by then.
+//!
 //! Call order per heartbeat interval: [`Mesh::handle_tick`], then drain the commands. A
 //! [`MeshCommand::ViewChanged`] comes last among the commands of one input, after the
 //! events that caused it.
@@ -100,8 +108,18 @@ pub struct Mesh {
     connected_addrs: BTreeSet<String>,
     /// Dial targets known to lead to a node (see [`Mesh::handle_dial_identified`]).
     identified: BTreeMap<String, NodeName>,
+    /// What discovery returned last.
+    discovered: BTreeSet<String>,
+    /// Addresses learned from peers, with when they were last mentioned.
+    learned: BTreeMap<String, Millis>,
+    /// How long a learned address is kept after its last mention.
+    forget_learned_ms: u64,
+    /// The addresses of the leavers (forgotten once they are gone).
+    leaver_addrs: BTreeMap<NodeName, String>,
     /// Dial commands issued so far.
     dials: u64,
+    /// Dial targets forgotten so far.
+    forgotten: u64,
     /// Peers whose supervisor can be reached (a session and its supervisor).
     reachable: BTreeSet<NodeName>,
     hello_sent: BTreeMap<NodeName, Millis>,
@@ -112,6 +130,10 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// A learned address no peer mentioned for this many heartbeat deadlines (and that is
+    /// not connected, seeded or discovered) is forgotten.
+    pub const FORGET_LEARNED_DEADLINES: u64 = 10;
+
     /// The mesh of the node that says `me`, dialing `seeds`, with deadlines from `timing`.
     pub fn new(me: Hello, seeds: Vec<String>, timing: &Timing) -> Self {
         let dialer = Dialer::new(
@@ -126,7 +148,14 @@ impl Mesh {
             connected: BTreeSet::new(),
             connected_addrs: BTreeSet::new(),
             identified: BTreeMap::new(),
+            discovered: BTreeSet::new(),
+            learned: BTreeMap::new(),
+            forget_learned_ms: timing
+                .heartbeat_deadline_ms
+                .saturating_mul(Self::FORGET_LEARNED_DEADLINES),
+            leaver_addrs: BTreeMap::new(),
             dials: 0,
+            forgotten: 0,
             reachable: BTreeSet::new(),
             hello_sent: BTreeMap::new(),
             leavers: BTreeMap::new(),
@@ -171,6 +200,17 @@ impl Mesh {
     /// Dial commands issued so far (each [`MeshCommand::Dial`]).
     pub fn dials(&self) -> u64 {
         self.dials
+    }
+
+    /// Dial targets forgotten so far (no longer returned by discovery nor mentioned by
+    /// peers, and not connected).
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// What discovery returned last.
+    pub fn discovered(&self) -> &BTreeSet<String> {
+        &self.discovered
     }
 
     /// Dial targets known to lead to a node (this one included), by target.
@@ -232,9 +272,45 @@ impl Mesh {
                 .filter(|(_, node)| *node == me || self.connected.contains(*node))
                 .map(|(target, _)| target.clone()),
         );
+        self.forget_stale(&satisfied, now);
         for addr in self.dialer.poll_due(&satisfied, now) {
             self.dials += 1;
             self.commands.push_back(MeshCommand::Dial(addr));
+        }
+    }
+
+    /// Forgets the targets nothing keeps any more: not a seed, not discovered, not
+    /// learned recently, and not `satisfied` (connected).
+    fn forget_stale(&mut self, satisfied: &BTreeSet<String>, now: Millis) {
+        let forget_after = self.forget_learned_ms;
+        self.learned
+            .retain(|addr, at| satisfied.contains(addr) || now.since(*at) < forget_after);
+        let stale: Vec<String> = self
+            .dialer
+            .targets()
+            .filter(|t| {
+                !satisfied.contains(*t)
+                    && !self.discovered.contains(*t)
+                    && !self.learned.contains_key(*t)
+                    && !self.seeds.iter().any(|s| s == t)
+            })
+            .map(str::to_string)
+            .collect();
+        for target in stale {
+            self.dialer.remove(&target);
+            self.identified.remove(&target);
+            self.forgotten += 1;
+        }
+    }
+
+    /// Discovery's latest answer: the addresses to dial from now on (this node's own
+    /// address among them is ignored). Addresses it no longer returns are forgotten at the
+    /// next tick unless a seed, learned from a peer, or connected.
+    pub fn handle_discovered(&mut self, addrs: BTreeSet<String>, now: Millis) {
+        let me = &self.membership.me().addr;
+        self.discovered = addrs.into_iter().filter(|a| a != me).collect();
+        for addr in &self.discovered {
+            self.dialer.add(addr, now);
         }
     }
 
@@ -320,6 +396,7 @@ impl Mesh {
         for (name, addr) in members {
             if name != me {
                 self.dialer.add(addr, now);
+                self.learned.insert(addr.clone(), now);
             }
         }
     }
@@ -330,6 +407,9 @@ impl Mesh {
         let Some(inc) = self.membership.incarnation_of(from) else {
             return false;
         };
+        if let Some(member) = self.membership.peers().get(from) {
+            self.leaver_addrs.insert(from.clone(), member.addr.clone());
+        }
         self.leavers.insert(from.clone(), inc);
         self.membership.handle_left(from, inc);
         self.drain_membership();
@@ -379,6 +459,10 @@ impl Mesh {
             .collect();
         for peer in gone {
             self.leavers.remove(&peer);
+            // Gone for good: its address is no longer worth dialing on hearsay.
+            if let Some(addr) = self.leaver_addrs.remove(&peer) {
+                self.learned.remove(&addr);
+            }
             self.commands.push_back(MeshCommand::LeaverGone(peer));
         }
         self.drain_membership();
@@ -411,6 +495,7 @@ impl Mesh {
                     if *reason != DownReason::Left {
                         lost.push(node.clone());
                         self.leavers.remove(node);
+                        self.leaver_addrs.remove(node);
                     }
                     true
                 }

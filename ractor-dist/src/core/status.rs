@@ -99,4 +99,13 @@ pub struct MeshStats {
     /// Live sessions replaced by a newer session to the same peer (ractor_cluster's
     /// duplicate-connection election; frames queued on the old one are lost).
     pub sessions_replaced: u64,
+    /// Dial targets forgotten: no longer returned by discovery nor mentioned by peers, and
+    /// not connected.
+    pub dials_forgotten: u64,
+    /// Addresses discovery returned last (all sources together).
+    pub discovered: u64,
+    /// Discovery rounds run (at start, then one per refresh interval).
+    pub discovery_rounds: u64,
+    /// Discovery sources that failed to answer (their previous answer was kept).
+    pub discovery_errors: u64,
 }

@@ -103,6 +103,14 @@ pub(crate) struct Counters {
     pub(crate) dials_identified: AtomicU64,
     /// Views settled by the handoff deadline instead of by barrier.
     pub(crate) settled_by_deadline: AtomicU64,
+    /// Dial targets forgotten (set from the mesh's count).
+    pub(crate) dials_forgotten: AtomicU64,
+    /// Addresses discovery returned last (a gauge).
+    pub(crate) discovered: AtomicU64,
+    /// Discovery rounds run.
+    pub(crate) discovery_rounds: AtomicU64,
+    /// Discovery sources that failed (a round of 2 failing sources counts 2).
+    pub(crate) discovery_errors: AtomicU64,
 }
 
 impl Counters {
@@ -552,6 +560,10 @@ impl NodeShared {
             dial_targets: get(&c.dial_targets),
             dials_identified: get(&c.dials_identified),
             sessions_replaced: get(&c.sessions_replaced),
+            dials_forgotten: get(&c.dials_forgotten),
+            discovered: get(&c.discovered),
+            discovery_rounds: get(&c.discovery_rounds),
+            discovery_errors: get(&c.discovery_errors),
         }
     }
 

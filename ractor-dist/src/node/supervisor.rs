@@ -54,6 +54,11 @@ pub(crate) enum SupervisorMsg {
     Tick,
     /// ractor_cluster reported a session change.
     SessionEvent,
+    /// Discovery's latest answer: the addresses to dial, and how many sources failed.
+    Discovered {
+        addrs: std::collections::BTreeSet<String>,
+        errors: u64,
+    },
     /// Leave the cluster and stop.
     Shutdown(RpcReplyPort<()>),
     /// A typed message from a local handle for an actor that is moving or settling.
@@ -97,6 +102,7 @@ impl SupervisorMsg {
             SupervisorMsg::Request(..) => "request",
             SupervisorMsg::Tick => "tick",
             SupervisorMsg::SessionEvent => "session event",
+            SupervisorMsg::Discovered { .. } => "discovered",
             SupervisorMsg::Shutdown(_) => "shutdown",
             SupervisorMsg::LocalSend { .. } => "local send",
             SupervisorMsg::Leave(_) => "leave",
@@ -313,6 +319,7 @@ impl Actor for DistSupervisor {
             }
             SupervisorMsg::Tick => state.tick(&myself).await,
             SupervisorMsg::SessionEvent => state.reconcile().await,
+            SupervisorMsg::Discovered { addrs, errors } => state.discovered(addrs, errors),
             SupervisorMsg::Shutdown(reply) => {
                 state.shutdown(&myself).await;
                 let _ = reply.send(());

@@ -55,12 +55,16 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `leave` | hands every actor off, then `ok`, and the node exits 0 |
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
-/// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--cookie C]
+/// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--discovery SPEC]...
+/// [--nameserver IP:PORT] [--refresh-ms N] [--cookie C]
 /// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--weight W]
 /// [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
-/// [--gossip-ms N] [--data-dir PATH] [--ghost]`. Logs go to stderr (`RUST_LOG`, default
-/// `warn,ractor_dist=info`).
+/// [--gossip-ms N] [--data-dir PATH] [--ghost]`. `--host` takes IPv6 literals (`::1`, the
+/// node then advertises `[::1]:P`); `--discovery` takes the specs of
+/// [`crate::discovery::DiscoverySpec`] (`static:HOST:PORT[,...]`, `dns:NAME:PORT`,
+/// `srv:NAME`, `host:FIRST-LAST`); `--refresh-ms 0` runs discovery only at start. Logs go
+/// to stderr (`RUST_LOG`, default `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
 /// `fn main() { ractor_dist::testing::console_main(std::env::args().skip(1)) }`.
@@ -153,6 +157,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             "--port" => port = Some(value()?.parse().context("--port")?),
             "--host" => config.host = value()?,
             "--seed" => config.seeds.push(value()?),
+            "--discovery" => config
+                .discovery
+                .push(value()?.parse().context("--discovery")?),
+            "--nameserver" => {
+                config.nameserver = Some(value()?.parse().context("--nameserver (IP:PORT)")?)
+            }
+            "--refresh-ms" => {
+                let ms: u64 = value()?.parse().context("--refresh-ms")?;
+                config.refresh_interval = (ms > 0).then(|| Duration::from_millis(ms));
+            }
             "--cookie" => config.cookie = value()?,
             "--heartbeat-ms" => {
                 config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
@@ -410,8 +424,9 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             ) + &{
                 let m = node.mesh_stats();
                 format!(
-                    " dials={} dial_targets={} dials_identified={} sessions_replaced={}",
-                    m.dials, m.dial_targets, m.dials_identified, m.sessions_replaced
+                    " dials={} dial_targets={} dials_identified={} sessions_replaced={} dials_forgotten={} discovered={} discovery_rounds={} discovery_errors={}",
+                    m.dials, m.dial_targets, m.dials_identified, m.sessions_replaced,
+                    m.dials_forgotten, m.discovered, m.discovery_rounds, m.discovery_errors
                 )
             } + &{
                 let r = node.replica_stats();

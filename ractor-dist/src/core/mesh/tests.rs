@@ -269,13 +269,12 @@ fn a_seed_spelled_unlike_the_advertised_address_is_not_redialed_once_identified(
         assert!(dials_at(&mut m, t).is_empty(), "redialed at {t}");
     }
     assert_eq!(m.dials(), dials);
-    // b goes: the seed is dialed again (with a reset backoff), beside b's own address.
+    // b goes: the seed is dialed again, with a reset backoff (b's own address, learned
+    // from its hello 20 s ago and mentioned by no one since, is forgotten).
     sessions(&mut m, &[], 20_000);
-    assert_eq!(
-        dials_at(&mut m, 20_000),
-        vec!["b:1".to_string(), "localhost:7101".to_string()]
-    );
-    assert_eq!(m.dials(), dials + 2);
+    assert_eq!(dials_at(&mut m, 20_000), vec!["localhost:7101".to_string()]);
+    assert_eq!(m.dials(), dials + 1);
+    assert_eq!(m.forgotten(), 1);
 }
 
 #[test]
@@ -298,4 +297,64 @@ fn a_target_that_now_leads_elsewhere_follows_its_new_node() {
     assert!(m.handle_dial_identified("svc:7100", &n("c")));
     assert_eq!(m.identified().get("svc:7100"), Some(&n("c")));
     assert!(dials_at(&mut m, 10_000).is_empty());
+}
+
+fn set(addrs: &[&str]) -> BTreeSet<String> {
+    addrs.iter().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn discovered_addresses_are_dialed_until_a_refresh_no_longer_returns_them() {
+    let mut m = mesh(&["seed:1"]);
+    // Our own address among them is never a target.
+    m.handle_discovered(set(&["x:1", "y:1", "a:1"]), Millis(0));
+    assert_eq!(dials_at(&mut m, 0), vec!["seed:1", "x:1", "y:1"]);
+    assert_eq!(m.dial_targets(), 3);
+    m.handle_discovered(set(&["x:1"]), Millis(50));
+    assert_eq!(dials_at(&mut m, 100), vec!["seed:1", "x:1"]);
+    assert_eq!(m.dial_targets(), 2);
+    assert_eq!(m.forgotten(), 1);
+    // The seed stays, however long nothing returns it.
+    m.handle_discovered(set(&[]), Millis(200));
+    for t in (300..60_000).step_by(100) {
+        assert!(dials_at(&mut m, t).iter().all(|a| a == "seed:1"));
+    }
+    assert_eq!(m.dial_targets(), 1);
+    assert_eq!(m.forgotten(), 2);
+}
+
+#[test]
+fn a_target_no_longer_discovered_is_kept_while_connected_and_forgotten_once_not() {
+    let mut m = mesh(&[]);
+    m.handle_discovered(set(&["b:1"]), Millis(0));
+    assert_eq!(dials_at(&mut m, 0), vec!["b:1"]);
+    sessions(&mut m, &["b"], 10);
+    m.handle_discovered(set(&[]), Millis(20));
+    assert!(dials_at(&mut m, 30).is_empty());
+    assert_eq!(m.dial_targets(), 1, "forgotten while connected");
+    sessions(&mut m, &[], 40);
+    assert!(dials_at(&mut m, 50).is_empty());
+    assert_eq!(m.dial_targets(), 0);
+    assert_eq!(m.forgotten(), 1);
+}
+
+#[test]
+fn a_learned_address_is_forgotten_when_unmentioned_for_ten_deadlines_or_when_its_node_left() {
+    let mut m = mesh(&[]);
+    m.learn(&[(n("c"), "c:1".into())], Millis(0));
+    assert_eq!(dials_at(&mut m, 0), vec!["c:1"]);
+    // Mentioned again at 5 s: kept until 15 s.
+    m.learn(&[(n("c"), "c:1".into())], Millis(5_000));
+    assert!(dials_at(&mut m, 14_999).iter().all(|a| a == "c:1"));
+    assert_eq!(m.dial_targets(), 1);
+    assert!(dials_at(&mut m, 15_000).is_empty());
+    assert_eq!(m.dial_targets(), 0);
+    // A leaver's address goes as soon as the leaver is gone.
+    let mut m = with_b_up();
+    assert_eq!(m.dial_targets(), 1);
+    m.handle_leaving(&n("b"));
+    sessions(&mut m, &[], 10);
+    assert!(drain(&mut m).contains(&MeshCommand::LeaverGone(n("b"))));
+    assert!(dials_at(&mut m, 20).is_empty());
+    assert_eq!(m.dial_targets(), 0);
 }

@@ -1,5 +1,6 @@
 //! Sessions, hellos, heartbeats, dialing and membership changes.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -38,11 +39,35 @@ impl SupervisorState {
         self.run().await;
     }
 
+    /// Discovery's latest answer (dialed from the next tick on).
+    pub(super) fn discovered(&mut self, addrs: BTreeSet<String>, errors: u64) {
+        if self.engine.shutting_down {
+            return;
+        }
+        let counters = &self.shared.counters;
+        counters.discovery_rounds.fetch_add(1, Ordering::Relaxed);
+        counters
+            .discovery_errors
+            .fetch_add(errors, Ordering::Relaxed);
+        if *self.engine.mesh.discovered() != addrs {
+            tracing::info!(addrs = ?addrs, "discovered peers changed");
+        }
+        let now = self.now();
+        self.engine.mesh.handle_discovered(addrs, now);
+        self.publish_dial_gauges();
+    }
+
     /// The mesh's dial targets and how many of them are known to lead to a node, for
     /// `DistNode::mesh_stats`.
     fn publish_dial_gauges(&self) {
         let counters = &self.shared.counters;
         let mesh = &self.engine.mesh;
+        counters
+            .discovered
+            .store(mesh.discovered().len() as u64, Ordering::Relaxed);
+        counters
+            .dials_forgotten
+            .store(mesh.forgotten(), Ordering::Relaxed);
         counters
             .dial_targets
             .store(mesh.dial_targets() as u64, Ordering::Relaxed);

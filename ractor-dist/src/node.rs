@@ -13,7 +13,9 @@ pub(crate) mod replicated;
 pub(crate) mod ring;
 pub(crate) mod shared;
 mod signal;
+mod spawned;
 pub(crate) mod supervisor;
+pub(crate) mod telemetry;
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -27,9 +29,10 @@ use tokio::sync::broadcast;
 pub use crate::core::config::{ConfigError, DistConfig};
 pub use dist_ref::DistRef;
 pub use error::DistError;
-pub use kind::{Checkpoints, DistActor, Kinds};
+pub use kind::{Checkpoints, DistActor, Kinds, StopReason};
 pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};
 pub use ring::OnRingChange;
+pub use spawned::Spawned;
 
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{Request, Response};
@@ -165,6 +168,7 @@ impl DistNode {
         };
         let _ = shared.supervisor.set(supervisor);
         replicated::spawn_gossip(shared.clone(), shared.events.subscribe());
+        telemetry::spawn_publisher(shared.clone());
         tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
         Ok(DistNode { shared })
     }
@@ -220,6 +224,24 @@ impl DistNode {
             .collect();
         names.sort();
         names
+    }
+
+    /// True when this node is ready to serve, for a readiness probe (a Kubernetes
+    /// `readinessProbe`, a load balancer's health check): it runs, it is not leaving, its
+    /// membership view is settled (no handoff in progress, so messages are not held) and it
+    /// is not fenced after a pause. It does not wait for peers: a node alone serves every
+    /// name ([`DistNode::wait_for_members`] waits for a cluster size). A node that turns
+    /// not ready keeps serving; it only says that now is a poor time to send it new work.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn probe(node: &ractor_dist::DistNode) -> u16 {
+    /// if node.is_ready() { 200 } else { 503 }
+    /// # }
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.shared.is_ready()
     }
 
     /// This node's state and counters.
@@ -559,38 +581,6 @@ impl DistNode {
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;
         Ok(())
-    }
-}
-
-/// What [`DistNode::spawn_with_outcome`] did: started the actor, or found it running (its
-/// arguments then were not used). Either way it holds the actor's [`DistRef`].
-pub enum Spawned<M> {
-    /// This spawn started the actor with its arguments.
-    Created(DistRef<M>),
-    /// The actor already ran (as the same kind); the arguments were not used.
-    Found(DistRef<M>),
-}
-
-impl<M> std::fmt::Debug for Spawned<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Spawned::Created(actor) => f.debug_tuple("Created").field(actor).finish(),
-            Spawned::Found(actor) => f.debug_tuple("Found").field(actor).finish(),
-        }
-    }
-}
-
-impl<M> Spawned<M> {
-    /// True when this spawn started the actor.
-    pub fn created(&self) -> bool {
-        matches!(self, Spawned::Created(_))
-    }
-
-    /// The actor's handle.
-    pub fn into_ref(self) -> DistRef<M> {
-        match self {
-            Spawned::Created(actor) | Spawned::Found(actor) => actor,
-        }
     }
 }
 

@@ -14,22 +14,27 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::core::snapshot::Snapshot;
 pub(crate) use crate::core::snapshot::{decode_args, encode_args};
 use crate::core::{ActorKey, ConflictPolicy, HandoffMode, Resolution};
 use crate::node::dist_ref::DistRef;
-use crate::node::shared::{Counters, NodeShared};
+use crate::node::shared::{Counters, EntryState, NodeShared};
 use crate::node::supervisor::SupervisorMsg;
 
+mod checkpoints;
 mod erased;
+mod stop;
+pub use checkpoints::Checkpoints;
 pub(crate) use erased::ErasedKind;
 use erased::KindImpl;
+pub use stop::StopReason;
 
 /// A distributable actor kind.
 ///
@@ -166,7 +171,11 @@ pub trait DistActor: Sized + Send + Sync + 'static {
         async { Err("this kind does not implement DistActor::merge".into()) }
     }
 
-    /// Runs after the actor stopped gracefully; as [`ractor::Actor::post_stop`].
+    /// Runs after the actor stopped gracefully; as [`ractor::Actor::post_stop`]. It runs
+    /// on every stop of this activation, **moves included**: when the name moves to another
+    /// node (a membership change, or this node's graceful leave) this activation stops
+    /// here and another starts there. Override [`DistActor::post_stop_with`] instead to
+    /// tell a move from a stop for good.
     fn post_stop(
         &self,
         myself: DistRef<Self::Msg>,
@@ -175,67 +184,45 @@ pub trait DistActor: Sized + Send + Sync + 'static {
         let _ = (myself, state);
         async { Ok(()) }
     }
-}
 
-/// When a kind checkpoints its state (see [`DistActor::CHECKPOINTS`]): after every
-/// `every_messages` handled messages, and/or once `every` has passed since the last
-/// checkpoint while messages changed the state. A checkpoint is taken with
-/// [`DistActor::snapshot`] inside the actor, between two messages, and sent to the replicas
-/// of the name; a crash loses at most what was handled since.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use ractor_dist::Checkpoints;
-///
-/// const EACH_MESSAGE: Checkpoints = Checkpoints::every_messages(1);
-/// const BOUNDED: Checkpoints = Checkpoints::every_messages(100).or_every(Duration::from_secs(1));
-/// assert!(Checkpoints::OFF.is_off() && !EACH_MESSAGE.is_off() && !BOUNDED.is_off());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Checkpoints {
-    /// Checkpoint after this many messages (0: not by count).
-    pub every_messages: u32,
-    /// Checkpoint when this much time passed since the last one and a message arrived
-    /// since (`None`: not by time).
-    pub every: Option<Duration>,
-}
-
-impl Checkpoints {
-    /// No checkpoints.
-    pub const OFF: Checkpoints = Checkpoints {
-        every_messages: 0,
-        every: None,
-    };
-
-    /// A checkpoint after every `n` messages.
-    pub const fn every_messages(n: u32) -> Self {
-        Checkpoints {
-            every_messages: n,
-            every: None,
-        }
-    }
-
-    /// A checkpoint at most `interval` after a message changed the state.
-    pub const fn every(interval: Duration) -> Self {
-        Checkpoints {
-            every_messages: 0,
-            every: Some(interval),
-        }
-    }
-
-    /// Adds a time bound to a count bound.
-    pub const fn or_every(self, interval: Duration) -> Self {
-        Checkpoints {
-            every_messages: self.every_messages,
-            every: Some(interval),
-        }
-    }
-
-    /// True when no checkpoint is ever taken.
-    pub const fn is_off(&self) -> bool {
-        self.every_messages == 0 && self.every.is_none()
+    /// Runs after the actor stopped gracefully, saying why ([`StopReason`]): the name
+    /// moves on to another node, or it stopped for good. The default calls
+    /// [`DistActor::post_stop`]; override one of the two.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ractor::ActorProcessingErr;
+    /// # use ractor_dist::{DistActor, DistRef, StopReason};
+    /// # #[derive(ractor_cluster::RactorClusterMessage)] enum SessionMsg { Event(String) }
+    /// struct Session;
+    ///
+    /// impl DistActor for Session {
+    ///     const KIND: &'static str = "session";
+    ///     type Msg = SessionMsg;
+    ///     type State = Vec<String>;
+    ///     type Arguments = ();
+    ///
+    ///     async fn pre_start(&self, _: DistRef<SessionMsg>, _: ()) -> Result<Vec<String>, ActorProcessingErr> {
+    ///         Ok(Vec::new())
+    ///     }
+    ///
+    ///     async fn post_stop_with(&self, me: DistRef<SessionMsg>, events: &mut Vec<String>, reason: StopReason) -> Result<(), ActorProcessingErr> {
+    ///         if reason.is_final() {
+    ///             tracing::info!(name = me.name(), events = events.len(), "session closed");
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn post_stop_with(
+        &self,
+        myself: DistRef<Self::Msg>,
+        state: &mut Self::State,
+        reason: StopReason,
+    ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
+        let _ = reason;
+        self.post_stop(myself, state)
     }
 }
 
@@ -275,6 +262,8 @@ pub(crate) struct Hosted<A: DistActor> {
     last_checkpoint: std::sync::Mutex<Instant>,
     /// A `CheckpointDue` is on its way.
     due_scheduled: AtomicBool,
+    /// Entered around every hook: the user's log lines carry the name, kind and node.
+    span: tracing::Span,
 }
 
 impl<A: DistActor> Hosted<A> {
@@ -392,6 +381,60 @@ impl<A: DistActor> Actor for Hosted<A> {
         myself: ActorRef<Self::Msg>,
         args: Start<A::Arguments>,
     ) -> Result<A::State, ActorProcessingErr> {
+        self.start(myself, args).instrument(self.span.clone()).await
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let me = self.me(&myself);
+        self.actor
+            .post_start(me, state)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Local<A::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        self.handle_local(myself, message, state)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The supervisor marks an actor it drains for a move before draining it.
+        let moving = self.shared.hosted(&self.key).is_some_and(|entry| {
+            entry.cell.get_id() == myself.get_id() && entry.state == EntryState::Moving
+        });
+        let reason = match moving {
+            true => StopReason::Moving,
+            false => StopReason::Stopped,
+        };
+        tracing::debug!(parent: &self.span, ?reason, "actor stopped");
+        self.actor
+            .post_stop_with(self.me(&myself), state, reason)
+            .instrument(self.span.clone())
+            .await
+    }
+}
+
+impl<A: DistActor> Hosted<A> {
+    /// `pre_start`: from the arguments, or from a snapshot falling back to them.
+    async fn start(
+        &self,
+        myself: ActorRef<Local<A::Msg>>,
+        args: Start<A::Arguments>,
+    ) -> Result<A::State, ActorProcessingErr> {
         let (args, snapshot) = match args {
             Start::Fresh(args) => return self.actor.pre_start(self.me(&myself), args).await,
             Start::Restore(args, snapshot) => (args, snapshot),
@@ -415,17 +458,10 @@ impl<A: DistActor> Actor for Hosted<A> {
         self.actor.pre_start(self.me(&myself), args).await
     }
 
-    async fn post_start(
+    /// `handle`: a user message, or a control message from the node.
+    async fn handle_local(
         &self,
-        myself: ActorRef<Self::Msg>,
-        state: &mut A::State,
-    ) -> Result<(), ActorProcessingErr> {
-        self.actor.post_start(self.me(&myself), state).await
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Local<A::Msg>>,
         message: Local<A::Msg>,
         state: &mut A::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -445,14 +481,6 @@ impl<A: DistActor> Actor for Hosted<A> {
             }
         }
         Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        state: &mut A::State,
-    ) -> Result<(), ActorProcessingErr> {
-        self.actor.post_stop(self.me(&myself), state).await
     }
 }
 

@@ -167,6 +167,8 @@ pub(crate) struct NodeShared {
     pub(crate) view_adopted_unix_us: AtomicU64,
     pub(crate) replica_specs: AtomicU64,
     pub(crate) fenced: std::sync::atomic::AtomicBool,
+    /// A graceful leave began (`DistNode::leave`).
+    pub(crate) leaving: std::sync::atomic::AtomicBool,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
     /// Messages sent to the supervisor by local handles and not handled yet, per name:
@@ -220,6 +222,7 @@ impl NodeShared {
             view_adopted_unix_us: AtomicU64::new(unix_us()),
             replica_specs: AtomicU64::new(0),
             fenced: std::sync::atomic::AtomicBool::new(false),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(HashMap::new()),
             pending_local: Mutex::new(HashMap::new()),
             hold_full: RwLock::new(Default::default()),
@@ -565,6 +568,17 @@ impl NodeShared {
             discovery_rounds: get(&c.discovery_rounds),
             discovery_errors: get(&c.discovery_errors),
         }
+    }
+
+    /// See `DistNode::is_ready`.
+    pub(crate) fn is_ready(&self) -> bool {
+        let running = self
+            .supervisor()
+            .is_ok_and(|s| s.get_status() == ractor::ActorStatus::Running);
+        running
+            && !self.leaving.load(Ordering::Relaxed)
+            && self.settled.load(Ordering::Relaxed)
+            && !self.fenced.load(Ordering::Relaxed)
     }
 
     pub(crate) fn status(&self) -> NodeStatus {

@@ -177,6 +177,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                     reason,
                 }
             })?;
+        let span = tracing::info_span!("actor", name = %key, kind = A::KIND, node = %shared.me);
         let hosted = Hosted {
             actor: self.0.clone(),
             key: key.clone(),
@@ -186,6 +187,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
             dirty: AtomicU64::new(0),
             last_checkpoint: std::sync::Mutex::new(Instant::now()),
             due_scheduled: AtomicBool::new(false),
+            span,
         };
         let start = match snapshot {
             Some(s) => Start::Restore(args, s),

@@ -154,7 +154,15 @@ impl SupervisorState {
                 self.name_removed(&key, actor);
             }
             ExitPlan::Removed { key, .. } => {
-                tracing::info!(name = %key, reason = ?exit.reason, error = ?exit.error, "actor stopped (or could not start); removed from the cluster");
+                // A routine stop is not news; a start that failed is.
+                match &exit.error {
+                    None => {
+                        tracing::debug!(name = %key, reason = ?exit.reason, "actor stopped; removed from the cluster")
+                    }
+                    Some(error) => {
+                        tracing::info!(name = %key, reason = ?exit.reason, %error, "actor stopped (or could not start); removed from the cluster")
+                    }
+                }
                 self.name_removed(&key, actor);
             }
             ExitPlan::Restart { child } => {

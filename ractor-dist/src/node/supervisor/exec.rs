@@ -86,7 +86,7 @@ impl SupervisorState {
             Command::Respawn(start) => {
                 if self.shared.hosted(&start.key).is_some() {
                     // A copy arrived between the decision and now: it serves the name.
-                    tracing::warn!(name = %start.key, "respawn skipped: the name runs here already");
+                    tracing::debug!(name = %start.key, "respawn skipped: the name runs here already");
                 } else {
                     self.respawn(start);
                 }

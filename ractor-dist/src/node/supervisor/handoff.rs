@@ -282,6 +282,9 @@ impl SupervisorState {
             self.check_leave_done();
             return;
         }
+        self.shared
+            .leaving
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(node = %self.shared.me, actors = self.engine.children.len(), "leaving the cluster: handing off every actor");
         self.leaving = Some(LeaveState {
             replies: vec![reply],

@@ -1,0 +1,223 @@
+//! Calls on a [`DistRef`]: a request built around a reply port, to wherever the actor
+//! runs, answered or timed out.
+
+use std::time::Duration;
+
+use ractor::message::SerializedMessage;
+use ractor::{ActorRef, Message, RpcReplyPort};
+use tokio::time::Instant;
+
+use super::{DistRef, Fast, Route, MAX_ATTEMPTS};
+use crate::core::wire::{RemoteError, Request, Response};
+use crate::core::NodeName;
+use crate::node::error::DistError;
+use crate::node::supervisor::SupervisorMsg;
+use crate::node::telemetry;
+
+impl<M: Message> DistRef<M> {
+    /// Sends a request built around a reply port and waits for the answer, like ractor's
+    /// `ActorRef::call`. For a variant `Get(RpcReplyPort<i64>)`:
+    /// `counter.call(CounterMsg::Get, Duration::from_secs(1)).await?` (see the crate docs).
+    ///
+    /// `timeout` is a `Duration`, `Some(duration)` or `None`; unlike ractor, `None` does not
+    /// wait forever but `DistConfig::request_timeout` (a node may die without answering).
+    /// The answer is the reply itself: a timeout is an error, not a `CallResult`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`DistRef::cast`], plus [`DistError::Timeout`] when no answer came in time
+    /// (the request may still be handled) and [`DistError::Stopped`] when the actor dropped
+    /// the reply port (it stopped, panicked or never answers this request).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the answer; the request may still be delivered.
+    pub async fn call<R, F>(
+        &self,
+        build: F,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<R, DistError>
+    where
+        F: FnOnce(RpcReplyPort<R>) -> M,
+        R: Send + 'static,
+    {
+        let node = self.shared()?;
+        let started = std::time::Instant::now();
+        let answer = self.call_untimed(build, timeout.into()).await;
+        telemetry::record_call(node, started.elapsed(), answer.is_ok());
+        answer
+    }
+
+    async fn call_untimed<R, F>(&self, build: F, timeout: Option<Duration>) -> Result<R, DistError>
+    where
+        F: FnOnce(RpcReplyPort<R>) -> M,
+        R: Send + 'static,
+    {
+        let timeout = timeout.unwrap_or(self.shared()?.config.request_timeout);
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let message = build(RpcReplyPort::from((tx, timeout)));
+        let (refused, mut refusal) = tokio::sync::oneshot::channel();
+        self.send_for_call(message, timeout, refused).await?;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            // Refused over a hold cap in the supervisor (told before the port was dropped).
+            Ok(Err(_)) => Err(match refusal.try_recv() {
+                Ok(error) => DistError::Overloaded {
+                    key: self.inner.key.clone(),
+                    reason: error.to_string(),
+                },
+                Err(_) => DistError::Stopped(self.inner.key.clone()),
+            }),
+            Err(_) => Err(DistError::Timeout(timeout)),
+        }
+    }
+
+    async fn send_for_call(
+        &self,
+        message: M,
+        timeout: Duration,
+        refused: tokio::sync::oneshot::Sender<crate::core::HoldError>,
+    ) -> Result<(), DistError> {
+        let message = match self.try_fast(message)? {
+            Fast::Done => return Ok(()),
+            Fast::Remote(message, host, peer, generation) => {
+                return self
+                    .call_remote(message, host, peer, generation, timeout)
+                    .await
+            }
+            Fast::Slow(message) => message,
+        };
+        let mut message = message;
+        for _ in 0..MAX_ATTEMPTS {
+            match self.resolve()? {
+                Route::Local { cell, .. } => match self.send_local(&cell, message)? {
+                    None => return Ok(()),
+                    Some(m) => {
+                        message = m;
+                        tokio::task::yield_now().await;
+                    }
+                },
+                Route::Remote {
+                    host,
+                    peer,
+                    generation,
+                } => {
+                    return self
+                        .call_remote(message, host, peer, generation, timeout)
+                        .await;
+                }
+                Route::Supervisor => return self.via_supervisor(message, Some(refused)),
+                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
+            }
+        }
+        Err(DistError::Stopped(self.inner.key.clone()))
+    }
+
+    async fn call_remote(
+        &self,
+        message: M,
+        host: NodeName,
+        peer: ActorRef<SupervisorMsg>,
+        generation: u64,
+        timeout: Duration,
+    ) -> Result<(), DistError> {
+        match self.serialize(message)? {
+            SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                ..
+            } => self.remote_call(variant, args, reply, timeout).await,
+            SerializedMessage::Cast { variant, args, .. } => {
+                // The builder ignored its port: send it as a cast.
+                let m = M::deserialize(SerializedMessage::Cast {
+                    variant,
+                    args,
+                    metadata: None,
+                })
+                .map_err(|_| self.bad_message("the message failed to re-decode"))?;
+                match self.cast_remote(m, host, peer, generation)? {
+                    None => Ok(()),
+                    Some(m) => self.send_slow(m),
+                }
+            }
+            SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
+        }
+    }
+
+    /// Runs a serialized call against wherever the actor lives, following redirects, and
+    /// feeds the answer into `reply`.
+    pub(super) async fn remote_call(
+        &self,
+        variant: String,
+        args: Vec<u8>,
+        reply: RpcReplyPort<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<(), DistError> {
+        let node = self.shared()?;
+        let key = &self.inner.key;
+        let deadline = Instant::now() + timeout;
+        for _ in 0..MAX_ATTEMPTS {
+            let host = match self.resolve()? {
+                Route::Local { cell, .. } => {
+                    // It came here meanwhile: deliver the serialized call locally.
+                    let entry = node
+                        .hosted(key)
+                        .ok_or_else(|| DistError::Stopped(key.clone()))?;
+                    let msg = SerializedMessage::Call {
+                        variant,
+                        args,
+                        reply,
+                        metadata: None,
+                    };
+                    return entry
+                        .kind
+                        .deliver(node, key, &cell, msg)
+                        .map_err(DistError::from);
+                }
+                Route::Remote { host, .. } => host,
+                // Moving or settling here: our own supervisor buffers or parks it.
+                Route::Supervisor => node.me.clone(),
+                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(DistError::Timeout(timeout));
+            }
+            let request = Request::Call {
+                key: key.clone(),
+                variant: variant.clone(),
+                args: args.clone(),
+                timeout_ms: remaining.as_millis() as u64,
+            };
+            match node.request(&host, &request, remaining).await {
+                Ok(Response::Reply(bytes)) => {
+                    let _ = reply.send(bytes);
+                    return Ok(());
+                }
+                Ok(Response::Redirect { host: next }) => {
+                    node.remember_host(key, next);
+                    self.invalidate();
+                }
+                Ok(Response::Err(RemoteError::NotFound(k))) => {
+                    node.forget_host(key);
+                    self.invalidate();
+                    return Err(DistError::NotFound(k));
+                }
+                Ok(Response::Err(RemoteError::Timeout)) => return Err(DistError::Timeout(timeout)),
+                Ok(Response::Err(e)) => return Err(e.into()),
+                Ok(other) => {
+                    return Err(DistError::Protocol(format!(
+                        "unexpected answer to a call: {other:?}"
+                    )))
+                }
+                Err(e) => {
+                    self.invalidate();
+                    return Err(e);
+                }
+            }
+        }
+        Err(DistError::NotFound(key.clone()))
+    }
+}

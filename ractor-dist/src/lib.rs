@@ -93,6 +93,10 @@
 //! ([`DistError::is_transient`]). A service ends its `main` with
 //! [`DistNode::run_until_signal`], so that SIGTERM or Ctrl-C hands its actors off.
 //!
+//! **Virtual actors**: a kind registered with [`Kinds::with_factory`] starts each of its
+//! names (`KIND/id`, reached with [`DistNode::ref_for`]) on its first message, on its
+//! owner, with the factory's arguments.
+//!
 //! ## Operating a node
 //!
 //! - **Moves and stops**: [`DistActor::post_stop`] runs on every stop of an activation,

@@ -451,6 +451,17 @@ impl DistNode {
         )))
     }
 
+    /// A [`DistRef`] to the actor `id` of the on-demand kind `A` (registered with
+    /// [`Kinds::with_factory`]), named `"{KIND}/{id}"`, without asking anyone: it starts
+    /// on the first message sent through the handle (or through any handle to that name),
+    /// on its owner, with the arguments of the kind's factory.
+    ///
+    /// Sending fails with [`DistError::NotFound`] when the owner has no factory for `A`.
+    pub fn ref_for<A: DistActor>(&self, id: &str) -> DistRef<A::Msg> {
+        let key = ActorKey::new(format!("{}/{id}", A::KIND));
+        DistRef::unresolved(key, self.shared.clone())
+    }
+
     /// A [`DistRef`] to the existing actor `name`, wherever it runs.
     ///
     /// The answer is cached on this node for the current epoch.

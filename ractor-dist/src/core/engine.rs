@@ -23,6 +23,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use children::{Child, ChildId, KindInfo, Outgoing};
+pub(crate) use dispatch::on_demand_parts;
 pub(crate) use dispatch::{Asks, Dispatch};
 pub(crate) use flow::Command;
 pub(crate) use frames::{Arriving, Note};
@@ -226,6 +227,7 @@ impl Engine {
             pending_local: false,
             settled: self.handoff.is_settled(),
             shutting_down: self.shutting_down,
+            on_demand: false,
             cached: None,
         };
         self.routing.routes().route(key, context, facts)

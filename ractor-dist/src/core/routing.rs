@@ -105,6 +105,9 @@ pub struct Facts<'a> {
     pub settled: bool,
     /// The node is shutting down (it spawns nothing more).
     pub shutting_down: bool,
+    /// The name starts on its first message (its kind is on demand here): a handle's
+    /// message for it, owned here and not running, goes to the supervisor, which starts it.
+    pub on_demand: bool,
     /// The lookup cache, consulted by handle contexts only when the tables do not know
     /// the name.
     pub cached: Option<Cached<'a>>,
@@ -117,6 +120,7 @@ impl std::fmt::Debug for Facts<'_> {
             .field("pending_local", &self.pending_local)
             .field("settled", &self.settled)
             .field("shutting_down", &self.shutting_down)
+            .field("on_demand", &self.on_demand)
             .field("cached", &self.cached.is_some())
             .finish()
     }
@@ -239,6 +243,7 @@ impl Routes {
         match context {
             // A handoff may still bring it here: the supervisor parks the message.
             Context::Send if mine && !facts.settled => Decision::ViaSupervisor,
+            Context::Send if mine && facts.on_demand => Decision::ViaSupervisor,
             Context::Send if mine => Decision::NotFound,
             Context::Send => Decision::Forward {
                 to: owner.clone(),

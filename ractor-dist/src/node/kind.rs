@@ -33,7 +33,7 @@ mod erased;
 mod stop;
 pub use checkpoints::Checkpoints;
 pub(crate) use erased::ErasedKind;
-use erased::KindImpl;
+use erased::{Factory, KindImpl};
 pub use stop::StopReason;
 
 /// A distributable actor kind.
@@ -533,9 +533,60 @@ impl Kinds {
 
     /// Adds a kind. A second kind with the same `KIND` replaces the first.
     pub fn register<A: DistActor>(&mut self, actor: A) -> &mut Self {
-        self.kinds
-            .insert(A::KIND, Arc::new(KindImpl(Arc::new(actor))));
+        self.insert(actor, None)
+    }
+
+    /// Adds a kind whose actors start on their first message (virtual actors, as Orleans
+    /// grains and Akka's sharded entities): the actor `id` of this kind is the name
+    /// `"{KIND}/{id}"`, reached with [`crate::DistNode::ref_for`] without spawning it; its
+    /// owner starts it when the first message (cast or call) for it arrives, with the
+    /// arguments `factory(id)` builds. Afterwards it is an actor like any other (it moves,
+    /// is respawned, can be stopped; a later message starts it again). A second kind with
+    /// the same `KIND` replaces the first. `KIND` must not contain `/`.
+    ///
+    /// Register the kind with its factory on every node: the owner of a name starts it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ractor::ActorProcessingErr;
+    /// # use ractor_dist::{DistActor, DistRef, Kinds};
+    /// # #[derive(ractor_cluster::RactorClusterMessage)] enum CartMsg { Add(String) }
+    /// # struct Cart;
+    /// # impl DistActor for Cart {
+    /// #     const KIND: &'static str = "cart";
+    /// #     type Msg = CartMsg;
+    /// #     type State = Vec<String>;
+    /// #     type Arguments = String;
+    /// #     async fn pre_start(&self, _: DistRef<CartMsg>, _: String) -> Result<Vec<String>, ActorProcessingErr> { Ok(vec![]) }
+    /// # }
+    /// // A cart per user, started by the first message to "cart/{user}".
+    /// let kinds = Kinds::new().with_factory(Cart, |user: &str| user.to_string());
+    /// ```
+    pub fn with_factory<A: DistActor>(
+        mut self,
+        actor: A,
+        factory: impl Fn(&str) -> A::Arguments + Send + Sync + 'static,
+    ) -> Self {
+        self.insert(actor, Some(Arc::new(factory)));
         self
+    }
+
+    fn insert<A: DistActor>(
+        &mut self,
+        actor: A,
+        factory: Option<Factory<A::Arguments>>,
+    ) -> &mut Self {
+        self.kinds
+            .insert(A::KIND, Arc::new(KindImpl(Arc::new(actor), factory)));
+        self
+    }
+
+    /// `key` names an actor of a kind registered with a factory (`KIND/id`).
+    pub(crate) fn on_demand(&self, key: &ActorKey) -> bool {
+        crate::core::engine::on_demand_parts(key)
+            .and_then(|(kind, _)| self.kinds.get(kind))
+            .is_some_and(|kind| kind.on_demand())
     }
 
     /// The registered kind names.

@@ -282,6 +282,7 @@ impl NodeShared {
             pending_local: context == Context::Send && self.local_send_pending(key),
             settled: self.settled.load(Ordering::Relaxed),
             shutting_down: false,
+            on_demand: context == Context::Send && entry.is_none() && self.kinds.on_demand(key),
             cached: Some(&cached),
         };
         (view.routes.route(key, context, facts), entry)

@@ -40,6 +40,12 @@ pub(crate) fn record_call(node: &NodeShared, took: Duration, ok: bool) {
         .record(took.as_secs_f64());
 }
 
+/// Counts an actor started by its first message.
+pub(crate) fn count_activation(node: &NodeShared, kind: &'static str) {
+    metrics::counter!("ractor_dist_activations_total", "node" => node.me.to_string(), "kind" => kind)
+        .increment(1);
+}
+
 /// Publishes the node's counters and gauges every heartbeat interval until its
 /// supervisor stops.
 pub(crate) fn spawn_publisher(shared: Arc<NodeShared>) {

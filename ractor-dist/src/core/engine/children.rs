@@ -25,6 +25,9 @@ pub struct KindInfo {
     pub checkpoints: bool,
     /// How two live copies of one of its names are resolved.
     pub conflict: ConflictPolicy,
+    /// Its names (`KIND/id`) start on their first message, on their owner (the node layer
+    /// has a factory for their arguments).
+    pub on_demand: bool,
 }
 
 /// A hosted actor.

@@ -31,6 +31,12 @@ pub(crate) enum Dispatch {
     Proceed,
     /// Dropped (a cast or a local message), for this reason.
     Drop(&'static str),
+    /// The name is not running and starts on its first message here: start it as `kind`
+    /// (see [`Engine::activates`]), then deliver (or proceed with the request).
+    Activate {
+        /// Its kind.
+        kind: String,
+    },
 }
 
 /// What a request asks for, as far as holding it is concerned.
@@ -73,7 +79,10 @@ impl Engine {
                 kind: None,
             },
             Decision::HopLimit => Dispatch::Drop("too many hops"),
-            _ => Dispatch::Drop("no such actor"),
+            _ => match self.activates(key, hosted) {
+                Some(kind) => Dispatch::Activate { kind },
+                None => Dispatch::Drop("no such actor"),
+            },
         }
     }
 
@@ -104,7 +113,10 @@ impl Engine {
         if !expired && self.admit_hosted(key, from, hosted.is_some()) == Admission::Park {
             return Dispatch::Park;
         }
-        Dispatch::Proceed
+        match (asks, self.activates(key, hosted)) {
+            (Asks::Call, Some(kind)) => Dispatch::Activate { kind },
+            _ => Dispatch::Proceed,
+        }
     }
 
     /// A typed message from a local handle for `key` that went through the supervisor
@@ -135,7 +147,124 @@ impl Engine {
                 },
                 None => Dispatch::Drop("gone"),
             },
-            _ => Dispatch::Drop("gone"),
+            _ => match self.activates(key, hosted) {
+                Some(kind) => Dispatch::Activate { kind },
+                None => Dispatch::Drop("gone"),
+            },
         }
+    }
+
+    /// The kind that starts `key` here on its first message, if it does (virtual actors):
+    /// its name is `KIND/id` for a kind registered here as on demand
+    /// ([`crate::core::KindInfo::on_demand`]), this node owns it in the view, nothing of it
+    /// runs, moves away or stops here, this node is neither leaving nor fenced, and the
+    /// routing tables know of no other host.
+    pub(crate) fn activates(&self, key: &ActorKey, hosted: Option<Residence>) -> Option<String> {
+        let (kind, _) = on_demand_parts(key)?;
+        let info = self.kind(kind)?;
+        let routes = self.routing.routes();
+        let quiet = hosted.is_none()
+            && !self.stopping_names.contains_key(key)
+            && routes.moved_to(key).is_none()
+            && routes.directory_host(key).is_none()
+            && !self.is_leaving()
+            && !self.recovery.is_fenced();
+        (info.on_demand && quiet && routes.owner_of(key) == Some(&self.me))
+            .then(|| kind.to_string())
+    }
+}
+
+/// `(kind, id)` of a name of the form `KIND/id` (the names of on-demand kinds).
+pub(crate) fn on_demand_parts(key: &ActorKey) -> Option<(&str, &str)> {
+    key.as_str().split_once('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::core::config::DistConfig;
+    use crate::core::engine::{EngineConfig, KindInfo};
+    use crate::core::wire;
+    use crate::core::{Epoch, Hello, Incarnation, Millis, Placement};
+
+    /// A node alone (it owns every name) with an on-demand kind `cart` and a kind `plain`.
+    fn alone() -> Engine {
+        let me = NodeName::new("a");
+        let hello = Hello {
+            node: me.clone(),
+            incarnation: Incarnation(1),
+            protocol: u32::from(wire::PROTOCOL_VERSION),
+            hash_version: crate::core::hash::HASH_VERSION,
+            addr: "a:7000".into(),
+            weight: 1.0,
+        };
+        let kind = |on_demand| KindInfo {
+            mode: Default::default(),
+            checkpoints: false,
+            conflict: Default::default(),
+            on_demand,
+        };
+        let kinds = BTreeMap::from([("cart".into(), kind(true)), ("plain".into(), kind(false))]);
+        let config = EngineConfig::new(&DistConfig::for_tests("a", 7000), hello, kinds);
+        Engine::new(
+            config,
+            Placement::weighted(Epoch(1), [(me, 1.0)]),
+            Millis(0),
+        )
+    }
+
+    fn cast(engine: &Engine, key: &str, hosted: Option<Residence>) -> Dispatch {
+        let me = engine.me.clone();
+        engine.dispatch_cast(&ActorKey::new(key), &me, 0, hosted, false)
+    }
+
+    #[test]
+    fn only_an_owned_idle_name_of_an_on_demand_kind_activates_on_its_first_message() {
+        let mut engine = alone();
+        assert!(
+            matches!(cast(&engine, "cart/u1", None), Dispatch::Activate { kind } if kind == "cart")
+        );
+        let call = engine.dispatch_request(
+            &ActorKey::new("cart/u1"),
+            &engine.me,
+            Asks::Call,
+            None,
+            false,
+        );
+        assert!(matches!(call, Dispatch::Activate { .. }));
+        let lookup = engine.dispatch_request(
+            &ActorKey::new("cart/u1"),
+            &engine.me,
+            Asks::Lookup,
+            None,
+            false,
+        );
+        assert!(
+            matches!(lookup, Dispatch::Proceed),
+            "only messages activate"
+        );
+        assert!(matches!(
+            engine.dispatch_local(&ActorKey::new("cart/u1"), None, false),
+            Dispatch::Activate { .. }
+        ));
+
+        for (key, hosted) in [
+            ("cart/u1", Some(Residence::Active)), // runs already
+            ("plain/u1", None),                   // no factory
+            ("other/u1", None),                   // no such kind
+            ("cart", None),                       // not KIND/id
+        ] {
+            assert!(
+                !matches!(cast(&engine, key, hosted), Dispatch::Activate { .. }),
+                "{key}"
+            );
+        }
+        engine.handle_leave(Vec::new(), Millis(1));
+        assert!(
+            matches!(cast(&engine, "cart/u2", None), Dispatch::Drop(_)),
+            "a leaving node starts nothing"
+        );
     }
 }

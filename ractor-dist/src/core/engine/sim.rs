@@ -190,6 +190,7 @@ impl Node {
                 mode: HandoffMode::Resume,
                 checkpoints,
                 conflict: Default::default(),
+                on_demand: false,
             },
         )]);
         let placement = Placement::weighted(crate::core::Epoch(1), [(name.clone(), 1.0)]);

@@ -23,12 +23,17 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn mode(&self) -> HandoffMode;
     fn checkpoints(&self) -> bool;
     fn conflict_policy(&self) -> ConflictPolicy;
+    /// Its names start on their first message (it has a factory).
+    fn on_demand(&self) -> bool;
+    /// The encoded arguments the factory gives the actor `id` (`KIND/id`).
+    fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError>;
     /// What the protocol engine needs to know of the kind.
     fn info(&self) -> crate::core::KindInfo {
         crate::core::KindInfo {
             mode: self.mode(),
             checkpoints: self.checkpoints(),
             conflict: self.conflict_policy(),
+            on_demand: self.on_demand(),
         }
     }
     /// Asks the actor on `cell` to take or merge another copy's state.
@@ -76,7 +81,14 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     ) -> Result<(), RemoteError>;
 }
 
-pub(super) struct KindImpl<A>(pub(super) Arc<A>);
+/// Builds the arguments of an on-demand kind's actor from its id.
+pub(super) type Factory<T> = Arc<dyn Fn(&str) -> T + Send + Sync>;
+
+/// A kind, with its factory when its names start on their first message.
+pub(super) struct KindImpl<A: DistActor>(
+    pub(super) Arc<A>,
+    pub(super) Option<Factory<A::Arguments>>,
+);
 
 impl<A: DistActor> ErasedKind for KindImpl<A> {
     fn name(&self) -> &'static str {
@@ -97,6 +109,26 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
 
     fn conflict_policy(&self) -> ConflictPolicy {
         A::ON_CONFLICT
+    }
+
+    fn on_demand(&self) -> bool {
+        self.1.is_some()
+    }
+
+    fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError> {
+        let factory = self
+            .1
+            .as_ref()
+            .ok_or_else(|| RemoteError::UnknownKind(A::KIND.to_string()))?;
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(id)));
+        let args = made.map_err(|_| RemoteError::BadArguments {
+            kind: A::KIND.to_string(),
+            reason: "the factory panicked".to_string(),
+        })?;
+        encode_args(&args).map_err(|reason| RemoteError::BadArguments {
+            kind: A::KIND.to_string(),
+            reason,
+        })
     }
 
     fn resolve(

@@ -60,6 +60,35 @@ impl SupervisorState {
         }
     }
 
+    /// Starts `key` of the on-demand `kind` here for its first message (the engine's
+    /// `Dispatch::Activate`), with the arguments of the kind's factory, as a spawn would.
+    /// Returns its entry at once (messages wait in its mailbox while it starts), or `None`
+    /// when it could not start (logged).
+    pub(super) fn activate(&mut self, key: &ActorKey, kind: &str) -> Option<HostedEntry> {
+        let erased = self.shared.kinds.get(kind).cloned()?;
+        let SpawnDecision::Here(activation) = self.engine.spawn_decision(key, kind, 0, None) else {
+            return None;
+        };
+        let (_, id) = crate::core::engine::on_demand_parts(key)?;
+        let started = erased
+            .activation_args(id)
+            .and_then(|args| Ok((self.launch(key, &erased, &args, None)?, args)));
+        match started {
+            Ok((cell, args)) => {
+                tracing::debug!(name = %key, %kind, "activated by its first message");
+                crate::node::telemetry::count_activation(&self.shared, erased.name());
+                self.record_started(key, &erased, &args, cell, false, activation);
+                self.engine.register_elsewhere(key, kind);
+                self.replicate(Some(std::slice::from_ref(key)));
+                self.shared.hosted(key)
+            }
+            Err(e) => {
+                tracing::warn!(name = %key, %kind, error = ?e, "activation on first message failed");
+                None
+            }
+        }
+    }
+
     fn unregister_elsewhere(&self, key: &ActorKey) {
         if let Some(owner) = self.engine.routing.routes().directory_node(key).cloned() {
             self.send_frame(&owner, FrameBody::Unregister { key: key.clone() });

@@ -250,7 +250,11 @@ impl SupervisorState {
         let entry = self.shared.hosted(&key);
         let hosted = entry.as_ref().map(|e| e.state);
         let me = self.shared.me.clone();
-        match (self.engine.dispatch_local(&key, hosted, expired), entry) {
+        let (decision, entry) = match self.engine.dispatch_local(&key, hosted, expired) {
+            Dispatch::Activate { kind } => (Dispatch::Deliver, self.activate(&key, &kind)),
+            decision => (decision, entry),
+        };
+        match (decision, entry) {
             (Dispatch::Park, _) => self.hold_parked(&key, &me, payload, since),
             (Dispatch::Hold, _) => self.hold_moving(&key, &me, payload),
             (Dispatch::Deliver, Some(entry)) => {

@@ -105,10 +105,15 @@ impl SupervisorState {
             args,
             hops,
         };
-        match self
-            .engine
-            .dispatch_cast(&key, from, hops, hosted, waited.expired)
-        {
+        let (decision, entry) =
+            match self
+                .engine
+                .dispatch_cast(&key, from, hops, hosted, waited.expired)
+            {
+                Dispatch::Activate { kind } => (Dispatch::Deliver, self.activate(&key, &kind)),
+                decision => (decision, entry),
+            };
+        match decision {
             Dispatch::Hold => self.hold_moving(&key, from, cast),
             Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
             Dispatch::Deliver => {
@@ -143,7 +148,9 @@ impl SupervisorState {
                 self.drop_cast(&key, "next hop unreachable");
             }
             Dispatch::Drop(why) => self.drop_cast(&key, why),
-            Dispatch::Answer(_) | Dispatch::Proceed => self.drop_cast(&key, "no such actor"),
+            Dispatch::Answer(_) | Dispatch::Proceed | Dispatch::Activate { .. } => {
+                self.drop_cast(&key, "no such actor")
+            }
         }
     }
 
@@ -222,6 +229,9 @@ impl SupervisorState {
                 Dispatch::Answer(response) => {
                     let _ = reply.send(wire::encode(&response));
                     return;
+                }
+                Dispatch::Activate { kind } => {
+                    self.activate(&key, &kind);
                 }
                 _ => {}
             }

@@ -387,3 +387,76 @@ async fn an_ipv6_cluster_forms_on_loopback_and_serves_names() -> Result<()> {
     }
     Ok(())
 }
+
+/// Sends `datagram` to the multicast `group:port` out of the loopback interface.
+fn announce(datagram: &[u8], group: std::net::Ipv4Addr, port: u16) -> Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_multicast_if_v4(&"127.0.0.1".parse()?)?;
+    socket.set_multicast_ttl_v4(1)?;
+    let to = std::net::SocketAddr::from((group, port));
+    socket.send_to(datagram, &to.into())?;
+    Ok(())
+}
+
+/// Multicast: nodes that only know a group and port find each other through their signed
+/// announcements; a stranger's announcement (another cookie) is never dialed, a genuine one
+/// is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multicast_announcements_form_the_cluster_and_a_strangers_are_ignored() -> Result<()> {
+    use ractor_dist::discovery::Multicast;
+    let ports = free_ports(4)?;
+    let mport = ports[3];
+    // A group of its own per run, so that concurrent runs do not hear each other.
+    let group = std::net::Ipv4Addr::new(239, 255, (mport >> 8) as u8, mport as u8);
+    let args = strings(&[
+        "--discovery",
+        &format!("multicast:{group}:{mport}"),
+        "--refresh-ms",
+        "300",
+    ]);
+    let mut nodes = Vec::new();
+    for (i, port) in ports[..3].iter().enumerate() {
+        nodes.push(node_on(&format!("n{}", i + 1), "127.0.0.1", *port, &args).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the cluster did not form by multicast"
+    );
+
+    // A listener standing for a node that would announce itself.
+    let bait = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bait_addr = bait.local_addr()?.to_string();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    };
+    let accepted =
+        async |within: Duration| tokio::time::timeout(within, bait.accept()).await.is_ok();
+    // Forged: signed with another cookie. Never dialed.
+    let forged = Multicast::announcement("wrong-cookie", "mallory@127.0.0.1", &bait_addr, now());
+    for _ in 0..10 {
+        announce(&forged, group, mport)?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !accepted(Duration::from_secs(2)).await,
+        "a forged announcement was dialed"
+    );
+    for s in all_stats(&mut nodes).await? {
+        assert_eq!(s.get("discovered"), 2, "{s}");
+    }
+    // Genuine: dialed within a few refreshes.
+    let genuine = Multicast::announcement("test-cookie", "bait@127.0.0.1", &bait_addr, now());
+    for _ in 0..10 {
+        announce(&genuine, group, mport)?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        accepted(Duration::from_secs(5)).await,
+        "a genuine announcement was not dialed"
+    );
+    Ok(())
+}

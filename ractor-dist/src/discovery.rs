@@ -19,6 +19,7 @@
 //! | [`Dns`] (A, AAAA or both) | every address of a name, with a port (a Kubernetes headless service, a compose service) | `dns:NAME:PORT`, `dns4:NAME:PORT`, `dns6:NAME:PORT` |
 //! | [`DnsSrv`] | host and port of each SRV record (`_ractor._tcp.svc...`) | `srv:NAME` |
 //! | [`HostScan`] | every port of a range on this node's host | `host:FIRST-LAST` |
+//! | [`Multicast`] | nodes that announced themselves on a LAN multicast group, signed with the cookie | `multicast:GROUP:PORT` |
 //! | your own | anything: implement [`Discovery`] and add it as [`DiscoverySpec::Custom`] | |
 //!
 //! Names are resolved by the system's resolver, or by the DNS server of
@@ -51,6 +52,7 @@
 
 mod dns;
 mod host_scan;
+mod multicast;
 mod refresh;
 mod resolver;
 mod spec;
@@ -62,6 +64,7 @@ use std::pin::Pin;
 
 pub use dns::{Dns, DnsFamily, DnsSrv};
 pub use host_scan::HostScan;
+pub use multicast::Multicast;
 pub(crate) use refresh::run as run_refresh;
 pub use resolver::Resolver;
 pub use spec::{DiscoverySpec, SpecError};
@@ -123,7 +126,7 @@ pub(crate) fn sources(config: &crate::DistConfig) -> Vec<std::sync::Arc<dyn Disc
         ));
     }
     for spec in &config.discovery {
-        sources.push(spec.source(&config.host, &resolver));
+        sources.push(spec.source(config));
     }
     sources
 }

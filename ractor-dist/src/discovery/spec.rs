@@ -5,9 +5,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use std::net::Ipv4Addr;
+
 use super::{
-    join_host_port, split_host_port, Discovery, Dns, DnsFamily, DnsSrv, HostScan, Resolver, Static,
+    join_host_port, split_host_port, Discovery, Dns, DnsFamily, DnsSrv, HostScan, Multicast,
+    Resolver, Static,
 };
+use crate::DistConfig;
 
 /// Most ports one [`DiscoverySpec::HostScan`] may cover.
 const MAX_SCAN_PORTS: u32 = 1024;
@@ -21,6 +25,7 @@ const MAX_SCAN_PORTS: u32 = 1024;
 /// | `dns:NAME:PORT` (`dns4:`, `dns6:` for A or AAAA only) | [`DiscoverySpec::Dns`] |
 /// | `srv:NAME` | [`DiscoverySpec::Srv`] |
 /// | `host:FIRST-LAST` | [`DiscoverySpec::HostScan`] |
+/// | `multicast:GROUP:PORT` | [`DiscoverySpec::Multicast`] |
 ///
 /// ```
 /// use ractor_dist::discovery::{DiscoverySpec, DnsFamily};
@@ -53,6 +58,13 @@ pub enum DiscoverySpec {
         /// The last port (included).
         last: u16,
     },
+    /// Announcements on a LAN multicast group, signed with the cookie ([`Multicast`]).
+    Multicast {
+        /// The IPv4 multicast group (`239.x.y.z`).
+        group: Ipv4Addr,
+        /// The UDP port every node announces and listens on.
+        port: u16,
+    },
     /// A source of your own.
     Custom(Arc<dyn Discovery>),
 }
@@ -62,8 +74,10 @@ pub enum DiscoverySpec {
 #[non_exhaustive]
 pub enum SpecError {
     /// The spec's kind (before the first `:`) is not one of `static`, `dns`, `dns4`,
-    /// `dns6`, `srv`, `host`.
-    #[error("unknown discovery {0:?}: expected static:, dns:, dns4:, dns6:, srv: or host:")]
+    /// `dns6`, `srv`, `host`, `multicast`.
+    #[error(
+        "unknown discovery {0:?}: expected static:, dns:, dns4:, dns6:, srv:, host: or multicast:"
+    )]
     Unknown(String),
     /// The spec's kind is known but its value is not.
     #[error("invalid discovery {spec:?}: {reason}")]
@@ -118,15 +132,25 @@ impl DiscoverySpec {
                     return invalid(&format!("more than {MAX_SCAN_PORTS} ports"));
                 }
             }
+            DiscoverySpec::Multicast { group, port } => {
+                if !group.is_multicast() {
+                    return invalid(&format!("{group} is not a multicast group"));
+                }
+                if *port == 0 {
+                    return invalid("port 0");
+                }
+            }
             DiscoverySpec::Custom(_) => {}
         }
         Ok(())
     }
 
-    /// The source this spec describes, for a node on `host`, resolving names with
-    /// `resolver`.
-    pub fn source(&self, host: &str, resolver: &Resolver) -> Arc<dyn Discovery> {
-        let resolver = resolver.clone();
+    /// The source this spec describes, for the node of `config` (names resolve by its
+    /// `nameserver`, a host scan scans its `host`, multicast announces its name and
+    /// address, signed with its cookie).
+    pub fn source(&self, config: &DistConfig) -> Arc<dyn Discovery> {
+        let resolver = Resolver::new(config.nameserver);
+        let host = config.host.as_str();
         match self {
             DiscoverySpec::Static(addrs) => {
                 Arc::new(Static::new(addrs.clone()).with_resolver(resolver))
@@ -139,6 +163,20 @@ impl DiscoverySpec {
             }),
             DiscoverySpec::Srv(name) => Arc::new(DnsSrv::new(name.clone()).with_resolver(resolver)),
             DiscoverySpec::HostScan { first, last } => Arc::new(HostScan::new(host, *first, *last)),
+            DiscoverySpec::Multicast { group, port } => {
+                let interface = match config.listen_ip() {
+                    Some(std::net::IpAddr::V4(ip)) => ip,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                let source = Multicast::new(
+                    *group,
+                    *port,
+                    config.node_name(),
+                    config.addr(),
+                    &config.cookie,
+                );
+                Arc::new(source.with_interface(interface))
+            }
             DiscoverySpec::Custom(source) => source.clone(),
         }
     }
@@ -158,6 +196,7 @@ impl fmt::Display for DiscoverySpec {
             }
             DiscoverySpec::Srv(name) => write!(f, "srv:{name}"),
             DiscoverySpec::HostScan { first, last } => write!(f, "host:{first}-{last}"),
+            DiscoverySpec::Multicast { group, port } => write!(f, "multicast:{group}:{port}"),
             DiscoverySpec::Custom(source) => write!(f, "custom:{source:?}"),
         }
     }
@@ -218,6 +257,19 @@ impl FromStr for DiscoverySpec {
                     last: port(last)?,
                 }
             }
+            "multicast" => {
+                let (group, port) = value
+                    .rsplit_once(':')
+                    .ok_or_else(|| invalid("expected GROUP:PORT"))?;
+                DiscoverySpec::Multicast {
+                    group: group
+                        .parse()
+                        .map_err(|_| invalid(&format!("{group:?} is not an IPv4 group")))?,
+                    port: port
+                        .parse()
+                        .map_err(|_| invalid(&format!("bad port {port:?}")))?,
+                }
+            }
             _ => return Err(SpecError::Unknown(s.to_string())),
         };
         spec.validate()?;
@@ -238,6 +290,7 @@ mod tests {
             "dns6:ractor.svc.local:7100",
             "srv:_ractor._tcp.ractor.svc.local",
             "host:7100-7109",
+            "multicast:239.255.7.1:7099",
         ] {
             let parsed: DiscoverySpec = spec.parse().unwrap();
             assert_eq!(parsed.to_string(), spec);
@@ -248,7 +301,7 @@ mod tests {
     fn bad_specs_are_refused_with_the_reason() {
         let bad = |s: &str| s.parse::<DiscoverySpec>().unwrap_err();
         assert!(matches!(
-            bad("multicast:239.1.1.1:7000"),
+            bad("gossip:239.1.1.1:7000"),
             SpecError::Unknown(_)
         ));
         assert!(matches!(bad("nothing"), SpecError::Unknown(_)));
@@ -264,6 +317,9 @@ mod tests {
             "host:0-10",
             "host:1-5000",
             "host:7100",
+            "multicast:10.0.0.1:7000",
+            "multicast:239.1.1.1",
+            "multicast:ff02::1:7000",
         ] {
             assert!(matches!(bad(s), SpecError::Invalid { .. }), "{s} was taken");
         }

@@ -237,6 +237,12 @@ impl Engine {
     /// telling whether it is hosted here. A settled node admits everything from known
     /// senders without hashing the name.
     pub fn admit_hosted(&self, key: &ActorKey, from: &NodeName, hosted: bool) -> Admission {
+        // A sender's messages for a name keep their order: one parked earlier (the name
+        // had not arrived yet) must not be overtaken by a later one on the same link (the
+        // sender forwarded it once the name had moved through it).
+        if self.hold.has_parked_from(key, from) {
+            return Admission::Park;
+        }
         let sender = (*from != self.me).then_some(from);
         if self.handoff.is_settled() && sender.is_none_or(|s| self.handoff.is_participant(s)) {
             return Admission::Deliver;

@@ -146,6 +146,8 @@ pub struct HoldQueues {
     items: BTreeMap<MsgId, Held>,
     moving: BTreeMap<ActorKey, VecDeque<MsgId>>,
     parked: VecDeque<MsgId>,
+    /// Parked messages per name and sender (a later one on the same link queues behind).
+    parked_from: BTreeMap<(ActorKey, NodeName), usize>,
     per_name: BTreeMap<ActorKey, usize>,
     /// Names at their cap (published to local handles, which refuse at once).
     full: BTreeSet<ActorKey>,
@@ -162,6 +164,7 @@ impl HoldQueues {
             items: BTreeMap::new(),
             moving: BTreeMap::new(),
             parked: VecDeque::new(),
+            parked_from: BTreeMap::new(),
             per_name: BTreeMap::new(),
             full: BTreeSet::new(),
             full_changed: false,
@@ -187,6 +190,12 @@ impl HoldQueues {
     /// Messages held for `key`, over both queues.
     pub fn held_for(&self, key: &ActorKey) -> usize {
         self.per_name.get(key).copied().unwrap_or(0)
+    }
+
+    /// True when messages for `key` that came from `from` are parked: a later one from
+    /// the same sender (links are FIFO) must queue behind them, not overtake them.
+    pub fn has_parked_from(&self, key: &ActorKey, from: &NodeName) -> bool {
+        !self.parked_from.is_empty() && self.parked_from.contains_key(&(key.clone(), from.clone()))
     }
 
     /// True when messages are parked.
@@ -262,6 +271,10 @@ impl HoldQueues {
     ) -> Result<MsgId, HoldError> {
         let id = self.admit(key, from, kind, since)?;
         self.parked.push_back(id);
+        *self
+            .parked_from
+            .entry((key.clone(), from.clone()))
+            .or_insert(0) += 1;
         Ok(id)
     }
 
@@ -311,6 +324,13 @@ impl HoldQueues {
             if expired_only && !expired {
                 self.parked.push_back(id);
             } else if let Some(held) = self.remove(id) {
+                let pair = (held.key.clone(), held.from.clone());
+                if let Some(n) = self.parked_from.get_mut(&pair) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.parked_from.remove(&pair);
+                    }
+                }
                 out.push((id, held));
             }
         }

@@ -37,6 +37,7 @@ mod engine;
 mod fence;
 mod meta;
 mod respawn;
+mod sent;
 
 pub use commands::{
     ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg,
@@ -45,6 +46,7 @@ pub use commands::{
 pub use engine::{Hosted, Recovery, DROPS_PER_FRAME};
 pub use fence::Fence;
 pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};
+pub use sent::SentOffers;
 
 /// What happens when two live copies of a name meet after a partition heals.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]

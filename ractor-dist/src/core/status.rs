@@ -82,6 +82,9 @@ pub struct NodeStatus {
     /// (parked messages were then released without waiting for the handoffs they wait
     /// for). 0 in a cluster without faults.
     pub settled_by_deadline: u64,
+    /// Respawn offers sent again because their receiver did not acknowledge them in time
+    /// (the frame may have been lost with its session).
+    pub offers_resent: u64,
 }
 
 /// How this node keeps its mesh: dials and sessions (local only, not sent to peers).

@@ -65,6 +65,14 @@ impl Timing {
         self.heartbeat_deadline_ms.saturating_add(self.handoff_ms)
     }
 
+    /// A respawn offer not acknowledged this long is sent again, to whoever owns its name
+    /// then (two heartbeat intervals: an answer takes a round trip on a live link, so a
+    /// lost offer costs its name that long, well within [`Timing::park_ms`], while the
+    /// messages to it are parked).
+    pub fn offer_resend_ms(&self) -> u64 {
+        self.heartbeat_interval_ms.saturating_mul(2).max(1)
+    }
+
     /// A graceful leave reports a timeout after this long (three handoff steps: drain,
     /// transfer, barrier).
     pub fn leave_ms(&self) -> u64 {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -121,6 +121,9 @@ pub(crate) enum FrameBody {
     /// Replicated values: deltas, digests and states (`core::replicated`). Added in
     /// version 4 (a version-3 node would refuse every one of them as malformed).
     Replica(super::replicated::ReplicaMsg),
+    /// The sender has the respawn offers of these names: stop sending them again. Added in
+    /// version 6.
+    OffersTaken { keys: Vec<ActorKey> },
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -151,6 +154,7 @@ impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
                 snapshot,
             },
             M::Respawn { offers } => FrameBody::Respawn { offers },
+            M::OffersTaken { keys } => FrameBody::OffersTaken { keys },
         }
     }
 }
@@ -390,11 +394,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 5, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 6, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                5, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                6, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );
@@ -411,7 +415,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                5, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                6, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

@@ -111,6 +111,7 @@ pub(crate) struct Counters {
     pub(crate) discovery_rounds: AtomicU64,
     /// Discovery sources that failed (a round of 2 failing sources counts 2).
     pub(crate) discovery_errors: AtomicU64,
+    pub(crate) offers_resent: AtomicU64,
 }
 
 impl Counters {
@@ -621,6 +622,7 @@ impl NodeShared {
             fenced: self.fenced.load(Ordering::Relaxed),
             hold_refused: get(&c.hold_refused),
             settled_by_deadline: get(&c.settled_by_deadline),
+            offers_resent: get(&c.offers_resent),
         }
     }
 }

@@ -139,7 +139,8 @@ impl Engine {
                 seq,
                 snapshot,
             } => self.handle_checkpoint(from, key, generation, seq, snapshot),
-            FrameBody::Respawn { offers } => self.handle_offers(offers, now),
+            FrameBody::Respawn { offers } => self.handle_offers(from, offers, now),
+            FrameBody::OffersTaken { keys } => self.recovery.handle_offers_taken(from, &keys),
             FrameBody::Conflict { entry } => {
                 let snapshot = entry.snapshot.clone();
                 self.adopt(from, None, vec![(entry, snapshot)]);

@@ -184,10 +184,15 @@ impl Engine {
     }
 
     /// Respawn offers from a peer: kept, and decided at once when this node is settled.
-    pub fn handle_offers(&mut self, offers: Vec<(ActorKey, Offer<Snapshot>)>, now: Millis) {
+    pub fn handle_offers(
+        &mut self,
+        from: &NodeName,
+        offers: Vec<(ActorKey, Offer<Snapshot>)>,
+        now: Millis,
+    ) {
         let settled = self.handoff.is_settled();
         self.with_recovery(now, |recovery, _, ctx, hosted| {
-            recovery.handle_offers(offers, settled, ctx, hosted)
+            recovery.handle_offers(from, offers, settled, ctx, hosted)
         });
     }
 

@@ -91,6 +91,12 @@ pub enum RecoveryMsg<S> {
         /// The offers.
         offers: Vec<(ActorKey, Offer<S>)>,
     },
+    /// The sender has the respawn offers of these names (it decides them now): the
+    /// receiver stops sending them again.
+    OffersTaken {
+        /// The names.
+        keys: Vec<ActorKey>,
+    },
 }
 
 /// Start a name that lost its host here.
@@ -161,6 +167,11 @@ pub enum RecoveryEvent {
         seq: u64,
         /// The name's owner.
         owner: NodeName,
+    },
+    /// Offers sent and not acknowledged in time were sent again.
+    OffersResent {
+        /// How many.
+        count: usize,
     },
     /// An offer was dropped.
     OfferDropped {

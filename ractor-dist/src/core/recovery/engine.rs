@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::commands::{Ctx, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg};
 use super::fence::Fence;
 use super::meta::{batches, spec_size, Checkpoint, NameMeta, Peers};
-use super::{replica_set, ReplicaOutcome, Replicas, Respawns, Spec, SpecHolders};
+use super::{replica_set, ReplicaOutcome, Replicas, Respawns, SentOffers, Spec, SpecHolders};
 use crate::core::{ActorKey, Incarnation, Millis, NodeName};
 
 /// Most names per drop or rehost frame.
@@ -39,6 +39,8 @@ pub struct Recovery<S> {
     pub(super) cfg: RecoveryConfig,
     pub(super) replicas: Replicas<S>,
     pub(super) respawns: Respawns<S>,
+    /// Offers sent and not acknowledged yet (sent again until they are).
+    pub(super) sent_offers: SentOffers<S>,
     /// Spec drops waiting to be sent, per replica node: (name, the host its spec names).
     pub(super) drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
     /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
@@ -56,6 +58,7 @@ impl<S: Checkpoint> Recovery<S> {
             cfg,
             replicas: Replicas::new(),
             respawns: Respawns::new(),
+            sent_offers: SentOffers::default(),
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
             fence: Fence::default(),
@@ -77,6 +80,11 @@ impl<S: Checkpoint> Recovery<S> {
     /// The offers waiting.
     pub fn respawns(&self) -> &Respawns<S> {
         &self.respawns
+    }
+
+    /// The offers sent and not acknowledged yet.
+    pub fn sent_offers(&self) -> &SentOffers<S> {
+        &self.sent_offers
     }
 
     /// The configuration.
@@ -420,6 +428,7 @@ impl<S: Checkpoint> Recovery<S> {
         if settled || unfenced {
             self.run_respawns(ctx, &hosted);
         }
+        self.resend_offers(ctx);
         let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
         if self.replicate_due && quiet {
             self.replicate_due = false;

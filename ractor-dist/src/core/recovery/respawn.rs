@@ -12,7 +12,7 @@ use super::{
     decide_respawn, replica_set, resolve, CopyMeta, Offer, OfferContext, Resolution,
     RespawnDecision,
 };
-use crate::core::{ActorKey, NodeName};
+use crate::core::{ActorKey, Millis, NodeName};
 
 impl<S: Checkpoint> Recovery<S> {
     /// Offers a respawn of every name kept here whose host is gone to the name's owner by
@@ -31,7 +31,18 @@ impl<S: Checkpoint> Recovery<S> {
             forwards.entry(owner).or_default().push((key, offer));
         }
         for (owner, offers) in forwards {
-            self.send_offers(&owner, offers);
+            self.send_offers(&owner, offers, ctx.now);
+        }
+        // Offers sent to a node that is gone now go to the names' owners in this view.
+        let gone: Vec<NodeName> = self
+            .sent_offers
+            .nodes()
+            .into_iter()
+            .filter(|n| !ctx.peers.is_up(n))
+            .collect();
+        for node in gone {
+            let offers = self.sent_offers.take_sent_to(&node);
+            self.route_offers(offers, ctx);
         }
         let orphans = self
             .replicas
@@ -72,13 +83,18 @@ impl<S: Checkpoint> Recovery<S> {
                     self.respawns.handle_offer(key, offer, ctx.now);
                 }
             } else {
-                self.send_offers(&owner, offers);
+                self.send_offers(&owner, offers, ctx.now);
             }
         }
     }
 
-    /// Sends offers to `to`, batched under the frame budget.
-    fn send_offers(&mut self, to: &NodeName, offers: Vec<(ActorKey, Offer<S>)>) {
+    /// Sends offers to `to`, batched under the frame budget, and keeps each until `to`
+    /// acknowledges it (see [`SentOffers`](super::SentOffers)).
+    fn send_offers(&mut self, to: &NodeName, offers: Vec<(ActorKey, Offer<S>)>, now: Millis) {
+        for (key, offer) in &offers {
+            self.sent_offers
+                .record(key.clone(), to.clone(), offer.clone(), now);
+        }
         for offers in batches(offers, self.cfg.frame_budget, |(k, o)| {
             spec_size(k, &o.spec)
         }) {
@@ -86,15 +102,63 @@ impl<S: Checkpoint> Recovery<S> {
         }
     }
 
-    /// Respawn offers from a peer: kept (the freshest per name) and, when the node is
-    /// `settled`, decided at once.
+    /// Sends each offer to its name's owner by `ctx.placement` (kept here to be decided
+    /// when that is this node; dropped when the name has no owner in reach).
+    fn route_offers<P: Peers>(&mut self, offers: Vec<(ActorKey, Offer<S>)>, ctx: Ctx<'_, P>) {
+        let me = self.cfg.me.clone();
+        let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
+        for (key, offer) in offers {
+            match ctx.placement.owner_of(&key) {
+                Some(owner) if *owner == me => self.respawns.handle_offer(key, offer, ctx.now),
+                Some(owner) => by_owner
+                    .entry(owner.clone())
+                    .or_default()
+                    .push((key, offer)),
+                None => self.event(RecoveryEvent::OfferDropped {
+                    key,
+                    why: "no owner in reach",
+                }),
+            }
+        }
+        for (owner, offers) in by_owner {
+            self.send_offers(&owner, offers, ctx.now);
+        }
+    }
+
+    /// Offers sent and not acknowledged within
+    /// [`Timing::offer_resend_ms`](crate::core::Timing::offer_resend_ms) go again to their
+    /// names' owners (the frame may have been lost with its session).
+    pub fn resend_offers<P: Peers>(&mut self, ctx: Ctx<'_, P>) {
+        let due = self
+            .sent_offers
+            .take_due(ctx.now, self.cfg.timing.offer_resend_ms());
+        if due.is_empty() {
+            return;
+        }
+        self.event(RecoveryEvent::OffersResent { count: due.len() });
+        self.route_offers(due, ctx);
+    }
+
+    /// `from` has the offers of `keys` (it decides them now).
+    pub fn handle_offers_taken(&mut self, from: &NodeName, keys: &[ActorKey]) {
+        self.sent_offers.handle_taken(from, keys);
+    }
+
+    /// Respawn offers from `from`: acknowledged, kept (the freshest per name) and, when the
+    /// node is `settled`, decided at once.
     pub fn handle_offers<P: Peers>(
         &mut self,
+        from: &NodeName,
         offers: Vec<(ActorKey, Offer<S>)>,
         settled: bool,
         ctx: Ctx<'_, P>,
         hosted: impl Fn(&ActorKey) -> bool,
     ) {
+        let keys: Vec<ActorKey> = offers.iter().map(|(k, _)| k.clone()).collect();
+        for keys in keys.chunks(super::DROPS_PER_FRAME) {
+            let keys = keys.to_vec();
+            self.send(from, RecoveryMsg::OffersTaken { keys });
+        }
         for (key, offer) in offers {
             self.respawns.handle_offer(key, offer, ctx.now);
         }
@@ -142,7 +206,7 @@ impl<S: Checkpoint> Recovery<S> {
             }
         }
         for (owner, offers) in forwards {
-            self.send_offers(&owner, offers);
+            self.send_offers(&owner, offers, ctx.now);
         }
     }
 

@@ -742,7 +742,10 @@ impl Sim {
                         RecoveryMsg::Respawn { offers } => {
                             let hosted = node.hosted();
                             node.rec
-                                .handle_offers(offers, settled, ctx, |k| hosted.contains(k));
+                                .handle_offers(from, offers, settled, ctx, |k| hosted.contains(k));
+                        }
+                        RecoveryMsg::OffersTaken { keys } => {
+                            node.rec.handle_offers_taken(from, &keys)
                         }
                     }
                 });

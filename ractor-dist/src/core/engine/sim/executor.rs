@@ -395,8 +395,9 @@ impl Sim {
             // Every name was spawned and none is lost (one crash at a time): a cast for a
             // name nobody runs means the protocol lost track of it.
             // (While partitioned, a side that holds neither the host nor a spec of a name
-            // cannot serve it: its casts are lost.)
-            other if self.side.is_some() => self
+            // cannot serve it: its casts are lost. Nor can an owner whose respawn offer
+            // was lost, until the offer is sent again.)
+            other if self.side.is_some() || self.lost_offers > 0 => self
                 .lost
                 .push(format!("{} #{}: {other:?} at n{i}", cast.key, cast.seq)),
             other => self

@@ -388,6 +388,113 @@ fn orphans_are_offered_to_their_owner_and_kept_only_where_its_replicas_are() {
         .all(|(to, key, _)| p2.owner_of(key) == Some(to)));
 }
 
+/// The respawn offers in `cmds`, per receiver: (receiver, name).
+fn offered(cmds: &[RecoveryCommand<u64>]) -> Vec<(NodeName, ActorKey)> {
+    let mut out: Vec<(NodeName, ActorKey)> = sends(cmds)
+        .into_iter()
+        .flat_map(|(to, m)| match m {
+            RecoveryMsg::Respawn { offers } => offers
+                .into_iter()
+                .map(|(k, _)| (to.clone(), k))
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_lost_offer_is_sent_again_until_its_owner_takes_it_and_follows_the_owner() {
+    // `a` keeps specs of names hosted on `d`; `d` is gone.
+    let mut r = engine("a", 2, 100_000);
+    let keys: Vec<ActorKey> = (0..40).map(|i| k(&format!("n{i}"))).collect();
+    let specs = keys
+        .iter()
+        .map(|key| {
+            let spec = Spec {
+                kind: "k".into(),
+                args: vec![],
+                generation: 1,
+                host: n("d"),
+                host_incarnation: Incarnation(1),
+                seq: 0,
+                checkpoint: None,
+            };
+            (key.clone(), spec)
+        })
+        .collect();
+    r.handle_replicate(&n("d"), specs);
+    drain(&mut r);
+    let p = placement(&["a", "b", "c"]);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    r.offer_orphans(ctx(10, &p, &peers));
+    // Every frame of it is lost.
+    let first = offered(&drain(&mut r));
+    assert!(first.iter().any(|(to, _)| *to == n("b")) && first.iter().any(|(to, _)| *to == n("c")));
+    assert_eq!(r.sent_offers().len(), first.len());
+    let resend = r.config().timing.offer_resend_ms();
+    let tick = |r: &mut Recovery<u64>, now: u64, p: &Placement, peers: &TestPeers| {
+        r.handle_tick(true, Millis(0), &mut [], ctx(now, p, peers), |_| false);
+        drain(r)
+    };
+    assert!(
+        offered(&tick(&mut r, 10 + resend - 1, &p, &peers)).is_empty(),
+        "not yet due"
+    );
+    let again = tick(&mut r, 10 + resend, &p, &peers);
+    assert_eq!(offered(&again), first, "the same offers to the same owners");
+    assert!(events(&again).contains(&RecoveryEvent::OffersResent { count: first.len() }));
+    // `b` takes its offers (an answer from another node for them changes nothing).
+    let to_b: Vec<ActorKey> = first
+        .iter()
+        .filter(|(to, _)| *to == n("b"))
+        .map(|(_, k)| k.clone())
+        .collect();
+    r.handle_offers_taken(&n("c"), &to_b);
+    assert_eq!(r.sent_offers().len(), first.len());
+    r.handle_offers_taken(&n("b"), &to_b);
+    assert_eq!(r.sent_offers().len(), first.len() - to_b.len());
+    let third = offered(&tick(&mut r, 10 + 2 * resend, &p, &peers));
+    assert!(third.iter().all(|(to, _)| *to == n("c")) && !third.is_empty());
+    // `c` leaves before answering: its offers go to their owners in the new view at once,
+    // and the names `a` owns now wait here to be decided.
+    let p2 = placement(&["a", "b"]);
+    let peers2 = TestPeers::of(&["a", "b"]);
+    r.offer_orphans(ctx(10 + 2 * resend + 1, &p2, &peers2));
+    let moved = offered(&drain(&mut r));
+    assert!(moved
+        .iter()
+        .all(|(to, key)| *to == n("b") && p2.owner_of(key) == Some(to)));
+    let to_a = third.len() - moved.len();
+    assert!(
+        to_a > 0 && r.respawns().len() >= to_a,
+        "a's own names wait here"
+    );
+    r.handle_offers_taken(
+        &n("b"),
+        &moved.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>(),
+    );
+    assert!(r.sent_offers().is_empty());
+    assert!(offered(&tick(&mut r, 10 + 10 * resend, &p2, &peers2)).is_empty());
+}
+
+#[test]
+fn the_owner_acknowledges_every_offer_it_receives() {
+    let mut r = engine("b", 2, 100_000);
+    let p = placement(&["a", "b"]);
+    let peers = TestPeers::of(&["a", "b"]);
+    let offers: Vec<(ActorKey, Offer<u64>)> = (0..5)
+        .map(|i| (k(&format!("o{i}")), offer("d", 1, 0, 0)))
+        .collect();
+    let keys: Vec<ActorKey> = offers.iter().map(|(k, _)| k.clone()).collect();
+    r.handle_offers(&n("a"), offers, false, ctx(0, &p, &peers), |_| false);
+    assert_eq!(
+        sends(&drain(&mut r)),
+        vec![(n("a"), RecoveryMsg::OffersTaken { keys })]
+    );
+}
+
 fn offer(host: &str, generation: u64, seq: u64, hops: u8) -> Offer<u64> {
     Offer {
         spec: Spec {
@@ -432,7 +539,7 @@ fn respawns_start_at_the_next_generation_from_the_freshest_checkpoint() {
         (mine[2].clone(), offer("b", 1, 0, 0)),
         (theirs.clone(), offer("x", 1, 0, 2)),
     ];
-    r.handle_offers(offers, true, ctx(0, &p, &peers), |_| false);
+    r.handle_offers(&n("b"), offers, true, ctx(0, &p, &peers), |_| false);
     let cmds = drain(&mut r);
     let starts: Vec<&RespawnStart<u64>> = cmds
         .iter()
@@ -462,7 +569,10 @@ fn respawns_start_at_the_next_generation_from_the_freshest_checkpoint() {
     );
     assert_eq!(s1.meta.args, vec![9]);
     assert_eq!(
-        sends(&cmds),
+        sends(&cmds)
+            .into_iter()
+            .filter(|(_, m)| !matches!(m, RecoveryMsg::OffersTaken { .. }))
+            .collect::<Vec<_>>(),
         vec![(
             n("b"),
             RecoveryMsg::Respawn {
@@ -475,6 +585,7 @@ fn respawns_start_at_the_next_generation_from_the_freshest_checkpoint() {
     let late = r.config().timing.respawn_patience_ms() + 1;
     r.run_respawns(ctx(late, &p, &peers), |_| false);
     r.handle_offers(
+        &n("b"),
         vec![(theirs.clone(), offer("x", 1, 0, 3))],
         true,
         ctx(late, &p, &peers),
@@ -490,12 +601,22 @@ fn respawns_start_at_the_next_generation_from_the_freshest_checkpoint() {
     assert_eq!(why, vec!["its host is back", "no owner in reach"]);
     // Not settled, fenced or leaving: offers wait.
     r.handle_offers(
+        &n("b"),
         vec![(mine[1].clone(), offer("x", 1, 0, 0))],
         false,
         ctx(0, &p, &peers),
         |_| false,
     );
-    assert!(drain(&mut r).is_empty());
+    assert_eq!(
+        sends(&drain(&mut r)),
+        vec![(
+            n("b"),
+            RecoveryMsg::OffersTaken {
+                keys: vec![mine[1].clone()]
+            }
+        )],
+        "only the acknowledgement"
+    );
     r.run_respawns(
         Ctx {
             leaving: true,

@@ -45,6 +45,14 @@ impl SupervisorState {
             } => {
                 tracing::info!(name = %key, %lost, generation, checkpoint = seq, %owner, "name lost its host; offering a respawn to its owner");
             }
+            RecoveryEvent::OffersResent { count } => {
+                c.offers_resent
+                    .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    count,
+                    "respawn offers not acknowledged in time; sent again to their owners"
+                );
+            }
             RecoveryEvent::OfferDropped { key, why } => {
                 tracing::debug!(name = %key, why, "respawn offer dropped");
             }

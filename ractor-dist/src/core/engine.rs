@@ -113,6 +113,11 @@ pub struct Engine {
     pub(crate) outgoing: BTreeMap<ActorKey, Outgoing>,
     /// The kinds of names that moved away (local messages for them are serialized with it).
     pub(crate) moved_kinds: BTreeMap<ActorKey, String>,
+    /// Names moving away whose copy lost a conflict at their target (see
+    /// `FrameBody::MigrateAck`): their held casts are dropped when the move completes.
+    pub(crate) superseded: BTreeSet<ActorKey>,
+    /// Per incoming batch (sender, batch): the names whose arriving copy lost a conflict.
+    pub(crate) superseded_in: BTreeMap<(NodeName, u64), Vec<ActorKey>>,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.
     pub(crate) conflicts: BTreeMap<ActorKey, (NodeName, MigrateEntry)>,
@@ -182,6 +187,8 @@ impl Engine {
             child_ids: BTreeMap::new(),
             outgoing: BTreeMap::new(),
             moved_kinds: BTreeMap::new(),
+            superseded: BTreeSet::new(),
+            superseded_in: BTreeMap::new(),
             conflicts: BTreeMap::new(),
             snapshotting: BTreeMap::new(),
             commands: VecDeque::new(),

@@ -286,6 +286,39 @@ impl HoldQueues {
             .collect()
     }
 
+    /// `key` arrived at `to` and lost a conflict there with a copy that took newer
+    /// messages: its held casts are dropped (delivered now, they would come after those);
+    /// its held requests go there, in order.
+    pub fn superseded(&mut self, key: &ActorKey, to: &NodeName) -> Vec<Release> {
+        self.take_moving(key)
+            .into_iter()
+            .map(|(id, held)| match held.kind {
+                HoldKind::Call => Release::Forward(id, to.clone()),
+                HoldKind::Cast | HoldKind::Local => Release::Drop(id),
+            })
+            .collect()
+    }
+
+    /// The casts held for `key` (those a copy that lost a conflict here was to take): taken
+    /// out and dropped; its requests stay held.
+    pub fn drop_casts(&mut self, key: &ActorKey) -> Vec<Release> {
+        let Some(queue) = self.moving.get_mut(key) else {
+            return Vec::new();
+        };
+        let (casts, rest): (VecDeque<MsgId>, VecDeque<MsgId>) = queue
+            .drain(..)
+            .partition(|id| self.items.get(id).is_some_and(|h| h.kind != HoldKind::Call));
+        if rest.is_empty() {
+            self.moving.remove(key);
+        } else {
+            self.moving.insert(key.clone(), rest);
+        }
+        casts
+            .into_iter()
+            .filter_map(|id| self.remove(id).map(|_| Release::Drop(id)))
+            .collect()
+    }
+
     /// `key` runs here again (its move fell back, or the fence lifted): its held messages
     /// are delivered here, in order.
     pub fn restored(&mut self, key: &ActorKey) -> Vec<Release> {

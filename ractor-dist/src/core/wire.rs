@@ -76,7 +76,13 @@ pub(crate) enum FrameBody {
         entries: Vec<MigrateEntry>,
     },
     /// A batch arrived and its actors run on the sender now.
-    MigrateAck { batch: u64 },
+    /// `superseded`: names of the batch whose copy lost to one running at the receiver
+    /// (a conflict resolved `KeepLocal`): messages held for them at the sender are older
+    /// than what that copy took, and are dropped rather than forwarded.
+    MigrateAck {
+        batch: u64,
+        superseded: Vec<ActorKey>,
+    },
     /// One piece of a snapshot too large for one frame; the entry follows in `Migrate`.
     StateChunk {
         batch: u64,

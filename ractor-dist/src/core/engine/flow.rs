@@ -14,7 +14,7 @@ use crate::core::recovery::{RecoveryCommand, RecoveryEvent, RespawnStart};
 use crate::core::wire::FrameBody;
 use crate::core::{
     ActorKey, HandoffCommand, Hello, HelloError, Incarnation, MembershipEvent, MeshCommand, Millis,
-    NodeName, Resolution, Snapshot, ViewId,
+    NodeName, Release, Resolution, Snapshot, ViewId,
 };
 
 /// What the node layer must do, in order (see [`Engine::poll_command`]).
@@ -113,6 +113,13 @@ pub(crate) enum Command {
         resolution: Resolution,
         /// The other copy's state.
         snapshot: Snapshot,
+    },
+    /// Carry out what becomes of these messages held for `key` (see [`Release`]).
+    Release {
+        /// The name they were held for.
+        key: ActorKey,
+        /// What to do with each.
+        releases: Vec<Release>,
     },
     /// The node was paused past the deadline: hold every hosted actor's messages (the
     /// placement was reset and must be published).
@@ -236,11 +243,29 @@ impl Engine {
                 key,
                 resolution,
                 snapshot,
-            } => Command::Resolve {
-                key,
-                resolution,
-                snapshot,
-            },
+            } => {
+                // The copy here takes the other one's state: casts held for it (while it
+                // was fenced) belong to the history that lost and are older than what the
+                // other copy took; delivered after it, they would break their senders'
+                // order. They are dropped (requests stay held).
+                let stale = if resolution == Resolution::TakeIncoming {
+                    self.hold.drop_casts(&key)
+                } else {
+                    Vec::new()
+                };
+                self.commands.push_back(Command::Resolve {
+                    key: key.clone(),
+                    resolution,
+                    snapshot,
+                });
+                if stale.is_empty() {
+                    return;
+                }
+                Command::Release {
+                    key,
+                    releases: stale,
+                }
+            }
             RecoveryCommand::Fence => {
                 self.mesh.handle_resumed(self.now);
                 self.placement = self.mesh.membership().placement();

@@ -94,7 +94,14 @@ impl Engine {
             FrameBody::ViewAdopted { view } => self.handoff.handle_view_adopted(from, view),
             FrameBody::HandoffsDone { view } => self.handoff.handle_done(from, view),
             FrameBody::Migrate { batch, entries } => self.receive_migrate(from, batch, entries),
-            FrameBody::MigrateAck { batch } => self.handoff.handle_ack(from, batch, now),
+            FrameBody::MigrateAck { batch, superseded } => {
+                for key in superseded {
+                    if self.outgoing.contains_key(&key) {
+                        self.superseded.insert(key);
+                    }
+                }
+                self.handoff.handle_ack(from, batch, now)
+            }
             FrameBody::StateChunk {
                 batch,
                 key,
@@ -184,7 +191,13 @@ impl Engine {
                 self.adopt(from, Some(batch), arrivals);
             }
             // A resent batch whose acknowledgement was slow: acknowledge again.
-            MigrateOutcome::AckAgain => self.send(from, FrameBody::MigrateAck { batch }),
+            MigrateOutcome::AckAgain => self.send(
+                from,
+                FrameBody::MigrateAck {
+                    batch,
+                    superseded: Vec::new(),
+                },
+            ),
             // Its actors are being started: the acknowledgement follows.
             MigrateOutcome::Nothing => {}
         }
@@ -203,7 +216,15 @@ impl Engine {
         let mut starts = Vec::new();
         for (entry, snapshot) in arrivals {
             match self.arrival(&entry, &snapshot) {
-                Arrival::Conflict => self.resolve_conflict(from, entry, snapshot, now),
+                Arrival::Conflict => {
+                    let key = entry.key.clone();
+                    if self.resolve_conflict(from, entry, snapshot, now) {
+                        if let Some(batch) = batch {
+                            let lost = self.superseded_in.entry((from.clone(), batch));
+                            lost.or_default().push(key);
+                        }
+                    }
+                }
                 Arrival::UnknownKind => self.note(Note::UnknownKind {
                     key: entry.key,
                     kind: entry.kind,
@@ -271,7 +292,11 @@ impl Engine {
         }
         if let Some(batch) = batch {
             self.inbound.handle_started(from, batch);
-            self.send(from, FrameBody::MigrateAck { batch });
+            let superseded = self
+                .superseded_in
+                .remove(&(from.clone(), batch))
+                .unwrap_or_default();
+            self.send(from, FrameBody::MigrateAck { batch, superseded });
             self.replicate_arrivals(&stays, now);
         } else {
             self.replicate(Some(&stays), now);

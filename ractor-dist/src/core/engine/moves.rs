@@ -228,7 +228,13 @@ impl Engine {
             };
             (from, body)
         });
-        let releases = self.hold.moved(key, to);
+        // Its copy lost to one running at `to`: what was held for it is older than what
+        // that copy took (casts are dropped, requests still go there).
+        let releases = if self.superseded.remove(key) {
+            self.hold.superseded(key, to)
+        } else {
+            self.hold.moved(key, to)
+        };
         MovedOut {
             releases,
             conflict,

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{ChildId, Engine};
-use crate::core::recovery::{ConflictOutcome, Ctx, Here, RespawnStart};
+use crate::core::recovery::{ConflictOutcome, Ctx, Here, Resolution, RespawnStart};
 use crate::core::wire::MigrateEntry;
 use crate::core::{
     Activation, ActorKey, Incarnation, Millis, NodeName, Offer, Placement, Snapshot, Spec,
@@ -254,7 +254,7 @@ impl Engine {
         entry: MigrateEntry,
         snapshot: Option<Snapshot>,
         now: Millis,
-    ) {
+    ) -> bool {
         let key = entry.key.clone();
         let incoming = Activation {
             generation: entry.generation,
@@ -291,6 +291,7 @@ impl Engine {
         let outcome = self
             .recovery
             .resolve_conflict(&key, from, &incoming, holders, snapshot, here, ctx);
+        let superseded = outcome == ConflictOutcome::Resolved(Resolution::KeepLocal);
         if let ConflictOutcome::Follows(snapshot) = outcome {
             let entry = MigrateEntry {
                 snapshot,
@@ -299,6 +300,7 @@ impl Engine {
             };
             self.conflicts.insert(key, (from.clone(), entry));
         }
+        superseded
     }
 
     /// Gives the recovery engine's pause rule the time before a message is handled

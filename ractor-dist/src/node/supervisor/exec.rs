@@ -102,6 +102,7 @@ impl SupervisorState {
                     }
                 }
             }
+            Command::Release { key, releases } => self.release(&key, releases),
             Command::Fence => self.fence(),
             Command::Unfence => self.unfence(),
             Command::Report(event) => self.report_recovery(event),

@@ -66,6 +66,7 @@ impl Sim {
                     self.send_bytes(i, &to, frame);
                 }
             }
+            Command::Release { key, releases } => self.release(i, &key, releases),
             Command::Moved { key, to } => {
                 let node = &mut self.nodes[i];
                 node.hosted.remove(&key);

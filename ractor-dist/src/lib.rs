@@ -95,7 +95,9 @@
 //!
 //! **Virtual actors**: a kind registered with [`Kinds::with_factory`] starts each of its
 //! names (`KIND/id`, reached with [`DistNode::ref_for`]) on its first message, on its
-//! owner, with the factory's arguments.
+//! owner, with the factory's arguments; idle past [`DistActor::IDLE_TIMEOUT`], or beyond
+//! `DistConfig::max_active` per node, it is passivated with its state kept and its next
+//! message starts it again from that state.
 //!
 //! ## Operating a node
 //!

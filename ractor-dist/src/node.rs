@@ -9,6 +9,7 @@ pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
 pub(crate) mod macros;
+pub(crate) mod passivation;
 pub(crate) mod replicated;
 pub(crate) mod ring;
 pub(crate) mod shared;

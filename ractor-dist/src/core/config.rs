@@ -52,6 +52,10 @@ pub struct DistConfig {
     pub restart_limit: u32,
     /// The window of [`DistConfig::restart_limit`]. Default 10 s.
     pub restart_window: Duration,
+    /// The most actors of on-demand kinds (registered with a factory) active on this node
+    /// at once; beyond it, the least recently used are passivated (stopped with their
+    /// state kept here, started again with it by their next message). 0: no cap. Default 0.
+    pub max_active: usize,
     /// Timeout of control requests between nodes (spawn, lookup, stop). Default 5 s.
     pub request_timeout: Duration,
     /// Deadline of each handoff step (draining an actor, the new owner's acknowledgement,
@@ -118,6 +122,7 @@ impl Default for DistConfig {
             weight: 1.0,
             restart_limit: 5,
             restart_window: Duration::from_secs(10),
+            max_active: 0,
             request_timeout: Duration::from_secs(5),
             handoff_timeout: Duration::from_secs(5),
             max_frame_bytes: 15 * 1024 * 1024,

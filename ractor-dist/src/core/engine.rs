@@ -14,6 +14,7 @@ mod flow;
 mod frames;
 mod lifecycle;
 mod moves;
+mod passivate;
 mod recover;
 #[cfg(test)]
 mod sim;
@@ -64,6 +65,8 @@ pub struct EngineConfig {
     pub restart_window_ms: u64,
     /// The kinds registered on this node, by name.
     pub kinds: BTreeMap<String, KindInfo>,
+    /// The most actors of on-demand kinds active here at once (0: no cap).
+    pub max_active: usize,
 }
 
 impl EngineConfig {
@@ -80,6 +83,7 @@ impl EngineConfig {
             restart_limit: config.restart_limit,
             restart_window_ms: config.restart_window.as_millis() as u64,
             kinds,
+            max_active: config.max_active,
         }
     }
 }
@@ -129,6 +133,11 @@ pub struct Engine {
     /// Names stopped by request whose actor has not exited yet (a spawn of the name waits
     /// for that exit, so that two copies never run at once).
     pub(crate) stopping_names: BTreeMap<ActorKey, ChildId>,
+    /// Actors of on-demand kinds stopping to be passivated, until they exited.
+    pub(crate) passivating: BTreeMap<ChildId, ActorKey>,
+    /// The state kept of each passivated name (`None`: its kind takes no snapshot), until
+    /// its next activation here.
+    pub(crate) passivated: BTreeMap<ActorKey, Option<Snapshot>>,
     /// Since when this node leaves the cluster (handing every actor off).
     pub(crate) leaving: Option<Millis>,
     /// The node stops: it spawns and restarts nothing more.
@@ -199,6 +208,8 @@ impl Engine {
             arriving: BTreeSet::new(),
             respawning: BTreeMap::new(),
             stopping_names: BTreeMap::new(),
+            passivating: BTreeMap::new(),
+            passivated: BTreeMap::new(),
             leaving: None,
             shutting_down: false,
             view_started: now,

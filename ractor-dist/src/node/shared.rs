@@ -180,6 +180,8 @@ pub(crate) struct NodeShared {
     hold_full: RwLock<(std::collections::HashSet<ActorKey>, bool)>,
     /// Replicated values (`DistNode::replicated`).
     pub(crate) replicas: crate::node::replicated::Hub,
+    /// Activity and final states for passivation.
+    pub(crate) passivation: crate::node::passivation::Passivation,
     /// Membership events, to every subscriber (`DistNode::subscribe`).
     pub(crate) events: tokio::sync::broadcast::Sender<crate::core::MembershipEvent>,
 }
@@ -229,6 +231,7 @@ impl NodeShared {
             hold_full: RwLock::new(Default::default()),
             replicas,
             events: tokio::sync::broadcast::channel(1024).0,
+            passivation: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ mod handoff;
 mod hold;
 pub(crate) use hold::Refusal;
 mod mesh;
+mod passivate;
 mod recovery;
 mod requests;
 

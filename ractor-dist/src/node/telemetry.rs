@@ -46,6 +46,11 @@ pub(crate) fn count_activation(node: &NodeShared, kind: &'static str) {
         .increment(1);
 }
 
+/// Counts an actor passivated.
+pub(crate) fn count_passivation(node: &NodeShared) {
+    metrics::counter!("ractor_dist_passivations_total", "node" => node.me.to_string()).increment(1);
+}
+
 /// Publishes the node's counters and gauges every heartbeat interval until its
 /// supervisor stops.
 pub(crate) fn spawn_publisher(shared: Arc<NodeShared>) {

@@ -28,6 +28,8 @@ pub struct KindInfo {
     /// Its names (`KIND/id`) start on their first message, on their owner (the node layer
     /// has a factory for their arguments).
     pub on_demand: bool,
+    /// An on-demand actor idle this long is passivated (`None`: never for idleness).
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// A hosted actor.

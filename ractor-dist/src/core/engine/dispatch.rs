@@ -205,6 +205,7 @@ mod tests {
             checkpoints: false,
             conflict: Default::default(),
             on_demand,
+            idle_timeout_ms: on_demand.then_some(1_000),
         };
         let kinds = BTreeMap::from([("cart".into(), kind(true)), ("plain".into(), kind(false))]);
         let config = EngineConfig::new(&DistConfig::for_tests("a", 7000), hello, kinds);
@@ -266,5 +267,76 @@ mod tests {
             matches!(cast(&engine, "cart/u2", None), Dispatch::Drop(_)),
             "a leaving node starts nothing"
         );
+    }
+
+    /// Starts `key` (of the kind its name says) as actor `id`.
+    fn started(engine: &mut Engine, key: &str, id: u64) {
+        let key = ActorKey::new(key);
+        let (kind, _) = on_demand_parts(&key).unwrap_or(("plain", ""));
+        let activation = crate::core::Activation {
+            generation: 1,
+            origin: engine.me.clone(),
+        };
+        let meta = crate::core::NameMeta::new(kind, Vec::new(), activation);
+        engine.handle_started(crate::core::ChildId(id), &key, kind, meta);
+    }
+
+    #[test]
+    fn idle_on_demand_actors_and_the_least_recently_used_beyond_the_cap_are_passivated() {
+        let mut engine = alone();
+        for (i, key) in ["cart/a", "cart/b", "cart/c", "cart/d", "plain/p"]
+            .iter()
+            .enumerate()
+        {
+            started(&mut engine, key, i as u64);
+        }
+        let at = |pairs: &[(&str, u64)]| -> Vec<(ActorKey, Millis)> {
+            pairs
+                .iter()
+                .map(|(k, t)| (ActorKey::new(*k), Millis(*t)))
+                .collect()
+        };
+        let names =
+            |keys: Vec<ActorKey>| -> Vec<String> { keys.iter().map(|k| k.to_string()).collect() };
+        let activity = at(&[
+            ("cart/a", 100),
+            ("cart/b", 1_500),
+            ("cart/c", 1_200),
+            ("cart/d", 1_900),
+            ("plain/p", 0),
+        ]);
+        // Idle for the kind's 1 s at 2 s: a (not the plain kind's actor).
+        assert_eq!(
+            names(engine.passivation_due(Millis(2_000), &activity)),
+            ["cart/a"]
+        );
+        // A cap of 2 also takes the least recently used of the others: c.
+        engine.config.max_active = 2;
+        assert_eq!(
+            names(engine.passivation_due(Millis(2_000), &activity)),
+            ["cart/a", "cart/c"]
+        );
+        // One already passivating is not counted again; then exits with its state kept.
+        engine.handle_passivating(&ActorKey::new("cart/a"), crate::core::ChildId(0));
+        assert_eq!(
+            names(engine.passivation_due(Millis(2_000), &activity)),
+            ["cart/c"]
+        );
+        let kept = crate::core::Snapshot {
+            version: 1,
+            bytes: vec![7],
+        };
+        assert_eq!(
+            engine.handle_passivated(crate::core::ChildId(0), Some(kept.clone())),
+            Some(ActorKey::new("cart/a"))
+        );
+        assert!(engine.child_of(&ActorKey::new("cart/a")).is_none());
+        assert_eq!(
+            engine.take_passivated(&ActorKey::new("cart/a")),
+            Some(Some(kept))
+        );
+        // A leaving node passivates nothing.
+        engine.handle_leave(Vec::new(), Millis(2_000));
+        assert!(engine.passivation_due(Millis(9_000), &activity).is_empty());
     }
 }

@@ -202,6 +202,7 @@ impl Node {
                 checkpoints,
                 conflict: Default::default(),
                 on_demand: false,
+                idle_timeout_ms: None,
             },
         )]);
         let placement = Placement::weighted(crate::core::Epoch(1), [(name.clone(), 1.0)]);

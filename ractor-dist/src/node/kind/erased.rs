@@ -2,9 +2,7 @@
 //! and resolve the actors of a kind it knows only by name.
 
 use std::any::{Any, TypeId};
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, Message};
@@ -25,6 +23,8 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn conflict_policy(&self) -> ConflictPolicy;
     /// Its names start on their first message (it has a factory).
     fn on_demand(&self) -> bool;
+    /// [`DistActor::IDLE_TIMEOUT`] in ms.
+    fn idle_timeout_ms(&self) -> Option<u64>;
     /// The encoded arguments the factory gives the actor `id` (`KIND/id`).
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError>;
     /// What the protocol engine needs to know of the kind.
@@ -34,6 +34,7 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
             checkpoints: self.checkpoints(),
             conflict: self.conflict_policy(),
             on_demand: self.on_demand(),
+            idle_timeout_ms: self.idle_timeout_ms(),
         }
     }
     /// Asks the actor on `cell` to take or merge another copy's state.
@@ -113,6 +114,10 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
 
     fn on_demand(&self) -> bool {
         self.1.is_some()
+    }
+
+    fn idle_timeout_ms(&self) -> Option<u64> {
+        A::IDLE_TIMEOUT.map(|d| d.as_millis() as u64)
     }
 
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError> {
@@ -209,18 +214,9 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                     reason,
                 }
             })?;
-        let span = tracing::info_span!("actor", name = %key, kind = A::KIND, node = %shared.me);
-        let hosted = Hosted {
-            actor: self.0.clone(),
-            key: key.clone(),
-            shared,
-            myself: OnceLock::new(),
-            args: raw_args,
-            dirty: AtomicU64::new(0),
-            last_checkpoint: std::sync::Mutex::new(Instant::now()),
-            due_scheduled: AtomicBool::new(false),
-            span,
-        };
+        let passivates =
+            self.1.is_some() && (A::IDLE_TIMEOUT.is_some() || shared.config.max_active > 0);
+        let hosted = Hosted::new(self.0.clone(), key.clone(), shared, raw_args, passivates);
         let start = match snapshot {
             Some(s) => Start::Restore(args, s),
             None => Start::Fresh(args),

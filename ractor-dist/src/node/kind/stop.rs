@@ -12,10 +12,15 @@ pub enum StopReason {
     /// The name stopped for good: stopped by [`crate::DistRef::stop`] or by the actor
     /// itself. Nothing of it runs any more.
     Stopped,
+    /// The name was passivated (an on-demand kind's actor idle past
+    /// [`crate::DistActor::IDLE_TIMEOUT`], or beyond `DistConfig::max_active`): its state
+    /// was snapshotted and is kept on this node, and its next message starts it again
+    /// with that state ([`crate::DistActor::restore`]).
+    Passivated,
 }
 
 impl StopReason {
-    /// True when the name is gone (not moving on to another node).
+    /// True when the name is gone (not moving on to another node, not passivated).
     pub fn is_final(&self) -> bool {
         matches!(self, StopReason::Stopped)
     }

@@ -70,9 +70,11 @@ impl SupervisorState {
             return None;
         };
         let (_, id) = crate::core::engine::on_demand_parts(key)?;
+        // From the state kept when it was passivated here, if it was.
+        let kept = self.engine.take_passivated(key).flatten();
         let started = erased
             .activation_args(id)
-            .and_then(|args| Ok((self.launch(key, &erased, &args, None)?, args)));
+            .and_then(|args| Ok((self.launch(key, &erased, &args, kept)?, args)));
         match started {
             Ok((cell, args)) => {
                 tracing::debug!(name = %key, %kind, "activated by its first message");
@@ -106,6 +108,11 @@ impl SupervisorState {
 
     fn remove_hosted(&mut self, key: &ActorKey, actor: ChildId) {
         self.engine.handle_unhosted(key, actor);
+        self.remove_hosted_entry(key, actor);
+    }
+
+    /// Removes `key`'s entry from the hosted table if actor `actor` serves it.
+    pub(super) fn remove_hosted_entry(&mut self, key: &ActorKey, actor: ChildId) {
         let mut hosted = self.shared.hosted_mut();
         if hosted
             .get(key)
@@ -136,6 +143,9 @@ impl SupervisorState {
         error: Option<String>,
         never_started: bool,
     ) {
+        if self.passivated(actor) {
+            return;
+        }
         let exit = Exit {
             reason,
             error,

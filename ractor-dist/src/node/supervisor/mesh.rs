@@ -35,6 +35,7 @@ impl SupervisorState {
     pub(super) async fn tick(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         let now = self.now();
         self.engine.handle_tick(now);
+        self.passivate_idle();
         self.publish_dial_gauges();
         self.run().await;
     }

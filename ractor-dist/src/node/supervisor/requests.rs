@@ -323,6 +323,8 @@ impl SupervisorState {
             entry,
         ) {
             (Decision::Deliver, Some(entry)) => entry,
+            // A passivated name is stopped for good: its kept state goes.
+            (_, None) if self.engine.take_passivated(key).is_some() => return Response::Stopped,
             (decision, _) => return not_here(key, decision),
         };
         debug_assert!(entry.state != EntryState::Moving);

@@ -1,0 +1,94 @@
+//! Passivation of on-demand actors: which to stop when (idle past their kind's timeout, or
+//! the least recently used beyond the node's cap), and the state kept of each until its
+//! next message starts it again here.
+
+use super::{ChildId, Engine};
+use crate::core::{ActorKey, Millis, Snapshot};
+
+impl Engine {
+    /// The actors to passivate now, given `activity`: the time of the last message of each
+    /// actor of an on-demand kind running here. An actor is passivated when it has been
+    /// idle for its kind's idle timeout, or, while more than `max_active` of them run,
+    /// when it is among the least recently used (ties by name). Only an actor that serves
+    /// its name here as its owner, and is neither moving, stopping nor passivating, is
+    /// passivated, and only while the node is settled, not leaving and not fenced.
+    pub(crate) fn passivation_due(
+        &self,
+        now: Millis,
+        activity: &[(ActorKey, Millis)],
+    ) -> Vec<ActorKey> {
+        let quiet = self.handoff.is_settled() && !self.is_leaving() && !self.recovery.is_fenced();
+        if !quiet {
+            return Vec::new();
+        }
+        let routes = self.routing.routes();
+        let mut due = Vec::new();
+        let mut kept: Vec<(Millis, &ActorKey)> = Vec::new();
+        for (key, last) in activity {
+            let Some(&id) = self.child_ids.get(key) else {
+                continue;
+            };
+            let Some(child) = self.children.get(&id) else {
+                continue;
+            };
+            let Some(info) = self.kind(&child.kind) else {
+                continue;
+            };
+            let eligible = info.on_demand
+                && !child.draining
+                && !child.stopping
+                && !self.passivating.contains_key(&id)
+                && routes.owner_of(key) == Some(&self.me);
+            if !eligible {
+                continue;
+            }
+            let idle = now.0.saturating_sub(last.0);
+            match info.idle_timeout_ms {
+                Some(timeout) if idle >= timeout => due.push(key.clone()),
+                _ => kept.push((*last, key)),
+            }
+        }
+        let cap = self.config.max_active;
+        if cap > 0 && kept.len() > cap {
+            kept.sort();
+            let excess = kept.len() - cap;
+            due.extend(kept.into_iter().take(excess).map(|(_, k)| k.clone()));
+        }
+        due
+    }
+
+    /// Actor `id`, serving `key`, stops to be passivated: messages for it are held (its
+    /// entry is moving) until [`Engine::handle_passivated`].
+    pub(crate) fn handle_passivating(&mut self, key: &ActorKey, id: ChildId) {
+        self.passivating.insert(id, key.clone());
+    }
+
+    /// Actor `id` exited. If it was being passivated, it is forgotten (its holders drop
+    /// its spec: nothing of it runs) and `snapshot` is kept for its next activation here;
+    /// returns its name. `None`: it was not being passivated (its exit is an ordinary one).
+    pub(crate) fn handle_passivated(
+        &mut self,
+        id: ChildId,
+        snapshot: Option<Snapshot>,
+    ) -> Option<ActorKey> {
+        let key = self.passivating.remove(&id)?;
+        if let Some(child) = self.children.remove(&id) {
+            self.handle_unhosted(&key, id);
+            self.recovery.unreplicate(&key, &child.meta.holders);
+            self.recovery.flush();
+        }
+        self.passivated.insert(key.clone(), snapshot);
+        Some(key)
+    }
+
+    /// Takes the state kept of passivated `key` to start it with (`Some(None)`: it was
+    /// passivated without a snapshot; `None`: it was not passivated here).
+    pub(crate) fn take_passivated(&mut self, key: &ActorKey) -> Option<Option<Snapshot>> {
+        self.passivated.remove(key)
+    }
+
+    /// Names passivated here (their state kept).
+    pub fn passivated_len(&self) -> usize {
+        self.passivated.len()
+    }
+}

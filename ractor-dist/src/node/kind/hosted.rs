@@ -1,0 +1,353 @@
+//! The ractor actor that runs a [`DistActor`] on its node ([`Hosted`]): the local-only
+//! envelope of its messages, the node's control messages, checkpoints, conflict
+//! resolution, the tracing span and the stop reason around the user's hooks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
+use tracing::Instrument;
+
+use super::{decode_args, DistActor, StopReason};
+use crate::core::snapshot::Snapshot;
+use crate::core::{ActorKey, Resolution};
+use crate::node::dist_ref::DistRef;
+use crate::node::shared::{Counters, EntryState, NodeShared};
+use crate::node::supervisor::SupervisorMsg;
+
+/// What reaches a hosted actor: a user message behind a local-only envelope (not
+/// serializable in ractor's eyes, so the hosted actor gets no proxy on peers; the local send
+/// path never serializes), or a control message from its node.
+pub(crate) enum Local<M> {
+    Msg(M),
+    Control(Control),
+}
+
+/// Control messages a node sends to the actors it hosts.
+pub(crate) enum Control {
+    /// Another live copy of the name arrived after a partition healed.
+    Resolve {
+        resolution: Resolution,
+        other: Snapshot,
+    },
+    /// The time bound of [`Checkpoints::every`] passed.
+    CheckpointDue,
+}
+
+impl<M: Message> Message for Local<M> {}
+
+/// The ractor actor that runs a [`DistActor`].
+pub(crate) struct Hosted<A: DistActor> {
+    actor: Arc<A>,
+    key: ActorKey,
+    shared: Arc<NodeShared>,
+    myself: OnceLock<DistRef<A::Msg>>,
+    /// The encoded spawn arguments (a conflict resolution that takes the other copy's
+    /// state restores with them).
+    args: Vec<u8>,
+    /// Messages handled since the last checkpoint.
+    dirty: AtomicU64,
+    /// When the last checkpoint was taken (or the actor started).
+    last_checkpoint: std::sync::Mutex<Instant>,
+    /// A `CheckpointDue` is on its way.
+    due_scheduled: AtomicBool,
+    /// Entered around every hook: the user's log lines carry the name, kind and node.
+    span: tracing::Span,
+    /// When it last handled a message, for an actor that may be passivated.
+    last_active: Option<crate::node::passivation::LastActive>,
+}
+
+impl<A: DistActor> Hosted<A> {
+    /// The actor of `key` with its encoded spawn `args`; `passivates`: it may be
+    /// passivated (its activity is tracked).
+    pub(super) fn new(
+        actor: Arc<A>,
+        key: ActorKey,
+        shared: Arc<NodeShared>,
+        args: Vec<u8>,
+        passivates: bool,
+    ) -> Self {
+        let span = tracing::info_span!("actor", name = %key, kind = A::KIND, node = %shared.me);
+        let last_active = passivates.then(|| shared.passivation.started(&key));
+        Hosted {
+            actor,
+            key,
+            shared,
+            myself: OnceLock::new(),
+            args,
+            dirty: AtomicU64::new(0),
+            last_checkpoint: std::sync::Mutex::new(Instant::now()),
+            due_scheduled: AtomicBool::new(false),
+            span,
+            last_active,
+        }
+    }
+}
+
+impl<A: DistActor> Drop for Hosted<A> {
+    fn drop(&mut self) {
+        if let Some(last) = &self.last_active {
+            self.shared.passivation.stopped(&self.key, last);
+        }
+    }
+}
+
+impl<A: DistActor> Hosted<A> {
+    fn me(&self, cell: &ActorRef<Local<A::Msg>>) -> DistRef<A::Msg> {
+        self.myself
+            .get_or_init(|| {
+                DistRef::with_local(self.key.clone(), self.shared.clone(), cell.get_cell())
+            })
+            .clone()
+    }
+
+    /// Counts a handled message and checkpoints when [`DistActor::CHECKPOINTS`] says so.
+    fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
+        let policy = A::CHECKPOINTS;
+        if policy.is_off() {
+            return;
+        }
+        let dirty = self.dirty.fetch_add(1, Ordering::Relaxed) + 1;
+        if policy.every_messages > 0 && dirty >= u64::from(policy.every_messages) {
+            self.checkpoint(myself, state);
+            return;
+        }
+        if let Some(every) = policy.every {
+            let elapsed = self
+                .last_checkpoint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .elapsed();
+            if elapsed >= every {
+                self.checkpoint(myself, state);
+            } else if !self.due_scheduled.swap(true, Ordering::Relaxed) {
+                myself.send_after(every - elapsed, || Local::Control(Control::CheckpointDue));
+            }
+        }
+    }
+
+    /// Snapshots the state and hands it to the node's supervisor for the replicas.
+    fn checkpoint(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
+        self.dirty.store(0, Ordering::Relaxed);
+        *self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        match self.actor.snapshot(state) {
+            Ok(bytes) => {
+                if let Ok(supervisor) = self.shared.supervisor() {
+                    let _ = supervisor.cast(SupervisorMsg::Checkpoint {
+                        key: self.key.clone(),
+                        actor: myself.get_id(),
+                        snapshot: Snapshot {
+                            version: A::STATE_VERSION,
+                            bytes,
+                        },
+                    });
+                }
+            }
+            Err(e) => {
+                let n = Counters::bump(&self.shared.counters.checkpoint_failures);
+                if n.is_power_of_two() {
+                    tracing::warn!(name = %self.key, error = %e, failures = n, "checkpoint failed (DistActor::snapshot)");
+                }
+            }
+        }
+    }
+
+    /// Applies the resolution of a conflict with another live copy of the name.
+    async fn resolve(
+        &self,
+        myself: &ActorRef<Local<A::Msg>>,
+        resolution: Resolution,
+        other: Snapshot,
+        state: &mut A::State,
+    ) {
+        let me = self.me(myself);
+        let outcome = match resolution {
+            Resolution::KeepLocal => Ok(()),
+            Resolution::Merge => self.actor.merge(me, state, other).await,
+            Resolution::TakeIncoming => match decode_args::<A::Arguments>(&self.args, usize::MAX) {
+                Ok(args) => self
+                    .actor
+                    .restore(me, args, other)
+                    .await
+                    .map(|taken| *state = taken),
+                Err(e) => Err(format!("arguments do not decode: {e}").into()),
+            },
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(name = %self.key, ?resolution, "conflicting copy resolved");
+                if !A::CHECKPOINTS.is_off() {
+                    self.checkpoint(myself, state);
+                }
+            }
+            Err(e) => {
+                Counters::bump(&self.shared.counters.bad_snapshots);
+                tracing::error!(name = %self.key, ?resolution, error = %e, "the other copy's state could not be taken or merged; this copy's state is kept");
+            }
+        }
+    }
+}
+
+/// How a hosted actor starts: from its arguments, or from a snapshot.
+pub(crate) enum Start<T> {
+    Fresh(T),
+    Restore(T, Snapshot),
+}
+
+impl<A: DistActor> Actor for Hosted<A> {
+    type Msg = Local<A::Msg>;
+    type State = A::State;
+    type Arguments = Start<A::Arguments>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Start<A::Arguments>,
+    ) -> Result<A::State, ActorProcessingErr> {
+        self.start(myself, args).instrument(self.span.clone()).await
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let me = self.me(&myself);
+        self.actor
+            .post_start(me, state)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Local<A::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        self.handle_local(myself, message, state)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The supervisor marks an actor it drains for a move or a passivation before
+        // draining it.
+        let passivating = self.shared.passivation.is_stopping(&self.key);
+        let moving = self.shared.hosted(&self.key).is_some_and(|entry| {
+            entry.cell.get_id() == myself.get_id() && entry.state == EntryState::Moving
+        });
+        let reason = match (passivating, moving) {
+            (true, true) => StopReason::Passivated,
+            (false, true) => StopReason::Moving,
+            _ => StopReason::Stopped,
+        };
+        if reason == StopReason::Passivated {
+            let _enter = self.span.enter();
+            match self.actor.snapshot(state) {
+                Ok(bytes) => self.shared.passivation.leave_state(
+                    &self.key,
+                    Snapshot {
+                        version: A::STATE_VERSION,
+                        bytes,
+                    },
+                ),
+                Err(e) => tracing::debug!(error = %e, "no snapshot; the actor will start afresh"),
+            }
+        }
+        tracing::debug!(parent: &self.span, ?reason, "actor stopped");
+        self.actor
+            .post_stop_with(self.me(&myself), state, reason)
+            .instrument(self.span.clone())
+            .await
+    }
+}
+
+impl<A: DistActor> Hosted<A> {
+    /// `pre_start`: from the arguments, or from a snapshot falling back to them.
+    async fn start(
+        &self,
+        myself: ActorRef<Local<A::Msg>>,
+        args: Start<A::Arguments>,
+    ) -> Result<A::State, ActorProcessingErr> {
+        let (args, snapshot) = match args {
+            Start::Fresh(args) => return self.actor.pre_start(self.me(&myself), args).await,
+            Start::Restore(args, snapshot) => (args, snapshot),
+        };
+        // From the snapshot, falling back to the arguments in this same actor (messages sent
+        // to it meanwhile wait in its mailbox); a panicking `restore` falls back too.
+        let restored = CatchUnwind(Box::pin(self.actor.restore(
+            self.me(&myself),
+            args,
+            snapshot,
+        )));
+        let error = match restored.await {
+            Ok(Ok(state)) => return Ok(state),
+            Ok(Err(e)) => e.to_string(),
+            Err(()) => "restore panicked".to_string(),
+        };
+        Counters::bump(&self.shared.counters.bad_snapshots);
+        tracing::error!(name = %self.key, %error, "snapshot could not be restored; starting the actor from its arguments");
+        let args = decode_args::<A::Arguments>(&self.args, usize::MAX)
+            .map_err(|e| format!("arguments do not decode: {e}"))?;
+        self.actor.pre_start(self.me(&myself), args).await
+    }
+
+    /// `handle`: a user message, or a control message from the node.
+    async fn handle_local(
+        &self,
+        myself: ActorRef<Local<A::Msg>>,
+        message: Local<A::Msg>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            Local::Msg(message) => {
+                if let Some(last) = &self.last_active {
+                    last.store(crate::node::passivation::clock_ms(), Ordering::Relaxed);
+                }
+                self.actor.handle(self.me(&myself), message, state).await?;
+                self.after_message(&myself, state);
+            }
+            Local::Control(Control::CheckpointDue) => {
+                self.due_scheduled.store(false, Ordering::Relaxed);
+                if self.dirty.load(Ordering::Relaxed) > 0 {
+                    self.checkpoint(&myself, state);
+                }
+            }
+            Local::Control(Control::Resolve { resolution, other }) => {
+                self.resolve(&myself, resolution, other, state).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A future whose panic becomes `Err(())` (user hooks must not take their node down).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    }
+}

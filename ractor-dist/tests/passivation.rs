@@ -1,0 +1,188 @@
+//! Passivation of on-demand actors over in-process nodes: an actor idle past its kind's
+//! timeout stops with its state kept, and its next message starts it again with that
+//! state; beyond the node's cap the least recently used are passivated.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
+use ractor_dist::transport::MemoryNetwork;
+use ractor_dist::{
+    DistActor, DistConfig, DistNode, DistRef, HandoffMode, Kinds, Snapshot, StopReason,
+};
+
+const T: Duration = Duration::from_secs(10);
+const CALL: Duration = Duration::from_secs(3);
+
+#[derive(RactorClusterMessage)]
+enum TallyMsg {
+    Add(i64),
+    #[rpc]
+    Get(RpcReplyPort<i64>),
+}
+
+/// Every stop reason seen, by name.
+static STOPS: Mutex<BTreeMap<String, Vec<StopReason>>> = Mutex::new(BTreeMap::new());
+
+fn stops(name: &str) -> Vec<StopReason> {
+    STOPS.lock().unwrap().get(name).cloned().unwrap_or_default()
+}
+
+/// A counter passivated after 300 ms without a message (`IDLE`), or only by the cap.
+struct Tally<const IDLE: bool>;
+
+impl<const IDLE: bool> DistActor for Tally<IDLE> {
+    const KIND: &'static str = if IDLE { "idle" } else { "capped" };
+    type Msg = TallyMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+    const IDLE_TIMEOUT: Option<Duration> = if IDLE {
+        Some(Duration::from_millis(300))
+    } else {
+        None
+    };
+
+    async fn pre_start(&self, _: DistRef<TallyMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<TallyMsg>,
+        msg: TallyMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TallyMsg::Add(d) => *n += d,
+            TallyMsg::Get(reply) => {
+                let _ = reply.send(*n);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<TallyMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+
+    async fn post_stop_with(
+        &self,
+        me: DistRef<TallyMsg>,
+        _: &mut i64,
+        reason: StopReason,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut all = STOPS.lock().unwrap();
+        all.entry(me.name().to_string()).or_default().push(reason);
+        Ok(())
+    }
+}
+
+async fn node(net: &MemoryNetwork, name: &str, port: u16, max_active: usize) -> DistNode {
+    let kinds = Kinds::new()
+        .with_factory(Tally::<true>, |_: &str| 0)
+        .with_factory(Tally::<false>, |_: &str| 0);
+    let config = DistConfig {
+        max_active,
+        ..DistConfig::for_tests(name, port)
+    };
+    net.start(config, kinds).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_actor_is_passivated_with_its_state_and_its_next_message_restores_it() {
+    let net = MemoryNetwork::new();
+    let a = node(&net, "a", 1, 0).await;
+    let tally = a.ref_for::<Tally<true>>("t1");
+    tally.cast(TallyMsg::Add(5)).unwrap();
+    assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), 5);
+    // Kept busy, it stays.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tally.cast(TallyMsg::Add(1)).unwrap();
+    }
+    assert_eq!(a.local_count(), 1, "an actor in use is not passivated");
+    assert!(stops("idle/t1").is_empty());
+
+    common::eventually_within(T, "passivated when idle", || async { a.local_count() == 0 }).await;
+    assert_eq!(stops("idle/t1"), vec![StopReason::Passivated]);
+    assert!(!StopReason::Passivated.is_final());
+    // The next message starts it again, with its state.
+    tally.cast(TallyMsg::Add(100)).unwrap();
+    assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), 111);
+    assert_eq!(a.local_count(), 1);
+    assert_eq!(a.status().bad_snapshots, 0);
+
+    // Stopped for good while passivated, it starts afresh.
+    common::eventually_within(T, "passivated again", || async { a.local_count() == 0 }).await;
+    tally.stop().await.unwrap();
+    assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_cap_the_least_recently_used_are_passivated_and_keep_their_state() {
+    let net = MemoryNetwork::new();
+    let a = node(&net, "b", 2, 3).await;
+    let names: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let tally = a.ref_for::<Tally<false>>(name);
+        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
+        assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), i as i64 + 1);
+        // Distinct last-use times, at the clock's resolution.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    common::eventually_within(T, "down to the cap", || async { a.local_count() == 3 }).await;
+    let running: Vec<String> = a.local_names().iter().map(|k| k.to_string()).collect();
+    assert_eq!(running, ["capped/c2", "capped/c3", "capped/c4"]);
+    assert_eq!(stops("capped/c0"), vec![StopReason::Passivated]);
+    assert_eq!(stops("capped/c1"), vec![StopReason::Passivated]);
+    // The passivated come back with their state (and others make room).
+    for (i, name) in names.iter().enumerate() {
+        let tally = a.ref_for::<Tally<false>>(name);
+        assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), i as i64 + 1);
+    }
+    common::eventually_within(T, "still at most the cap", || async {
+        a.local_count() == 3
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_an_actor_is_being_passivated_wait_and_start_it_again() {
+    // A cap of one and two names used in turn: each is passivated while the other's
+    // messages start it, over and over, with casts arriving during every passivation.
+    let net = MemoryNetwork::new();
+    let a = node(&net, "c", 3, 1).await;
+    let x = a.ref_for::<Tally<false>>("x");
+    let y = a.ref_for::<Tally<false>>("y");
+    for round in 0..40 {
+        for _ in 0..5 {
+            x.cast(TallyMsg::Add(1)).unwrap();
+            y.cast(TallyMsg::Add(10)).unwrap();
+        }
+        if round % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+    }
+    let passivated = stops("capped/x").len() + stops("capped/y").len();
+    assert_eq!(x.call(TallyMsg::Get, CALL).await.unwrap(), 200);
+    assert_eq!(y.call(TallyMsg::Get, CALL).await.unwrap(), 2000);
+    assert!(
+        passivated >= 2,
+        "the cap passivated them ({passivated} stops)"
+    );
+    assert_eq!(a.status().dropped_casts, 0);
+}

@@ -2,8 +2,10 @@
 //!
 //! [`Mesh`] wraps the [`Membership`] state machine and the [`Dialer`] with the rest of what
 //! keeping a full mesh takes: hellos asked of unknown senders and retried to connected peers
-//! that have not answered, heartbeats (carrying the known member addresses, gossip for the
-//! full mesh) to every up peer, the seeds and gossiped addresses to dial with backoff, the
+//! that have not answered, heartbeats to every up peer (carrying the known member addresses,
+//! gossip for the full mesh, to a peer that has not had the current list yet, and again
+//! every ten heartbeat intervals; otherwise empty, so that idle traffic grows with the
+//! number of peers, not with its square), the seeds and gossiped addresses to dial with backoff, the
 //! peers that announced their departure and are still connected (*leavers*: they take part
 //! in the barriers of the views without them until they disconnect), and which peers the
 //! transport has sessions with.
@@ -53,11 +55,12 @@ pub enum MeshCommand {
         reply: bool,
     },
     /// Send a heartbeat, carrying `members` (name and dial address of every member this
-    /// node knows, itself included), to each of `to`.
+    /// node knows, itself included; empty for peers that have the current list), to each
+    /// of `to`.
     Heartbeat {
         /// The up peers with a session.
         to: Vec<NodeName>,
-        /// Known member addresses (gossip).
+        /// Known member addresses (gossip), or nothing.
         members: Vec<(NodeName, String)>,
     },
     /// Dial this address (a seed or a gossiped member that is not connected).
@@ -125,6 +128,12 @@ pub struct Mesh {
     hello_sent: BTreeMap<NodeName, Millis>,
     leavers: BTreeMap<NodeName, Incarnation>,
     refusals: BTreeSet<(NodeName, String)>,
+    /// The member list last gossiped, and its version (bumped when it changes).
+    gossip: (u64, Vec<(NodeName, String)>),
+    /// Per up peer: the version of the list it was last sent, and when.
+    gossiped: BTreeMap<NodeName, (u64, Millis)>,
+    /// How often a peer gets the whole list even though it has it.
+    gossip_refresh_ms: u64,
     stopping: bool,
     commands: VecDeque<MeshCommand>,
 }
@@ -160,6 +169,11 @@ impl Mesh {
             hello_sent: BTreeMap::new(),
             leavers: BTreeMap::new(),
             refusals: BTreeSet::new(),
+            gossip: (0, Vec::new()),
+            gossiped: BTreeMap::new(),
+            gossip_refresh_ms: timing
+                .heartbeat_interval_ms
+                .saturating_mul(Timing::GOSSIP_REFRESH_HEARTBEATS),
             stopping: false,
             commands: VecDeque::new(),
         }
@@ -228,8 +242,10 @@ impl Mesh {
         self.stopping = true;
     }
 
-    /// Heartbeat timer: deadlines, heartbeats to up peers, hellos to connected peers that
-    /// are not up yet (at most once per [`Timing::HELLO_RETRY_MS`]), and dials.
+    /// Heartbeat timer: deadlines, heartbeats to up peers (with the member list for those
+    /// that have not had it, or not for [`Timing::GOSSIP_REFRESH_HEARTBEATS`] intervals),
+    /// hellos to connected peers that are not up yet (at most once per
+    /// [`Timing::HELLO_RETRY_MS`]), and dials.
     pub fn handle_tick(&mut self, now: Millis) {
         if self.stopping {
             return;
@@ -255,10 +271,32 @@ impl Mesh {
                 self.hello_if_due(&peer, true, Timing::HELLO_RETRY_MS, now);
             }
         }
-        if !heartbeat.is_empty() {
+        if members != self.gossip.1 {
+            self.gossip = (self.gossip.0 + 1, members);
+        }
+        let version = self.gossip.0;
+        // Peers that are not heartbeated (down, or without a session) get the list again
+        // when they are.
+        self.gossiped.retain(|peer, _| heartbeat.contains(peer));
+        let (full, bare): (Vec<NodeName>, Vec<NodeName>) =
+            heartbeat.into_iter().partition(|peer| {
+                self.gossiped
+                    .get(peer)
+                    .is_none_or(|(v, at)| *v != version || now.since(*at) >= self.gossip_refresh_ms)
+            });
+        for peer in &full {
+            self.gossiped.insert(peer.clone(), (version, now));
+        }
+        if !full.is_empty() {
             self.commands.push_back(MeshCommand::Heartbeat {
-                to: heartbeat,
-                members,
+                to: full,
+                members: self.gossip.1.clone(),
+            });
+        }
+        if !bare.is_empty() {
+            self.commands.push_back(MeshCommand::Heartbeat {
+                to: bare,
+                members: Vec::new(),
             });
         }
         for seed in &self.seeds {

@@ -48,6 +48,9 @@ impl Timing {
     pub const HELLO_ANSWER_MS: u64 = 250;
     /// Least time between two hellos to a connected peer that has not said hello back.
     pub const HELLO_RETRY_MS: u64 = 1_000;
+    /// A peer that has the current member list gets it again in a heartbeat every this
+    /// many heartbeat intervals (otherwise heartbeats carry no list).
+    pub const GOSSIP_REFRESH_HEARTBEATS: u64 = 10;
 
     /// A paused node holds its actors at most this long waiting for a peer to come back
     /// (two deadlines for the peers to notice and reconnect, plus one handoff to bring the

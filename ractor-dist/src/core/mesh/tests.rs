@@ -159,6 +159,72 @@ fn ticks_heartbeat_up_peers_retry_hellos_to_the_others_and_dial_seeds() {
     assert!(drain(&mut m2).is_empty());
 }
 
+/// The heartbeats of one tick, as (recipients, member names carried, sorted), after
+/// hearing from the `alive` peers (name, incarnation).
+fn beats(m: &mut Mesh, now: u64, alive: &[(&str, u64)]) -> Vec<(Vec<NodeName>, Vec<NodeName>)> {
+    for (peer, inc) in alive {
+        m.handle_heard(&n(peer), Incarnation(*inc), Millis(now));
+    }
+    m.handle_tick(Millis(now));
+    drain(m)
+        .into_iter()
+        .filter_map(|c| match c {
+            MeshCommand::Heartbeat { to, members } => {
+                let mut names: Vec<NodeName> = members.into_iter().map(|(n, _)| n).collect();
+                names.sort();
+                Some((to, names))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn heartbeats_carry_the_member_list_only_to_peers_without_it_and_every_ten_intervals() {
+    let mut m = with_b_up();
+    let ab = vec![n("a"), n("b")];
+    let b = [("b", 2)];
+    let bc = [("b", 2), ("c", 3)];
+    // b gets the list once, then bare heartbeats.
+    assert_eq!(beats(&mut m, 100, &b), vec![(vec![n("b")], ab.clone())]);
+    assert_eq!(beats(&mut m, 200, &b), vec![(vec![n("b")], vec![])]);
+    // c comes up: the list changed, so both get it; then neither.
+    sessions(&mut m, &["b", "c"], 250);
+    m.handle_hello(&n("c"), Incarnation(3), hello("c", 3), false, Millis(250))
+        .unwrap();
+    drain(&mut m);
+    let abc = vec![n("a"), n("b"), n("c")];
+    assert_eq!(
+        beats(&mut m, 300, &bc),
+        vec![(vec![n("b"), n("c")], abc.clone())]
+    );
+    assert_eq!(
+        beats(&mut m, 400, &bc),
+        vec![(vec![n("b"), n("c")], vec![])]
+    );
+    // Ten intervals (1 s here) after it last had the list, a peer gets it again.
+    assert_eq!(
+        beats(&mut m, 1_200, &bc),
+        vec![(vec![n("b"), n("c")], vec![])]
+    );
+    assert_eq!(
+        beats(&mut m, 1_300, &bc),
+        vec![(vec![n("b"), n("c")], abc.clone())]
+    );
+    // A peer that lost its session gets the list again once it is back.
+    sessions(&mut m, &["b"], 1_350);
+    drain(&mut m);
+    assert_eq!(beats(&mut m, 1_400, &b), vec![(vec![n("b")], ab.clone())]);
+    sessions(&mut m, &["b", "c"], 1_450);
+    m.handle_hello(&n("c"), Incarnation(4), hello("c", 4), false, Millis(1_450))
+        .unwrap();
+    drain(&mut m);
+    assert_eq!(
+        beats(&mut m, 1_500, &[("b", 2), ("c", 4)]),
+        vec![(vec![n("b"), n("c")], abc)]
+    );
+}
+
 #[test]
 fn a_lost_session_takes_the_peer_down_as_lost() {
     let mut m = with_b_up();

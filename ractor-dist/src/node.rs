@@ -417,12 +417,13 @@ impl DistNode {
                 args: args.clone(),
                 hops: hops as u8,
             };
+            let asked_in = shared.view_guard().epoch();
             match shared
                 .request(&target, &request, shared.config.request_timeout)
                 .await?
             {
                 Response::Spawned { host, created } => {
-                    shared.remember_host(&key, host);
+                    shared.remember_host(&key, host, asked_in);
                     let actor = DistRef::unresolved(key, self.shared.clone());
                     return Ok(match created {
                         true => Spawned::Created(actor),
@@ -609,12 +610,13 @@ pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeNa
     };
     for _ in 0..MAX_REDIRECTS {
         let request = Request::Lookup { key: key.clone() };
+        let asked_in = shared.view_guard().epoch();
         match shared
             .request(&target, &request, shared.config.request_timeout)
             .await?
         {
             Response::Found { host } => {
-                shared.remember_host(key, host.clone());
+                shared.remember_host(key, host.clone(), asked_in);
                 return Ok(host);
             }
             Response::Redirect { host } if host != target => target = host,

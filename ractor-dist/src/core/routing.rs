@@ -109,7 +109,7 @@ pub struct Facts<'a> {
     /// message for it, owned here and not running, goes to the supervisor, which starts it.
     pub on_demand: bool,
     /// The lookup cache, consulted by handle contexts only when the tables do not know
-    /// the name.
+    /// the name, and only for hosts in the view.
     pub cached: Option<Cached<'a>>,
 }
 
@@ -227,7 +227,10 @@ impl Routes {
             }
         }
         if context.is_handle() {
-            if let Some(host) = facts.cached.and_then(|c| c(key, self.epoch())) {
+            // A cached answer naming a node outside the view (it left, or went down) is
+            // stale: the owner knows better.
+            let cached = facts.cached.and_then(|c| c(key, self.epoch()));
+            if let Some(host) = cached.filter(|h| self.placement.contains(h)) {
                 return self.known(context, host);
             }
         }

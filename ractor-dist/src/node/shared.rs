@@ -396,9 +396,11 @@ impl NodeShared {
         self.hosted.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// `key` was found on `host` (under the current epoch).
-    pub(crate) fn remember_host(&self, key: &ActorKey, host: NodeName) {
-        let epoch = self.view.load().epoch();
+    /// `key` was found on `host` by a question asked under `asked_in` (the epoch when the
+    /// request left, not when its answer came: an answer that crossed a view change is
+    /// about the old view, and must not be served in the new one).
+    pub(crate) fn remember_host(&self, key: &ActorKey, host: NodeName, asked_in: Epoch) {
+        let epoch = asked_in;
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())

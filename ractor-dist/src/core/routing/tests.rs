@@ -213,6 +213,25 @@ fn the_cache_serves_handles_only_and_only_for_its_epoch() {
 }
 
 #[test]
+fn a_cached_host_outside_the_view_is_ignored() {
+    // Found by the chaos test: a node that had left stayed in another node's cache (the
+    // answer crossed the view change) and every call to that name failed until the next
+    // membership change.
+    let r = routing();
+    let key = owned_by("b@h");
+    let cached = |_: &ActorKey, _: Epoch| Some(n("gone@h"));
+    let f = Facts {
+        cached: Some(&cached),
+        ..facts()
+    };
+    assert_eq!(r.routes().route(&key, Context::Send, f), fwd("b@h", 0));
+    assert_eq!(
+        r.routes().route(&key, Context::Ask, f),
+        Decision::AskNode(n("b@h"))
+    );
+}
+
+#[test]
 fn names_owned_elsewhere_by_context() {
     let r = routing();
     let key = owned_by("b@h");

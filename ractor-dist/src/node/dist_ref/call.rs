@@ -191,13 +191,14 @@ impl<M: Message> DistRef<M> {
                 args: args.clone(),
                 timeout_ms: remaining.as_millis() as u64,
             };
+            let asked_in = node.view_guard().epoch();
             match node.request(&host, &request, remaining).await {
                 Ok(Response::Reply(bytes)) => {
                     let _ = reply.send(bytes);
                     return Ok(());
                 }
                 Ok(Response::Redirect { host: next }) => {
-                    node.remember_host(key, next);
+                    node.remember_host(key, next, asked_in);
                     self.invalidate();
                 }
                 Ok(Response::Err(RemoteError::NotFound(k))) => {
@@ -213,6 +214,9 @@ impl<M: Message> DistRef<M> {
                     )))
                 }
                 Err(e) => {
+                    // The host it was sent to (maybe from the lookup cache) did not answer:
+                    // the next attempt asks the name's directory node again.
+                    node.forget_host(key);
                     self.invalidate();
                     return Err(e);
                 }

@@ -610,6 +610,4 @@ impl<S> Respawns<S> {
 }
 
 #[cfg(test)]
-mod sim;
-#[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ mod invariants {
     //! One invariant per file.
     mod casts;
     mod end_state;
+    mod newest_checkpoint;
     mod single_activation;
 }
 
@@ -583,6 +584,11 @@ enum Churn {
     /// respawn its names; when it resumes it fences its actors, rejoins, and the copies
     /// meet (`KeepNewest`); actors checkpoint every cast.
     Hangs,
+    /// All of the above in one run, one fault at a time (a crash, a partition or a pause
+    /// starts only once the view has been quiet and no other is under way; crashed nodes
+    /// restart at any time), besides joins: what the recovery simulation used to drive
+    /// through a model of the supervisor.
+    Mixed,
 }
 
 /// How many frames the network carries per tick (50 ms of simulated time).
@@ -614,9 +620,12 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
     let mut sim = Sim::new(
         seed,
         3,
-        matches!(churn, Churn::Crashes | Churn::Partitions | Churn::Hangs),
+        matches!(
+            churn,
+            Churn::Crashes | Churn::Partitions | Churn::Hangs | Churn::Mixed
+        ),
     );
-    sim.hangs = churn == Churn::Hangs;
+    sim.hangs = matches!(churn, Churn::Hangs | Churn::Mixed);
     if net == Net::Lossy {
         sim.lose_offers = 1.0 / 3.0;
     }
@@ -645,7 +654,7 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
             let quiet = match churn {
                 Churn::Overlapping => true,
                 Churn::Sequential => settled,
-                Churn::Crashes | Churn::Partitions | Churn::Hangs => {
+                Churn::Crashes | Churn::Partitions | Churn::Hangs | Churn::Mixed => {
                     // ... and each loss is recovered from (no respawn offer unanswered)
                     // before the next one: `replicas = 2` survives one loss at a time.
                     settled
@@ -667,6 +676,17 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
                 (Churn::Hangs, 1) if quiet && round < 50 => sim.hang(),
                 (Churn::Hangs, 2) => sim.resume(round >= 60),
                 (Churn::Hangs, _) => {}
+                (Churn::Mixed, 1..=3) if quiet && round < 50 && sim.no_fault() => {
+                    match sim.rng.gen_range(0..3) {
+                        0 => sim.crash(),
+                        1 => sim.partition(),
+                        _ => sim.hang(),
+                    }
+                }
+                (Churn::Mixed, 4) => sim.restart(),
+                (Churn::Mixed, 5) if round >= quiet_since + 10 || round >= 60 => sim.heal(),
+                (Churn::Mixed, 6) => sim.resume(round >= 60),
+                (Churn::Mixed, _) => {}
                 (_, 1) if quiet && round < 60 => sim.leave(),
                 _ => {}
             }
@@ -789,6 +809,7 @@ fn check(churn: Churn, net: Net, seeds: impl IntoIterator<Item = u64>) {
             Churn::Crashes => total.respawned > 0 && (net != Net::Lossy || total.lost_offers > 0),
             Churn::Partitions => total.respawned > 0 && total.resolved > 0,
             Churn::Hangs => total.fenced > 0 && total.resolved > 0,
+            Churn::Mixed => total.respawned > 0 && total.resolved > 0 && total.fenced > 0,
         };
         assert!(
             exercised,
@@ -829,6 +850,13 @@ fn crashes_lose_no_name_and_never_run_one_twice_or_take_a_cast_twice() {
 #[test]
 fn crashes_with_lost_respawn_offers_lose_no_name() {
     check(Churn::Crashes, Net::Lossy, some_seeds());
+}
+
+/// Crashes, partitions and pauses in one run (one at a time), with the newest-checkpoint
+/// check at every respawn: this replaced the recovery simulation's model executor.
+#[test]
+fn crashes_partitions_and_pauses_in_one_run_keep_one_copy_and_the_newest_checkpoint() {
+    check(Churn::Mixed, Net::Fast, some_seeds());
 }
 
 #[test]

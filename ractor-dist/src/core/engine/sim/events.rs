@@ -82,6 +82,11 @@ impl Sim {
         }
     }
 
+    /// No partition and no pause under way, and no node down (crashed and not restarted).
+    pub(super) fn no_fault(&self) -> bool {
+        self.side.is_none() && !self.nodes.iter().any(|n| n.hung || n.crashed) && !self.healed
+    }
+
     /// A node crashes: what it hosts and what is in flight to or from it is gone.
     pub(super) fn crash(&mut self) {
         let up: Vec<usize> = (0..self.nodes.len())

@@ -144,6 +144,7 @@ impl Sim {
             }
             Command::Kill(key) => self.broken.push(format!("{key}: drain killed")),
             Command::Respawn(start) if self.crashes => {
+                self.check_newest_checkpoint(i, &start);
                 if self.trace {
                     let t = format!("n{i}: respawn {} (lost with {})", start.key, start.lost);
                     self.script.push(Step::Trace(t));

@@ -460,3 +460,43 @@ async fn multicast_announcements_form_the_cluster_and_a_strangers_are_ignored() 
     );
     Ok(())
 }
+
+/// Configuration from the environment, as container platforms pass it: nodes whose cookie,
+/// timers and discovery come from `RACTOR_DIST_*` variables form a cluster; one whose
+/// variable holds another cookie is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_configured_by_environment_variables_form_a_cluster() -> Result<()> {
+    use integration_tests::{node_binary, quiet};
+    use ractor_dist::testing::NodeCommand;
+    let ports = free_ports(3)?;
+    let discovery = format!(
+        "static:127.0.0.1:{};static:127.0.0.1:{} static:127.0.0.1:{}",
+        ports[0], ports[1], ports[2]
+    );
+    let start = |i: usize, cookie: &str| {
+        NodeCommand::new(node_binary(), &format!("n{}", i + 1), ports[i])
+            .env("RACTOR_DIST_COOKIE", cookie)
+            .env("RACTOR_DIST_HOST", "127.0.0.1")
+            .env("RACTOR_DIST_HEARTBEAT_MS", HEARTBEAT_MS.to_string())
+            .env("RACTOR_DIST_DEADLINE_MS", DEADLINE_MS.to_string())
+            .env("RACTOR_DIST_DISCOVERY", discovery.clone())
+            .env("RACTOR_DIST_REFRESH_MS", "300")
+            .quiet(quiet())
+            .start()
+    };
+    let mut nodes = vec![start(0, "env-cookie").await?, start(1, "env-cookie").await?];
+    ensure!(
+        wait_members(&mut nodes, 2, Duration::from_secs(20)).await,
+        "nodes configured by the environment did not form a cluster"
+    );
+    let mut stranger = start(2, "another-cookie").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stranger.members().await?.len(), 1);
+    for node in nodes.iter_mut() {
+        assert_eq!(node.members().await?.len(), 2);
+        let s = node.stats().await?;
+        // Discovered from the environment's specs: the other two ports.
+        assert_eq!(s.get("discovered"), 2, "{s}");
+    }
+    Ok(())
+}

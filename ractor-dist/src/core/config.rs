@@ -2,9 +2,13 @@
 
 use std::time::Duration;
 
+mod env;
+pub use env::{ENV_PREFIX, ENV_VARS};
+
 /// The configuration of one ractor-dist node.
 ///
-/// Start from [`DistConfig::new`] (or [`Default`]) and override fields; [`DistConfig::validate`]
+/// Start from [`DistConfig::new`] (or [`Default`], or [`DistConfig::from_env`] for the
+/// `RACTOR_DIST_*` variables of [`ENV_VARS`]) and override fields; [`DistConfig::validate`]
 /// runs when the node starts. [`DistConfig::for_tests`] shortens every timeout.
 #[derive(Clone, Debug)]
 pub struct DistConfig {
@@ -172,6 +176,14 @@ pub enum ConfigError {
     /// A discovery source cannot work.
     #[error(transparent)]
     Discovery(#[from] crate::discovery::SpecError),
+    /// An environment variable (`RACTOR_DIST_*`, [`DistConfig::from_env`]) does not parse.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// `refresh_interval` is zero (use `None` to refresh never).
     #[error("refresh_interval must not be zero (None turns refreshing off)")]
     RefreshInterval,

@@ -69,6 +69,7 @@ pub struct NodeCommand {
     name: String,
     port: u16,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     quiet: bool,
 }
 
@@ -81,6 +82,7 @@ impl NodeCommand {
             name: name.to_string(),
             port,
             args: Vec::new(),
+            env: Vec::new(),
             quiet: false,
         }
     }
@@ -97,6 +99,12 @@ impl NodeCommand {
     pub fn prefix<S: AsRef<str>>(mut self, prefix: impl IntoIterator<Item = S>) -> Self {
         self.prefix
             .extend(prefix.into_iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    /// Sets an environment variable of the process (`RACTOR_DIST_COOKIE`, ...).
+    pub fn env(mut self, var: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((var.into(), value.into()));
         self
     }
 
@@ -120,6 +128,7 @@ impl NodeCommand {
             .args(&self.prefix)
             .args(["--name", &self.name, "--port", &self.port.to_string()])
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(if self.quiet {

@@ -63,7 +63,10 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// [--gossip-ms N] [--data-dir PATH] [--ghost]`. `--host` takes IPv6 literals (`::1`, the
 /// node then advertises `[::1]:P`); `--discovery` takes the specs of
 /// [`crate::discovery::DiscoverySpec`] (`static:HOST:PORT[,...]`, `dns:NAME:PORT`,
-/// `srv:NAME`, `host:FIRST-LAST`); `--refresh-ms 0` runs discovery only at start. Logs go
+/// `srv:NAME`, `host:FIRST-LAST`, `multicast:GROUP:PORT`); `--refresh-ms 0` runs discovery
+/// only at start. Every setting can also come from the environment (`RACTOR_DIST_NAME`,
+/// `RACTOR_DIST_PORT`, `RACTOR_DIST_DISCOVERY`, `RACTOR_DIST_COOKIE`, ...: the list is
+/// [`crate::core::config::ENV_VARS`]); a flag wins over its variable. Logs go
 /// to stderr (`RUST_LOG`, default `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
@@ -142,10 +145,19 @@ struct NodeArgs {
 
 /// Parses the arguments documented on [`console_main`].
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failure> {
+    // The environment first (`RACTOR_DIST_*`), then the flags over it.
     let mut config = DistConfig::default();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    for var in config.apply_env(vars.iter().cloned())? {
+        // The test kit's own switch is not a node setting.
+        if var != "RACTOR_DIST_TEST_LOGS" {
+            eprintln!("warning: ignoring unknown environment variable {var}");
+        }
+    }
+    let set = |var: &str| vars.iter().any(|(k, _)| k == var);
     let mut ghost = false;
-    let mut name = None;
-    let mut port = None;
+    let mut name = set("RACTOR_DIST_NAME").then(|| config.name.clone());
+    let mut port = set("RACTOR_DIST_PORT").then_some(config.port);
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -154,7 +166,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
         };
         match flag.as_str() {
             "--name" => name = Some(value()?),
-            "--port" => port = Some(value()?.parse().context("--port")?),
+            "--port" => port = Some(value()?.parse::<u16>().context("--port")?),
             "--host" => config.host = value()?,
             "--seed" => config.seeds.push(value()?),
             "--discovery" => config
@@ -196,8 +208,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             other => fail!("unknown argument {other:?}"),
         }
     }
-    config.name = name.ok_or_else(|| Failure("--name is required".to_string()))?;
-    config.port = port.ok_or_else(|| Failure("--port is required".to_string()))?;
+    config.name =
+        name.ok_or_else(|| Failure("--name (or RACTOR_DIST_NAME) is required".to_string()))?;
+    config.port =
+        port.ok_or_else(|| Failure("--port (or RACTOR_DIST_PORT) is required".to_string()))?;
     Ok(NodeArgs { config, ghost })
 }
 

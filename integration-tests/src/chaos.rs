@@ -414,9 +414,15 @@ impl Chaos {
             let (exact, bounded) = self.audit().await.map_err(|e| (k, e))?;
             self.exact += exact;
             self.bounded += bounded;
+            let unanswered = self.ledger().take_step_reasons();
             eprintln!(
-                "chaos: step {} ({step}) took {took:?}; audit: {exact} counters exact, {bounded} within bounds",
-                k + 1
+                "chaos: step {} ({step}) took {took:?}; audit: {exact} counters exact, {bounded} within bounds{}",
+                k + 1,
+                if unanswered.is_empty() {
+                    String::new()
+                } else {
+                    format!("; unanswered writes: {unanswered:?}")
+                }
             );
         }
         Ok(())

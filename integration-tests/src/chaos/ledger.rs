@@ -77,6 +77,8 @@ pub struct Ledger {
     answers: u64,
     totals: (i64, i64, u64),
     reasons: BTreeMap<String, u64>,
+    /// The same, since the last call of [`Ledger::take_step_reasons`].
+    step_reasons: BTreeMap<String, u64>,
 }
 
 impl Ledger {
@@ -118,9 +120,15 @@ impl Ledger {
     pub fn unanswered(&mut self, name: &str, why: &str) {
         self.answers += 1;
         self.totals.2 += 1;
-        // Errors name the node or the time waited: count them by their first words.
-        let key: Vec<&str> = why.split_whitespace().take(4).collect();
+        // Errors name nodes, counters and times: count them by their first words, with
+        // node names left out.
+        let key: Vec<&str> = why
+            .split_whitespace()
+            .map(|w| if w.contains('@') { "<node>" } else { w })
+            .take(7)
+            .collect();
         *self.reasons.entry(key.join(" ")).or_default() += 1;
+        *self.step_reasons.entry(key.join(" ")).or_default() += 1;
         if let Some(r) = self.records.get_mut(name) {
             r.unanswered += 1;
         }
@@ -151,6 +159,11 @@ impl Ledger {
     /// Why writes went unanswered (the first words of each reply), with counts.
     pub fn reasons(&self) -> &BTreeMap<String, u64> {
         &self.reasons
+    }
+
+    /// Why writes went unanswered since the last call.
+    pub fn take_step_reasons(&mut self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut self.step_reasons)
     }
 
     /// Starts a new audit period for `name`: its value is now `value`, nothing sent since.

@@ -19,7 +19,7 @@ async fn play(settings: Settings) -> Result<()> {
     let report = run(settings).await?;
     eprintln!(
         "chaos seed {}: {} steps in {:?}; writes sent {}, acknowledged {}, unanswered {}; \
-         audits: {} exact, {} within bounds; unanswered: {:?}",
+         audits: {} exact, {} within bounds; stale `where` answers: {}; unanswered: {:?}",
         report.seed,
         report.script.len(),
         report.took,
@@ -28,6 +28,7 @@ async fn play(settings: Settings) -> Result<()> {
         report.unanswered,
         report.exact,
         report.bounded,
+        report.stale_where,
         report.reasons
     );
     Ok(())

@@ -335,6 +335,17 @@ mod tests {
             engine.take_passivated(&ActorKey::new("cart/a")),
             Some(Some(kept))
         );
+        // A handoff that took over an actor being passivated makes its exit an ordinary one.
+        engine.handle_passivating(&ActorKey::new("cart/b"), crate::core::ChildId(1));
+        engine
+            .child_of_mut(&ActorKey::new("cart/b"))
+            .unwrap()
+            .draining = true;
+        assert_eq!(
+            engine.handle_passivated(crate::core::ChildId(1), None),
+            None
+        );
+        assert!(engine.child_of(&ActorKey::new("cart/b")).is_some());
         // A leaving node passivates nothing.
         engine.handle_leave(Vec::new(), Millis(2_000));
         assert!(engine.passivation_due(Millis(9_000), &activity).is_empty());

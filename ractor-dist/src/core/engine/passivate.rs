@@ -65,13 +65,17 @@ impl Engine {
 
     /// Actor `id` exited. If it was being passivated, it is forgotten (its holders drop
     /// its spec: nothing of it runs) and `snapshot` is kept for its next activation here;
-    /// returns its name. `None`: it was not being passivated (its exit is an ordinary one).
+    /// returns its name. `None`: it was not being passivated, or a handoff began draining
+    /// it meanwhile (a view changed): its exit is an ordinary one (it moves).
     pub(crate) fn handle_passivated(
         &mut self,
         id: ChildId,
         snapshot: Option<Snapshot>,
     ) -> Option<ActorKey> {
         let key = self.passivating.remove(&id)?;
+        if self.children.get(&id).is_some_and(|c| c.draining) {
+            return None;
+        }
         if let Some(child) = self.children.remove(&id) {
             self.handle_unhosted(&key, id);
             self.recovery.unreplicate(&key, &child.meta.holders);

@@ -49,7 +49,9 @@ impl SupervisorState {
         };
         let snapshot = self.shared.passivation.end(&key);
         let kept = snapshot.is_some();
-        self.engine.handle_passivated(id, snapshot);
+        if self.engine.handle_passivated(id, snapshot).is_none() {
+            return false;
+        }
         self.remove_hosted_entry(&key, id);
         crate::node::telemetry::count_passivation(&self.shared);
         tracing::debug!(name = %key, kept, "passivated");

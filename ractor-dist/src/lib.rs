@@ -120,7 +120,9 @@
 //!   `ractor_dist_forwarded_total`, `ractor_dist_peers_declared_down_total`; gauges
 //!   `ractor_dist_held_messages` (hold queues' depth), `ractor_dist_moving_actors`,
 //!   `ractor_dist_members`, `ractor_dist_hosted_actors`, `ractor_dist_ready` (0 or 1),
-//!   `ractor_dist_actors` (labelled `kind`). Recorded as they happen: histograms
+//!   `ractor_dist_actors` (labelled `kind`). Recorded as they happen: counters
+//!   `ractor_dist_activations_total` (labelled `kind`: names started by their first
+//!   message) and `ractor_dist_passivations_total`; histograms
 //!   `ractor_dist_call_seconds` (labelled `outcome`: `ok` or `error`) and
 //!   `ractor_dist_cast_seconds` (the time a cast takes to be accepted, sampled: one cast in
 //!   64 per thread, so that the local fast path stays a clock read lighter).

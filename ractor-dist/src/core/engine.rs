@@ -44,6 +44,9 @@ use crate::core::{
     Snapshot, Timing,
 };
 
+/// Incoming batches whose superseded names are kept for a resent batch's acknowledgement.
+pub(crate) const SUPERSEDED_KEPT: usize = 1024;
+
 /// What the engine is built from (see `DistConfig`).
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -120,7 +123,8 @@ pub struct Engine {
     /// Names moving away whose copy lost a conflict at their target (see
     /// `FrameBody::MigrateAck`): their held casts are dropped when the move completes.
     pub(crate) superseded: BTreeSet<ActorKey>,
-    /// Per incoming batch (sender, batch): the names whose arriving copy lost a conflict.
+    /// Per incoming batch (sender, batch): the names whose arriving copy lost a conflict
+    /// (at most [`SUPERSEDED_KEPT`] batches).
     pub(crate) superseded_in: BTreeMap<(NodeName, u64), Vec<ActorKey>>,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.

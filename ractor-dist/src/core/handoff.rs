@@ -518,6 +518,13 @@ impl HandoffCore {
         }
     }
 
+    /// `key` is on its way in `batch` (sent, not acknowledged yet).
+    pub fn in_flight_in(&self, key: &ActorKey, batch: BatchId) -> bool {
+        self.out
+            .get(key)
+            .is_some_and(|o| o.phase == Phase::InFlight(batch))
+    }
+
     /// `from` acknowledged a batch: its actors run there now.
     pub fn handle_ack(&mut self, from: &NodeName, batch: BatchId, now: Millis) {
         self.now = now;

@@ -64,6 +64,11 @@ impl Engine {
         hosted: Option<Residence>,
         expired: bool,
     ) -> Dispatch {
+        // An earlier message of this sender for `key` is parked: this one queues behind
+        // it, even where the name now moves away (held, it would be forwarded first).
+        if !expired && self.hold.has_parked_from(key, from) {
+            return Dispatch::Park;
+        }
         let decision = self.route(key, Context::Cast { hops }, hosted);
         if decision == Decision::Hold {
             return Dispatch::Hold;
@@ -97,6 +102,9 @@ impl Engine {
         hosted: Option<Residence>,
         expired: bool,
     ) -> Dispatch {
+        if !expired && self.hold.has_parked_from(key, from) {
+            return Dispatch::Park;
+        }
         if hosted == Some(Residence::Moving) {
             match (asks, self.handoff.target_of(key).cloned()) {
                 (Asks::Call, _) | (Asks::Stop, None) => return Dispatch::Hold,
@@ -128,6 +136,9 @@ impl Engine {
         hosted: Option<Residence>,
         expired: bool,
     ) -> Dispatch {
+        if !expired && self.hold.has_parked_from(key, &self.me) {
+            return Dispatch::Park;
+        }
         let moving = hosted == Some(Residence::Moving);
         if !expired
             && !moving

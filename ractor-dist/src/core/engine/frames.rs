@@ -96,7 +96,7 @@ impl Engine {
             FrameBody::Migrate { batch, entries } => self.receive_migrate(from, batch, entries),
             FrameBody::MigrateAck { batch, superseded } => {
                 for key in superseded {
-                    if self.outgoing.contains_key(&key) {
+                    if self.handoff.in_flight_in(&key, batch) {
                         self.superseded.insert(key);
                     }
                 }
@@ -191,13 +191,15 @@ impl Engine {
                 self.adopt(from, Some(batch), arrivals);
             }
             // A resent batch whose acknowledgement was slow: acknowledge again.
-            MigrateOutcome::AckAgain => self.send(
-                from,
-                FrameBody::MigrateAck {
-                    batch,
-                    superseded: Vec::new(),
-                },
-            ),
+            MigrateOutcome::AckAgain => {
+                // The first acknowledgement may have been lost: name the same names.
+                let superseded = self
+                    .superseded_in
+                    .get(&(from.clone(), batch))
+                    .cloned()
+                    .unwrap_or_default();
+                self.send(from, FrameBody::MigrateAck { batch, superseded });
+            }
             // Its actors are being started: the acknowledgement follows.
             MigrateOutcome::Nothing => {}
         }
@@ -222,6 +224,9 @@ impl Engine {
                         if let Some(batch) = batch {
                             let lost = self.superseded_in.entry((from.clone(), batch));
                             lost.or_default().push(key);
+                            while self.superseded_in.len() > super::SUPERSEDED_KEPT {
+                                self.superseded_in.pop_first();
+                            }
                         }
                     }
                 }
@@ -292,9 +297,12 @@ impl Engine {
         }
         if let Some(batch) = batch {
             self.inbound.handle_started(from, batch);
+            // Kept for a resent batch's acknowledgement (the first one may be lost), at
+            // most `SUPERSEDED_KEPT` batches.
             let superseded = self
                 .superseded_in
-                .remove(&(from.clone(), batch))
+                .get(&(from.clone(), batch))
+                .cloned()
                 .unwrap_or_default();
             self.send(from, FrameBody::MigrateAck { batch, superseded });
             self.replicate_arrivals(&stays, now);

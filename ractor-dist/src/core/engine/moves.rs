@@ -248,6 +248,7 @@ impl Engine {
     /// they are told apart, and the older one's checkpoints are fenced). `None`: nothing
     /// moves, or its kind is unknown.
     pub fn handle_restore(&mut self, key: &ActorKey) -> Option<Restore> {
+        self.superseded.remove(key);
         let out = self.outgoing.remove(key)?;
         self.child_ids.remove(key);
         let checkpoints = self.kind(&out.kind)?.checkpoints;

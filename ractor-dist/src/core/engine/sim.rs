@@ -180,7 +180,11 @@ struct Sim {
     /// Respawn offers and their acknowledgements are lost this often (a session replaced
     /// under them), `Net::Lossy`.
     lose_offers: f64,
+    /// Respawn offers lost (acknowledgements not counted).
     lost_offers: usize,
+    /// Names whose respawn offer was lost: casts parked for them may expire before the
+    /// offer is sent again (the name itself must not be lost).
+    offer_lost_for: BTreeSet<ActorKey>,
 }
 
 impl Node {
@@ -262,6 +266,7 @@ impl Sim {
             crashes,
             lose_offers: 0.0,
             lost_offers: 0,
+            offer_lost_for: BTreeSet::new(),
         };
         for _ in 0..n {
             sim.join();
@@ -357,15 +362,21 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, to: &NodeName, body: FrameBody) -> bool {
-        let what = match body {
-            FrameBody::Respawn { .. } => Some("respawn offer"),
-            FrameBody::OffersTaken { .. } => Some("offers taken"),
-            _ => None,
+        let (what, keys): (Option<&'static str>, Vec<ActorKey>) = match &body {
+            FrameBody::Respawn { offers } => (
+                Some("respawn offer"),
+                offers.iter().map(|(k, _)| k.clone()).collect(),
+            ),
+            FrameBody::OffersTaken { .. } => (Some("offers taken"), Vec::new()),
+            _ => (None, Vec::new()),
         };
         if let (Some(what), Some(t)) = (what, self.idx(to)) {
             if self.lose_offers > 0.0 && self.rng.gen_bool(self.lose_offers) {
                 self.script.push(Step::Lost { from, to: t, what });
-                self.lost_offers += 1;
+                if !keys.is_empty() {
+                    self.lost_offers += 1;
+                }
+                self.offer_lost_for.extend(keys);
                 return true;
             }
         }
@@ -491,13 +502,13 @@ impl Sim {
     /// copy that lost when the copies met again (partitions, pauses) or crashed, or parked
     /// for a name whose respawn offer was lost, that is allowed; anywhere else it breaks
     /// the guarantees.
-    fn loss(&mut self, what: String) {
-        // Lost offers delay a respawn by a resend each; casts parked for the name meanwhile
-        // may expire (the name itself must not be lost: see the end state).
+    fn loss(&mut self, key: &ActorKey, what: String) {
+        // A lost offer delays its names' respawn by a resend; casts parked for them
+        // meanwhile may expire (the names themselves must not be lost: see the end state).
         if self.side.is_some()
             || self.healed
             || self.nodes.iter().any(|n| n.hung)
-            || self.lost_offers > 0
+            || self.offer_lost_for.contains(key)
         {
             self.lost.push(what);
         } else {

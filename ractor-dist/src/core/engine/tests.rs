@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::core::wire::{self, FrameBody};
-use crate::core::{Epoch, Incarnation};
+use crate::core::{Epoch, HoldKind, Incarnation};
 
 fn engine(name: &str) -> Engine {
     let me = NodeName::new(name);
@@ -74,4 +74,42 @@ fn a_node_that_is_not_leaving_only_says_hello() {
         .iter()
         .any(|(to, f)| *to == b && matches!(f, FrameBody::Hello { .. })));
     assert!(!frames.iter().any(|(_, f)| matches!(f, FrameBody::Leaving)));
+}
+
+/// A sender's message parked for a name (it had not arrived here yet) is not overtaken by
+/// its next one when the name has started to move away meanwhile: held, the next one would
+/// be forwarded with the move, before the parked one is released (found by a review).
+#[test]
+fn a_senders_next_message_parks_behind_its_parked_one_even_while_the_name_moves_away() {
+    use super::dispatch::{Asks, Dispatch};
+    let e = engine("a");
+    let key = ActorKey::from("x");
+    let (s, other) = (NodeName::new("s"), NodeName::new("t"));
+    let moving = Some(Residence::Moving);
+    assert!(matches!(
+        e.dispatch_cast(&key, &s, 0, moving, false),
+        Dispatch::Hold
+    ));
+    let mut e = e;
+    e.hold
+        .park(&key, &s, HoldKind::Cast, Millis(0))
+        .expect("under the caps");
+    assert!(matches!(
+        e.dispatch_cast(&key, &s, 0, moving, false),
+        Dispatch::Park
+    ));
+    assert!(matches!(
+        e.dispatch_request(&key, &s, Asks::Call, moving, false),
+        Dispatch::Park
+    ));
+    // Another sender's message is not held back by it; nor is one released at the park
+    // deadline (it is handled without a further admission check).
+    assert!(matches!(
+        e.dispatch_cast(&key, &other, 0, moving, false),
+        Dispatch::Hold
+    ));
+    assert!(matches!(
+        e.dispatch_cast(&key, &s, 0, moving, true),
+        Dispatch::Hold
+    ));
 }

@@ -321,6 +321,7 @@ impl<S: Checkpoint> Recovery<S> {
                 });
                 continue;
             }
+            self.sent_offers.forget(&key);
             if self.replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stale {
                 let from = from.clone();
                 self.event(RecoveryEvent::StaleSpec { key, from });
@@ -337,6 +338,7 @@ impl<S: Checkpoint> Recovery<S> {
     /// first) are no longer needed here.
     pub fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<(ActorKey, NodeName)>) {
         for (key, host) in keys {
+            self.sent_offers.forget(&key);
             if !self.replicas.handle_dropped(&host, &key) {
                 self.replicas.handle_dropped(from, &key);
             }
@@ -351,6 +353,7 @@ impl<S: Checkpoint> Recovery<S> {
         incarnation: Incarnation,
     ) {
         for (key, host) in keys {
+            self.sent_offers.forget(&key);
             self.replicas
                 .handle_moved(&host, &key, to.clone(), incarnation);
         }
@@ -366,6 +369,7 @@ impl<S: Checkpoint> Recovery<S> {
         seq: u64,
         snapshot: S,
     ) {
+        self.sent_offers.forget(&key);
         let outcome = self
             .replicas
             .handle_checkpoint(from, &key, generation, seq, snapshot);

@@ -81,6 +81,12 @@ impl<S: Clone> SentOffers<S> {
             .collect()
     }
 
+    /// Someone hosts `key` again (a spec, checkpoint, drop or rehost for it reached this
+    /// node): its offer is settled, whoever took it.
+    pub fn forget(&mut self, key: &ActorKey) {
+        self.sent.remove(key);
+    }
+
     /// The nodes some offer waits on.
     pub fn nodes(&self) -> Vec<NodeName> {
         let mut nodes: Vec<NodeName> = self.sent.values().map(|s| s.to.clone()).collect();

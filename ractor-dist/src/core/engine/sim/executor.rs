@@ -285,7 +285,7 @@ impl Sim {
                 Release::NotFound(id) | Release::Drop(id) => {
                     if let Some((cast, _)) = self.nodes[i].held.remove(&id) {
                         let t = format!("{key} #{}: dropped when released at n{i}", cast.seq);
-                        self.loss(t);
+                        self.loss(key, t);
                     }
                 }
             }
@@ -311,14 +311,14 @@ impl Sim {
                 "{} #{}: no actor where delivered at n{i}",
                 cast.key, cast.seq
             );
-            return self.loss(t);
+            return self.loss(&cast.key, t);
         };
         let Some((_, log)) = node.actors.get_mut(&id) else {
             let t = format!(
                 "{} #{}: no actor where delivered at n{i}",
                 cast.key, cast.seq
             );
-            return self.loss(t);
+            return self.loss(&cast.key, t);
         };
         log.push((cast.sender, cast.seq));
         if checkpoints {
@@ -399,7 +399,7 @@ impl Sim {
             // (While partitioned, a side that holds neither the host nor a spec of a name
             // cannot serve it: its casts are lost. Nor can an owner whose respawn offer
             // was lost, until the offer is sent again.)
-            other if self.side.is_some() || self.lost_offers > 0 => self
+            other if self.side.is_some() || self.offer_lost_for.contains(&cast.key) => self
                 .lost
                 .push(format!("{} #{}: {other:?} at n{i}", cast.key, cast.seq)),
             other => self

@@ -34,6 +34,12 @@ impl Sim {
                     start.key, start.seq, spec.seq
                 ));
             }
+            if spec.generation > lost_generation {
+                self.broken.push(format!(
+                    "n{i} respawns {} from generation {lost_generation} but n{m} keeps generation {}",
+                    start.key, spec.generation
+                ));
+            }
         }
     }
 }

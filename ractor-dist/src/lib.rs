@@ -137,6 +137,9 @@
 //!   `DistSupervisor` (the only actor peers see), which executes what the core decides.
 //! - [`transport`]: how nodes reach each other (ractor_cluster, or [`transport::MemoryNetwork`]
 //!   for in-process tests).
+//! - [`discovery`]: where peers come from (a static list, DNS A/AAAA and SRV records, a
+//!   host's port range, signed LAN multicast announcements, your own
+//!   [`discovery::Discovery`]); it resolves, the core's mesh decides what to dial and forget.
 //! - `core::wire`: the versioned envelopes between supervisors.
 //! - `testing` (cargo feature `testing`): the console node that multi-process tests start,
 //!   a typed async client for it, its actor kinds and a bounded `wait_until`.
@@ -158,8 +161,11 @@
 //!    (`core/engine/flow.rs`: ticks, session changes, view changes, settling, leaving); the
 //!    supervisor drains its one command queue and carries each command out
 //!    (`node/supervisor/exec.rs`).
-//! 4. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing, leavers) over
-//!    [`core::membership`].
+//! 4. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing by node identity, what
+//!    to forget, leavers) over [`core::membership`]; addresses come from the seeds, gossip
+//!    and [`discovery`] (its refresh loop casts each round to the supervisor,
+//!    `node/supervisor/mesh.rs`), and the cluster transport tells which node a dialed
+//!    address led to (`transport/cluster.rs`).
 //! 5. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
 //!    batches and acknowledges the moves (the engine's side: `core/engine/moves.rs`), and its
 //!    `inbound` half deduplicates and reassembles what arrives.

@@ -269,3 +269,39 @@ impl Transport for ClusterTransport {
             .stop(Some("ractor-dist node stopped".to_string()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_identified_by_its_session_or_by_the_address_it_resolves_to() {
+        let mut book = DialBook::default();
+        let b = NodeName::new("b@127.0.0.1");
+        let c = NodeName::new("c@svc");
+        // "localhost:7101" resolved to the address b advertises.
+        book.resolved
+            .insert("localhost:7101".into(), vec!["127.0.0.1:7101".into()]);
+        // "svc:7100" was dialed at 10.0.0.5:7100, whose session named itself c (c
+        // advertises a host name, so resolution alone would not tell).
+        book.resolved
+            .insert("svc:7100".into(), vec!["10.0.0.5:7100".into()]);
+        book.sockets
+            .insert("svc:7100".into(), "10.0.0.5:7100".into());
+        book.names.insert("10.0.0.5:7100".into(), c.clone());
+        // Nothing known of a target that resolved to an address nobody advertises.
+        book.resolved
+            .insert("dead:1".into(), vec!["10.9.9.9:1".into()]);
+        let connected = vec![
+            (b.clone(), "127.0.0.1:7101".to_string()),
+            (c.clone(), "svc-0.svc:7100".to_string()),
+        ];
+        assert_eq!(
+            book.identified(&connected),
+            vec![
+                ("localhost:7101".to_string(), b),
+                ("svc:7100".to_string(), c)
+            ]
+        );
+    }
+}

@@ -106,13 +106,10 @@ impl DistNode {
             .await
             .map_err(|e| DistError::Start(format!("cannot listen on {}: {e}", config.addr())))?;
         let transport = ClusterTransport::new(node_server.clone(), config.dial_via.clone());
-        let sources = crate::discovery::sources(&config);
-        let every = config.refresh_interval;
         let started =
             Self::start_with(config, kinds, Arc::new(transport), Some(SUPERVISOR_NAME)).await;
-        match &started {
-            Ok(node) => node.discover(sources, every),
-            Err(_) => node_server.stop(None),
+        if started.is_err() {
+            node_server.stop(None);
         }
         started
     }
@@ -172,7 +169,9 @@ impl DistNode {
         replicated::spawn_gossip(shared.clone(), shared.events.subscribe());
         telemetry::spawn_publisher(shared.clone());
         tracing::info!(node = %shared.me, %incarnation, addr = %config.addr(), "ractor-dist node started");
-        Ok(DistNode { shared })
+        let node = DistNode { shared };
+        node.discover(crate::discovery::sources(&config), config.refresh_interval);
+        Ok(node)
     }
 
     /// The node behind a handle's shared state (`DistRef::node`).

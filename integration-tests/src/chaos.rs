@@ -494,7 +494,7 @@ impl Chaos {
                     "the survivors did not settle without the killed node",
                 )
                 .await?;
-                self.more_writes(20).await?;
+                self.more_writes(10).await?;
                 node.restart().await?;
                 drop(guard);
                 self.settle(&running, &running, "the restarted node was not taken back")
@@ -545,7 +545,7 @@ impl Chaos {
                         "the others did not settle without the stopped node",
                     )
                     .await?;
-                    self.more_writes(20).await
+                    self.more_writes(10).await
                 }
                 .await;
                 node.signal("CONT").await?;
@@ -573,7 +573,7 @@ impl Chaos {
                         .await?;
                     self.settle(&other, &other, "the other side did not settle on its own")
                         .await?;
-                    self.more_writes(20).await
+                    self.more_writes(10).await
                 }
                 .await;
                 self.mesh.heal();

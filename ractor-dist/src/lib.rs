@@ -124,8 +124,9 @@
 //!   `ractor_dist_activations_total` (labelled `kind`: names started by their first
 //!   message) and `ractor_dist_passivations_total`; histograms
 //!   `ractor_dist_call_seconds` (labelled `outcome`: `ok` or `error`) and
-//!   `ractor_dist_cast_seconds` (the time a cast takes to be accepted, sampled: one cast in
-//!   64 per thread, so that the local fast path stays a clock read lighter).
+//!   `ractor_dist_cast_seconds` (the time a cast to a remote actor takes to be accepted:
+//!   serialized and queued for its node; sampled, one in 64 per thread; casts to local
+//!   actors, a mailbox push, are not timed).
 //!
 //! ## Layers
 //!

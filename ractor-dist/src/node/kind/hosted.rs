@@ -231,6 +231,10 @@ impl<A: DistActor> Actor for Hosted<A> {
         message: Local<A::Msg>,
         state: &mut A::State,
     ) -> Result<(), ActorProcessingErr> {
+        // (no span to enter when no subscriber wants it: the hot path stays as it was)
+        if self.span.is_disabled() {
+            return self.handle_local(myself, message, state).await;
+        }
         self.handle_local(myself, message, state)
             .instrument(self.span.clone())
             .await

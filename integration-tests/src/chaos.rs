@@ -610,7 +610,25 @@ impl Chaos {
         let (mut exact, mut bounded) = (0, 0);
         let mut problems = Vec::new();
         for name in self.names.iter() {
-            let value = node.get(name).await?;
+            // A name that does not answer right after settling is asked again (bounded):
+            // reported if it comes back, a failure if it does not.
+            let asked = Instant::now();
+            let mut answer = node.get(name).await;
+            let mut first_error = None;
+            while answer.is_err() && asked.elapsed() < Duration::from_secs(5) {
+                first_error.get_or_insert_with(|| answer.as_ref().err().map(|e| e.to_string()));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                answer = node.get(name).await;
+            }
+            let value = answer.map_err(|e| {
+                anyhow!("{name} does not answer 5 s after the cluster settled: {e}")
+            })?;
+            if let Some(Some(e)) = first_error {
+                eprintln!(
+                    "chaos: {name} answered again only {:?} after settling (first: {e})",
+                    asked.elapsed()
+                );
+            }
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let (problem, was_exact) = ledger.check(name, value, window);
             if was_exact {

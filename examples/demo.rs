@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use ractor_dist::testing::{console_main, free_ports, wait_until, NodeCommand, NodeProc};
+use ractor_dist_testkit::{console_main, free_ports, wait_until, NodeCommand, NodeProc};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -15,7 +15,7 @@
 //! Baselines, measured in the same run: for `kill -9`, the moment a bare ractor_cluster
 //! node (in this process, connected to the victim) is told its session closed; for
 //! SIGSTOP, the configured heartbeat deadline (ractor_cluster alone never notices a stopped
-//! peer). The nodes are console nodes (`ractor_dist::testing`) with a 100 ms heartbeat and a
+//! peer). The nodes are console nodes (`ractor_dist_testkit`) with a 100 ms heartbeat and a
 //! 1.5 s deadline; every actor took one write, checkpointed to its replica.
 
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! A seeded chaos run over real processes: console nodes (`ractor_dist::testing`) on
+//! A seeded chaos run over real processes: console nodes (`ractor_dist_testkit`) on
 //! 127.0.0.1, every link through the test's TCP proxies ([`crate::proxy`]), counters written
 //! from every running node while a seeded script joins nodes, makes them leave, kills and
 //! restarts them, stops them briefly or past the heartbeat deadline, and partitions and
@@ -466,7 +466,7 @@ impl Chaos {
                             reply = Some(line);
                             break;
                         }
-                        Err(ractor_dist::testing::Error::Timeout { .. }) => continue,
+                        Err(ractor_dist_testkit::Error::Timeout { .. }) => continue,
                         Err(e) => bail!("leave: {e}"),
                     }
                 }
@@ -829,7 +829,7 @@ async fn add(node: &mut NodeProc, name: &str, n: i64) -> Result<i64, String> {
                     .and_then(|v| v.parse().ok())
                     .ok_or(reply)
             }
-            Err(ractor_dist::testing::Error::Timeout { .. }) => continue,
+            Err(ractor_dist_testkit::Error::Timeout { .. }) => continue,
             Err(e) => return Err(e.to_string()),
         }
     }

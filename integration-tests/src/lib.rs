@@ -1,4 +1,4 @@
-//! Helpers for multi-process tests: clusters of console nodes (`ractor_dist::testing`,
+//! Helpers for multi-process tests: clusters of console nodes (`ractor_dist_testkit`,
 //! built as the `ractor-dist-node` binary of this package) on 127.0.0.1, driven through the
 //! kit's client.
 
@@ -12,7 +12,7 @@ pub mod chaos;
 pub mod dns;
 pub mod proxy;
 
-pub use ractor_dist::testing::{free_ports, wait_until, NodeCommand, NodeProc, Stats};
+pub use ractor_dist_testkit::{free_ports, wait_until, NodeCommand, NodeProc, Stats};
 
 /// The console node binary cargo built with this package (`target/<profile>/ractor-dist-node`,
 /// next to the `deps/` folder the test binaries run from).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use integration_tests::dns::{DnsServer, Record};
 use integration_tests::{start_node, wait_until, NodeProc, Stats, DEADLINE_MS, HEARTBEAT_MS};
-use ractor_dist::testing::free_ports;
+use ractor_dist_testkit::free_ports;
 
 /// The flags every node of these tests shares (cookie and heartbeat of the test clusters).
 fn common() -> Vec<String> {
@@ -467,7 +467,7 @@ async fn multicast_announcements_form_the_cluster_and_a_strangers_are_ignored() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_configured_by_environment_variables_form_a_cluster() -> Result<()> {
     use integration_tests::{node_binary, quiet};
-    use ractor_dist::testing::NodeCommand;
+    use ractor_dist_testkit::NodeCommand;
     let ports = free_ports(3)?;
     let discovery = format!(
         "static:127.0.0.1:{};static:127.0.0.1:{} static:127.0.0.1:{}",

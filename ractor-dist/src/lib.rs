@@ -142,8 +142,9 @@
 //!   host's port range, signed LAN multicast announcements, your own
 //!   [`discovery::Discovery`]); it resolves, the core's mesh decides what to dial and forget.
 //! - `core::wire`: the versioned envelopes between supervisors.
-//! - `testing` (cargo feature `testing`): the console node that multi-process tests start,
-//!   a typed async client for it, its actor kinds and a bounded `wait_until`.
+//! - The test kit is a crate of its own, `ractor-dist-testkit` (`testkit/` in the
+//!   workspace): the console node that multi-process tests start, a typed async client for
+//!   it, its actor kinds and a bounded `wait_until`.
 //!
 //! ## Reading map for maintainers
 //!
@@ -193,8 +194,6 @@
 pub mod core;
 pub mod discovery;
 mod node;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod transport;
 
 /// What the call-site macros ([`cast!`], [`call!`], [`call_t!`]) expand to; not part of

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 
-use crate::{Checkpoints, ConflictPolicy, DistActor, DistRef, HandoffMode, Snapshot};
+use ractor_dist::{Checkpoints, ConflictPolicy, DistActor, DistRef, HandoffMode, Snapshot};
 
 /// Messages of the counter kinds.
 #[derive(Debug, RactorClusterMessage)]

@@ -1,4 +1,4 @@
-//! A test kit for ractor-dist clusters (cargo feature `testing`): the console node that
+//! A test kit for ractor-dist clusters: the console node that
 //! multi-process tests start, a typed async client to drive it, its actor kinds, and a
 //! bounded [`wait_until`].
 //!
@@ -16,9 +16,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ractor_dist::testing::{free_ports, wait_until, NodeCommand};
+//! use ractor_dist_testkit::{free_ports, wait_until, NodeCommand};
 //!
-//! # async fn example() -> Result<(), ractor_dist::testing::Error> {
+//! # async fn example() -> Result<(), ractor_dist_testkit::Error> {
 //! let port = free_ports(1).expect("a free port")[0];
 //! let mut node = NodeCommand::new("target/debug/examples/node", "a", port)
 //!     .quiet(true)

@@ -13,8 +13,8 @@ use super::kinds::{
     Blob, BlobMsg, Counter, CounterMsg, DurableCounter, FragileCounter, Ghost, GhostMsg,
     PanickyCounter, RestartCounter, SlowArgs, SlowCounter, StayCounter, Tally,
 };
-use crate::core::replicated::Counter as RCounter;
-use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
+use ractor_dist::core::replicated::Counter as RCounter;
+use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 
 /// Runs a console node with these command-line arguments until stdin closes, `quit`,
 /// `leave`, SIGTERM or Ctrl-C, then exits the process: 0 after a clean shutdown, 1 (with
@@ -62,15 +62,15 @@ use crate::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
 /// [--gossip-ms N] [--data-dir PATH] [--ghost]`. `--host` takes IPv6 literals (`::1`, the
 /// node then advertises `[::1]:P`); `--discovery` takes the specs of
-/// [`crate::discovery::DiscoverySpec`] (`static:HOST:PORT[,...]`, `dns:NAME:PORT`,
+/// [`ractor_dist::discovery::DiscoverySpec`] (`static:HOST:PORT[,...]`, `dns:NAME:PORT`,
 /// `srv:NAME`, `host:FIRST-LAST`, `multicast:GROUP:PORT`); `--refresh-ms 0` runs discovery
 /// only at start. Every setting can also come from the environment (`RACTOR_DIST_NAME`,
 /// `RACTOR_DIST_PORT`, `RACTOR_DIST_DISCOVERY`, `RACTOR_DIST_COOKIE`, ...: the list is
-/// [`crate::core::config::ENV_VARS`]); a flag wins over its variable. Logs go
+/// [`ractor_dist::core::config::ENV_VARS`]); a flag wins over its variable. Logs go
 /// to stderr (`RUST_LOG`, default `warn,ractor_dist=info`).
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
-/// `fn main() { ractor_dist::testing::console_main(std::env::args().skip(1)) }`.
+/// `fn main() { ractor_dist_testkit::console_main(std::env::args().skip(1)) }`.
 pub fn console_main(args: impl IntoIterator<Item = String>) -> ! {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

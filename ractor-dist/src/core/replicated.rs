@@ -401,7 +401,7 @@ impl Replicas {
             .ok_or_else(|| ReplicaError::Unknown(name.to_string()))?;
         let slot = typed::<T>(name, entry)?;
         let delta = f(&slot.value, &me);
-        let bytes = crate::core::snapshot::encode_args(&delta).map_err(|reason| {
+        let bytes = crate::core::snapshot::encode_fixed(&delta).map_err(|reason| {
             ReplicaError::Undecodable {
                 name: name.to_string(),
                 reason,

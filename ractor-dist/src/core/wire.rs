@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -392,7 +392,7 @@ mod tests {
 
     /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,
     /// `NodeStatus::hold_refused`) without a version bump once (5 added
-    /// `NodeStatus::settled_by_deadline`). Whoever changes an
+    /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack). Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
     fn the_wire_shape_is_pinned_to_its_protocol_version() {
@@ -400,11 +400,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 6, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 7, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                6, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                7, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );

@@ -121,7 +121,9 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     const HANDOFF: HandoffMode = HandoffMode::Restart;
 
     /// The schema version written into snapshots; [`DistActor::restore`] sees the version
-    /// a snapshot was written with, and may upgrade it or refuse it.
+    /// a snapshot was written with, and may upgrade it or refuse it. Adding a field with
+    /// `#[serde(default)]` needs no bump ([`Snapshot::encode`] names fields); renaming,
+    /// removing with a changed meaning, or retyping one does.
     const STATE_VERSION: u32 = 1;
 
     /// Serializes the state for a [`HandoffMode::Resume`] move (see [`Snapshot::encode`]).

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::VersionVector;
-use crate::core::snapshot::{decode_args, encode_args};
+use crate::core::snapshot::{decode_fixed, encode_fixed};
 
 /// The first bytes of every value file.
 pub const MAGIC: [u8; 4] = *b"RDRV";
@@ -59,7 +59,7 @@ pub fn encode_file(value: &Persisted) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     // plain data: serializing into a Vec cannot fail
-    out.extend(encode_args(value).unwrap_or_default());
+    out.extend(encode_fixed(value).unwrap_or_default());
     let sum = xxhash_rust::xxh3::xxh3_64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
@@ -86,7 +86,7 @@ pub fn decode_file(bytes: &[u8]) -> Result<Persisted, PersistError> {
     if xxhash_rust::xxh3::xxh3_64(body) != sum {
         return Err(PersistError::Checksum);
     }
-    decode_args(&body[6..], body.len()).map_err(PersistError::Malformed)
+    decode_fixed(&body[6..], body.len()).map_err(PersistError::Malformed)
 }
 
 /// A file name for the value `name`: the name itself when it is made of ASCII letters,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sim::{name, Net, Set};
 use super::*;
-use crate::core::snapshot::{decode_args, encode_args};
+use crate::core::snapshot::{decode_fixed, encode_fixed};
 use crate::core::Incarnation;
 
 fn id(i: u8) -> ReplicaId {
@@ -70,10 +70,10 @@ fn replay(steps: &[Step]) -> [(Counter, Set); 3] {
 
 /// Merges two encoded states and decodes the result: the form values travel in.
 fn merged<T: Crdt>(a: &T, b: &T) -> T {
-    let mut x: T = decode_args(&encode_args(a).unwrap(), usize::MAX).unwrap();
-    let y: T = decode_args(&encode_args(b).unwrap(), usize::MAX).unwrap();
+    let mut x: T = decode_fixed(&encode_fixed(a).unwrap(), usize::MAX).unwrap();
+    let y: T = decode_fixed(&encode_fixed(b).unwrap(), usize::MAX).unwrap();
     x.merge(y);
-    decode_args(&encode_args(&x).unwrap(), usize::MAX).unwrap()
+    decode_fixed(&encode_fixed(&x).unwrap(), usize::MAX).unwrap()
 }
 
 fn laws<T: Crdt + std::fmt::Debug>(a: &T, b: &T, c: &T) {

@@ -11,7 +11,7 @@ use crdts::{CmRDT, CvRDT};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::snapshot::{decode_args, encode_args};
+use crate::core::snapshot::{decode_fixed, encode_fixed};
 use crate::core::{Incarnation, NodeName};
 
 /// Who made an update: a node in one of its lives. The `crdts` types count per actor, so a
@@ -262,17 +262,17 @@ impl<T: Crdt> Slot for Typed<T> {
     }
 
     fn apply_delta(&mut self, bytes: &[u8]) -> Result<Option<Change>, String> {
-        let delta: T::Delta = decode_args(bytes, bytes.len())?;
+        let delta: T::Delta = decode_fixed(bytes, bytes.len())?;
         Ok(self.change(|v| v.apply_delta(delta)))
     }
 
     fn merge_state(&mut self, bytes: &[u8]) -> Result<Option<Change>, String> {
-        let other: T = decode_args(bytes, bytes.len())?;
+        let other: T = decode_fixed(bytes, bytes.len())?;
         Ok(self.change(|v| v.merge(other)))
     }
 
     fn encode_state(&self) -> Result<Vec<u8>, String> {
-        encode_args(&*self.value)
+        encode_fixed(&*self.value)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {

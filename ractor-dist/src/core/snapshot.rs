@@ -10,7 +10,7 @@
 //! [`encode_fixed`] and [`decode_fixed`].
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The error type of the codec helpers: the same type as ractor's `ActorProcessingErr`, so
 /// that `?` works inside actor hooks.
@@ -103,6 +103,7 @@ pub(crate) fn decode_fixed<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     /// A session state as a kind wrote it before any field was added:
     /// `Session { user: "user-42", events: ["login", "cart"], channel: Channel::Mobile { app:

@@ -7,7 +7,7 @@
 //! with a clear error (or upgrades it) instead of misreading it.
 //!
 //! The node's own positional data (replicated values' deltas and files) keeps bincode 1:
-//! [`encode_fixed`] and [`decode_fixed`].
+//! `encode_fixed` and `decode_fixed`.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -13,6 +13,8 @@
 //! - [`hash`]: the specified, stable hash functions placement is built on.
 //! - [`placement`]: rendezvous (highest-random-weight) placement over a membership view.
 //! - [`membership`]: the membership state machine (hello, heartbeat deadline, down/up).
+//! - [`known`]: the known node set (`all`, `add_node`, `del_node`): a replicated value that
+//!   decides who is dialed and admitted.
 //! - [`handoff`]: moving actors to their new owners when the view changes ([`handoff::inbound`]:
 //!   the receiving side, dedupe and chunk reassembly).
 //! - [`hold`]: messages held while their actor moves or the node settles, with caps.
@@ -68,6 +70,7 @@ pub mod handoff;
 pub mod hash;
 pub mod hold;
 pub mod identity;
+pub mod known;
 pub mod membership;
 pub mod mesh;
 pub mod placement;

@@ -9,6 +9,7 @@ pub(crate) mod dist_ref;
 pub(crate) mod error;
 pub(crate) mod kind;
 mod leave;
+mod nodes;
 pub(crate) mod macros;
 pub(crate) mod passivation;
 pub(crate) mod replicated;
@@ -152,10 +153,18 @@ impl DistNode {
         config.validate()?;
         let incarnation = Incarnation(rand::random());
         let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
+        let known_file = match nodes::read_known_file(config.data_dir.as_deref(), &shared.me) {
+            Ok(file) => file,
+            Err(e) => {
+                transport.stop();
+                return Err(e);
+            }
+        };
         let args = SupervisorArgs {
             shared: shared.clone(),
             transport: transport.clone(),
             events: shared.events.clone(),
+            known_file,
         };
         let name = registry_name.map(str::to_string);
         let supervisor = match Actor::spawn(name, DistSupervisor, args).await {

@@ -12,6 +12,7 @@ mod children;
 mod dispatch;
 mod flow;
 mod frames;
+mod known;
 mod lifecycle;
 mod moves;
 mod passivate;
@@ -70,6 +71,12 @@ pub struct EngineConfig {
     pub kinds: BTreeMap<String, KindInfo>,
     /// The most actors of on-demand kinds active here at once (0: no cap).
     pub max_active: usize,
+    /// Milliseconds between anti-entropy rounds of the known node set.
+    pub gossip_interval_ms: u64,
+    /// Ask for the known node set to be written to disk when it changes.
+    pub persist: bool,
+    /// The known node set's file, as read from disk (checked by the node first).
+    pub known_file: Option<Vec<u8>>,
 }
 
 impl EngineConfig {
@@ -87,6 +94,9 @@ impl EngineConfig {
             restart_window_ms: config.restart_window.as_millis() as u64,
             kinds,
             max_active: config.max_active,
+            gossip_interval_ms: config.gossip_interval.as_millis() as u64,
+            persist: config.data_dir.is_some(),
+            known_file: None,
         }
     }
 }
@@ -162,6 +172,12 @@ pub struct Engine {
     /// Names whose arrival was handed to the node layer to start
     /// ([`Command::StartArrivals`]): they count as hosted until it reports.
     pub(crate) arriving: BTreeSet<ActorKey>,
+    /// The known node set's replication machine (only [`crate::core::known::KNOWN_NODES`]).
+    pub(crate) known: crate::core::replicated::Replicas,
+    /// The known node set, as of its last change.
+    known_value: std::sync::Arc<crate::core::known::KnownNodes>,
+    /// This node learned that it was removed from the known set ([`Command::Removed`]).
+    removed: bool,
 }
 
 impl Engine {
@@ -169,7 +185,12 @@ impl Engine {
     pub fn new(config: EngineConfig, placement: Placement, now: Millis) -> Self {
         let me = config.hello.node.clone();
         let timing = config.timing;
-        let mesh = Mesh::new(config.hello.clone(), config.seeds.clone(), &timing);
+        let mut mesh = Mesh::new(config.hello.clone(), config.seeds.clone(), &timing);
+        let mut known = Self::known_machine(&config);
+        let known_value = known
+            .value::<crate::core::known::KnownNodes>(crate::core::known::KNOWN_NODES)
+            .unwrap_or_default();
+        mesh.handle_known(&known_value);
         let handoff = HandoffCore::new(
             me.clone(),
             HandoffConfig {
@@ -186,7 +207,12 @@ impl Engine {
             frame_budget: RecoveryConfig::frame_budget_of(config.max_frame_bytes),
             timing,
         });
+        // What `all()` reads starts with the set from disk.
+        let commands = VecDeque::from([Command::KnownChanged(known_value.clone())]);
         Self {
+            known,
+            known_value,
+            removed: false,
             routing: Routing::new(me.clone(), placement.clone()),
             hold: HoldQueues::new(config.hold),
             me,
@@ -204,7 +230,7 @@ impl Engine {
             superseded_in: BTreeMap::new(),
             conflicts: BTreeMap::new(),
             snapshotting: BTreeMap::new(),
-            commands: VecDeque::new(),
+            commands,
             now,
             view_changes: 0,
             announced: false,

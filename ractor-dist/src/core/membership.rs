@@ -10,7 +10,7 @@
 //! [`Membership::poll_event`] (for the application: up, down, refused) and
 //! [`Membership::poll_command`] (for the transport: force a disconnect).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,8 @@ pub struct Membership {
     commands: VecDeque<MembershipCommand>,
     /// Incarnations that announced their departure: they are not admitted again.
     left: BTreeMap<NodeName, Incarnation>,
+    /// Nodes removed from the known set (`del_node`): their hellos are refused.
+    removed: BTreeSet<NodeName>,
 }
 
 impl Membership {
@@ -151,7 +153,19 @@ impl Membership {
             events: VecDeque::new(),
             commands: VecDeque::new(),
             left: BTreeMap::new(),
+            removed: BTreeSet::new(),
         }
+    }
+
+    /// The nodes removed from the known set ([`super::known`]): from now on their hellos
+    /// are refused (an up one stays up until it leaves: it hands its names off first).
+    pub fn set_removed(&mut self, removed: BTreeSet<NodeName>) {
+        self.removed = removed;
+    }
+
+    /// True when `node` was removed from the known set.
+    pub fn is_removed(&self, node: &NodeName) -> bool {
+        self.removed.contains(node)
     }
 
     /// The digest of the current view: XXH3 over the sorted member names and
@@ -265,6 +279,11 @@ impl Membership {
         }
         if hello.node == self.me.node {
             return Some("peer claims this node's own name".to_string());
+        }
+        if self.removed.contains(&hello.node) {
+            return Some(
+                "removed from the cluster (del_node): add it back with add_node".to_string(),
+            );
         }
         None
     }

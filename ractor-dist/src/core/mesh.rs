@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::dialer::Dialer;
 use super::identity::{Incarnation, Millis, NodeName};
+use super::known::KnownNodes;
 use super::membership::{
     DownReason, HeartbeatOutcome, Hello, Membership, MembershipCommand, MembershipEvent,
 };
@@ -119,6 +120,12 @@ pub struct Mesh {
     forget_learned_ms: u64,
     /// The addresses of the leavers (forgotten once they are gone).
     leaver_addrs: BTreeMap<NodeName, String>,
+    /// The addresses of the present nodes of the known set (dialed like seeds).
+    known_addrs: BTreeSet<String>,
+    /// The addresses of the nodes removed from the known set (never dialed, unless added).
+    removed_addrs: BTreeSet<String>,
+    /// Addresses given to `add_node` whose node has not been met yet (dialed like seeds).
+    added: BTreeSet<String>,
     /// Dial commands issued so far.
     dials: u64,
     /// Dial targets forgotten so far.
@@ -163,6 +170,9 @@ impl Mesh {
                 .heartbeat_deadline_ms
                 .saturating_mul(Self::FORGET_LEARNED_DEADLINES),
             leaver_addrs: BTreeMap::new(),
+            known_addrs: BTreeSet::new(),
+            removed_addrs: BTreeSet::new(),
+            added: BTreeSet::new(),
             dials: 0,
             forgotten: 0,
             reachable: BTreeSet::new(),
@@ -299,8 +309,27 @@ impl Mesh {
                 members: Vec::new(),
             });
         }
-        for seed in &self.seeds {
-            self.dialer.add(seed, now);
+        // Removed nodes are not dialed (an address given to `add_node` is, whoever it
+        // leads to): neither added nor kept, and counted as satisfied.
+        let blocked: BTreeSet<String> = self
+            .identified
+            .iter()
+            .filter(|(_, node)| self.membership.is_removed(node))
+            .map(|(target, _)| target)
+            .chain(&self.removed_addrs)
+            .filter(|t| !self.added.contains(*t))
+            .cloned()
+            .collect();
+        for seed in self.seeds.iter().chain(&self.known_addrs).chain(&self.added) {
+            if !blocked.contains(seed) {
+                self.dialer.add(seed, now);
+            }
+        }
+        for target in &blocked {
+            if self.dialer.remove(target) {
+                self.forgotten += 1;
+            }
+            self.learned.remove(target);
         }
         let me = &self.membership.me().node;
         let mut satisfied = self.connected_addrs.clone();
@@ -310,6 +339,7 @@ impl Mesh {
                 .filter(|(_, node)| *node == me || self.connected.contains(*node))
                 .map(|(target, _)| target.clone()),
         );
+        satisfied.extend(blocked);
         self.forget_stale(&satisfied, now);
         for addr in self.dialer.poll_due(&satisfied, now) {
             self.dials += 1;
@@ -331,6 +361,8 @@ impl Mesh {
                     && !self.discovered.contains(*t)
                     && !self.learned.contains_key(*t)
                     && !self.seeds.iter().any(|s| s == t)
+                    && !self.known_addrs.contains(*t)
+                    && !self.added.contains(*t)
             })
             .map(str::to_string)
             .collect();
@@ -428,15 +460,65 @@ impl Mesh {
         Ok(())
     }
 
-    /// Member addresses gossiped by a peer: each is dialed until connected.
+    /// Member addresses gossiped by a peer: each is dialed until connected (those of
+    /// removed nodes are not).
     pub fn learn(&mut self, members: &[(NodeName, String)], now: Millis) {
         let me = &self.membership.me().node;
         for (name, addr) in members {
-            if name != me {
+            if name != me && !self.membership.is_removed(name) {
                 self.dialer.add(addr, now);
                 self.learned.insert(addr.clone(), now);
             }
         }
+    }
+
+    /// The known node set changed ([`super::known`]): the addresses of its present nodes
+    /// are dialed from the next tick on (kept like seeds), those of its removed nodes are
+    /// no longer dialed, and the removed nodes' hellos are refused.
+    pub fn handle_known(&mut self, known: &KnownNodes) {
+        let me = &self.membership.me().node;
+        self.known_addrs = known
+            .present()
+            .filter(|(n, a)| *n != me && !a.is_empty())
+            .map(|(_, a)| a.to_string())
+            .collect();
+        self.removed_addrs = known
+            .entries()
+            .iter()
+            .filter(|(_, e)| e.removed && !e.addr.is_empty())
+            .map(|(_, e)| e.addr.clone())
+            .filter(|a| !self.known_addrs.contains(a))
+            .collect();
+        self.membership.set_removed(known.removed());
+    }
+
+    /// `add_node`: `addr` is dialed from the next tick on, until its node is met (see
+    /// [`Mesh::take_added`]), even when it leads to a removed node.
+    pub fn handle_add(&mut self, addr: &str, now: Millis) {
+        self.added.insert(addr.to_string());
+        self.dialer.add(addr, now);
+    }
+
+    /// The node `node`, which says it is dialed at `addr`, was met: the `add_node`
+    /// addresses that lead to it (that address, or a target the transport identified as
+    /// `node`) are taken off the pending list. Returns whether there was one (an operator
+    /// asked for this node: it is added to the known set even if it was removed).
+    pub fn take_added(&mut self, node: &NodeName, addr: &str) -> bool {
+        let matching: Vec<String> = self
+            .added
+            .iter()
+            .filter(|t| *t == addr || self.identified.get(*t) == Some(node))
+            .cloned()
+            .collect();
+        for target in &matching {
+            self.added.remove(target);
+        }
+        !matching.is_empty()
+    }
+
+    /// Addresses given to `add_node` whose node has not been met yet.
+    pub fn added(&self) -> &BTreeSet<String> {
+        &self.added
     }
 
     /// `from` announced that it is leaving: it leaves the view at once, but keeps taking

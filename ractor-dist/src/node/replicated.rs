@@ -107,14 +107,19 @@ impl Hub {
 
     /// A message from a peer (from the supervisor's frame handler).
     pub(crate) fn handle_msg(&self, shared: &NodeShared, from: &NodeName, msg: ReplicaMsg) {
+        // Only live members' values are merged (a removed or refused node's are not).
+        if !shared.view_guard().placement().members().contains(from) {
+            return;
+        }
         let mut inner = self.lock();
         inner.machine.handle_msg(from, msg, self.now());
         inner.run(shared);
     }
 
-    /// The gossip timer, with the peers connected now.
+    /// The gossip timer, with the live members now (a removed or refused node gets no
+    /// values).
     fn tick(&self, shared: &NodeShared) {
-        let peers: Vec<NodeName> = shared.view_guard().supervisors.keys().cloned().collect();
+        let peers: Vec<NodeName> = shared.view_guard().placement().members().to_vec();
         let mut inner = self.lock();
         inner.machine.handle_peers(peers);
         inner.machine.handle_tick(self.now());
@@ -163,7 +168,7 @@ impl Inner {
 
 /// Writes `bytes` to `dir/name` so that the file holds either its old or its new bytes,
 /// whatever happens (a temporary file, synced, then renamed over it).
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{name}.tmp"));
     {
@@ -321,6 +326,13 @@ impl<T> fmt::Debug for Replicated<T> {
 
 impl<T: Crdt> Replicated<T> {
     pub(crate) fn register(shared: Arc<NodeShared>, name: &str) -> Result<Self, DistError> {
+        if name == crate::core::known::KNOWN_NODES {
+            return Err(DistError::Replica(ReplicaError::TypeMismatch {
+                name: name.to_string(),
+                ours: "the known node set (a name reserved by ractor-dist)".to_string(),
+                theirs: T::type_tag(),
+            }));
+        }
         {
             let file = shared.replicas.read_file(name)?;
             let mut inner = shared.replicas.lock();

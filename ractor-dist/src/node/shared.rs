@@ -184,6 +184,8 @@ pub(crate) struct NodeShared {
     pub(crate) passivation: crate::node::passivation::Passivation,
     /// Membership events, to every subscriber (`DistNode::subscribe`).
     pub(crate) events: tokio::sync::broadcast::Sender<crate::core::MembershipEvent>,
+    /// The known node set, as published by the supervisor (`DistNode::all`).
+    pub(crate) known: ArcSwap<crate::core::known::KnownNodes>,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -232,6 +234,7 @@ impl NodeShared {
             replicas,
             events: tokio::sync::broadcast::channel(1024).0,
             passivation: Default::default(),
+            known: ArcSwap::from_pointee(Default::default()),
         }
     }
 

@@ -71,6 +71,13 @@ pub(crate) enum SupervisorMsg {
     },
     /// Hand every hosted actor off, then answer (the node stops afterwards).
     Leave(RpcReplyPort<()>),
+    /// `add_node`: dial this address and add the node it leads to.
+    AddNode(String, RpcReplyPort<()>),
+    /// `del_node`: remove this node from the known set.
+    DelNode(
+        NodeName,
+        RpcReplyPort<Result<bool, crate::core::replicated::ReplicaError>>,
+    ),
     /// A hosted actor checkpointed its state.
     Checkpoint {
         key: ActorKey,
@@ -107,6 +114,8 @@ impl SupervisorMsg {
             SupervisorMsg::Shutdown(_) => "shutdown",
             SupervisorMsg::LocalSend { .. } => "local send",
             SupervisorMsg::Leave(_) => "leave",
+            SupervisorMsg::AddNode(..) => "add node",
+            SupervisorMsg::DelNode(..) => "del node",
             SupervisorMsg::Checkpoint { .. } => "checkpoint",
             SupervisorMsg::ChildStarted { .. } => "child started",
             SupervisorMsg::Snapshotted { .. } => "snapshotted",
@@ -179,6 +188,8 @@ pub(crate) struct SupervisorArgs {
     pub(crate) shared: Arc<NodeShared>,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) events: broadcast::Sender<MembershipEvent>,
+    /// The known node set's file, checked by `DistNode::start`.
+    pub(crate) known_file: Option<Vec<u8>>,
 }
 
 /// The payload of a held message; what the protocol knows of it (name, sender, time,
@@ -272,8 +283,12 @@ impl Actor for DistSupervisor {
             .names()
             .filter_map(|name| shared.kinds.get(name).map(|k| (name.to_string(), k.info())))
             .collect();
+        let engine_config = EngineConfig {
+            known_file: args.known_file,
+            ..EngineConfig::new(config, me, kinds)
+        };
         let engine = Engine::new(
-            EngineConfig::new(config, me, kinds),
+            engine_config,
             shared.view().placement().clone(),
             Millis(0),
         );
@@ -330,6 +345,15 @@ impl Actor for DistSupervisor {
                 state.local_send(&myself, key, msg, refused).await
             }
             SupervisorMsg::Leave(reply) => state.leave(&myself, reply).await,
+            SupervisorMsg::AddNode(addr, reply) => {
+                let now = state.now();
+                state.engine.handle_add_node(&addr, now);
+                let _ = reply.send(());
+            }
+            SupervisorMsg::DelNode(node, reply) => {
+                let now = state.now();
+                let _ = reply.send(state.engine.handle_del_node(&node, now));
+            }
             SupervisorMsg::Checkpoint {
                 key,
                 actor,

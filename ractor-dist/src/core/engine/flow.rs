@@ -140,6 +140,25 @@ pub(crate) enum Command {
         /// The copies to start.
         arrivals: Vec<Arriving>,
     },
+    /// The known node set changed (publish it for `all()`).
+    KnownChanged(std::sync::Arc<crate::core::known::KnownNodes>),
+    /// Write the known node set's file (`<data_dir>/replicated/<name's file>`).
+    Persist {
+        /// The value's name ([`crate::core::known::KNOWN_NODES`]).
+        name: String,
+        /// The file's bytes.
+        file: Vec<u8>,
+    },
+    /// A peer's known node set was refused (count and log it).
+    KnownRefused {
+        /// The peer.
+        from: NodeName,
+        /// Why.
+        error: crate::core::replicated::ReplicaError,
+    },
+    /// This node was removed from the known node set (`del_node` on some node): it leaves
+    /// the cluster gracefully and stops.
+    Removed,
 }
 
 impl Engine {
@@ -154,12 +173,16 @@ impl Engine {
     /// Moves the sub-machines' commands into the queue, in order: the mesh's (a view change
     /// is worked out at once), then recovery's, then the handoff machine's; until none has
     /// any left.
-    fn pump(&mut self) {
+    pub(super) fn pump(&mut self) {
         loop {
             let mut any = false;
             while let Some(command) = self.mesh.poll_command() {
                 any = true;
                 self.on_mesh(command);
+            }
+            while let Some(command) = self.known.poll_command() {
+                any = true;
+                self.on_known(command);
             }
             while let Some(command) = self.recovery.poll_command() {
                 any = true;
@@ -217,7 +240,12 @@ impl Engine {
                 self.mesh.handle_disconnected(&node);
                 Command::Disconnect(node)
             }
-            MeshCommand::Event { event, first } => Command::Event { event, first },
+            MeshCommand::Event { event, first } => {
+                if let MembershipEvent::Up { node, .. } = &event {
+                    self.known_up(node);
+                }
+                Command::Event { event, first }
+            }
             MeshCommand::LeaverGone(peer) => {
                 self.handoff.handle_peer_gone(&peer);
                 self.inbound.handle_peer_gone(&peer);
@@ -345,6 +373,7 @@ impl Engine {
             return;
         }
         self.mesh.handle_tick(now);
+        self.known.handle_tick(now);
         self.pump();
         if self.recovery_tick(now) {
             self.pump();
@@ -377,6 +406,8 @@ impl Engine {
             return;
         }
         let views = self.view_changes;
+        // The known set goes to every peer with a session, admitted or not.
+        self.known.handle_peers(reachable.iter().cloned());
         self.mesh.handle_sessions(sessions, reachable, fresh, now);
         self.pump();
         if self.view_changes == views {
@@ -404,6 +435,9 @@ impl Engine {
         now: Millis,
     ) -> Result<(), HelloError> {
         self.now = now;
+        if hello.node == *from {
+            self.known_before_hello(from, &hello.addr);
+        }
         let outcome = self.mesh.handle_hello(from, incarnation, hello, reply, now);
         self.pump();
         outcome

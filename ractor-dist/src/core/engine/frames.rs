@@ -155,6 +155,9 @@ impl Engine {
             FrameBody::Unregister { key } => {
                 self.routing.handle_unregister(from, &key);
             }
+            FrameBody::Replica(msg) if crate::core::known::is_known_msg(&msg) => {
+                self.known.handle_msg(from, msg, now);
+            }
             body @ (FrameBody::Cast { .. } | FrameBody::Casts(_) | FrameBody::Replica(_)) => {
                 return Some(body)
             }

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::core::wire::{self, FrameBody};
-use crate::core::{Epoch, HoldKind, Incarnation};
+use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent};
 
 fn engine(name: &str) -> Engine {
     let me = NodeName::new(name);
@@ -112,4 +112,143 @@ fn a_senders_next_message_parks_behind_its_parked_one_even_while_the_name_moves_
         e.dispatch_cast(&key, &s, 0, moving, true),
         Dispatch::Hold
     ));
+}
+
+fn hello_of(name: &str) -> Hello {
+    Hello {
+        node: NodeName::new(name),
+        incarnation: Incarnation(2),
+        protocol: u32::from(wire::PROTOCOL_VERSION),
+        hash_version: crate::core::hash::HASH_VERSION,
+        addr: format!("{name}:7000"),
+        weight: 1.0,
+    }
+}
+
+fn events(engine: &mut Engine) -> Vec<MembershipEvent> {
+    std::iter::from_fn(|| engine.poll_command())
+        .filter_map(|c| match c {
+            Command::Event { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_removed_node_is_refused_at_hello_and_not_dialed_until_added_back() {
+    let mut a = engine("a");
+    let b = NodeName::new("b");
+    a.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        &[],
+        Millis(1),
+    );
+    a.handle_hello(&b, Incarnation(2), hello_of("b"), false, Millis(2))
+        .unwrap();
+    assert!(matches!(&events(&mut a)[..], [MembershipEvent::Up { .. }]));
+    assert!(a.known().is_present(&b), "a node met is known");
+    assert!(a.handle_del_node(&b, Millis(3)).unwrap());
+    assert!(!a.handle_del_node(&b, Millis(3)).unwrap(), "removed already");
+    // b stays up until it leaves (it hands its names off first)
+    assert!(a.mesh.membership().is_up(&b));
+    let _ = events(&mut a);
+    // once gone, its hello is refused, again and again
+    a.handle_sessions(Vec::new(), Default::default(), &[], Millis(4));
+    let _ = events(&mut a);
+    a.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        &[],
+        Millis(5),
+    );
+    for t in [6, 7] {
+        a.handle_hello(&b, Incarnation(3), hello_of("b"), false, Millis(t))
+            .unwrap();
+        let refused = events(&mut a);
+        assert!(
+            matches!(&refused[..], [MembershipEvent::Refused { reason, .. }] if reason.contains("del_node")),
+            "{refused:?}"
+        );
+    }
+    // and its address is not dialed
+    a.handle_sessions(Vec::new(), Default::default(), &[], Millis(8));
+    a.handle_tick(Millis(10_000));
+    let dials: Vec<Command> = std::iter::from_fn(|| a.poll_command())
+        .filter(|c| matches!(c, Command::Dial(_)))
+        .collect();
+    assert!(dials.is_empty(), "{dials:?}");
+    // add_node: its address is dialed, and its hello admitted (a new generation)
+    a.handle_add_node("b:7000", Millis(10_001));
+    a.handle_tick(Millis(20_000));
+    let dials: Vec<Command> = std::iter::from_fn(|| a.poll_command())
+        .filter(|c| matches!(c, Command::Dial(addr) if addr == "b:7000"))
+        .collect();
+    assert_eq!(dials.len(), 1);
+    a.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        &[],
+        Millis(20_001),
+    );
+    a.handle_hello(&b, Incarnation(3), hello_of("b"), false, Millis(20_002))
+        .unwrap();
+    assert!(matches!(&events(&mut a)[..], [MembershipEvent::Up { .. }]));
+    assert!(a.known().is_present(&b));
+    assert_eq!(a.known().entries()[&b].generation, 1);
+    assert!(a.mesh.added().is_empty());
+}
+
+#[test]
+fn a_node_that_learns_it_was_removed_leaves_once() {
+    use crate::core::known::{KnownNodes, KNOWN_NODES};
+    use crate::core::replicated::{Crdt, ReplicaId, Replicas, ReplicaConfig};
+    let mut a = engine("a");
+    let b = NodeName::new("b");
+    a.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        &[],
+        Millis(1),
+    );
+    a.handle_hello(&b, Incarnation(2), hello_of("b"), false, Millis(2))
+        .unwrap();
+    // b's known set (it met a, and a met b): then b removes a
+    let id = ReplicaId {
+        node: b.clone(),
+        incarnation: Incarnation(2),
+    };
+    let mut kb: Replicas = crate::core::known::machine(ReplicaConfig::new(id), None).unwrap();
+    let me = NodeName::new("a");
+    let mut both = KnownNodes::default();
+    both.merge(KnownNodes::default().observe(&me, "a:7000").unwrap());
+    both.merge(KnownNodes::default().observe(&b, "b:7000").unwrap());
+    kb.handle_update::<KnownNodes>(KNOWN_NODES, |_, _| both.clone())
+        .unwrap();
+    let _ = std::iter::from_fn(|| a.poll_command()).count();
+    let mut removed = 0;
+    // b's state with a present (b met a), then with a removed, then that again
+    for t in [3, 4, 5] {
+        if t == 4 {
+            kb.handle_update::<KnownNodes>(KNOWN_NODES, |k, _| k.remove(&me).unwrap())
+                .unwrap();
+        }
+        let full = kb.value::<KnownNodes>(KNOWN_NODES).unwrap();
+        // the state arrives (twice: the second changes nothing)
+        let msg = crate::core::replicated::ReplicaMsg::State {
+            name: KNOWN_NODES.to_string(),
+            tag: crate::core::replicated::tag_hash(&KnownNodes::type_tag()),
+            version: kb.version(KNOWN_NODES).unwrap().clone(),
+            transfer: t,
+            index: 0,
+            count: 1,
+            bytes: crate::core::snapshot::encode_args(&*full).unwrap(),
+        };
+        a.handle_frame(&b, FrameBody::Replica(msg), Millis(t));
+        removed += std::iter::from_fn(|| a.poll_command())
+            .filter(|c| matches!(c, Command::Removed))
+            .count();
+    }
+    assert_eq!(removed, 1);
+    assert!(a.known().is_removed(&me));
 }

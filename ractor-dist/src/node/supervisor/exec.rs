@@ -112,6 +112,31 @@ impl SupervisorState {
                 batch,
                 arrivals,
             } => self.start_arrivals(&from, batch, arrivals),
+            Command::KnownChanged(known) => self.shared.known.store(known),
+            Command::Persist { name, file } => {
+                if let Some(dir) = &self.shared.config.data_dir {
+                    let dir = dir.join("replicated");
+                    let file_name = crate::core::replicated::persist::file_name(&name);
+                    if let Err(e) = crate::node::replicated::write_atomically(&dir, &file_name, &file) {
+                        tracing::warn!(dir = %dir.display(), error = %e, "known node set not written to disk");
+                    }
+                }
+            }
+            Command::KnownRefused { from, error } => {
+                let n = Counters::bump(&self.shared.counters.bad_frames);
+                if n <= 10 || n % 1000 == 0 {
+                    tracing::warn!(peer = %from, %error, count = n, "known node set refused");
+                }
+            }
+            Command::Removed => {
+                tracing::warn!(node = %self.shared.me, "this node was removed from the cluster (del_node): leaving gracefully, then stopping");
+                let node = crate::DistNode::from_shared(self.shared.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = node.shutdown().await {
+                        tracing::warn!(%error, "stopping after removal");
+                    }
+                });
+            }
         }
     }
 

@@ -120,6 +120,9 @@ impl SupervisorState {
 
     /// Announces the departure, stops the hosted actors and leaves the cluster.
     pub(super) async fn shutdown(&mut self, _myself: &ActorRef<SupervisorMsg>) {
+        // The known node set's last change goes to disk before anything stops.
+        self.engine.known.persist_dirty();
+        self.run().await;
         self.engine.shutting_down = true;
         self.engine.mesh.handle_stopping();
         let peers: Vec<NodeName> = self.supervisors.keys().cloned().collect();

@@ -260,7 +260,14 @@ impl Sim {
             | Command::PublishView
             | Command::ViewChanged { .. }
             | Command::Report(_)
+            | Command::KnownChanged(_)
+            | Command::Persist { .. }
             | Command::Note(_) => {}
+            // No node is removed in these scenarios, and no peer sends a bad known set.
+            Command::Removed => self.broken.push(format!("n{i} took itself for removed")),
+            Command::KnownRefused { from, error } => {
+                self.broken.push(format!("n{i} refused the known set of {from}: {error}"))
+            }
         }
     }
 

@@ -46,6 +46,9 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `radd <set> <elem>`, `rdel <set> <elem>` | `ok` (edits the replicated set of strings `set`) |
 /// | `rmembers <set>` | `ok <elements, sorted, space separated>` (this node's view) |
 /// | `nodes up` | `ok <up node names, sorted, space separated>` (as `members`) |
+/// | `nodes all` | `ok <known node names, sorted, space separated>` (up or not, this node included unless removed) |
+/// | `add-node <host:port>` | `ok` (dials it; the node found there is added to the known set, back if it was removed) |
+/// | `del-node <node>` | `ok` (removes the node from the known set, cluster-wide: it leaves and stops if up, and is refused until added back) |
 /// | `changes <name>` | `ok <number of change callbacks this node saw for the replicated value name>` |
 /// | `local` | `ok <number of actors hosted here>` |
 /// | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
@@ -484,10 +487,20 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                 up.sort();
                 up.join(" ")
             }
-            other => {
-                fail!("nodes {other:?}: only `nodes up` exists (issue 11 item 3: `nodes all`)")
+            "all" => {
+                let all: Vec<String> = node.all().iter().map(|m| m.to_string()).collect();
+                all.join(" ")
             }
+            other => fail!("nodes {other:?}: `nodes up` or `nodes all`"),
         },
+        "add-node" => {
+            node.add_node(arg(1)?).await?;
+            String::new()
+        }
+        "del-node" => {
+            node.del_node(arg(1)?).await?;
+            String::new()
+        }
         "changes" => change_counts()
             .get(arg(1)?)
             .map_or(0, |n| n.load(Ordering::Relaxed))

@@ -207,10 +207,12 @@ impl KnownNodes {
     }
 }
 
-/// `me` held itself present in `old` and is removed in `new`: it must leave the cluster
-/// (and stop). A node that was never present (a fresh node refused at hello that just
-/// learned why) or already removed (restarted from a file that says so) stays, waiting to
-/// be added back.
+/// `me` held itself present in `old` and is removed in `new`: if it is a member (it has up
+/// peers: the engine checks), it must leave the cluster and stop. A node that was never
+/// present (a fresh node refused at hello that just learned why) or already removed
+/// (restarted from a file that says so) stays, waiting to be added back; so does one that
+/// no peer admits (it may catch up on the set's history delta by delta, its own presence
+/// and removal included).
 pub fn self_removed(me: &NodeName, old: &KnownNodes, new: &KnownNodes) -> bool {
     old.is_present(me) && new.is_removed(me)
 }

@@ -320,7 +320,12 @@ impl Mesh {
             .filter(|t| !self.added.contains(*t))
             .cloned()
             .collect();
-        for seed in self.seeds.iter().chain(&self.known_addrs).chain(&self.added) {
+        for seed in self
+            .seeds
+            .iter()
+            .chain(&self.known_addrs)
+            .chain(&self.added)
+        {
             if !blocked.contains(seed) {
                 self.dialer.add(seed, now);
             }
@@ -410,6 +415,11 @@ impl Mesh {
 
     fn send_hello(&mut self, peer: &NodeName, reply: bool, now: Millis) {
         if !self.reachable.contains(peer) {
+            return;
+        }
+        // A removed node is not greeted (it must not take this node for a member of its
+        // own view), unless an `add_node` is pending: it may be the node being added back.
+        if self.membership.is_removed(peer) && self.added.is_empty() {
             return;
         }
         self.hello_sent.insert(peer.clone(), now);

@@ -287,11 +287,7 @@ impl Actor for DistSupervisor {
             known_file: args.known_file,
             ..EngineConfig::new(config, me, kinds)
         };
-        let engine = Engine::new(
-            engine_config,
-            shared.view().placement().clone(),
-            Millis(0),
-        );
+        let engine = Engine::new(engine_config, shared.view().placement().clone(), Millis(0));
         Ok(SupervisorState {
             _running: crate::node::dist_ref::NodeRegistration::new(&shared),
             shared,

@@ -149,7 +149,10 @@ fn a_removed_node_is_refused_at_hello_and_not_dialed_until_added_back() {
     assert!(matches!(&events(&mut a)[..], [MembershipEvent::Up { .. }]));
     assert!(a.known().is_present(&b), "a node met is known");
     assert!(a.handle_del_node(&b, Millis(3)).unwrap());
-    assert!(!a.handle_del_node(&b, Millis(3)).unwrap(), "removed already");
+    assert!(
+        !a.handle_del_node(&b, Millis(3)).unwrap(),
+        "removed already"
+    );
     // b stays up until it leaves (it hands its names off first)
     assert!(a.mesh.membership().is_up(&b));
     let _ = events(&mut a);
@@ -202,7 +205,7 @@ fn a_removed_node_is_refused_at_hello_and_not_dialed_until_added_back() {
 #[test]
 fn a_node_that_learns_it_was_removed_leaves_once() {
     use crate::core::known::{KnownNodes, KNOWN_NODES};
-    use crate::core::replicated::{Crdt, ReplicaId, Replicas, ReplicaConfig};
+    use crate::core::replicated::{Crdt, ReplicaConfig, ReplicaId, Replicas};
     let mut a = engine("a");
     let b = NodeName::new("b");
     a.handle_sessions(

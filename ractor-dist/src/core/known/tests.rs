@@ -61,14 +61,20 @@ fn an_add_after_the_remove_brings_the_node_back_everywhere() {
 #[test]
 fn deltas_change_only_what_they_must() {
     let mut a = KnownNodes::default();
-    assert!(a.remove(&n("never")).is_some(), "an unknown node can be removed");
+    assert!(
+        a.remove(&n("never")).is_some(),
+        "an unknown node can be removed"
+    );
     step(&mut a, |s| s.observe(&n("x"), "h:1"));
     assert_eq!(a.observe(&n("x"), "h:1"), None);
     assert_eq!(a.add(&n("x"), "h:1"), None);
     // a new address bumps the address stamp only
     step(&mut a, |s| s.observe(&n("x"), "h:9"));
     let e = &a.entries()[&n("x")];
-    assert_eq!((e.generation, e.removed, e.addr_stamp, e.addr.as_str()), (0, false, 1, "h:9"));
+    assert_eq!(
+        (e.generation, e.removed, e.addr_stamp, e.addr.as_str()),
+        (0, false, 1, "h:9")
+    );
     step(&mut a, |s| s.remove(&n("x")));
     assert_eq!(a.remove(&n("x")), None);
     assert_eq!(a.present().count(), 0);
@@ -87,10 +93,10 @@ fn a_node_leaves_only_when_it_learns_that_it_was_removed_while_present() {
     // (old, new, must leave)
     let table = [
         (&present, &removed, true),
-        (&empty, &removed, false),         // a fresh node refused at hello
-        (&empty, &removed_unmet, false),   // removed before it was ever met
-        (&removed, &removed, false),       // restarted from a file that says so
-        (&removed, &present, false),       // added back
+        (&empty, &removed, false),       // a fresh node refused at hello
+        (&empty, &removed_unmet, false), // removed before it was ever met
+        (&removed, &removed, false),     // restarted from a file that says so
+        (&removed, &present, false),     // added back
         (&present, &present, false),
     ];
     for (i, (old, new, leaves)) in table.into_iter().enumerate() {

@@ -117,7 +117,9 @@ impl SupervisorState {
                 if let Some(dir) = &self.shared.config.data_dir {
                     let dir = dir.join("replicated");
                     let file_name = crate::core::replicated::persist::file_name(&name);
-                    if let Err(e) = crate::node::replicated::write_atomically(&dir, &file_name, &file) {
+                    if let Err(e) =
+                        crate::node::replicated::write_atomically(&dir, &file_name, &file)
+                    {
                         tracing::warn!(dir = %dir.display(), error = %e, "known node set not written to disk");
                     }
                 }

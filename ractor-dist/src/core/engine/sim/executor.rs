@@ -265,9 +265,9 @@ impl Sim {
             | Command::Note(_) => {}
             // No node is removed in these scenarios, and no peer sends a bad known set.
             Command::Removed => self.broken.push(format!("n{i} took itself for removed")),
-            Command::KnownRefused { from, error } => {
-                self.broken.push(format!("n{i} refused the known set of {from}: {error}"))
-            }
+            Command::KnownRefused { from, error } => self
+                .broken
+                .push(format!("n{i} refused the known set of {from}: {error}")),
         }
     }
 

@@ -27,8 +27,13 @@
 //! until a refresh no longer returns it; an address learned from a peer (a hello, or the
 //! member list its heartbeats gossip) is dialed until no peer has mentioned it for
 //! [`Mesh::FORGET_LEARNED_DEADLINES`] heartbeat deadlines, or at once when its node left
-//! gracefully. A target that is connected (or identified with a connected node) is never
-//! forgotten; it is forgotten when it disconnects, if nothing returns it by then.
+//! gracefully. The addresses of the known node set ([`Mesh::handle_known`]) are dialed
+//! like seeds, except those of nodes that left gracefully during this run (until they are
+//! up again: they went away on purpose, and dial themselves when they come back), and an
+//! address given to `add_node` until its node is met ([`Mesh::handle_add`]). Removed nodes
+//! are never dialed, whatever names their address. A target that is connected (or
+//! identified with a connected node) is never forgotten; it is forgotten when it
+//! disconnects, if nothing returns it by then.
 //!
 //! Call order per heartbeat interval: [`Mesh::handle_tick`], then drain the commands. A
 //! [`MeshCommand::ViewChanged`] comes last among the commands of one input, after the
@@ -120,8 +125,13 @@ pub struct Mesh {
     forget_learned_ms: u64,
     /// The addresses of the leavers (forgotten once they are gone).
     leaver_addrs: BTreeMap<NodeName, String>,
-    /// The addresses of the present nodes of the known set (dialed like seeds).
+    /// The present nodes of the known set (but this one) and their addresses.
+    known: BTreeMap<NodeName, String>,
+    /// The addresses of those not `departed` (dialed like seeds).
     known_addrs: BTreeSet<String>,
+    /// Known nodes that left gracefully and are gone: not dialed until they are up again
+    /// (they went away on purpose; when they come back they dial).
+    departed: BTreeSet<NodeName>,
     /// The addresses of the nodes removed from the known set (never dialed, unless added).
     removed_addrs: BTreeSet<String>,
     /// Addresses given to `add_node` whose node has not been met yet (dialed like seeds).
@@ -170,7 +180,9 @@ impl Mesh {
                 .heartbeat_deadline_ms
                 .saturating_mul(Self::FORGET_LEARNED_DEADLINES),
             leaver_addrs: BTreeMap::new(),
+            known: BTreeMap::new(),
             known_addrs: BTreeSet::new(),
+            departed: BTreeSet::new(),
             removed_addrs: BTreeSet::new(),
             added: BTreeSet::new(),
             dials: 0,
@@ -311,6 +323,7 @@ impl Mesh {
         }
         // Removed nodes are not dialed (an address given to `add_node` is, whoever it
         // leads to): neither added nor kept, and counted as satisfied.
+        self.refresh_known_addrs();
         let blocked: BTreeSet<String> = self
             .identified
             .iter()
@@ -487,19 +500,30 @@ impl Mesh {
     /// no longer dialed, and the removed nodes' hellos are refused.
     pub fn handle_known(&mut self, known: &KnownNodes) {
         let me = &self.membership.me().node;
-        self.known_addrs = known
+        self.known = known
             .present()
             .filter(|(n, a)| *n != me && !a.is_empty())
-            .map(|(_, a)| a.to_string())
+            .map(|(n, a)| (n.clone(), a.to_string()))
             .collect();
         self.removed_addrs = known
             .entries()
             .iter()
             .filter(|(_, e)| e.removed && !e.addr.is_empty())
             .map(|(_, e)| e.addr.clone())
-            .filter(|a| !self.known_addrs.contains(a))
+            .filter(|a| !self.known.values().any(|k| k == a))
             .collect();
+        self.refresh_known_addrs();
         self.membership.set_removed(known.removed());
+    }
+
+    /// The known addresses to dial: those of the known nodes that did not depart.
+    fn refresh_known_addrs(&mut self) {
+        self.known_addrs = self
+            .known
+            .iter()
+            .filter(|(n, _)| !self.departed.contains(*n))
+            .map(|(_, a)| a.clone())
+            .collect();
     }
 
     /// `add_node`: `addr` is dialed from the next tick on, until its node is met (see
@@ -593,6 +617,7 @@ impl Mesh {
             if let Some(addr) = self.leaver_addrs.remove(&peer) {
                 self.learned.remove(&addr);
             }
+            self.departed.insert(peer.clone());
             self.commands.push_back(MeshCommand::LeaverGone(peer));
         }
         self.drain_membership();
@@ -615,8 +640,9 @@ impl Mesh {
         let mut lost = Vec::new();
         while let Some(event) = self.membership.poll_event() {
             let first = match &event {
-                MembershipEvent::Up { .. } => {
+                MembershipEvent::Up { node, .. } => {
                     changed = true;
+                    self.departed.remove(node);
                     true
                 }
                 MembershipEvent::Down { node, reason, .. } => {

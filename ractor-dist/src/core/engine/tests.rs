@@ -245,7 +245,7 @@ fn a_node_that_learns_it_was_removed_leaves_once() {
             transfer: t,
             index: 0,
             count: 1,
-            bytes: crate::core::snapshot::encode_args(&*full).unwrap(),
+            bytes: crate::core::snapshot::encode_fixed(&*full).unwrap(),
         };
         a.handle_frame(&b, FrameBody::Replica(msg), Millis(t));
         removed += std::iter::from_fn(|| a.poll_command())

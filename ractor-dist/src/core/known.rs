@@ -28,7 +28,7 @@
 //!   removed ones.
 //! - Admitted: any node that is not removed (a newcomer that nobody added yet is admitted,
 //!   as with seeds). A removed node's hello is refused and counted.
-//! - Leaving: a node that held itself present and learns that it was removed leaves the
+//! - Leaving: a member (a node with up peers) that learns that it was removed leaves the
 //!   cluster gracefully (its names move off with their state) and stops
 //!   ([`self_removed`]).
 
@@ -207,14 +207,13 @@ impl KnownNodes {
     }
 }
 
-/// `me` held itself present in `old` and is removed in `new`: if it is a member (it has up
-/// peers: the engine checks), it must leave the cluster and stop. A node that was never
-/// present (a fresh node refused at hello that just learned why) or already removed
-/// (restarted from a file that says so) stays, waiting to be added back; so does one that
-/// no peer admits (it may catch up on the set's history delta by delta, its own presence
-/// and removal included).
-pub fn self_removed(me: &NodeName, old: &KnownNodes, new: &KnownNodes) -> bool {
-    old.is_present(me) && new.is_removed(me)
+/// `me` was not removed in `old` and is in `new`, while it is a `member` (it has up peers):
+/// it must leave the cluster and stop. A node that is no member (a fresh node refused at
+/// hello, learning why, maybe by catching up on the set's history delta by delta, its own
+/// presence and removal included) or was removed already (restarted from a file that says
+/// so) stays, waiting to be added back.
+pub fn self_removed(me: &NodeName, old: &KnownNodes, new: &KnownNodes, member: bool) -> bool {
+    member && !old.is_removed(me) && new.is_removed(me)
 }
 
 /// Whether a replicated-values message is about the known set (the engine handles those;

@@ -119,11 +119,11 @@ impl Engine {
                 };
                 self.mesh.handle_known(&new);
                 self.known_value = new.clone();
-                // Only a member leaves: a node that no peer holds up (a fresh node refused at
+                // Only a member leaves: a node with no up peer (a fresh node refused at
                 // hello, catching up on the set's history delta by delta) waits to be added
                 // back instead.
                 let member = !self.mesh.membership().peers().is_empty();
-                if known::self_removed(&self.me, &old, &new) && member && !self.removed {
+                if known::self_removed(&self.me, &old, &new, member) && !self.removed {
                     self.removed = true;
                     self.commands.push_back(Command::KnownChanged(new));
                     Command::Removed

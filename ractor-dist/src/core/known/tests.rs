@@ -82,7 +82,7 @@ fn deltas_change_only_what_they_must() {
 }
 
 #[test]
-fn a_node_leaves_only_when_it_learns_that_it_was_removed_while_present() {
+fn a_node_leaves_only_when_it_learns_that_it_was_removed_while_a_member() {
     let me = n("me");
     let empty = KnownNodes::default();
     let present = empty.observe(&me, "h:1").unwrap();
@@ -90,17 +90,21 @@ fn a_node_leaves_only_when_it_learns_that_it_was_removed_while_present() {
     step(&mut removed, |s| s.remove(&me));
     let mut removed_unmet = KnownNodes::default();
     step(&mut removed_unmet, |s| s.remove(&me));
-    // (old, new, must leave)
+    // (old, new, a member, must leave)
     let table = [
-        (&present, &removed, true),
-        (&empty, &removed, false),       // a fresh node refused at hello
-        (&empty, &removed_unmet, false), // removed before it was ever met
-        (&removed, &removed, false),     // restarted from a file that says so
-        (&removed, &present, false),     // added back
-        (&present, &present, false),
+        (&present, &removed, true, true),
+        // a member that never saw itself present (a full state after a partition)
+        (&empty, &removed, true, true),
+        (&empty, &removed_unmet, true, true),
+        // a fresh node refused at hello, learning why (its history included)
+        (&empty, &removed, false, false),
+        (&present, &removed, false, false),
+        (&removed, &removed, true, false), // restarted from a file that says so
+        (&removed, &present, true, false), // added back
+        (&present, &present, true, false),
     ];
-    for (i, (old, new, leaves)) in table.into_iter().enumerate() {
-        assert_eq!(self_removed(&me, old, new), leaves, "row {i}");
+    for (i, (old, new, member, leaves)) in table.into_iter().enumerate() {
+        assert_eq!(self_removed(&me, old, new, member), leaves, "row {i}");
     }
 }
 

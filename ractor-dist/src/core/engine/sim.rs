@@ -382,8 +382,13 @@ impl Sim {
         }
         // The known node set's gossip is not carried (its protocol has tests of its own):
         // its extra frames reshuffle every schedule, and seed 53 of the overlapping-changes
-        // scenario then delivers a sender's casts out of order (an ordering bug of the
-        // handoff under that schedule, open). `SIM_KNOWN_GOSSIP=1` carries them.
+        // scenario then delivers a sender's casts out of order, an ordering bug of the
+        // handoff that this schedule exposes (open): n2 routes s201's #2 for k1 to n5 and,
+        // after its view changed, #3 to n6; n5 parks #2 (k1 not there yet), n6 parks #3,
+        // then hands k1 to n5 with #3, which n5 delivers while #2 from n2 is still parked
+        // there (the park-behind rule is per link, and #3 came through n6). Replay with
+        // `SIM_KNOWN_GOSSIP=1 SIM_SEED=53 SIM_TRACE_KEY=k1 cargo test -p ractor-dist --lib
+        // engine::sim::planned_moves_under`.
         if matches!(&body, FrameBody::Replica(m) if crate::core::known::is_known_msg(m))
             && std::env::var_os("SIM_KNOWN_GOSSIP").is_none()
         {

@@ -167,7 +167,11 @@
 //!    to forget, leavers) over [`core::membership`]; addresses come from the seeds, gossip
 //!    and [`discovery`] (its refresh loop casts each round to the supervisor,
 //!    `node/supervisor/mesh.rs`), and the cluster transport tells which node a dialed
-//!    address led to (`transport/cluster.rs`).
+//!    address led to (`transport/cluster.rs`). The known node set ([`core::known`]:
+//!    [`DistNode::all`], [`DistNode::add_node`], [`DistNode::del_node`], `node/nodes.rs`)
+//!    is a replicated value the engine keeps itself (`core/engine/known.rs`): it adds
+//!    dial targets, refuses removed nodes' hellos, and is read from the data directory at
+//!    start.
 //! 5. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
 //!    batches and acknowledges the moves (the engine's side: `core/engine/moves.rs`), and its
 //!    `inbound` half deduplicates and reassembles what arrives.
@@ -178,7 +182,8 @@
 //! 8. **Replicated values** ([`DistNode::replicated`]): `node/replicated.rs` (the
 //!    [`Replicated`] handle, subscriptions, the gossip timer and the files on disk) feeds
 //!    [`core::replicated::Replicas`] (deltas, digests, states in parts) and carries out its
-//!    commands; the supervisor only hands over `FrameBody::Replica` frames.
+//!    commands; the supervisor only hands over `FrameBody::Replica` frames (those of the
+//!    known node set go to the engine), and only live members' values are merged.
 //!
 //! Words used throughout: an **epoch** numbers membership views (it grows with every
 //! change); a **view id** digests a view's members and incarnations (equal on every node

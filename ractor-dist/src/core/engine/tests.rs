@@ -255,3 +255,36 @@ fn a_node_that_learns_it_was_removed_leaves_once() {
     assert_eq!(removed, 1);
     assert!(a.known().is_removed(&me));
 }
+
+/// The dial commands for `addr` a tick at `now` gives.
+fn dials_to(engine: &mut Engine, addr: &str, now: u64) -> usize {
+    engine.handle_tick(Millis(now));
+    std::iter::from_fn(|| engine.poll_command())
+        .filter(|c| matches!(c, Command::Dial(a) if a == addr))
+        .count()
+}
+
+#[test]
+fn a_known_node_is_redialed_after_a_crash_but_not_after_a_graceful_leave() {
+    let b = NodeName::new("b");
+    let session = vec![(b.clone(), "b:7000".to_string())];
+    for graceful in [false, true] {
+        let mut a = engine("a");
+        a.handle_sessions(session.clone(), [b.clone()].into(), &[], Millis(1));
+        a.handle_hello(&b, Incarnation(2), hello_of("b"), false, Millis(2))
+            .unwrap();
+        assert!(a.known().is_present(&b));
+        if graceful {
+            assert!(a.handle_leaving(&b));
+        }
+        a.handle_sessions(Vec::new(), Default::default(), &[], Millis(3));
+        let _ = std::iter::from_fn(|| a.poll_command()).count();
+        // the address came from the hello too: past the learned addresses' patience, only
+        // the known set keeps it
+        let later = 1_000_000;
+        let _ = dials_to(&mut a, "b:7000", later);
+        let dials = dials_to(&mut a, "b:7000", later * 2);
+        assert_eq!(dials > 0, !graceful, "graceful: {graceful}");
+        assert!(a.known().is_present(&b), "b stays known either way");
+    }
+}

@@ -139,6 +139,8 @@ pub struct Membership {
     left: BTreeMap<NodeName, Incarnation>,
     /// Nodes removed from the known set (`del_node`): their hellos are refused.
     removed: BTreeSet<NodeName>,
+    /// The last incarnation of each node that went down (left, silent or disconnected).
+    gone: BTreeMap<NodeName, Incarnation>,
 }
 
 impl Membership {
@@ -154,6 +156,7 @@ impl Membership {
             commands: VecDeque::new(),
             left: BTreeMap::new(),
             removed: BTreeSet::new(),
+            gone: BTreeMap::new(),
         }
     }
 
@@ -187,6 +190,16 @@ impl Membership {
     /// True when `node` left gracefully with `incarnation`.
     pub fn has_left(&self, node: &NodeName, incarnation: Incarnation) -> bool {
         self.left.get(node) == Some(&incarnation)
+    }
+
+    /// True when this node saw `node`'s `incarnation` go down (last of that node), or has
+    /// another incarnation of it up: what that incarnation hosted is gone. (A node not
+    /// heard of yet is not gone: this node's view may lag.)
+    pub fn is_gone(&self, node: &NodeName, incarnation: Incarnation) -> bool {
+        match self.incarnation_of(node) {
+            Some(up) => up != incarnation,
+            None => self.gone.get(node) == Some(&incarnation),
+        }
     }
 
     /// This node's own hello.
@@ -379,6 +392,7 @@ impl Membership {
         let Some(m) = self.up.remove(node) else {
             return false;
         };
+        self.gone.insert(node.clone(), m.incarnation);
         self.epoch.0 += 1;
         self.events.push_back(MembershipEvent::Down {
             node: node.clone(),

@@ -36,6 +36,7 @@ mod commands;
 mod engine;
 mod fence;
 mod meta;
+mod notices;
 mod respawn;
 mod sent;
 
@@ -46,6 +47,7 @@ pub use commands::{
 pub use engine::{Hosted, Recovery, DROPS_PER_FRAME};
 pub use fence::Fence;
 pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};
+pub use notices::{Notice, SentNotices, MAX_PENDING_NOTICES};
 pub use sent::SentOffers;
 
 /// What happens when two live copies of a name meet after a partition heals.

@@ -85,6 +85,9 @@ pub struct NodeStatus {
     /// Respawn offers sent again because their receiver did not acknowledge them in time
     /// (the frame may have been lost with its session).
     pub offers_resent: u64,
+    /// Drops and rehosts of specs sent again because their holder did not acknowledge them
+    /// in time.
+    pub notices_resent: u64,
 }
 
 /// How this node keeps its mesh: dials and sessions (local only, not sent to peers).

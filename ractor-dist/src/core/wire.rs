@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -100,13 +100,17 @@ pub(crate) enum FrameBody {
     SpecsKept { keys: Vec<ActorKey> },
     /// Drop the specs of these names that name these hosts (the name stopped, or its
     /// current holders have the spec).
-    Unreplicate { keys: Vec<(ActorKey, NodeName)> },
+    Unreplicate {
+        keys: Vec<(ActorKey, NodeName)>,
+        batch: u64,
+    },
     /// These names (with the host their specs name) were handed off to `to`: specs kept of
     /// them name `to` from now on.
     Rehost {
         keys: Vec<(ActorKey, NodeName)>,
         to: NodeName,
         incarnation: Incarnation,
+        batch: u64,
     },
     /// A newer checkpoint of a name the sender hosts.
     Checkpoint {
@@ -130,6 +134,9 @@ pub(crate) enum FrameBody {
     /// The sender has the respawn offers of these names: stop sending them again. Added in
     /// version 6.
     OffersTaken { keys: Vec<ActorKey> },
+    /// The sender applied the `Unreplicate` or `Rehost` of this batch: stop sending it
+    /// again. Added in version 8 (with the batch numbers of those two).
+    NoticesTaken { batch: u64 },
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -138,15 +145,17 @@ impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
         match msg {
             M::Replicate { specs } => FrameBody::Replicate { specs },
             M::SpecsKept { keys } => FrameBody::SpecsKept { keys },
-            M::Unreplicate { keys } => FrameBody::Unreplicate { keys },
+            M::Unreplicate { keys, batch } => FrameBody::Unreplicate { keys, batch },
             M::Rehost {
                 keys,
                 to,
                 incarnation,
+                batch,
             } => FrameBody::Rehost {
                 keys,
                 to,
                 incarnation,
+                batch,
             },
             M::Checkpoint {
                 key,
@@ -161,6 +170,7 @@ impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
             },
             M::Respawn { offers } => FrameBody::Respawn { offers },
             M::OffersTaken { keys } => FrameBody::OffersTaken { keys },
+            M::NoticesTaken { batch } => FrameBody::NoticesTaken { batch },
         }
     }
 }
@@ -392,7 +402,8 @@ mod tests {
 
     /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,
     /// `NodeStatus::hold_refused`) without a version bump once (5 added
-    /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack). Whoever changes an
+    /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack; 8 numbered
+    /// drops and rehosts). Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
     fn the_wire_shape_is_pinned_to_its_protocol_version() {
@@ -400,11 +411,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 7, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 8, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                7, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                8, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );
@@ -421,7 +432,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                7, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                8, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

@@ -112,6 +112,7 @@ pub(crate) struct Counters {
     /// Discovery sources that failed (a round of 2 failing sources counts 2).
     pub(crate) discovery_errors: AtomicU64,
     pub(crate) offers_resent: AtomicU64,
+    pub(crate) notices_resent: AtomicU64,
 }
 
 impl Counters {
@@ -631,6 +632,7 @@ impl NodeShared {
             hold_refused: get(&c.hold_refused),
             settled_by_deadline: get(&c.settled_by_deadline),
             offers_resent: get(&c.offers_resent),
+            notices_resent: get(&c.notices_resent),
         }
     }
 }

@@ -368,7 +368,7 @@ impl Engine {
     /// date (and `Stay` names registered once more); handoff deadlines; expired parked
     /// messages are released.
     pub(crate) fn handle_tick(&mut self, now: Millis) {
-        self.now = now;
+        self.set_now(now);
         if self.shutting_down {
             return;
         }
@@ -401,7 +401,7 @@ impl Engine {
         fresh: &[NodeName],
         now: Millis,
     ) {
-        self.now = now;
+        self.set_now(now);
         if self.shutting_down {
             return;
         }
@@ -420,7 +420,7 @@ impl Engine {
     /// A frame other than a hello arrived from `from` (`incarnation`) at `now`: it is alive.
     /// A view change this brings is worked out before the frame is handled.
     pub(crate) fn handle_heard(&mut self, from: &NodeName, incarnation: Incarnation, now: Millis) {
-        self.now = now;
+        self.set_now(now);
         self.mesh.handle_heard(from, incarnation, now);
         self.pump();
     }
@@ -434,7 +434,7 @@ impl Engine {
         reply: bool,
         now: Millis,
     ) -> Result<(), HelloError> {
-        self.now = now;
+        self.set_now(now);
         if hello.node == *from {
             self.known_before_hello(from, &hello.addr);
         }
@@ -452,7 +452,7 @@ impl Engine {
 
     /// Addresses gossiped by a peer.
     pub(crate) fn handle_gossip(&mut self, members: &[(NodeName, String)], now: Millis) {
-        self.now = now;
+        self.set_now(now);
         self.mesh.learn(members, now);
     }
 
@@ -521,7 +521,7 @@ impl Engine {
 
     /// A graceful leave begins at `now`: every peer is told, then every actor handed off.
     pub(crate) fn handle_leave(&mut self, peers: Vec<NodeName>, now: Millis) {
-        self.now = now;
+        self.set_now(now);
         self.leaving = Some(now);
         for peer in peers {
             self.commands.push_back(Command::Flush(peer.clone()));
@@ -537,5 +537,6 @@ impl Engine {
     /// The time of the call being handled (for work the sub-machines trigger).
     pub(crate) fn set_now(&mut self, now: Millis) {
         self.now = now;
+        self.recovery.set_now(now);
     }
 }

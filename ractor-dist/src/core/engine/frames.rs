@@ -82,7 +82,7 @@ impl Engine {
         body: FrameBody,
         now: Millis,
     ) -> Option<FrameBody> {
-        self.now = now;
+        self.set_now(now);
         match body {
             FrameBody::Hello { .. } => {}
             FrameBody::Heartbeat { members } => self.handle_gossip(&members, now),
@@ -133,13 +133,14 @@ impl Engine {
                 }
             }
             FrameBody::Replicate { specs } => self.handle_replicate(from, specs),
-            FrameBody::Unreplicate { keys } => self.handle_unreplicate(from, keys),
+            FrameBody::Unreplicate { keys, batch } => self.handle_unreplicate(from, keys, batch),
             FrameBody::SpecsKept { keys } => self.handle_specs_kept(from, keys),
             FrameBody::Rehost {
                 keys,
                 to,
                 incarnation,
-            } => self.handle_rehost(keys, to, incarnation),
+                batch,
+            } => self.handle_rehost(from, keys, to, incarnation, batch),
             FrameBody::Checkpoint {
                 key,
                 generation,
@@ -148,6 +149,7 @@ impl Engine {
             } => self.handle_checkpoint(from, key, generation, seq, snapshot),
             FrameBody::Respawn { offers } => self.handle_offers(from, offers, now),
             FrameBody::OffersTaken { keys } => self.recovery.handle_offers_taken(from, &keys),
+            FrameBody::NoticesTaken { batch } => self.recovery.handle_notices_taken(from, batch),
             FrameBody::Conflict { entry } => {
                 let snapshot = entry.snapshot.clone();
                 self.adopt(from, None, vec![(entry, snapshot)]);

@@ -137,11 +137,27 @@ impl Engine {
     /// `from` handed these names off to `to`.
     pub fn handle_rehost(
         &mut self,
+        from: &NodeName,
         keys: Vec<(ActorKey, NodeName)>,
         to: NodeName,
         incarnation: Incarnation,
+        batch: u64,
     ) {
-        self.recovery.handle_rehost(keys, to, incarnation);
+        // A rehost that arrives after this node saw its new host go down (it was delayed,
+        // or sent again after a loss) leaves specs naming a gone host: they are offered now,
+        // not at the next view change. (A new host this node has not heard of yet is not
+        // gone: its view may lag.)
+        let named = self
+            .recovery
+            .handle_rehost(from, keys, to, incarnation, batch);
+        let membership = self.mesh.membership();
+        if named
+            .iter()
+            .any(|(host, inc)| membership.is_gone(host, *inc))
+        {
+            let now = self.now;
+            self.offer_orphans(now);
+        }
     }
 
     /// `from` hosts these names: keep their specs, and say so.
@@ -150,8 +166,13 @@ impl Engine {
     }
 
     /// Specs of these names are no longer needed here.
-    pub fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<(ActorKey, NodeName)>) {
-        self.recovery.handle_unreplicate(from, keys);
+    pub fn handle_unreplicate(
+        &mut self,
+        from: &NodeName,
+        keys: Vec<(ActorKey, NodeName)>,
+        batch: u64,
+    ) {
+        self.recovery.handle_unreplicate(from, keys, batch);
     }
 
     /// A checkpoint from `from` of a name whose spec is kept here.

@@ -180,10 +180,17 @@ struct Sim {
     /// Respawn offers and their acknowledgements are lost this often (a session replaced
     /// under them), `Net::Lossy`.
     lose_offers: f64,
+    /// Spec drops, rehosts and their acknowledgements are lost this often,
+    /// `Net::LossyNotices`.
+    lose_notices: f64,
     /// Respawn offers lost (acknowledgements not counted).
     lost_offers: usize,
-    /// Names whose respawn offer was lost: casts parked for them may expire before the
-    /// offer is sent again (the name itself must not be lost).
+    /// Spec drops and rehosts lost (acknowledgements not counted).
+    lost_notices: usize,
+    /// Names whose respawn offer, spec drop or rehost was lost: casts for them may be lost
+    /// until it is sent again (a holder that missed a rehost offers the name only once the
+    /// rehost comes again, if its new host crashed meanwhile); the name itself must not be
+    /// lost.
     offer_lost_for: BTreeSet<ActorKey>,
 }
 
@@ -265,7 +272,9 @@ impl Sim {
             trace_key: std::env::var("SIM_TRACE_KEY").ok(),
             crashes,
             lose_offers: 0.0,
+            lose_notices: 0.0,
             lost_offers: 0,
+            lost_notices: 0,
             offer_lost_for: BTreeSet::new(),
         };
         for _ in 0..n {
@@ -368,13 +377,31 @@ impl Sim {
                 offers.iter().map(|(k, _)| k.clone()).collect(),
             ),
             FrameBody::OffersTaken { .. } => (Some("offers taken"), Vec::new()),
+            FrameBody::Unreplicate { keys, .. } => (
+                Some("spec drops"),
+                keys.iter().map(|(k, _)| k.clone()).collect(),
+            ),
+            FrameBody::Rehost { keys, .. } => (
+                Some("rehosts"),
+                keys.iter().map(|(k, _)| k.clone()).collect(),
+            ),
+            FrameBody::NoticesTaken { .. } => (Some("notices taken"), Vec::new()),
             _ => (None, Vec::new()),
         };
+        let offer_like = matches!(what, Some("respawn offer" | "offers taken"));
+        let rate = if offer_like {
+            self.lose_offers
+        } else {
+            self.lose_notices
+        };
         if let (Some(what), Some(t)) = (what, self.idx(to)) {
-            if self.lose_offers > 0.0 && self.rng.gen_bool(self.lose_offers) {
+            if rate > 0.0 && self.rng.gen_bool(rate) {
                 self.script.push(Step::Lost { from, to: t, what });
-                if !keys.is_empty() {
+                if what == "respawn offer" {
                     self.lost_offers += 1;
+                }
+                if what == "rehosts" || what == "spec drops" {
+                    self.lost_notices += 1;
                 }
                 self.offer_lost_for.extend(keys);
                 return true;
@@ -584,6 +611,17 @@ impl Sim {
             })
     }
 
+    /// Every name runs on some node that is up.
+    fn every_name_runs(&self) -> bool {
+        let running: BTreeSet<&ActorKey> = self
+            .nodes
+            .iter()
+            .filter(|n| n.up)
+            .flat_map(|n| n.actors.values().map(|(k, _)| k))
+            .collect();
+        self.keys.iter().all(|k| running.contains(k))
+    }
+
     fn settled(&self) -> bool {
         self.nodes.iter().filter(|n| n.up).all(|n| {
             n.engine.handoff.is_settled() && n.engine.handoff.is_quiescent() && n.held.is_empty()
@@ -628,6 +666,11 @@ enum Net {
     /// on links whose session stays up (as when a duplicate dial replaces a session with
     /// frames queued on it): the offers must be sent again.
     Lossy,
+    /// As `Lossy`, for spec drops, rehosts and their acknowledgements: they must be sent
+    /// again, and a holder that missed a rehost must offer the name once it comes.
+    LossyNotices,
+    /// Both at once.
+    LossyAll,
 }
 
 /// One run: nodes join and leave while casts stream; then everything settles.
@@ -639,6 +682,7 @@ struct Exercised {
     fenced: usize,
     moved_in: usize,
     lost_offers: usize,
+    lost_notices: usize,
 }
 
 fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec<Step>)> {
@@ -651,8 +695,11 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
         ),
     );
     sim.hangs = matches!(churn, Churn::Hangs | Churn::Mixed);
-    if net == Net::Lossy {
+    if matches!(net, Net::Lossy | Net::LossyAll) {
         sim.lose_offers = 1.0 / 3.0;
+    }
+    if matches!(net, Net::LossyNotices | Net::LossyAll) {
+        sim.lose_notices = 1.0 / 3.0;
     }
     let mut quiet_since = 0;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -680,14 +727,17 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
                 Churn::Overlapping => true,
                 Churn::Sequential => settled,
                 Churn::Crashes | Churn::Partitions | Churn::Hangs | Churn::Mixed => {
-                    // ... and each loss is recovered from (no respawn offer unanswered)
-                    // before the next one: `replicas = 2` survives one loss at a time.
+                    // ... and each loss is recovered from (no respawn offer unanswered,
+                    // every name running again: a holder that missed a rehost offers the
+                    // name only once the rehost comes again) before the next one:
+                    // `replicas = 2` survives one loss at a time.
                     settled
                         && round >= quiet_since + 10
                         && sim
                             .nodes
                             .iter()
                             .all(|n| !n.up || n.engine.recovery.sent_offers().is_empty())
+                        && sim.every_name_runs()
                 }
             };
             match (churn, sim.rng.gen_range(0..16)) {
@@ -717,7 +767,9 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
             }
             // Casts interleave with frames in flight (moves under way, markers, batches).
             let frames = match net {
-                Net::Fast | Net::Lossy => sim.rng.gen_range(60..240),
+                Net::Fast | Net::Lossy | Net::LossyNotices | Net::LossyAll => {
+                    sim.rng.gen_range(60..240)
+                }
                 Net::Slow => sim.rng.gen_range(10..80),
             };
             for _ in 0..frames {
@@ -768,6 +820,7 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
             fenced: sim.fenced,
             moved_in: sim.moved_in,
             lost_offers: sim.lost_offers,
+            lost_notices: sim.lost_notices,
         })
     }));
     let result = match outcome {
@@ -781,11 +834,13 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
     result.map_err(|e| (e, sim.script))
 }
 
-/// Seeds past the first 100 that found a bug once, run every time: 187 (a pause: casts
+/// Seeds past the first 100 that found a bug once, run every time: 151 (lost rehosts of
+/// two moves in a row came back in the other order, and the holder kept naming a former
+/// host), 187 (a pause: casts
 /// held at the paused node were delivered after newer ones the other copy took, once
 /// forwarded to a copy that won the conflict, once delivered to the local copy that took
 /// the other one's state).
-const REGRESSION_SEEDS: [u64; 1] = [187];
+const REGRESSION_SEEDS: [u64; 2] = [151, 187];
 
 /// The seeds to run: `SIM_SEED` / `SIM_SEEDS` as the other simulations, else the first 100
 /// and [`REGRESSION_SEEDS`].
@@ -808,6 +863,7 @@ fn check(churn: Churn, net: Net, seeds: impl IntoIterator<Item = u64>) {
             total.fenced += done.fenced;
             total.moved_in += done.moved_in;
             total.lost_offers += done.lost_offers;
+            total.lost_notices += done.lost_notices;
         }
         if let Err((error, script)) = result {
             if let Ok(path) = std::env::var("SIM_SCRIPT") {
@@ -831,7 +887,11 @@ fn check(churn: Churn, net: Net, seeds: impl IntoIterator<Item = u64>) {
     if runs >= 20 {
         let exercised = match churn {
             Churn::Sequential | Churn::Overlapping => total.moved_in > 0,
-            Churn::Crashes => total.respawned > 0 && (net != Net::Lossy || total.lost_offers > 0),
+            Churn::Crashes => {
+                total.respawned > 0
+                    && (!matches!(net, Net::Lossy | Net::LossyAll) || total.lost_offers > 0)
+                    && (!matches!(net, Net::LossyNotices | Net::LossyAll) || total.lost_notices > 0)
+            }
             Churn::Partitions => total.respawned > 0 && total.resolved > 0,
             Churn::Hangs => total.fenced > 0 && total.resolved > 0,
             Churn::Mixed => total.respawned > 0 && total.resolved > 0 && total.fenced > 0,
@@ -875,6 +935,26 @@ fn crashes_lose_no_name_and_never_run_one_twice_or_take_a_cast_twice() {
 #[test]
 fn crashes_with_lost_respawn_offers_lose_no_name() {
     check(Churn::Crashes, Net::Lossy, some_seeds());
+}
+
+/// Issue 9, finding 4 (the rest of it): spec drops and rehosts lost on the way left a
+/// holder naming a former host (it refused the new host's checkpoints, and offered
+/// nothing when that host crashed) or keeping the spec of a name that had moved on; they
+/// are now sent again until acknowledged, and a rehost that comes after its new host was
+/// lost offers the name at once.
+#[test]
+fn crashes_with_lost_spec_drops_and_rehosts_lose_no_name() {
+    check(Churn::Crashes, Net::LossyNotices, some_seeds());
+}
+
+/// Known failure: with offers and drops both lost, a former holder that missed its drop
+/// still offers a stale checkpoint, and when the fresh holder's offer is lost the owner
+/// respawns from the stale one (the newest-checkpoint check fails on some seeds, e.g.
+/// `SIM_SEED=230`). The owner decides with the offers it has when it settles.
+#[test]
+#[ignore = "known failure: a lost fresh offer plus a stale former holder's offer respawn from an older checkpoint"]
+fn crashes_with_every_recovery_frame_lossy_keep_the_newest_checkpoint() {
+    check(Churn::Crashes, Net::LossyAll, some_seeds());
 }
 
 /// Crashes, partitions and pauses in one run (one at a time), with the newest-checkpoint

@@ -65,6 +65,8 @@ pub enum RecoveryMsg<S> {
     Unreplicate {
         /// (name, the host its spec names).
         keys: Vec<(ActorKey, NodeName)>,
+        /// Answered by `NoticesTaken` (sent again until it is).
+        batch: u64,
     },
     /// These names were handed off to `to`.
     Rehost {
@@ -74,6 +76,8 @@ pub enum RecoveryMsg<S> {
         to: NodeName,
         /// Its incarnation.
         incarnation: Incarnation,
+        /// Answered by `NoticesTaken` (sent again until it is).
+        batch: u64,
     },
     /// A newer checkpoint of a name the sender hosts.
     Checkpoint {
@@ -96,6 +100,12 @@ pub enum RecoveryMsg<S> {
     OffersTaken {
         /// The names.
         keys: Vec<ActorKey>,
+    },
+    /// The sender applied the drops or rehosts of this batch: the receiver stops sending
+    /// them again.
+    NoticesTaken {
+        /// The batch (of an `Unreplicate` or a `Rehost`).
+        batch: u64,
     },
 }
 
@@ -170,6 +180,11 @@ pub enum RecoveryEvent {
     },
     /// Offers sent and not acknowledged in time were sent again.
     OffersResent {
+        /// How many.
+        count: usize,
+    },
+    /// Drops and rehosts not acknowledged in time were sent again.
+    NoticesResent {
         /// How many.
         count: usize,
     },

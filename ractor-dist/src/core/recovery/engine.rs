@@ -24,11 +24,18 @@ use std::collections::{BTreeMap, VecDeque};
 use super::commands::{Ctx, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg};
 use super::fence::Fence;
 use super::meta::{batches, spec_size, Checkpoint, NameMeta, Peers};
-use super::{replica_set, ReplicaOutcome, Replicas, Respawns, SentOffers, Spec, SpecHolders};
+use super::{
+    replica_set, Notice, ReplicaOutcome, Replicas, Respawns, SentNotices, SentOffers, Spec,
+    SpecHolders,
+};
 use crate::core::{ActorKey, Incarnation, Millis, NodeName};
 
 /// Most names per drop or rehost frame.
 pub const DROPS_PER_FRAME: usize = 4096;
+
+/// Most drops and rehosts kept waiting for the rehost they depend on (past it, the first
+/// by name goes).
+const MAX_EARLY_NOTICES: usize = 4096;
 
 /// A name hosted here, as the node hands it to the engine.
 pub type Hosted<'a, S> = (&'a ActorKey, &'a mut NameMeta<S>);
@@ -45,6 +52,14 @@ pub struct Recovery<S> {
     pub(super) drops: BTreeMap<NodeName, Vec<(ActorKey, NodeName)>>,
     /// Rehosts waiting to be sent, per (holder, new host, its incarnation).
     pub(super) rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
+    /// Drops and rehosts sent and not acknowledged yet (sent again until they are).
+    pub(super) sent_notices: SentNotices,
+    /// Drops and rehosts that came before the rehost they depend on (from another sender,
+    /// so in no order with it): the spec kept here named another host then. Applied when a
+    /// rehost makes the spec name that host; forgotten when a spec comes from a host.
+    pub(super) early: BTreeMap<ActorKey, Notice>,
+    /// The time of the last call that knew it (`flush` has no clock of its own).
+    pub(super) now: Millis,
     pub(super) fence: Fence,
     /// Replica sets are brought up to date once the view is quiet.
     pub(super) replicate_due: bool,
@@ -61,6 +76,9 @@ impl<S: Checkpoint> Recovery<S> {
             sent_offers: SentOffers::default(),
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
+            sent_notices: SentNotices::default(),
+            early: BTreeMap::new(),
+            now: Millis(0),
             fence: Fence::default(),
             replicate_due: false,
             commands: VecDeque::new(),
@@ -87,12 +105,34 @@ impl<S: Checkpoint> Recovery<S> {
         &self.sent_offers
     }
 
+    /// The drops and rehosts sent and not acknowledged yet.
+    pub fn sent_notices(&self) -> &SentNotices {
+        &self.sent_notices
+    }
+
+    /// The time, for what is sent without a call that carries it (drops and rehosts
+    /// flushed after a stop or an exit).
+    pub fn set_now(&mut self, now: Millis) {
+        self.now = self.now.max(now);
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RecoveryConfig {
         &self.cfg
     }
 
     pub(super) fn send(&mut self, to: &NodeName, msg: RecoveryMsg<S>) {
+        // A spec or a checkpoint sent after a drop or rehost of the same name settles it
+        // (the notice, on the same link, arrives first).
+        match &msg {
+            RecoveryMsg::Replicate { specs } => {
+                for (key, _) in specs {
+                    self.sent_notices.supersede(to, key);
+                }
+            }
+            RecoveryMsg::Checkpoint { key, .. } => self.sent_notices.supersede(to, key),
+            _ => {}
+        }
         self.commands.push_back(RecoveryCommand::Send {
             to: to.clone(),
             msg,
@@ -288,24 +328,78 @@ impl<S: Checkpoint> Recovery<S> {
     }
 
     /// Sends the pending rehosts and drops, one frame per node (and new host) and per
-    /// [`DROPS_PER_FRAME`] names.
+    /// [`DROPS_PER_FRAME`] names, each numbered and kept until it is acknowledged.
     pub fn flush(&mut self) {
+        let now = self.now;
         for ((node, to, incarnation), keys) in std::mem::take(&mut self.rehosts) {
             for chunk in keys.chunks(DROPS_PER_FRAME) {
+                let batch = self.sent_notices.next_batch();
+                for (key, host) in chunk {
+                    let notice = Notice::Rehost {
+                        host: host.clone(),
+                        to: to.clone(),
+                        incarnation,
+                    };
+                    self.sent_notices.record(&node, key, notice, batch, now);
+                }
                 let msg = RecoveryMsg::Rehost {
                     keys: chunk.to_vec(),
                     to: to.clone(),
                     incarnation,
+                    batch,
                 };
                 self.send(&node, msg);
             }
         }
         for (node, keys) in std::mem::take(&mut self.drops) {
             for chunk in keys.chunks(DROPS_PER_FRAME) {
+                let batch = self.sent_notices.next_batch();
+                for (key, host) in chunk {
+                    let notice = Notice::Drop { host: host.clone() };
+                    self.sent_notices.record(&node, key, notice, batch, now);
+                }
                 let keys = chunk.to_vec();
-                self.send(&node, RecoveryMsg::Unreplicate { keys });
+                self.send(&node, RecoveryMsg::Unreplicate { keys, batch });
             }
         }
+    }
+
+    /// Drops and rehosts not acknowledged within
+    /// [`Timing::offer_resend_ms`](crate::core::Timing::offer_resend_ms) go again to holders
+    /// that are up (the frame may have been lost with its session), in new batches.
+    pub fn resend_notices<P: Peers>(&mut self, now: Millis, peers: &P) {
+        self.set_now(now);
+        let resend_ms = self.cfg.timing.offer_resend_ms();
+        let due = self
+            .sent_notices
+            .take_due(self.now, resend_ms, |n| peers.is_up(n));
+        if due.is_empty() {
+            return;
+        }
+        self.event(RecoveryEvent::NoticesResent { count: due.len() });
+        for (holder, key, notice) in due {
+            match notice {
+                Notice::Drop { host } => {
+                    self.drops.entry(holder).or_default().push((key, host));
+                }
+                Notice::Rehost {
+                    host,
+                    to,
+                    incarnation,
+                } => {
+                    self.rehosts
+                        .entry((holder, to, incarnation))
+                        .or_default()
+                        .push((key, host));
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// `from` applied the drops or rehosts of `batch`.
+    pub fn handle_notices_taken(&mut self, from: &NodeName, batch: u64) {
+        self.sent_notices.handle_taken(from, batch);
     }
 
     /// `from` hosts these names: keep their specs, and say so. A spec must name its sender
@@ -322,6 +416,7 @@ impl<S: Checkpoint> Recovery<S> {
                 continue;
             }
             self.sent_offers.forget(&key);
+            self.early.remove(&key);
             if self.replicas.handle_spec(key.clone(), spec) == ReplicaOutcome::Stale {
                 let from = from.clone();
                 self.event(RecoveryEvent::StaleSpec { key, from });
@@ -336,26 +431,99 @@ impl<S: Checkpoint> Recovery<S> {
 
     /// Specs of these names (naming these hosts, or the sender when a rehost got here
     /// first) are no longer needed here.
-    pub fn handle_unreplicate(&mut self, from: &NodeName, keys: Vec<(ActorKey, NodeName)>) {
+    pub fn handle_unreplicate(
+        &mut self,
+        from: &NodeName,
+        keys: Vec<(ActorKey, NodeName)>,
+        batch: u64,
+    ) {
         for (key, host) in keys {
-            self.sent_offers.forget(&key);
-            if !self.replicas.handle_dropped(&host, &key) {
-                self.replicas.handle_dropped(from, &key);
+            // Only a drop that applies settles an offer of the name (one sent again after
+            // the spec was offered says nothing about who hosts it now).
+            if self.replicas.handle_dropped(&host, &key) || self.replicas.handle_dropped(from, &key)
+            {
+                self.sent_offers.forget(&key);
+                self.early.remove(&key);
+            } else if self.replicas.get(&key).is_some() {
+                // The spec names another host: the rehost to `host` may still be on its
+                // way from the former host (lost and sent again).
+                self.keep_early(key, Notice::Drop { host });
             }
         }
+        self.send(from, RecoveryMsg::NoticesTaken { batch });
     }
 
-    /// These names (with the host their specs name) were handed off to `to`.
+    /// These names (with the host their specs name) were handed off to `to`. Returns the
+    /// hosts the specs it changed name now (a rehost that waited for this one may have
+    /// moved a spec further on).
     pub fn handle_rehost(
         &mut self,
+        from: &NodeName,
         keys: Vec<(ActorKey, NodeName)>,
         to: NodeName,
         incarnation: Incarnation,
-    ) {
+        batch: u64,
+    ) -> Vec<(NodeName, Incarnation)> {
+        let mut named = Vec::new();
         for (key, host) in keys {
-            self.sent_offers.forget(&key);
-            self.replicas
-                .handle_moved(&host, &key, to.clone(), incarnation);
+            // Only a rehost that applies settles an offer of the name (one sent again after
+            // the spec was offered names a host it no longer has).
+            if self
+                .replicas
+                .handle_moved(&host, &key, to.clone(), incarnation)
+            {
+                self.sent_offers.forget(&key);
+                self.apply_early(&key, to.clone());
+                if let Some(spec) = self.replicas.get(&key) {
+                    named.push((spec.host.clone(), spec.host_incarnation));
+                }
+            } else if self.replicas.get(&key).is_some() {
+                // The spec names another host: the rehost to `host` (a move before this
+                // one) may still be on its way.
+                let notice = Notice::Rehost {
+                    host,
+                    to: to.clone(),
+                    incarnation,
+                };
+                self.keep_early(key, notice);
+            }
+        }
+        self.send(from, RecoveryMsg::NoticesTaken { batch });
+        named.sort();
+        named.dedup();
+        named
+    }
+
+    fn keep_early(&mut self, key: ActorKey, notice: Notice) {
+        self.early.insert(key, notice);
+        if self.early.len() > MAX_EARLY_NOTICES {
+            self.early.pop_first();
+        }
+    }
+
+    /// The spec of `key` names `host` now: a drop or rehost that waited for that applies.
+    fn apply_early(&mut self, key: &ActorKey, mut host: NodeName) {
+        // Each step moves the spec on to another host; bounded all the same.
+        for _ in 0..8 {
+            match self.early.get(key) {
+                Some(Notice::Drop { host: h }) if *h == host => {
+                    self.early.remove(key);
+                    self.replicas.handle_dropped(&host, key);
+                    return;
+                }
+                Some(Notice::Rehost {
+                    host: h,
+                    to,
+                    incarnation,
+                }) if *h == host => {
+                    let (to, incarnation) = (to.clone(), *incarnation);
+                    self.early.remove(key);
+                    self.replicas
+                        .handle_moved(&host, key, to.clone(), incarnation);
+                    host = to;
+                }
+                _ => return,
+            }
         }
     }
 
@@ -369,11 +537,12 @@ impl<S: Checkpoint> Recovery<S> {
         seq: u64,
         snapshot: S,
     ) {
-        self.sent_offers.forget(&key);
         let outcome = self
             .replicas
             .handle_checkpoint(from, &key, generation, seq, snapshot);
-        if outcome != ReplicaOutcome::Stored {
+        if outcome == ReplicaOutcome::Stored {
+            self.sent_offers.forget(&key);
+        } else {
             self.event(RecoveryEvent::CheckpointRefused {
                 key,
                 from: from.clone(),
@@ -433,6 +602,7 @@ impl<S: Checkpoint> Recovery<S> {
             self.run_respawns(ctx, &hosted);
         }
         self.resend_offers(ctx);
+        self.resend_notices(ctx.now, ctx.peers);
         let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
         if self.replicate_due && quiet {
             self.replicate_due = false;

@@ -149,7 +149,7 @@ fn replicate_sends_specs_batched_under_the_frame_budget_then_drops_former_holder
     r.flush();
     let out = sends(&drain(&mut r));
     assert_eq!(out.len(), 1);
-    let (to, RecoveryMsg::Unreplicate { keys: dropped }) = &out[0] else {
+    let (to, RecoveryMsg::Unreplicate { keys: dropped, .. }) = &out[0] else {
         panic!("{out:?}");
     };
     assert_eq!(*to, n("c"));
@@ -176,7 +176,7 @@ fn drops_and_rehosts_go_in_frames_of_at_most_4096_names() {
                 assert_eq!(*to, n("c"));
                 (true, keys.len())
             }
-            RecoveryMsg::Unreplicate { keys } => (false, keys.len()),
+            RecoveryMsg::Unreplicate { keys, .. } => (false, keys.len()),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -960,5 +960,134 @@ fn an_adopted_name_rehosts_its_former_holders_to_here_and_its_next_move_names_he
             if *to == n("c") && keys == &vec![(k("x"), n("b"))])
         ),
         "{sent:?}"
+    );
+}
+
+fn spec_on(host: &str) -> Spec<u64> {
+    Spec {
+        kind: "k".into(),
+        args: vec![],
+        generation: 1,
+        host: n(host),
+        host_incarnation: Incarnation(1),
+        seq: 0,
+        checkpoint: None,
+    }
+}
+
+/// Issue 9, finding 4: drops and rehosts were sent once; a lost one left a holder with a
+/// stale spec. Each is now numbered, acknowledged and sent again until it is.
+#[test]
+fn drops_and_rehosts_are_sent_again_until_the_holder_acknowledges_them() {
+    let mut a = engine("a", 2, 1_000);
+    let peers = TestPeers::of(&["a", "b", "c"]);
+    let mut holders = SpecHolders::default();
+    holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
+    a.set_now(Millis(0));
+    a.unreplicate(&k("x"), &holders);
+    a.flush();
+    let first = sends(&drain(&mut a));
+    let [(to, RecoveryMsg::Unreplicate { keys, batch })] = first.as_slice() else {
+        panic!("one drop: {first:?}");
+    };
+    assert_eq!((to, keys.as_slice()), (&n("b"), &[(k("x"), n("a"))][..]));
+    assert_eq!(a.sent_notices().len(), 1);
+    // Lost: after the resend interval it goes again, in a new batch.
+    let resend = a.config().timing.offer_resend_ms();
+    a.resend_notices(Millis(resend - 1), &peers);
+    assert!(sends(&drain(&mut a)).is_empty());
+    a.resend_notices(Millis(resend), &peers);
+    let again = drain(&mut a);
+    assert!(events(&again).contains(&RecoveryEvent::NoticesResent { count: 1 }));
+    let again = sends(&again);
+    let [(_, RecoveryMsg::Unreplicate { batch: batch2, .. })] = again.as_slice() else {
+        panic!("the drop again: {again:?}");
+    };
+    assert_ne!(batch, batch2);
+    // The first batch's late answer settles nothing; the second's does.
+    a.handle_notices_taken(&n("b"), *batch);
+    assert_eq!(a.sent_notices().len(), 1);
+    a.handle_notices_taken(&n("b"), *batch2);
+    assert!(a.sent_notices().is_empty());
+
+    // The holder answers every drop and rehost, applied or not.
+    let mut b = engine("b", 2, 1_000);
+    b.handle_unreplicate(&n("a"), vec![(k("x"), n("a"))], 7);
+    assert_eq!(
+        sends(&drain(&mut b)),
+        vec![(n("a"), RecoveryMsg::NoticesTaken { batch: 7 })]
+    );
+}
+
+#[test]
+fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
+    let mut a = engine("a", 2, 1_000);
+    let mut holders = SpecHolders::default();
+    holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
+    a.unreplicate(&k("x"), &holders);
+    a.flush();
+    drain(&mut a);
+    assert_eq!(a.sent_notices().len(), 1);
+    let mut m = meta("a", 1);
+    m.holders = holders;
+    a.handle_checkpointed(&k("x"), &mut m, 5);
+    drain(&mut a);
+    assert!(
+        a.sent_notices().is_empty(),
+        "the checkpoint settles the drop"
+    );
+}
+
+/// Rehosts and drops from different senders come in no order: a rehost (or drop) that
+/// names a host the spec does not name yet waits for the rehost that makes it so.
+#[test]
+fn a_rehost_or_drop_that_overtakes_the_rehost_it_depends_on_applies_after_it() {
+    let mut h = engine("h", 2, 1_000);
+    h.handle_replicate(&n("a"), vec![(k("x"), spec_on("a"))]);
+    h.handle_replicate(&n("a"), vec![(k("y"), spec_on("a"))]);
+    drain(&mut h);
+    // x moved a -> b -> c; the second move's rehost (from b) comes first.
+    h.handle_rehost(&n("b"), vec![(k("x"), n("b"))], n("c"), Incarnation(1), 1);
+    assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("a"));
+    let named = h.handle_rehost(&n("a"), vec![(k("x"), n("a"))], n("b"), Incarnation(1), 1);
+    assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("c"));
+    assert_eq!(named, vec![(n("c"), Incarnation(1))]);
+    // y moved a -> b and b dropped this holder; the drop comes first.
+    h.handle_unreplicate(&n("b"), vec![(k("y"), n("b"))], 2);
+    assert!(h.replicas().get(&k("y")).is_some());
+    h.handle_rehost(&n("a"), vec![(k("y"), n("a"))], n("b"), Incarnation(1), 3);
+    assert!(h.replicas().get(&k("y")).is_none());
+}
+
+/// A rehost sent again after the holder offered the name (its new host was lost) does
+/// not settle the offer: only a drop or rehost that applies does.
+#[test]
+fn a_stale_rehost_or_drop_does_not_settle_an_offer() {
+    let mut h = engine("h", 2, 1_000);
+    let peers = TestPeers::of(&["h", "o"]);
+    let place = placement(&["h", "o"]);
+    // A name that `o` owns, so that `h` offers it there.
+    let x = (0..)
+        .map(|i| k(&format!("x{i}")))
+        .find(|x| place.owner_of(x) == Some(&n("o")))
+        .expect("some name is owned by o");
+    h.handle_replicate(&n("a"), vec![(x.clone(), spec_on("a"))]);
+    drain(&mut h);
+    // `a` is gone: the spec is offered to the owner.
+    h.offer_orphans(ctx(0, &place, &peers));
+    drain(&mut h);
+    assert_eq!(h.sent_offers().waits_on(&x), Some(&n("o")));
+    h.handle_rehost(
+        &n("z"),
+        vec![(x.clone(), n("z"))],
+        n("q"),
+        Incarnation(1),
+        9,
+    );
+    h.handle_unreplicate(&n("z"), vec![(x.clone(), n("z"))], 10);
+    assert_eq!(
+        h.sent_offers().len(),
+        1,
+        "the offer still waits for its answer"
     );
 }

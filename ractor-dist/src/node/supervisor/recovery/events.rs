@@ -53,6 +53,14 @@ impl SupervisorState {
                     "respawn offers not acknowledged in time; sent again to their owners"
                 );
             }
+            RecoveryEvent::NoticesResent { count } => {
+                c.notices_resent
+                    .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    count,
+                    "spec drops or rehosts not acknowledged in time; sent again"
+                );
+            }
             RecoveryEvent::OfferDropped { key, why } => {
                 tracing::debug!(name = %key, why, "respawn offer dropped");
             }

@@ -39,7 +39,7 @@ impl Engine {
     /// `add_node`: `addr` is dialed from now on; the node it leads to is added to the known
     /// set when it says hello (brought back if it was removed).
     pub(crate) fn handle_add_node(&mut self, addr: &str, now: Millis) {
-        self.now = now;
+        self.set_now(now);
         self.mesh.handle_add(addr, now);
     }
 
@@ -54,7 +54,7 @@ impl Engine {
         node: &NodeName,
         now: Millis,
     ) -> Result<bool, ReplicaError> {
-        self.now = now;
+        self.set_now(now);
         let Some(delta) = self.known_value.remove(node) else {
             return Ok(false);
         };

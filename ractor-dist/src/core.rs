@@ -8,6 +8,8 @@
 //! - [`config`]: the node's configuration ([`config::DistConfig`]), from which the engine's
 //!   timing and limits derive.
 //! - [`engine`]: the node's protocol engine, composing the machines below.
+//! - `error`: [`DistError`](crate::DistError), what an operation's caller is told, and
+//!   which errors are transient.
 //! - [`identity`]: who a node is ([`NodeName`] + [`Incarnation`]), what an actor is called
 //!   ([`ActorKey`]), and membership [`Epoch`]s.
 //! - [`hash`]: the specified, stable hash functions placement is built on.
@@ -66,6 +68,7 @@
 pub mod config;
 pub mod dialer;
 pub mod engine;
+pub(crate) mod error;
 pub mod handoff;
 pub mod hash;
 pub mod hold;

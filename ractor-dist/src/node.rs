@@ -6,7 +6,6 @@
 //! - [`DistConfig`]: configuration; [`DistError`]: errors; [`NodeStatus`]: statistics.
 
 pub(crate) mod dist_ref;
-pub(crate) mod error;
 pub(crate) mod kind;
 mod leave;
 pub(crate) mod macros;
@@ -30,8 +29,8 @@ use ractor_cluster::NodeServer;
 use tokio::sync::broadcast;
 
 pub use crate::core::config::{ConfigError, DistConfig};
+pub use crate::core::error::DistError;
 pub use dist_ref::DistRef;
-pub use error::DistError;
 pub use kind::{Checkpoints, DistActor, Kinds, StopReason};
 pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};
 pub use ring::OnRingChange;

@@ -20,9 +20,9 @@ use arc_swap::ArcSwap;
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, Message, MessagingErr};
 
+use crate::core::error::DistError;
 use crate::core::wire::{CastItem, Request, Response};
 use crate::core::{ActorKey, Context, Decision, NodeName};
-use crate::node::error::DistError;
 use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::SupervisorMsg;

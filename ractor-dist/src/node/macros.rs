@@ -20,7 +20,7 @@
 use ractor::rpc::CallResult;
 use ractor::{MessagingErr, RactorErr};
 
-use crate::node::error::DistError;
+use crate::core::error::DistError;
 
 /// What a `cast` or `call` answered, turned into what the macros return (see the module
 /// docs). Not part of the API: used by the macros' expansion only.

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 
+use crate::core::error::DistError;
 use crate::core::replicated::{
     persist, Change, Crdt, ReplicaCommand, ReplicaConfig, ReplicaError, ReplicaId, ReplicaMsg,
     ReplicaStats, Replicas,
 };
 use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{MembershipEvent, Millis, NodeName};
-use crate::node::error::DistError;
 use crate::node::shared::NodeShared;
 use crate::node::supervisor::SupervisorMsg;
 

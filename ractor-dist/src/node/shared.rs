@@ -12,12 +12,12 @@ use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef};
 
 use crate::core::config::DistConfig;
+use crate::core::error::DistError;
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 use crate::core::{
     ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, MeshStats,
     NodeName, NodeStatus, Placement, Routes, Routing,
 };
-use crate::node::error::DistError;
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::SupervisorMsg;
 

@@ -8,9 +8,9 @@ use ractor::{ActorRef, Message, RpcReplyPort};
 use tokio::time::Instant;
 
 use super::{DistRef, Fast, Route, MAX_ATTEMPTS};
+use crate::core::error::DistError;
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::NodeName;
-use crate::node::error::DistError;
 use crate::node::supervisor::SupervisorMsg;
 use crate::node::telemetry;
 

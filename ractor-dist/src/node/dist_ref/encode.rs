@@ -103,8 +103,8 @@ impl<'de, M> Deserialize<'de> for DistRef<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::error::DistError;
     use crate::core::Incarnation;
-    use crate::node::error::DistError;
     use crate::node::kind::Kinds;
     use crate::DistConfig;
 

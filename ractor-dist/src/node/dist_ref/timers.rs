@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::{DistRef, Route};
-use crate::node::error::DistError;
+use crate::core::error::DistError;
 
 impl<M: Message> DistRef<M> {
     /// Sends the message `msg()` builds after `period`, like ractor's

@@ -62,13 +62,15 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use dns::{Dns, DnsFamily, DnsSrv};
+pub use dns::{Dns, DnsSrv};
 pub use host_scan::HostScan;
 pub use multicast::Multicast;
 pub(crate) use refresh::run as run_refresh;
 pub use resolver::Resolver;
-pub use spec::{DiscoverySpec, SpecError};
 pub use static_list::Static;
+
+pub(crate) use crate::core::config::{join_host_port, split_host_port};
+pub use crate::core::config::{DiscoverySpec, DnsFamily, SpecError};
 
 /// A boxed future, so that [`Discovery`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -129,46 +131,4 @@ pub(crate) fn sources(config: &crate::DistConfig) -> Vec<std::sync::Arc<dyn Disc
         sources.push(spec.source(config));
     }
     sources
-}
-
-/// `host:port` with IPv6 literals in brackets (`[::1]:7101`), as peers dial it.
-pub(crate) fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Splits `host:port`, `[v6]:port`; the host without brackets.
-pub(crate) fn split_host_port(addr: &str) -> Option<(&str, u16)> {
-    let (host, port) = addr.rsplit_once(':')?;
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if host.is_empty() || (host.contains(':') && !addr.starts_with('[')) {
-        return None;
-    }
-    Some((host, port))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_split_and_join_with_ipv6_in_brackets() {
-        assert_eq!(split_host_port("127.0.0.1:7101"), Some(("127.0.0.1", 7101)));
-        assert_eq!(split_host_port("[::1]:7101"), Some(("::1", 7101)));
-        assert_eq!(split_host_port("svc.local:1"), Some(("svc.local", 1)));
-        assert_eq!(split_host_port("::1:7101"), None);
-        assert_eq!(split_host_port("host:0"), None);
-        assert_eq!(split_host_port(":7101"), None);
-        assert_eq!(split_host_port("host"), None);
-        assert_eq!(join_host_port("::1", 7101), "[::1]:7101");
-        assert_eq!(join_host_port("[::1]", 7101), "[::1]:7101");
-        assert_eq!(join_host_port("10.0.0.1", 7101), "10.0.0.1:7101");
-    }
 }

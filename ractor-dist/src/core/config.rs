@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+mod discovery;
 mod env;
+pub(crate) use discovery::{join_host_port, split_host_port};
+pub use discovery::{DiscoverySpec, DnsFamily, SpecError};
 pub use env::{ENV_PREFIX, ENV_VARS};
 
 /// The configuration of one ractor-dist node.
@@ -31,7 +34,7 @@ pub struct DistConfig {
     /// Further sources of peers to dial (DNS A/AAAA and SRV records, a port range on this
     /// host, your own [`crate::discovery::Discovery`]); see [`crate::discovery`]. Default
     /// empty.
-    pub discovery: Vec<crate::discovery::DiscoverySpec>,
+    pub discovery: Vec<DiscoverySpec>,
     /// How often every discovery source runs again (they also run at start). An address
     /// that no source returns any more is forgotten once it is not connected (and no peer
     /// gossips it). `None`: only at start. Default 5 s.
@@ -175,7 +178,7 @@ pub enum ConfigError {
     Seed(String),
     /// A discovery source cannot work.
     #[error(transparent)]
-    Discovery(#[from] crate::discovery::SpecError),
+    Discovery(#[from] SpecError),
     /// An environment variable (`RACTOR_DIST_*`, [`DistConfig::from_env`]) does not parse.
     #[error("environment variable {var}: {reason}")]
     Env {
@@ -264,11 +267,7 @@ impl DistConfig {
 
     /// The host as peers see it: an IPv6 literal in brackets, anything else as written.
     pub fn advertised_host(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        }
+        discovery::bracketed(&self.host)
     }
 
     /// The IP address to listen on, when `host` is an IP literal (with or without
@@ -308,16 +307,12 @@ impl DistConfig {
         if self.gossip_interval.is_zero() {
             return Err(ConfigError::GossipInterval);
         }
-        let is_addr = |a: &str| {
-            a.rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
-        };
         for seed in self
             .seeds
             .iter()
             .chain(self.dial_via.iter().flat_map(|(a, b)| [a, b]))
         {
-            if !is_addr(seed) {
+            if split_host_port(seed).is_none() {
                 return Err(ConfigError::Seed(seed.clone()));
             }
         }
@@ -380,7 +375,7 @@ mod tests {
             ConfigError::RefreshInterval
         );
         assert!(matches!(
-            bad(|c| c.discovery = vec![crate::discovery::DiscoverySpec::Static(vec![])]),
+            bad(|c| c.discovery = vec![DiscoverySpec::Static(vec![])]),
             ConfigError::Discovery(_)
         ));
         assert!(matches!(
@@ -406,6 +401,42 @@ mod tests {
 #[cfg(test)]
 mod ipv6_tests {
     use super::*;
+
+    #[test]
+    fn a_seed_is_valid_exactly_when_discovery_can_split_it() {
+        for (seed, valid) in [
+            ("127.0.0.1:7101", true),
+            ("[::1]:7101", true),
+            ("node-0.svc:7101", true),
+            ("::1:7101", false),
+            ("host:0", false),
+            (":7101", false),
+            ("nohost", false),
+        ] {
+            let c = DistConfig {
+                seeds: vec![seed.into()],
+                ..DistConfig::new("a", 7101)
+            };
+            let expected = if valid {
+                Ok(())
+            } else {
+                Err(ConfigError::Seed(seed.into()))
+            };
+            assert_eq!(c.validate(), expected, "{seed}");
+            assert_eq!(split_host_port(seed).is_some(), valid, "{seed}");
+        }
+    }
+
+    #[test]
+    fn the_advertised_address_is_spelled_as_discovery_joins_it() {
+        for host in ["::1", "[::1]", "127.0.0.1", "node-0.svc"] {
+            let c = DistConfig {
+                host: host.into(),
+                ..DistConfig::new("a", 7101)
+            };
+            assert_eq!(c.addr(), join_host_port(host, 7101), "{host}");
+        }
+    }
 
     #[test]
     fn an_ipv6_host_is_advertised_in_brackets_and_listened_on() {

@@ -1,30 +1,6 @@
 //! [`Dns`] (A and AAAA records) and [`DnsSrv`] (SRV records): the peers behind a name.
 
-use std::net::IpAddr;
-
-use super::{join_host_port, BoxFuture, Discovery, DiscoveryError, Resolver};
-
-/// Which address records a [`Dns`] source asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DnsFamily {
-    /// A records (IPv4).
-    V4,
-    /// AAAA records (IPv6).
-    V6,
-    /// Both.
-    Any,
-}
-
-impl DnsFamily {
-    /// Whether `ip` is of this family.
-    pub fn admits(self, ip: &IpAddr) -> bool {
-        matches!(
-            (self, ip),
-            (DnsFamily::Any, _) | (DnsFamily::V4, IpAddr::V4(_)) | (DnsFamily::V6, IpAddr::V6(_))
-        )
-    }
-}
+use super::{join_host_port, BoxFuture, Discovery, DiscoveryError, DnsFamily, Resolver};
 
 /// Every address of a DNS name, each with the same port: a Kubernetes headless service
 /// (`ractor.default.svc.cluster.local`), a compose service. gen_cluster's A/AAAA

@@ -8,8 +8,8 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{ResolveError, TokioResolver};
 
-use super::dns::DnsFamily;
 use super::DiscoveryError;
+use super::DnsFamily;
 
 /// How long one DNS query may take before it is retried (twice at most).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -69,7 +69,8 @@ pub enum DiscoverySpec {
     },
     /// The peers of a name's SRV records ([`DnsSrv`](crate::discovery::DnsSrv)).
     Srv(String),
-    /// Every port of a range on this node's host (`DistConfig::host`; [`HostScan`]).
+    /// Every port of a range on this node's host (`DistConfig::host`;
+    /// [`HostScan`](crate::discovery::HostScan)).
     HostScan {
         /// The first port.
         first: u16,

@@ -33,6 +33,7 @@ use super::identity::{ActorKey, Incarnation, Millis, NodeName};
 use super::placement::Placement;
 
 mod commands;
+mod consumed;
 mod engine;
 mod fence;
 mod meta;
@@ -44,6 +45,7 @@ pub use commands::{
     ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg,
     RespawnStart,
 };
+pub use consumed::{Consumed, MAX_CONSUMED};
 pub use engine::{Hosted, Recovery, DROPS_PER_FRAME};
 pub use fence::Fence;
 pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};

@@ -25,8 +25,8 @@ use super::commands::{Ctx, RecoveryCommand, RecoveryConfig, RecoveryEvent, Recov
 use super::fence::Fence;
 use super::meta::{batches, spec_size, Checkpoint, NameMeta, Peers};
 use super::{
-    replica_set, Notice, ReplicaOutcome, Replicas, Respawns, SentNotices, SentOffers, Spec,
-    SpecHolders,
+    replica_set, Consumed, Notice, ReplicaOutcome, Replicas, Respawns, SentNotices, SentOffers,
+    Spec, SpecHolders,
 };
 use crate::core::{ActorKey, Incarnation, Millis, NodeName};
 
@@ -54,6 +54,8 @@ pub struct Recovery<S> {
     pub(super) rehosts: BTreeMap<(NodeName, NodeName, Incarnation), Vec<(ActorKey, NodeName)>>,
     /// Drops and rehosts sent and not acknowledged yet (sent again until they are).
     pub(super) sent_notices: SentNotices,
+    /// Losses this node respawned names for: the same offer coming again is dropped.
+    pub(super) consumed: Consumed,
     /// Drops and rehosts that came before the rehost they depend on (from another sender,
     /// so in no order with it): the spec kept here named another host then. Applied when a
     /// rehost makes the spec name that host; forgotten when a spec comes from a host.
@@ -77,6 +79,7 @@ impl<S: Checkpoint> Recovery<S> {
             drops: BTreeMap::new(),
             rehosts: BTreeMap::new(),
             sent_notices: SentNotices::default(),
+            consumed: Consumed::default(),
             early: BTreeMap::new(),
             now: Millis(0),
             fence: Fence::default(),

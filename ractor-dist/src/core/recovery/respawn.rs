@@ -179,6 +179,17 @@ impl<S: Checkpoint> Recovery<S> {
         let patience_ms = self.cfg.timing.respawn_patience_ms();
         let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
         for (key, offer, since) in self.respawns.take_all() {
+            let spec = &offer.spec;
+            if self
+                .consumed
+                .contains(&key, &spec.host, spec.host_incarnation, spec.generation)
+            {
+                // Sent again after this node respawned the name for this very loss (the
+                // name may have been stopped since): never a second time.
+                let why = "respawned for this loss already";
+                self.event(RecoveryEvent::OfferDropped { key, why });
+                continue;
+            }
             let octx = OfferContext {
                 hosted: hosted(&key),
                 // An offer naming this node was handed here and is not running: not "back".
@@ -191,6 +202,9 @@ impl<S: Checkpoint> Recovery<S> {
             };
             match decide_respawn(&me, ctx.placement, &offer, &key, octx) {
                 RespawnDecision::Spawn => {
+                    let spec = &offer.spec;
+                    self.consumed
+                        .record(&key, &spec.host, spec.host_incarnation, spec.generation);
                     let start = self.respawn_start(key, offer);
                     self.commands.push_back(RecoveryCommand::Respawn(start));
                 }

@@ -1091,3 +1091,51 @@ fn a_stale_rehost_or_drop_does_not_settle_an_offer() {
         "the offer still waits for its answer"
     );
 }
+
+/// Issue 9, F2: an offer sent again after its acknowledgement was lost reached the owner
+/// after the name it had started was stopped, and started it again. The owner remembers
+/// the loss it respawned for and drops that offer; a later loss of the same name (another
+/// host or incarnation) is still respawned.
+#[test]
+fn an_offer_sent_again_for_a_loss_already_respawned_does_not_restart_a_stopped_name() {
+    let mut r = engine("b", 2, 100_000);
+    let p = placement(&["b"]);
+    let peers = TestPeers::of(&["b"]);
+    let x = k("x");
+    let respawns = |cmds: &[RecoveryCommand<u64>]| {
+        cmds.iter()
+            .filter(|c| matches!(c, RecoveryCommand::Respawn(_)))
+            .count()
+    };
+    r.handle_offers(
+        &n("a"),
+        vec![(x.clone(), offer("d", 1, 3, 0))],
+        true,
+        ctx(0, &p, &peers),
+        |_| false,
+    );
+    assert_eq!(respawns(&drain(&mut r)), 1);
+    // The name was stopped here since (not hosted); the same offer comes again.
+    r.handle_offers(
+        &n("a"),
+        vec![(x.clone(), offer("d", 1, 3, 0))],
+        true,
+        ctx(10, &p, &peers),
+        |_| false,
+    );
+    let again = drain(&mut r);
+    assert_eq!(respawns(&again), 0, "a stopped name must not come back");
+    assert!(events(&again).contains(&RecoveryEvent::OfferDropped {
+        key: x.clone(),
+        why: "respawned for this loss already"
+    }));
+    // A new activation of the name, lost with another host, is respawned.
+    r.handle_offers(
+        &n("a"),
+        vec![(x.clone(), offer("e", 1, 0, 0))],
+        true,
+        ctx(20, &p, &peers),
+        |_| false,
+    );
+    assert_eq!(respawns(&drain(&mut r)), 1);
+}

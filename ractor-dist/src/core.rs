@@ -5,6 +5,8 @@
 //! `poll_*`. That keeps placement and membership decisions testable in microseconds with
 //! property tests, and identical on every node, build and platform.
 //!
+//! - `announcement`: the signed multicast announcement of
+//!   [`crate::discovery::Multicast`] and which announced addresses are current.
 //! - [`config`]: the node's configuration ([`config::DistConfig`]), from which the engine's
 //!   timing and limits derive.
 //! - [`engine`]: the node's protocol engine, composing the machines below.
@@ -65,6 +67,7 @@
 //! [`handoff::inbound`] (`Migrate` dedupe and reassembly), [`Recovery`] (replicas, offers,
 //! respawns, conflicts, the fence) and [`Routes`] (the one routing function).
 
+pub(crate) mod announcement;
 pub mod config;
 pub mod dialer;
 pub mod engine;

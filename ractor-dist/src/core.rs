@@ -95,7 +95,9 @@ pub use engine::{
     Arrival, Child, ChildId, DrainedExit, Engine, EngineConfig, KindInfo, Outgoing, Restore,
 };
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
-pub use hold::{HoldCaps, HoldConfig, HoldError, HoldKind, HoldQueues, MsgId, Release};
+pub use hold::{
+    HoldCaps, HoldConfig, HoldError, HoldKind, HoldQueues, LocalAdmission, MsgId, Release,
+};
 pub use identity::{ActorKey, Epoch, Incarnation, Millis, NodeName};
 pub use membership::{
     DownReason, HeartbeatOutcome, Hello, MemberInfo, Membership, MembershipCommand, MembershipEvent,

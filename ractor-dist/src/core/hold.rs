@@ -27,6 +27,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::identity::{ActorKey, Millis, NodeName};
 
+mod local;
+pub use local::LocalAdmission;
+
 /// The id of one held message, allocated by [`HoldQueues`] (unique per node and run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MsgId(pub u64);

@@ -15,8 +15,8 @@ use crate::core::config::DistConfig;
 use crate::core::error::DistError;
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 use crate::core::{
-    ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LookupCache, MeshStats,
-    NodeName, NodeStatus, Placement, Routes, Routing,
+    ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LocalAdmission, LookupCache,
+    MeshStats, NodeName, NodeStatus, Placement, Routes, Routing,
 };
 use crate::node::kind::{ErasedKind, Kinds};
 use crate::node::supervisor::SupervisorMsg;
@@ -173,12 +173,9 @@ pub(crate) struct NodeShared {
     pub(crate) leaving: std::sync::atomic::AtomicBool,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
-    /// Messages sent to the supervisor by local handles and not handled yet, per name:
-    /// while any is pending, later sends must take the same path to stay in order.
-    pending_local: Mutex<HashMap<ActorKey, u64>>,
-    /// Names whose hold queue is at its cap, and whether the node's is (published by the
-    /// supervisor from the core): local handles refuse at once instead of queueing.
-    hold_full: RwLock<(std::collections::HashSet<ActorKey>, bool)>,
+    /// Messages sent to the supervisor by local handles and not handled yet, and the full
+    /// hold queues as the supervisor last published them (see [`LocalAdmission`]).
+    local_admission: Mutex<LocalAdmission>,
     /// Replicated values (`DistNode::replicated`).
     pub(crate) replicas: crate::node::replicated::Hub,
     /// Activity and final states for passivation.
@@ -230,8 +227,7 @@ impl NodeShared {
             fenced: std::sync::atomic::AtomicBool::new(false),
             leaving: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(HashMap::new()),
-            pending_local: Mutex::new(HashMap::new()),
-            hold_full: RwLock::new(Default::default()),
+            local_admission: Mutex::default(),
             replicas,
             events: tokio::sync::broadcast::channel(1024).0,
             passivation: Default::default(),
@@ -323,62 +319,37 @@ impl NodeShared {
         }
     }
 
-    /// A local handle sent a message for `key` through the supervisor (or the supervisor
-    /// holds one). Returns how many are pending for `key` now.
-    pub(crate) fn local_send_started(&self, key: &ActorKey) -> u64 {
-        let mut pending = self.pending_local.lock().unwrap_or_else(|e| e.into_inner());
-        let n = pending.entry(key.clone()).or_insert(0);
-        *n += 1;
-        *n
+    fn local_admission(&self) -> std::sync::MutexGuard<'_, LocalAdmission> {
+        self.local_admission
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The supervisor delivered, forwarded or dropped one such message.
+    /// The supervisor holds a message of a local handle for `key` (already admitted).
+    pub(crate) fn local_send_started(&self, key: &ActorKey) {
+        self.local_admission().started(key);
+    }
+
+    /// The supervisor delivered, forwarded, held or dropped one such message.
     pub(crate) fn local_send_done(&self, key: &ActorKey) {
-        let mut pending = self.pending_local.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = pending.get_mut(key) {
-            *n -= 1;
-            if *n == 0 {
-                pending.remove(key);
-            }
-        }
+        self.local_admission().done(key);
     }
 
     /// Publishes the names whose hold queue is full, and whether the node's is.
     pub(crate) fn set_hold_full(&self, names: Vec<ActorKey>, node_full: bool) {
-        *self.hold_full.write().unwrap_or_else(|e| e.into_inner()) =
-            (names.into_iter().collect(), node_full);
+        self.local_admission().set_full(names, node_full);
     }
 
     /// Counts a message of a local handle for `key` as pending in the supervisor, unless
-    /// the hold caps refuse it: the name's queue or the node's is full (as the supervisor
-    /// last published), or the name's local messages pending or held reach the per-name
-    /// cap (the supervisor may not have caught up with them yet).
+    /// the hold caps refuse it ([`LocalAdmission::admit`]).
     pub(crate) fn local_send_admitted(&self, key: &ActorKey) -> Result<(), HoldError> {
         let caps = self.config.hold_config().caps;
-        {
-            let full = self.hold_full.read().unwrap_or_else(|e| e.into_inner());
-            let for_name = if full.0.contains(key) {
-                caps.per_name
-            } else {
-                0
-            };
-            let total = if full.1 { caps.per_node } else { 0 };
-            caps.check(key, for_name, total)?;
-        }
-        let pending = self.local_send_started(key);
-        let admitted = caps.check(key, (pending - 1) as usize, 0);
-        if admitted.is_err() {
-            self.local_send_done(key);
-        }
-        admitted
+        self.local_admission().admit(&caps, key)
     }
 
     /// True while messages of local handles for `key` wait in the supervisor.
     pub(crate) fn local_send_pending(&self, key: &ActorKey) -> bool {
-        self.pending_local
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(key)
+        self.local_admission().is_pending(key)
     }
 
     /// The hosted table, for the supervisor (its only writer) to change.

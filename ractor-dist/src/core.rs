@@ -27,6 +27,7 @@
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
 //! - [`status`]: a node's state and counters as reported to peers.
+//! - `stop`: why an activation stopped ([`StopReason`](crate::StopReason)).
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
 //! - `wire`: the versioned envelopes between nodes.
 //!
@@ -87,6 +88,7 @@ pub mod routing;
 mod sim_seeds;
 pub mod snapshot;
 pub mod status;
+pub(crate) mod stop;
 pub mod timing;
 pub(crate) mod wire;
 

@@ -26,13 +26,12 @@ use crate::node::dist_ref::DistRef;
 mod checkpoints;
 mod erased;
 mod hosted;
-mod stop;
+pub use crate::core::stop::StopReason;
 pub use checkpoints::Checkpoints;
 pub(crate) use erased::ErasedKind;
 use erased::{Factory, KindImpl};
 pub(crate) use hosted::Local;
 use hosted::{BoxFuture, Control, Hosted, Start};
-pub use stop::StopReason;
 
 /// A distributable actor kind.
 ///

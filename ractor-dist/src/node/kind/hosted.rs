@@ -251,11 +251,7 @@ impl<A: DistActor> Actor for Hosted<A> {
         let moving = self.shared.hosted(&self.key).is_some_and(|entry| {
             entry.cell.get_id() == myself.get_id() && entry.state == EntryState::Moving
         });
-        let reason = match (passivating, moving) {
-            (true, true) => StopReason::Passivated,
-            (false, true) => StopReason::Moving,
-            _ => StopReason::Stopped,
-        };
+        let reason = StopReason::of(passivating, moving);
         if reason == StopReason::Passivated {
             let _enter = self.span.enter();
             match self.actor.snapshot(state) {

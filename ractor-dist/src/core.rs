@@ -23,6 +23,7 @@
 //!   the receiving side, dedupe and chunk reassembly).
 //! - [`hold`]: messages held while their actor moves or the node settles, with caps.
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
+//! - `refresh`: one round of discovery, merging every source's latest answer.
 //! - [`replicated`]: cluster-wide CRDT values, their deltas and anti-entropy gossip.
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
@@ -82,6 +83,7 @@ pub mod membership;
 pub mod mesh;
 pub mod placement;
 pub mod recovery;
+pub(crate) mod refresh;
 pub mod replicated;
 pub mod routing;
 #[cfg(test)]

@@ -4,6 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{Epoch, NodeName};
 
+/// Whether the `count`-th occurrence of a counted problem (bad input, a refusal, a
+/// drop) is logged: the first ten, then every thousandth, so that a flood of garbage
+/// cannot flood the log while the counter keeps the exact number.
+pub(crate) fn worth_logging(count: u64) -> bool {
+    count <= 10 || count % 1000 == 0
+}
+
 /// A snapshot of one node's state and counters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -114,4 +121,15 @@ pub struct MeshStats {
     pub discovery_rounds: u64,
     /// Discovery sources that failed to answer (their previous answer was kept).
     pub discovery_errors: u64,
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::worth_logging;
+
+    #[test]
+    fn the_first_ten_and_every_thousandth_are_logged() {
+        let logged: Vec<u64> = (1..=3001).filter(|n| worth_logging(*n)).collect();
+        assert_eq!(logged, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1000, 2000, 3000]);
+    }
 }

@@ -319,7 +319,7 @@ impl<M: Message> DistRef<M> {
         let supervisor = node.supervisor()?;
         if let Err(refused) = node.local_send_admitted(&self.inner.key) {
             let n = crate::node::shared::Counters::bump(&node.counters.hold_refused);
-            if n <= 10 || n % 1000 == 0 {
+            if crate::core::status::worth_logging(n) {
                 tracing::warn!(name = %self.inner.key, error = %refused, count = n, "local send refused");
             }
             return Err(DistError::Overloaded {

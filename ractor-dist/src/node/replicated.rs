@@ -156,8 +156,7 @@ impl Inner {
                 }
                 ReplicaCommand::Refused { from, error } => {
                     let n = self.machine.stats().refused;
-                    // The first few and then every 1000th: bad input must not flood the log.
-                    if n <= 10 || n % 1000 == 0 {
+                    if crate::core::status::worth_logging(n) {
                         tracing::warn!(peer = %from, %error, count = n, "replicated value refused");
                     }
                 }

@@ -126,7 +126,7 @@ impl SupervisorState {
             }
             Command::KnownRefused { from, error } => {
                 let n = Counters::bump(&self.shared.counters.bad_frames);
-                if n <= 10 || n % 1000 == 0 {
+                if crate::core::status::worth_logging(n) {
                     tracing::warn!(peer = %from, %error, count = n, "known node set refused");
                 }
             }
@@ -186,7 +186,7 @@ impl SupervisorState {
             }
             Note::ChunkDropped { from, error } => {
                 let n = Counters::bump(&c.bad_frames);
-                if n <= 10 || n % 1000 == 0 {
+                if crate::core::status::worth_logging(n) {
                     tracing::warn!(peer = %from, %error, count = n, "snapshot chunk dropped");
                 }
             }

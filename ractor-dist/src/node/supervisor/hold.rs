@@ -118,7 +118,7 @@ impl SupervisorState {
     /// each is counted.
     fn refuse(&self, key: &ActorKey, payload: Payload, error: &HoldError) {
         let n = Counters::bump(&self.shared.counters.hold_refused);
-        if n <= 10 || n % 1000 == 0 {
+        if crate::core::status::worth_logging(n) {
             tracing::warn!(name = %key, %error, count = n, "message refused: hold queue full");
         }
         match payload {

@@ -22,8 +22,7 @@ impl SupervisorState {
             WireError::Version { .. } => Counters::bump(&self.shared.counters.version_mismatches),
             _ => Counters::bump(&self.shared.counters.bad_frames),
         };
-        // The first few and then every 1000th: a flood of garbage must not flood the log.
-        if n <= 10 || n % 1000 == 0 {
+        if crate::core::status::worth_logging(n) {
             tracing::warn!(%error, count = n, "rejected a malformed {what}");
         }
     }
@@ -156,7 +155,7 @@ impl SupervisorState {
 
     fn drop_cast(&self, key: &ActorKey, why: &str) {
         let n = Counters::bump(&self.shared.counters.dropped_casts);
-        if n <= 10 || n % 1000 == 0 {
+        if crate::core::status::worth_logging(n) {
             tracing::warn!(name = %key, reason = why, count = n, "cast dropped");
         }
     }

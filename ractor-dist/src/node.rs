@@ -36,7 +36,7 @@ pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};
 pub use ring::OnRingChange;
 pub use spawned::Spawned;
 
-use crate::core::routing::MAX_REDIRECTS;
+use crate::core::routing::{OnLoop, Redirects};
 use crate::core::wire::{Request, Response};
 use crate::core::{
     ActorKey, Context, Decision, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus,
@@ -412,22 +412,19 @@ impl DistNode {
                 limit: shared.config.max_frame_bytes,
             });
         }
-        let mut target = shared
-            .view_guard()
-            .routes
-            .owner_of(&key)
-            .cloned()
-            .unwrap_or_else(|| shared.me.clone());
-        for hops in 0..MAX_REDIRECTS {
+        let first = shared.view_guard().routes.owner_of(&key).cloned();
+        let mut follow =
+            Redirects::new(first.unwrap_or_else(|| shared.me.clone()), OnLoop::AskAgain);
+        loop {
             let request = Request::Spawn {
                 key: key.clone(),
                 kind: A::KIND.to_string(),
                 args: args.clone(),
-                hops: hops as u8,
+                hops: follow.hops(),
             };
             let asked_in = shared.view_guard().epoch();
             match shared
-                .request(&target, &request, shared.config.request_timeout)
+                .request(follow.target(), &request, shared.config.request_timeout)
                 .await?
             {
                 Response::Spawned { host, created } => {
@@ -438,7 +435,13 @@ impl DistNode {
                         false => Spawned::Found(actor),
                     });
                 }
-                Response::Redirect { host } => target = host,
+                Response::Redirect { host } => {
+                    if !follow.redirected(host) {
+                        return Err(DistError::Protocol(format!(
+                            "spawn of {key} redirected too often"
+                        )));
+                    }
+                }
                 Response::Err(e) => {
                     return Err(match DistError::from(e) {
                         DistError::KindMismatch { key, running, .. } => DistError::KindMismatch {
@@ -456,9 +459,6 @@ impl DistNode {
                 }
             }
         }
-        Err(DistError::Protocol(format!(
-            "spawn of {key} redirected too often"
-        )))
     }
 
     /// A [`DistRef`] to the actor `id` of the on-demand kind `A` (registered with
@@ -532,24 +532,27 @@ pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeNa
     let decision = shared
         .route_handle(&shared.view_guard(), key, Context::Ask)
         .0;
-    let mut target = match decision {
+    let mut follow = match decision {
         Decision::Found(host) => return Ok(host),
-        Decision::AskNode(node) => node,
+        Decision::AskNode(node) => Redirects::new(node, OnLoop::GiveUp),
         _ => return Err(DistError::NodeDown),
     };
-    for _ in 0..MAX_REDIRECTS {
+    loop {
         let request = Request::Lookup { key: key.clone() };
         let asked_in = shared.view_guard().epoch();
         match shared
-            .request(&target, &request, shared.config.request_timeout)
+            .request(follow.target(), &request, shared.config.request_timeout)
             .await?
         {
             Response::Found { host } => {
                 shared.remember_host(key, host.clone(), asked_in);
                 return Ok(host);
             }
-            Response::Redirect { host } if host != target => target = host,
-            Response::Redirect { .. } => break,
+            Response::Redirect { host } => {
+                if !follow.redirected(host) {
+                    return Err(DistError::NotFound(key.clone()));
+                }
+            }
             Response::Err(e) => {
                 shared.forget_host(key);
                 return Err(e.into());
@@ -561,5 +564,4 @@ pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeNa
             }
         }
     }
-    Err(DistError::NotFound(key.clone()))
 }

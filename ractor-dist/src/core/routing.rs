@@ -35,8 +35,10 @@ use super::identity::{ActorKey, Epoch, NodeName};
 use super::placement::Placement;
 
 mod cache;
+mod redirects;
 
 pub use cache::LookupCache;
+pub use redirects::{OnLoop, Redirects};
 
 /// How many times a cast may be forwarded between nodes before it is dropped.
 pub const MAX_HOPS: u8 = 3;
@@ -44,7 +46,8 @@ pub const MAX_HOPS: u8 = 3;
 /// How many times a spawn request may be redirected before the receiving node spawns it.
 pub const MAX_SPAWN_HOPS: u8 = 3;
 
-/// How many redirects a handle (spawn, lookup, call, stop) follows.
+/// How many nodes a request of a handle (spawn, lookup, call, stop) asks, following
+/// redirects ([`Redirects`]), and how many times a send re-resolves a stale route.
 pub const MAX_REDIRECTS: usize = 4;
 
 /// Where a hosted actor is in its life on this node.

@@ -21,6 +21,7 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, Message, MessagingErr};
 
 use crate::core::error::DistError;
+use crate::core::routing::{OnLoop, Redirects, MAX_REDIRECTS};
 use crate::core::wire::{CastItem, Request, Response};
 use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::kind::Local;
@@ -33,9 +34,6 @@ mod encode;
 mod timers;
 
 pub(crate) use encode::{decoding_for, NodeRegistration};
-
-/// How many times a send re-resolves a stale route before giving up.
-const MAX_ATTEMPTS: usize = 4;
 
 #[derive(Clone)]
 enum Route {
@@ -268,7 +266,7 @@ impl<M: Message> DistRef<M> {
     }
 
     fn send_slow(&self, mut message: M) -> Result<(), DistError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..MAX_REDIRECTS {
             match self.resolve()? {
                 Route::Local { cell, .. } => match self.send_local(&cell, message)? {
                     None => return Ok(()),
@@ -427,14 +425,16 @@ impl<M: Message> DistRef<M> {
     pub async fn stop(&self) -> Result<(), DistError> {
         let node = self.shared()?;
         let key = &self.inner.key;
-        let mut target = match node.route_handle(&node.view_guard(), key, Context::Ask).0 {
-            Decision::Found(host) | Decision::AskNode(host) => host,
+        let mut follow = match node.route_handle(&node.view_guard(), key, Context::Ask).0 {
+            Decision::Found(host) | Decision::AskNode(host) => {
+                Redirects::new(host, OnLoop::AskAgain)
+            }
             _ => return Err(DistError::NodeDown),
         };
-        for _ in 0..MAX_ATTEMPTS {
+        loop {
             let request = Request::Stop { key: key.clone() };
             match node
-                .request(&target, &request, node.config.request_timeout)
+                .request(follow.target(), &request, node.config.request_timeout)
                 .await?
             {
                 Response::Stopped => {
@@ -442,7 +442,11 @@ impl<M: Message> DistRef<M> {
                     self.invalidate();
                     return Ok(());
                 }
-                Response::Redirect { host } => target = host,
+                Response::Redirect { host } => {
+                    if !follow.redirected(host) {
+                        return Err(DistError::NotFound(key.clone()));
+                    }
+                }
                 Response::Err(e) => return Err(e.into()),
                 other => {
                     return Err(DistError::Protocol(format!(
@@ -451,7 +455,6 @@ impl<M: Message> DistRef<M> {
                 }
             }
         }
-        Err(DistError::NotFound(key.clone()))
     }
 
     /// The node the actor runs on now (asks its directory node unless it is local or

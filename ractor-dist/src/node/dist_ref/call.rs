@@ -7,8 +7,9 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorRef, Message, RpcReplyPort};
 use tokio::time::Instant;
 
-use super::{DistRef, Fast, Route, MAX_ATTEMPTS};
+use super::{DistRef, Fast, Route};
 use crate::core::error::DistError;
+use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::NodeName;
 use crate::node::supervisor::SupervisorMsg;
@@ -89,7 +90,7 @@ impl<M: Message> DistRef<M> {
             Fast::Slow(message) => message,
         };
         let mut message = message;
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..MAX_REDIRECTS {
             match self.resolve()? {
                 Route::Local { cell, .. } => match self.send_local(&cell, message)? {
                     None => return Ok(()),
@@ -158,7 +159,7 @@ impl<M: Message> DistRef<M> {
         let node = self.shared()?;
         let key = &self.inner.key;
         let deadline = Instant::now() + timeout;
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..MAX_REDIRECTS {
             let host = match self.resolve()? {
                 Route::Local { cell, .. } => {
                     // It came here meanwhile: deliver the serialized call locally.

@@ -5,6 +5,8 @@
 //! `poll_*`. That keeps placement and membership decisions testable in microseconds with
 //! property tests, and identical on every node, build and platform.
 //!
+//! - [`admission`]: which frames from peers are acted on (identity per frame, bounds on
+//!   the values peers supply).
 //! - `announcement`: the signed multicast announcement of
 //!   [`crate::discovery::Multicast`] and which announced addresses are current.
 //! - [`config`]: the node's configuration ([`config::DistConfig`]), from which the engine's
@@ -69,6 +71,7 @@
 //! [`handoff::inbound`] (`Migrate` dedupe and reassembly), [`Recovery`] (replicas, offers,
 //! respawns, conflicts, the fence) and [`Routes`] (the one routing function).
 
+pub mod admission;
 pub(crate) mod announcement;
 pub mod config;
 pub mod dialer;
@@ -115,5 +118,5 @@ pub use recovery::{
 };
 pub use routing::{Context, Decision, Facts, LookupCache, Residence, Routes, Routing};
 pub use snapshot::Snapshot;
-pub use status::{MeshStats, NodeStatus};
+pub use status::{MeshStats, NodeStatus, SecurityStats};
 pub use timing::Timing;

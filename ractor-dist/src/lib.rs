@@ -136,8 +136,9 @@
 //!   tokio, no ractor, no clock.
 //! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
 //!   `DistSupervisor` (the only actor peers see), which executes what the core decides.
-//! - [`transport`]: how nodes reach each other (ractor_cluster, or [`transport::MemoryNetwork`]
-//!   for in-process tests).
+//! - [`transport`]: how nodes reach each other (ractor_cluster behind the node's own
+//!   listener, with the handshake timeout, the pending cap and optional mutual TLS; or
+//!   [`transport::MemoryNetwork`] for in-process tests).
 //! - [`discovery`]: where peers come from (a static list, DNS A/AAAA and SRV records, a
 //!   host's port range, signed LAN multicast announcements, your own
 //!   [`discovery::Discovery`]); it resolves, the core's mesh decides what to dial and forget.
@@ -155,6 +156,8 @@
 //!    batched per peer) → the peer's supervisor.
 //! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
 //!    (`core/wire.rs`); a cast goes to [`core::Engine`]'s `dispatch_cast`
+//!    (after [`core::admission`]: the frame names the peer whose session token it carries,
+//!    `node/supervisor/tokens.rs`, and its values are in bounds)
 //!    (`core/engine/dispatch.rs`: [`core::routing`] and the admission of [`core::handoff`]:
 //!    deliver here, forward, hold while the name moves, park while the node settles), and
 //!    a held one waits in [`core::hold`]; control frames go to `Engine::handle_frame`
@@ -211,10 +214,11 @@ pub mod __private {
 pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Push, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
-    ActorKey, Epoch, Incarnation, MembershipEvent, MeshStats, NodeName, NodeStatus, Snapshot,
+    ActorKey, Epoch, Incarnation, MembershipEvent, MeshStats, NodeName, NodeStatus, SecurityStats,
+    Snapshot,
 };
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
     Changes, Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
-    OnRingChange, OnStateChange, Replicated, Spawned, StopReason, ValueChange,
+    OnRingChange, OnStateChange, Replicated, Spawned, StopReason, TlsFiles, ValueChange,
 };

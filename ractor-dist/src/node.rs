@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use ractor::{Actor, Message};
 use ractor_cluster::node::NodeConnectionMode;
-use ractor_cluster::NodeServer;
+use ractor_cluster::{IncomingEncryptionMode, NodeServer, NodeServerMessage};
 use tokio::sync::broadcast;
 
-pub use crate::core::config::{ConfigError, DistConfig};
+pub use crate::core::config::{ConfigError, DistConfig, TlsFiles};
 pub use crate::core::error::DistError;
 pub use dist_ref::DistRef;
 pub use kind::{Checkpoints, DistActor, Kinds, StopReason};
@@ -42,6 +42,8 @@ use crate::core::{
     ActorKey, Context, Decision, Epoch, Incarnation, MembershipEvent, NodeName, NodeStatus,
 };
 use crate::transport::cluster::ClusterTransport;
+use crate::transport::listener;
+use crate::transport::security::{Security, SecurityCounters};
 use crate::transport::Transport;
 use shared::NodeShared;
 use supervisor::{DistSupervisor, SupervisorArgs, SupervisorMsg};
@@ -84,30 +86,57 @@ impl DistNode {
     /// server running without a node (the process must then exit).
     pub async fn start(config: DistConfig, kinds: Kinds) -> Result<DistNode, DistError> {
         config.validate()?;
+        config.check_cookie()?;
         if ractor::registry::where_is(SUPERVISOR_NAME).is_some() {
             return Err(DistError::Start(
                 "a ractor-dist node already runs in this process (ractor_cluster's registry is process-global)".to_string(),
             ));
         }
+        let counters = Arc::new(SecurityCounters::default());
+        let security =
+            Arc::new(Security::new(&config, counters.clone()).map_err(DistError::Start)?);
+        // This node accepts on the addresses its host is (see `transport::listener`); the
+        // NodeServer's own listener gets an ephemeral loopback port nothing dials.
+        let ips = listener::listen_ips(&config)
+            .await
+            .map_err(DistError::Start)?;
+        let listeners = listener::bind(&ips, config.port)
+            .await
+            .map_err(DistError::Start)?;
+        let encryption = security
+            .tls
+            .as_ref()
+            .map(|tls| IncomingEncryptionMode::Tls(tls.acceptor.clone()));
         let server = NodeServer::new(
-            config.port,
+            0,
             config.cookie.clone(),
             config.name.clone(),
             // An IPv6 literal in brackets, so that the session's address is dialable.
             config.advertised_host(),
-            None,
+            encryption,
             Some(NodeConnectionMode::Isolated),
-        );
-        let server = match config.listen_ip() {
-            Some(ip) => server.with_listen_addr(ip),
-            None => server,
-        };
+        )
+        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into());
         let (node_server, _) = Actor::spawn(None, server, ())
             .await
-            .map_err(|e| DistError::Start(format!("cannot listen on {}: {e}", config.addr())))?;
-        let transport = ClusterTransport::new(node_server.clone(), config.dial_via.clone());
-        let started =
-            Self::start_with(config, kinds, Arc::new(transport), Some(SUPERVISOR_NAME)).await;
+            .map_err(|e| DistError::Start(format!("cannot start the node server: {e}")))?;
+        // Peers are told the port this node accepts on (after the server's own listener
+        // told it its ephemeral one).
+        let _ = node_server.cast(NodeServerMessage::PortChanged { port: config.port });
+        let transport = ClusterTransport::new(
+            node_server.clone(),
+            config.dial_via.clone(),
+            security,
+            listeners,
+        );
+        let started = Self::start_with(
+            config,
+            kinds,
+            Arc::new(transport),
+            Some(SUPERVISOR_NAME),
+            counters,
+        )
+        .await;
         if started.is_err() {
             node_server.stop(None);
         }
@@ -148,10 +177,16 @@ impl DistNode {
         kinds: Kinds,
         transport: Arc<dyn Transport>,
         registry_name: Option<&str>,
+        security: Arc<SecurityCounters>,
     ) -> Result<DistNode, DistError> {
         config.validate()?;
         let incarnation = Incarnation(rand::random());
-        let shared = Arc::new(NodeShared::new(config.clone(), kinds, incarnation));
+        let shared = Arc::new(NodeShared::new(
+            config.clone(),
+            kinds,
+            incarnation,
+            security,
+        ));
         let known_file = match nodes::read_known_file(config.data_dir.as_deref(), &shared.me) {
             Ok(file) => file,
             Err(e) => {
@@ -256,6 +291,19 @@ impl DistNode {
     /// This node's state and counters.
     pub fn status(&self) -> NodeStatus {
         self.shared.status()
+    }
+
+    /// What this node refused at its door: TLS handshakes, sessions whose certificate did
+    /// not name their peer, connections past the handshake timeout or the pending cap, and
+    /// forged or out-of-bounds frames (see the README's "Security"). All zero on the
+    /// in-memory transport but `frames_refused`.
+    pub fn security_stats(&self) -> crate::SecurityStats {
+        let refused = self
+            .shared
+            .counters
+            .frames_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.shared.security.stats(refused)
     }
 
     /// How this node keeps its mesh: dials, dial targets, sessions replaced.

@@ -15,7 +15,9 @@
 //!   layer use ([`MemoryNetwork::start`]).
 
 pub(crate) mod cluster;
+pub(crate) mod listener;
 mod memory;
+pub(crate) mod security;
 
 use std::collections::HashMap;
 use std::future::Future;

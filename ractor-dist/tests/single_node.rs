@@ -147,6 +147,32 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     // An invalid configuration is refused before anything starts.
     let bad = DistNode::start(DistConfig::new("x", 0), Kinds::new()).await;
     assert!(matches!(bad, Err(DistError::Config(_))), "{bad:?}");
+    // So is the default cookie on a node listening beyond loopback, unless allowed.
+    let open = DistConfig {
+        host: "0.0.0.0".into(),
+        ..DistConfig::new("x", 7100)
+    };
+    let bad = DistNode::start(open.clone(), Kinds::new()).await;
+    assert!(
+        matches!(
+            bad,
+            Err(DistError::Config(
+                ractor_dist::ConfigError::DefaultCookie { .. }
+            ))
+        ),
+        "{bad:?}"
+    );
+    // An unreadable TLS file is a start error, not a node without TLS.
+    let tls = DistConfig {
+        tls: Some(ractor_dist::TlsFiles {
+            cert: "/nonexistent/a.pem".into(),
+            key: "/nonexistent/a.key".into(),
+            ca: "/nonexistent/ca.pem".into(),
+        }),
+        ..DistConfig::for_tests("x", 7100)
+    };
+    let bad = DistNode::start(tls, Kinds::new()).await;
+    assert!(matches!(bad, Err(DistError::Start(_))), "{bad:?}");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -59,7 +59,8 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
 /// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--discovery SPEC]...
-/// [--nameserver IP:PORT] [--refresh-ms N] [--cookie C]
+/// [--nameserver IP:PORT] [--refresh-ms N] [--cookie C] [--allow-default-cookie]
+/// [--tls-cert PATH --tls-key PATH --tls-ca PATH] [--handshake-timeout-ms N] [--max-pending N]
 /// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--weight W]
 /// [--max-frame-bytes N]
 /// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
@@ -161,6 +162,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
     let mut ghost = false;
     let mut name = set("RACTOR_DIST_NAME").then(|| config.name.clone());
     let mut port = set("RACTOR_DIST_PORT").then_some(config.port);
+    let mut tls: [Option<std::path::PathBuf>; 3] = [None, None, None];
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -183,6 +185,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
                 config.refresh_interval = (ms > 0).then(|| Duration::from_millis(ms));
             }
             "--cookie" => config.cookie = value()?,
+            "--allow-default-cookie" => config.allow_default_cookie = true,
+            "--tls-cert" => tls[0] = Some(value()?.into()),
+            "--tls-key" => tls[1] = Some(value()?.into()),
+            "--tls-ca" => tls[2] = Some(value()?.into()),
+            "--handshake-timeout-ms" => {
+                config.handshake_timeout = Duration::from_millis(value()?.parse()?)
+            }
+            "--max-pending" => {
+                config.max_pending_connections = value()?.parse().context("--max-pending")?
+            }
             "--heartbeat-ms" => {
                 config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
             }
@@ -210,6 +222,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failur
             }
             other => fail!("unknown argument {other:?}"),
         }
+    }
+    match tls {
+        [Some(cert), Some(key), Some(ca)] => {
+            config.tls = Some(ractor_dist::TlsFiles { cert, key, ca })
+        }
+        [None, None, None] => {}
+        _ => fail!("--tls-cert, --tls-key and --tls-ca go together"),
     }
     config.name =
         name.ok_or_else(|| Failure("--name (or RACTOR_DIST_NAME) is required".to_string()))?;
@@ -444,6 +463,13 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                     " dials={} dial_targets={} dials_identified={} sessions_replaced={} dials_forgotten={} discovered={} discovery_rounds={} discovery_errors={}",
                     m.dials, m.dial_targets, m.dials_identified, m.sessions_replaced,
                     m.dials_forgotten, m.discovered, m.discovery_rounds, m.discovery_errors
+                )
+            } + &{
+                let t = node.security_stats();
+                format!(
+                    " frames_refused={} tls_failures={} identity_mismatches={} handshake_timeouts={} connections_over_cap={} pending_connections={}",
+                    t.frames_refused, t.tls_failures, t.identity_mismatches, t.handshake_timeouts,
+                    t.connections_over_cap, t.pending_connections
                 )
             } + &{
                 let r = node.replica_stats();

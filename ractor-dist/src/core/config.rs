@@ -6,7 +6,9 @@ mod discovery;
 mod env;
 pub(crate) use discovery::{join_host_port, split_host_port};
 pub use discovery::{DiscoverySpec, DnsFamily, SpecError};
+mod security;
 pub use env::{ENV_PREFIX, ENV_VARS};
+pub use security::{TlsFiles, DEFAULT_COOKIE};
 
 /// The configuration of one ractor-dist node.
 ///
@@ -24,8 +26,24 @@ pub struct DistConfig {
     /// TCP port to listen on. Must not be 0: peers learn this port. Default 7100.
     pub port: u16,
     /// The shared secret of the cluster (ractor_cluster's challenge/response cookie; never
-    /// sent in clear). Default `"ractor-dist"`.
+    /// sent in clear). Default [`DEFAULT_COOKIE`], which a node listening beyond loopback
+    /// refuses unless [`DistConfig::allow_default_cookie`] is set.
     pub cookie: String,
+    /// Start with the default cookie although the node listens beyond loopback (anyone who
+    /// reads this crate knows that cookie). Default false.
+    pub allow_default_cookie: bool,
+    /// Mutual TLS on every session: this node's certificate and key and the cluster's CA
+    /// (see [`TlsFiles`]). `None`: plain TCP, the cookie alone authenticates. Default `None`.
+    pub tls: Option<TlsFiles>,
+    /// How long each step of opening a session may take: the TLS handshake, then
+    /// ractor_cluster's cookie challenge until the session is authenticated. A connection
+    /// that takes longer (a client that connects and sends nothing) is closed and counted
+    /// (`SecurityStats::handshake_timeouts`). Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Most incoming connections still opening (not authenticated) at once; a connection
+    /// accepted beyond it is closed at once and counted
+    /// (`SecurityStats::connections_over_cap`). Default 64.
+    pub max_pending_connections: usize,
     /// `host:port` addresses to dial at start and whenever they are not connected (never
     /// forgotten). Peers' addresses learned through gossip are dialed too, so one reachable
     /// seed is enough. A seed that is a host name also dials every address it resolves to
@@ -52,7 +70,7 @@ pub struct DistConfig {
     /// Cap of the redial delay. Default 5 s.
     pub reconnect_max: Duration,
     /// This node's placement capacity relative to others (2.0 takes about twice the names
-    /// of 1.0). Default 1.0.
+    /// of 1.0), within 0.001..=1000 (peers refuse other weights). Default 1.0.
     pub weight: f64,
     /// How many times a panicking actor is restarted within [`DistConfig::restart_window`]
     /// before it is removed. Default 5.
@@ -117,7 +135,11 @@ impl Default for DistConfig {
             name: "node".to_string(),
             host: "127.0.0.1".to_string(),
             port: 7100,
-            cookie: "ractor-dist".to_string(),
+            cookie: DEFAULT_COOKIE.to_string(),
+            allow_default_cookie: false,
+            tls: None,
+            handshake_timeout: Duration::from_secs(5),
+            max_pending_connections: 64,
             seeds: Vec::new(),
             discovery: Vec::new(),
             refresh_interval: Some(Duration::from_secs(5)),
@@ -164,8 +186,8 @@ pub enum ConfigError {
         /// The configured deadline.
         deadline: Duration,
     },
-    /// The weight is not a positive normal number.
-    #[error("weight must be a positive number, got {0}")]
+    /// The weight is not within `core::admission::MIN_WEIGHT..=MAX_WEIGHT` (0.001..=1000).
+    #[error("weight must be within 0.001..=1000, got {0}")]
     Weight(f64),
     /// The frame limit is 0 or not below ractor_cluster's 16 MiB.
     #[error("max_frame_bytes must be between 1 KiB and 16 MiB - 64 KiB, got {0}")]
@@ -190,6 +212,16 @@ pub enum ConfigError {
     /// `refresh_interval` is zero (use `None` to refresh never).
     #[error("refresh_interval must not be zero (None turns refreshing off)")]
     RefreshInterval,
+    /// The default cookie on a node listening beyond loopback, without
+    /// [`DistConfig::allow_default_cookie`].
+    #[error("the default cookie is refused on a node listening on {host}: set a cookie (--cookie, RACTOR_DIST_COOKIE) or allow_default_cookie")]
+    DefaultCookie {
+        /// The host the node listens on.
+        host: String,
+    },
+    /// `handshake_timeout` or `max_pending_connections` is zero.
+    #[error("handshake_timeout and max_pending_connections must not be zero")]
+    Handshake,
     /// `replicas` is 0 (1 is the smallest: the host alone).
     #[error("replicas must be at least 1 (the host itself)")]
     Replicas,
@@ -298,7 +330,8 @@ impl DistConfig {
                 deadline: self.heartbeat_deadline,
             });
         }
-        if !(self.weight.is_normal() && self.weight > 0.0) {
+        // Peers refuse a hello with a weight outside these bounds.
+        if super::admission::weight(self.weight).is_err() {
             return Err(ConfigError::Weight(self.weight));
         }
         if self.max_frame_bytes < 1024 || self.max_frame_bytes > 16 * 1024 * 1024 - 64 * 1024 {
@@ -306,6 +339,9 @@ impl DistConfig {
         }
         if self.gossip_interval.is_zero() {
             return Err(ConfigError::GossipInterval);
+        }
+        if self.handshake_timeout.is_zero() || self.max_pending_connections == 0 {
+            return Err(ConfigError::Handshake);
         }
         for seed in self
             .seeds

@@ -85,6 +85,8 @@ pub struct NodeStatus {
     /// Messages refused because a hold queue was at its cap (calls answered with an
     /// error, local sends returned one, casts from peers dropped).
     pub hold_refused: u64,
+    /// Frames and requests from authenticated peers that were refused: they named another
+    /// sender than their session's peer, carried no session token, or values out of bounds
     /// Views this node settled by the handoff deadline, without every peer's barrier
     /// (parked messages were then released without waiting for the handoffs they wait
     /// for). 0 in a cluster without faults.
@@ -95,6 +97,11 @@ pub struct NodeStatus {
     /// Drops and rehosts of specs sent again because their holder did not acknowledge them
     /// in time.
     pub notices_resent: u64,
+    /// Frames and requests from peers that were refused: they named another sender than
+    /// their session's peer, carried no session token, or values out of bounds or that
+    /// their sender is not entitled to send (see [`crate::core::admission`]), plus session
+    /// tokens their claimed issuer did not confirm. Nothing changed because of them.
+    pub frames_refused: u64,
 }
 
 /// How this node keeps its mesh: dials and sessions (local only, not sent to peers).
@@ -121,6 +128,29 @@ pub struct MeshStats {
     pub discovery_rounds: u64,
     /// Discovery sources that failed to answer (their previous answer was kept).
     pub discovery_errors: u64,
+}
+
+/// What a node refused at its door (local only, not sent to peers): connections that did
+/// not open a session, sessions whose certificate did not name their peer, and frames that
+/// named another sender than their session's peer or carried values out of bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecurityStats {
+    /// TLS handshakes that failed, incoming or outgoing (a plaintext peer, a certificate of
+    /// another CA, no certificate).
+    pub tls_failures: u64,
+    /// Sessions closed because the peer's certificate does not name the node it
+    /// authenticated as.
+    pub identity_mismatches: u64,
+    /// Connections closed because they did not open a session within the handshake
+    /// timeout (TLS handshake, then cookie challenge).
+    pub handshake_timeouts: u64,
+    /// Incoming connections closed at accept because too many were still opening.
+    pub connections_over_cap: u64,
+    /// Incoming connections opening now (a gauge).
+    pub pending_connections: u64,
+    /// As [`NodeStatus::frames_refused`].
+    pub frames_refused: u64,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -137,6 +137,10 @@ pub(crate) enum FrameBody {
     /// The sender applied the `Unreplicate` or `Rehost` of this batch: stop sending it
     /// again. Added in version 8 (with the batch numbers of those two).
     NoticesTaken { batch: u64 },
+    /// A session token: put it on every frame and request sent to this frame's sender,
+    /// once that sender confirmed it (`Request::Confirm`) over its own session. Added in
+    /// version 9.
+    Token { token: u128 },
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -238,6 +242,9 @@ pub(crate) enum Request {
     Stop { key: ActorKey },
     /// Statistics of the receiving node.
     Status,
+    /// To whom did the receiver issue this session token? Answered with
+    /// `Response::TokenOwner`. Added in version 9.
+    Confirm { token: u128 },
 }
 
 /// The answer to a [`Request`].
@@ -257,6 +264,8 @@ pub(crate) enum Response {
     Status(Box<super::NodeStatus>),
     /// The request failed.
     Err(RemoteError),
+    /// The peer the token of a `Request::Confirm` was issued to (`None`: no such token).
+    TokenOwner(Option<NodeName>),
 }
 
 /// An error reported by a remote supervisor.
@@ -403,7 +412,8 @@ mod tests {
     /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,
     /// `NodeStatus::hold_refused`) without a version bump once (5 added
     /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack; 8 numbered
-    /// drops and rehosts). Whoever changes an
+    /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
+    /// and `NodeStatus::frames_refused`). Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
     fn the_wire_shape_is_pinned_to_its_protocol_version() {
@@ -411,18 +421,18 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 8, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 9, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                8, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                9, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );
     }
 
-    /// `RemoteError::KindMismatch` was added after the last version bump: it must come last,
-    /// leaving every earlier answer's bytes as pinned above.
+    /// `RemoteError::KindMismatch` came after the others (added between two version bumps):
+    /// it stays last, leaving every earlier answer's bytes as pinned above.
     #[test]
     fn the_kind_mismatch_answer_is_the_last_remote_error() {
         let mismatch = encode(&Response::Err(RemoteError::KindMismatch {
@@ -432,7 +442,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                8, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                9, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -446,11 +456,11 @@ mod tests {
     #[test]
     fn rejects_other_versions_and_garbage_with_clear_errors() {
         let mut bytes = encode(&Request::Status);
-        bytes[0] = 9;
+        bytes[0] = 99;
         assert_eq!(
             decode::<Request>(&bytes, 1 << 20).unwrap_err(),
             WireError::Version {
-                peer: 9,
+                peer: 99,
                 ours: PROTOCOL_VERSION
             }
         );

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use ractor::message::SerializedMessage;
-use ractor::{ActorCell, ActorRef, Message, MessagingErr};
+use ractor::{ActorCell, Message, MessagingErr};
 
 use crate::core::error::DistError;
 use crate::core::routing::{OnLoop, Redirects, MAX_REDIRECTS};
@@ -26,7 +26,7 @@ use crate::core::wire::{CastItem, Request, Response};
 use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
-use crate::node::supervisor::SupervisorMsg;
+use crate::node::supervisor::{Gateway, SupervisorMsg};
 use crate::node::telemetry;
 
 mod call;
@@ -48,7 +48,7 @@ enum Route {
     Remote {
         generation: u64,
         host: NodeName,
-        peer: ActorRef<SupervisorMsg>,
+        peer: Gateway,
     },
 }
 
@@ -58,7 +58,7 @@ static UNRESOLVED: std::sync::LazyLock<Arc<Route>> =
 
 enum Fast<M> {
     Done,
-    Remote(M, NodeName, ActorRef<SupervisorMsg>, u64),
+    Remote(M, NodeName, Gateway, u64),
     Slow(M),
 }
 
@@ -343,7 +343,7 @@ impl<M: Message> DistRef<M> {
         &self,
         message: M,
         host: NodeName,
-        peer: ActorRef<SupervisorMsg>,
+        peer: Gateway,
         generation: u64,
     ) -> Result<Option<M>, DistError> {
         match self.serialize(message)? {

@@ -25,7 +25,6 @@ use crate::core::replicated::{
 use crate::core::wire::{self, Frame, FrameBody};
 use crate::core::{MembershipEvent, Millis, NodeName};
 use crate::node::shared::NodeShared;
-use crate::node::supervisor::SupervisorMsg;
 
 thread_local! {
     /// Set while an `update` closure runs on this thread.
@@ -193,7 +192,7 @@ fn send(shared: &NodeShared, to: &NodeName, msg: ReplicaMsg) {
         incarnation: shared.incarnation,
         body: FrameBody::Replica(msg),
     };
-    let _ = peer.cast(SupervisorMsg::Frame(wire::encode(&frame)));
+    let _ = peer.frame(wire::encode(&frame));
 }
 
 /// Runs the gossip timer of a node until its supervisor stops: ticks every

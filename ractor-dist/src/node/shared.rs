@@ -19,14 +19,15 @@ use crate::core::{
     MeshStats, NodeName, NodeStatus, Placement, Routes, Routing,
 };
 use crate::node::kind::{ErasedKind, Kinds};
-use crate::node::supervisor::SupervisorMsg;
+use crate::node::supervisor::{Gateway, SupervisorMsg, Token};
+use crate::transport::security::SecurityCounters;
 
 /// The membership view a node routes by: the routing snapshot of the core and the
 /// supervisors of the members this node is connected to. Published as a whole, atomically.
 #[derive(Debug)]
 pub(crate) struct View {
     pub(crate) routes: Routes,
-    pub(crate) supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
+    pub(crate) supervisors: HashMap<NodeName, Gateway>,
 }
 
 impl View {
@@ -59,7 +60,7 @@ impl HostedEntry {
 /// Casts waiting to be sent to one peer as a single batch frame.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    peer: Option<ActorRef<SupervisorMsg>>,
+    peer: Option<Gateway>,
     items: Vec<CastItem>,
     bytes: usize,
     scheduled: bool,
@@ -113,6 +114,8 @@ pub(crate) struct Counters {
     pub(crate) discovery_errors: AtomicU64,
     pub(crate) offers_resent: AtomicU64,
     pub(crate) notices_resent: AtomicU64,
+    /// Frames, requests and session tokens refused (`NodeStatus::frames_refused`).
+    pub(crate) frames_refused: AtomicU64,
 }
 
 impl Counters {
@@ -160,7 +163,11 @@ pub(crate) struct NodeShared {
     /// Where names were last found, by epoch (the per-node lookup cache).
     cache: Mutex<LookupCache>,
     pub(crate) supervisor: OnceLock<ActorRef<SupervisorMsg>>,
+    /// The session token of local handles' requests to this node (never sent to a peer).
+    pub(crate) local_token: Token,
     pub(crate) counters: Counters,
+    /// Connections and sessions the transport refused.
+    pub(crate) security: Arc<SecurityCounters>,
     /// Gauges published by the supervisor.
     pub(crate) moving: AtomicU64,
     pub(crate) buffered: AtomicU64,
@@ -196,7 +203,12 @@ impl std::fmt::Debug for NodeShared {
 }
 
 impl NodeShared {
-    pub(crate) fn new(config: DistConfig, kinds: Kinds, incarnation: Incarnation) -> Self {
+    pub(crate) fn new(
+        config: DistConfig,
+        kinds: Kinds,
+        incarnation: Incarnation,
+        security: Arc<SecurityCounters>,
+    ) -> Self {
         let me = NodeName::new(config.node_name());
         let replicas = crate::node::replicated::Hub::new(
             replica_config(&me, incarnation, &config),
@@ -217,6 +229,8 @@ impl NodeShared {
             hosted: RwLock::new(HashMap::new()),
             cache: Mutex::new(cache),
             supervisor: OnceLock::new(),
+            security,
+            local_token: crate::node::supervisor::fresh_token(),
             counters: Counters::default(),
             moving: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
@@ -315,7 +329,7 @@ impl NodeShared {
             body: marker.clone(),
         });
         for gw in supervisors.values() {
-            let _ = gw.cast(SupervisorMsg::Frame(frame.clone()));
+            let _ = gw.frame(frame.clone());
         }
     }
 
@@ -402,12 +416,9 @@ impl NodeShared {
     }
 
     /// The supervisor of `node`: ours, or a peer's proxy.
-    pub(crate) fn peer_supervisor(
-        &self,
-        node: &NodeName,
-    ) -> Result<ActorRef<SupervisorMsg>, DistError> {
+    pub(crate) fn peer_supervisor(&self, node: &NodeName) -> Result<Gateway, DistError> {
         if *node == self.me {
-            return self.supervisor().cloned();
+            return Ok(Gateway::new(self.supervisor()?.clone(), self.local_token));
         }
         self.view
             .load()
@@ -424,7 +435,7 @@ impl NodeShared {
     pub(crate) fn enqueue_cast(
         self: &Arc<Self>,
         host: &NodeName,
-        peer: &ActorRef<SupervisorMsg>,
+        peer: &Gateway,
         item: CastItem,
         generation: u64,
     ) -> Result<bool, DistError> {
@@ -459,7 +470,7 @@ impl NodeShared {
     }
 
     /// Sends whatever is queued for `host` now.
-    pub(crate) fn flush(&self, host: &NodeName, peer: &ActorRef<SupervisorMsg>, from_task: bool) {
+    pub(crate) fn flush(&self, host: &NodeName, peer: &Gateway, from_task: bool) {
         let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(outbox) = boxes.get_mut(host) {
             if from_task {
@@ -472,7 +483,7 @@ impl NodeShared {
     fn flush_locked(
         &self,
         host: &NodeName,
-        peer: &ActorRef<SupervisorMsg>,
+        peer: &Gateway,
         outbox: &mut Outbox,
     ) -> Result<(), DistError> {
         if outbox.items.is_empty() {
@@ -486,10 +497,7 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: FrameBody::Casts(items),
         };
-        if peer
-            .cast(SupervisorMsg::Frame(wire::encode(&frame)))
-            .is_err()
-        {
+        if peer.frame(wire::encode(&frame)).is_err() {
             self.counters
                 .dropped_casts
                 .fetch_add(count, Ordering::Relaxed);
@@ -518,9 +526,7 @@ impl NodeShared {
                 limit: self.config.max_frame_bytes,
             });
         }
-        let result = peer
-            .call(|port| SupervisorMsg::Request(bytes, port), Some(timeout))
-            .await;
+        let result = peer.request(bytes, timeout).await;
         match result {
             Ok(CallResult::Success(bytes)) => {
                 wire::decode(&bytes, self.config.max_frame_bytes as u64)
@@ -604,6 +610,7 @@ impl NodeShared {
             settled_by_deadline: get(&c.settled_by_deadline),
             offers_resent: get(&c.offers_resent),
             notices_resent: get(&c.notices_resent),
+            frames_refused: get(&c.frames_refused),
         }
     }
 }

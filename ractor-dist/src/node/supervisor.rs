@@ -13,9 +13,13 @@
 //! - `hold`: executing the hold queues (messages held while an actor moves or the node
 //!   settles).
 //! - `recovery`: replicated specs, checkpoints, respawns, conflicts and the pause fence.
+//! - `gateway`, `tokens`: peers' supervisors as this node reaches them, and the session
+//!   tokens that tell which peer's session a frame arrived over.
 
 mod children;
 mod exec;
+mod gateway;
+pub(crate) use gateway::{fresh_token, Gateway, Token};
 mod handoff;
 mod hold;
 pub(crate) use hold::Refusal;
@@ -23,6 +27,7 @@ mod mesh;
 mod passivate;
 mod recovery;
 mod requests;
+mod tokens;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -47,12 +52,22 @@ use crate::transport::Transport;
 /// Messages of the supervisor. `Frame` and `Request` travel between nodes (as opaque,
 /// versioned bytes); the others are local only.
 pub(crate) enum SupervisorMsg {
-    /// A one-way envelope.
-    Frame(Vec<u8>),
-    /// A request envelope; the answer is a response envelope.
-    Request(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// A one-way envelope, with the session token its receiver issued to the sender
+    /// (`NO_TOKEN` when it has none yet).
+    Frame(Vec<u8>, Token),
+    /// A request envelope and its session token; the answer is a response envelope.
+    Request(Vec<u8>, Token, RpcReplyPort<Vec<u8>>),
     /// Heartbeat timer.
     Tick,
+    /// `peer` answered, over its own session, whether it issued `token` to this node for
+    /// its supervisor `gateway`: if it did, frames to it carry `token` from now on.
+    TokenChecked {
+        peer: NodeName,
+        gateway: ActorId,
+        token: Token,
+        /// `None`: no answer.
+        confirmed: Option<bool>,
+    },
     /// ractor_cluster reported a session change.
     SessionEvent,
     /// Discovery's latest answer: the addresses to dial, and how many sources failed.
@@ -106,9 +121,10 @@ impl SupervisorMsg {
     /// The variant's name, for logs.
     fn name(&self) -> &'static str {
         match self {
-            SupervisorMsg::Frame(_) => "frame",
+            SupervisorMsg::Frame(..) => "frame",
             SupervisorMsg::Request(..) => "request",
             SupervisorMsg::Tick => "tick",
+            SupervisorMsg::TokenChecked { .. } => "token checked",
             SupervisorMsg::SessionEvent => "session event",
             SupervisorMsg::Discovered { .. } => "discovered",
             SupervisorMsg::Shutdown(_) => "shutdown",
@@ -149,16 +165,17 @@ impl Message for SupervisorMsg {
 
     fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
         match self {
-            SupervisorMsg::Frame(args) => Ok(SerializedMessage::Cast {
+            // The token travels in the metadata, beside the versioned envelope.
+            SupervisorMsg::Frame(args, token) => Ok(SerializedMessage::Cast {
                 variant: FRAME.to_string(),
                 args,
-                metadata: None,
+                metadata: Some(token.to_be_bytes().to_vec()),
             }),
-            SupervisorMsg::Request(args, reply) => Ok(SerializedMessage::Call {
+            SupervisorMsg::Request(args, token, reply) => Ok(SerializedMessage::Call {
                 variant: REQUEST.to_string(),
                 args,
                 reply,
-                metadata: None,
+                metadata: Some(token.to_be_bytes().to_vec()),
             }),
             _ => Err(BoxedDowncastErr),
         }
@@ -166,15 +183,21 @@ impl Message for SupervisorMsg {
 
     fn deserialize(msg: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
         match msg {
-            SerializedMessage::Cast { variant, args, .. } if variant == FRAME => {
-                Ok(SupervisorMsg::Frame(args))
-            }
+            SerializedMessage::Cast {
+                variant,
+                args,
+                metadata,
+            } if variant == FRAME => Ok(SupervisorMsg::Frame(args, gateway::token_of(metadata))),
             SerializedMessage::Call {
                 variant,
                 args,
                 reply,
-                ..
-            } if variant == REQUEST => Ok(SupervisorMsg::Request(args, reply)),
+                metadata,
+            } if variant == REQUEST => Ok(SupervisorMsg::Request(
+                args,
+                gateway::token_of(metadata),
+                reply,
+            )),
             _ => Err(BoxedDowncastErr),
         }
     }
@@ -233,7 +256,15 @@ pub(crate) struct SupervisorState {
     engine: Engine,
     /// The engine's clock starts here.
     started: Instant,
-    supervisors: HashMap<NodeName, ActorRef<SupervisorMsg>>,
+    /// Peers' supervisors this node holds a confirmed session token for (frames go to
+    /// these only).
+    supervisors: HashMap<NodeName, Gateway>,
+    /// Session tokens issued and held (see `tokens`).
+    tokens: tokens::Tokens,
+    /// Every peer supervisor the transport reports, token or not.
+    raw_gateways: HashMap<NodeName, ActorRef<SupervisorMsg>>,
+    /// Hellos from peers this node could not send to yet (see `requests`), newest per peer.
+    deferred_hellos: HashMap<NodeName, (crate::core::Incarnation, Hello, bool)>,
     /// Payloads of the messages the engine holds, by its ids.
     held: HashMap<MsgId, Payload>,
     /// Who waits for the end of a graceful leave.
@@ -288,6 +319,7 @@ impl Actor for DistSupervisor {
             ..EngineConfig::new(config, me, kinds)
         };
         let engine = Engine::new(engine_config, shared.view().placement().clone(), Millis(0));
+        let tokens = tokens::Tokens::new(shared.local_token, shared.me.clone());
         Ok(SupervisorState {
             _running: crate::node::dist_ref::NodeRegistration::new(&shared),
             shared,
@@ -296,6 +328,9 @@ impl Actor for DistSupervisor {
             engine,
             started: Instant::now(),
             supervisors: HashMap::new(),
+            tokens,
+            raw_gateways: HashMap::new(),
+            deferred_hellos: HashMap::new(),
             held: HashMap::new(),
             leaving: None,
             start_replies: HashMap::new(),
@@ -325,11 +360,22 @@ impl Actor for DistSupervisor {
         let started = Instant::now();
         let what = message.name();
         match message {
-            SupervisorMsg::Frame(bytes) => state.handle_frame(&myself, &bytes).await,
-            SupervisorMsg::Request(bytes, reply) => {
-                state.handle_request(&myself, &bytes, reply).await
+            SupervisorMsg::Frame(bytes, token) => state.handle_frame(&myself, &bytes, token).await,
+            SupervisorMsg::Request(bytes, token, reply) => {
+                state.handle_request(&myself, &bytes, token, reply).await
             }
             SupervisorMsg::Tick => state.tick(&myself).await,
+            SupervisorMsg::TokenChecked {
+                peer,
+                gateway,
+                token,
+                confirmed,
+            } => {
+                state.tokens.handle_checked(peer, gateway, token, confirmed);
+                if confirmed == Some(true) {
+                    state.reconcile().await
+                }
+            }
             SupervisorMsg::SessionEvent => state.reconcile().await,
             SupervisorMsg::Discovered { addrs, errors } => state.discovered(addrs, errors),
             SupervisorMsg::Shutdown(reply) => {

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
+use ractor_cluster::{NetworkStream, NodeEventSubscription, NodeServerMessage};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
+use super::security::{bump, Security, Tls};
 use super::{BoxFuture, Sessions, Transport};
 use crate::core::NodeName;
 use crate::node::supervisor::SupervisorMsg;
@@ -28,17 +31,29 @@ pub(crate) struct ClusterTransport {
     /// Dial `addr` through another address (a forward or proxy), by `DistConfig::dial_via`.
     dial_via: BTreeMap<String, String>,
     book: Arc<Mutex<DialBook>>,
+    security: Arc<Security>,
+    /// The accept loops (see `listener`).
+    accepting: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl ClusterTransport {
+    /// Over `server`, accepting on `listeners` from now on.
     pub(crate) fn new(
         server: ActorRef<NodeServerMessage>,
         dial_via: BTreeMap<String, String>,
+        security: Arc<Security>,
+        listeners: Vec<TcpListener>,
     ) -> Self {
+        let accepting = listeners
+            .into_iter()
+            .map(|l| security.serve(l, server.clone()))
+            .collect();
         Self {
             server,
             dial_via,
             book: Arc::default(),
+            security,
+            accepting: Mutex::new(accepting),
         }
     }
 }
@@ -58,6 +73,8 @@ struct DialBook {
     live: HashMap<ActorId, String>,
     /// Live sessions replaced by a newer one to the same peer.
     replaced: u64,
+    /// Sessions closed because the peer's certificate does not name it (until they end).
+    rejected: std::collections::HashSet<ActorId>,
     /// Told when a finding completes a target's identity.
     supervisor: Option<ActorRef<SupervisorMsg>>,
 }
@@ -97,14 +114,19 @@ fn lock(book: &Mutex<DialBook>) -> MutexGuard<'_, DialBook> {
 struct SessionEvents {
     supervisor: ActorRef<SupervisorMsg>,
     book: Arc<Mutex<DialBook>>,
+    security: Arc<Security>,
 }
 
 impl NodeEventSubscription for SessionEvents {
-    fn node_session_opened(&self, _: NodeServerSessionInformation) {}
+    fn node_session_opened(&self, info: NodeServerSessionInformation) {
+        self.security.session_opened(&info);
+    }
 
     fn node_session_disconnected(&self, info: NodeServerSessionInformation) {
+        self.security.session_closed(&info);
         {
             let mut book = lock(&self.book);
+            book.rejected.remove(&info.actor.get_id());
             book.live.remove(&info.actor.get_id());
             // A session that lost the duplicate-connection election still said who it is.
             book.note_name(&info);
@@ -113,6 +135,14 @@ impl NodeEventSubscription for SessionEvents {
     }
 
     fn node_session_authenticated(&self, info: NodeServerSessionInformation) {
+        let name = info.peer_name.as_ref().map(|p| p.name.clone());
+        if !self
+            .security
+            .session_authenticated(&info, name.as_deref().unwrap_or_default())
+        {
+            lock(&self.book).rejected.insert(info.actor.get_id());
+            return;
+        }
         {
             let mut book = lock(&self.book);
             book.note_name(&info);
@@ -135,8 +165,49 @@ impl NodeEventSubscription for SessionEvents {
 
 /// Connects to the first address `addr` resolves to that accepts, and returns it; notes
 /// what `target` (dialed as `addr`) resolved to.
+/// Opens a TLS connection to `socket` and hands it to `server` (the peer's certificate is
+/// noted, to check against the name it authenticates with).
+async fn connect_tls(
+    server: &ActorRef<NodeServerMessage>,
+    security: &Security,
+    tls: &Tls,
+    socket: SocketAddr,
+) -> Result<(), String> {
+    let stream = tokio::net::TcpStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let stream = match tls.connector.connect(Tls::dial_name(), stream).await {
+        Ok(s) => s,
+        Err(e) => {
+            let n = bump(&security.counters.tls_failures);
+            tracing::warn!(%socket, error = %e, count = n, "TLS handshake failed");
+            return Err(format!("TLS: {e}"));
+        }
+    };
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.clone().into_owned());
+    security.note_cert(socket.to_string(), cert);
+    server
+        .cast(NodeServerMessage::ConnectionOpened {
+            stream: Box::new(NetworkStream::TlsClient {
+                peer_addr: socket,
+                local_addr: local,
+                stream,
+            }),
+            is_server: false,
+        })
+        .map_err(|e| e.to_string())
+}
+
 async fn connect(
     server: &ActorRef<NodeServerMessage>,
+    security: &Security,
     book: &Mutex<DialBook>,
     target: &str,
     addr: &str,
@@ -151,7 +222,13 @@ async fn connect(
     );
     let mut error = "resolves to no address".to_string();
     for socket in sockets {
-        match ractor_cluster::client_connect(server, socket).await {
+        let connected = match &security.tls {
+            Some(tls) => connect_tls(server, security, tls, socket).await,
+            None => ractor_cluster::client_connect(server, socket)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match connected {
             Ok(()) => return Ok(socket),
             Err(e) => error = format!("{socket}: {e}"),
         }
@@ -171,6 +248,7 @@ impl Transport for ClusterTransport {
                 subscription: Box::new(SessionEvents {
                     supervisor: supervisor.clone(),
                     book: self.book.clone(),
+                    security: self.security.clone(),
                 }),
             })
             .map_err(|e| format!("cannot subscribe to session events: {e}"))
@@ -189,6 +267,9 @@ impl Transport for ClusterTransport {
             {
                 let mut book = lock(&self.book);
                 for (id, info) in &sessions {
+                    if book.rejected.contains(&info.actor.get_id()) {
+                        continue;
+                    }
                     if let Some(peer) = &info.peer_name {
                         let name = NodeName::new(peer.name.clone());
                         by_id.insert(*id, name.clone());
@@ -213,6 +294,7 @@ impl Transport for ClusterTransport {
     fn dial(&self, target: String, timeout: Duration) {
         let server = self.server.clone();
         let book = self.book.clone();
+        let security = self.security.clone();
         // Through a forward or proxy when configured; the session still knows the peer by
         // the address it advertises.
         let addr = self
@@ -222,7 +304,8 @@ impl Transport for ClusterTransport {
             .unwrap_or(target.clone());
         tracing::trace!(%addr, "dialing");
         tokio::spawn(async move {
-            match tokio::time::timeout(timeout, connect(&server, &book, &target, &addr)).await {
+            let connecting = connect(&server, &security, &book, &target, &addr);
+            match tokio::time::timeout(timeout, connecting).await {
                 Ok(Ok(socket)) => {
                     tracing::debug!(%addr, %socket, "connected");
                     let mut book = lock(&book);
@@ -265,6 +348,14 @@ impl Transport for ClusterTransport {
     }
 
     fn stop(&self) {
+        for task in self
+            .accepting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
         self.server
             .stop(Some("ractor-dist node stopped".to_string()));
     }

@@ -147,7 +147,8 @@ impl MemoryNetwork {
             net: self.clone(),
             me: me.clone(),
         };
-        let started = DistNode::start_with(config, kinds, Arc::new(transport), None).await;
+        let started =
+            DistNode::start_with(config, kinds, Arc::new(transport), None, Arc::default()).await;
         if started.is_err() {
             self.remove(&me);
         }

@@ -42,6 +42,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RACTOR_DIST_HOLD_PER_NAME", "hold_per_name"),
     ("RACTOR_DIST_HOLD_PER_NODE", "hold_per_node"),
     ("RACTOR_DIST_DATA_DIR", "data_dir"),
+    (
+        "RACTOR_DIST_TLS_CERT",
+        "tls.cert (with RACTOR_DIST_TLS_KEY and RACTOR_DIST_TLS_CA)",
+    ),
+    ("RACTOR_DIST_TLS_KEY", "tls.key"),
+    ("RACTOR_DIST_TLS_CA", "tls.ca"),
+    ("RACTOR_DIST_HANDSHAKE_MS", "handshake_timeout"),
+    ("RACTOR_DIST_MAX_PENDING", "max_pending_connections"),
+    (
+        "RACTOR_DIST_ALLOW_DEFAULT_COOKIE",
+        "allow_default_cookie (true or false)",
+    ),
 ];
 
 impl DistConfig {
@@ -70,6 +82,7 @@ impl DistConfig {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Vec<String>, ConfigError> {
         let mut unknown = Vec::new();
+        let mut tls = [None, None, None];
         for (var, value) in vars {
             let Some(field) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -124,7 +137,35 @@ impl DistConfig {
                 "HOLD_PER_NAME" => self.hold_per_name = count(&value)?,
                 "HOLD_PER_NODE" => self.hold_per_node = count(&value)?,
                 "DATA_DIR" => self.data_dir = Some(value.trim().into()),
+                "TLS_CERT" => tls[0] = Some(value.trim().into()),
+                "TLS_KEY" => tls[1] = Some(value.trim().into()),
+                "TLS_CA" => tls[2] = Some(value.trim().into()),
+                "HANDSHAKE_MS" => self.handshake_timeout = ms(&value)?,
+                "MAX_PENDING" => self.max_pending_connections = count(&value)?,
+                "ALLOW_DEFAULT_COOKIE" => {
+                    self.allow_default_cookie =
+                        value.trim().parse().map_err(|e| bad(format!("{e}")))?;
+                }
                 _ => unknown.push(var.clone()),
+            }
+        }
+        match tls {
+            [Some(cert), Some(key), Some(ca)] => {
+                self.tls = Some(super::TlsFiles { cert, key, ca });
+            }
+            [None, None, None] => {}
+            _ => {
+                // Named by the first of the three that is set.
+                let vars = [
+                    "RACTOR_DIST_TLS_CERT",
+                    "RACTOR_DIST_TLS_KEY",
+                    "RACTOR_DIST_TLS_CA",
+                ];
+                let set = tls.iter().position(Option::is_some).unwrap_or_default();
+                return Err(ConfigError::Env {
+                    var: vars[set].into(),
+                    reason: "RACTOR_DIST_TLS_CERT, RACTOR_DIST_TLS_KEY and RACTOR_DIST_TLS_CA go together".into(),
+                });
             }
         }
         Ok(unknown)
@@ -175,6 +216,12 @@ mod tests {
                 ("RACTOR_DIST_HOLD_PER_NAME", "10"),
                 ("RACTOR_DIST_HOLD_PER_NODE", "100"),
                 ("RACTOR_DIST_DATA_DIR", "/var/lib/ractor"),
+                ("RACTOR_DIST_TLS_CERT", "/tls/a.pem"),
+                ("RACTOR_DIST_TLS_KEY", "/tls/a.key"),
+                ("RACTOR_DIST_TLS_CA", "/tls/ca.pem"),
+                ("RACTOR_DIST_HANDSHAKE_MS", "1500"),
+                ("RACTOR_DIST_MAX_PENDING", "8"),
+                ("RACTOR_DIST_ALLOW_DEFAULT_COOKIE", "true"),
                 ("RACTOR_DIST_TEST_LOGS", "1"),
                 ("PATH", "/bin"),
             ]))
@@ -200,9 +247,20 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 65536);
         assert_eq!((c.hold_per_name, c.hold_per_node), (10, 100));
         assert_eq!(c.data_dir, Some("/var/lib/ractor".into()));
+        assert_eq!(
+            c.tls,
+            Some(crate::core::config::TlsFiles {
+                cert: "/tls/a.pem".into(),
+                key: "/tls/a.key".into(),
+                ca: "/tls/ca.pem".into(),
+            })
+        );
+        assert_eq!(c.handshake_timeout, Duration::from_millis(1500));
+        assert_eq!(c.max_pending_connections, 8);
+        assert!(c.allow_default_cookie);
         assert_eq!(c.validate(), Ok(()));
         // Every listed variable was exercised.
-        assert_eq!(ENV_VARS.len(), 21);
+        assert_eq!(ENV_VARS.len(), 27);
     }
 
     #[test]
@@ -213,6 +271,8 @@ mod tests {
             ("RACTOR_DIST_DISCOVERY", "dns:nameonly"),
             ("RACTOR_DIST_NAMESERVER", "localhost"),
             ("RACTOR_DIST_WEIGHT", "heavy"),
+            ("RACTOR_DIST_TLS_CA", "/tls/ca.pem"),
+            ("RACTOR_DIST_ALLOW_DEFAULT_COOKIE", "maybe"),
         ] {
             let err = DistConfig::default()
                 .apply_env(vars(&[(var, value)]))

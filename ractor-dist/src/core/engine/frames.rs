@@ -2,7 +2,8 @@
 //! application messages (casts, replicated values) go back to the node layer.
 
 use super::{Arrival, Command, Engine, MigrateOutcome};
-use crate::core::wire::{FrameBody, MigrateEntry};
+use crate::core::admission::{self, AdmitView, Refused};
+use crate::core::wire::{Frame, FrameBody, MigrateEntry};
 use crate::core::{ActorKey, ChildId, Millis, NameMeta, NodeName, Residence, Snapshot};
 
 /// Something worth counting and logging that the engine noticed (the node layer keeps the
@@ -72,7 +73,29 @@ pub(crate) struct Arriving {
     pub(crate) residence: Residence,
 }
 
+impl AdmitView for Engine {
+    fn known_generation(&self, key: &ActorKey) -> Option<u64> {
+        let hosted = self.child_of(key).map(|c| c.meta.activation.generation);
+        let kept = self.recovery.replicas().get(key).map(|s| s.generation);
+        hosted.max(kept)
+    }
+
+    fn owner_of(&self, key: &ActorKey) -> Option<&NodeName> {
+        self.routing.routes().owner_of(key)
+    }
+}
+
 impl Engine {
+    /// Whether `frame`, which arrived over the session of `session` (`None`: over no
+    /// session this node can name), is acted on (see [`crate::core::admission`]).
+    ///
+    /// # Errors
+    ///
+    /// Why it is not; nothing changed.
+    pub(crate) fn admit(&self, session: Option<&NodeName>, frame: &Frame) -> Result<(), Refused> {
+        admission::admit(session, frame, self)
+    }
+
     /// A frame from `from` at `now` (its sender was heard already, see
     /// [`Engine::handle_heard`]). Returns the frame if it is the node layer's to handle (it
     /// carries application messages).
@@ -84,8 +107,14 @@ impl Engine {
     ) -> Option<FrameBody> {
         self.set_now(now);
         match body {
-            FrameBody::Hello { .. } => {}
-            FrameBody::Heartbeat { members } => self.handle_gossip(&members, now),
+            // Hellos go to `handle_hello`; tokens are the node layer's.
+            FrameBody::Hello { .. } | FrameBody::Token { .. } => {}
+            // Addresses are learned from members only: a stranger's list is not dialed.
+            FrameBody::Heartbeat { members } => {
+                if self.mesh.membership().is_up(from) {
+                    self.handle_gossip(&members, now)
+                }
+            }
             FrameBody::Leaving => {
                 if self.handle_leaving(from) {
                     self.note(Note::PeerLeaving(from.clone()));

@@ -459,6 +459,15 @@ impl Sim {
         self.script.push(Step::Deliver { from, to });
         let frame: Frame = wire::decode(&bytes, u64::MAX).expect("frames decode");
         let now = Millis(self.now);
+        // Every frame the protocol sends passes the identity and value checks of its
+        // receiver (it arrives over its sender's session).
+        let sender = self.nodes[from].name.clone();
+        if let Err(refused) = self.nodes[to].engine.admit(Some(&sender), &frame) {
+            self.broken.push(format!(
+                "{sender} -> {}: frame refused: {refused}",
+                self.nodes[to].name
+            ));
+        }
         let node = &mut self.nodes[to];
         match frame.body {
             FrameBody::Hello { hello, reply } => {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ractor::message::SerializedMessage;
-use ractor::{ActorRef, Message, RpcReplyPort};
+use ractor::{Message, RpcReplyPort};
 use tokio::time::Instant;
 
 use super::{DistRef, Fast, Route};
@@ -12,7 +12,7 @@ use crate::core::error::DistError;
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::NodeName;
-use crate::node::supervisor::SupervisorMsg;
+use crate::node::supervisor::Gateway;
 use crate::node::telemetry;
 
 impl<M: Message> DistRef<M> {
@@ -119,7 +119,7 @@ impl<M: Message> DistRef<M> {
         &self,
         message: M,
         host: NodeName,
-        peer: ActorRef<SupervisorMsg>,
+        peer: Gateway,
         generation: u64,
         timeout: Duration,
     ) -> Result<(), DistError> {

@@ -114,7 +114,12 @@ mod tests {
 
     fn node(name: &str) -> Arc<NodeShared> {
         let config = DistConfig::for_tests(name, 1);
-        Arc::new(NodeShared::new(config, Kinds::default(), Incarnation(1)))
+        Arc::new(NodeShared::new(
+            config,
+            Kinds::default(),
+            Incarnation(1),
+            Arc::default(),
+        ))
     }
 
     fn decode(bytes: &[u8]) -> DistRef<Msg> {

@@ -40,7 +40,7 @@ impl SupervisorState {
                 let frame = self.frame(body);
                 for peer in to {
                     if let Some(sup) = self.supervisors.get(&peer) {
-                        let _ = sup.cast(super::SupervisorMsg::Frame(frame.clone()));
+                        let _ = sup.frame(frame.clone());
                     }
                 }
             }

@@ -117,7 +117,7 @@ impl SupervisorState {
         self.shared.flush(to, &peer, false);
         tracing::debug!(%to, batch, actors = keys.len(), "sending Migrate");
         for frame in self.engine.batch_frames(batch, keys) {
-            let _ = peer.cast(SupervisorMsg::Frame(frame));
+            let _ = peer.frame(frame);
         }
     }
 

@@ -345,10 +345,7 @@ impl SupervisorState {
         });
         let (tx, rx) = ractor::concurrency::oneshot();
         if peer
-            .send_message(SupervisorMsg::Request(
-                bytes,
-                RpcReplyPort::from((tx, timeout)),
-            ))
+            .send_request(bytes, RpcReplyPort::from((tx, timeout)))
             .is_err()
         {
             let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
@@ -437,7 +434,12 @@ mod tests {
             hold_per_name: per_name,
             ..DistConfig::for_tests("t", 1)
         };
-        Arc::new(NodeShared::new(config, Kinds::default(), Incarnation(1)))
+        Arc::new(NodeShared::new(
+            config,
+            Kinds::default(),
+            Incarnation(1),
+            Arc::default(),
+        ))
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl SupervisorState {
 
     pub(super) fn send_frame(&self, node: &NodeName, body: FrameBody) -> bool {
         match self.supervisors.get(node) {
-            Some(gw) => gw.cast(SupervisorMsg::Frame(self.frame(body))).is_ok(),
+            Some(gw) => gw.frame(self.frame(body)).is_ok(),
             None => false,
         }
     }
@@ -35,6 +35,7 @@ impl SupervisorState {
     pub(super) async fn tick(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         let now = self.now();
         self.engine.handle_tick(now);
+        self.retry_tokens();
         self.passivate_idle();
         self.publish_dial_gauges();
         self.run().await;
@@ -100,7 +101,9 @@ impl SupervisorState {
             .sessions_replaced
             .store(sessions.replaced, Ordering::Relaxed);
         self.publish_dial_gauges();
-        let (connected, supervisors) = (sessions.connected, sessions.supervisors);
+        // Only supervisors whose session token this node holds are sent to.
+        let connected = sessions.connected;
+        let supervisors = self.gateways(&sessions.supervisors, &connected);
         let fresh: Vec<NodeName> = supervisors
             .iter()
             .filter(|(n, gw)| {
@@ -113,8 +116,23 @@ impl SupervisorState {
         self.supervisors = supervisors;
         let reachable = self.supervisors.keys().cloned().collect();
         let now = self.now();
+        let names: std::collections::HashSet<NodeName> =
+            connected.iter().map(|(n, _)| n.clone()).collect();
         self.engine
             .handle_sessions(connected.into_iter().collect(), reachable, &fresh, now);
+        // Hellos that waited for their sender to be reachable.
+        self.deferred_hellos.retain(|peer, _| names.contains(peer));
+        let ready: Vec<NodeName> = self
+            .deferred_hellos
+            .keys()
+            .filter(|peer| self.supervisors.contains_key(*peer))
+            .cloned()
+            .collect();
+        for peer in ready {
+            if let Some((incarnation, hello, reply)) = self.deferred_hellos.remove(&peer) {
+                self.hello(&peer, incarnation, hello, reply);
+            }
+        }
         self.run().await;
     }
 

@@ -6,10 +6,11 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::hold::Waited;
-use super::{cid, Payload, SupervisorMsg, SupervisorState};
+use super::{cid, Payload, SupervisorMsg, SupervisorState, Token};
+use crate::core::admission::{self, Refused};
 use crate::core::engine::{Asks, Dispatch};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
-use crate::core::{ActorKey, Context, Decision, NodeName};
+use crate::core::{ActorKey, Context, Decision, Hello, Incarnation, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
 impl SupervisorState {
@@ -27,20 +28,44 @@ impl SupervisorState {
         }
     }
 
-    pub(super) async fn handle_frame(&mut self, _myself: &ActorRef<SupervisorMsg>, bytes: &[u8]) {
+    /// A peer's frame was refused by `core::admission`: counted and logged (the first few,
+    /// then every 1000th).
+    fn count_refused(&self, what: &str, refused: &Refused) {
+        let n = Counters::bump(&self.shared.counters.frames_refused);
+        if n <= 10 || n % 1000 == 0 {
+            tracing::warn!(error = %refused, count = n, "refused a {what}");
+        }
+    }
+
+    pub(super) async fn handle_frame(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        bytes: &[u8],
+        token: Token,
+    ) {
         let frame: Frame = match wire::decode(bytes, self.limit()) {
             Ok(f) => f,
             Err(e) => return self.count_bad_input("frame", &e),
         };
+        let session = self.tokens.session_of(token);
+        if let Err(refused) = self.engine.admit(session, &frame) {
+            if let Refused::Unauthenticated { claimed } = &refused {
+                self.token_refused(claimed);
+            }
+            return self.count_refused("frame", &refused);
+        }
         let now = self.now();
         match frame.body {
+            FrameBody::Token { token } => self.handle_token(myself, frame.from, token),
             FrameBody::Hello { hello, reply } => {
-                let outcome =
-                    self.engine
-                        .handle_hello(&frame.from, frame.incarnation, hello, reply, now);
-                if let Err(error) = outcome {
-                    let n = Counters::bump(&self.shared.counters.bad_frames);
-                    tracing::warn!(?error, count = n, "hello refused");
+                if self.supervisors.contains_key(&frame.from) {
+                    self.hello(&frame.from, frame.incarnation, hello, reply);
+                } else {
+                    // This node cannot answer its sender yet (it is still confirming the
+                    // sender's session token): the hello waits until it can, as it used to
+                    // wait behind the sender's process group entry.
+                    self.deferred_hellos
+                        .insert(frame.from, (frame.incarnation, hello, reply));
                 }
             }
             body => {
@@ -48,6 +73,24 @@ impl SupervisorState {
                     .handle_heard(&frame.from, frame.incarnation, now);
                 self.handle_body(frame.from, body).await;
             }
+        }
+    }
+
+    /// A hello from `from`, whose supervisor this node can send to.
+    pub(super) fn hello(
+        &mut self,
+        from: &NodeName,
+        incarnation: Incarnation,
+        hello: Hello,
+        reply: bool,
+    ) {
+        let now = self.now();
+        let outcome = self
+            .engine
+            .handle_hello(from, incarnation, hello, reply, now);
+        if let Err(error) = outcome {
+            let n = Counters::bump(&self.shared.counters.bad_frames);
+            tracing::warn!(?error, count = n, "hello refused");
         }
     }
 
@@ -164,6 +207,7 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         bytes: &[u8],
+        token: Token,
         reply: RpcReplyPort<Vec<u8>>,
     ) {
         let request: Req = match wire::decode(bytes, self.limit()) {
@@ -177,6 +221,17 @@ impl SupervisorState {
             }
         };
         let _ = myself;
+        if let Err(refused) = admission::admit_request(self.tokens.session_of(token), &request) {
+            self.count_refused("request", &refused);
+            let _ = reply.send(wire::encode(&Response::Err(RemoteError::Malformed(
+                refused.to_string(),
+            ))));
+            return;
+        }
+        if let Request::Confirm { token } = request.body {
+            let _ = reply.send(wire::encode(&self.token_owner(token)));
+            return;
+        }
         self.dispatch_request(request.from, request.body, reply)
             .await;
     }
@@ -207,7 +262,7 @@ impl SupervisorState {
             Request::Lookup { key } => Some((key.clone(), Asks::Lookup)),
             Request::Call { key, .. } => Some((key.clone(), Asks::Call)),
             Request::Stop { key } => Some((key.clone(), Asks::Stop)),
-            Request::Status => None,
+            Request::Status | Request::Confirm { .. } => None,
         };
         if let Some((key, asks)) = asks {
             let hosted = self.shared.hosted(&key).map(|e| e.state);
@@ -272,6 +327,7 @@ impl SupervisorState {
             }
             Request::Stop { key } => self.stop_request(&key),
             Request::Status => Response::Status(Box::new(self.shared.status())),
+            Request::Confirm { token } => self.token_owner(token),
         };
         let _ = reply.send(wire::encode(&response));
     }

@@ -109,6 +109,28 @@ impl Engine {
         }
     }
 
+    /// The answer to the spawn request that started `key`, once that start ended with
+    /// `result`: spawned here; or, when the start failed while the actor was `draining`
+    /// (it moves on and starts on its target), spawned on that target; or the failure.
+    pub(crate) fn spawn_reply(
+        &self,
+        key: ActorKey,
+        draining: bool,
+        result: Result<(), String>,
+    ) -> Response {
+        match result {
+            Ok(()) => Response::Spawned {
+                host: self.me.clone(),
+                created: true,
+            },
+            Err(_) if draining => Response::Spawned {
+                host: (self.handoff.target_of(&key).cloned()).unwrap_or_else(|| self.me.clone()),
+                created: true,
+            },
+            Err(reason) => Response::Err(RemoteError::SpawnFailed { key, reason }),
+        }
+    }
+
     /// The state an actor starts in here: held while the node is fenced (paused and not
     /// rejoined yet); `arrived` by handoff while the node is not settled, settling.
     pub fn start_residence(&self, arrived: bool) -> Residence {
@@ -265,5 +287,59 @@ impl Engine {
     pub fn handle_restart_failed(&mut self, child: &Child) {
         self.recovery.unreplicate(&child.key, &child.meta.holders);
         self.recovery.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::core::config::DistConfig;
+    use crate::core::engine::EngineConfig;
+    use crate::core::{wire, Epoch, Hello, Incarnation, Placement};
+
+    #[test]
+    fn a_spawn_is_answered_by_how_its_start_ended() {
+        let me = NodeName::new("a");
+        let hello = Hello {
+            node: me.clone(),
+            incarnation: Incarnation(1),
+            protocol: u32::from(wire::PROTOCOL_VERSION),
+            hash_version: crate::core::hash::HASH_VERSION,
+            addr: "a:7000".into(),
+            weight: 1.0,
+        };
+        let engine = Engine::new(
+            EngineConfig::new(&DistConfig::for_tests("a", 7000), hello, BTreeMap::new()),
+            Placement::weighted(Epoch(1), [(me.clone(), 1.0)]),
+            Millis(0),
+        );
+        let key = ActorKey::from("k");
+        let spawned_here = Response::Spawned {
+            host: me,
+            created: true,
+        };
+        for (draining, result, expected) in [
+            (false, Ok(()), spawned_here.clone()),
+            (true, Ok(()), spawned_here.clone()),
+            // Failed while draining with no move under way: it is still this node's.
+            (true, Err("boom".to_string()), spawned_here),
+            (
+                false,
+                Err("boom".to_string()),
+                Response::Err(RemoteError::SpawnFailed {
+                    key: key.clone(),
+                    reason: "boom".into(),
+                }),
+            ),
+        ] {
+            let got = engine.spawn_reply(key.clone(), draining, result.clone());
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{expected:?}"),
+                "{draining} {result:?}"
+            );
+        }
     }
 }

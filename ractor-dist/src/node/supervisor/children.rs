@@ -317,21 +317,10 @@ impl SupervisorState {
                 .await;
         }
         let Some((key, reply)) = waiting else { return };
-        let response = match result {
-            Ok(()) => Response::Spawned {
-                host: self.shared.me.clone(),
-                created: true,
-            },
-            Err(_) if moving_on => Response::Spawned {
-                host: (self.engine.handoff.target_of(&key).cloned())
-                    .unwrap_or_else(|| self.shared.me.clone()),
-                created: true,
-            },
-            Err(reason) => {
-                tracing::warn!(name = %key, %reason, "spawn failed");
-                Response::Err(RemoteError::SpawnFailed { key, reason })
-            }
-        };
+        let response = self.engine.spawn_reply(key, moving_on, result);
+        if let Response::Err(RemoteError::SpawnFailed { key, reason }) = &response {
+            tracing::warn!(name = %key, %reason, "spawn failed");
+        }
         let _ = reply.send(wire::encode(&response));
     }
 }

@@ -27,6 +27,7 @@
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
 //! - `refresh`: one round of discovery, merging every source's latest answer.
 //! - [`replicated`]: cluster-wide CRDT values, their deltas and anti-entropy gossip.
+//! - `ring`: the up nodes as a ring-change callback sees them.
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
 //! - [`status`]: a node's state and counters as reported to peers.
@@ -88,6 +89,7 @@ pub mod placement;
 pub mod recovery;
 pub(crate) mod refresh;
 pub mod replicated;
+pub(crate) mod ring;
 pub mod routing;
 #[cfg(test)]
 mod sim_seeds;

@@ -358,7 +358,7 @@ impl DistNode {
     pub fn on_ring_change(&self, handler: impl OnRingChange) {
         // Subscribed first: an event already in the members read next changes nothing.
         let events = self.shared.events.subscribe();
-        let up = self.members().into_iter().collect();
+        let up = self.members();
         let shared = self.shared.clone();
         let members = move || shared.view_guard().placement().members().to_vec();
         ring::follow(up, events, members, handler);

@@ -194,6 +194,12 @@ impl From<RemoteError> for DistError {
     }
 }
 
+impl From<crate::core::replicated::ReplicaError> for DistError {
+    fn from(e: crate::core::replicated::ReplicaError) -> Self {
+        DistError::Replica(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

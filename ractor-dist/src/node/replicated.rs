@@ -422,9 +422,3 @@ impl<T: Crdt> Replicated<T> {
         });
     }
 }
-
-impl From<ReplicaError> for DistError {
-    fn from(e: ReplicaError) -> Self {
-        DistError::Replica(e)
-    }
-}

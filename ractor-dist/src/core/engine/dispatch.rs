@@ -2,7 +2,7 @@
 //! the node's supervisor handles (its payload stays in the node layer).
 
 use super::Engine;
-use crate::core::wire::Response;
+use crate::core::wire::{Request, Response};
 use crate::core::{ActorKey, Admission, Context, Decision, NodeName, Residence};
 
 /// What to do with one message (see [`Engine::dispatch_cast`] and its siblings).
@@ -50,6 +50,20 @@ pub(crate) enum Asks {
     Call,
     /// Stop an actor.
     Stop,
+}
+
+impl Asks {
+    /// The name `request` is about and what it asks for; `None` for a request about no
+    /// name (statistics), which is never held.
+    pub(crate) fn of(request: &Request) -> Option<(&ActorKey, Asks)> {
+        match request {
+            Request::Spawn { key, .. } => Some((key, Asks::Spawn)),
+            Request::Lookup { key } => Some((key, Asks::Lookup)),
+            Request::Call { key, .. } => Some((key, Asks::Call)),
+            Request::Stop { key } => Some((key, Asks::Stop)),
+            Request::Status | Request::Confirm { .. } => None,
+        }
+    }
 }
 
 impl Engine {
@@ -360,5 +374,36 @@ mod tests {
         // A leaving node passivates nothing.
         engine.handle_leave(Vec::new(), Millis(2_000));
         assert!(engine.passivation_due(Millis(9_000), &activity).is_empty());
+    }
+
+    #[test]
+    fn every_request_about_a_name_says_what_it_asks() {
+        let key = ActorKey::from("k");
+        for (request, asks) in [
+            (
+                Request::Spawn {
+                    key: key.clone(),
+                    kind: "c".into(),
+                    args: Vec::new(),
+                    hops: 0,
+                },
+                Some(Asks::Spawn),
+            ),
+            (Request::Lookup { key: key.clone() }, Some(Asks::Lookup)),
+            (
+                Request::Call {
+                    key: key.clone(),
+                    variant: "v".into(),
+                    args: Vec::new(),
+                    timeout_ms: 1,
+                },
+                Some(Asks::Call),
+            ),
+            (Request::Stop { key: key.clone() }, Some(Asks::Stop)),
+            (Request::Status, None),
+            (Request::Confirm { token: 1 }, None),
+        ] {
+            assert_eq!(Asks::of(&request), asks.map(|a| (&key, a)), "{request:?}");
+        }
     }
 }

@@ -257,13 +257,7 @@ impl SupervisorState {
         reply: RpcReplyPort<Vec<u8>>,
         waited: Waited,
     ) {
-        let asks = match &request {
-            Request::Spawn { key, .. } => Some((key.clone(), Asks::Spawn)),
-            Request::Lookup { key } => Some((key.clone(), Asks::Lookup)),
-            Request::Call { key, .. } => Some((key.clone(), Asks::Call)),
-            Request::Stop { key } => Some((key.clone(), Asks::Stop)),
-            Request::Status | Request::Confirm { .. } => None,
-        };
+        let asks = Asks::of(&request).map(|(key, asks)| (key.clone(), asks));
         if let Some((key, asks)) = asks {
             let hosted = self.shared.hosted(&key).map(|e| e.state);
             match self

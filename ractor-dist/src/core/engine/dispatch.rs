@@ -2,7 +2,7 @@
 //! the node's supervisor handles (its payload stays in the node layer).
 
 use super::Engine;
-use crate::core::wire::{Request, Response};
+use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::{ActorKey, Admission, Context, Decision, NodeName, Residence};
 
 /// What to do with one message (see [`Engine::dispatch_cast`] and its siblings).
@@ -63,6 +63,24 @@ impl Asks {
             Request::Stop { key } => Some((key, Asks::Stop)),
             Request::Status | Request::Confirm { .. } => None,
         }
+    }
+}
+
+/// The answer to a request for `key` that is not handled here, by the routing decision
+/// about it: a redirect, or not found.
+pub(crate) fn not_here(key: &ActorKey, decision: Decision) -> Response {
+    match decision {
+        Decision::Redirect(host) => Response::Redirect { host },
+        _ => Response::Err(RemoteError::NotFound(key.clone())),
+    }
+}
+
+/// The answer to a lookup of `key`, by the routing decision about it: where it runs, a
+/// redirect, or not found.
+pub(crate) fn lookup_answer(key: &ActorKey, decision: Decision) -> Response {
+    match decision {
+        Decision::Found(host) => Response::Found { host },
+        decision => not_here(key, decision),
     }
 }
 
@@ -404,6 +422,31 @@ mod tests {
             (Request::Confirm { token: 1 }, None),
         ] {
             assert_eq!(Asks::of(&request), asks.map(|a| (&key, a)), "{request:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_not_handled_here_is_redirected_or_not_found() {
+        let key = ActorKey::from("k");
+        let b = NodeName::new("b");
+        let found = |r: &Response| matches!(r, Response::Found { host } if host.as_str() == "b");
+        let redirect =
+            |r: &Response| matches!(r, Response::Redirect { host } if host.as_str() == "b");
+        let not_found = |r: &Response| matches!(r, Response::Err(RemoteError::NotFound(k)) if k.as_str() == "k");
+        let cases: [(
+            Decision,
+            &dyn Fn(&Response) -> bool,
+            &dyn Fn(&Response) -> bool,
+        ); 3] = [
+            (Decision::Found(b.clone()), &found, &not_found),
+            (Decision::Redirect(b.clone()), &redirect, &redirect),
+            (Decision::Deliver, &not_found, &not_found),
+        ];
+        for (decision, lookup, other) in cases {
+            let answer = lookup_answer(&key, decision.clone());
+            assert!(lookup(&answer), "{decision:?}: {answer:?}");
+            let answer = not_here(&key, decision.clone());
+            assert!(other(&answer), "{decision:?}: {answer:?}");
         }
     }
 }

@@ -8,7 +8,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use super::hold::Waited;
 use super::{cid, Payload, SupervisorMsg, SupervisorState, Token};
 use crate::core::admission::{self, Refused};
-use crate::core::engine::{Asks, Dispatch};
+use crate::core::engine::{lookup_answer, not_here, Asks, Dispatch};
 use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
 use crate::core::{ActorKey, Context, Decision, Hello, Incarnation, NodeName};
 use crate::node::shared::{Counters, EntryState};
@@ -328,10 +328,7 @@ impl SupervisorState {
 
     fn lookup(&self, key: &ActorKey) -> Response {
         let hosted = self.shared.hosted(key).map(|e| e.state);
-        match self.route(key, Context::Lookup, hosted) {
-            Decision::Found(host) => Response::Found { host },
-            decision => not_here(key, decision),
-        }
+        lookup_answer(key, self.route(key, Context::Lookup, hosted))
     }
 
     fn deliver_call(
@@ -383,14 +380,6 @@ impl SupervisorState {
             .handle_stop_requested(key, cid(&entry.cell.get_id()));
         entry.cell.stop(Some("stopped by request".to_string()));
         Response::Stopped
-    }
-}
-
-/// The answer to a request for a name not hosted here: a redirect, or not found.
-fn not_here(key: &ActorKey, decision: Decision) -> Response {
-    match decision {
-        Decision::Redirect(host) => Response::Redirect { host },
-        _ => Response::Err(RemoteError::NotFound(key.clone())),
     }
 }
 

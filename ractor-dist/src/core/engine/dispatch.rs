@@ -433,11 +433,8 @@ mod tests {
         let redirect =
             |r: &Response| matches!(r, Response::Redirect { host } if host.as_str() == "b");
         let not_found = |r: &Response| matches!(r, Response::Err(RemoteError::NotFound(k)) if k.as_str() == "k");
-        let cases: [(
-            Decision,
-            &dyn Fn(&Response) -> bool,
-            &dyn Fn(&Response) -> bool,
-        ); 3] = [
+        type Check<'a> = &'a dyn Fn(&Response) -> bool;
+        let cases: [(Decision, Check<'_>, Check<'_>); 3] = [
             (Decision::Found(b.clone()), &found, &not_found),
             (Decision::Redirect(b.clone()), &redirect, &redirect),
             (Decision::Deliver, &not_found, &not_found),

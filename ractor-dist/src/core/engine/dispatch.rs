@@ -446,4 +446,27 @@ mod tests {
             assert!(other(&answer), "{decision:?}: {answer:?}");
         }
     }
+
+    #[test]
+    fn after_shutdown_a_failing_actor_is_neither_restarted_nor_moved() {
+        let mut engine = alone();
+        started(&mut engine, "plain/p", 1);
+        engine.handle_shutdown();
+        assert!(engine.child_ids.is_empty());
+        let exit = crate::core::engine::Exit {
+            reason: None,
+            error: Some("panicked".into()),
+            never_started: false,
+        };
+        let (_, plan) = engine.handle_exit(crate::core::ChildId(1), &exit, Millis(5));
+        assert!(
+            matches!(plan, crate::core::engine::ExitPlan::Nothing),
+            "{plan:?}"
+        );
+        let _ = std::iter::from_fn(|| engine.poll_command())
+            .take(10_000)
+            .count();
+        engine.handle_tick(Millis(10_000));
+        assert!(engine.poll_command().is_none(), "a tick does nothing");
+    }
 }

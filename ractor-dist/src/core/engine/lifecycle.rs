@@ -181,6 +181,19 @@ impl Engine {
         self.recovery.flush();
     }
 
+    /// The node shuts down: it takes no more work (ticks and session changes are
+    /// ignored), the mesh says goodbye, and every child is stopping (its exit is neither a
+    /// crash nor a move). The executor then tells its peers (`Leaving`) and stops the
+    /// actors.
+    pub fn handle_shutdown(&mut self) {
+        self.shutting_down = true;
+        self.mesh.handle_stopping();
+        for child in self.children.values_mut() {
+            child.stopping = true;
+        }
+        self.child_ids.clear();
+    }
+
     /// Marks `key`'s stop as waiting for actor `id`'s exit.
     pub fn handle_stop_requested(&mut self, key: &ActorKey, id: ChildId) {
         self.stopping_names.entry(key.clone()).or_insert(id);

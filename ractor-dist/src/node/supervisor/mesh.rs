@@ -141,16 +141,11 @@ impl SupervisorState {
         // The known node set's last change goes to disk before anything stops.
         self.engine.known.persist_dirty();
         self.run().await;
-        self.engine.shutting_down = true;
-        self.engine.mesh.handle_stopping();
+        self.engine.handle_shutdown();
         let peers: Vec<NodeName> = self.supervisors.keys().cloned().collect();
         for peer in &peers {
             self.send_frame(peer, FrameBody::Leaving);
         }
-        for child in self.engine.children.values_mut() {
-            child.stopping = true;
-        }
-        self.engine.child_ids.clear();
         let cells: Vec<_> = self
             .shared
             .hosted_mut()

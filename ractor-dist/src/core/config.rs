@@ -286,6 +286,27 @@ impl DistConfig {
         }
     }
 
+    /// The replication machine's configuration, for this node in its `incarnation`.
+    pub fn replica_config(
+        &self,
+        incarnation: crate::core::Incarnation,
+    ) -> crate::core::replicated::ReplicaConfig {
+        let id = crate::core::replicated::ReplicaId {
+            node: crate::core::NodeName::new(self.node_name()),
+            incarnation,
+        };
+        crate::core::replicated::ReplicaConfig {
+            gossip_interval_ms: u64::try_from(self.gossip_interval.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            // a state in parts of at most half a frame (the envelope and version fit beside)
+            frame_budget: (self.max_frame_bytes / 2).min(1 << 20),
+            push: self.replica_push,
+            persist: self.data_dir.is_some(),
+            ..crate::core::replicated::ReplicaConfig::new(id)
+        }
+    }
+
     /// The name peers know this node by: `"{name}@{host}"` (an IPv6 host in brackets:
     /// `a@[::1]`).
     pub fn node_name(&self) -> String {
@@ -437,6 +458,25 @@ mod tests {
 #[cfg(test)]
 mod ipv6_tests {
     use super::*;
+
+    #[test]
+    fn replication_is_configured_from_the_node() {
+        let mut c = DistConfig::for_tests("a", 7101);
+        c.max_frame_bytes = 4 << 20;
+        let r = c.replica_config(crate::core::Incarnation(7));
+        assert_eq!(r.me.node.as_str(), "a@127.0.0.1");
+        assert_eq!(r.me.incarnation, crate::core::Incarnation(7));
+        assert_eq!(r.gossip_interval_ms, 200);
+        assert_eq!(r.frame_budget, 1 << 20, "at most 1 MiB");
+        assert!(!r.persist);
+        c.max_frame_bytes = 64 << 10;
+        c.gossip_interval = Duration::from_micros(10);
+        c.data_dir = Some("/tmp/x".into());
+        let r = c.replica_config(crate::core::Incarnation(7));
+        assert_eq!(r.frame_budget, 32 << 10, "half a frame");
+        assert_eq!(r.gossip_interval_ms, 1, "never zero");
+        assert!(r.persist);
+    }
 
     #[test]
     fn a_seed_is_valid_exactly_when_discovery_can_split_it() {

@@ -124,26 +124,6 @@ impl Counters {
     }
 }
 
-/// The replication machine's configuration from the node's.
-fn replica_config(
-    me: &NodeName,
-    incarnation: Incarnation,
-    config: &DistConfig,
-) -> crate::core::replicated::ReplicaConfig {
-    let id = crate::core::replicated::ReplicaId {
-        node: me.clone(),
-        incarnation,
-    };
-    crate::core::replicated::ReplicaConfig {
-        gossip_interval_ms: config.gossip_interval.as_millis().max(1) as u64,
-        // a state in parts of at most half a frame (the envelope and version fit beside)
-        frame_budget: (config.max_frame_bytes / 2).min(1 << 20),
-        push: config.replica_push,
-        persist: config.data_dir.is_some(),
-        ..crate::core::replicated::ReplicaConfig::new(id)
-    }
-}
-
 fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,7 +191,7 @@ impl NodeShared {
     ) -> Self {
         let me = NodeName::new(config.node_name());
         let replicas = crate::node::replicated::Hub::new(
-            replica_config(&me, incarnation, &config),
+            config.replica_config(incarnation),
             config.data_dir.as_ref().map(|d| d.join("replicated")),
         );
         let cache = LookupCache::new(me.clone(), LookupCache::DEFAULT_CAPACITY);

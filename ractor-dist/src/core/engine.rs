@@ -33,6 +33,7 @@ pub use lifecycle::Exit;
 pub(crate) use lifecycle::{ExitPlan, SpawnDecision};
 pub(crate) use moves::MigrateOutcome;
 pub use moves::{Arrival, DrainedExit, Restore};
+pub(crate) use passivate::passivates;
 pub use recover::Respawned;
 
 use crate::core::config::DistConfig;

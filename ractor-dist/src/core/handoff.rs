@@ -56,6 +56,21 @@ pub enum HandoffMode {
     Stay,
 }
 
+impl HandoffMode {
+    /// Whether an actor that stops to move carries its final state (`Restart` starts
+    /// afresh and is not asked for it).
+    pub fn carries_state(self) -> bool {
+        self != HandoffMode::Restart
+    }
+
+    /// Whether the move goes on without state when the final state cannot be snapshotted:
+    /// a `Stay` actor (moving only because its node leaves) restarts afresh on its new
+    /// node; for `Resume` the snapshot failing is an error.
+    pub fn moves_without_state(self) -> bool {
+        self == HandoffMode::Stay
+    }
+}
+
 /// Limits of the handoff machinery.
 #[derive(Clone, Copy, Debug)]
 pub struct HandoffConfig {
@@ -842,3 +857,20 @@ impl HandoffCore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mode_tests {
+    use super::HandoffMode;
+
+    #[test]
+    fn what_a_stopping_actor_owes_its_move_depends_on_its_mode() {
+        for (mode, carries, without) in [
+            (HandoffMode::Restart, false, false),
+            (HandoffMode::Resume, true, false),
+            (HandoffMode::Stay, true, true),
+        ] {
+            assert_eq!(mode.carries_state(), carries, "{mode:?}");
+            assert_eq!(mode.moves_without_state(), without, "{mode:?}");
+        }
+    }
+}

@@ -153,7 +153,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
         &self,
         state: ractor::actor::messages::BoxedState,
     ) -> Result<Option<Snapshot>, String> {
-        if A::HANDOFF == HandoffMode::Restart {
+        if !A::HANDOFF.carries_state() {
             return Ok(None);
         }
         let mut state = state;
@@ -165,7 +165,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                 version: A::STATE_VERSION,
                 bytes,
             })),
-            Err(e) if A::HANDOFF == HandoffMode::Stay => {
+            Err(e) if A::HANDOFF.moves_without_state() => {
                 tracing::debug!(kind = A::KIND, error = %e, "no snapshot; the actor restarts on its new node");
                 Ok(None)
             }
@@ -214,8 +214,11 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                     reason,
                 }
             })?;
-        let passivates =
-            self.1.is_some() && (A::IDLE_TIMEOUT.is_some() || shared.config.max_active > 0);
+        let passivates = crate::core::engine::passivates(
+            self.1.is_some(),
+            A::IDLE_TIMEOUT.is_some(),
+            shared.config.max_active,
+        );
         let hosted = Hosted::new(self.0.clone(), key.clone(), shared, raw_args, passivates);
         let start = match snapshot {
             Some(s) => Start::Restore(args, s),

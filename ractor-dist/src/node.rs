@@ -306,6 +306,23 @@ impl DistNode {
         self.shared.security.stats(refused)
     }
 
+    /// Sets the checkpoint policy of `kind` on this node (instead of its
+    /// [`DistActor::CHECKPOINTS`]): its actors here follow it from their next message.
+    /// Set it on every node (each applies its own to the actors it hosts).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::UnknownKind`] when no such kind is registered (nothing changed).
+    pub fn set_checkpoints(&self, kind: &str, policy: crate::Checkpoints) -> Result<(), DistError> {
+        if !self.shared.kinds.set_checkpoints(kind, policy) {
+            return Err(DistError::UnknownKind(kind.to_string()));
+        }
+        if let Ok(supervisor) = self.shared.supervisor() {
+            let _ = supervisor.cast(SupervisorMsg::KindChanged(kind.to_string()));
+        }
+        Ok(())
+    }
+
     /// How this node keeps its mesh: dials, dial targets, sessions replaced.
     pub fn mesh_stats(&self) -> crate::MeshStats {
         self.shared.mesh_stats()

@@ -119,7 +119,8 @@ macro_rules! counter_kind {
             ) -> Result<CounterState, ActorProcessingErr> {
                 if $fragile {
                     // Pretend the snapshot was written by an incompatible version.
-                    let wrong = Snapshot { version: snapshot.version + 1, ..snapshot };
+                    let newer = snapshot.version + 1;
+                    let wrong = snapshot.with_version(newer);
                     return wrong.decode(Self::STATE_VERSION);
                 }
                 snapshot.decode(Self::STATE_VERSION)

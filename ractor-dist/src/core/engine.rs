@@ -263,6 +263,11 @@ impl Engine {
         self.config.kinds.get(name)
     }
 
+    /// What the protocol knows of kind `name` changed (its checkpoint policy, say).
+    pub fn set_kind(&mut self, name: &str, info: KindInfo) {
+        self.config.kinds.insert(name.to_string(), info);
+    }
+
     /// The node leaves the cluster or stops.
     pub fn is_leaving(&self) -> bool {
         self.leaving.is_some() || self.shutting_down

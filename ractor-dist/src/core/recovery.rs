@@ -271,6 +271,9 @@ pub enum ReplicaOutcome {
     Stale,
     /// Refused: no spec of that name is kept here.
     Unknown,
+    /// Refused: a delta checkpoint that does not follow the checkpoint kept here (one
+    /// before it was lost or refused); the next full checkpoint is taken.
+    Gap,
 }
 
 /// The specs this node keeps for names hosted elsewhere.
@@ -327,7 +330,8 @@ impl<S> Replicas<S> {
         }
     }
 
-    /// `from` checkpointed `key` at (`generation`, `seq`).
+    /// `from` checkpointed `key` at (`generation`, `seq`): the whole state, or with
+    /// `delta` the change since `seq - 1`, kept only right after that checkpoint.
     pub fn handle_checkpoint(
         &mut self,
         from: &NodeName,
@@ -335,16 +339,30 @@ impl<S> Replicas<S> {
         generation: u64,
         seq: u64,
         checkpoint: S,
-    ) -> ReplicaOutcome {
+        delta: bool,
+    ) -> ReplicaOutcome
+    where
+        S: Checkpoint,
+    {
         let Some(spec) = self.specs.get_mut(key) else {
             return ReplicaOutcome::Unknown;
         };
         if spec.host != *from || spec.generation != generation || seq <= spec.seq {
             return ReplicaOutcome::Stale;
         }
-        spec.seq = seq;
-        spec.checkpoint = Some(checkpoint);
-        ReplicaOutcome::Stored
+        if !delta {
+            spec.seq = seq;
+            spec.checkpoint = Some(checkpoint);
+            return ReplicaOutcome::Stored;
+        }
+        match &mut spec.checkpoint {
+            Some(kept) if seq == spec.seq + 1 => {
+                kept.extend(checkpoint);
+                spec.seq = seq;
+                ReplicaOutcome::Stored
+            }
+            _ => ReplicaOutcome::Gap,
+        }
     }
 
     /// `host` no longer hosts `key` (it stopped, or moved and its new host's replicas have

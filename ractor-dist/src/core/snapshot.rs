@@ -16,7 +16,8 @@ use serde::Serialize;
 /// that `?` works inside actor hooks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A serialized actor state travelling with a [`crate::HandoffMode::Resume`] move.
+/// A serialized actor state travelling with a [`crate::HandoffMode::Resume`] move, kept as
+/// a checkpoint, or handed to [`crate::DistActor::merge`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// The [`crate::DistActor::STATE_VERSION`] of the node that wrote it.
@@ -24,9 +25,49 @@ pub struct Snapshot {
     /// The bytes [`crate::DistActor::snapshot`] returned.
     #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
+    /// Checkpoint deltas taken after `bytes` ([`crate::DistActor::checkpoint_delta`]), in
+    /// order; the node applies them with [`crate::DistActor::apply_delta`] after
+    /// `restore`, so the hooks never see any.
+    pub(crate) deltas: Vec<serde_bytes::ByteBuf>,
 }
 
 impl Snapshot {
+    /// The state `bytes` written by a node of state version `version`.
+    pub fn new(version: u32, bytes: Vec<u8>) -> Self {
+        Snapshot {
+            version,
+            bytes,
+            deltas: Vec::new(),
+        }
+    }
+
+    /// The same state, said to be of state version `version` (an upgrade in `restore`
+    /// that re-labels bytes whose layout did not change).
+    pub fn with_version(self, version: u32) -> Self {
+        Snapshot { version, ..self }
+    }
+
+    /// Bytes it takes, deltas included.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.deltas.iter().map(|d| d.len()).sum::<usize>()
+    }
+
+    /// True when it holds no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// This checkpoint followed by `delta` (its bytes; its own deltas, if any, after them).
+    pub(crate) fn extend(&mut self, delta: Snapshot) {
+        self.deltas.push(serde_bytes::ByteBuf::from(delta.bytes));
+        self.deltas.extend(delta.deltas);
+    }
+
+    /// Splits off the deltas: the state to `restore`, and what to apply to it.
+    pub(crate) fn take_deltas(&mut self) -> Vec<serde_bytes::ByteBuf> {
+        std::mem::take(&mut self.deltas)
+    }
+
     /// Encodes a serde state (MessagePack, structs as maps of field names): a ready-made
     /// body for [`crate::DistActor::snapshot`].
     ///
@@ -41,7 +82,7 @@ impl Snapshot {
     /// # Errors
     ///
     /// When the state does not serialize.
-    pub fn encode<T: Serialize>(state: &T) -> Result<Vec<u8>, BoxError> {
+    pub fn encode<T: Serialize + ?Sized>(state: &T) -> Result<Vec<u8>, BoxError> {
         encode_args(state).map_err(|e| format!("state does not serialize: {e}").into())
     }
 
@@ -64,7 +105,7 @@ impl Snapshot {
 }
 
 /// Encodes spawn arguments (and states): MessagePack with named struct fields.
-pub(crate) fn encode_args<T: Serialize>(args: &T) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_args<T: Serialize + ?Sized>(args: &T) -> Result<Vec<u8>, String> {
     rmp_serde::to_vec_named(args).map_err(|e| e.to_string())
 }
 
@@ -141,10 +182,7 @@ mod tests {
     }
 
     fn v1() -> Snapshot {
-        Snapshot {
-            version: 1,
-            bytes: SESSION_V1.to_vec(),
-        }
+        Snapshot::new(1, SESSION_V1.to_vec())
     }
 
     #[test]
@@ -235,7 +273,7 @@ mod tests {
             vec![0xdd, 0xff, 0xff, 0xff, 0xff], // an array of 4 G elements, none present
             Vec::new(),
         ] {
-            let snapshot = Snapshot { version: 1, bytes };
+            let snapshot = Snapshot::new(1, bytes);
             assert!(snapshot.decode::<Session>(1).is_err());
         }
         assert!(decode_args::<Session>(&SESSION_V1, 63).is_err());
@@ -251,10 +289,7 @@ mod tests {
             logins: 7,
             referrer: Some("r".into()),
         };
-        let snapshot = Snapshot {
-            version: 3,
-            bytes: Snapshot::encode(&session).unwrap(),
-        };
+        let snapshot = Snapshot::new(3, Snapshot::encode(&session).unwrap());
         assert_eq!(snapshot.decode::<Session>(3).unwrap(), session);
         let args = encode_args(&(1i64, "a".to_string())).unwrap();
         assert_eq!(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 9;
+pub const PROTOCOL_VERSION: u16 = 10;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,12 +112,14 @@ pub(crate) enum FrameBody {
         incarnation: Incarnation,
         batch: u64,
     },
-    /// A newer checkpoint of a name the sender hosts.
+    /// A newer checkpoint of a name the sender hosts (with `delta`, the change since
+    /// checkpoint `seq - 1`; added in version 10).
     Checkpoint {
         key: ActorKey,
         generation: u64,
         seq: u64,
         snapshot: Snapshot,
+        delta: bool,
     },
     /// These names lost their host; the receiver owns them now (or knows who does).
     Respawn {
@@ -166,11 +168,13 @@ impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
                 generation,
                 seq,
                 snapshot,
+                delta,
             } => FrameBody::Checkpoint {
                 key,
                 generation,
                 seq,
                 snapshot,
+                delta,
             },
             M::Respawn { offers } => FrameBody::Respawn { offers },
             M::OffersTaken { keys } => FrameBody::OffersTaken { keys },
@@ -413,7 +417,8 @@ mod tests {
     /// `NodeStatus::hold_refused`) without a version bump once (5 added
     /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack; 8 numbered
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
-    /// and `NodeStatus::frames_refused`). Whoever changes an
+    /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas).
+    /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
     fn the_wire_shape_is_pinned_to_its_protocol_version() {
@@ -421,11 +426,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 9, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 10, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                9, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
+                10, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0, 0,
                 b'r'
             ]
         );
@@ -442,7 +447,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                9, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                10, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

@@ -28,6 +28,7 @@ mod erased;
 mod hosted;
 pub use crate::core::stop::StopReason;
 pub use checkpoints::Checkpoints;
+pub(crate) use checkpoints::Policy;
 pub(crate) use erased::ErasedKind;
 use erased::{Factory, KindImpl};
 pub(crate) use hosted::Local;
@@ -161,8 +162,88 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     /// When the state is checkpointed to the replicas of the name (default: never). A name
     /// respawned after its node crashed restores the newest checkpoint with
     /// [`DistActor::restore`]; without checkpoints it starts from its arguments. Needs
-    /// [`DistActor::snapshot`].
+    /// [`DistActor::snapshot`]. This is the kind's default policy: a node may set another
+    /// ([`Kinds::with_checkpoints`], [`crate::DistNode::set_checkpoints`]).
     const CHECKPOINTS: Checkpoints = Checkpoints::OFF;
+
+    /// Delta checkpoints (optional): the change to `state` since this hook's previous call
+    /// in this activation (since the activation started, for its first call), or `None` to
+    /// checkpoint the whole state with [`DistActor::snapshot`].
+    ///
+    /// It is called at every checkpoint, whole ones included (whose delta is dropped: the
+    /// whole state holds it), so a kind tracks what changed from one call to the next (for
+    /// a log, the length it had). Whole checkpoints are still taken first in each
+    /// activation, after [`Checkpoints::full_every`] deltas and once the deltas outweigh the
+    /// last whole one. The replicas keep the whole checkpoint and the deltas after it; a
+    /// respawn restores the whole one with [`DistActor::restore`], then applies the deltas
+    /// in order with [`DistActor::apply_delta`]. An error is logged and counted, and a whole
+    /// checkpoint is taken instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ractor::ActorProcessingErr;
+    /// # use ractor_dist::{Checkpoints, DistActor, DistRef, Snapshot};
+    /// # #[derive(ractor_cluster::RactorClusterMessage)] enum LogMsg { Append(String) }
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct Events {
+    ///     events: Vec<String>,
+    ///     #[serde(skip)]
+    ///     sent: usize, // events already in a checkpoint
+    /// }
+    ///
+    /// struct EventLog;
+    ///
+    /// impl DistActor for EventLog {
+    ///     const KIND: &'static str = "events";
+    ///     type Msg = LogMsg;
+    ///     type State = Events;
+    ///     type Arguments = ();
+    ///     const CHECKPOINTS: Checkpoints = Checkpoints::every_messages(1);
+    /// #   async fn pre_start(&self, _: DistRef<LogMsg>, _: ()) -> Result<Events, ActorProcessingErr> { Ok(Events::default()) }
+    /// #   async fn handle(&self, _: DistRef<LogMsg>, LogMsg::Append(e): LogMsg, s: &mut Events) -> Result<(), ActorProcessingErr> { s.events.push(e); Ok(()) }
+    ///
+    ///     fn snapshot(&self, s: &Events) -> Result<Vec<u8>, ActorProcessingErr> {
+    ///         Snapshot::encode(s)
+    ///     }
+    ///
+    ///     async fn restore(&self, _: DistRef<LogMsg>, _: (), snapshot: Snapshot) -> Result<Events, ActorProcessingErr> {
+    ///         let mut s: Events = snapshot.decode(Self::STATE_VERSION)?;
+    ///         s.sent = s.events.len();
+    ///         Ok(s)
+    ///     }
+    ///
+    ///     fn checkpoint_delta(&self, s: &mut Events) -> Option<Result<Vec<u8>, ActorProcessingErr>> {
+    ///         let new = &s.events[s.sent..];
+    ///         let delta = Snapshot::encode(&new);
+    ///         s.sent = s.events.len();
+    ///         Some(delta)
+    ///     }
+    ///
+    ///     fn apply_delta(&self, s: &mut Events, delta: &[u8]) -> Result<(), ActorProcessingErr> {
+    ///         let new: Vec<String> = Snapshot::new(Self::STATE_VERSION, delta.to_vec()).decode(Self::STATE_VERSION)?;
+    ///         s.events.extend(new);
+    ///         s.sent = s.events.len();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn checkpoint_delta(
+        &self,
+        state: &mut Self::State,
+    ) -> Option<Result<Vec<u8>, ActorProcessingErr>> {
+        let _ = state;
+        None
+    }
+
+    /// Applies a delta taken by [`DistActor::checkpoint_delta`] to a state restored from
+    /// the checkpoint it followed (or from that one's deltas before it). An error stops
+    /// there: the actor runs with the state restored so far (an older checkpoint), and the
+    /// error is logged and counted (`NodeStatus::bad_snapshots`).
+    fn apply_delta(&self, state: &mut Self::State, delta: &[u8]) -> Result<(), ActorProcessingErr> {
+        let _ = (state, delta);
+        Err("this kind does not implement DistActor::apply_delta".into())
+    }
 
     /// What happens when two live copies of the name meet after a partition heals
     /// (default [`ConflictPolicy::KeepNewest`]). Taking the other copy's state uses
@@ -311,9 +392,57 @@ impl Kinds {
         actor: A,
         factory: Option<Factory<A::Arguments>>,
     ) -> &mut Self {
-        self.kinds
-            .insert(A::KIND, Arc::new(KindImpl(Arc::new(actor), factory)));
+        let policy = Policy::new(A::CHECKPOINTS);
+        self.kinds.insert(
+            A::KIND,
+            Arc::new(KindImpl(Arc::new(actor), factory, policy)),
+        );
         self
+    }
+
+    /// Sets the checkpoint policy of the registered kind `kind` on this node, instead of
+    /// its [`DistActor::CHECKPOINTS`] (for example from the application's configuration).
+    /// Every node should set the same. [`crate::DistNode::set_checkpoints`] changes it
+    /// while the node runs.
+    ///
+    /// # Panics
+    ///
+    /// When no kind named `kind` is registered (register it first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ractor::ActorProcessingErr;
+    /// # use ractor_dist::{Checkpoints, DistActor, DistRef, Kinds};
+    /// # #[derive(ractor_cluster::RactorClusterMessage)] enum CartMsg { Add(String) }
+    /// # struct Cart;
+    /// # impl DistActor for Cart {
+    /// #     const KIND: &'static str = "cart";
+    /// #     type Msg = CartMsg;
+    /// #     type State = Vec<String>;
+    /// #     type Arguments = ();
+    /// #     async fn pre_start(&self, _: DistRef<CartMsg>, _: ()) -> Result<Vec<String>, ActorProcessingErr> { Ok(vec![]) }
+    /// # }
+    /// let every = std::env::var("CART_CHECKPOINTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
+    /// let kinds = Kinds::new().with(Cart).with_checkpoints("cart", Checkpoints::every_messages(every));
+    /// ```
+    pub fn with_checkpoints(self, kind: &str, policy: Checkpoints) -> Self {
+        assert!(
+            self.set_checkpoints(kind, policy),
+            "Kinds::with_checkpoints: no kind {kind:?} is registered"
+        );
+        self
+    }
+
+    /// Sets the policy of `kind`; false when it is not registered.
+    pub(crate) fn set_checkpoints(&self, kind: &str, policy: Checkpoints) -> bool {
+        match self.kinds.get(kind) {
+            Some(k) => {
+                k.set_checkpoints(policy);
+                true
+            }
+            None => false,
+        }
     }
 
     /// `key` names an actor of a kind registered with a factory (`KIND/id`).

@@ -93,12 +93,16 @@ pub(crate) enum SupervisorMsg {
         NodeName,
         RpcReplyPort<Result<bool, crate::core::replicated::ReplicaError>>,
     ),
-    /// A hosted actor checkpointed its state.
+    /// A hosted actor checkpointed its state (`delta`: the change since its previous
+    /// checkpoint).
     Checkpoint {
         key: ActorKey,
         actor: ActorId,
         snapshot: Snapshot,
+        delta: bool,
     },
+    /// A kind's checkpoint policy changed on this node (`DistNode::set_checkpoints`).
+    KindChanged(String),
     /// A hosted actor's start (its `pre_start` or `restore`, run on its own task) ended.
     ChildStarted {
         actor: ActorId,
@@ -133,6 +137,7 @@ impl SupervisorMsg {
             SupervisorMsg::AddNode(..) => "add node",
             SupervisorMsg::DelNode(..) => "del node",
             SupervisorMsg::Checkpoint { .. } => "checkpoint",
+            SupervisorMsg::KindChanged(_) => "kind changed",
             SupervisorMsg::ChildStarted { .. } => "child started",
             SupervisorMsg::Snapshotted { .. } => "snapshotted",
         }
@@ -400,7 +405,9 @@ impl Actor for DistSupervisor {
                 key,
                 actor,
                 snapshot,
-            } => state.checkpointed(key, cid(&actor), snapshot),
+                delta,
+            } => state.checkpointed(key, cid(&actor), snapshot, delta),
+            SupervisorMsg::KindChanged(kind) => state.kind_changed(&kind),
             SupervisorMsg::ChildStarted { actor, result } => {
                 state.child_started(&myself, cid(&actor), result).await
             }

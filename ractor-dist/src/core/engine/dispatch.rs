@@ -365,10 +365,7 @@ mod tests {
             names(engine.passivation_due(Millis(2_000), &activity)),
             ["cart/c"]
         );
-        let kept = crate::core::Snapshot {
-            version: 1,
-            bytes: vec![7],
-        };
+        let kept = crate::core::Snapshot::new(1, vec![7]);
         assert_eq!(
             engine.handle_passivated(crate::core::ChildId(0), Some(kept.clone())),
             Some(ActorKey::new("cart/a"))

@@ -168,11 +168,16 @@ impl Engine {
                 key: key.clone(),
                 kind: out.kind.clone(),
                 args: out.meta.args.clone(),
-                // Copied only when it travels inline.
-                snapshot: if pieces.is_empty() {
-                    out.snapshot.clone()
-                } else {
-                    None
+                // Copied only when it travels inline; a chunked one's checkpoint deltas (a
+                // checkpoint taken as the state to move) travel here, without its bytes.
+                snapshot: match &out.snapshot {
+                    Some(snap) if pieces.is_empty() => Some(snap.clone()),
+                    Some(snap) if !snap.deltas.is_empty() => Some(Snapshot {
+                        version: snap.version,
+                        bytes: Vec::new(),
+                        deltas: snap.deltas.clone(),
+                    }),
+                    _ => None,
                 },
                 chunks: 0,
                 version: 0,
@@ -307,6 +312,7 @@ impl Engine {
                     Some(Ok(bytes)) => Some(Snapshot {
                         version: entry.version,
                         bytes,
+                        deltas: entry.snapshot.take().map(|s| s.deltas).unwrap_or_default(),
                     }),
                     other => {
                         // Incomplete: restart from the arguments rather than from half a state.

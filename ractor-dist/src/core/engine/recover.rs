@@ -104,8 +104,15 @@ impl Engine {
         self.recovery.rehost(key, holders, to, &self.mesh);
     }
 
-    /// A hosted actor checkpointed its state.
-    pub fn handle_checkpointed(&mut self, key: &ActorKey, child: ChildId, snapshot: Snapshot) {
+    /// A hosted actor checkpointed its state (with `delta`, the change since its previous
+    /// checkpoint; its first one is always whole).
+    pub fn handle_checkpointed(
+        &mut self,
+        key: &ActorKey,
+        child: ChildId,
+        snapshot: Snapshot,
+        delta: bool,
+    ) {
         let Some(c) = self.children.get_mut(&child) else {
             return;
         };
@@ -115,7 +122,7 @@ impl Engine {
         // It runs: its checkpoints are newer than what it was started from.
         c.started_from = None;
         self.recovery
-            .handle_checkpointed(key, &mut c.meta, snapshot);
+            .handle_checkpointed(key, &mut c.meta, snapshot, delta);
     }
 
     /// `from` keeps the specs of these names now: former holders may drop theirs.
@@ -175,7 +182,8 @@ impl Engine {
         self.recovery.handle_unreplicate(from, keys, batch);
     }
 
-    /// A checkpoint from `from` of a name whose spec is kept here.
+    /// A checkpoint from `from` of a name whose spec is kept here (with `delta`, the change
+    /// since checkpoint `seq - 1`).
     pub fn handle_checkpoint(
         &mut self,
         from: &NodeName,
@@ -183,9 +191,10 @@ impl Engine {
         generation: u64,
         seq: u64,
         snapshot: Snapshot,
+        delta: bool,
     ) {
         self.recovery
-            .handle_checkpoint(from, key, generation, seq, snapshot);
+            .handle_checkpoint(from, key, generation, seq, snapshot, delta);
     }
 
     /// Offers a respawn of every name kept here whose host is gone to its new owner. Runs

@@ -43,17 +43,20 @@ const KIND: &str = "log";
 type Log = Vec<(u32, u64)>;
 
 fn encode_log(log: &Log) -> Snapshot {
-    Snapshot {
-        version: 1,
-        bytes: wire::encode(log),
-    }
+    Snapshot::new(1, wire::encode(log))
 }
 
+/// The log a snapshot holds: its bytes, then each delta's entries appended.
 fn decode_log(snapshot: &Option<Snapshot>) -> Log {
-    snapshot
-        .as_ref()
-        .map(|s| wire::decode(&s.bytes, u64::MAX).expect("a log snapshot"))
-        .unwrap_or_default()
+    let Some(s) = snapshot else {
+        return Log::new();
+    };
+    let mut log: Log = wire::decode(&s.bytes, u64::MAX).expect("a log snapshot");
+    for delta in &s.deltas {
+        let more: Log = wire::decode(delta, u64::MAX).expect("a log delta");
+        log.extend(more);
+    }
+    log
 }
 
 /// One step of a run, as printed in a failing script.
@@ -132,6 +135,8 @@ struct Node {
     /// Started and not left.
     up: bool,
     actors: BTreeMap<ChildId, (ActorKey, Log)>,
+    /// Actors that took a whole checkpoint (their next ones may be deltas).
+    checkpointed: BTreeSet<ChildId>,
     hosted: BTreeMap<ActorKey, (ChildId, Residence)>,
     held: BTreeMap<MsgId, (Cast, NodeName)>,
     next_child: u64,
@@ -229,6 +234,7 @@ impl Node {
             engine,
             up: true,
             actors: BTreeMap::new(),
+            checkpointed: BTreeSet::new(),
             hosted: BTreeMap::new(),
             held: BTreeMap::new(),
             next_child: 1,

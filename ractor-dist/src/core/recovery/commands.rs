@@ -87,8 +87,10 @@ pub enum RecoveryMsg<S> {
         generation: u64,
         /// The checkpoint's sequence number.
         seq: u64,
-        /// The state.
+        /// The state, or with `delta` the change since checkpoint `seq - 1`.
         snapshot: S,
+        /// `snapshot` is a delta: it extends checkpoint `seq - 1` and nothing else.
+        delta: bool,
     },
     /// These names lost their host.
     Respawn {

@@ -146,14 +146,37 @@ impl<S: Checkpoint> Recovery<S> {
         self.commands.push_back(RecoveryCommand::Event(event));
     }
 
-    /// A hosted name checkpointed its state: keep it (a local restart after a panic starts
-    /// from it) and send it to every holder of its spec, current or former (former ones name
-    /// this node once its arrival was acknowledged, and keep the spec until the current
-    /// ones confirmed). A checkpoint over the frame budget stays here; a fenced node sends
-    /// none (its peers may have replaced it).
-    pub fn handle_checkpointed(&mut self, key: &ActorKey, meta: &mut NameMeta<S>, snapshot: S) {
+    /// A hosted name checkpointed its state (with `delta`, the change since its previous
+    /// checkpoint): keep it (a local restart after a panic starts from it) and send it to
+    /// every holder of its spec, current or former (former ones name this node once its
+    /// arrival was acknowledged, and keep the spec until the current ones confirmed). A
+    /// checkpoint over the frame budget stays here; a fenced node sends none (its peers may
+    /// have replaced it). A delta with no checkpoint here to extend is dropped (the actor's
+    /// first checkpoint is a full one).
+    pub fn handle_checkpointed(
+        &mut self,
+        key: &ActorKey,
+        meta: &mut NameMeta<S>,
+        snapshot: S,
+        delta: bool,
+    ) {
+        match (&mut meta.checkpoint, delta) {
+            (_, false) => meta.checkpoint = Some(snapshot.clone()),
+            (Some(kept), true) => kept.extend(snapshot.clone()),
+            (None, true) => {
+                let (generation, seq) = (meta.activation.generation, meta.checkpoint_seq + 1);
+                let from = self.cfg.me.clone();
+                self.event(RecoveryEvent::CheckpointRefused {
+                    key: key.clone(),
+                    from,
+                    generation,
+                    seq,
+                    outcome: ReplicaOutcome::Gap,
+                });
+                return;
+            }
+        }
         meta.checkpoint_seq = meta.checkpoint_seq.saturating_add(1);
-        meta.checkpoint = Some(snapshot.clone());
         let (seq, generation) = (meta.checkpoint_seq, meta.activation.generation);
         let mut targets: Vec<NodeName> = meta
             .holders
@@ -182,6 +205,7 @@ impl<S: Checkpoint> Recovery<S> {
                 generation,
                 seq,
                 snapshot: snapshot.clone(),
+                delta,
             };
             self.send(&node, msg);
         }
@@ -531,7 +555,7 @@ impl<S: Checkpoint> Recovery<S> {
     }
 
     /// A checkpoint from `from`, kept only if `from` is the current host of that generation
-    /// and it is newer than the one kept.
+    /// and it is newer than the one kept (a delta: right after it).
     pub fn handle_checkpoint(
         &mut self,
         from: &NodeName,
@@ -539,10 +563,11 @@ impl<S: Checkpoint> Recovery<S> {
         generation: u64,
         seq: u64,
         snapshot: S,
+        delta: bool,
     ) {
         let outcome = self
             .replicas
-            .handle_checkpoint(from, &key, generation, seq, snapshot);
+            .handle_checkpoint(from, &key, generation, seq, snapshot, delta);
         if outcome == ReplicaOutcome::Stored {
             self.sent_offers.forget(&key);
         } else {

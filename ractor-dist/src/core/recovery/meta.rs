@@ -4,22 +4,34 @@
 use super::{Spec, SpecHolders};
 use crate::core::{ActorKey, Incarnation, Mesh, NodeName, Snapshot};
 
-/// A checkpointed state as the recovery engine handles it: it only needs its size (to keep
-/// frames under the budget). Nodes use [`Snapshot`]; the simulation a plain counter.
+/// A checkpointed state as the recovery engine handles it: its size (to keep frames under
+/// the budget), and how a delta checkpoint extends it. Nodes use [`Snapshot`]; the recovery
+/// tests a plain counter.
 pub trait Checkpoint: Clone + std::fmt::Debug {
     /// Bytes it takes in a frame.
     fn size(&self) -> usize;
+    /// This checkpoint followed by `delta`, the change taken after it.
+    fn extend(&mut self, delta: Self);
 }
 
 impl Checkpoint for Snapshot {
     fn size(&self) -> usize {
-        self.bytes.len()
+        self.len()
+    }
+
+    fn extend(&mut self, delta: Self) {
+        Snapshot::extend(self, delta);
     }
 }
 
 impl Checkpoint for u64 {
     fn size(&self) -> usize {
         8
+    }
+
+    /// A counter's delta is what it adds.
+    fn extend(&mut self, delta: Self) {
+        *self = self.saturating_add(delta);
     }
 }
 

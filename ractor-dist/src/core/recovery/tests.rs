@@ -93,7 +93,7 @@ proptest! {
                 model = (generation, host, 0);
                 continue;
             }
-            let out = r.handle_checkpoint(&host, &key, generation, seq, seq);
+            let out = r.handle_checkpoint(&host, &key, generation, seq, seq, false);
             let accept = host == model.1 && generation == model.0 && seq > model.2;
             prop_assert_eq!(out == ReplicaOutcome::Stored, accept);
             if accept {
@@ -193,21 +193,54 @@ fn a_replaced_host_cannot_refresh_or_drop_the_spec() {
         ReplicaOutcome::Stale
     );
     assert_eq!(
-        r.handle_checkpoint(&n("a"), &key, 1, 10, 10),
+        r.handle_checkpoint(&n("a"), &key, 1, 10, 10, false),
         ReplicaOutcome::Stale
     );
     assert!(!r.handle_dropped(&n("a"), &key));
     assert_eq!(r.get(&key).unwrap().host, n("b"));
     assert_eq!(
-        r.handle_checkpoint(&n("b"), &key, 2, 1, 1),
+        r.handle_checkpoint(&n("b"), &key, 2, 1, 1, false),
         ReplicaOutcome::Stored
     );
     assert!(r.handle_dropped(&n("b"), &key));
     assert!(r.is_empty());
     assert_eq!(
-        r.handle_checkpoint(&n("b"), &key, 2, 2, 2),
+        r.handle_checkpoint(&n("b"), &key, 2, 2, 2, false),
         ReplicaOutcome::Unknown
     );
+}
+
+#[test]
+fn a_replica_takes_a_delta_only_right_after_the_checkpoint_it_keeps() {
+    let key = ActorKey::new("x");
+    let mut r: Replicas<u64> = Replicas::new();
+    r.handle_spec(key.clone(), spec("a", 1, 0));
+    // (from, generation, seq, value, delta) -> outcome, then (seq, checkpoint) kept
+    let table = [
+        ("a", 1, 1, 5, true, ReplicaOutcome::Gap, (0, None)),
+        ("a", 1, 1, 10, false, ReplicaOutcome::Stored, (1, Some(10))),
+        ("a", 1, 2, 1, true, ReplicaOutcome::Stored, (2, Some(11))),
+        ("a", 1, 2, 1, true, ReplicaOutcome::Stale, (2, Some(11))),
+        ("a", 1, 4, 1, true, ReplicaOutcome::Gap, (2, Some(11))),
+        ("b", 1, 3, 1, true, ReplicaOutcome::Stale, (2, Some(11))),
+        ("a", 2, 3, 1, true, ReplicaOutcome::Stale, (2, Some(11))),
+        ("a", 1, 3, 2, true, ReplicaOutcome::Stored, (3, Some(13))),
+        ("a", 1, 5, 20, false, ReplicaOutcome::Stored, (5, Some(20))),
+        ("a", 1, 6, 1, true, ReplicaOutcome::Stored, (6, Some(21))),
+    ];
+    for (from, generation, seq, value, delta, outcome, kept) in table {
+        assert_eq!(
+            r.handle_checkpoint(&n(from), &key, generation, seq, value, delta),
+            outcome,
+            "{from} {generation} {seq} {delta}"
+        );
+        let spec = r.get(&key).unwrap();
+        assert_eq!(
+            (spec.seq, spec.checkpoint),
+            kept,
+            "{from} {generation} {seq}"
+        );
+    }
 }
 
 #[test]

@@ -20,6 +20,9 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn msg_type(&self) -> TypeId;
     fn mode(&self) -> HandoffMode;
     fn checkpoints(&self) -> bool;
+    /// Replaces its checkpoint policy on this node (its actors follow from their next
+    /// message).
+    fn set_checkpoints(&self, policy: Checkpoints);
     fn conflict_policy(&self) -> ConflictPolicy;
     /// Its names start on their first message (it has a factory).
     fn on_demand(&self) -> bool;
@@ -85,10 +88,12 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
 /// Builds the arguments of an on-demand kind's actor from its id.
 pub(super) type Factory<T> = Arc<dyn Fn(&str) -> T + Send + Sync>;
 
-/// A kind, with its factory when its names start on their first message.
+/// A kind, with its factory when its names start on their first message, and its
+/// checkpoint policy on this node.
 pub(super) struct KindImpl<A: DistActor>(
     pub(super) Arc<A>,
     pub(super) Option<Factory<A::Arguments>>,
+    pub(super) Arc<Policy>,
 );
 
 impl<A: DistActor> ErasedKind for KindImpl<A> {
@@ -105,7 +110,11 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
     }
 
     fn checkpoints(&self) -> bool {
-        !A::CHECKPOINTS.is_off()
+        !self.2.get().is_off()
+    }
+
+    fn set_checkpoints(&self, policy: Checkpoints) {
+        self.2.set(policy);
     }
 
     fn conflict_policy(&self) -> ConflictPolicy {
@@ -161,10 +170,7 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
             .take::<A::State>()
             .map_err(|_| "the final state has an unexpected type".to_string())?;
         match self.0.snapshot(&state) {
-            Ok(bytes) => Ok(Some(Snapshot {
-                version: A::STATE_VERSION,
-                bytes,
-            })),
+            Ok(bytes) => Ok(Some(Snapshot::new(A::STATE_VERSION, bytes))),
             Err(e) if A::HANDOFF.moves_without_state() => {
                 tracing::debug!(kind = A::KIND, error = %e, "no snapshot; the actor restarts on its new node");
                 Ok(None)
@@ -219,7 +225,14 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
             A::IDLE_TIMEOUT.is_some(),
             shared.config.max_active,
         );
-        let hosted = Hosted::new(self.0.clone(), key.clone(), shared, raw_args, passivates);
+        let hosted = Hosted::new(
+            self.0.clone(),
+            key.clone(),
+            shared,
+            raw_args,
+            passivates,
+            self.2.clone(),
+        );
         let start = match snapshot {
             Some(s) => Start::Restore(args, s),
             None => Start::Fresh(args),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use tracing::Instrument;
 
-use super::{decode_args, DistActor, StopReason};
+use super::{decode_args, DistActor, Policy, StopReason};
 use crate::core::snapshot::Snapshot;
 use crate::core::{ActorKey, Resolution};
 use crate::node::dist_ref::DistRef;
@@ -33,11 +33,45 @@ pub(crate) enum Control {
         resolution: Resolution,
         other: Snapshot,
     },
-    /// The time bound of [`Checkpoints::every`] passed.
+    /// The time bound of [`super::Checkpoints::every`] passed, or a coalesced checkpoint
+    /// is due.
     CheckpointDue,
 }
 
 impl<M: Message> Message for Local<M> {}
+
+/// Where an actor's checkpoints stand: a whole one is needed next (the first of the
+/// activation, or after a failure), or deltas may follow the last whole one.
+#[derive(Debug)]
+struct Chain {
+    whole: bool,
+    /// Deltas since the last whole checkpoint, and their bytes.
+    deltas: u32,
+    delta_bytes: usize,
+    /// The last whole checkpoint's bytes.
+    whole_bytes: usize,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain {
+            whole: true,
+            deltas: 0,
+            delta_bytes: 0,
+            whole_bytes: 0,
+        }
+    }
+}
+
+impl Chain {
+    /// A delta of `bytes` may be sent now: deltas are on, a whole checkpoint precedes it,
+    /// fewer than `full_every` followed it, and with this one they do not outweigh it.
+    fn takes_delta(&self, policy: &super::Checkpoints, bytes: usize) -> bool {
+        !self.whole
+            && self.deltas < policy.full_every
+            && self.delta_bytes + bytes <= self.whole_bytes
+    }
+}
 
 /// The ractor actor that runs a [`DistActor`].
 pub(crate) struct Hosted<A: DistActor> {
@@ -54,6 +88,12 @@ pub(crate) struct Hosted<A: DistActor> {
     last_checkpoint: std::sync::Mutex<Instant>,
     /// A `CheckpointDue` is on its way.
     due_scheduled: AtomicBool,
+    /// Its kind's checkpoint policy on this node.
+    policy: Arc<Policy>,
+    /// Whether the next checkpoint must be whole (the first of the activation, or the one
+    /// after a failure), and the deltas sent since the last whole one (count, bytes) with
+    /// that one's size.
+    chain: std::sync::Mutex<Chain>,
     /// Entered around every hook: the user's log lines carry the name, kind and node.
     span: tracing::Span,
     /// When it last handled a message, for an actor that may be passivated.
@@ -69,6 +109,7 @@ impl<A: DistActor> Hosted<A> {
         shared: Arc<NodeShared>,
         args: Vec<u8>,
         passivates: bool,
+        policy: Arc<Policy>,
     ) -> Self {
         let span = tracing::info_span!("actor", name = %key, kind = A::KIND, node = %shared.me);
         let last_active = passivates.then(|| shared.passivation.started(&key));
@@ -81,6 +122,8 @@ impl<A: DistActor> Hosted<A> {
             dirty: AtomicU64::new(0),
             last_checkpoint: std::sync::Mutex::new(Instant::now()),
             due_scheduled: AtomicBool::new(false),
+            policy,
+            chain: std::sync::Mutex::new(Chain::default()),
             span,
             last_active,
         }
@@ -104,15 +147,18 @@ impl<A: DistActor> Hosted<A> {
             .clone()
     }
 
-    /// Counts a handled message and checkpoints when [`DistActor::CHECKPOINTS`] says so.
-    fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
-        let policy = A::CHECKPOINTS;
+    /// Counts a handled message and checkpoints when the kind's policy says so.
+    fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &mut A::State) {
+        let policy = self.policy.get();
         if policy.is_off() {
             return;
         }
         let dirty = self.dirty.fetch_add(1, Ordering::Relaxed) + 1;
         if policy.every_messages > 0 && dirty >= u64::from(policy.every_messages) {
-            self.checkpoint(myself, state);
+            match policy.coalesce {
+                None => self.checkpoint(myself, state, &policy),
+                Some(window) => self.schedule_due(myself, window),
+            }
             return;
         }
         if let Some(every) = policy.every {
@@ -122,39 +168,85 @@ impl<A: DistActor> Hosted<A> {
                 .unwrap_or_else(|e| e.into_inner())
                 .elapsed();
             if elapsed >= every {
-                self.checkpoint(myself, state);
-            } else if !self.due_scheduled.swap(true, Ordering::Relaxed) {
-                myself.send_after(every - elapsed, || Local::Control(Control::CheckpointDue));
+                self.checkpoint(myself, state, &policy);
+            } else {
+                self.schedule_due(myself, every - elapsed);
             }
         }
     }
 
-    /// Snapshots the state and hands it to the node's supervisor for the replicas.
-    fn checkpoint(&self, myself: &ActorRef<Local<A::Msg>>, state: &A::State) {
+    /// A `CheckpointDue` after `after` (zero: behind the messages already queued), unless
+    /// one is on its way.
+    fn schedule_due(&self, myself: &ActorRef<Local<A::Msg>>, after: std::time::Duration) {
+        if self.due_scheduled.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if after.is_zero() {
+            let _ = myself.send_message(Local::Control(Control::CheckpointDue));
+        } else {
+            myself.send_after(after, || Local::Control(Control::CheckpointDue));
+        }
+    }
+
+    /// Takes a checkpoint, whole or a delta (see [`DistActor::checkpoint_delta`]), and hands
+    /// it to the node's supervisor for the replicas.
+    fn checkpoint(
+        &self,
+        myself: &ActorRef<Local<A::Msg>>,
+        state: &mut A::State,
+        policy: &super::Checkpoints,
+    ) {
         self.dirty.store(0, Ordering::Relaxed);
         *self
             .last_checkpoint
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        match self.actor.snapshot(state) {
-            Ok(bytes) => {
-                if let Ok(supervisor) = self.shared.supervisor() {
-                    let _ = supervisor.cast(SupervisorMsg::Checkpoint {
-                        key: self.key.clone(),
-                        actor: myself.get_id(),
-                        snapshot: Snapshot {
-                            version: A::STATE_VERSION,
-                            bytes,
-                        },
-                    });
-                }
+        let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let delta = match self.actor.checkpoint_delta(state) {
+            Some(Ok(bytes)) if chain.takes_delta(policy, bytes.len()) => Some(bytes),
+            Some(Err(e)) => {
+                self.checkpoint_failed("DistActor::checkpoint_delta", &e);
+                None
             }
-            Err(e) => {
-                let n = Counters::bump(&self.shared.counters.checkpoint_failures);
-                if n.is_power_of_two() {
-                    tracing::warn!(name = %self.key, error = %e, failures = n, "checkpoint failed (DistActor::snapshot)");
-                }
+            _ => None,
+        };
+        let (bytes, is_delta) = match delta {
+            Some(bytes) => {
+                chain.deltas += 1;
+                chain.delta_bytes += bytes.len();
+                (bytes, true)
             }
+            None => match self.actor.snapshot(state) {
+                Ok(bytes) => {
+                    *chain = Chain {
+                        whole: false,
+                        deltas: 0,
+                        delta_bytes: 0,
+                        whole_bytes: bytes.len(),
+                    };
+                    (bytes, false)
+                }
+                Err(e) => {
+                    chain.whole = true;
+                    return self.checkpoint_failed("DistActor::snapshot", &e);
+                }
+            },
+        };
+        drop(chain);
+        if let Ok(supervisor) = self.shared.supervisor() {
+            let _ = supervisor.cast(SupervisorMsg::Checkpoint {
+                key: self.key.clone(),
+                actor: myself.get_id(),
+                snapshot: Snapshot::new(A::STATE_VERSION, bytes),
+                delta: is_delta,
+            });
+        }
+    }
+
+    fn checkpoint_failed(&self, hook: &str, e: &ActorProcessingErr) {
+        let n = Counters::bump(&self.shared.counters.checkpoint_failures);
+        if n.is_power_of_two() {
+            tracing::warn!(name = %self.key, error = %e, failures = n, "checkpoint failed ({hook})");
         }
     }
 
@@ -169,21 +261,30 @@ impl<A: DistActor> Hosted<A> {
         let me = self.me(myself);
         let outcome = match resolution {
             Resolution::KeepLocal => Ok(()),
-            Resolution::Merge => self.actor.merge(me, state, other).await,
-            Resolution::TakeIncoming => match decode_args::<A::Arguments>(&self.args, usize::MAX) {
-                Ok(args) => self
-                    .actor
-                    .restore(me, args, other)
-                    .await
-                    .map(|taken| *state = taken),
-                Err(e) => Err(format!("arguments do not decode: {e}").into()),
+            Resolution::Merge => match self.whole(&me, other).await {
+                Ok(other) => self.actor.merge(me, state, other).await,
+                Err(e) => Err(e),
+            },
+            Resolution::TakeIncoming => match self.whole(&me, other).await {
+                Ok(other) => match decode_args::<A::Arguments>(&self.args, usize::MAX) {
+                    Ok(args) => self
+                        .actor
+                        .restore(me, args, other)
+                        .await
+                        .map(|taken| *state = taken),
+                    Err(e) => Err(format!("arguments do not decode: {e}").into()),
+                },
+                Err(e) => Err(e),
             },
         };
         match outcome {
             Ok(()) => {
                 tracing::info!(name = %self.key, ?resolution, "conflicting copy resolved");
-                if !A::CHECKPOINTS.is_off() {
-                    self.checkpoint(myself, state);
+                let policy = self.policy.get();
+                if !policy.is_off() {
+                    // A new state altogether: no delta describes it.
+                    self.chain.lock().unwrap_or_else(|e| e.into_inner()).whole = true;
+                    self.checkpoint(myself, state, &policy);
                 }
             }
             Err(e) => {
@@ -255,13 +356,10 @@ impl<A: DistActor> Actor for Hosted<A> {
         if reason == StopReason::Passivated {
             let _enter = self.span.enter();
             match self.actor.snapshot(state) {
-                Ok(bytes) => self.shared.passivation.leave_state(
-                    &self.key,
-                    Snapshot {
-                        version: A::STATE_VERSION,
-                        bytes,
-                    },
-                ),
+                Ok(bytes) => self
+                    .shared
+                    .passivation
+                    .leave_state(&self.key, Snapshot::new(A::STATE_VERSION, bytes)),
                 Err(e) => tracing::debug!(error = %e, "no snapshot; the actor will start afresh"),
             }
         }
@@ -280,10 +378,11 @@ impl<A: DistActor> Hosted<A> {
         myself: ActorRef<Local<A::Msg>>,
         args: Start<A::Arguments>,
     ) -> Result<A::State, ActorProcessingErr> {
-        let (args, snapshot) = match args {
+        let (args, mut snapshot) = match args {
             Start::Fresh(args) => return self.actor.pre_start(self.me(&myself), args).await,
             Start::Restore(args, snapshot) => (args, snapshot),
         };
+        let deltas = snapshot.take_deltas();
         // From the snapshot, falling back to the arguments in this same actor (messages sent
         // to it meanwhile wait in its mailbox); a panicking `restore` falls back too.
         let restored = CatchUnwind(Box::pin(self.actor.restore(
@@ -292,7 +391,10 @@ impl<A: DistActor> Hosted<A> {
             snapshot,
         )));
         let error = match restored.await {
-            Ok(Ok(state)) => return Ok(state),
+            Ok(Ok(mut state)) => match self.apply_deltas(&mut state, &deltas) {
+                Ok(()) => return Ok(state),
+                Err(()) => "apply_delta panicked".to_string(),
+            },
             Ok(Err(e)) => e.to_string(),
             Err(()) => "restore panicked".to_string(),
         };
@@ -301,6 +403,53 @@ impl<A: DistActor> Hosted<A> {
         let args = decode_args::<A::Arguments>(&self.args, usize::MAX)
             .map_err(|e| format!("arguments do not decode: {e}"))?;
         self.actor.pre_start(self.me(&myself), args).await
+    }
+
+    /// The other copy's state as one snapshot: a checkpoint with deltas is restored, the
+    /// deltas applied, and the result snapshotted again.
+    async fn whole(
+        &self,
+        me: &DistRef<A::Msg>,
+        mut other: Snapshot,
+    ) -> Result<Snapshot, ActorProcessingErr> {
+        let deltas = other.take_deltas();
+        if deltas.is_empty() {
+            return Ok(other);
+        }
+        let args = decode_args::<A::Arguments>(&self.args, usize::MAX)
+            .map_err(|e| format!("arguments do not decode: {e}"))?;
+        let mut state = self.actor.restore(me.clone(), args, other).await?;
+        self.apply_deltas(&mut state, &deltas)
+            .map_err(|()| "apply_delta panicked")?;
+        Ok(Snapshot::new(
+            A::STATE_VERSION,
+            self.actor.snapshot(&state)?,
+        ))
+    }
+
+    /// Applies checkpoint deltas in order to a restored state; an error stops there (the
+    /// state restored so far is an older checkpoint), a panic is `Err` (the state may be
+    /// half changed).
+    fn apply_deltas(
+        &self,
+        state: &mut A::State,
+        deltas: &[serde_bytes::ByteBuf],
+    ) -> Result<(), ()> {
+        for (i, delta) in deltas.iter().enumerate() {
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.actor.apply_delta(state, delta)
+            }));
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    Counters::bump(&self.shared.counters.bad_snapshots);
+                    tracing::error!(name = %self.key, error = %e, applied = i, deltas = deltas.len(), "checkpoint delta could not be applied; the actor starts from the state before it");
+                    return Ok(());
+                }
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(())
     }
 
     /// `handle`: a user message, or a control message from the node.
@@ -320,8 +469,9 @@ impl<A: DistActor> Hosted<A> {
             }
             Local::Control(Control::CheckpointDue) => {
                 self.due_scheduled.store(false, Ordering::Relaxed);
-                if self.dirty.load(Ordering::Relaxed) > 0 {
-                    self.checkpoint(&myself, state);
+                let policy = self.policy.get();
+                if self.dirty.load(Ordering::Relaxed) > 0 && !policy.is_off() {
+                    self.checkpoint(&myself, state, &policy);
                 }
             }
             Local::Control(Control::Resolve { resolution, other }) => {

@@ -22,8 +22,22 @@ mod events;
 
 impl SupervisorState {
     /// A hosted actor checkpointed its state.
-    pub(super) fn checkpointed(&mut self, key: ActorKey, actor: ChildId, snapshot: Snapshot) {
-        self.engine.handle_checkpointed(&key, actor, snapshot);
+    pub(super) fn checkpointed(
+        &mut self,
+        key: ActorKey,
+        actor: ChildId,
+        snapshot: Snapshot,
+        delta: bool,
+    ) {
+        self.engine
+            .handle_checkpointed(&key, actor, snapshot, delta);
+    }
+
+    /// A kind's policy changed: the engine learns what it needs of it.
+    pub(super) fn kind_changed(&mut self, kind: &str) {
+        if let Some(k) = self.shared.kinds.get(kind) {
+            self.engine.set_kind(kind, k.info());
+        }
     }
 
     /// Brings the replicas of hosted names (all, or `only`) in line with the current view.

@@ -329,10 +329,17 @@ impl Sim {
         };
         log.push((cast.sender, cast.seq));
         if checkpoints {
-            // Every cast is checkpointed to the name's holders.
-            let snapshot = encode_log(log);
+            // Every cast is checkpointed to the name's holders: the first of an activation
+            // and every fourth whole, the others as a delta of the one new entry.
+            let whole = node.checkpointed.insert(id) || log.len() % 4 == 0;
+            let snapshot = if whole {
+                encode_log(log)
+            } else {
+                encode_log(&log[log.len() - 1..].to_vec())
+            };
             node.engine.set_now(now);
-            node.engine.handle_checkpointed(&cast.key, id, snapshot);
+            node.engine
+                .handle_checkpointed(&cast.key, id, snapshot, !whole);
         }
     }
 

@@ -236,7 +236,7 @@ fn specs_from_another_host_are_refused_and_stale_ones_fenced() {
         ("a", 2, 3, None),
     ];
     for (from, generation, seq, refused) in table {
-        r.handle_checkpoint(&n(from), k("y"), generation, seq, seq);
+        r.handle_checkpoint(&n(from), k("y"), generation, seq, seq, false);
         let got: Vec<ReplicaOutcome> = events(&drain(&mut r))
             .into_iter()
             .filter_map(|e| match e {
@@ -254,16 +254,56 @@ fn specs_from_another_host_are_refused_and_stale_ones_fenced() {
 }
 
 #[test]
+fn a_delta_checkpoint_extends_the_one_kept_here_and_goes_to_the_holders_as_a_delta() {
+    let mut r = engine("a", 2, 1_000);
+    let mut m = meta("a", 3);
+    m.holders = SpecHolders::inherit([(n("b"), n("a"))]);
+    // No checkpoint to extend yet: dropped, and said so.
+    r.handle_checkpointed(&k("x"), &mut m, 1, true);
+    let cmds = drain(&mut r);
+    assert!(sends(&cmds).is_empty());
+    assert!(matches!(
+        events(&cmds)[..],
+        [RecoveryEvent::CheckpointRefused {
+            outcome: ReplicaOutcome::Gap,
+            ..
+        }]
+    ));
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (None, 0));
+    // A full one, then two deltas: kept extended here (the counter's delta adds).
+    r.handle_checkpointed(&k("x"), &mut m, 10, false);
+    r.handle_checkpointed(&k("x"), &mut m, 2, true);
+    r.handle_checkpointed(&k("x"), &mut m, 3, true);
+    assert_eq!((m.checkpoint, m.checkpoint_seq), (Some(15), 3));
+    let sent: Vec<(u64, u64, bool)> = sends(&drain(&mut r))
+        .into_iter()
+        .map(|(to, msg)| {
+            assert_eq!(to, n("b"));
+            match msg {
+                RecoveryMsg::Checkpoint {
+                    seq,
+                    snapshot,
+                    delta,
+                    ..
+                } => (seq, snapshot, delta),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(sent, vec![(1, 10, false), (2, 2, true), (3, 3, true)]);
+}
+
+#[test]
 fn checkpoints_go_to_every_holder_unless_too_large_or_fenced() {
     let mut r = engine("a", 2, 1_000);
     let mut m = meta("a", 3);
     // No holder yet: kept here only.
-    r.handle_checkpointed(&k("x"), &mut m, 7);
+    r.handle_checkpointed(&k("x"), &mut m, 7, false);
     assert!(drain(&mut r).is_empty());
     assert_eq!((m.checkpoint, m.checkpoint_seq), (Some(7), 1));
     m.holders = SpecHolders::inherit([(n("c"), n("z"))]);
     m.holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
-    r.handle_checkpointed(&k("x"), &mut m, 8);
+    r.handle_checkpointed(&k("x"), &mut m, 8, false);
     let cmds = drain(&mut r);
     let to: Vec<NodeName> = sends(&cmds).into_iter().map(|(to, _)| to).collect();
     assert_eq!(to, vec![n("b"), n("c")], "current and former holders");
@@ -272,12 +312,13 @@ fn checkpoints_go_to_every_holder_unless_too_large_or_fenced() {
             key: k("x"),
             generation: 3,
             seq: 2,
-            snapshot: 8
+            snapshot: 8,
+            delta: false,
         }));
     assert_eq!(events(&cmds), vec![RecoveryEvent::Checkpointed]);
     // Over the budget: kept here, counted.
     let mut small = engine("a", 2, 4);
-    small.handle_checkpointed(&k("x"), &mut m, 9);
+    small.handle_checkpointed(&k("x"), &mut m, 9, false);
     assert_eq!(
         events(&drain(&mut small)),
         vec![RecoveryEvent::CheckpointTooLarge {
@@ -292,7 +333,7 @@ fn checkpoints_go_to_every_holder_unless_too_large_or_fenced() {
     r.handle_message_done(Millis(0), peers.has_peers(), false);
     assert!(r.handle_message(Millis(5_000), true, false));
     drain(&mut r);
-    r.handle_checkpointed(&k("x"), &mut m, 10);
+    r.handle_checkpointed(&k("x"), &mut m, 10, false);
     assert!(drain(&mut r).is_empty());
     assert_eq!(m.checkpoint_seq, 4);
 }

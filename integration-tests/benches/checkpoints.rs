@@ -85,10 +85,7 @@ fn encoding_of<T>(what: &str, state: &T, iters: u32)
 where
     T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
 {
-    let ours = Snapshot {
-        version: 1,
-        bytes: Snapshot::encode(state).unwrap(),
-    };
+    let ours = Snapshot::new(1, Snapshot::encode(state).unwrap());
     let theirs = bincode::serialize(state).unwrap();
     assert_eq!(&ours.decode::<T>(1).unwrap(), state);
     assert_eq!(&bincode::deserialize::<T>(&theirs).unwrap(), state);

@@ -273,7 +273,7 @@ impl Engine {
                 Arrival::Start(meta) => starts.push(Arriving {
                     key: entry.key,
                     kind: entry.kind,
-                    meta,
+                    meta: *meta,
                     snapshot,
                     residence: self.start_residence(true),
                 }),

@@ -77,7 +77,7 @@ pub enum Arrival {
     /// Its kind is not registered here: it is lost.
     UnknownKind,
     /// Start it with this metadata.
-    Start(NameMeta<Snapshot>),
+    Start(Box<NameMeta<Snapshot>>),
 }
 
 impl Engine {
@@ -355,7 +355,7 @@ impl Engine {
             snapshot.clone(),
             info.checkpoints,
         );
-        Arrival::Start(meta)
+        Arrival::Start(Box::new(meta))
     }
 
     /// An arrival from `from` started here with `meta`. Returns true when it stays here

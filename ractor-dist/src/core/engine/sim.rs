@@ -20,6 +20,7 @@ mod executor;
 mod invariants {
     //! One invariant per file.
     mod casts;
+    mod checkpoint_content;
     mod end_state;
     mod newest_checkpoint;
     mod single_activation;
@@ -197,6 +198,9 @@ struct Sim {
     /// rehost comes again, if its new host crashed meanwhile); the name itself must not be
     /// lost.
     offer_lost_for: BTreeSet<ActorKey>,
+    /// The log each checkpoint was taken of (length and digest), by (name, host,
+    /// generation, checkpoint sequence number): a respawn must start from exactly that log.
+    checkpointed: BTreeMap<(ActorKey, NodeName, u64, u64), (usize, u64)>,
 }
 
 impl Node {
@@ -274,6 +278,7 @@ impl Sim {
             fenced: 0,
             resolved: 0,
             broken: Vec::new(),
+            checkpointed: BTreeMap::new(),
             trace: std::env::var("SIM_TRACE").is_ok(),
             trace_key: std::env::var("SIM_TRACE_KEY").ok(),
             crashes,

@@ -145,6 +145,7 @@ impl Sim {
             Command::Kill(key) => self.broken.push(format!("{key}: drain killed")),
             Command::Respawn(start) if self.crashes => {
                 self.check_newest_checkpoint(i, &start);
+                self.check_checkpoint_content(i, &start);
                 if self.trace {
                     let t = format!("n{i}: respawn {} (lost with {})", start.key, start.lost);
                     self.script.push(Step::Trace(t));
@@ -215,13 +216,16 @@ impl Sim {
             } if self.side.is_some() || self.healed || self.hangs => {
                 self.resolved += 1;
                 let node = &mut self.nodes[i];
-                let actor = node
-                    .hosted
-                    .get(&key)
-                    .and_then(|(id, _)| node.actors.get_mut(id));
+                let id = node.hosted.get(&key).map(|(id, _)| *id);
+                let actor = id.and_then(|id| node.actors.get_mut(&id));
                 match (resolution, actor) {
                     (Resolution::TakeIncoming, Some((_, log))) => {
                         *log = decode_log(&Some(snapshot));
+                        // A new state altogether: its next checkpoint is whole (as a
+                        // hosted actor's is after a resolution).
+                        if let Some(id) = id {
+                            node.checkpointed.remove(&id);
+                        }
                     }
                     (Resolution::KeepLocal, Some(_)) => {}
                     (resolution, actor) => self.broken.push(format!(
@@ -338,8 +342,19 @@ impl Sim {
                 encode_log(&log[log.len() - 1..].to_vec())
             };
             node.engine.set_now(now);
+            let seq_of = |engine: &Engine| {
+                let c = engine.children.get(&id)?;
+                Some((c.meta.activation.generation, c.meta.checkpoint_seq))
+            };
+            let before = seq_of(&node.engine);
             node.engine
                 .handle_checkpointed(&cast.key, id, snapshot, !whole);
+            // Taken (not dropped): its sequence number moved on.
+            let taken = seq_of(&node.engine).filter(|after| Some(*after) != before);
+            if let Some((generation, seq)) = taken {
+                let (log, host) = (log.clone(), node.name.clone());
+                self.note_checkpoint(&cast.key, &host, generation, seq, &log);
+            }
         }
     }
 

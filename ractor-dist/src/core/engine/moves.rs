@@ -127,7 +127,7 @@ impl Engine {
     fn send_off(&mut self, child: Child, snapshot: Option<Snapshot>, now: Millis) {
         let key = child.key.clone();
         // What the entry weighs in a batch: state, arguments, name, kind and envelope.
-        let size = snapshot.as_ref().map_or(0, |s| s.bytes.len())
+        let size = snapshot.as_ref().map_or(0, |s| s.len())
             + child.meta.args.len()
             + key.as_str().len()
             + child.kind.len()
@@ -219,13 +219,13 @@ impl Engine {
         let (mut bytes, mut ms) = (0, 0);
         if let Some(out) = out {
             self.recovery.rehost(key, &out.meta.holders, to, &self.mesh);
-            bytes = out.snapshot.as_ref().map_or(0, |s| s.bytes.len());
+            bytes = out.snapshot.as_ref().map_or(0, |s| s.len());
             ms = now.0.saturating_sub(out.started.0);
             self.moved_kinds.insert(key.clone(), out.kind);
         }
         // A conflicting copy met ours here while ours was leaving: it follows ours.
         let conflict = self.conflicts.remove(key).map(|(from, entry)| {
-            let size = entry.snapshot.as_ref().map_or(0, |s| s.bytes.len());
+            let size = entry.snapshot.as_ref().map_or(0, |s| s.len());
             let body = if size <= self.config.max_frame_bytes / 2 {
                 Ok(FrameBody::Conflict { entry })
             } else {

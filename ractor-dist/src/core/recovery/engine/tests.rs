@@ -1071,7 +1071,7 @@ fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
     assert_eq!(a.sent_notices().len(), 1);
     let mut m = meta("a", 1);
     m.holders = holders;
-    a.handle_checkpointed(&k("x"), &mut m, 5);
+    a.handle_checkpointed(&k("x"), &mut m, 5, false);
     drain(&mut a);
     assert!(
         a.sent_notices().is_empty(),

@@ -461,11 +461,12 @@ mod tests {
     #[test]
     fn rejects_other_versions_and_garbage_with_clear_errors() {
         let mut bytes = encode(&Request::Status);
-        bytes[0] = 99;
+        let other = PROTOCOL_VERSION + 1;
+        bytes[..2].copy_from_slice(&other.to_le_bytes());
         assert_eq!(
             decode::<Request>(&bytes, 1 << 20).unwrap_err(),
             WireError::Version {
-                peer: 99,
+                peer: other,
                 ours: PROTOCOL_VERSION
             }
         );

@@ -85,10 +85,8 @@ fn checkpoint(key: &str, generation: u64, seq: u64) -> FrameBody {
         key: k(key),
         generation,
         seq,
-        snapshot: Snapshot {
-            version: 0,
-            bytes: Vec::new(),
-        },
+        snapshot: Snapshot::new(0, Vec::new()),
+        delta: false,
     }
 }
 

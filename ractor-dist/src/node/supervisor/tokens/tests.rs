@@ -111,10 +111,8 @@ async fn forged_frames_from_an_authenticated_peer_are_refused_counted_and_change
                 key: ActorKey::new("k1"),
                 generation: u64::MAX,
                 seq: 1,
-                snapshot: Snapshot {
-                    version: 0,
-                    bytes: Vec::new(),
-                },
+                snapshot: Snapshot::new(0, Vec::new()),
+                delta: false,
             },
         ),
         // a yield only the name's directory node may ask for

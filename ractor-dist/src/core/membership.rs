@@ -126,6 +126,9 @@ pub fn view_digest<'a>(members: impl IntoIterator<Item = (&'a NodeName, Incarnat
     ViewId(xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
+/// Most incarnations remembered as gone (for late rehosts naming them).
+pub const MAX_GONE: usize = 4096;
+
 /// The membership of one node: itself plus the peers that are up.
 #[derive(Debug)]
 pub struct Membership {
@@ -139,8 +142,10 @@ pub struct Membership {
     left: BTreeMap<NodeName, Incarnation>,
     /// Nodes removed from the known set (`del_node`): their hellos are refused.
     removed: BTreeSet<NodeName>,
-    /// The last incarnation of each node that went down (left, silent or disconnected).
-    gone: BTreeMap<NodeName, Incarnation>,
+    /// Incarnations that went down (left, silent or disconnected), the last
+    /// [`MAX_GONE`] of them, oldest first in `gone_order`.
+    gone: BTreeSet<(NodeName, Incarnation)>,
+    gone_order: VecDeque<(NodeName, Incarnation)>,
 }
 
 impl Membership {
@@ -156,7 +161,8 @@ impl Membership {
             commands: VecDeque::new(),
             left: BTreeMap::new(),
             removed: BTreeSet::new(),
-            gone: BTreeMap::new(),
+            gone: BTreeSet::new(),
+            gone_order: VecDeque::new(),
         }
     }
 
@@ -192,13 +198,14 @@ impl Membership {
         self.left.get(node) == Some(&incarnation)
     }
 
-    /// True when this node saw `node`'s `incarnation` go down (last of that node), or has
+    /// True when this node saw `node`'s `incarnation` go down (one of the last
+    /// [`MAX_GONE`]), or has
     /// another incarnation of it up: what that incarnation hosted is gone. (A node not
     /// heard of yet is not gone: this node's view may lag.)
     pub fn is_gone(&self, node: &NodeName, incarnation: Incarnation) -> bool {
         match self.incarnation_of(node) {
             Some(up) => up != incarnation,
-            None => self.gone.get(node) == Some(&incarnation),
+            None => self.gone.contains(&(node.clone(), incarnation)),
         }
     }
 
@@ -392,7 +399,14 @@ impl Membership {
         let Some(m) = self.up.remove(node) else {
             return false;
         };
-        self.gone.insert(node.clone(), m.incarnation);
+        if self.gone.insert((node.clone(), m.incarnation)) {
+            self.gone_order.push_back((node.clone(), m.incarnation));
+            if self.gone_order.len() > MAX_GONE {
+                if let Some(old) = self.gone_order.pop_front() {
+                    self.gone.remove(&old);
+                }
+            }
+        }
         self.epoch.0 += 1;
         self.events.push_back(MembershipEvent::Down {
             node: node.clone(),

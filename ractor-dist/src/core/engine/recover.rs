@@ -158,12 +158,22 @@ impl Engine {
             .recovery
             .handle_rehost(from, keys, to, incarnation, batch);
         let membership = self.mesh.membership();
-        if named
-            .iter()
-            .any(|(host, inc)| membership.is_gone(host, *inc))
-        {
-            let now = self.now;
-            self.offer_orphans(now);
+        let orphaned: BTreeSet<ActorKey> = named
+            .into_iter()
+            .filter(|(_, host, inc)| membership.is_gone(host, *inc))
+            .map(|(key, _, _)| key)
+            .collect();
+        if !orphaned.is_empty() {
+            // Only these: a spec naming a host this node has not heard of yet is no orphan.
+            let placement = self.mesh.membership().placement();
+            let leaving = self.is_leaving();
+            let ctx = Ctx {
+                now: self.now,
+                placement: &placement,
+                peers: &self.mesh,
+                leaving,
+            };
+            self.recovery.offer_orphans_among(ctx, &orphaned);
         }
     }
 
@@ -259,7 +269,9 @@ impl Engine {
             meta,
             lost,
             seq,
+            loss,
         } = start;
+        self.recovery.handle_loss_respawned(&key, loss);
         let c = self.children.get_mut(&child)?;
         let kind = c.kind.clone();
         let generation = meta.activation.generation;

@@ -122,6 +122,10 @@ pub struct RespawnStart<S> {
     pub lost: NodeName,
     /// The sequence number of the checkpoint it starts from (0: its arguments).
     pub seq: u64,
+    /// The loss it answers, as the offer named it (lost host, its incarnation, the lost
+    /// generation): remembered once the respawn started, so that the same offer coming
+    /// again never starts the name twice.
+    pub loss: (NodeName, Incarnation, u64),
 }
 
 /// What the engine reports (for counters and logs).

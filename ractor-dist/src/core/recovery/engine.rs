@@ -125,16 +125,13 @@ impl<S: Checkpoint> Recovery<S> {
     }
 
     pub(super) fn send(&mut self, to: &NodeName, msg: RecoveryMsg<S>) {
-        // A spec or a checkpoint sent after a drop or rehost of the same name settles it
-        // (the notice, on the same link, arrives first).
-        match &msg {
-            RecoveryMsg::Replicate { specs } => {
-                for (key, _) in specs {
-                    self.sent_notices.supersede(to, key);
-                }
+        // A spec sent after a drop or rehost of the same name settles it: the spec names
+        // its sender, whatever the notice said. (A checkpoint does not: it is refused by a
+        // holder whose spec names another host, which is what a lost rehost leaves.)
+        if let RecoveryMsg::Replicate { specs } = &msg {
+            for (key, _) in specs {
+                self.sent_notices.supersede(to, key);
             }
-            RecoveryMsg::Checkpoint { key, .. } => self.sent_notices.supersede(to, key),
-            _ => {}
         }
         self.commands.push_back(RecoveryCommand::Send {
             to: to.clone(),
@@ -424,6 +421,13 @@ impl<S: Checkpoint> Recovery<S> {
         self.flush();
     }
 
+    /// A respawn of `key` for `loss` (lost host, incarnation, generation) started here:
+    /// the same offer coming again is dropped.
+    pub fn handle_loss_respawned(&mut self, key: &ActorKey, loss: (NodeName, Incarnation, u64)) {
+        let (host, incarnation, generation) = loss;
+        self.consumed.record(key, &host, incarnation, generation);
+    }
+
     /// `from` applied the drops or rehosts of `batch`.
     pub fn handle_notices_taken(&mut self, from: &NodeName, batch: u64) {
         self.sent_notices.handle_taken(from, batch);
@@ -482,7 +486,7 @@ impl<S: Checkpoint> Recovery<S> {
 
     /// These names (with the host their specs name) were handed off to `to`. Returns the
     /// hosts the specs it changed name now (a rehost that waited for this one may have
-    /// moved a spec further on).
+    /// moved a spec further on), per name.
     pub fn handle_rehost(
         &mut self,
         from: &NodeName,
@@ -490,7 +494,7 @@ impl<S: Checkpoint> Recovery<S> {
         to: NodeName,
         incarnation: Incarnation,
         batch: u64,
-    ) -> Vec<(NodeName, Incarnation)> {
+    ) -> Vec<(ActorKey, NodeName, Incarnation)> {
         let mut named = Vec::new();
         for (key, host) in keys {
             // Only a rehost that applies settles an offer of the name (one sent again after
@@ -502,11 +506,16 @@ impl<S: Checkpoint> Recovery<S> {
                 self.sent_offers.forget(&key);
                 self.apply_early(&key, to.clone());
                 if let Some(spec) = self.replicas.get(&key) {
-                    named.push((spec.host.clone(), spec.host_incarnation));
+                    named.push((key.clone(), spec.host.clone(), spec.host_incarnation));
                 }
-            } else if self.replicas.get(&key).is_some() {
+            } else if self
+                .replicas
+                .get(&key)
+                .is_some_and(|s| !(s.host == to && s.host_incarnation == incarnation))
+            {
                 // The spec names another host: the rehost to `host` (a move before this
-                // one) may still be on its way.
+                // one) may still be on its way. (One that names `to` already got this
+                // rehost from the move's other end: both ends send it.)
                 let notice = Notice::Rehost {
                     host,
                     to: to.clone(),
@@ -516,8 +525,6 @@ impl<S: Checkpoint> Recovery<S> {
             }
         }
         self.send(from, RecoveryMsg::NoticesTaken { batch });
-        named.sort();
-        named.dedup();
         named
     }
 
@@ -549,7 +556,12 @@ impl<S: Checkpoint> Recovery<S> {
                         .handle_moved(&host, key, to.clone(), incarnation);
                     host = to;
                 }
-                _ => return,
+                Some(_) => {
+                    // It waited for another move than the one that came: stale.
+                    self.early.remove(key);
+                    return;
+                }
+                None => return,
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Respawns and conflicts: offering the names of lost hosts to their owners, deciding the
 //! offers, and resolving two live copies that met.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::commands::{
     ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryEvent, RecoveryMsg, RespawnStart,
@@ -26,6 +26,33 @@ impl<S: Checkpoint> Recovery<S> {
             return;
         }
         let me = self.cfg.me.clone();
+        self.pass_on_offers(ctx);
+        let orphans = self
+            .replicas
+            .orphans(|host, inc| ctx.peers.is_present(host, inc));
+        self.offer(orphans, &me, ctx);
+    }
+
+    /// Offers the respawn of `keys` only (a late rehost named a host seen going down),
+    /// if their specs kept here name a host that is gone.
+    pub fn offer_orphans_among<P: Peers>(&mut self, ctx: Ctx<'_, P>, keys: &BTreeSet<ActorKey>) {
+        if self.cfg.replicas <= 1 {
+            return;
+        }
+        let me = self.cfg.me.clone();
+        let orphans: Vec<ActorKey> = self
+            .replicas
+            .orphans(|host, inc| ctx.peers.is_present(host, inc))
+            .into_iter()
+            .filter(|k| keys.contains(k))
+            .collect();
+        self.offer(orphans, &me, ctx);
+    }
+
+    /// Offers waiting here for names this node no longer owns go to their owners, and
+    /// offers sent to a node that is gone go to the names' owners in this view.
+    fn pass_on_offers<P: Peers>(&mut self, ctx: Ctx<'_, P>) {
+        let me = self.cfg.me.clone();
         let mut forwards: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
         for (owner, key, offer) in self.respawns.take_foreign(&me, ctx.placement) {
             forwards.entry(owner).or_default().push((key, offer));
@@ -44,9 +71,11 @@ impl<S: Checkpoint> Recovery<S> {
             let offers = self.sent_offers.take_sent_to(&node);
             self.route_offers(offers, ctx);
         }
-        let orphans = self
-            .replicas
-            .orphans(|host, inc| ctx.peers.is_present(host, inc));
+    }
+
+    /// Offers the respawn of `orphans` (kept here, their host gone) to their owners.
+    fn offer<P: Peers>(&mut self, orphans: Vec<ActorKey>, me: &NodeName, ctx: Ctx<'_, P>) {
+        let me = me.clone();
         let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, Offer<S>)>> = BTreeMap::new();
         for key in orphans {
             let Some(spec) = self.replicas.get(&key).cloned() else {
@@ -202,9 +231,6 @@ impl<S: Checkpoint> Recovery<S> {
             };
             match decide_respawn(&me, ctx.placement, &offer, &key, octx) {
                 RespawnDecision::Spawn => {
-                    let spec = &offer.spec;
-                    self.consumed
-                        .record(&key, &spec.host, spec.host_incarnation, spec.generation);
                     let start = self.respawn_start(key, offer);
                     self.commands.push_back(RecoveryCommand::Respawn(start));
                 }
@@ -227,6 +253,11 @@ impl<S: Checkpoint> Recovery<S> {
     /// What a respawn of `key` starts from: the freshest spec (a checkpoint may have reached
     /// this node after the offer was made), as the next activation, made here.
     fn respawn_start(&self, key: ActorKey, offer: Offer<S>) -> RespawnStart<S> {
+        let loss = (
+            offer.spec.host.clone(),
+            offer.spec.host_incarnation,
+            offer.spec.generation,
+        );
         let spec = self.replicas.freshest(&key, offer.spec);
         let activation = Activation {
             generation: spec.generation,
@@ -244,6 +275,7 @@ impl<S: Checkpoint> Recovery<S> {
             meta,
             lost: spec.host,
             seq,
+            loss,
         }
     }
 

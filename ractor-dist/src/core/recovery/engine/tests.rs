@@ -1060,9 +1060,13 @@ fn drops_and_rehosts_are_sent_again_until_the_holder_acknowledges_them() {
     );
 }
 
+/// A spec sent after a drop settles it; a checkpoint does not (a holder that missed a
+/// rehost refuses it, so the rehost must still come again).
 #[test]
-fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
+fn a_spec_sent_after_a_drop_settles_it_a_checkpoint_does_not() {
     let mut a = engine("a", 2, 1_000);
+    let peers = TestPeers::of(&["a", "b"]);
+    let place = placement(&["a", "b"]);
     let mut holders = SpecHolders::default();
     holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
     a.unreplicate(&k("x"), &holders);
@@ -1073,10 +1077,14 @@ fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
     m.holders = holders;
     a.handle_checkpointed(&k("x"), &mut m, 5, false);
     drain(&mut a);
-    assert!(
-        a.sent_notices().is_empty(),
-        "the checkpoint settles the drop"
-    );
+    assert_eq!(a.sent_notices().len(), 1, "a checkpoint settles nothing");
+    // The name is replicated to `b` again: its spec settles the drop.
+    let mut m = meta("a", 1);
+    let key = k("x");
+    let mut names = [(&key, &mut m)];
+    a.replicate(&mut names, ctx(0, &place, &peers));
+    drain(&mut a);
+    assert!(a.sent_notices().is_empty(), "the spec settles the drop");
 }
 
 /// Rehosts and drops from different senders come in no order: a rehost (or drop) that
@@ -1092,7 +1100,7 @@ fn a_rehost_or_drop_that_overtakes_the_rehost_it_depends_on_applies_after_it() {
     assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("a"));
     let named = h.handle_rehost(&n("a"), vec![(k("x"), n("a"))], n("b"), Incarnation(1), 1);
     assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("c"));
-    assert_eq!(named, vec![(n("c"), Incarnation(1))]);
+    assert_eq!(named, vec![(k("x"), n("c"), Incarnation(1))]);
     // y moved a -> b and b dropped this holder; the drop comes first.
     h.handle_unreplicate(&n("b"), vec![(k("y"), n("b"))], 2);
     assert!(h.replicas().get(&k("y")).is_some());
@@ -1155,8 +1163,32 @@ fn an_offer_sent_again_for_a_loss_already_respawned_does_not_restart_a_stopped_n
         ctx(0, &p, &peers),
         |_| false,
     );
-    assert_eq!(respawns(&drain(&mut r)), 1);
-    // The name was stopped here since (not hosted); the same offer comes again.
+    let first = drain(&mut r);
+    assert_eq!(respawns(&first), 1);
+    let loss = first
+        .iter()
+        .find_map(|c| match c {
+            RecoveryCommand::Respawn(start) => Some(start.loss.clone()),
+            _ => None,
+        })
+        .expect("a respawn");
+    assert_eq!(loss, (n("d"), Incarnation(1), 1));
+    // A launch that never started records nothing: the same offer may start it.
+    r.handle_offers(
+        &n("a"),
+        vec![(x.clone(), offer("d", 1, 3, 0))],
+        true,
+        ctx(5, &p, &peers),
+        |_| false,
+    );
+    assert_eq!(
+        respawns(&drain(&mut r)),
+        1,
+        "a failed launch is tried again"
+    );
+    // It started (the engine reports it), and was stopped here since (not hosted); the
+    // same offer comes again.
+    r.handle_loss_respawned(&x, loss);
     r.handle_offers(
         &n("a"),
         vec![(x.clone(), offer("d", 1, 3, 0))],
@@ -1179,4 +1211,19 @@ fn an_offer_sent_again_for_a_loss_already_respawned_does_not_restart_a_stopped_n
         |_| false,
     );
     assert_eq!(respawns(&drain(&mut r)), 1);
+}
+
+/// Both ends of a move send its rehost: the second copy is no early notice, so a later
+/// move back does not send the spec to the former host again (found by a review).
+#[test]
+fn the_second_copy_of_a_rehost_leaves_nothing_waiting() {
+    let mut h = engine("h", 2, 1_000);
+    h.handle_replicate(&n("a"), vec![(k("x"), spec_on("a"))]);
+    drain(&mut h);
+    h.handle_rehost(&n("a"), vec![(k("x"), n("a"))], n("b"), Incarnation(1), 1);
+    h.handle_rehost(&n("b"), vec![(k("x"), n("a"))], n("b"), Incarnation(1), 1);
+    assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("b"));
+    // x moves back b -> a.
+    h.handle_rehost(&n("b"), vec![(k("x"), n("b"))], n("a"), Incarnation(1), 2);
+    assert_eq!(h.replicas().get(&k("x")).unwrap().host, n("a"));
 }

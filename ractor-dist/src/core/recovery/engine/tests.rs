@@ -1060,10 +1060,9 @@ fn drops_and_rehosts_are_sent_again_until_the_holder_acknowledges_them() {
     );
 }
 
-/// A spec sent after a drop settles it; a checkpoint does not (a holder that missed a
-/// rehost refuses it, so the rehost must still come again).
+/// A spec or a checkpoint sent after a drop settles it.
 #[test]
-fn a_spec_sent_after_a_drop_settles_it_a_checkpoint_does_not() {
+fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
     let mut a = engine("a", 2, 1_000);
     let peers = TestPeers::of(&["a", "b"]);
     let place = placement(&["a", "b"]);
@@ -1077,7 +1076,14 @@ fn a_spec_sent_after_a_drop_settles_it_a_checkpoint_does_not() {
     m.holders = holders;
     a.handle_checkpointed(&k("x"), &mut m, 5, false);
     drain(&mut a);
-    assert_eq!(a.sent_notices().len(), 1, "a checkpoint settles nothing");
+    assert!(
+        a.sent_notices().is_empty(),
+        "the checkpoint settles the drop"
+    );
+    a.unreplicate(&k("x"), &m.holders);
+    a.flush();
+    drain(&mut a);
+    assert_eq!(a.sent_notices().len(), 1);
     // The name is replicated to `b` again: its spec settles the drop.
     let mut m = meta("a", 1);
     let key = k("x");

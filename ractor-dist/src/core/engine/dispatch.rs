@@ -466,4 +466,19 @@ mod tests {
         engine.handle_tick(Millis(10_000));
         assert!(engine.poll_command().is_none(), "a tick does nothing");
     }
+
+    #[test]
+    fn moved_kinds_are_kept_only_for_names_with_local_messages_waiting() {
+        let mut engine = alone();
+        for key in ["a", "b", "c"] {
+            engine
+                .moved_kinds
+                .insert(ActorKey::from(key), "plain".into());
+        }
+        engine.forget_moved_kinds(|key| key.as_str() == "b");
+        let kept: Vec<&str> = engine.moved_kinds.keys().map(ActorKey::as_str).collect();
+        assert_eq!(kept, ["b"]);
+        engine.forget_moved_kinds(|_| false);
+        assert!(engine.moved_kinds.is_empty());
+    }
 }

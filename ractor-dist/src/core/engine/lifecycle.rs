@@ -194,6 +194,13 @@ impl Engine {
         self.child_ids.clear();
     }
 
+    /// A view change was worked out: the kinds of names that moved away from here are
+    /// forgotten, except for names that still have local messages waiting in the executor
+    /// (`pending`; they are forwarded with their kind once taken).
+    pub fn forget_moved_kinds(&mut self, pending: impl Fn(&ActorKey) -> bool) {
+        self.moved_kinds.retain(|key, _| pending(key));
+    }
+
     /// Marks `key`'s stop as waiting for actor `id`'s exit.
     pub fn handle_stop_requested(&mut self, key: &ActorKey, id: ChildId) {
         self.stopping_names.entry(key.clone()).or_insert(id);

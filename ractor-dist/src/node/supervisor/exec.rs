@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::SupervisorState;
 use crate::core::engine::{Arriving, Command, Note};
 use crate::core::wire::FrameBody;
-use crate::core::{ActorKey, MembershipEvent, NodeName};
+use crate::core::{MembershipEvent, NodeName};
 use crate::node::shared::{Counters, EntryState, HostedEntry};
 
 impl SupervisorState {
@@ -243,16 +243,9 @@ impl SupervisorState {
     /// wait in the supervisor.
     fn view_changed(&mut self, lost: &[NodeName]) {
         self.shared.forget_hosts(lost);
-        let pending: Vec<ActorKey> = self
-            .engine
-            .moved_kinds
-            .keys()
-            .filter(|k| !self.shared.local_send_pending(k))
-            .cloned()
-            .collect();
-        for key in pending {
-            self.engine.moved_kinds.remove(&key);
-        }
+        let shared = &self.shared;
+        self.engine
+            .forget_moved_kinds(|key| shared.local_send_pending(key));
         let view = self.shared.view();
         tracing::info!(
             epoch = view.epoch().0,

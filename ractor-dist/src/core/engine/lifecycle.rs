@@ -312,29 +312,12 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::core::config::DistConfig;
-    use crate::core::engine::EngineConfig;
-    use crate::core::{wire, Epoch, Hello, Incarnation, Placement};
 
     #[test]
     fn a_spawn_is_answered_by_how_its_start_ended() {
         let me = NodeName::new("a");
-        let hello = Hello {
-            node: me.clone(),
-            incarnation: Incarnation(1),
-            protocol: u32::from(wire::PROTOCOL_VERSION),
-            hash_version: crate::core::hash::HASH_VERSION,
-            addr: "a:7000".into(),
-            weight: 1.0,
-        };
-        let engine = Engine::new(
-            EngineConfig::new(&DistConfig::for_tests("a", 7000), hello, BTreeMap::new()),
-            Placement::weighted(Epoch(1), [(me.clone(), 1.0)]),
-            Millis(0),
-        );
+        let engine = super::super::tests::engine("a");
         let key = ActorKey::from("k");
         let spawned_here = Response::Spawned {
             host: me,

@@ -4,7 +4,8 @@ use super::*;
 use crate::core::wire::{self, FrameBody};
 use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent};
 
-fn engine(name: &str) -> Engine {
+/// A node alone (it owns every name), as the engine's table tests start one.
+pub(super) fn engine(name: &str) -> Engine {
     let me = NodeName::new(name);
     let config = DistConfig::for_tests(name, 7000);
     let hello = Hello {

@@ -367,7 +367,7 @@ async fn b16_round(a: &DistNode, b: &DistNode, mode: u8, round: usize) -> Result
     let (stream, calls) = b16_write(&s).await?;
     b16_quiet(&host).await;
     let taken = host.status().checkpoints - before;
-    s.stop().await?;
+    s.stop_and_wait(None, None).await?;
     Ok((stream, calls, taken))
 }
 

@@ -27,6 +27,7 @@
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
 //! - `refresh`: one round of discovery, merging every source's latest answer.
 //! - [`replicated`]: cluster-wide CRDT values, their deltas and anti-entropy gossip.
+//! - `retry`: when a failed call is tried again ([`crate::DistRef::call_retrying`]).
 //! - `ring`: the up nodes as a ring-change callback sees them.
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
@@ -89,6 +90,7 @@ pub mod placement;
 pub mod recovery;
 pub(crate) mod refresh;
 pub mod replicated;
+pub(crate) mod retry;
 pub(crate) mod ring;
 pub mod routing;
 #[cfg(test)]

@@ -183,7 +183,7 @@ async fn a_stopped_on_demand_name_starts_afresh_and_a_kind_without_factory_does_
             .is_ok_and(|i| i.len() == 2)
     })
     .await;
-    cart.stop().await.unwrap();
+    cart.stop_and_wait(None, None).await.unwrap();
     common::eventually_within(T, "started afresh", || async {
         cart.call(CartMsg::Items, CALL).await.ok() == Some(vec![format!("cart of {id}")])
     })

@@ -248,7 +248,7 @@ async fn send_interval_repeats_until_aborted_and_ends_once_the_name_is_gone() {
         counter.call(CounterMsg::Get, T).await.unwrap_or(0) >= 1
     })
     .await;
-    counter.stop().await.unwrap();
+    counter.stop_and_wait(None, None).await.unwrap();
     let ended = tokio::time::timeout(T, ticker).await;
     assert!(
         matches!(ended, Ok(Ok(()))),

@@ -320,6 +320,69 @@ async fn a_local_call_over_the_node_hold_cap_is_overloaded_not_stopped() {
     b.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_calls_ride_out_the_hold_cap_that_refuses_plain_ones() {
+    let net = MemoryNetwork::new();
+    let node = |name: &str, port: u16, seeds: &[u16]| {
+        let config = DistConfig {
+            handoff_timeout: Duration::from_secs(5),
+            hold_per_name: 1,
+            hold_per_node: 1,
+            ..config(name, port, seeds)
+        };
+        net.start(config, Kinds::new().with(Busy))
+    };
+    // As in the test above: eight names drain behind a 1.5 s handler while b joins, and
+    // a's supervisor holds one call at most.
+    let a = node("a", 51, &[]).await.expect("a starts");
+    let mut refs = Vec::new();
+    for i in 0..8 {
+        let r = a.spawn::<Busy>(format!("r{i}"), ()).await.unwrap();
+        r.cast(BusyMsg::Sleep(1500)).unwrap();
+        refs.push(r);
+    }
+    let b = node("b", 52, &[51]).await.expect("b starts");
+    eventually("moves start", || async { a.status().moving >= 2 }).await;
+    let call = |r: &DistRef<BusyMsg>| {
+        let r = r.clone();
+        async move {
+            r.call_retrying(BusyMsg::Ping, CALL, Duration::from_secs(15))
+                .await
+        }
+    };
+    let results = tokio::join!(
+        call(&refs[0]),
+        call(&refs[1]),
+        call(&refs[2]),
+        call(&refs[3]),
+        call(&refs[4]),
+        call(&refs[5]),
+        call(&refs[6]),
+        call(&refs[7]),
+    );
+    let results = [
+        results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+    ];
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        a.status().hold_refused > 0,
+        "the cap refused attempts, which were retried"
+    );
+    // A permanent error is not retried: it comes back at once.
+    let gone = a.ref_for::<Busy>("nobody");
+    let started = std::time::Instant::now();
+    let error = gone
+        .call_retrying(BusyMsg::Ping, CALL, Duration::from_secs(15))
+        .await;
+    assert!(
+        matches!(error, Err(ractor_dist::DistError::NotFound(_))),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < CALL, "{:?}", started.elapsed());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
 /// Its `pre_start` takes 1.5 s.
 struct SlowStart;
 

@@ -68,6 +68,10 @@ enum HubMsg {
     /// The node a handle that came in this message routes through.
     #[rpc]
     NodeOf(DistRef<TallyMsg>, RpcReplyPort<String>),
+    /// Stops itself with `myself.stop(..)`, as a ractor actor does, then goes on: adds
+    /// to the tally named here and answers.
+    #[rpc]
+    Quit(String, RpcReplyPort<bool>),
 }
 
 /// An actor that works on other names from its hooks; its arguments name a tally its
@@ -107,8 +111,9 @@ impl DistActor for Hub {
                 let _ = reply.send((node.members().len(), node.name().to_string()));
             }
             HubMsg::StopName(name, reply) => {
+                // Waits for the removal: `stop_and_wait` from inside a handler is fine too.
                 let other = node.lookup::<TallyMsg>(name).await?;
-                let _ = reply.send(other.stop().await.is_ok());
+                let _ = reply.send(other.stop_and_wait(None, None).await.is_ok());
             }
             HubMsg::Poke(tally, n) => tally.cast(TallyMsg::Add(n))?,
             HubMsg::Ask(tally, reply) => {
@@ -116,6 +121,13 @@ impl DistActor for Hub {
             }
             HubMsg::NodeOf(tally, reply) => {
                 let _ = reply.send(tally.node()?.name().to_string());
+            }
+            HubMsg::Quit(tally, reply) => {
+                myself.stop(Some("asked to quit".into()));
+                node.lookup::<TallyMsg>(tally)
+                    .await?
+                    .cast(TallyMsg::Add(1))?;
+                let _ = reply.send(true);
             }
         }
         Ok(())
@@ -228,4 +240,47 @@ async fn handles_travel_in_messages_and_resolve_on_the_receiving_node() {
             .unwrap(),
         a.name().to_string()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_stops_itself_from_its_handler_and_no_node_is_declared_down() {
+    let net = MemoryNetwork::new();
+    let (a, b) = two_nodes(&net).await;
+    let tally = owned_by(&a, "tally");
+    a.spawn::<Tally>(tally.as_str(), 0).await.unwrap();
+    // One hub on each node, both called from a: a local and a remote self-stop.
+    for (i, host) in [&a, &b].into_iter().enumerate() {
+        let name = owned_by(host, &format!("quitter{i}-"));
+        let hub = a.spawn::<Hub>(name.as_str(), None).await.unwrap();
+        assert!(
+            hub.call(|p| HubMsg::Quit(tally.clone(), p), CALL)
+                .await
+                .unwrap(),
+            "the handler went on after stop and answered"
+        );
+        // Gone: a call through the handle and a lookup on its host both say so (the
+        // caller's node may keep the host in its lookup cache until a send fails).
+        common::eventually_within(T, "the hub is gone", || async {
+            matches!(
+                hub.call(HubMsg::Census, CALL).await,
+                Err(DistError::NotFound(_))
+            ) && matches!(
+                host.lookup::<HubMsg>(name.as_str()).await,
+                Err(DistError::NotFound(_))
+            )
+        })
+        .await;
+    }
+    assert_eq!(value(&a, &tally).await.unwrap(), 2, "each handler finished");
+    // Past the heartbeat deadline (1 s in tests): neither node stopped answering.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for node in [&a, &b] {
+        assert_eq!(node.status().peers_declared_down, 0, "{}", node.name());
+        assert_eq!(node.members().len(), 2, "{}", node.name());
+    }
+    // And a stopped name can be spawned again.
+    let name = owned_by(&b, "quitter1-");
+    a.spawn::<Hub>(name.as_str(), None).await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

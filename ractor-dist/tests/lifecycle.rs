@@ -65,7 +65,7 @@ async fn a_spawn_after_a_stop_waits_for_the_old_copy_to_exit() {
         .expect("node starts");
     let x = node.spawn::<Linger>("x", ()).await.unwrap();
     x.call(LingerMsg::Ping, CALL).await.unwrap();
-    x.stop().await.unwrap();
+    x.stop_and_wait(None, None).await.unwrap();
     let again = node.spawn::<Linger>("x", ()).await.unwrap();
     again.call(LingerMsg::Ping, CALL).await.unwrap();
     assert_eq!(

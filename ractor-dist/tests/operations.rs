@@ -218,7 +218,7 @@ async fn the_stop_hook_tells_a_move_from_a_stop_for_good() {
     a.lookup::<NoteMsg>(on_b[0].as_str())
         .await
         .unwrap()
-        .stop()
+        .stop_and_wait(None, None)
         .await
         .unwrap();
     b.leave().await.unwrap();

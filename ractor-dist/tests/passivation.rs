@@ -128,7 +128,7 @@ async fn an_idle_actor_is_passivated_with_its_state_and_its_next_message_restore
 
     // Stopped for good while passivated, it starts afresh.
     common::eventually_within(T, "passivated again", || async { a.local_count() == 0 }).await;
-    tally.stop().await.unwrap();
+    tally.stop_and_wait(None, None).await.unwrap();
     assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), 0);
 }
 

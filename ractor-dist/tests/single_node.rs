@@ -55,11 +55,11 @@ impl DistActor for Counter {
             }
             CounterMsg::Fail => return Err("asked to fail".into()),
             CounterMsg::Quit => {
-                // `myself` works like any DistRef: stop through it.
-                tokio::spawn(async move { myself.stop().await });
+                // As in ractor: returns at once, the actor stops after this message.
+                myself.stop(None);
             }
             CounterMsg::QuitAwaited(r) => {
-                let stopped = myself.stop().await.is_ok();
+                let stopped = myself.stop_and_wait(None, None).await.is_ok();
                 let _ = r.send(stopped);
             }
         }
@@ -278,7 +278,7 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         q.cast(CounterMsg::Add(1)),
         Err(DistError::NotFound(_))
     ));
-    // awaiting `myself.stop()` inside `handle` does not wait for the actor's own exit
+    // awaiting `myself.stop_and_wait(..)` inside `handle` does not wait for the actor's own exit
     let w = node.spawn::<Counter>("w", 0).await?;
     let t = std::time::Instant::now();
     assert!(
@@ -294,8 +294,11 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         node.lookup::<CounterMsg>("w").await,
         Err(DistError::NotFound(_))
     ));
-    p.stop().await?;
-    assert!(matches!(p.stop().await, Err(DistError::NotFound(_))));
+    p.stop_and_wait(None, None).await?;
+    assert!(matches!(
+        p.stop_and_wait(None, None).await,
+        Err(DistError::NotFound(_))
+    ));
     assert_eq!(node.local_count(), 0);
 
     // A slow `pre_start` runs on the actor's own task: the node serves other requests
@@ -322,8 +325,11 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
         t.elapsed()
     );
     assert_eq!(slow.call(CounterMsg::Get, T).await?, 123, "in order");
-    slow.stop().await?;
-    node.lookup::<CounterMsg>("fast").await?.stop().await?;
+    slow.stop_and_wait(None, None).await?;
+    node.lookup::<CounterMsg>("fast")
+        .await?
+        .stop_and_wait(None, None)
+        .await?;
 
     // oversized arguments are refused before anything is sent
     #[derive(serde::Serialize, serde::Deserialize)]

@@ -409,7 +409,7 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             .map(|n| n.to_string())
             .unwrap_or_default(),
         "stop" => {
-            counter(arg(1)?).await?.stop().await?;
+            counter(arg(1)?).await?.stop_and_wait(None, None).await?;
             String::new()
         }
         "sleep" => {

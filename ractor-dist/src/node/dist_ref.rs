@@ -21,8 +21,8 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, Message, MessagingErr};
 
 use crate::core::error::DistError;
-use crate::core::routing::{OnLoop, Redirects, MAX_REDIRECTS};
-use crate::core::wire::{CastItem, Request, Response};
+use crate::core::routing::MAX_REDIRECTS;
+use crate::core::wire::CastItem;
 use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::kind::Local;
 use crate::node::shared::NodeShared;
@@ -31,6 +31,7 @@ use crate::node::telemetry;
 
 mod call;
 mod encode;
+mod stop;
 mod timers;
 
 pub(crate) use encode::{decoding_for, NodeRegistration};
@@ -406,54 +407,6 @@ impl<M: Message> DistRef<M> {
         DistError::BadMessage {
             key: self.inner.key.clone(),
             reason: reason.to_string(),
-        }
-    }
-
-    /// Stops the actor wherever it runs; it is removed cluster-wide.
-    ///
-    /// Returns once the name is removed, without waiting for the actor's exit: it finishes
-    /// the message it is handling, then stops (and runs its `post_stop`). An actor may
-    /// therefore await this on its own `myself` from inside its handler.
-    ///
-    /// # Errors
-    ///
-    /// [`DistError::NotFound`] when no such actor exists, or a transport error.
-    ///
-    /// # Cancel safety
-    ///
-    /// Not cancel safe: once sent, the stop happens although the future was dropped.
-    pub async fn stop(&self) -> Result<(), DistError> {
-        let node = self.shared()?;
-        let key = &self.inner.key;
-        let mut follow = match node.route_handle(&node.view_guard(), key, Context::Ask).0 {
-            Decision::Found(host) | Decision::AskNode(host) => {
-                Redirects::new(host, OnLoop::AskAgain)
-            }
-            _ => return Err(DistError::NodeDown),
-        };
-        loop {
-            let request = Request::Stop { key: key.clone() };
-            match node
-                .request(follow.target(), &request, node.config.request_timeout)
-                .await?
-            {
-                Response::Stopped => {
-                    node.forget_host(key);
-                    self.invalidate();
-                    return Ok(());
-                }
-                Response::Redirect { host } => {
-                    if !follow.redirected(host) {
-                        return Err(DistError::NotFound(key.clone()));
-                    }
-                }
-                Response::Err(e) => return Err(e.into()),
-                other => {
-                    return Err(DistError::Protocol(format!(
-                        "unexpected answer to stop: {other:?}"
-                    )))
-                }
-            }
         }
     }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{DistRef, Fast, Route};
 use crate::core::error::DistError;
+use crate::core::retry::RetryPlan;
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::NodeName;
@@ -47,6 +48,67 @@ impl<M: Message> DistRef<M> {
         let answer = self.call_untimed(build, timeout.into()).await;
         telemetry::record_call(node, started.elapsed(), answer.is_ok());
         answer
+    }
+
+    /// [`DistRef::call`], tried again after a transient error
+    /// ([`DistError::is_transient`]: the actor was moving, restarting or its node
+    /// unreachable) until it succeeds, a permanent error comes, or `within` has passed
+    /// since the first attempt started. Between attempts it waits 10 ms, doubling up to
+    /// 500 ms. `build` makes the request again for each attempt; `timeout` bounds each one.
+    ///
+    /// A call that timed out may have been handled: retry only requests that may be
+    /// handled twice (reads, idempotent writes).
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error: a permanent one at once, a transient one once `within`
+    /// has passed.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`DistRef::call`]: dropping the future abandons the answer; an attempt may
+    /// still be delivered.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use ractor::RpcReplyPort;
+    /// # use ractor_cluster::RactorClusterMessage;
+    /// # #[derive(RactorClusterMessage)] enum CounterMsg { #[rpc] Get(RpcReplyPort<i64>) }
+    /// # async fn example(counter: ractor_dist::DistRef<CounterMsg>) -> Result<(), ractor_dist::DistError> {
+    /// // A read: safe to repeat while the counter moves to another node.
+    /// let n = counter
+    ///     .call_retrying(CounterMsg::Get, Duration::from_secs(1), Duration::from_secs(10))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_retrying<R, F>(
+        &self,
+        mut build: F,
+        timeout: impl Into<Option<Duration>>,
+        within: Duration,
+    ) -> Result<R, DistError>
+    where
+        F: FnMut(RpcReplyPort<R>) -> M,
+        R: Send + 'static,
+    {
+        let timeout = timeout.into();
+        let started = Instant::now();
+        let mut plan = RetryPlan::new(within);
+        loop {
+            match self.call(&mut build, timeout).await {
+                Ok(reply) => return Ok(reply),
+                Err(error) => match plan.after_failure(&error, started.elapsed()) {
+                    Some(wait) => {
+                        tracing::trace!(name = %self.inner.key, %error, ?wait, "call retried");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(error),
+                },
+            }
+        }
     }
 
     async fn call_untimed<R, F>(&self, build: F, timeout: Option<Duration>) -> Result<R, DistError>

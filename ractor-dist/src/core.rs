@@ -72,6 +72,104 @@
 //! acknowledgements, the barrier), [`HoldQueues`] (held messages by id, with caps),
 //! [`handoff::inbound`] (`Migrate` dedupe and reassembly), [`Recovery`] (replicas, offers,
 //! respawns, conflicts, the fence) and [`Routes`] (the one routing function).
+//!
+//! ## Layers of the crate
+//!
+//! - `core` (this module): pure and deterministic (placement, membership and the mesh, routing, hold
+//!   queues, the handoff state machine, replicated specs, respawns, conflicts and the pause
+//!   fence, replicated CRDT values and their gossip, and their seeded simulations); no
+//!   tokio, no ractor, no clock.
+//! - the actor layer: [`DistNode`], [`DistRef`], [`DistActor`], the per-node
+//!   `DistSupervisor` (the only actor peers see), which executes what the core decides.
+//! - [`transport`]: how nodes reach each other (ractor_cluster behind the node's own
+//!   listener, with the handshake timeout, the pending cap and optional mutual TLS; or
+//!   [`transport::MemoryNetwork`] for in-process tests).
+//! - [`discovery`]: where peers come from (a static list, DNS A/AAAA and SRV records, a
+//!   host's port range, signed LAN multicast announcements, your own
+//!   [`discovery::Discovery`]); it resolves, the core's mesh decides what to dial and forget.
+//! - `core::wire`: the versioned envelopes between supervisors.
+//! - The test kit is a crate of its own, `ractor-dist-testkit` (`testkit/` in the
+//!   workspace): the console node that multi-process tests start, a typed async client for
+//!   it, its actor kinds and a bounded `wait_until`.
+//!
+//! ## Reading map for maintainers
+//!
+//! Follow a message to learn the code:
+//!
+//! 1. **A cast from a handle**: `node/dist_ref.rs` (`DistRef::cast`: the cached route, one
+//!    atomic load) → a local actor directly, or the outbox in `node/shared.rs` (casts
+//!    batched per peer) → the peer's supervisor.
+//! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
+//!    (`core/wire.rs`); a cast goes to [`core::Engine`]'s `dispatch_cast`
+//!    (after [`core::admission`]: the frame names the peer whose session token it carries,
+//!    `node/supervisor/tokens.rs`, and its values are in bounds)
+//!    (`core/engine/dispatch.rs`: [`core::routing`] and the admission of [`core::handoff`]:
+//!    deliver here, forward, hold while the name moves, park while the node settles), and
+//!    a held one waits in [`core::hold`]; control frames go to `Engine::handle_frame`
+//!    (`core/engine/frames.rs`).
+//! 3. **The engine** ([`core::engine`]) composes every machine and owns the order of work
+//!    (`core/engine/flow.rs`: ticks, session changes, view changes, settling, leaving); the
+//!    supervisor drains its one command queue and carries each command out
+//!    (`node/supervisor/exec.rs`).
+//! 4. **Membership**: [`core::mesh`] (hellos, heartbeats, dialing by node identity, what
+//!    to forget, leavers) over [`core::membership`]; addresses come from the seeds, gossip
+//!    and [`discovery`] (its refresh loop casts each round to the supervisor,
+//!    `node/supervisor/mesh.rs`), and the cluster transport tells which node a dialed
+//!    address led to (`transport/cluster.rs`). The known node set ([`core::known`]:
+//!    [`DistNode::all`], [`DistNode::add_node`], [`DistNode::del_node`], `node/nodes.rs`)
+//!    is a replicated value the engine keeps itself (`core/engine/known.rs`): it adds
+//!    dial targets, refuses removed nodes' hellos, and is read from the data directory at
+//!    start.
+//! 5. **A view change**: [`core::placement`] gives the new owners; [`core::handoff`] drains,
+//!    batches and acknowledges the moves (the engine's side: `core/engine/moves.rs`), and its
+//!    `inbound` half deduplicates and reassembles what arrives.
+//! 6. **Failures**: [`core::recovery`] replicates specs and checkpoints, offers and decides
+//!    respawns, resolves two copies after a partition and fences a paused node (the engine's
+//!    side: `core/engine/recover.rs`; actors' exits and restarts: `core/engine/lifecycle.rs`).
+//! 7. **Every wait** is a method of [`core::Timing`], derived from [`DistConfig`].
+//! 8. **Replicated values** ([`DistNode::replicated`]): `node/replicated.rs` (the
+//!    [`Replicated`] handle, subscriptions, the gossip timer and the files on disk) feeds
+//!    [`core::replicated::Replicas`] (deltas, digests, states in parts) and carries out its
+//!    commands; the supervisor only hands over `FrameBody::Replica` frames (those of the
+//!    known node set go to the engine), and only live members' values are merged.
+//!
+//! Words used throughout: an **epoch** numbers membership views (it grows with every
+//! change); a **view id** digests a view's members and incarnations (equal on every node
+//! that sees the same members); a **generation** counts the activations of one name (spawn
+//! 1, each respawn or conflict resolution adds 1; a planned move keeps it) and fences stale
+//! specs and checkpoints; an **incarnation** tells a restarted node from its old self. A
+//! name is **moving** while it is drained and handed off (its messages are held), and
+//! **fenced** while its node waits to rejoin after a pause. A node's **supervisor**
+//! (`DistSupervisor`) is its only actor peers see: frames and requests between nodes go
+//! from supervisor to supervisor (its ractor_cluster process group keeps an older name,
+//! `ractor_dist::gateways`, which is part of the wire contract).
+//!
+//! [`DistActor`]: crate::DistActor
+//! [`DistConfig`]: crate::DistConfig
+//! [`DistNode`]: crate::DistNode
+//! [`DistNode::add_node`]: crate::DistNode::add_node
+//! [`DistNode::all`]: crate::DistNode::all
+//! [`DistNode::del_node`]: crate::DistNode::del_node
+//! [`DistNode::replicated`]: crate::DistNode::replicated
+//! [`DistRef`]: crate::DistRef
+//! [`Replicated`]: crate::Replicated
+//! [`core::Engine`]: crate::core::Engine
+//! [`core::Timing`]: crate::core::Timing
+//! [`core::admission`]: crate::core::admission
+//! [`core::engine`]: crate::core::engine
+//! [`core::handoff`]: crate::core::handoff
+//! [`core::hold`]: crate::core::hold
+//! [`core::known`]: crate::core::known
+//! [`core::membership`]: crate::core::membership
+//! [`core::mesh`]: crate::core::mesh
+//! [`core::placement`]: crate::core::placement
+//! [`core::recovery`]: crate::core::recovery
+//! [`core::replicated::Replicas`]: crate::core::replicated::Replicas
+//! [`core::routing`]: crate::core::routing
+//! [`discovery`]: crate::discovery
+//! [`discovery::Discovery`]: crate::discovery::Discovery
+//! [`transport`]: crate::transport
+//! [`transport::MemoryNetwork`]: crate::transport::MemoryNetwork
 
 pub mod admission;
 pub(crate) mod announcement;

@@ -1,6 +1,6 @@
 //! Operating a node, over in-process nodes: the stop hook tells a move from a stop for
-//! good, the readiness check, metrics through the `metrics` facade, and a tracing span
-//! around every hosted actor's hooks. This file installs the process's global metrics
+//! good, the readiness check, metrics through the `metrics` facade, a tracing span
+//! around every hosted actor's hooks, and no warning for routine starts, stops and moves. This file installs the process's global metrics
 //! recorder and tracing subscriber, so it is a test binary of its own.
 
 mod common;
@@ -326,4 +326,55 @@ async fn a_user_log_line_carries_the_actor_s_name_kind_and_node() {
     for field in ["name=logger-7", "kind=\"note\"", "node=la@127.0.0.1"] {
         assert!(line.contains(field), "{field} missing from: {line}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routine_starts_stops_and_moves_log_no_warning() {
+    let probe = installed();
+    let net = MemoryNetwork::new();
+    let a = start(&net, "wa", 51, &[]).await;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = format!("routine-{i}");
+        a.spawn::<Note>(name.as_str(), ()).await.unwrap();
+        names.push(name);
+    }
+    // A join moves some names to b; a stop for good; b's graceful leave moves them back.
+    let b = start(&net, "wb", 52, &[51]).await;
+    common::converged_within(T, &[&a, &b], 2).await;
+    a.lookup::<NoteMsg>("routine-0")
+        .await
+        .unwrap()
+        .stop_and_wait(None, None)
+        .await
+        .unwrap();
+    a.lookup::<NoteMsg>("routine-1")
+        .await
+        .unwrap()
+        .stop(Some("done".into()));
+    b.leave().await.unwrap();
+    b.shutdown().await.unwrap();
+    common::eventually_within(T, "b is gone", || async { a.members().len() == 1 }).await;
+    for name in &names[2..] {
+        let note = a.lookup::<NoteMsg>(name.as_str()).await.unwrap();
+        note.call(NoteMsg::Ping, CALL).await.unwrap();
+    }
+    a.shutdown().await.unwrap();
+    let log = probe.log();
+    let ours = |l: &&str| ["routine-", "wa@", "wb@"].iter().any(|m| l.contains(m));
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(ours)
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    // The log does carry this test's lines (topology changes, at `info`).
+    assert!(
+        log.lines().filter(ours).any(|l| l.contains(" INFO ")),
+        "{log}"
+    );
+    assert!(
+        warnings.is_empty(),
+        "routine work logged:\n{}",
+        warnings.join("\n")
+    );
 }

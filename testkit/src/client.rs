@@ -71,6 +71,7 @@ pub struct NodeCommand {
     args: Vec<String>,
     env: Vec<(String, String)>,
     quiet: bool,
+    identity_flags: bool,
 }
 
 impl NodeCommand {
@@ -84,6 +85,18 @@ impl NodeCommand {
             args: Vec::new(),
             env: Vec::new(),
             quiet: false,
+            identity_flags: true,
+        }
+    }
+
+    /// Runs `binary` with only the arguments given: the node's name and port come from
+    /// its environment or configuration file (or the process is not a node itself, as
+    /// `docker exec -i NODE ractor-dist-node --attach 127.0.0.1:7200`). `name` names it in
+    /// errors; [`NodeProc::port`] is 0.
+    pub fn configured(binary: impl AsRef<Path>, name: &str) -> Self {
+        NodeCommand {
+            identity_flags: false,
+            ..Self::new(binary, name, 0)
         }
     }
 
@@ -126,7 +139,16 @@ impl NodeCommand {
     pub async fn start(self) -> Result<NodeProc, Error> {
         let mut child = Command::new(&self.binary)
             .args(&self.prefix)
-            .args(["--name", &self.name, "--port", &self.port.to_string()])
+            .args(if self.identity_flags {
+                vec![
+                    "--name".to_string(),
+                    self.name.clone(),
+                    "--port".to_string(),
+                    self.port.to_string(),
+                ]
+            } else {
+                vec![]
+            })
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+mod args;
+mod serve;
+
 use super::kinds::{
     Blob, BlobMsg, Counter, CounterMsg, DurableCounter, FragileCounter, Ghost, GhostMsg,
     PanickyCounter, RestartCounter, SlowArgs, SlowCounter, StayCounter, Tally,
@@ -58,26 +61,42 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `leave` | hands every actor off, then `ok`, and the node exits 0 |
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
-/// Arguments: `--name N --port P [--host H] [--seed ADDR]... [--discovery SPEC]...
-/// [--nameserver IP:PORT] [--refresh-ms N] [--cookie C] [--allow-default-cookie]
-/// [--tls-cert PATH --tls-key PATH --tls-ca PATH] [--handshake-timeout-ms N] [--max-pending N]
-/// [--heartbeat-ms N] [--deadline-ms N] [--handoff-ms N] [--reconnect-max-ms N] [--weight W]
-/// [--max-frame-bytes N]
-/// [--replicas N] [--hold-per-name N] [--hold-per-node N] [--dial-via ADDR=VIA]...
-/// [--gossip-ms N] [--data-dir PATH] [--ghost]`. `--host` takes IPv6 literals (`::1`, the
+/// Arguments (`--help` lists them, each with its unit, default and variable): `--name N
+/// --port P [--host H] [--seed ADDR]... [--discovery SPEC]... [--nameserver IP:PORT]
+/// [--refresh-ms N] [--cookie C] [--allow-default-cookie] [--tls-cert PATH --tls-key PATH
+/// --tls-ca PATH] [--handshake-timeout-ms N] [--max-pending N] [--heartbeat-ms N]
+/// [--deadline-ms N] [--handoff-ms N] [--reconnect-min-ms N] [--reconnect-max-ms N]
+/// [--request-ms N] [--weight W] [--restart-limit N] [--restart-window-ms N]
+/// [--max-active N] [--max-frame-bytes N] [--replicas N] [--hold-per-name N]
+/// [--hold-per-node N] [--dial-via ADDR=VIA]... [--gossip-ms N] [--replica-push
+/// deltas|full] [--data-dir PATH] [--config PATH] [--ghost] [--no-stdin] [--console ADDR]
+/// [--health ADDR]`, or `--attach ADDR` alone. `--host` takes IPv6 literals (`::1`, the
 /// node then advertises `[::1]:P`); `--discovery` takes the specs of
 /// [`ractor_dist::discovery::DiscoverySpec`] (`static:HOST:PORT[,...]`, `dns:NAME:PORT`,
 /// `srv:NAME`, `host:FIRST-LAST`, `multicast:GROUP:PORT`); `--refresh-ms 0` runs discovery
-/// only at start. Every setting can also come from the environment (`RACTOR_DIST_NAME`,
-/// `RACTOR_DIST_PORT`, `RACTOR_DIST_DISCOVERY`, `RACTOR_DIST_COOKIE`, ...: the list is
-/// [`ractor_dist::core::config::ENV_VARS`]); a flag wins over its variable. Logs go
-/// to stderr (`RUST_LOG`, default `warn,ractor_dist=info`).
+/// only at start.
+///
+/// Every setting can also come from the environment (`RACTOR_DIST_NAME`,
+/// `RACTOR_DIST_PORT`, `RACTOR_DIST_DISCOVERY`, `RACTOR_DIST_COOKIE`, ...) and from a TOML
+/// file (`--config PATH` or `RACTOR_DIST_CONFIG`; keys `name`, `port`, `heartbeat_ms`, ...):
+/// the scheme is [`ractor_dist::core::config::SETTINGS`]. A flag wins over its variable,
+/// which wins over the file, which wins over the defaults. Logs go to stderr (`RUST_LOG`,
+/// default `warn,ractor_dist=info`).
+///
+/// For containers: `--no-stdin` reads no commands from stdin (the node runs until SIGTERM,
+/// which makes it leave); `--console 127.0.0.1:7200` serves the same protocol over TCP
+/// (each connection is first greeted with `ready <node-name>`), which `--attach
+/// 127.0.0.1:7200` (started with `docker exec -i`) connects stdin and stdout to;
+/// `--health 0.0.0.0:8080` answers HTTP `GET /ready` (200 when
+/// [`ractor_dist::DistNode::is_ready`], else 503) and `GET /live`.
 ///
 /// A binary that is a console node is one line, as in `examples/node.rs`:
 /// `fn main() { ractor_dist_testkit::console_main(std::env::args().skip(1)) }`.
 pub fn console_main(args: impl IntoIterator<Item = String>) -> ! {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colors only on a terminal (not in a container's or a test's log).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "warn,ractor_dist=info".into()),
@@ -87,7 +106,14 @@ pub fn console_main(args: impl IntoIterator<Item = String>) -> ! {
         Ok(runtime) => runtime,
         Err(e) => exit_with(Err(e.into())),
     };
-    let outcome = parse_args(args).and_then(|args| runtime.block_on(run(args)));
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let outcome = args::parse(args, &vars).and_then(|invocation| match invocation {
+        args::Invocation::Node(node) => {
+            let (config, cli) = *node;
+            runtime.block_on(run(config, cli))
+        }
+        args::Invocation::Attach(addr) => runtime.block_on(serve::attach(addr)),
+    });
     // A read of stdin may still be pending in tokio's blocking pool (after SIGTERM, say):
     // dropping the runtime would wait for it, so exit while it is still alive.
     exit_with(outcome)
@@ -139,106 +165,18 @@ impl<T, E: Into<Failure>> Context<T> for Result<T, E> {
     }
 }
 
-/// Command-line options of a console node.
-struct NodeArgs {
-    /// The node configuration.
-    config: DistConfig,
-    /// Register the `ghost` kind.
-    ghost: bool,
+/// Why the node stops, asked by a console connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `quit`: shut down (leaving first).
+    Quit,
+    /// `leave`: the node already left; shut down.
+    Left,
 }
 
-/// Parses the arguments documented on [`console_main`].
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<NodeArgs, Failure> {
-    // The environment first (`RACTOR_DIST_*`), then the flags over it.
-    let mut config = DistConfig::default();
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    for var in config.apply_env(vars.iter().cloned())? {
-        // The test kit's own switch is not a node setting.
-        if var != "RACTOR_DIST_TEST_LOGS" {
-            eprintln!("warning: ignoring unknown environment variable {var}");
-        }
-    }
-    let set = |var: &str| vars.iter().any(|(k, _)| k == var);
-    let mut ghost = false;
-    let mut name = set("RACTOR_DIST_NAME").then(|| config.name.clone());
-    let mut port = set("RACTOR_DIST_PORT").then_some(config.port);
-    let mut tls: [Option<std::path::PathBuf>; 3] = [None, None, None];
-    let mut it = args.into_iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| Failure(format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--name" => name = Some(value()?),
-            "--port" => port = Some(value()?.parse::<u16>().context("--port")?),
-            "--host" => config.host = value()?,
-            "--seed" => config.seeds.push(value()?),
-            "--discovery" => config
-                .discovery
-                .push(value()?.parse().context("--discovery")?),
-            "--nameserver" => {
-                config.nameserver = Some(value()?.parse().context("--nameserver (IP:PORT)")?)
-            }
-            "--refresh-ms" => {
-                let ms: u64 = value()?.parse().context("--refresh-ms")?;
-                config.refresh_interval = (ms > 0).then(|| Duration::from_millis(ms));
-            }
-            "--cookie" => config.cookie = value()?,
-            "--allow-default-cookie" => config.allow_default_cookie = true,
-            "--tls-cert" => tls[0] = Some(value()?.into()),
-            "--tls-key" => tls[1] = Some(value()?.into()),
-            "--tls-ca" => tls[2] = Some(value()?.into()),
-            "--handshake-timeout-ms" => {
-                config.handshake_timeout = Duration::from_millis(value()?.parse()?)
-            }
-            "--max-pending" => {
-                config.max_pending_connections = value()?.parse().context("--max-pending")?
-            }
-            "--heartbeat-ms" => {
-                config.heartbeat_interval = Duration::from_millis(value()?.parse()?)
-            }
-            "--deadline-ms" => config.heartbeat_deadline = Duration::from_millis(value()?.parse()?),
-            "--handoff-ms" => config.handoff_timeout = Duration::from_millis(value()?.parse()?),
-            "--reconnect-max-ms" => config.reconnect_max = Duration::from_millis(value()?.parse()?),
-            "--weight" => config.weight = value()?.parse().context("--weight")?,
-            "--ghost" => ghost = true,
-            "--data-dir" => config.data_dir = Some(value()?.into()),
-            "--gossip-ms" => config.gossip_interval = Duration::from_millis(value()?.parse()?),
-            "--max-frame-bytes" => config.max_frame_bytes = value()?.parse()?,
-            "--replicas" => config.replicas = value()?.parse().context("--replicas")?,
-            "--hold-per-name" => {
-                config.hold_per_name = value()?.parse().context("--hold-per-name")?
-            }
-            "--hold-per-node" => {
-                config.hold_per_node = value()?.parse().context("--hold-per-node")?
-            }
-            "--dial-via" => {
-                let v = value()?;
-                let (to, via) = v
-                    .split_once('=')
-                    .ok_or_else(|| Failure(format!("--dial-via wants ADDR=VIA, got {v:?}")))?;
-                config.dial_via.insert(to.to_string(), via.to_string());
-            }
-            other => fail!("unknown argument {other:?}"),
-        }
-    }
-    match tls {
-        [Some(cert), Some(key), Some(ca)] => {
-            config.tls = Some(ractor_dist::TlsFiles { cert, key, ca })
-        }
-        [None, None, None] => {}
-        _ => fail!("--tls-cert, --tls-key and --tls-ca go together"),
-    }
-    config.name =
-        name.ok_or_else(|| Failure("--name (or RACTOR_DIST_NAME) is required".to_string()))?;
-    config.port =
-        port.ok_or_else(|| Failure("--port (or RACTOR_DIST_PORT) is required".to_string()))?;
-    Ok(NodeArgs { config, ghost })
-}
-
-/// Runs a console node until stdin closes or `quit`.
-async fn run(args: NodeArgs) -> Result<(), Failure> {
+/// Runs a console node until stdin closes (unless `--no-stdin`), `quit`, `leave` (on stdin
+/// or a `--console` connection), SIGTERM or Ctrl-C.
+async fn run(config: DistConfig, cli: args::Cli) -> Result<(), Failure> {
     let mut kinds = Kinds::new()
         .with(Counter)
         .with(StayCounter)
@@ -249,46 +187,75 @@ async fn run(args: NodeArgs) -> Result<(), Failure> {
         .with(Blob)
         .with(SlowCounter)
         .with(PanickyCounter);
-    if args.ghost {
+    if cli.ghost {
         kinds.register(Ghost);
     }
-    let node = DistNode::start(args.config, kinds).await?;
+    let node = DistNode::start(config, kinds).await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel(1);
+    if let Some(addr) = cli.console {
+        serve::console(addr, node.clone(), stop_tx)
+            .await
+            .context(format_args!("--console {addr}"))?;
+    }
+    if let Some(addr) = cli.health {
+        serve::health(addr, node.clone())
+            .await
+            .context(format_args!("--health {addr}"))?;
+    }
     println!("ready {}", node.name());
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = (!cli.no_stdin).then(|| BufReader::new(tokio::io::stdin()).lines());
     // SIGTERM or Ctrl-C: the node leaves and stops (between two commands: the future is
     // only polled while waiting for a line, and a signal meanwhile is kept until then).
     let until_signal = node.run_until_signal();
     tokio::pin!(until_signal);
     loop {
+        let next_line = async {
+            match lines.as_mut() {
+                Some(lines) => lines.next_line().await,
+                None => std::future::pending().await,
+            }
+        };
         let line = tokio::select! {
             biased;
             stopped = &mut until_signal => return Ok(stopped?),
-            line = lines.next_line() => line?,
+            _ = stop_rx.recv() => break,
+            line = next_line => line?,
         };
         let Some(line) = line else { break };
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+        let (reply, then) = answer(&node, line.trim()).await;
+        if let Some(reply) = reply {
+            println!("{reply}");
         }
-        if line == "quit" {
-            println!("ok");
+        if then.is_some() {
             break;
-        }
-        if line == "leave" {
-            match node.leave().await {
-                Ok(()) => println!("ok"),
-                Err(e) => println!("error {e}"),
-            }
-            break;
-        }
-        match execute(&node, line).await {
-            Ok(reply) if reply.is_empty() => println!("ok"),
-            Ok(reply) => println!("ok {reply}"),
-            Err(Failure(e)) => println!("error {}", e.replace('\n', " ")),
         }
     }
     node.shutdown().await?;
     Ok(())
+}
+
+/// The reply to one console line (`None` for an empty line), and whether the node stops
+/// after it.
+async fn answer(node: &DistNode, line: &str) -> (Option<String>, Option<Stop>) {
+    match line {
+        "" => (None, None),
+        "quit" => (Some("ok".into()), Some(Stop::Quit)),
+        "leave" => {
+            let reply = match node.leave().await {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error {e}"),
+            };
+            (Some(reply), Some(Stop::Left))
+        }
+        _ => {
+            let reply = match execute(node, line).await {
+                Ok(reply) if reply.is_empty() => "ok".to_string(),
+                Ok(reply) => format!("ok {reply}"),
+                Err(Failure(e)) => format!("error {}", e.replace('\n', " ")),
+            };
+            (Some(reply), None)
+        }
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -4,84 +4,144 @@ use std::time::Duration;
 
 mod discovery;
 mod env;
+mod file;
+mod settings;
 pub(crate) use discovery::{join_host_port, split_host_port};
 pub use discovery::{DiscoverySpec, DnsFamily, SpecError};
 mod security;
-pub use env::{ENV_PREFIX, ENV_VARS};
+pub use env::ENV_PREFIX;
+pub use file::CONFIG_FILE_VAR;
 pub use security::{TlsFiles, DEFAULT_COOKIE};
+pub use settings::{setting, Setting, SETTINGS};
 
 /// The configuration of one ractor-dist node.
 ///
-/// Start from [`DistConfig::new`] (or [`Default`], or [`DistConfig::from_env`] for the
-/// `RACTOR_DIST_*` variables of [`ENV_VARS`]) and override fields; [`DistConfig::validate`]
-/// runs when the node starts. [`DistConfig::for_tests`] shortens every timeout.
+/// Start from [`DistConfig::new`] (or [`Default`]) and override fields;
+/// [`DistConfig::validate`] runs when the node starts. [`DistConfig::for_tests`] shortens
+/// every timeout.
+///
+/// A deployed node reads its settings from outside with [`DistConfig::load`]: the
+/// `RACTOR_DIST_*` environment variables over a TOML file (`RACTOR_DIST_CONFIG`, or the
+/// path given) over the defaults; the console node's flags go over both. One scheme names
+/// every setting in the three: the key `heartbeat_ms` in a file is the variable
+/// `RACTOR_DIST_HEARTBEAT_MS` and the flag `--heartbeat-ms` ([`SETTINGS`] lists them with
+/// unit and default; durations are whole milliseconds). Each field below says its key.
 #[derive(Clone, Debug)]
 pub struct DistConfig {
     /// The node's name; the cluster knows it as `"{name}@{host}"`. Default `"node"`.
+    ///
+    /// Setting `name`.
     pub name: String,
     /// The address the node listens on and that peers dial (an IP literal, IPv6 included,
     /// with or without brackets, or a resolvable host name). It is advertised as
     /// `host:port`, an IPv6 literal in brackets (`[::1]:7101`). Default `"127.0.0.1"`.
+    ///
+    /// Setting `host`.
     pub host: String,
     /// TCP port to listen on. Must not be 0: peers learn this port. Default 7100.
+    ///
+    /// Setting `port`.
     pub port: u16,
+    /// The IP address to listen on, when it is not `host`'s: `0.0.0.0` or `::` for every
+    /// interface, as a container does that is reached by its host name while its address
+    /// may change (a `docker network disconnect` and `connect`). Default `None`: the
+    /// address `host` is, or every address it resolves to.
+    ///
+    /// Setting `listen`.
+    pub listen: Option<std::net::IpAddr>,
     /// The shared secret of the cluster (ractor_cluster's challenge/response cookie; never
     /// sent in clear). Default [`DEFAULT_COOKIE`], which a node listening beyond loopback
     /// refuses unless [`DistConfig::allow_default_cookie`] is set.
+    ///
+    /// Setting `cookie`.
     pub cookie: String,
     /// Start with the default cookie although the node listens beyond loopback (anyone who
     /// reads this crate knows that cookie). Default false.
+    ///
+    /// Setting `allow_default_cookie`.
     pub allow_default_cookie: bool,
     /// Mutual TLS on every session: this node's certificate and key and the cluster's CA
     /// (see [`TlsFiles`]). `None`: plain TCP, the cookie alone authenticates. Default `None`.
+    ///
+    /// Setting `tls_cert`, `tls_key`, `tls_ca`.
     pub tls: Option<TlsFiles>,
     /// How long each step of opening a session may take: the TLS handshake, then
     /// ractor_cluster's cookie challenge until the session is authenticated. A connection
     /// that takes longer (a client that connects and sends nothing) is closed and counted
     /// (`SecurityStats::handshake_timeouts`). Default 5 s.
+    ///
+    /// Setting `handshake_timeout_ms`.
     pub handshake_timeout: Duration,
     /// Most incoming connections still opening (not authenticated) at once; a connection
     /// accepted beyond it is closed at once and counted
     /// (`SecurityStats::connections_over_cap`). Default 64.
+    ///
+    /// Setting `max_pending`.
     pub max_pending_connections: usize,
     /// `host:port` addresses to dial at start and whenever they are not connected (never
     /// forgotten). Peers' addresses learned through gossip are dialed too, so one reachable
     /// seed is enough. A seed that is a host name also dials every address it resolves to
     /// (a [`crate::discovery::Static`] source). Default empty.
+    ///
+    /// Setting `seeds`.
     pub seeds: Vec<String>,
     /// Further sources of peers to dial (DNS A/AAAA and SRV records, a port range on this
     /// host, your own [`crate::discovery::Discovery`]); see [`crate::discovery`]. Default
     /// empty.
+    ///
+    /// Setting `discovery`.
     pub discovery: Vec<DiscoverySpec>,
     /// How often every discovery source runs again (they also run at start). An address
     /// that no source returns any more is forgotten once it is not connected (and no peer
     /// gossips it). `None`: only at start. Default 5 s.
+    ///
+    /// Setting `refresh_ms`.
     pub refresh_interval: Option<Duration>,
     /// The DNS server (`IP:port`) that resolves the names of `seeds` and `discovery`,
     /// instead of the system's resolver (private DNS, tests). Default `None`.
+    ///
+    /// Setting `nameserver`.
     pub nameserver: Option<std::net::SocketAddr>,
     /// How often a heartbeat goes to every peer. Default 500 ms.
+    ///
+    /// Setting `heartbeat_ms`.
     pub heartbeat_interval: Duration,
     /// A peer from which nothing arrived for this long is declared down and disconnected
     /// (ractor_cluster itself never notices a hung or cut-off peer). Default 3 s.
+    ///
+    /// Setting `deadline_ms`.
     pub heartbeat_deadline: Duration,
     /// First delay before redialing an unconnected address; doubles per failure. Default 200 ms.
+    ///
+    /// Setting `reconnect_min_ms`.
     pub reconnect_min: Duration,
     /// Cap of the redial delay. Default 5 s.
+    ///
+    /// Setting `reconnect_max_ms`.
     pub reconnect_max: Duration,
     /// This node's placement capacity relative to others (2.0 takes about twice the names
     /// of 1.0), within 0.001..=1000 (peers refuse other weights). Default 1.0.
+    ///
+    /// Setting `weight`.
     pub weight: f64,
     /// How many times a panicking actor is restarted within [`DistConfig::restart_window`]
     /// before it is removed. Default 5.
+    ///
+    /// Setting `restart_limit`.
     pub restart_limit: u32,
     /// The window of [`DistConfig::restart_limit`]. Default 10 s.
+    ///
+    /// Setting `restart_window_ms`.
     pub restart_window: Duration,
     /// The most actors of on-demand kinds (registered with a factory) active on this node
     /// at once; beyond it, the least recently used are passivated (stopped with their
     /// state kept here, started again with it by their next message). 0: no cap. Default 0.
+    ///
+    /// Setting `max_active`.
     pub max_active: usize,
     /// Timeout of control requests between nodes (spawn, lookup, stop). Default 5 s.
+    ///
+    /// Setting `request_ms`.
     pub request_timeout: Duration,
     /// Deadline of each handoff step (draining an actor, the new owner's acknowledgement,
     /// the barriers that keep messages in order). A missed deadline falls back: a stuck
@@ -89,43 +149,61 @@ pub struct DistConfig {
     /// arguments (so does one whose final `snapshot` takes longer), a batch is sent again,
     /// parked
     /// messages are released. Default 5 s.
+    ///
+    /// Setting `handoff_ms`.
     pub handoff_timeout: Duration,
     /// Largest envelope this node sends or accepts, in bytes. Must stay below
     /// ractor_cluster's 16 MiB inbound frame limit, past which a session is killed.
     /// Default 15 MiB.
+    ///
+    /// Setting `max_frame_bytes`.
     pub max_frame_bytes: usize,
     /// How many nodes keep each name's spec (kind, arguments, newest checkpoint): its host
     /// and the next `replicas - 1` nodes of the name's ranking. When a host is lost, the
     /// name is respawned on its new owner from a replica; a name survives `replicas - 1`
     /// simultaneous losses. 1 turns replication (and respawn) off. Default 2.
+    ///
+    /// Setting `replicas`.
     pub replicas: usize,
     /// Addresses to reach through another one: `dial_via["10.0.0.5:7100"] = "127.0.0.1:9000"`
     /// makes this node dial the peer that listens on (and advertises) `10.0.0.5:7100` at
     /// `127.0.0.1:9000` instead (a port forward, a NAT, or a test's proxy). Default empty.
+    ///
+    /// Setting `dial_via`.
     pub dial_via: std::collections::BTreeMap<String, String>,
     /// Most messages held for one name while it moves or the node settles (calls, casts
     /// and local sends together). Over it a call is answered [`crate::DistError::Overloaded`],
     /// a local send returns that error and a cast from a peer is dropped; each is counted in
     /// `NodeStatus::hold_refused`. Default 10 000.
+    ///
+    /// Setting `hold_per_name`.
     pub hold_per_name: usize,
     /// Most messages held on the node in total, as [`DistConfig::hold_per_name`].
     /// Default 100 000.
+    ///
+    /// Setting `hold_per_node`.
     pub hold_per_node: usize,
     /// How often each node sends a digest of its replicated values
     /// ([`crate::DistNode::replicated`]) to one peer chosen at random, so that a node that
     /// missed updates catches up (anti-entropy). Updates themselves are pushed at once.
     /// Default 1 s (200 ms in [`DistConfig::for_tests`]).
+    ///
+    /// Setting `gossip_ms`.
     pub gossip_interval: Duration,
     /// How an update of a replicated value reaches the other nodes: as its delta
     /// (`Push::Deltas`, the default) or as the whole value (`Push::FullState`, as
     /// GenServerring does; for comparison, and for values whose deltas are as large as the
     /// value). See [`super::replicated::Push`].
+    ///
+    /// Setting `replica_push` (`deltas` or `full`).
     pub replica_push: super::replicated::Push,
     /// A directory where the node keeps its replicated values (one checksummed, versioned
     /// file each, under `replicated/`, written atomically within a tick of a change and at
     /// shutdown), so that a restarted node (or a whole cluster) has them back. A file that
     /// is corrupt or of another format is refused with an error, never replaced. Default
     /// `None` (nothing on disk).
+    ///
+    /// Setting `data_dir`.
     pub data_dir: Option<std::path::PathBuf>,
 }
 
@@ -135,6 +213,7 @@ impl Default for DistConfig {
             name: "node".to_string(),
             host: "127.0.0.1".to_string(),
             port: 7100,
+            listen: None,
             cookie: DEFAULT_COOKIE.to_string(),
             allow_default_cookie: false,
             tls: None,
@@ -201,6 +280,34 @@ pub enum ConfigError {
     /// A discovery source cannot work.
     #[error(transparent)]
     Discovery(#[from] SpecError),
+    /// A setting (a key of [`SETTINGS`], [`DistConfig::set`]) is unknown or its value does
+    /// not parse.
+    #[error("setting {key}: {reason}")]
+    Setting {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A key of a configuration file ([`DistConfig::apply_toml`]) is unknown, of the wrong
+    /// type, or its value does not parse.
+    #[error("configuration file {file}: {key}: {reason}")]
+    File {
+        /// The file.
+        file: String,
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// A configuration file cannot be read or is not TOML.
+    #[error("configuration file {file}: {reason}")]
+    FileSyntax {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// An environment variable (`RACTOR_DIST_*`, [`DistConfig::from_env`]) does not parse.
     #[error("environment variable {var}: {reason}")]
     Env {
@@ -323,9 +430,13 @@ impl DistConfig {
         discovery::bracketed(&self.host)
     }
 
-    /// The IP address to listen on, when `host` is an IP literal (with or without
-    /// brackets); `None` for a host name (then every interface).
+    /// The IP address to listen on: `listen` when set, else `host` when it is an IP
+    /// literal (with or without brackets); `None` for a host name (then the addresses it
+    /// resolves to).
     pub fn listen_ip(&self) -> Option<std::net::IpAddr> {
+        if self.listen.is_some() {
+            return self.listen;
+        }
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         host.parse().ok()
     }

@@ -44,8 +44,8 @@ fn lock(m: &Mutex<Opening>) -> std::sync::MutexGuard<'_, Opening> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The IP addresses `config.host` stands for: itself when it is an IP literal, else every
-/// address it resolves to.
+/// The IP addresses to listen on: `config.listen` when set, else those `config.host` stands
+/// for (itself when it is an IP literal, else every address it resolves to).
 ///
 /// # Errors
 ///

@@ -1,64 +1,15 @@
 //! [`DistConfig`] from environment variables (`RACTOR_DIST_*`), the way container
 //! platforms pass configuration.
 
-use std::time::Duration;
-
-use super::{ConfigError, DistConfig};
+use super::settings::{setting, ENV_ALIASES, SETTINGS};
+use super::{ConfigError, DistConfig, CONFIG_FILE_VAR};
 
 /// The prefix of every variable.
 pub const ENV_PREFIX: &str = "RACTOR_DIST_";
 
-/// The variables [`DistConfig::apply_env`] reads, each with the field it sets. Durations
-/// are whole milliseconds; lists are separated by commas or whitespace
-/// (`RACTOR_DIST_DISCOVERY` by whitespace or `;`, since a `static:` spec holds commas).
-pub const ENV_VARS: &[(&str, &str)] = &[
-    ("RACTOR_DIST_NAME", "name"),
-    ("RACTOR_DIST_HOST", "host (IPv6 literals too)"),
-    ("RACTOR_DIST_PORT", "port"),
-    ("RACTOR_DIST_COOKIE", "cookie"),
-    (
-        "RACTOR_DIST_SEEDS",
-        "seeds (HOST:PORT, comma or space separated)",
-    ),
-    (
-        "RACTOR_DIST_DISCOVERY",
-        "discovery (specs as `--discovery`, separated by spaces or `;`)",
-    ),
-    ("RACTOR_DIST_NAMESERVER", "nameserver (IP:PORT)"),
-    (
-        "RACTOR_DIST_REFRESH_MS",
-        "refresh_interval (0: only at start)",
-    ),
-    ("RACTOR_DIST_HEARTBEAT_MS", "heartbeat_interval"),
-    ("RACTOR_DIST_DEADLINE_MS", "heartbeat_deadline"),
-    ("RACTOR_DIST_RECONNECT_MIN_MS", "reconnect_min"),
-    ("RACTOR_DIST_RECONNECT_MAX_MS", "reconnect_max"),
-    ("RACTOR_DIST_REQUEST_MS", "request_timeout"),
-    ("RACTOR_DIST_HANDOFF_MS", "handoff_timeout"),
-    ("RACTOR_DIST_GOSSIP_MS", "gossip_interval"),
-    ("RACTOR_DIST_WEIGHT", "weight"),
-    ("RACTOR_DIST_REPLICAS", "replicas"),
-    ("RACTOR_DIST_MAX_FRAME_BYTES", "max_frame_bytes"),
-    ("RACTOR_DIST_HOLD_PER_NAME", "hold_per_name"),
-    ("RACTOR_DIST_HOLD_PER_NODE", "hold_per_node"),
-    ("RACTOR_DIST_DATA_DIR", "data_dir"),
-    (
-        "RACTOR_DIST_TLS_CERT",
-        "tls.cert (with RACTOR_DIST_TLS_KEY and RACTOR_DIST_TLS_CA)",
-    ),
-    ("RACTOR_DIST_TLS_KEY", "tls.key"),
-    ("RACTOR_DIST_TLS_CA", "tls.ca"),
-    ("RACTOR_DIST_HANDSHAKE_MS", "handshake_timeout"),
-    ("RACTOR_DIST_MAX_PENDING", "max_pending_connections"),
-    (
-        "RACTOR_DIST_ALLOW_DEFAULT_COOKIE",
-        "allow_default_cookie (true or false)",
-    ),
-];
-
 impl DistConfig {
     /// The defaults with every `RACTOR_DIST_*` variable of this process applied (see
-    /// [`DistConfig::apply_env`]).
+    /// [`DistConfig::apply_env`]). [`DistConfig::load`] also reads a configuration file.
     ///
     /// # Errors
     ///
@@ -69,106 +20,77 @@ impl DistConfig {
         Ok(config)
     }
 
-    /// Sets the fields named by the `RACTOR_DIST_*` variables among `vars` (listed in
-    /// [`ENV_VARS`]) and leaves the others as they are. Returns the names of the variables
-    /// with the prefix that name no field (ignored; a caller may warn about them).
+    /// Sets the fields named by the `RACTOR_DIST_*` variables among `vars` (the `env` of
+    /// each of [`SETTINGS`]; `RACTOR_DIST_HANDSHAKE_MS` is read as
+    /// `RACTOR_DIST_HANDSHAKE_TIMEOUT_MS`) and leaves the others as they are. A list
+    /// variable holds its values separated by commas or whitespace
+    /// (`RACTOR_DIST_DISCOVERY` by whitespace or `;`, since a `static:` spec holds commas).
+    /// Returns the names of the variables with the prefix that name no setting (ignored; a
+    /// caller may warn about them); `RACTOR_DIST_CONFIG`, the configuration file of
+    /// [`DistConfig::load`], is not among them.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Env`] for the first value that does not parse; the fields set before
-    /// it keep their new values.
+    /// [`ConfigError::Env`] naming the first variable whose value does not parse (the
+    /// fields set before it keep their new values), or the first TLS variable set when the
+    /// three TLS files are not all known.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Vec<String>, ConfigError> {
         let mut unknown = Vec::new();
-        let mut tls = [None, None, None];
+        let mut first_tls: Option<String> = None;
         for (var, value) in vars {
-            let Some(field) = var.strip_prefix(ENV_PREFIX) else {
+            if !var.starts_with(ENV_PREFIX) || var == CONFIG_FILE_VAR {
+                continue;
+            }
+            let setting = SETTINGS.iter().find(|s| s.env == var).or_else(|| {
+                let (_, key) = ENV_ALIASES.iter().find(|(alias, _)| *alias == var)?;
+                setting(key)
+            });
+            let Some(setting) = setting else {
+                unknown.push(var);
                 continue;
             };
-            let bad = |reason: String| ConfigError::Env {
+            let result = if setting.list {
+                let separators: &[char] = if setting.key == "discovery" {
+                    &[';', ' ', '\t', '\n']
+                } else {
+                    &[',', ' ', '\t', '\n']
+                };
+                self.set_list(
+                    setting.key,
+                    value.split(separators).filter(|s| !s.trim().is_empty()),
+                )
+            } else {
+                self.set(setting.key, &value)
+            };
+            result.map_err(|e| ConfigError::Env {
                 var: var.clone(),
-                reason,
-            };
-            let number = |v: &str| v.trim().parse::<u64>().map_err(|e| bad(e.to_string()));
-            let ms = |v: &str| number(v).map(Duration::from_millis);
-            let count = |v: &str| v.trim().parse::<usize>().map_err(|e| bad(e.to_string()));
-            let list = |v: &str| -> Vec<String> {
-                v.split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
-            match field {
-                "NAME" => self.name = value.trim().to_string(),
-                "HOST" => self.host = value.trim().to_string(),
-                "PORT" => {
-                    self.port = value.trim().parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                "COOKIE" => self.cookie = value,
-                "SEEDS" => self.seeds = list(&value),
-                "DISCOVERY" => {
-                    self.discovery = value
-                        .split(|c: char| c == ';' || c.is_whitespace())
-                        .filter(|s| !s.is_empty())
-                        .map(|spec| spec.parse().map_err(|e| bad(format!("{e}"))))
-                        .collect::<Result<_, _>>()?;
-                }
-                "NAMESERVER" => {
-                    self.nameserver = Some(value.trim().parse().map_err(|e| bad(format!("{e}")))?);
-                }
-                "REFRESH_MS" => {
-                    let refresh = ms(&value)?;
-                    self.refresh_interval = (!refresh.is_zero()).then_some(refresh);
-                }
-                "HEARTBEAT_MS" => self.heartbeat_interval = ms(&value)?,
-                "DEADLINE_MS" => self.heartbeat_deadline = ms(&value)?,
-                "RECONNECT_MIN_MS" => self.reconnect_min = ms(&value)?,
-                "RECONNECT_MAX_MS" => self.reconnect_max = ms(&value)?,
-                "REQUEST_MS" => self.request_timeout = ms(&value)?,
-                "HANDOFF_MS" => self.handoff_timeout = ms(&value)?,
-                "GOSSIP_MS" => self.gossip_interval = ms(&value)?,
-                "WEIGHT" => {
-                    self.weight = value.trim().parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                "REPLICAS" => self.replicas = count(&value)?,
-                "MAX_FRAME_BYTES" => self.max_frame_bytes = count(&value)?,
-                "HOLD_PER_NAME" => self.hold_per_name = count(&value)?,
-                "HOLD_PER_NODE" => self.hold_per_node = count(&value)?,
-                "DATA_DIR" => self.data_dir = Some(value.trim().into()),
-                "TLS_CERT" => tls[0] = Some(value.trim().into()),
-                "TLS_KEY" => tls[1] = Some(value.trim().into()),
-                "TLS_CA" => tls[2] = Some(value.trim().into()),
-                "HANDSHAKE_MS" => self.handshake_timeout = ms(&value)?,
-                "MAX_PENDING" => self.max_pending_connections = count(&value)?,
-                "ALLOW_DEFAULT_COOKIE" => {
-                    self.allow_default_cookie =
-                        value.trim().parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                _ => unknown.push(var.clone()),
+                reason: reason_of(e),
+            })?;
+            if setting.key.starts_with("tls_") && first_tls.is_none() {
+                first_tls = Some(var);
             }
         }
-        match tls {
-            [Some(cert), Some(key), Some(ca)] => {
-                self.tls = Some(super::TlsFiles { cert, key, ca });
-            }
-            [None, None, None] => {}
-            _ => {
-                // Named by the first of the three that is set.
-                let vars = [
-                    "RACTOR_DIST_TLS_CERT",
-                    "RACTOR_DIST_TLS_KEY",
-                    "RACTOR_DIST_TLS_CA",
-                ];
-                let set = tls.iter().position(Option::is_some).unwrap_or_default();
-                return Err(ConfigError::Env {
-                    var: vars[set].into(),
-                    reason: "RACTOR_DIST_TLS_CERT, RACTOR_DIST_TLS_KEY and RACTOR_DIST_TLS_CA go together".into(),
-                });
-            }
+        if let (Some(var), Some(missing)) = (first_tls, self.tls_missing()) {
+            let missing = setting(missing).map_or(missing, |s| s.env);
+            return Err(ConfigError::Env {
+                var,
+                reason: format!(
+                    "RACTOR_DIST_TLS_CERT, RACTOR_DIST_TLS_KEY and RACTOR_DIST_TLS_CA go together ({missing} is not set)"
+                ),
+            });
         }
         Ok(unknown)
+    }
+}
+
+/// The reason of a [`ConfigError::Setting`] (the key is named by its caller's variant).
+pub(super) fn reason_of(e: ConfigError) -> String {
+    match e {
+        ConfigError::Setting { reason, .. } => reason,
+        other => other.to_string(),
     }
 }
 
@@ -176,6 +98,7 @@ impl DistConfig {
 mod tests {
     use super::*;
     use crate::discovery::DiscoverySpec;
+    use std::time::Duration;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -260,7 +183,7 @@ mod tests {
         assert!(c.allow_default_cookie);
         assert_eq!(c.validate(), Ok(()));
         // Every listed variable was exercised.
-        assert_eq!(ENV_VARS.len(), 27);
+        assert_eq!(ENV_PREFIX, "RACTOR_DIST_");
     }
 
     #[test]
@@ -282,5 +205,43 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn every_setting_is_read_from_its_variable() {
+        for s in SETTINGS {
+            let value = match s.key {
+                "allow_default_cookie" => "true",
+                "discovery" => "dns:a:1;dns:b:2",
+                "seeds" => "a:1,b:2",
+                "dial_via" => "a:1=b:2 c:3=d:4",
+                "nameserver" => "127.0.0.1:53",
+                "listen" => "::",
+                "replica_push" => "full",
+                "host" | "name" | "cookie" => "x",
+                _ => "9",
+            };
+            let mut c = DistConfig::default();
+            let result = c.apply_env(vars(&[(s.env, value)]));
+            if s.key.starts_with("tls_") {
+                // Alone, a TLS file is refused (the three go together).
+                assert!(matches!(result, Err(ConfigError::Env { ref var, .. }) if var == s.env));
+                continue;
+            }
+            assert_eq!(result, Ok(vec![]), "{}", s.env);
+            assert_ne!(
+                format!("{c:?}"),
+                format!("{:?}", DistConfig::default()),
+                "{}",
+                s.env
+            );
+        }
+        let mut c = DistConfig::default();
+        c.apply_env(vars(&[
+            ("RACTOR_DIST_DIAL_VIA", "a:1=b:2, c:3=d:4"),
+            ("RACTOR_DIST_CONFIG", "/etc/ractor-dist.toml"),
+        ]))
+        .unwrap();
+        assert_eq!(c.dial_via.len(), 2);
     }
 }

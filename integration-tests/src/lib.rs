@@ -9,6 +9,7 @@ use anyhow::{ensure, Result};
 use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
 pub mod chaos;
+pub mod containers;
 pub mod dns;
 pub mod proxy;
 

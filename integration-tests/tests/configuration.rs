@@ -108,3 +108,54 @@ async fn a_bad_configuration_file_stops_the_node_naming_the_key() -> Result<()> 
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The settings the deploy recipes pass (the Kubernetes ConfigMap's `node.toml`, the compose
+/// file's `RACTOR_DIST_*` variables) are valid for the library, without Docker or
+/// Kubernetes: a renamed setting breaks this test, not a deployment.
+#[test]
+fn the_deploy_recipes_settings_are_valid() -> Result<()> {
+    let deploy = integration_tests::containers::deploy_dir();
+    let k8s = std::fs::read_to_string(deploy.join("k8s/ractor-dist.yaml"))?;
+    // The block scalar under `node.toml: |`, up to the next line indented less.
+    let mut lines = k8s
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("node.toml: |"));
+    let head = lines.next().unwrap_or_default();
+    let indent = head.len() - head.trim_start().len();
+    let toml: Vec<&str> = lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+        .collect();
+    ensure!(!toml.is_empty(), "no node.toml in the ConfigMap");
+    let mut config = ractor_dist::DistConfig::default();
+    let set = config.apply_toml(&toml.join("\n"), "k8s node.toml")?;
+    ensure!(set.contains(&"discovery"), "{set:?}");
+    // Kubernetes gives the name, host and cookie as variables.
+    config.apply_env([
+        ("RACTOR_DIST_NAME".to_string(), "ractor-dist-0".to_string()),
+        ("RACTOR_DIST_HOST".to_string(), "10.1.0.7".to_string()),
+        ("RACTOR_DIST_COOKIE".to_string(), "s3cret".to_string()),
+    ])?;
+    config.validate()?;
+    config.check_cookie()?;
+
+    let compose = std::fs::read_to_string(deploy.join("docker-compose.yml"))?;
+    let vars: Vec<(String, String)> = compose
+        .lines()
+        .filter_map(|l| l.trim().split_once(": "))
+        .filter(|(k, _)| k.starts_with("RACTOR_DIST_") && *k != "RACTOR_DIST_HOST")
+        .map(|(k, v)| {
+            // Compose's own interpolation (`${RACTOR_DIST_COOKIE:?...}`) stands for a value.
+            let v = v.trim_matches('"');
+            let v = if v.starts_with("${") { "s3cret" } else { v };
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    ensure!(vars.len() >= 5, "{vars:?}");
+    let mut config = ractor_dist::DistConfig::default();
+    ensure!(config.apply_env(vars.clone())?.is_empty(), "{vars:?}");
+    config.host = "c37d104771f8".into();
+    config.validate()?;
+    config.check_cookie()?;
+    ensure!(config.listen == Some([0, 0, 0, 0].into()));
+    Ok(())
+}

@@ -44,5 +44,5 @@ pub use crate::core::{
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{
     Changes, Checkpoints, ConfigError, DistActor, DistConfig, DistError, DistNode, DistRef, Kinds,
-    OnRingChange, OnStateChange, Replicated, Spawned, StopReason, TlsFiles, ValueChange,
+    OnRingChange, OnStateChange, Replicated, SendError, Spawned, StopReason, TlsFiles, ValueChange,
 };

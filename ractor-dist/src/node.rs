@@ -29,7 +29,7 @@ use ractor_cluster::{IncomingEncryptionMode, NodeServer, NodeServerMessage};
 use tokio::sync::broadcast;
 
 pub use crate::core::config::{ConfigError, DistConfig, TlsFiles};
-pub use crate::core::error::DistError;
+pub use crate::core::error::{DistError, SendError};
 pub use dist_ref::DistRef;
 pub use kind::{Checkpoints, DistActor, Kinds, StopReason};
 pub use replicated::{Changes, OnStateChange, Replicated, ValueChange};

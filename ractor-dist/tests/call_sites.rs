@@ -1,6 +1,6 @@
 //! ractor-shaped call sites on a `DistRef`: `cast!`, `call!` and `call_t!` (the same imports
 //! serve a plain ractor `ActorRef`), `call` with an optional timeout, `send_after` and
-//! `send_interval`; and what a spawn tells: created or found, and a name that runs as
+//! `send_interval`; a failed cast hands its message back; and what a spawn tells: created or found, and a name that runs as
 //! another kind. Nodes run in this process over the in-memory transport; every wait is
 //! bounded.
 
@@ -26,6 +26,8 @@ enum CounterMsg {
     AddAndGet(i64, i64, RpcReplyPort<i64>),
     /// Sends itself `Add(n)` after `ms` with `myself.send_after`.
     AddLater(i64, u64),
+    /// Ignored (a payload of any size).
+    Blob(Vec<u8>),
 }
 
 struct Counter;
@@ -58,6 +60,7 @@ impl DistActor for Counter {
             CounterMsg::AddLater(d, ms) => {
                 myself.send_after(Duration::from_millis(ms), move || CounterMsg::Add(d));
             }
+            CounterMsg::Blob(_) => {}
         }
         Ok(())
     }
@@ -104,7 +107,7 @@ impl Actor for Plain {
                 *n += a + b;
                 let _ = r.send(*n);
             }
-            CounterMsg::AddLater(..) => {}
+            CounterMsg::AddLater(..) | CounterMsg::Blob(_) => {}
         }
         Ok(())
     }
@@ -298,6 +301,62 @@ async fn spawn_tells_created_from_found_and_refuses_another_kind() {
         let counter = a.lookup::<CounterMsg>(name.as_str()).await.unwrap();
         assert_eq!(counter.call(CounterMsg::Get, T).await.unwrap(), 5);
     }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_cast_hands_its_message_back() {
+    let net = MemoryNetwork::new();
+    let node = |name: &str, port: u16, seeds: Vec<String>| {
+        let config = DistConfig {
+            seeds,
+            max_frame_bytes: 64 << 10,
+            ..DistConfig::for_tests(name, port)
+        };
+        net.start(config, Kinds::new().with(Counter))
+    };
+    let a = node("a", 5, vec![]).await.expect("a starts");
+    let b = node("b", 6, vec!["127.0.0.1:5".into()])
+        .await
+        .expect("b starts");
+    common::converged_within(T, &[&a, &b], 2).await;
+
+    // Refused before it left: the name (a's own to look up) runs nowhere.
+    let gone = a
+        .spawn::<Counter>(name_owned_by(&a, &a, "gone").as_str(), 0)
+        .await
+        .unwrap();
+    gone.stop_and_wait(None, None).await.unwrap();
+    let (error, message) = cast!(gone, CounterMsg::Add(5)).unwrap_err().into_parts();
+    assert!(matches!(error, DistError::NotFound(_)), "{error}");
+    assert!(matches!(message, Some(CounterMsg::Add(5))));
+
+    // Refused once encoded (over the frame limit, to b): decoded back for the caller.
+    let far = a
+        .spawn::<Counter>(name_owned_by(&a, &b, "far").as_str(), 1)
+        .await
+        .unwrap();
+    let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let failed = far.cast(CounterMsg::Blob(big.clone())).unwrap_err();
+    assert!(
+        matches!(failed.error(), DistError::TooLarge { .. }),
+        "{failed}"
+    );
+    match failed.into_message() {
+        Some(CounterMsg::Blob(back)) => assert!(back == big, "the same bytes"),
+        _ => panic!("the message was not handed back"),
+    }
+    // The same message to a local actor is never encoded: it goes through.
+    let near = a
+        .spawn::<Counter>(name_owned_by(&a, &a, "near").as_str(), 1)
+        .await
+        .unwrap();
+    near.cast(CounterMsg::Blob(big)).unwrap();
+    // `?` still makes it a DistError.
+    let as_dist_error = || -> Result<(), DistError> { Ok(gone.cast(CounterMsg::Add(1))?) };
+    assert!(matches!(as_dist_error(), Err(DistError::NotFound(_))));
+    assert_eq!(far.call(CounterMsg::Get, T).await.unwrap(), 1);
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -274,10 +274,9 @@ async fn local_node_behaviour() -> anyhow::Result<()> {
     })
     .await;
     assert!(gone.is_ok(), "q did not stop");
-    assert!(matches!(
-        q.cast(CounterMsg::Add(1)),
-        Err(DistError::NotFound(_))
-    ));
+    let (error, message) = q.cast(CounterMsg::Add(1)).unwrap_err().into_parts();
+    assert!(matches!(error, DistError::NotFound(_)), "{error}");
+    assert!(matches!(message, Some(CounterMsg::Add(1))), "handed back");
     // awaiting `myself.stop_and_wait(..)` inside `handle` does not wait for the actor's own exit
     let w = node.spawn::<Counter>("w", 0).await?;
     let t = std::time::Instant::now();

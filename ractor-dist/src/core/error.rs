@@ -171,6 +171,87 @@ impl DistError {
     }
 }
 
+/// A failed [`DistRef::cast`](crate::DistRef::cast): why ([`SendError::error`]), and the
+/// message handed back, as tokio's `SendError<T>` and ractor's `MessagingErr::SendErr`
+/// give it back, so that the caller may send it again or elsewhere.
+///
+/// The message comes back whenever this node still holds it: always when the cast failed
+/// before the message was handed to an actor's mailbox or encoded for the network (the
+/// name was not found, the node is down, a hold cap refused it, the handle is unbound),
+/// and for a message refused after encoding (the frame limit, an unreachable node) by
+/// decoding it again. It does not when the message failed to encode, or when a mailbox
+/// refused it without handing it back.
+///
+/// `?` turns it into a [`DistError`] (or any `std::error::Error` box: it is `Send + Sync`
+/// for every message type).
+pub struct SendError<M> {
+    error: DistError,
+    /// A `Mutex` only so that the error is `Sync` whatever the message type (messages
+    /// need only be `Send`), as boxed errors require.
+    message: std::sync::Mutex<Option<M>>,
+}
+
+impl<M> SendError<M> {
+    pub(crate) fn new(error: DistError, message: Option<M>) -> Self {
+        Self {
+            error,
+            message: std::sync::Mutex::new(message),
+        }
+    }
+
+    /// Why the cast failed.
+    pub fn error(&self) -> &DistError {
+        &self.error
+    }
+
+    /// Whether sending again may succeed ([`DistError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.error.is_transient()
+    }
+
+    /// The message, when it could be handed back.
+    pub fn into_message(self) -> Option<M> {
+        self.into_parts().1
+    }
+
+    /// Why the cast failed, and the message when it could be handed back.
+    pub fn into_parts(self) -> (DistError, Option<M>) {
+        let message = self
+            .message
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (self.error, message)
+    }
+}
+
+impl<M> From<SendError<M>> for DistError {
+    fn from(e: SendError<M>) -> Self {
+        e.error
+    }
+}
+
+impl<M> std::fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.message.lock().map_or(true, |m| m.is_some());
+        f.debug_struct("SendError")
+            .field("error", &self.error)
+            .field("message", &if held { "handed back" } else { "lost" })
+            .finish()
+    }
+}
+
+impl<M> std::fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<M: Send> std::error::Error for SendError<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
 impl From<RemoteError> for DistError {
     fn from(e: RemoteError) -> Self {
         match e {
@@ -235,5 +316,22 @@ mod tests {
         assert!(!permanent.iter().any(DistError::is_transient));
         // A node shutting down answers spawns with `Unavailable`: worth retrying elsewhere.
         assert!(DistError::from(RemoteError::Unavailable("b@h".into())).is_transient());
+    }
+
+    #[test]
+    fn a_send_error_hands_the_message_back_and_converts_to_its_cause() {
+        // Not `Sync` itself: the error still is, so it boxes into any error type.
+        let e = SendError::new(DistError::NodeDown, Some(std::cell::Cell::new(7)));
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+        assert_eq!(boxed.to_string(), DistError::NodeDown.to_string());
+        let e = SendError::new(DistError::Unreachable(NodeName::new("b@h")), Some("hello"));
+        assert!(e.is_transient());
+        assert!(format!("{e:?}").contains("handed back"));
+        let (error, message) = e.into_parts();
+        assert!(matches!(error, DistError::Unreachable(_)));
+        assert_eq!(message, Some("hello"));
+        let lost = SendError::<&str>::new(DistError::NodeDown, None);
+        assert!(format!("{lost:?}").contains("lost"));
+        assert!(matches!(DistError::from(lost), DistError::NodeDown));
     }
 }

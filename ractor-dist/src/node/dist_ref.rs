@@ -20,7 +20,7 @@ use arc_swap::ArcSwap;
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, Message, MessagingErr};
 
-use crate::core::error::DistError;
+use crate::core::error::{DistError, SendError};
 use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::CastItem;
 use crate::core::{ActorKey, Context, Decision, NodeName};
@@ -208,6 +208,7 @@ impl<M: Message> DistRef<M> {
     ///
     /// # Errors
     ///
+    /// A [`SendError`] with the message handed back (see there when it can be) and why:
     /// [`DistError::NotFound`] when the name exists nowhere this node can tell (checked
     /// locally when this node is the name's directory node); [`DistError::Unreachable`]
     /// when the hosting node is not connected; [`DistError::TooLarge`] over the frame
@@ -215,8 +216,9 @@ impl<M: Message> DistRef<M> {
     /// [`DistError::Overloaded`] when the actor is moving (or settling) here and this node
     /// already holds its cap of messages for it. In every error case nothing was delivered.
     /// A cast accepted by a remote node for a name that has disappeared meanwhile, or whose
-    /// hold queue there is full, is dropped there, logged and counted.
-    pub fn cast(&self, message: M) -> Result<(), DistError> {
+    /// hold queue there is full, is dropped there, logged and counted. `?` turns the error
+    /// into a [`DistError`].
+    pub fn cast(&self, message: M) -> Result<(), SendError<M>> {
         match self.try_fast(message)? {
             Fast::Done => Ok(()),
             Fast::Remote(message, host, peer, generation) => {
@@ -236,9 +238,34 @@ impl<M: Message> DistRef<M> {
         }
     }
 
+    /// `error`, with `message` handed back.
+    fn failed(error: DistError, message: M) -> SendError<M> {
+        SendError::new(error, Some(message))
+    }
+
+    /// `error`, the message lost.
+    fn lost(error: DistError) -> SendError<M> {
+        SendError::new(error, None)
+    }
+
+    /// What a local mailbox's refusal means; `Ok(message)` when it handed the message
+    /// back (the actor is stopping or restarting: route again).
+    fn refused_locally(&self, e: MessagingErr<Local<M>>) -> Result<M, SendError<M>> {
+        match e {
+            MessagingErr::SendErr(Local::Msg(m)) => Ok(m),
+            MessagingErr::InvalidActorType => {
+                Err(Self::lost(DistError::WrongType(self.inner.key.clone())))
+            }
+            _ => Err(Self::lost(DistError::Stopped(self.inner.key.clone()))),
+        }
+    }
+
     /// Sends along the cached route if it is still valid for the current epoch.
-    fn try_fast(&self, message: M) -> Result<Fast<M>, DistError> {
-        let generation = self.shared()?.generation.load(Ordering::Acquire);
+    fn try_fast(&self, message: M) -> Result<Fast<M>, SendError<M>> {
+        let generation = match self.shared() {
+            Ok(node) => node.generation.load(Ordering::Acquire),
+            Err(e) => return Err(Self::failed(e, message)),
+        };
         let route = self.inner.route.load();
         match &**route {
             Route::Local {
@@ -246,11 +273,7 @@ impl<M: Message> DistRef<M> {
                 cell,
             } if *g == generation => match cell.send_message(Local::Msg(message)) {
                 Ok(()) => Ok(Fast::Done),
-                Err(MessagingErr::SendErr(Local::Msg(m))) => Ok(Fast::Slow(m)),
-                Err(MessagingErr::InvalidActorType) => {
-                    Err(DistError::WrongType(self.inner.key.clone()))
-                }
-                Err(_) => Err(DistError::Stopped(self.inner.key.clone())),
+                Err(e) => Ok(Fast::Slow(self.refused_locally(e)?)),
             },
             Route::Remote {
                 generation: g,
@@ -266,9 +289,13 @@ impl<M: Message> DistRef<M> {
         }
     }
 
-    fn send_slow(&self, mut message: M) -> Result<(), DistError> {
+    fn send_slow(&self, mut message: M) -> Result<(), SendError<M>> {
         for _ in 0..MAX_REDIRECTS {
-            match self.resolve()? {
+            let route = match self.resolve() {
+                Ok(route) => route,
+                Err(e) => return Err(Self::failed(e, message)),
+            };
+            match route {
                 Route::Local { cell, .. } => match self.send_local(&cell, message)? {
                     None => return Ok(()),
                     Some(m) => {
@@ -288,22 +315,22 @@ impl<M: Message> DistRef<M> {
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
-        Err(DistError::Stopped(self.inner.key.clone()))
+        Err(Self::failed(
+            DistError::Stopped(self.inner.key.clone()),
+            message,
+        ))
     }
 
     /// Enqueues on a local actor. `Ok(Some(message))` gives the message back when the
     /// actor is stopping (or restarting): route again.
-    fn send_local(&self, cell: &ActorCell, message: M) -> Result<Option<M>, DistError> {
+    fn send_local(&self, cell: &ActorCell, message: M) -> Result<Option<M>, SendError<M>> {
         match cell.send_message(Local::Msg(message)) {
             Ok(()) => Ok(None),
-            Err(MessagingErr::SendErr(Local::Msg(m))) => {
+            Err(e) => {
+                let m = self.refused_locally(e)?;
                 self.invalidate();
                 Ok(Some(m))
             }
-            Err(MessagingErr::InvalidActorType) => {
-                Err(DistError::WrongType(self.inner.key.clone()))
-            }
-            Err(_) => Err(DistError::Stopped(self.inner.key.clone())),
         }
     }
 
@@ -313,18 +340,25 @@ impl<M: Message> DistRef<M> {
         &self,
         message: M,
         refused: crate::node::supervisor::Refusal,
-    ) -> Result<(), DistError> {
-        let node = self.shared()?;
-        let supervisor = node.supervisor()?;
+    ) -> Result<(), SendError<M>> {
+        let node = match self.shared() {
+            Ok(node) => node,
+            Err(e) => return Err(Self::failed(e, message)),
+        };
+        let supervisor = match node.supervisor() {
+            Ok(supervisor) => supervisor,
+            Err(e) => return Err(Self::failed(e, message)),
+        };
         if let Err(refused) = node.local_send_admitted(&self.inner.key) {
             let n = crate::node::shared::Counters::bump(&node.counters.hold_refused);
             if crate::core::status::worth_logging(n) {
                 tracing::warn!(name = %self.inner.key, error = %refused, count = n, "local send refused");
             }
-            return Err(DistError::Overloaded {
+            let error = DistError::Overloaded {
                 key: self.inner.key.clone(),
                 reason: refused.to_string(),
-            });
+            };
+            return Err(Self::failed(error, message));
         }
         supervisor
             .cast(SupervisorMsg::LocalSend {
@@ -332,9 +366,15 @@ impl<M: Message> DistRef<M> {
                 msg: Box::new(message),
                 refused,
             })
-            .map_err(|_| {
+            .map_err(|e| {
                 node.local_send_done(&self.inner.key);
-                DistError::NodeDown
+                let message = match e {
+                    MessagingErr::SendErr(SupervisorMsg::LocalSend { msg, .. }) => {
+                        msg.downcast::<M>().ok().map(|m| *m)
+                    }
+                    _ => None,
+                };
+                SendError::new(DistError::NodeDown, message)
             })
     }
 
@@ -346,19 +386,26 @@ impl<M: Message> DistRef<M> {
         host: NodeName,
         peer: Gateway,
         generation: u64,
-    ) -> Result<Option<M>, DistError> {
-        match self.serialize(message)? {
+    ) -> Result<Option<M>, SendError<M>> {
+        if !M::serializable() {
+            let error = self.bad_message(
+                "the message type is not serializable; derive ractor_cluster::RactorClusterMessage",
+            );
+            return Err(Self::failed(error, message));
+        }
+        let node = match self.shared() {
+            Ok(node) => node,
+            Err(e) => return Err(Self::failed(e, message)),
+        };
+        match self.serialize(message).map_err(Self::lost)? {
             SerializedMessage::Cast { variant, args, .. } => {
                 let item = CastItem {
                     key: self.inner.key.clone(),
                     variant,
                     args,
                 };
-                let queued = self
-                    .shared()?
-                    .enqueue_cast(&host, &peer, item.clone(), generation)
-                    .inspect_err(|_| self.invalidate())?;
-                if queued {
+                let queued = node.enqueue_cast(&host, &peer, item.clone(), generation);
+                if let Ok(true) = queued {
                     return Ok(None);
                 }
                 self.invalidate();
@@ -366,9 +413,14 @@ impl<M: Message> DistRef<M> {
                     variant: item.variant,
                     args: item.args,
                     metadata: None,
-                })
-                .map_err(|_| self.bad_message("the message failed to re-decode"))?;
-                Ok(Some(again))
+                });
+                match (queued, again) {
+                    (Err(e), again) => Err(SendError::new(e, again.ok())),
+                    (Ok(_), Ok(again)) => Ok(Some(again)),
+                    (Ok(_), Err(_)) => Err(Self::lost(
+                        self.bad_message("the message failed to re-decode"),
+                    )),
+                }
             }
             SerializedMessage::Call {
                 variant,
@@ -378,9 +430,7 @@ impl<M: Message> DistRef<M> {
             } => {
                 // A request/response variant sent with `cast`: answer on its own port.
                 let this = self.clone();
-                let timeout = reply
-                    .get_timeout()
-                    .unwrap_or(self.shared()?.config.request_timeout);
+                let timeout = reply.get_timeout().unwrap_or(node.config.request_timeout);
                 tokio::spawn(async move {
                     if let Err(e) = this.remote_call(variant, args, reply, timeout).await {
                         tracing::debug!(name = %this.inner.key, error = %e, "cast of a request variant failed");
@@ -388,7 +438,9 @@ impl<M: Message> DistRef<M> {
                 });
                 Ok(None)
             }
-            SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),
+            SerializedMessage::CallReply(..) => {
+                Err(Self::lost(self.bad_message("unexpected call reply")))
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 //! | handle | `cast!` | `call!`, `call_t!` |
 //! |---|---|---|
 //! | `ractor::ActorRef<M>` | `Result<(), RactorErr<M>>` (as ractor's) | `Result<R, RactorErr<M>>` (as ractor's) |
-//! | [`crate::DistRef<M>`] | `Result<(), DistError>` | `Result<R, DistError>` |
+//! | [`crate::DistRef<M>`] | `Result<(), SendError<M>>` (the message handed back; `?` makes it a `DistError`) | `Result<R, DistError>` |
 //!
 //! So an application that distributes some of its actors imports them from ractor_dist
 //! instead of ractor (`use ractor_dist::{call, call_t, cast};`), and every call site, local
@@ -52,7 +52,15 @@ impl<R, M> MacroOutcome for Result<CallResult<R>, MessagingErr<M>> {
     }
 }
 
-/// `DistRef::cast` and `DistRef::call`: as they are.
+/// `DistRef::cast`: as it is (the message handed back on failure).
+impl<M> MacroOutcome for Result<(), crate::core::error::SendError<M>> {
+    type Output = Self;
+    fn into_outcome(self) -> Self::Output {
+        self
+    }
+}
+
+/// `DistRef::call` and the others: as they are.
 impl<T> MacroOutcome for Result<T, DistError> {
     type Output = Result<T, DistError>;
     fn into_outcome(self) -> Self::Output {
@@ -63,8 +71,9 @@ impl<T> MacroOutcome for Result<T, DistError> {
 /// Sends a message without waiting, like `ractor::cast!`, to a [`DistRef`](crate::DistRef)
 /// or a ractor `ActorRef`.
 ///
-/// `cast!(actor, msg)` is `actor.cast(msg)`; the error is [`DistError`](crate::DistError) for
-/// a `DistRef` and `ractor::RactorErr<M>` for an `ActorRef`, as with ractor's macro.
+/// `cast!(actor, msg)` is `actor.cast(msg)`; the error is [`SendError`](crate::SendError)
+/// (the message handed back, and the [`DistError`](crate::DistError)) for a `DistRef`, and
+/// `ractor::RactorErr<M>` for an `ActorRef`, as with ractor's macro.
 ///
 /// # Examples
 ///

@@ -170,7 +170,7 @@ impl<M: Message> DistRef<M> {
                         .call_remote(message, host, peer, generation, timeout)
                         .await;
                 }
-                Route::Supervisor => return self.via_supervisor(message, Some(refused)),
+                Route::Supervisor => return Ok(self.via_supervisor(message, Some(refused))?),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -202,7 +202,7 @@ impl<M: Message> DistRef<M> {
                 .map_err(|_| self.bad_message("the message failed to re-decode"))?;
                 match self.cast_remote(m, host, peer, generation)? {
                     None => Ok(()),
-                    Some(m) => self.send_slow(m),
+                    Some(m) => Ok(self.send_slow(m)?),
                 }
             }
             SerializedMessage::CallReply(..) => Err(self.bad_message("unexpected call reply")),

@@ -141,7 +141,9 @@ mod tests {
 
         let unbound = decode(&encoded);
         assert_eq!(unbound.name(), "k");
-        assert!(matches!(unbound.cast(Msg), Err(DistError::Unbound(k)) if k.as_str() == "k"));
+        let (error, message) = unbound.cast(Msg).unwrap_err().into_parts();
+        assert!(matches!(error, DistError::Unbound(k) if k.as_str() == "k"));
+        assert!(message.is_some(), "the message is handed back");
         assert!(matches!(unbound.node(), Err(DistError::Unbound(_))));
 
         let only = NodeRegistration::new(&a);

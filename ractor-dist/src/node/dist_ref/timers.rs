@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::{DistRef, Route};
-use crate::core::error::DistError;
+use crate::core::error::SendError;
 
 impl<M: Message> DistRef<M> {
     /// Sends the message `msg()` builds after `period`, like ractor's
@@ -16,7 +16,7 @@ impl<M: Message> DistRef<M> {
     /// actor runs then.
     ///
     /// Returns the handle of the background task: awaiting it gives the result of the cast
-    /// ([`DistRef::cast`]'s errors); aborting it before `period` passed cancels the send.
+    /// ([`DistRef::cast`]'s errors, with the message handed back); aborting it before `period` passed cancels the send.
     /// Dropping it leaves the timer running.
     ///
     /// # Examples
@@ -28,7 +28,7 @@ impl<M: Message> DistRef<M> {
     /// timer.abort(); // changed our mind
     /// # }
     /// ```
-    pub fn send_after<F>(&self, period: Duration, msg: F) -> JoinHandle<Result<(), DistError>>
+    pub fn send_after<F>(&self, period: Duration, msg: F) -> JoinHandle<Result<(), SendError<M>>>
     where
         F: FnOnce() -> M + Send + 'static,
     {
@@ -47,7 +47,7 @@ impl<M: Message> DistRef<M> {
     ///   (it was stopped, moved away or restarted), as ractor's timer ends with its actor:
     ///   an actor that sets up its timer in [`crate::DistActor::post_start`] gets exactly
     ///   one wherever it runs;
-    /// - a cast fails with a permanent error ([`DistError::is_transient`]: the name is
+    /// - a cast fails with a permanent error ([`crate::DistError::is_transient`]: the name is
     ///   gone as far as this node can tell, the node stopped, ...). A cast to a remote
     ///   actor is accepted by its node even when the name has disappeared there, so a
     ///   timer on a remote handle runs until aborted.

@@ -357,6 +357,15 @@ impl Mesh {
                 .filter(|(_, node)| *node == me || self.connected.contains(*node))
                 .map(|(target, _)| target.clone()),
         );
+        // A connected member's own address, whatever address its session came through
+        // (it dialed us, or we reached it by an IP while it advertises a host name).
+        satisfied.extend(
+            self.membership
+                .peers()
+                .iter()
+                .filter(|(node, _)| self.connected.contains(*node))
+                .map(|(_, member)| member.addr.clone()),
+        );
         satisfied.extend(blocked);
         self.forget_stale(&satisfied, now);
         for addr in self.dialer.poll_due(&satisfied, now) {

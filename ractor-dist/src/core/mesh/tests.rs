@@ -424,3 +424,26 @@ fn a_learned_address_is_forgotten_when_unmentioned_for_ten_deadlines_or_when_its
     assert!(dials_at(&mut m, 20).is_empty());
     assert_eq!(m.dial_targets(), 0);
 }
+
+#[test]
+fn a_connected_members_advertised_address_is_not_dialed_whatever_its_session_came_through() {
+    // b advertises "b:1" (a container's host name) but its session came through another
+    // address (b dialed us, or we reached it at the IP discovery returned): found in the
+    // container suite, where every node redialed its peers' names every few seconds.
+    let mut m = mesh(&[]);
+    let via_ip: BTreeMap<NodeName, String> = [(n("b"), "10.0.0.2:1".to_string())].into();
+    m.handle_sessions(via_ip.clone(), [n("b")].into(), &[], Millis(0));
+    m.handle_hello(&n("b"), Incarnation(2), hello("b", 2), false, Millis(0))
+        .unwrap();
+    drain(&mut m);
+    let dials = m.dials();
+    for t in (100..5_000).step_by(100) {
+        m.handle_sessions(via_ip.clone(), [n("b")].into(), &[], Millis(t));
+        m.handle_heard(&n("b"), Incarnation(2), Millis(t));
+        assert!(dials_at(&mut m, t).is_empty(), "b dialed again at {t}");
+    }
+    assert_eq!(m.dials(), dials);
+    // b goes: its advertised address is dialed again (learned from its hello 5 s ago).
+    m.handle_sessions(BTreeMap::new(), BTreeSet::new(), &[], Millis(5_000));
+    assert_eq!(dials_at(&mut m, 5_000), vec!["b:1".to_string()]);
+}

@@ -261,7 +261,7 @@ async fn scenario(deployment: &Deployment, built: Duration) -> Result<()> {
         phase.elapsed(),
     ));
 
-    timings.push(("total".into(), total.elapsed()));
+    timings.push(("total (after the image)".into(), total.elapsed()));
     println!("containers: timings");
     for (what, took) in &timings {
         println!("  {what}: {:.1} s", took.as_secs_f64());

@@ -54,9 +54,10 @@ enum HubMsg {
     /// Spawns a tally from inside the actor; answers whether this spawn created it.
     #[rpc]
     SpawnTally(String, i64, RpcReplyPort<bool>),
-    /// The members this actor's node sees, and that node's name.
+    /// The members this actor's node sees, that node's name, how many actors it hosts by
+    /// its status, and whether it is ready.
     #[rpc]
-    Census(RpcReplyPort<(usize, String)>),
+    Census(RpcReplyPort<(usize, String, u64, bool)>),
     /// Stops another name; answers whether it was stopped.
     #[rpc]
     StopName(String, RpcReplyPort<bool>),
@@ -108,7 +109,12 @@ impl DistActor for Hub {
                 let _ = reply.send(spawned.created());
             }
             HubMsg::Census(reply) => {
-                let _ = reply.send((node.members().len(), node.name().to_string()));
+                let _ = reply.send((
+                    node.members().len(),
+                    node.name().to_string(),
+                    node.status().hosted,
+                    node.is_ready(),
+                ));
             }
             HubMsg::StopName(name, reply) => {
                 // Waits for the removal: `stop_and_wait` from inside a handler is fine too.
@@ -184,8 +190,14 @@ async fn hooks_spawn_look_up_and_stop_other_names_through_their_node() {
         .unwrap());
     assert_eq!(value(&a, "t").await.unwrap(), 5);
 
-    let (members, node) = hub.call(HubMsg::Census, CALL).await.unwrap();
+    let (members, node, hosted, ready) = hub.call(HubMsg::Census, CALL).await.unwrap();
     assert_eq!((members, node), (2, b.name().to_string()));
+    assert_eq!(
+        hosted,
+        b.local_count() as u64,
+        "b's status, read from inside"
+    );
+    assert!(ready);
 
     assert!(hub
         .call(|p| HubMsg::StopName("t".into(), p), CALL)

@@ -184,6 +184,7 @@ pub mod identity;
 pub mod known;
 pub mod membership;
 pub mod mesh;
+pub mod order;
 pub mod placement;
 pub mod recovery;
 pub(crate) mod refresh;

@@ -15,6 +15,7 @@ mod frames;
 mod known;
 mod lifecycle;
 mod moves;
+mod order;
 mod passivate;
 mod recover;
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use lifecycle::Exit;
 pub(crate) use lifecycle::{ExitPlan, SpawnDecision};
 pub(crate) use moves::MigrateOutcome;
 pub use moves::{Arrival, DrainedExit, Restore};
+pub(crate) use order::Sequenced;
 pub(crate) use passivate::passivates;
 pub use recover::Respawned;
 
@@ -131,6 +133,10 @@ pub struct Engine {
     pub(crate) outgoing: BTreeMap<ActorKey, Outgoing>,
     /// The kinds of names that moved away (local messages for them are serialized with it).
     pub(crate) moved_kinds: BTreeMap<ActorKey, String>,
+    /// Stamped casts dropped because later ones of their sender were delivered.
+    pub(crate) casts_late: u64,
+    /// Gaps in a sender's casts given up after [`Timing::gap_ms`].
+    pub(crate) gaps_skipped: u64,
     /// Names moving away whose copy lost a conflict at their target (see
     /// `FrameBody::MigrateAck`): their held casts are dropped when the move completes.
     pub(crate) superseded: BTreeSet<ActorKey>,
@@ -227,6 +233,8 @@ impl Engine {
             child_ids: BTreeMap::new(),
             outgoing: BTreeMap::new(),
             moved_kinds: BTreeMap::new(),
+            casts_late: 0,
+            gaps_skipped: 0,
             superseded: BTreeSet::new(),
             superseded_in: BTreeMap::new(),
             conflicts: BTreeMap::new(),

@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::identity::{ActorKey, Millis, NodeName};
+use super::order::{Stamp, Stream};
 
 mod local;
 pub use local::LocalAdmission;
@@ -148,6 +149,9 @@ pub struct HoldQueues {
     next: u64,
     items: BTreeMap<MsgId, Held>,
     moving: BTreeMap<ActorKey, VecDeque<MsgId>>,
+    /// Stamped casts that arrived before an earlier one of their stream (see
+    /// [`crate::core::order`]), per name, by stream and number.
+    early: BTreeMap<ActorKey, BTreeMap<(Stream, u64), MsgId>>,
     parked: VecDeque<MsgId>,
     /// Parked messages per name and sender (a later one on the same link queues behind).
     parked_from: BTreeMap<(ActorKey, NodeName), usize>,
@@ -166,6 +170,7 @@ impl HoldQueues {
             next: 0,
             items: BTreeMap::new(),
             moving: BTreeMap::new(),
+            early: BTreeMap::new(),
             parked: VecDeque::new(),
             parked_from: BTreeMap::new(),
             per_name: BTreeMap::new(),
@@ -281,10 +286,73 @@ impl HoldQueues {
         Ok(id)
     }
 
-    /// `key` arrived at `to`: its held messages go there, in order.
+    /// Holds a stamped cast for `key` that came before an earlier one of its stream (see
+    /// [`crate::core::order`]). `None` when the same cast already waits (a duplicate: drop
+    /// it).
+    ///
+    /// # Errors
+    ///
+    /// A cap is reached: nothing is held, the refusal is counted.
+    pub fn early(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        stamp: &Stamp,
+        now: Millis,
+    ) -> Result<Option<MsgId>, HoldError> {
+        let slot = (stamp.stream.clone(), stamp.seq);
+        if self.early.get(key).is_some_and(|e| e.contains_key(&slot)) {
+            return Ok(None);
+        }
+        let id = self.admit(key, from, HoldKind::Cast, now)?;
+        self.early.entry(key.clone()).or_default().insert(slot, id);
+        Ok(Some(id))
+    }
+
+    /// Takes out the cast number `seq` of `stream` for `key`, if it waits.
+    pub fn take_early(&mut self, key: &ActorKey, stream: &Stream, seq: u64) -> Option<MsgId> {
+        let waiting = self.early.get_mut(key)?;
+        let id = waiting.remove(&(stream.clone(), seq))?;
+        if waiting.is_empty() {
+            self.early.remove(key);
+        }
+        self.remove(id).map(|_| id)
+    }
+
+    /// Streams whose first waiting cast has waited longer than `gap_ms`: the name, the
+    /// stream and that cast's number.
+    pub fn early_gaps(&self, now: Millis, gap_ms: u64) -> Vec<(ActorKey, Stream, u64)> {
+        let mut out = Vec::new();
+        for (key, waiting) in &self.early {
+            let mut last: Option<&Stream> = None;
+            for ((stream, seq), id) in waiting {
+                if last == Some(stream) {
+                    continue;
+                }
+                last = Some(stream);
+                let expired = self
+                    .items
+                    .get(id)
+                    .is_some_and(|h| now.since(h.since) > gap_ms);
+                if expired {
+                    out.push((key.clone(), stream.clone(), *seq));
+                }
+            }
+        }
+        out
+    }
+
+    /// Casts waiting for their turn, for any name.
+    pub fn has_early(&self) -> bool {
+        !self.early.is_empty()
+    }
+
+    /// `key` arrived at `to`: its held messages go there, in order (then those waiting for
+    /// their turn: the host orders them again).
     pub fn moved(&mut self, key: &ActorKey, to: &NodeName) -> Vec<Release> {
         self.take_moving(key)
             .into_iter()
+            .chain(self.take_early_all(key))
             .map(|(id, _)| Release::Forward(id, to.clone()))
             .collect()
     }
@@ -295,6 +363,7 @@ impl HoldQueues {
     pub fn superseded(&mut self, key: &ActorKey, to: &NodeName) -> Vec<Release> {
         self.take_moving(key)
             .into_iter()
+            .chain(self.take_early_all(key))
             .map(|(id, held)| match held.kind {
                 HoldKind::Call => Release::Forward(id, to.clone()),
                 HoldKind::Cast | HoldKind::Local => Release::Drop(id),
@@ -305,8 +374,13 @@ impl HoldQueues {
     /// The casts held for `key` (those a copy that lost a conflict here was to take): taken
     /// out and dropped; its requests stay held.
     pub fn drop_casts(&mut self, key: &ActorKey) -> Vec<Release> {
+        let early: Vec<Release> = self
+            .take_early_all(key)
+            .into_iter()
+            .map(|(id, _)| Release::Drop(id))
+            .collect();
         let Some(queue) = self.moving.get_mut(key) else {
-            return Vec::new();
+            return early;
         };
         let (casts, rest): (VecDeque<MsgId>, VecDeque<MsgId>) = queue
             .drain(..)
@@ -316,9 +390,13 @@ impl HoldQueues {
         } else {
             self.moving.insert(key.clone(), rest);
         }
-        casts
+        early
             .into_iter()
-            .filter_map(|id| self.remove(id).map(|_| Release::Drop(id)))
+            .chain(
+                casts
+                    .into_iter()
+                    .filter_map(|id| self.remove(id).map(|_| Release::Drop(id))),
+            )
             .collect()
     }
 
@@ -336,6 +414,7 @@ impl HoldQueues {
     pub fn gone(&mut self, key: &ActorKey) -> Vec<Release> {
         self.take_moving(key)
             .into_iter()
+            .chain(self.take_early_all(key))
             .map(|(id, held)| match held.kind {
                 HoldKind::Call => Release::NotFound(id),
                 HoldKind::Cast | HoldKind::Local => Release::Drop(id),
@@ -371,6 +450,15 @@ impl HoldQueues {
             }
         }
         out
+    }
+
+    fn take_early_all(&mut self, key: &ActorKey) -> Vec<(MsgId, Held)> {
+        self.early
+            .remove(key)
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|id| self.remove(id).map(|h| (id, h)))
+            .collect()
     }
 
     fn take_moving(&mut self, key: &ActorKey) -> Vec<(MsgId, Held)> {

@@ -105,6 +105,13 @@ impl Timing {
         self.handoff_ms
     }
 
+    /// A stamped cast waits this long at most for an earlier one of its sender that took
+    /// another path (see [`crate::core::order`]): a cast parked or held on the way is
+    /// released within [`Timing::park_ms`] or a handoff step.
+    pub fn gap_ms(&self) -> u64 {
+        self.park_ms().saturating_add(self.handoff_ms)
+    }
+
     /// [`Timing::leave_call_ms`] as a duration.
     pub fn leave_call(&self) -> Duration {
         Duration::from_millis(self.leave_call_ms())

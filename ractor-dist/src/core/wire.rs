@@ -10,10 +10,11 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 10;
+pub const PROTOCOL_VERSION: u16 = 11;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub(crate) enum FrameBody {
         #[serde(with = "serde_bytes")]
         args: Vec<u8>,
         hops: u8,
+        /// Its place in its origin's stream to the name (see [`crate::core::order`]).
+        stamp: Option<Stamp>,
     },
     /// Casts batched per destination node, in send order.
     Casts(Vec<CastItem>),
@@ -203,6 +206,8 @@ pub(crate) struct MigrateEntry {
     pub(crate) holders: Vec<(NodeName, NodeName)>,
     /// The sequence number of its last checkpoint (checkpoints continue from it).
     pub(crate) checkpoint_seq: u64,
+    /// The next cast number it expects of each stream (see [`crate::core::order`]).
+    pub(crate) order: Vec<(Stream, u64)>,
 }
 
 /// A request with its sender.
@@ -219,6 +224,8 @@ pub(crate) struct CastItem {
     pub(crate) variant: String,
     #[serde(with = "serde_bytes")]
     pub(crate) args: Vec<u8>,
+    /// Its place in this node's stream to the name (see [`crate::core::order`]).
+    pub(crate) stamp: Option<Stamp>,
 }
 
 /// A request to a supervisor; answered with a [`Response`].
@@ -407,10 +414,22 @@ mod tests {
                 variant: "Add".into(),
                 args: vec![1, 2, 3],
                 hops: 1,
+                stamp: Some(Stamp {
+                    stream: Stream {
+                        origin: "b@h".into(),
+                        incarnation: 3,
+                        n: 4,
+                    },
+                    seq: 5,
+                }),
             },
         };
         let back: Frame = decode(&encode(&f), 1 << 20).unwrap();
         assert!(matches!(back.body, FrameBody::Cast { hops: 1, .. }));
+        let FrameBody::Cast { stamp: Some(s), .. } = back.body else {
+            panic!("the stamp travels");
+        };
+        assert_eq!((s.stream.n, s.seq), (4, 5));
     }
 
     /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,

@@ -403,6 +403,7 @@ impl<M: Message> DistRef<M> {
                     key: self.inner.key.clone(),
                     variant,
                     args,
+                    stamp: None,
                 };
                 let queued = node.enqueue_cast(&host, &peer, item.clone(), generation);
                 if let Ok(true) = queued {

@@ -13,6 +13,7 @@ use ractor::{ActorCell, ActorRef};
 
 use crate::core::config::DistConfig;
 use crate::core::error::DistError;
+use crate::core::order::{Stamper, MAX_STREAMS};
 use crate::core::wire::{self, CastItem, Frame, FrameBody, Request, Response};
 use crate::core::{
     ActorKey, Context, Decision, Epoch, Facts, HoldError, Incarnation, LocalAdmission, LookupCache,
@@ -160,6 +161,8 @@ pub(crate) struct NodeShared {
     pub(crate) leaving: std::sync::atomic::AtomicBool,
     /// Remote casts being batched, per destination node.
     outboxes: Mutex<HashMap<NodeName, Outbox>>,
+    /// Numbers remote casts per name (taken under the `outboxes` lock; `core::order`).
+    stamper: Mutex<Stamper>,
     /// Messages sent to the supervisor by local handles and not handled yet, and the full
     /// hold queues as the supervisor last published them (see [`LocalAdmission`]).
     local_admission: Mutex<LocalAdmission>,
@@ -199,6 +202,7 @@ impl NodeShared {
             routes: Routing::new(me.clone(), Self::first_placement(&me, &config)).snapshot(),
             supervisors: HashMap::new(),
         };
+        let stamper = Stamper::new(me.clone(), incarnation.0, MAX_STREAMS);
         Self {
             me,
             incarnation,
@@ -221,6 +225,7 @@ impl NodeShared {
             fenced: std::sync::atomic::AtomicBool::new(false),
             leaving: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(HashMap::new()),
+            stamper: Mutex::new(stamper),
             local_admission: Mutex::default(),
             replicas,
             events: tokio::sync::broadcast::channel(1024).0,
@@ -435,6 +440,8 @@ impl NodeShared {
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
             self.flush_locked(host, peer, outbox)?;
         }
+        let mut item = item;
+        item.stamp = Some(self.stamper.lock().unwrap_or_else(|e| e.into_inner()).stamp(&item.key));
         outbox.items.push(item);
         outbox.bytes += size;
         if !outbox.scheduled {

@@ -40,6 +40,7 @@ use ractor::{
 };
 use tokio::sync::broadcast;
 
+use crate::core::order::Stamp;
 use crate::core::wire::Request;
 use crate::core::Snapshot;
 use crate::core::{
@@ -228,6 +229,7 @@ enum Payload {
         variant: String,
         args: Vec<u8>,
         hops: u8,
+        stamp: Option<Stamp>,
     },
     /// A request with its reply port.
     Request {
@@ -239,6 +241,15 @@ enum Payload {
 }
 
 impl Payload {
+    fn cast(variant: String, args: Vec<u8>, hops: u8, stamp: Option<Stamp>) -> Self {
+        Payload::Cast {
+            variant,
+            args,
+            hops,
+            stamp,
+        }
+    }
+
     fn kind(&self) -> HoldKind {
         match self {
             Payload::Cast { .. } => HoldKind::Cast,

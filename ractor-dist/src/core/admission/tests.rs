@@ -65,6 +65,7 @@ fn entry(key: &str, generation: u64, seq: u64) -> MigrateEntry {
         origin: n("b"),
         holders: Vec::new(),
         checkpoint_seq: seq,
+        order: Vec::new(),
     }
 }
 

@@ -385,6 +385,7 @@ impl Engine {
         self.pump();
         self.handoff.handle_tick(now);
         self.pump();
+        self.skip_gaps(now);
         if self.hold.has_parked() {
             self.commands
                 .push_back(Command::ReleaseParked { expired_only: true });

@@ -185,6 +185,7 @@ impl Engine {
                 origin: out.meta.activation.origin.clone(),
                 holders: out.meta.holders.all(&self.me),
                 checkpoint_seq: out.meta.checkpoint_seq,
+                order: out.meta.order.entries(),
             };
             if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
                 entry.version = snap.version;
@@ -354,7 +355,8 @@ impl Engine {
             entry.checkpoint_seq,
             snapshot.clone(),
             info.checkpoints,
-        );
+        )
+        .with_order(entry.order.iter().cloned());
         Arrival::Start(Box::new(meta))
     }
 

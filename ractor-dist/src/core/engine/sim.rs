@@ -33,7 +33,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::core::engine::Sequenced;
 use crate::core::handoff::DRAINED_REASON;
+use crate::core::order::{Stamp, Stream};
 use crate::core::sim_seeds::seeds;
 use crate::core::wire::{self, Frame, FrameBody, Response};
 use crate::core::{HoldKind, Incarnation, MsgId, NameMeta, Release, Residence, Resolution};
@@ -126,6 +128,20 @@ struct Cast {
     sender: u32,
     seq: u64,
     hops: u8,
+}
+
+impl Cast {
+    /// Its stamp: each sender is one node's stream to one name (see [`crate::core::order`]).
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            stream: Stream {
+                origin: NodeName::new(format!("n{}", self.sender / 100)),
+                incarnation: 0,
+                n: u64::from(self.sender),
+            },
+            seq: self.seq,
+        }
+    }
 }
 
 /// The stand-in for one node's layer around its engine.

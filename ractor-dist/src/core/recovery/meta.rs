@@ -2,6 +2,7 @@
 //! ([`Peers`]) and of a checkpoint ([`Checkpoint`]).
 
 use super::{Spec, SpecHolders};
+use crate::core::order::{OrderTable, Stream};
 use crate::core::{ActorKey, Incarnation, Mesh, NodeName, Snapshot};
 
 /// A checkpointed state as the recovery engine handles it: its size (to keep frames under
@@ -111,6 +112,9 @@ pub struct NameMeta<S> {
     pub checkpoint: Option<S>,
     /// The sequence number of the newest checkpoint (0: none).
     pub checkpoint_seq: u64,
+    /// The next cast number expected of each stream (see [`crate::core::order`]; it moves
+    /// with the actor, a respawn starts without it).
+    pub order: OrderTable,
 }
 
 impl<S: Checkpoint> NameMeta<S> {
@@ -123,7 +127,15 @@ impl<S: Checkpoint> NameMeta<S> {
             holders: SpecHolders::default(),
             checkpoint: None,
             checkpoint_seq: 0,
+            order: OrderTable::default(),
         }
+    }
+
+    /// The same, expecting casts of these streams from these numbers on (what its former
+    /// host had delivered).
+    pub fn with_order(mut self, order: impl IntoIterator<Item = (Stream, u64)>) -> Self {
+        self.order = OrderTable::from_entries(order);
+        self
     }
 
     /// A name that arrived by handoff: same activation, the former host's holders keep the

@@ -10,8 +10,9 @@ use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{Payload, SupervisorMsg, SupervisorState};
 use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
+use crate::core::engine::Sequenced;
 use crate::core::{ActorKey, HoldError, Millis, NodeName, Release};
-use crate::node::shared::{Counters, NodeShared};
+use crate::node::shared::{Counters, HostedEntry, NodeShared};
 
 /// Keeps a local handle's message counted as pending for its name in the shared state
 /// while the supervisor holds it: later local sends follow it through the supervisor (in
@@ -158,7 +159,10 @@ impl SupervisorState {
                         continue;
                     };
                     match self.shared.hosted(key) {
-                        Some(entry) => self.deliver_here(key, &entry.cell, &entry.kind, payload),
+                        Some(entry) => {
+                            let me = self.engine.me.clone();
+                            self.deliver_ordered(key, &me, &entry, payload)
+                        }
                         None => self.answer_gone(key, payload),
                     }
                 }
@@ -223,11 +227,9 @@ impl SupervisorState {
                 expired: expired_only,
             };
             match payload {
-                Payload::Cast {
-                    variant,
-                    args,
-                    hops,
-                } => self.deliver_cast_admitted(&held.from, held.key, variant, args, hops, waited),
+                cast @ Payload::Cast { .. } => {
+                    self.deliver_cast_admitted(&held.from, held.key, cast, waited)
+                }
                 Payload::Request { request, reply } => {
                     self.dispatch_request_admitted(held.from, request, reply, waited)
                         .await
@@ -265,7 +267,12 @@ impl SupervisorState {
         payload: Payload,
     ) {
         match payload {
-            Payload::Cast { variant, args, .. } => {
+            Payload::Cast {
+                variant,
+                args,
+                stamp,
+                ..
+            } => {
                 self.send_frame(
                     to,
                     FrameBody::Cast {
@@ -273,6 +280,7 @@ impl SupervisorState {
                         variant,
                         args,
                         hops: 0,
+                        stamp,
                     },
                 );
             }
@@ -284,11 +292,7 @@ impl SupervisorState {
                 };
                 match kind.serialize_any(msg) {
                     Ok(SerializedMessage::Cast { variant, args, .. }) => {
-                        let cast = Payload::Cast {
-                            variant,
-                            args,
-                            hops: 0,
-                        };
+                        let cast = Payload::cast(variant, args, 0, None);
                         self.forward(key, to, None, cast);
                     }
                     Ok(SerializedMessage::Call {
@@ -366,6 +370,40 @@ impl SupervisorState {
     }
 
     /// Delivers one held message to `key`'s actor here.
+    /// Delivers `payload` to the actor of `key` here; a stamped cast in its sender's order
+    /// (it may wait for an earlier one, or come too late: see `core::order`), then the
+    /// casts that waited for it.
+    pub(super) fn deliver_ordered(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        entry: &HostedEntry,
+        payload: Payload,
+    ) {
+        let mut next = Some(payload);
+        while let Some(payload) = next.take() {
+            let stamp = match &payload {
+                Payload::Cast { stamp, .. } => stamp.as_ref(),
+                _ => None,
+            };
+            let now = self.now();
+            match self.engine.sequence(key, from, stamp, now) {
+                Sequenced::Deliver(then) => {
+                    self.deliver_here(key, &entry.cell, &entry.kind, payload);
+                    next = then.into_iter().find_map(|r| match r {
+                        Release::Deliver(id) => self.held.remove(&id),
+                        _ => None,
+                    });
+                }
+                Sequenced::Wait(id) => {
+                    self.held.insert(id, payload);
+                }
+                Sequenced::Drop(why) => self.drop_cast(key, why),
+                Sequenced::Refused(e) => self.refuse(key, payload, &e),
+            }
+        }
+    }
+
     pub(super) fn deliver_here(
         &self,
         key: &ActorKey,

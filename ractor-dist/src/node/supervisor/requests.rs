@@ -104,10 +104,12 @@ impl SupervisorState {
                 variant,
                 args,
                 hops,
-            }) => self.deliver_cast(&from, key, variant, args, hops),
+                stamp,
+            }) => self.deliver_cast(&from, key, Payload::cast(variant, args, hops, stamp)),
             Some(FrameBody::Casts(items)) => {
                 for item in items {
-                    self.deliver_cast(&from, item.key, item.variant, item.args, 0);
+                    let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
+                    self.deliver_cast(&from, item.key, cast);
                 }
             }
             Some(FrameBody::Replica(msg)) => {
@@ -117,35 +119,26 @@ impl SupervisorState {
         }
     }
 
-    pub(super) fn deliver_cast(
-        &mut self,
-        from: &NodeName,
-        key: ActorKey,
-        variant: String,
-        args: Vec<u8>,
-        hops: u8,
-    ) {
+    pub(super) fn deliver_cast(&mut self, from: &NodeName, key: ActorKey, cast: Payload) {
         let waited = Waited::new(self.now());
-        self.deliver_cast_admitted(from, key, variant, args, hops, waited)
+        self.deliver_cast_admitted(from, key, cast, waited)
     }
 
-    /// As `deliver_cast`, for a cast that may have been parked before (`waited`).
+    /// As `deliver_cast`, for a cast (a [`Payload::Cast`]) that may have been parked
+    /// before (`waited`).
     pub(super) fn deliver_cast_admitted(
         &mut self,
         from: &NodeName,
         key: ActorKey,
-        variant: String,
-        args: Vec<u8>,
-        hops: u8,
+        cast: Payload,
         waited: Waited,
     ) {
         // One look at the hosted table per cast (this is the hot path of remote casts).
         let entry = self.shared.hosted(&key);
         let hosted = entry.as_ref().map(|e| e.state);
-        let cast = Payload::Cast {
-            variant,
-            args,
-            hops,
+        let hops = match &cast {
+            Payload::Cast { hops, .. } => *hops,
+            _ => 0,
         };
         let (decision, entry) =
             match self
@@ -159,21 +152,18 @@ impl SupervisorState {
             Dispatch::Hold => self.hold_moving(&key, from, cast),
             Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
             Dispatch::Deliver => {
-                let (Some(entry), Payload::Cast { variant, args, .. }) = (entry, cast) else {
-                    return;
-                };
-                let msg = SerializedMessage::Cast {
-                    variant,
-                    args,
-                    metadata: None,
-                };
-                if let Err(e) = entry.kind.deliver(&self.shared, &key, &entry.cell, msg) {
-                    let n = Counters::bump(&self.shared.counters.bad_messages);
-                    tracing::warn!(name = %key, error = ?e, count = n, "cast not delivered");
+                if let Some(entry) = entry {
+                    self.deliver_ordered(&key, from, &entry, cast);
                 }
             }
             Dispatch::Forward { to: next, hops, .. } => {
-                let Payload::Cast { variant, args, .. } = cast else {
+                let Payload::Cast {
+                    variant,
+                    args,
+                    stamp,
+                    ..
+                } = cast
+                else {
                     return;
                 };
                 let body = FrameBody::Cast {
@@ -181,6 +171,7 @@ impl SupervisorState {
                     variant,
                     args,
                     hops,
+                    stamp,
                 };
                 if self.send_frame(&next, body) {
                     Counters::bump(&self.shared.counters.forwarded);
@@ -196,7 +187,7 @@ impl SupervisorState {
         }
     }
 
-    fn drop_cast(&self, key: &ActorKey, why: &str) {
+    pub(super) fn drop_cast(&self, key: &ActorKey, why: &str) {
         let n = Counters::bump(&self.shared.counters.dropped_casts);
         if crate::core::status::worth_logging(n) {
             tracing::warn!(name = %key, reason = why, count = n, "cast dropped");

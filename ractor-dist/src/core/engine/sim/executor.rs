@@ -313,7 +313,49 @@ impl Sim {
         }
     }
 
+    /// Delivers `cast` to the actor at node `i` in its sender's order (it may wait for an
+    /// earlier one, or come too late), then the casts that waited for it.
     pub(super) fn deliver_here(&mut self, i: usize, cast: Cast) {
+        let mut next = Some(cast);
+        while let Some(cast) = next.take() {
+            let now = Millis(self.now);
+            let me = self.nodes[i].name.clone();
+            let stamp = cast.stamp();
+            let sequenced = self.nodes[i]
+                .engine
+                .sequence(&cast.key, &me, Some(&stamp), now);
+            if self.trace && !matches!(sequenced, Sequenced::Deliver(_)) {
+                let t = format!(
+                    "n{i}: {} s{} #{} -> {sequenced:?}",
+                    cast.key, cast.sender, cast.seq
+                );
+                self.script.push(Step::Trace(t));
+            }
+            match sequenced {
+                Sequenced::Deliver(then) => {
+                    self.take(i, cast);
+                    next = then.into_iter().find_map(|r| match r {
+                        Release::Deliver(id) => self.nodes[i].held.remove(&id).map(|(c, _)| c),
+                        _ => None,
+                    });
+                }
+                Sequenced::Wait(id) => {
+                    self.nodes[i].held.insert(id, (cast, me));
+                }
+                Sequenced::Drop(why) => {
+                    let t = format!("{} #{}: {why} at n{i}", cast.key, cast.seq);
+                    self.loss(&cast.key, t);
+                }
+                Sequenced::Refused(e) => {
+                    let t = format!("{} #{}: refused ({e})", cast.key, cast.seq);
+                    self.lost.push(t);
+                }
+            }
+        }
+    }
+
+    /// The actor at node `i` takes `cast` (and checkpoints it when the run checkpoints).
+    fn take(&mut self, i: usize, cast: Cast) {
         let now = Millis(self.now);
         let checkpoints = self.crashes;
         let node = &mut self.nodes[i];
@@ -364,6 +406,7 @@ impl Sim {
             variant: "w".to_string(),
             args: wire::encode(&(cast.sender, cast.seq)),
             hops: cast.hops,
+            stamp: Some(cast.stamp()),
         };
         if !self.send(i, to, body) {
             self.lost.push(format!(

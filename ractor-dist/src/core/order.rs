@@ -1,0 +1,322 @@
+//! Per-sender order of remote casts across route changes.
+//!
+//! Two casts of one node for one name may take different paths: the first through a node
+//! that routed by an older view (and relays it), the second straight to the host once the
+//! sender learned the new route; or one held at a paused or moving host while the other
+//! arrives over another link. Links are FIFO, paths are not, so the second could overtake
+//! the first.
+//!
+//! Each node stamps the remote casts it originates with a [`Stamp`]: its [`Stream`] for
+//! the name (one per node incarnation and name, [`Stamper`]) and a sequence number that
+//! grows by one per cast. Relays and hold queues keep the stamp. The host keeps, per name,
+//! the next number it expects from each stream ([`OrderTable`]; it travels with the actor
+//! when the actor moves) and delivers a cast only in that order:
+//!
+//! - the expected one is delivered, then any that waited for it ([`Admit::Now`]);
+//! - a later one waits in the hold queues ([`Admit::Early`]) until the gap before it fills,
+//!   or until it waited [`crate::core::Timing::gap_ms`]: then the gap is given up (the casts
+//!   in it were lost on the way, with a relay that crashed or a hop that dropped them) and
+//!   delivery goes on from the first waiting one;
+//! - an earlier one ([`Admit::Late`]) comes after its successors were delivered (its gap was
+//!   given up): delivered now it would be out of order, so it is dropped and counted.
+//!
+//! A stream the host never saw (a name respawned without its table, a table entry evicted,
+//! a stream new to this host) starts at the first number that arrives. Casts from local
+//! handles that reach the actor directly are not stamped (they take no other path).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{ActorKey, NodeName};
+
+/// One node's casts to one name: the node, its incarnation, and a number the node never
+/// gives another of its streams.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stream {
+    /// The node the casts come from.
+    pub origin: NodeName,
+    /// Its incarnation (a restarted node starts new streams).
+    pub incarnation: u64,
+    /// The stream's number on that node.
+    pub n: u64,
+}
+
+/// The place of one cast in its stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Its stream.
+    pub stream: Stream,
+    /// Its number (the first cast of a stream is 1).
+    pub seq: u64,
+}
+
+/// Streams a node keeps counters for (the least recently used beyond this are forgotten,
+/// a sixteenth at a time; the next cast to such a name starts a new stream).
+pub const MAX_STREAMS: usize = 65_536;
+
+/// Streams a host keeps per name (the least recently used beyond this are forgotten).
+pub const MAX_STREAMS_PER_NAME: usize = 256;
+
+/// The origin side: a stream and counter per name this node casts to.
+#[derive(Debug)]
+pub struct Stamper {
+    origin: NodeName,
+    incarnation: u64,
+    streams: u64,
+    clock: u64,
+    names: HashMap<ActorKey, Counter>,
+    cap: usize,
+}
+
+#[derive(Debug)]
+struct Counter {
+    n: u64,
+    seq: u64,
+    used: u64,
+}
+
+impl Stamper {
+    /// Counters of `origin` in its `incarnation`, for at most `cap` names.
+    pub fn new(origin: NodeName, incarnation: u64, cap: usize) -> Self {
+        Self {
+            origin,
+            incarnation,
+            streams: 0,
+            clock: 0,
+            names: HashMap::new(),
+            cap: cap.max(16),
+        }
+    }
+
+    /// The stamp of the next cast to `key`.
+    pub fn stamp(&mut self, key: &ActorKey) -> Stamp {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.names.contains_key(key) && self.names.len() >= self.cap {
+            self.evict();
+        }
+        let streams = &mut self.streams;
+        let counter = self.names.entry(key.clone()).or_insert_with(|| {
+            *streams += 1;
+            Counter {
+                n: *streams,
+                seq: 0,
+                used: 0,
+            }
+        });
+        counter.seq += 1;
+        counter.used = clock;
+        Stamp {
+            stream: Stream {
+                origin: self.origin.clone(),
+                incarnation: self.incarnation,
+                n: counter.n,
+            },
+            seq: counter.seq,
+        }
+    }
+
+    /// Names with a counter.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// No counter yet.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    fn evict(&mut self) {
+        let mut used: Vec<u64> = self.names.values().map(|c| c.used).collect();
+        let cut = (self.names.len() / 16).max(1);
+        used.select_nth_unstable(cut - 1);
+        let below = used[cut - 1];
+        self.names.retain(|_, c| c.used > below);
+    }
+}
+
+/// What becomes of a stamped cast at its host (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Its turn: deliver it (then whatever waited for it).
+    Now,
+    /// An earlier cast of its stream has not arrived: it waits.
+    Early,
+    /// Its successors were delivered: it is dropped.
+    Late,
+}
+
+/// The host side, per name: the next number expected from each stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderTable {
+    streams: BTreeMap<Stream, Expect>,
+    clock: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Expect {
+    next: u64,
+    used: u64,
+}
+
+impl OrderTable {
+    /// A table of `entries` (stream, next number expected), as [`Self::entries`] gave them.
+    pub fn from_entries(entries: impl IntoIterator<Item = (Stream, u64)>) -> Self {
+        let mut table = Self::default();
+        for (stream, next) in entries {
+            table.clock += 1;
+            let used = table.clock;
+            table.streams.insert(stream, Expect { next, used });
+        }
+        table.trim();
+        table
+    }
+
+    /// The streams and the next number expected of each (what travels with a moving actor).
+    pub fn entries(&self) -> Vec<(Stream, u64)> {
+        let mut all: Vec<(&Stream, &Expect)> = self.streams.iter().collect();
+        all.sort_by_key(|(_, e)| e.used);
+        all.into_iter().map(|(s, e)| (s.clone(), e.next)).collect()
+    }
+
+    /// Decides about `stamp`; [`Admit::Now`] counts it delivered.
+    pub fn admit(&mut self, stamp: &Stamp) -> Admit {
+        self.clock += 1;
+        let used = self.clock;
+        let expect = self
+            .streams
+            .entry(stamp.stream.clone())
+            .or_insert(Expect {
+                next: stamp.seq,
+                used,
+            });
+        expect.used = used;
+        let admit = match stamp.seq.cmp(&expect.next) {
+            std::cmp::Ordering::Equal => {
+                expect.next = stamp.seq.saturating_add(1);
+                Admit::Now
+            }
+            std::cmp::Ordering::Greater => Admit::Early,
+            std::cmp::Ordering::Less => Admit::Late,
+        };
+        self.trim();
+        admit
+    }
+
+    /// The next number expected of `stream`, if it is known.
+    pub fn next_of(&self, stream: &Stream) -> Option<u64> {
+        self.streams.get(stream).map(|e| e.next)
+    }
+
+    /// Gives up the gap of `stream` before `seq`: `seq` is expected next.
+    pub fn skip_to(&mut self, stream: &Stream, seq: u64) {
+        if let Some(expect) = self.streams.get_mut(stream) {
+            expect.next = expect.next.max(seq);
+        }
+    }
+
+    fn trim(&mut self) {
+        while self.streams.len() > MAX_STREAMS_PER_NAME {
+            let Some(oldest) = self
+                .streams
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(s, _)| s.clone())
+            else {
+                break;
+            };
+            self.streams.remove(&oldest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> ActorKey {
+        ActorKey::new(k)
+    }
+
+    #[test]
+    fn a_node_numbers_its_casts_per_name_from_one() {
+        let mut s = Stamper::new(NodeName::new("a"), 7, 16);
+        let a1 = s.stamp(&key("x"));
+        let a2 = s.stamp(&key("x"));
+        let b1 = s.stamp(&key("y"));
+        assert_eq!((a1.seq, a2.seq, b1.seq), (1, 2, 1));
+        assert_eq!(a1.stream, a2.stream);
+        assert_ne!(a1.stream, b1.stream);
+        assert_eq!(a1.stream.incarnation, 7);
+    }
+
+    #[test]
+    fn a_forgotten_counter_starts_a_new_stream() {
+        let mut s = Stamper::new(NodeName::new("a"), 1, 16);
+        let first = s.stamp(&key("k0"));
+        for i in 1..40 {
+            s.stamp(&key(&format!("k{i}")));
+        }
+        assert!(s.len() <= 16);
+        let again = s.stamp(&key("k0"));
+        assert_ne!(again.stream, first.stream, "evicted, so a new stream");
+        assert_eq!(again.seq, 1);
+    }
+
+    #[test]
+    fn the_host_delivers_in_order_holds_the_early_and_drops_the_late() {
+        let mut s = Stamper::new(NodeName::new("a"), 1, 16);
+        let stamps: Vec<Stamp> = (0..4).map(|_| s.stamp(&key("x"))).collect();
+        let mut t = OrderTable::default();
+        assert_eq!(t.admit(&stamps[0]), Admit::Now);
+        assert_eq!(t.admit(&stamps[2]), Admit::Early, "2 has not arrived");
+        assert_eq!(t.admit(&stamps[1]), Admit::Now);
+        assert_eq!(t.next_of(&stamps[0].stream), Some(3));
+        assert_eq!(t.admit(&stamps[2]), Admit::Now, "its turn once 2 was delivered");
+        t.skip_to(&stamps[0].stream, 5);
+        assert_eq!(t.admit(&stamps[3]), Admit::Late, "its gap was given up");
+    }
+
+    #[test]
+    fn an_unknown_stream_starts_where_it_is_first_heard() {
+        let mut t = OrderTable::default();
+        let stream = Stream {
+            origin: NodeName::new("b"),
+            incarnation: 1,
+            n: 1,
+        };
+        let at = |seq| Stamp {
+            stream: stream.clone(),
+            seq,
+        };
+        assert_eq!(t.admit(&at(9)), Admit::Now);
+        assert_eq!(t.admit(&at(10)), Admit::Now);
+        assert_eq!(t.admit(&at(8)), Admit::Late);
+    }
+
+    #[test]
+    fn the_table_travels_and_stays_bounded() {
+        let mut t = OrderTable::default();
+        for n in 0..(MAX_STREAMS_PER_NAME as u64 + 10) {
+            let stamp = Stamp {
+                stream: Stream {
+                    origin: NodeName::new("c"),
+                    incarnation: 1,
+                    n,
+                },
+                seq: 1,
+            };
+            t.admit(&stamp);
+        }
+        assert_eq!(t.entries().len(), MAX_STREAMS_PER_NAME);
+        let moved = OrderTable::from_entries(t.entries());
+        assert_eq!(moved.entries(), t.entries());
+        let newest = Stream {
+            origin: NodeName::new("c"),
+            incarnation: 1,
+            n: MAX_STREAMS_PER_NAME as u64 + 9,
+        };
+        assert_eq!(moved.next_of(&newest), Some(2));
+    }
+}

@@ -97,6 +97,11 @@ pub struct NodeStatus {
     /// Drops and rehosts of specs sent again because their holder did not acknowledge them
     /// in time.
     pub notices_resent: u64,
+    /// Gaps in one sender's casts to a name given up after waiting
+    /// [`crate::core::Timing::gap_ms`] for the missing ones (lost on the way); later casts
+    /// of that sender were then delivered (see [`crate::core::order`]). A cast that arrives
+    /// after its gap was given up is dropped and counted in `dropped_casts`.
+    pub gaps_skipped: u64,
     /// Frames and requests from peers that were refused: they named another sender than
     /// their session's peer, carried no session token, or values out of bounds or that
     /// their sender is not entitled to send (see [`crate::core::admission`]), plus session

@@ -115,6 +115,7 @@ pub(crate) struct Counters {
     pub(crate) discovery_errors: AtomicU64,
     pub(crate) offers_resent: AtomicU64,
     pub(crate) notices_resent: AtomicU64,
+    pub(crate) gaps_skipped: AtomicU64,
     /// Frames, requests and session tokens refused (`NodeStatus::frames_refused`).
     pub(crate) frames_refused: AtomicU64,
 }
@@ -597,6 +598,7 @@ impl NodeShared {
             settled_by_deadline: get(&c.settled_by_deadline),
             offers_resent: get(&c.offers_resent),
             notices_resent: get(&c.notices_resent),
+            gaps_skipped: get(&c.gaps_skipped),
             frames_refused: get(&c.frames_refused),
         }
     }

@@ -55,6 +55,16 @@ pub(crate) enum Note {
         /// Its former host.
         from: NodeName,
     },
+    /// Casts of one sender to `key` waited too long for an earlier one: the earlier ones
+    /// are taken as lost and delivery goes on (see [`crate::core::order`]).
+    GapSkipped {
+        /// The name.
+        key: ActorKey,
+        /// The sender's node.
+        origin: NodeName,
+        /// The first cast number delivered after the gap.
+        seq: u64,
+    },
 }
 
 /// One copy of a name to start here because it arrived (by handoff or as a conflicting

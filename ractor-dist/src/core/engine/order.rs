@@ -1,7 +1,7 @@
 //! Per-sender order at the host: stamped casts are delivered in their stream's order (see
 //! [`crate::core::order`]).
 
-use super::{Command, Engine};
+use super::{Command, Engine, Note};
 use crate::core::order::{Admit, Stamp};
 use crate::core::{ActorKey, HoldError, Millis, MsgId, NodeName, Release};
 
@@ -72,6 +72,11 @@ impl Engine {
             };
             child.meta.order.skip_to(&stream, seq);
             self.gaps_skipped += 1;
+            self.commands.push_back(Command::Note(Note::GapSkipped {
+                key: key.clone(),
+                origin: stream.origin.clone(),
+                seq,
+            }));
             if let Some(id) = self.hold.take_early(&key, &stream, seq) {
                 self.commands.push_back(Command::Release {
                     key,

@@ -213,6 +213,10 @@ impl SupervisorState {
                 Counters::bump(&c.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
+            Note::GapSkipped { key, origin, seq } => {
+                Counters::bump(&c.gaps_skipped);
+                tracing::warn!(name = %key, %origin, seq, "earlier casts of a sender never arrived; delivering its later ones");
+            }
         }
     }
 

@@ -24,6 +24,8 @@
 //! - [`handoff`]: moving actors to their new owners when the view changes ([`handoff::inbound`]:
 //!   the receiving side, dedupe and chunk reassembly).
 //! - [`hold`]: messages held while their actor moves or the node settles, with caps.
+//! - [`order`]: per-sender order of remote casts across route changes (stamps per node and
+//!   name, delivered in order at the host).
 //! - [`recovery`]: replicated specs, checkpoints, respawns and conflicts after partitions.
 //! - `refresh`: one round of discovery, merging every source's latest answer.
 //! - [`replicated`]: cluster-wide CRDT values, their deltas and anti-entropy gossip.

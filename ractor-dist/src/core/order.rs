@@ -184,13 +184,10 @@ impl OrderTable {
     pub fn admit(&mut self, stamp: &Stamp) -> Admit {
         self.clock += 1;
         let used = self.clock;
-        let expect = self
-            .streams
-            .entry(stamp.stream.clone())
-            .or_insert(Expect {
-                next: stamp.seq,
-                used,
-            });
+        let expect = self.streams.entry(stamp.stream.clone()).or_insert(Expect {
+            next: stamp.seq,
+            used,
+        });
         expect.used = used;
         let admit = match stamp.seq.cmp(&expect.next) {
             std::cmp::Ordering::Equal => {
@@ -273,7 +270,11 @@ mod tests {
         assert_eq!(t.admit(&stamps[2]), Admit::Early, "2 has not arrived");
         assert_eq!(t.admit(&stamps[1]), Admit::Now);
         assert_eq!(t.next_of(&stamps[0].stream), Some(3));
-        assert_eq!(t.admit(&stamps[2]), Admit::Now, "its turn once 2 was delivered");
+        assert_eq!(
+            t.admit(&stamps[2]),
+            Admit::Now,
+            "its turn once 2 was delivered"
+        );
         t.skip_to(&stamps[0].stream, 5);
         assert_eq!(t.admit(&stamps[3]), Admit::Late, "its gap was given up");
     }

@@ -442,7 +442,12 @@ impl NodeShared {
             self.flush_locked(host, peer, outbox)?;
         }
         let mut item = item;
-        item.stamp = Some(self.stamper.lock().unwrap_or_else(|e| e.into_inner()).stamp(&item.key));
+        item.stamp = Some(
+            self.stamper
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stamp(&item.key),
+        );
         outbox.items.push(item);
         outbox.bytes += size;
         if !outbox.scheduled {

@@ -350,13 +350,14 @@ impl Engine {
             origin: entry.origin.clone(),
         };
         // The former host's holders keep the spec; checkpoints continue its sequence.
-        let meta = NameMeta::new(entry.kind.clone(), entry.args.clone(), activation).arrived(
-            entry.holders.clone(),
-            entry.checkpoint_seq,
-            snapshot.clone(),
-            info.checkpoints,
-        )
-        .with_order(entry.order.iter().cloned());
+        let meta = NameMeta::new(entry.kind.clone(), entry.args.clone(), activation)
+            .arrived(
+                entry.holders.clone(),
+                entry.checkpoint_seq,
+                snapshot.clone(),
+                info.checkpoints,
+            )
+            .with_order(entry.order.iter().cloned());
         Arrival::Start(Box::new(meta))
     }
 

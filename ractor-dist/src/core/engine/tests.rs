@@ -6,6 +6,11 @@ use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent};
 
 /// A node alone (it owns every name), as the engine's table tests start one.
 pub(super) fn engine(name: &str) -> Engine {
+    engine_with_kinds(name, BTreeMap::new())
+}
+
+/// As [`engine`], with these kinds registered.
+pub(super) fn engine_with_kinds(name: &str, kinds: BTreeMap<String, KindInfo>) -> Engine {
     let me = NodeName::new(name);
     let config = DistConfig::for_tests(name, 7000);
     let hello = Hello {
@@ -18,7 +23,7 @@ pub(super) fn engine(name: &str) -> Engine {
     };
     let placement = Placement::weighted(Epoch(1), [(me, 1.0)]);
     Engine::new(
-        EngineConfig::new(&config, hello, BTreeMap::new()),
+        EngineConfig::new(&config, hello, kinds),
         placement,
         Millis(0),
     )

@@ -9,8 +9,8 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorRef, RpcReplyPort};
 
 use super::{Payload, SupervisorMsg, SupervisorState};
-use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
 use crate::core::engine::Sequenced;
+use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
 use crate::core::{ActorKey, HoldError, Millis, NodeName, Release};
 use crate::node::shared::{Counters, HostedEntry, NodeShared};
 

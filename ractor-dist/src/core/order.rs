@@ -20,9 +20,12 @@
 //! - an earlier one ([`Admit::Late`]) comes after its successors were delivered (its gap was
 //!   given up): delivered now it would be out of order, so it is dropped and counted.
 //!
-//! A stream the host never saw (a name respawned without its table, a table entry evicted,
-//! a stream new to this host) starts at the first number that arrives. Casts from local
-//! handles that reach the actor directly are not stamped (they take no other path).
+//! A stream the host never saw starts, in a table made where the name was spawned or
+//! respawned, at the first number that arrives (its earlier casts went to an earlier
+//! activation); in a table a move brought, at 1 (its earlier casts may be on their way,
+//! parked where the name was expected: they are waited for, up to the gap deadline).
+//! Casts from local handles that reach the actor directly are not stamped (they take no
+//! other path).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -148,10 +151,24 @@ pub enum Admit {
 }
 
 /// The host side, per name: the next number expected from each stream.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderTable {
     streams: BTreeMap<Stream, Expect>,
     clock: u64,
+    /// Made here (the name was spawned or respawned here), not brought by a move.
+    fresh: bool,
+}
+
+impl Default for OrderTable {
+    /// The table of a name spawned or respawned here: a stream starts wherever it is first
+    /// heard (its earlier casts, if any, went to an earlier activation).
+    fn default() -> Self {
+        Self {
+            streams: BTreeMap::new(),
+            clock: 0,
+            fresh: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,8 +179,14 @@ struct Expect {
 
 impl OrderTable {
     /// A table of `entries` (stream, next number expected), as [`Self::entries`] gave them.
+    ///
+    /// A stream it does not list has delivered nothing to this activation yet: its first
+    /// cast is expected first.
     pub fn from_entries(entries: impl IntoIterator<Item = (Stream, u64)>) -> Self {
-        let mut table = Self::default();
+        let mut table = Self {
+            fresh: false,
+            ..Self::default()
+        };
         for (stream, next) in entries {
             table.clock += 1;
             let used = table.clock;
@@ -184,10 +207,13 @@ impl OrderTable {
     pub fn admit(&mut self, stamp: &Stamp) -> Admit {
         self.clock += 1;
         let used = self.clock;
-        let expect = self.streams.entry(stamp.stream.clone()).or_insert(Expect {
-            next: stamp.seq,
-            used,
-        });
+        // An unknown stream starts where it is first heard in a table made here; in a
+        // table a move brought, at its first cast (an earlier one may be on its way).
+        let first = if self.fresh { stamp.seq } else { 1 };
+        let expect = self
+            .streams
+            .entry(stamp.stream.clone())
+            .or_insert(Expect { next: first, used });
         expect.used = used;
         let admit = match stamp.seq.cmp(&expect.next) {
             std::cmp::Ordering::Equal => {
@@ -294,6 +320,11 @@ mod tests {
         assert_eq!(t.admit(&at(9)), Admit::Now);
         assert_eq!(t.admit(&at(10)), Admit::Now);
         assert_eq!(t.admit(&at(8)), Admit::Late);
+        // A table a move brought waits for an unknown stream's first cast.
+        let mut moved = OrderTable::from_entries(Vec::new());
+        assert_eq!(moved.admit(&at(2)), Admit::Early);
+        assert_eq!(moved.admit(&at(1)), Admit::Now);
+        assert_eq!(moved.admit(&at(2)), Admit::Now);
     }
 
     #[test]

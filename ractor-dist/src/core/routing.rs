@@ -389,6 +389,11 @@ impl Routing {
             Arc::make_mut(&mut self.routes.moved).remove(key);
             self.dirty = true;
         }
+        // An entry naming where it was before it came here is stale.
+        if self.routes.directory.contains_key(key) {
+            Arc::make_mut(&mut self.routes.directory).remove(key);
+            self.dirty = true;
+        }
     }
 
     /// `peer` is gone: forget the redirects to it.

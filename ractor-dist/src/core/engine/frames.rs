@@ -330,9 +330,12 @@ impl Engine {
                 // Killed before its start completed, it moves on with this state.
                 child.started_from = snapshot;
             }
-            if self.handle_arrived(from, &key, meta, now) {
-                // It stays here although another node may own it: tell that node.
-                self.register_elsewhere(&key, &kind);
+            let stays_here = self.handle_arrived(from, &key, meta, now);
+            // It stays here although another node may own it, or it moves on to its owner
+            // once this node settles: tell the owner where it is meanwhile (what the owner
+            // parked for it then goes here, and follows it back in order).
+            self.register_elsewhere(&key, &kind);
+            if stays_here {
                 stays.push(key.clone());
             }
             self.note(Note::MovedIn {

@@ -300,7 +300,7 @@ impl HoldQueues {
         stamp: &Stamp,
         now: Millis,
     ) -> Result<Option<MsgId>, HoldError> {
-        let slot = (stamp.stream.clone(), stamp.seq);
+        let slot = (stamp.stream, stamp.seq);
         if self.early.get(key).is_some_and(|e| e.contains_key(&slot)) {
             return Ok(None);
         }
@@ -312,7 +312,7 @@ impl HoldQueues {
     /// Takes out the cast number `seq` of `stream` for `key`, if it waits.
     pub fn take_early(&mut self, key: &ActorKey, stream: &Stream, seq: u64) -> Option<MsgId> {
         let waiting = self.early.get_mut(key)?;
-        let id = waiting.remove(&(stream.clone(), seq))?;
+        let id = waiting.remove(&(*stream, seq))?;
         if waiting.is_empty() {
             self.early.remove(key);
         }
@@ -335,7 +335,7 @@ impl HoldQueues {
                     .get(id)
                     .is_some_and(|h| now.since(h.since) > gap_ms);
                 if expired {
-                    out.push((key.clone(), stream.clone(), *seq));
+                    out.push((key.clone(), *stream, *seq));
                 }
             }
         }

@@ -33,16 +33,30 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{ActorKey, NodeName};
 
-/// One node's casts to one name: the node, its incarnation, and a number the node never
-/// gives another of its streams.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Stream {
-    /// The node the casts come from.
-    pub origin: NodeName,
-    /// Its incarnation (a restarted node starts new streams).
-    pub incarnation: u64,
-    /// The stream's number on that node.
-    pub n: u64,
+/// One node's casts to one name: a 64-bit id drawn from the node's name, its incarnation
+/// (a restarted node starts new streams) and a number the node never gives another of its
+/// streams (eight bytes on the wire; two streams share an id with odds of about one in
+/// 2^64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stream(pub u64);
+
+impl Stream {
+    /// Stream number `n` of `origin` in its `incarnation`.
+    pub fn of(origin: &NodeName, incarnation: u64, n: u64) -> Self {
+        // FNV-1a over the name, then SplitMix64 finalizers over the rest.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in origin.as_str().bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Stream(mix(
+            mix(h ^ incarnation) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ))
+    }
 }
 
 /// The place of one cast in its stream.
@@ -111,11 +125,7 @@ impl Stamper {
         counter.seq += 1;
         counter.used = clock;
         Stamp {
-            stream: Stream {
-                origin: self.origin.clone(),
-                incarnation: self.incarnation,
-                n: counter.n,
-            },
+            stream: Stream::of(&self.origin, self.incarnation, counter.n),
             seq: counter.seq,
         }
     }
@@ -152,7 +162,10 @@ pub enum Admit {
 
 /// The host side, per name: the next number expected from each stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrderTable {
+pub struct OrderTable(Box<Table>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Table {
     streams: BTreeMap<Stream, Expect>,
     clock: u64,
     /// Made here (the name was spawned or respawned here), not brought by a move.
@@ -163,11 +176,11 @@ impl Default for OrderTable {
     /// The table of a name spawned or respawned here: a stream starts wherever it is first
     /// heard (its earlier casts, if any, went to an earlier activation).
     fn default() -> Self {
-        Self {
+        Self(Box::new(Table {
             streams: BTreeMap::new(),
             clock: 0,
             fresh: true,
-        }
+        }))
     }
 }
 
@@ -183,14 +196,12 @@ impl OrderTable {
     /// A stream it does not list has delivered nothing to this activation yet: its first
     /// cast is expected first.
     pub fn from_entries(entries: impl IntoIterator<Item = (Stream, u64)>) -> Self {
-        let mut table = Self {
-            fresh: false,
-            ..Self::default()
-        };
+        let mut table = Self::default();
+        table.0.fresh = false;
         for (stream, next) in entries {
-            table.clock += 1;
-            let used = table.clock;
-            table.streams.insert(stream, Expect { next, used });
+            table.0.clock += 1;
+            let used = table.0.clock;
+            table.0.streams.insert(stream, Expect { next, used });
         }
         table.trim();
         table
@@ -198,21 +209,22 @@ impl OrderTable {
 
     /// The streams and the next number expected of each (what travels with a moving actor).
     pub fn entries(&self) -> Vec<(Stream, u64)> {
-        let mut all: Vec<(&Stream, &Expect)> = self.streams.iter().collect();
+        let mut all: Vec<(&Stream, &Expect)> = self.0.streams.iter().collect();
         all.sort_by_key(|(_, e)| e.used);
-        all.into_iter().map(|(s, e)| (s.clone(), e.next)).collect()
+        all.into_iter().map(|(s, e)| (*s, e.next)).collect()
     }
 
     /// Decides about `stamp`; [`Admit::Now`] counts it delivered.
     pub fn admit(&mut self, stamp: &Stamp) -> Admit {
-        self.clock += 1;
-        let used = self.clock;
+        self.0.clock += 1;
+        let used = self.0.clock;
         // An unknown stream starts where it is first heard in a table made here; in a
         // table a move brought, at its first cast (an earlier one may be on its way).
-        let first = if self.fresh { stamp.seq } else { 1 };
+        let first = if self.0.fresh { stamp.seq } else { 1 };
         let expect = self
+            .0
             .streams
-            .entry(stamp.stream.clone())
+            .entry(stamp.stream)
             .or_insert(Expect { next: first, used });
         expect.used = used;
         let admit = match stamp.seq.cmp(&expect.next) {
@@ -229,27 +241,28 @@ impl OrderTable {
 
     /// The next number expected of `stream`, if it is known.
     pub fn next_of(&self, stream: &Stream) -> Option<u64> {
-        self.streams.get(stream).map(|e| e.next)
+        self.0.streams.get(stream).map(|e| e.next)
     }
 
     /// Gives up the gap of `stream` before `seq`: `seq` is expected next.
     pub fn skip_to(&mut self, stream: &Stream, seq: u64) {
-        if let Some(expect) = self.streams.get_mut(stream) {
+        if let Some(expect) = self.0.streams.get_mut(stream) {
             expect.next = expect.next.max(seq);
         }
     }
 
     fn trim(&mut self) {
-        while self.streams.len() > MAX_STREAMS_PER_NAME {
+        while self.0.streams.len() > MAX_STREAMS_PER_NAME {
             let Some(oldest) = self
+                .0
                 .streams
                 .iter()
                 .min_by_key(|(_, e)| e.used)
-                .map(|(s, _)| s.clone())
+                .map(|(s, _)| *s)
             else {
                 break;
             };
-            self.streams.remove(&oldest);
+            self.0.streams.remove(&oldest);
         }
     }
 }
@@ -271,7 +284,17 @@ mod tests {
         assert_eq!((a1.seq, a2.seq, b1.seq), (1, 2, 1));
         assert_eq!(a1.stream, a2.stream);
         assert_ne!(a1.stream, b1.stream);
-        assert_eq!(a1.stream.incarnation, 7);
+        assert_eq!(a1.stream, Stream::of(&NodeName::new("a"), 7, 1));
+        assert_ne!(
+            a1.stream,
+            Stream::of(&NodeName::new("a"), 8, 1),
+            "restarted"
+        );
+        assert_ne!(
+            a1.stream,
+            Stream::of(&NodeName::new("b"), 7, 1),
+            "another node"
+        );
     }
 
     #[test]
@@ -308,15 +331,8 @@ mod tests {
     #[test]
     fn an_unknown_stream_starts_where_it_is_first_heard() {
         let mut t = OrderTable::default();
-        let stream = Stream {
-            origin: NodeName::new("b"),
-            incarnation: 1,
-            n: 1,
-        };
-        let at = |seq| Stamp {
-            stream: stream.clone(),
-            seq,
-        };
+        let stream = Stream::of(&NodeName::new("b"), 1, 1);
+        let at = |seq| Stamp { stream, seq };
         assert_eq!(t.admit(&at(9)), Admit::Now);
         assert_eq!(t.admit(&at(10)), Admit::Now);
         assert_eq!(t.admit(&at(8)), Admit::Late);
@@ -332,11 +348,7 @@ mod tests {
         let mut t = OrderTable::default();
         for n in 0..(MAX_STREAMS_PER_NAME as u64 + 10) {
             let stamp = Stamp {
-                stream: Stream {
-                    origin: NodeName::new("c"),
-                    incarnation: 1,
-                    n,
-                },
+                stream: Stream::of(&NodeName::new("c"), 1, n),
                 seq: 1,
             };
             t.admit(&stamp);
@@ -344,11 +356,7 @@ mod tests {
         assert_eq!(t.entries().len(), MAX_STREAMS_PER_NAME);
         let moved = OrderTable::from_entries(t.entries());
         assert_eq!(moved.entries(), t.entries());
-        let newest = Stream {
-            origin: NodeName::new("c"),
-            incarnation: 1,
-            n: MAX_STREAMS_PER_NAME as u64 + 9,
-        };
+        let newest = Stream::of(&NodeName::new("c"), 1, MAX_STREAMS_PER_NAME as u64 + 9);
         assert_eq!(moved.next_of(&newest), Some(2));
     }
 }

@@ -415,11 +415,7 @@ mod tests {
                 args: vec![1, 2, 3],
                 hops: 1,
                 stamp: Some(Stamp {
-                    stream: Stream {
-                        origin: "b@h".into(),
-                        incarnation: 3,
-                        n: 4,
-                    },
+                    stream: Stream(4),
                     seq: 5,
                 }),
             },
@@ -429,7 +425,7 @@ mod tests {
         let FrameBody::Cast { stamp: Some(s), .. } = back.body else {
             panic!("the stamp travels");
         };
-        assert_eq!((s.stream.n, s.seq), (4, 5));
+        assert_eq!((s.stream, s.seq), (Stream(4), 5));
     }
 
     /// A tripwire: the envelopes' shape changed (`RemoteError::Overloaded`,

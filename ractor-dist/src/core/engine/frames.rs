@@ -60,8 +60,8 @@ pub(crate) enum Note {
     GapSkipped {
         /// The name.
         key: ActorKey,
-        /// The sender's node.
-        origin: NodeName,
+        /// The sender's stream (see [`crate::core::order::Stream`]).
+        stream: u64,
         /// The first cast number delivered after the gap.
         seq: u64,
     },

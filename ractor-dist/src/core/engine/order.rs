@@ -74,7 +74,7 @@ impl Engine {
             self.gaps_skipped += 1;
             self.commands.push_back(Command::Note(Note::GapSkipped {
                 key: key.clone(),
-                origin: stream.origin.clone(),
+                stream: stream.0,
                 seq,
             }));
             if let Some(id) = self.hold.take_early(&key, &stream, seq) {
@@ -205,7 +205,7 @@ mod tests {
         };
         // The table the actor's meta carries is what a `Migrate` entry sends.
         let table = e.child_of(&key).unwrap().meta.order.entries();
-        assert_eq!(table, vec![(stamps[0].stream.clone(), 2)]);
+        assert_eq!(table, vec![(stamps[0].stream, 2)]);
         // The move ends: the waiting cast goes to the new host after the held ones.
         let to = NodeName::new("c");
         assert_eq!(e.hold.moved(&key, &to), vec![Release::Forward(id, to)]);

@@ -134,11 +134,7 @@ impl Cast {
     /// Its stamp: each sender is one node's stream to one name (see [`crate::core::order`]).
     fn stamp(&self) -> Stamp {
         Stamp {
-            stream: Stream {
-                origin: NodeName::new(format!("n{}", self.sender / 100)),
-                incarnation: 0,
-                n: u64::from(self.sender),
-            },
+            stream: Stream(u64::from(self.sender)),
             seq: self.seq,
         }
     }

@@ -213,9 +213,9 @@ impl SupervisorState {
                 Counters::bump(&c.moved_in);
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
-            Note::GapSkipped { key, origin, seq } => {
+            Note::GapSkipped { key, stream, seq } => {
                 Counters::bump(&c.gaps_skipped);
-                tracing::warn!(name = %key, %origin, seq, "earlier casts of a sender never arrived; delivering its later ones");
+                tracing::warn!(name = %key, stream, seq, "earlier casts of a sender never arrived; delivering its later ones");
             }
         }
     }

@@ -100,14 +100,17 @@
 //!
 //! 1. **A cast from a handle**: `node/dist_ref.rs` (`DistRef::cast`: the cached route, one
 //!    atomic load) → a local actor directly, or the outbox in `node/shared.rs` (casts
-//!    batched per peer) → the peer's supervisor.
+//!    numbered per name and batched per peer) → the peer's supervisor.
 //! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
 //!    (`core/wire.rs`); a cast goes to [`core::Engine`]'s `dispatch_cast`
 //!    (after [`core::admission`]: the frame names the peer whose session token it carries,
 //!    `node/supervisor/tokens.rs`, and its values are in bounds)
 //!    (`core/engine/dispatch.rs`: [`core::routing`] and the admission of [`core::handoff`]:
 //!    deliver here, forward, hold while the name moves, park while the node settles), and
-//!    a held one waits in [`core::hold`]; control frames go to `Engine::handle_frame`
+//!    a held one waits in [`core::hold`]; one delivered here goes through
+//!    `Engine::sequence` (`core/engine/order.rs`: its sender's stream, numbered by the
+//!    outbox with [`order`], is delivered in order); control frames go to
+//!    `Engine::handle_frame`
 //!    (`core/engine/frames.rs`).
 //! 3. **The engine** ([`core::engine`]) composes every machine and owns the order of work
 //!    (`core/engine/flow.rs`: ticks, session changes, view changes, settling, leaving); the

@@ -214,8 +214,10 @@ impl SupervisorState {
                 tracing::debug!(name = %key, %from, "actor arrived by handoff");
             }
             Note::GapSkipped { key, stream, seq } => {
-                Counters::bump(&c.gaps_skipped);
-                tracing::warn!(name = %key, stream, seq, "earlier casts of a sender never arrived; delivering its later ones");
+                let n = Counters::bump(&c.gaps_skipped);
+                if crate::core::status::worth_logging(n) {
+                    tracing::warn!(name = %key, stream, seq, count = n, "earlier casts of a sender never arrived; delivering its later ones");
+                }
             }
         }
     }

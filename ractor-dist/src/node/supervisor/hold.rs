@@ -397,6 +397,7 @@ impl SupervisorState {
                 }
                 Sequenced::Wait(id) => {
                     self.held.insert(id, payload);
+                    self.publish_hold();
                 }
                 Sequenced::Drop(why) => self.drop_cast(key, why),
                 Sequenced::Refused(e) => self.refuse(key, payload, &e),

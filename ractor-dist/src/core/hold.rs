@@ -152,6 +152,8 @@ pub struct HoldQueues {
     /// Stamped casts that arrived before an earlier one of their stream (see
     /// [`crate::core::order`]), per name, by stream and number.
     early: BTreeMap<ActorKey, BTreeMap<(Stream, u64), MsgId>>,
+    /// The stamps of held casts that carry one (see [`HoldQueues::stamp`]).
+    stamps: BTreeMap<MsgId, Stamp>,
     parked: VecDeque<MsgId>,
     /// Parked messages per name and sender (a later one on the same link queues behind).
     parked_from: BTreeMap<(ActorKey, NodeName), usize>,
@@ -171,6 +173,7 @@ impl HoldQueues {
             items: BTreeMap::new(),
             moving: BTreeMap::new(),
             early: BTreeMap::new(),
+            stamps: BTreeMap::new(),
             parked: VecDeque::new(),
             parked_from: BTreeMap::new(),
             per_name: BTreeMap::new(),
@@ -347,6 +350,15 @@ impl HoldQueues {
         !self.early.is_empty()
     }
 
+    /// Records the stamp of held cast `id` (see [`crate::core::order`]): released, the
+    /// casts of one stream come out in their numbers' order (a later one may have been held
+    /// first, having overtaken earlier ones on another path).
+    pub fn stamp(&mut self, id: MsgId, stamp: Stamp) {
+        if self.items.contains_key(&id) {
+            self.stamps.insert(id, stamp);
+        }
+    }
+
     /// `key` arrived at `to`: its held messages go there, in order (then those waiting for
     /// their turn: the host orders them again).
     pub fn moved(&mut self, key: &ActorKey, to: &NodeName) -> Vec<Release> {
@@ -355,6 +367,31 @@ impl HoldQueues {
             .chain(self.take_early_all(key))
             .map(|(id, _)| Release::Forward(id, to.clone()))
             .collect()
+    }
+
+    /// Puts the casts of each stream among `items` in their numbers' order, each in a
+    /// place one of that stream's casts held (messages of other senders keep theirs).
+    fn in_stream_order<T>(&self, items: Vec<(MsgId, T)>) -> Vec<(MsgId, T)> {
+        let mut places: BTreeMap<Stream, Vec<usize>> = BTreeMap::new();
+        for (i, (id, _)) in items.iter().enumerate() {
+            if let Some(stamp) = self.stamps.get(id) {
+                places.entry(stamp.stream).or_default().push(i);
+            }
+        }
+        if places.values().all(|p| p.len() < 2) {
+            return items;
+        }
+        let seq = |id: &MsgId| self.stamps.get(id).map(|s| s.seq);
+        let mut slots: Vec<Option<(MsgId, T)>> = items.into_iter().map(Some).collect();
+        for positions in places.values().filter(|p| p.len() > 1) {
+            let mut group: Vec<(MsgId, T)> =
+                positions.iter().filter_map(|&i| slots[i].take()).collect();
+            group.sort_by_key(|(id, _)| seq(id));
+            for (&i, item) in positions.iter().zip(group) {
+                slots[i] = Some(item);
+            }
+        }
+        slots.into_iter().flatten().collect()
     }
 
     /// `key` arrived at `to` and lost a conflict there with a copy that took newer
@@ -429,9 +466,13 @@ impl HoldQueues {
     /// with their original time.
     pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
         let park_ms = self.config.park_ms;
-        let parked = std::mem::take(&mut self.parked);
+        let parked: Vec<(MsgId, ())> = std::mem::take(&mut self.parked)
+            .into_iter()
+            .map(|id| (id, ()))
+            .collect();
+        let parked = self.in_stream_order(parked);
         let mut out = Vec::new();
-        for id in parked {
+        for (id, ()) in parked {
             let expired = self
                 .items
                 .get(&id)
@@ -462,11 +503,16 @@ impl HoldQueues {
     }
 
     fn take_moving(&mut self, key: &ActorKey) -> Vec<(MsgId, Held)> {
-        self.moving
+        let ids: Vec<(MsgId, ())> = self
+            .moving
             .remove(key)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|id| self.remove(id).map(|h| (id, h)))
+            .map(|id| (id, ()))
+            .collect();
+        self.in_stream_order(ids)
+            .into_iter()
+            .filter_map(|(id, ())| self.remove(id).map(|h| (id, h)))
             .collect()
     }
 
@@ -507,6 +553,7 @@ impl HoldQueues {
     fn remove(&mut self, id: MsgId) -> Option<Held> {
         let was_full = self.node_full();
         let held = self.items.remove(&id)?;
+        self.stamps.remove(&id);
         if let Some(n) = self.per_name.get_mut(&held.key) {
             *n -= 1;
             if *n == 0 {

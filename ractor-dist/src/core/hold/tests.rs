@@ -66,6 +66,40 @@ fn gone_answers_requests_and_drops_casts() {
     assert!(q.gone(&k("x")).is_empty());
 }
 
+/// A cast held first may have overtaken earlier ones of its sender on another path (a
+/// paused host holds what arrives, in arrival order): released, each sender's casts come
+/// out in their numbers' order, in the places that sender's casts held.
+#[test]
+fn held_casts_of_one_sender_are_released_in_their_numbers_order() {
+    use crate::core::order::{Stamp, Stream};
+    let mut q = queues(100, 100);
+    let key = k("x");
+    let stamp = |stream, seq| Stamp {
+        stream: Stream(stream),
+        seq,
+    };
+    // Sender 1's cast 3 arrived straight; its 1 and 2 through a relay; sender 2's between.
+    let arrivals = [(1, 3), (2, 1), (1, 1), (2, 2), (1, 2)];
+    let mut ids = Vec::new();
+    for (stream, seq) in arrivals {
+        let id = q.buffer(&key, &n("r"), HoldKind::Cast, Millis(0)).unwrap();
+        q.stamp(id, stamp(stream, seq));
+        ids.push(id);
+    }
+    let local = q.buffer(&key, &n("a"), HoldKind::Local, Millis(0)).unwrap();
+    let out: Vec<MsgId> = q
+        .restored(&key)
+        .into_iter()
+        .map(|r| match r {
+            Release::Deliver(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // Sender 1 held places 0, 2 and 4: now 1, 2, 3; sender 2 and the local message keep theirs.
+    assert_eq!(out, vec![ids[2], ids[1], ids[4], ids[3], ids[0], local]);
+    assert!(q.is_empty());
+}
+
 #[test]
 fn caps_refuse_with_a_clear_error_and_count() {
     let mut q = queues(2, 3);

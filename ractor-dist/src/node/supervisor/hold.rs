@@ -11,7 +11,7 @@ use ractor::{ActorCell, ActorRef, RpcReplyPort};
 use super::{Payload, SupervisorMsg, SupervisorState};
 use crate::core::engine::Sequenced;
 use crate::core::wire::{self, FrameBody, RemoteError, Req, Request, Response};
-use crate::core::{ActorKey, HoldError, Millis, NodeName, Release};
+use crate::core::{ActorKey, HoldError, Millis, MsgId, NodeName, Release};
 use crate::node::shared::{Counters, HostedEntry, NodeShared};
 
 /// Keeps a local handle's message counted as pending for its name in the shared state
@@ -89,9 +89,7 @@ impl SupervisorState {
     pub(super) fn hold_moving(&mut self, key: &ActorKey, from: &NodeName, payload: Payload) {
         let now = self.now();
         match self.engine.hold.buffer(key, from, payload.kind(), now) {
-            Ok(id) => {
-                self.held.insert(id, payload);
-            }
+            Ok(id) => self.keep(id, payload),
             Err(e) => self.refuse(key, payload, &e),
         }
         self.publish_hold();
@@ -107,12 +105,21 @@ impl SupervisorState {
         since: Millis,
     ) {
         match self.engine.hold.park(key, from, payload.kind(), since) {
-            Ok(id) => {
-                self.held.insert(id, payload);
-            }
+            Ok(id) => self.keep(id, payload),
             Err(e) => self.refuse(key, payload, &e),
         }
         self.publish_hold();
+    }
+
+    /// Keeps the payload of held message `id` (and tells the queues a cast's stamp).
+    fn keep(&mut self, id: MsgId, payload: Payload) {
+        if let Payload::Cast {
+            stamp: Some(stamp), ..
+        } = &payload
+        {
+            self.engine.hold.stamp(id, stamp.clone());
+        }
+        self.held.insert(id, payload);
     }
 
     /// A message over a hold cap: a request is answered with the error, a cast dropped;

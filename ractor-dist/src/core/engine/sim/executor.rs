@@ -446,6 +446,7 @@ impl Sim {
                 .buffer(&cast.key, from, HoldKind::Cast, now)
             {
                 Ok(id) => {
+                    node.engine.hold.stamp(id, cast.stamp());
                     node.held.insert(id, (cast, from.clone()));
                 }
                 Err(e) => self
@@ -458,6 +459,7 @@ impl Sim {
                 .park(&cast.key, from, HoldKind::Cast, since)
             {
                 Ok(id) => {
+                    node.engine.hold.stamp(id, cast.stamp());
                     node.held.insert(id, (cast, from.clone()));
                 }
                 Err(e) => self

@@ -432,7 +432,8 @@ mod tests {
     /// `NodeStatus::hold_refused`) without a version bump once (5 added
     /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack; 8 numbered
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
-    /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas).
+    /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
+    /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -441,11 +442,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 10, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 11, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                10, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                11, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -462,7 +463,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                10, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                11, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

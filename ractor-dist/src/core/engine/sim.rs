@@ -873,8 +873,12 @@ fn run_seed(seed: u64, churn: Churn, net: Net) -> Result<Exercised, (String, Vec
 /// forwarded to a copy that won the conflict, once delivered to the local copy that took
 /// the other one's state), 184 (a pause: a sender's casts relayed through a node that
 /// routed by an older view were overtaken by later ones sent straight to the host; casts
-/// are numbered per sender since, `core::order`).
-const REGRESSION_SEEDS: [u64; 3] = [151, 187, 184];
+/// are numbered per sender since, `core::order`), 173 and 200 (after a heal a name moved
+/// through a node that took itself for its owner while the owner dropped the casts it
+/// had parked for it; such a node now tells the owner where the name waits), 153 and 355
+/// (a paused host held a sender's later cast before its earlier ones and took it first;
+/// held casts of one sender are now released in their numbers' order).
+const REGRESSION_SEEDS: [u64; 7] = [151, 187, 184, 173, 200, 153, 355];
 
 /// The seeds to run: `SIM_SEED` / `SIM_SEEDS` as the other simulations, else the first 100
 /// and [`REGRESSION_SEEDS`].

@@ -466,20 +466,22 @@ impl HoldQueues {
     /// with their original time.
     pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
         let park_ms = self.config.park_ms;
-        let parked: Vec<(MsgId, ())> = std::mem::take(&mut self.parked)
-            .into_iter()
-            .map(|id| (id, ()))
-            .collect();
-        let parked = self.in_stream_order(parked);
-        let mut out = Vec::new();
-        for (id, ()) in parked {
+        let parked = std::mem::take(&mut self.parked);
+        let mut leaving = Vec::new();
+        for id in parked {
             let expired = self
                 .items
                 .get(&id)
                 .is_some_and(|h| now.since(h.since) > park_ms);
             if expired_only && !expired {
                 self.parked.push_back(id);
-            } else if let Some(held) = self.remove(id) {
+            } else {
+                leaving.push((id, ()));
+            }
+        }
+        let mut out = Vec::new();
+        for (id, ()) in self.in_stream_order(leaving) {
+            if let Some(held) = self.remove(id) {
                 let pair = (held.key.clone(), held.from.clone());
                 if let Some(n) = self.parked_from.get_mut(&pair) {
                     *n -= 1;

@@ -88,7 +88,7 @@ pub struct Stamper {
 
 #[derive(Debug)]
 struct Counter {
-    n: u64,
+    stream: Stream,
     seq: u64,
     used: u64,
 }
@@ -110,24 +110,35 @@ impl Stamper {
     pub fn stamp(&mut self, key: &ActorKey) -> Stamp {
         self.clock += 1;
         let clock = self.clock;
-        if !self.names.contains_key(key) && self.names.len() >= self.cap {
+        if let Some(counter) = self.names.get_mut(key) {
+            counter.seq += 1;
+            counter.used = clock;
+            return Stamp {
+                stream: counter.stream,
+                seq: counter.seq,
+            };
+        }
+        if self.names.len() >= self.cap {
             self.evict();
         }
-        let streams = &mut self.streams;
-        let counter = self.names.entry(key.clone()).or_insert_with(|| {
-            *streams += 1;
+        self.streams += 1;
+        let stream = Stream::of(&self.origin, self.incarnation, self.streams);
+        self.names.insert(
+            key.clone(),
             Counter {
-                n: *streams,
-                seq: 0,
-                used: 0,
-            }
-        });
-        counter.seq += 1;
-        counter.used = clock;
-        Stamp {
-            stream: Stream::of(&self.origin, self.incarnation, counter.n),
-            seq: counter.seq,
-        }
+                stream,
+                seq: 1,
+                used: clock,
+            },
+        );
+        Stamp { stream, seq: 1 }
+    }
+
+    /// Casts to `key` were stamped and then lost before they left (their frame could not be
+    /// sent): the next cast to it starts a new stream, so that its host does not wait for
+    /// them.
+    pub fn retire(&mut self, key: &ActorKey) {
+        self.names.remove(key);
     }
 
     /// Names with a counter.
@@ -239,6 +250,33 @@ impl OrderTable {
         admit
     }
 
+    /// Streams known.
+    pub fn len(&self) -> usize {
+        self.0.streams.len()
+    }
+
+    /// No stream known.
+    pub fn is_empty(&self) -> bool {
+        self.0.streams.is_empty()
+    }
+
+    /// Takes in what another copy of the name delivered (two copies met): each stream goes
+    /// on from the later of the two numbers.
+    pub fn merge(&mut self, entries: impl IntoIterator<Item = (Stream, u64)>) {
+        for (stream, next) in entries {
+            self.0.clock += 1;
+            let used = self.0.clock;
+            let expect = self
+                .0
+                .streams
+                .entry(stream)
+                .or_insert(Expect { next, used });
+            expect.next = expect.next.max(next);
+            expect.used = used;
+        }
+        self.trim();
+    }
+
     /// The next number expected of `stream`, if it is known.
     pub fn next_of(&self, stream: &Stream) -> Option<u64> {
         self.0.streams.get(stream).map(|e| e.next)
@@ -295,6 +333,28 @@ mod tests {
             Stream::of(&NodeName::new("b"), 7, 1),
             "another node"
         );
+    }
+
+    #[test]
+    fn a_retired_counter_starts_a_new_stream_from_one() {
+        let mut s = Stamper::new(NodeName::new("a"), 1, 16);
+        let first = s.stamp(&key("x"));
+        s.stamp(&key("x"));
+        s.retire(&key("x"));
+        let again = s.stamp(&key("x"));
+        assert_ne!(again.stream, first.stream);
+        assert_eq!(again.seq, 1);
+    }
+
+    #[test]
+    fn tables_of_two_copies_merge_to_the_later_numbers() {
+        let a = Stream::of(&NodeName::new("a"), 1, 1);
+        let b = Stream::of(&NodeName::new("b"), 1, 1);
+        let mut t = OrderTable::from_entries([(a, 5), (b, 2)]);
+        t.merge([(a, 3), (b, 7)]);
+        assert_eq!(t.next_of(&a), Some(5));
+        assert_eq!(t.next_of(&b), Some(7));
+        assert_eq!(t.len(), 2);
     }
 
     #[test]

@@ -425,7 +425,8 @@ impl NodeShared {
         item: CastItem,
         generation: u64,
     ) -> Result<bool, DistError> {
-        let size = item.args.len() + item.variant.len() + item.key.as_str().len() + 32;
+        // Item framing (lengths) and its stamp: 24 + 17 bytes encoded.
+        let size = item.args.len() + item.variant.len() + item.key.as_str().len() + 48;
         if size > self.config.max_frame_bytes {
             return Err(DistError::TooLarge {
                 size,
@@ -494,6 +495,13 @@ impl NodeShared {
             self.counters
                 .dropped_casts
                 .fetch_add(count, Ordering::Relaxed);
+            // Their numbers never arrive: those names start new streams.
+            if let FrameBody::Casts(items) = &frame.body {
+                let mut stamper = self.stamper.lock().unwrap_or_else(|e| e.into_inner());
+                for item in items {
+                    stamper.retire(&item.key);
+                }
+            }
             tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
             return Err(DistError::Unreachable(host.clone()));
         }

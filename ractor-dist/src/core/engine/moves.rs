@@ -131,7 +131,8 @@ impl Engine {
             + child.meta.args.len()
             + key.as_str().len()
             + child.kind.len()
-            + 64;
+            + child.meta.order.len() * 16
+            + 72;
         // Its last checkpoint stays behind: the state moves as `snapshot`.
         let mut meta = child.meta;
         meta.checkpoint = None;

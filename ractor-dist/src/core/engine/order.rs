@@ -64,7 +64,12 @@ impl Engine {
         }
         let gap_ms = self.timing.gap_ms();
         for (key, stream, seq) in self.hold.early_gaps(now, gap_ms) {
-            if self.handoff.is_moving(&key) {
+            // Only for an actor that takes messages (not draining, stopping, passivating).
+            let passivating = self
+                .child_ids
+                .get(&key)
+                .is_some_and(|id| self.passivating.contains_key(id));
+            if self.handoff.is_moving(&key) || !self.runs_here(&key) || passivating {
                 continue;
             }
             let Some(child) = self.child_of_mut(&key) else {

@@ -45,6 +45,7 @@ impl Engine {
                 && !child.draining
                 && !child.stopping
                 && !self.passivating.contains_key(&id)
+                && self.hold.held_for(key) == 0
                 && routes.owner_of(key) == Some(&self.me);
             if !eligible {
                 continue;

@@ -297,7 +297,14 @@ impl Engine {
         snapshot: Option<Snapshot>,
         now: Millis,
     ) -> bool {
+        let mut entry = entry;
         let key = entry.key.clone();
+        // Whichever copy survives goes on from what both delivered (a sender's casts that
+        // the other copy took are not waited for).
+        if let Some(child) = self.child_of_mut(&key) {
+            child.meta.order.merge(entry.order.iter().copied());
+            entry.order = child.meta.order.entries();
+        }
         let incoming = Activation {
             generation: entry.generation,
             origin: entry.origin.clone(),

@@ -388,6 +388,7 @@ impl SupervisorState {
         payload: Payload,
     ) {
         let mut next = Some(payload);
+        let mut released = false;
         while let Some(payload) = next.take() {
             let stamp = match &payload {
                 Payload::Cast { stamp, .. } => stamp.as_ref(),
@@ -401,6 +402,7 @@ impl SupervisorState {
                         Release::Deliver(id) => self.held.remove(&id),
                         _ => None,
                     });
+                    released |= next.is_some();
                 }
                 Sequenced::Wait(id) => {
                     self.held.insert(id, payload);
@@ -409,6 +411,9 @@ impl SupervisorState {
                 Sequenced::Drop(why) => self.drop_cast(key, why),
                 Sequenced::Refused(e) => self.refuse(key, payload, &e),
             }
+        }
+        if released {
+            self.publish_hold();
         }
     }
 

@@ -1,9 +1,10 @@
-//! Known failure (found by the container suite's scale-up, reproduced here on loopback):
-//! when two nodes join a cluster of three at once, a node can keep a stale route for a
-//! name that moved twice. Every node agrees on the owner and the actor runs there, but
-//! the stale node's `where` names the intermediate host, which answers "no actor named
-//! ..." instead of redirecting: lookups and calls through that node fail for good.
-//! Run it with `cargo test -p integration-tests --test concurrent_joins -- --ignored`.
+//! Two nodes joining a cluster of three at once (found by the container suite's scale-up,
+//! reproduced here on loopback): a name can move twice (to the first joiner, then on to
+//! the second), and the node it first left keeps a redirect to its first stop. That stop
+//! answers a call with a redirect to where the name runs now; the call used to ask its own
+//! routes again (the same stale redirect) until it gave up with "no actor named ...". A
+//! call now follows the redirect it was given. (The stale node's `where` still names the
+//! first stop, which forwards casts and redirects requests.)
 
 use std::time::Duration;
 
@@ -11,9 +12,8 @@ use anyhow::{ensure, Result};
 use integration_tests::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: two joins at once can leave a stale route (see the module docs)"]
 async fn two_nodes_joining_at_once_leave_no_stale_route() -> Result<()> {
-    // It fails in about one round of two; six rounds keep it under half a minute.
+    // It failed in about one round of two; six rounds keep it under half a minute.
     for round in 0..6 {
         let mut c = Cluster::start(3).await?;
         for k in 0..300 {

@@ -104,8 +104,8 @@ async fn scenario(deployment: &Deployment, built: Duration) -> Result<()> {
     say("scaling to 5");
     // Scale to 5: names move to the new nodes, with their values.
     let phase = Instant::now();
-    // One replica at a time: two nodes joining at once can leave a stale route behind
-    // (the known failure `two_nodes_joining_at_once_leave_no_stale_route`).
+    // One replica at a time (two joining at once are tested on loopback:
+    // `two_nodes_joining_at_once_leave_no_stale_route`).
     for n in [4, 5] {
         deployment.scale(n).await?;
         for id in deployment.containers().await? {

@@ -221,28 +221,36 @@ impl<M: Message> DistRef<M> {
         let node = self.shared()?;
         let key = &self.inner.key;
         let deadline = Instant::now() + timeout;
+        // The host a redirect named: asked next, whatever this node's routes say (they may
+        // name the node that redirected, as a redirect left when the name moved on from
+        // there kept pointing at its first stop).
+        let mut redirected: Option<NodeName> = None;
         for _ in 0..MAX_REDIRECTS {
-            let host = match self.resolve()? {
-                Route::Local { cell, .. } => {
-                    // It came here meanwhile: deliver the serialized call locally.
-                    let entry = node
-                        .hosted(key)
-                        .ok_or_else(|| DistError::Stopped(key.clone()))?;
-                    let msg = SerializedMessage::Call {
-                        variant,
-                        args,
-                        reply,
-                        metadata: None,
-                    };
-                    return entry
-                        .kind
-                        .deliver(node, key, &cell, msg)
-                        .map_err(DistError::from);
+            let host = if let Some(next) = redirected.take().filter(|next| *next != node.me) {
+                next
+            } else {
+                match self.resolve()? {
+                    Route::Local { cell, .. } => {
+                        // It came here meanwhile: deliver the serialized call locally.
+                        let entry = node
+                            .hosted(key)
+                            .ok_or_else(|| DistError::Stopped(key.clone()))?;
+                        let msg = SerializedMessage::Call {
+                            variant,
+                            args,
+                            reply,
+                            metadata: None,
+                        };
+                        return entry
+                            .kind
+                            .deliver(node, key, &cell, msg)
+                            .map_err(DistError::from);
+                    }
+                    Route::Remote { host, .. } => host,
+                    // Moving or settling here: our own supervisor buffers or parks it.
+                    Route::Supervisor => node.me.clone(),
+                    Route::Unresolved => unreachable!("resolve never returns Unresolved"),
                 }
-                Route::Remote { host, .. } => host,
-                // Moving or settling here: our own supervisor buffers or parks it.
-                Route::Supervisor => node.me.clone(),
-                Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -261,8 +269,9 @@ impl<M: Message> DistRef<M> {
                     return Ok(());
                 }
                 Ok(Response::Redirect { host: next }) => {
-                    node.remember_host(key, next, asked_in);
+                    node.remember_host(key, next.clone(), asked_in);
                     self.invalidate();
+                    redirected = Some(next);
                 }
                 Ok(Response::Err(RemoteError::NotFound(k))) => {
                     node.forget_host(key);

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use integration_tests::containers::{self, attach, probe, run, Deployment};
 use integration_tests::{node_binary, wait_until, NodeProc};
 
@@ -332,7 +332,19 @@ async fn hosts(sessions: &mut Sessions, via: &str) -> Result<BTreeMap<String, St
     let node = sessions.get_mut(via).context("session")?;
     let mut hosts = BTreeMap::new();
     for k in 0..NAMES {
-        hosts.insert(name(k), node.where_is(&name(k)).await?.0);
+        // A lookup may fail for a moment while sessions settle (after a heal): bounded.
+        let mut found = None;
+        let mut last = String::new();
+        let answered = wait_until(CONVERGE, async || {
+            match node.where_is(&name(k)).await {
+                Ok((host, _)) => found = Some(host),
+                Err(e) => last = e.to_string(),
+            }
+            found.is_some()
+        })
+        .await;
+        ensure!(answered, "{via} cannot tell where {} is: {last}", name(k));
+        hosts.insert(name(k), found.unwrap_or_default());
     }
     Ok(hosts)
 }
@@ -378,13 +390,23 @@ async fn ensure_one_copy(sessions: &mut Sessions) -> Result<()> {
     })
     .await;
     ensure!(one, "the nodes do not host exactly one copy of each name");
+    // Every node agrees on each name's host (bounded: views converge after the heal).
     let ids: Vec<String> = sessions.keys().cloned().collect();
-    let first = hosts(sessions, &ids[0]).await?;
-    for id in &ids[1..] {
-        ensure!(
-            hosts(sessions, id).await? == first,
-            "{id} disagrees on where names are"
-        );
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let first = hosts(sessions, &ids[0]).await?;
+        let mut disagree = None;
+        for id in &ids[1..] {
+            if hosts(sessions, id).await? != first {
+                disagree = Some(id.clone());
+                break;
+            }
+        }
+        match disagree {
+            None => break,
+            Some(id) if Instant::now() >= deadline => bail!("{id} disagrees on where names are"),
+            Some(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p integration-tests --bench migration             # 10,000 actors x 1 KiB
 //! cargo bench -p integration-tests --bench migration -- 2000 256 # actors, state bytes
+//! B9_LOG_DIR=/tmp/b9 RUST_LOG=ractor_dist=debug cargo bench ... # a log per node, for a timeline
 //! ```
 //!
 //! Three node processes (this binary with `--node`) form a cluster and spawn the actors;
@@ -406,13 +407,28 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    if args.first().map(String::as_str) == Some("--node") {
-        if std::env::var_os("RUST_LOG").is_some() {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .init();
-        }
+    let node_mode_args = args.first().map(String::as_str) == Some("--node");
+    // `B9_LOG_DIR=dir RUST_LOG=ractor_dist=debug`: each node (the joining one is `d`)
+    // logs to `dir/<name>.log`, with timestamps, for a timeline of the move.
+    if let Some(dir) = std::env::var_os("B9_LOG_DIR") {
+        let name = if node_mode_args {
+            args[1].as_str()
+        } else {
+            "d"
+        };
+        let file = std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))?;
+        tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    } else if node_mode_args && std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+    if node_mode_args {
         return rt.block_on(node_mode(&args[1..]));
     }
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

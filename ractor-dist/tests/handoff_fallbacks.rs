@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ractor::{ActorProcessingErr, RpcReplyPort};
@@ -119,6 +119,59 @@ impl DistActor for SlowSnapshot {
     }
 }
 
+/// While set, `HangOnes` snapshots a state of 1 in 1.6 s (three drain deadlines).
+static HANG_ONES: AtomicBool = AtomicBool::new(false);
+/// Snapshots `HangOnes` has taken (checkpoints included).
+static HANG_SNAPSHOTS: AtomicU64 = AtomicU64::new(0);
+
+/// Moves with its state and checkpoints after every message; see `HANG_ONES`.
+struct HangOnes;
+
+impl DistActor for HangOnes {
+    const KIND: &'static str = "hang-ones";
+    type Msg = SlowMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+    const CHECKPOINTS: Checkpoints = Checkpoints::every_messages(1);
+
+    async fn pre_start(&self, _: DistRef<SlowMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<SlowMsg>,
+        msg: SlowMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SlowMsg::Add(d) => *n += d,
+            SlowMsg::Get(r) => {
+                let _ = r.send(*n);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        if *n == 1 && HANG_ONES.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1600));
+        }
+        HANG_SNAPSHOTS.fetch_add(1, Ordering::SeqCst);
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<SlowMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
 fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
     DistConfig {
         seeds: seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
@@ -130,7 +183,10 @@ fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
 async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> DistNode {
     net.start(
         config(name, port, seeds),
-        Kinds::new().with(SlowRestore).with(SlowSnapshot),
+        Kinds::new()
+            .with(SlowRestore)
+            .with(SlowSnapshot)
+            .with(HangOnes),
     )
     .await
     .expect("node starts")
@@ -223,6 +279,70 @@ async fn a_snapshot_past_the_deadline_falls_back_once_and_the_name_serves() {
     let moved = a.status().moved_out;
     assert!(moved > 0, "something moved");
     assert_eq!(a.status().handoff_fallbacks, moved, "one fallback per move");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// The final snapshots of a move share a few jobs on the blocking pool: a hung one must
+/// not hold up those queued behind it past their own deadlines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_snapshot_falls_back_alone_and_the_states_queued_behind_it_move() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 21, &[]).await;
+    // A quarter of the names hang in their final snapshot; the others are instant.
+    let names: Vec<(String, i64)> = (0..40)
+        .map(|i| (format!("h{i}"), if i % 4 == 0 { 1 } else { 5 }))
+        .collect();
+    for (name, value) in &names {
+        let r = a.spawn::<HangOnes>(name.as_str(), 0).await.unwrap();
+        r.cast(SlowMsg::Add(*value)).unwrap();
+        assert_eq!(r.call(SlowMsg::Get, CALL).await.unwrap(), *value);
+    }
+    // Checkpoints after both messages, before any snapshot hangs.
+    let taken = 2 * names.len() as u64;
+    eventually("checkpoints taken", || async {
+        HANG_SNAPSHOTS.load(Ordering::SeqCst) >= taken
+    })
+    .await;
+    HANG_ONES.store(true, Ordering::SeqCst);
+    let b = start(&net, "b", 22, &[21]).await;
+    eventually("a and b settle", || async {
+        [&a, &b]
+            .iter()
+            .all(|d| d.members().len() == 2 && d.status().settled && d.status().moving == 0)
+    })
+    .await;
+    HANG_ONES.store(false, Ordering::SeqCst);
+    for (name, value) in &names {
+        eventually("the name answers", || async {
+            try_value(&b, name).await.is_some()
+        })
+        .await;
+        assert_eq!(
+            try_value(&b, name).await,
+            Some(*value),
+            "{name} kept its state"
+        );
+    }
+    let moved = |v: i64| {
+        names
+            .iter()
+            .filter(|(name, value)| *value == v && b.owner_of(name).as_ref() == Some(b.name()))
+            .count() as u64
+    };
+    let (hung, fast) = (moved(1), moved(5));
+    assert!(
+        hung > 0 && fast > 0,
+        "both kinds of names moved: {hung} / {fast}"
+    );
+    assert_eq!(a.status().moved_out, hung + fast);
+    // The hung ones moved with their checkpoints; every other state was snapshotted in
+    // time, although it may have been queued behind a hung one.
+    assert_eq!(
+        a.status().handoff_fallbacks,
+        hung,
+        "only the hung snapshots fell back"
+    );
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

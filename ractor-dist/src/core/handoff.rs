@@ -460,29 +460,47 @@ impl HandoffCore {
 
     /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).
     pub fn handle_drained(&mut self, key: &ActorKey, size: usize, now: Millis) {
+        self.handle_drained_all([(key.clone(), size)], now);
+    }
+
+    /// The executor drained these actors at once (each with its snapshot's size): they
+    /// leave in as few batches as `batch_bytes` allows. (Told one at a time, the first
+    /// ones would leave alone, filling the window with one-actor batches, each a round of
+    /// work for the target, while the rest wait for acknowledgements.)
+    pub fn handle_drained_all(
+        &mut self,
+        drained: impl IntoIterator<Item = (ActorKey, usize)>,
+        now: Millis,
+    ) {
         self.now = now;
-        let Some(out) = self.out.get_mut(key) else {
-            return;
-        };
-        if !matches!(out.phase, Phase::Draining | Phase::Snapshotting) {
-            return;
+        let mut targets = BTreeSet::new();
+        for (key, size) in drained {
+            let Some(out) = self.out.get_mut(&key) else {
+                continue;
+            };
+            if !matches!(out.phase, Phase::Draining | Phase::Snapshotting) {
+                continue;
+            }
+            if out.to == self.me {
+                self.out.remove(&key);
+                self.stats.restored_locally += 1;
+                self.commands
+                    .push_back(HandoffCommand::RestoreLocal { key });
+                self.maybe_done();
+                continue;
+            }
+            out.phase = Phase::Ready(size);
+            out.since = now;
+            let to = out.to.clone();
+            self.ready
+                .entry(to.clone())
+                .or_default()
+                .push_back((key, size));
+            targets.insert(to);
         }
-        if out.to == self.me {
-            self.out.remove(key);
-            self.stats.restored_locally += 1;
-            self.commands
-                .push_back(HandoffCommand::RestoreLocal { key: key.clone() });
-            self.maybe_done();
-            return;
+        for to in targets {
+            self.try_send(&to, now);
         }
-        out.phase = Phase::Ready(size);
-        out.since = now;
-        let to = out.to.clone();
-        self.ready
-            .entry(to.clone())
-            .or_default()
-            .push_back((key.clone(), size));
-        self.try_send(&to, now);
     }
 
     fn try_send(&mut self, to: &NodeName, now: Millis) {

@@ -27,6 +27,7 @@ mod mesh;
 mod passivate;
 mod recovery;
 mod requests;
+mod snapshots;
 mod tokens;
 
 use std::any::Any;
@@ -105,16 +106,11 @@ pub(crate) enum SupervisorMsg {
     /// A kind's checkpoint policy changed on this node (`DistNode::set_checkpoints`).
     KindChanged(String),
     /// A hosted actor's start (its `pre_start` or `restore`, run on its own task) ended.
-    ChildStarted {
-        actor: ActorId,
-        result: Result<(), String>,
-    },
-    /// The final state of a drained actor was snapshotted (off the supervisor's task; an
-    /// error or a panic of `DistActor::snapshot` is an `Err`).
-    Snapshotted {
-        actor: ChildId,
-        snapshot: Result<Option<Snapshot>, String>,
-    },
+    /// Several may be reported at once (the arrivals of one `Migrate` batch).
+    ChildStarted(Vec<(ActorId, Result<(), String>)>),
+    /// Final states of drained actors were snapshotted (off the supervisor's task; see
+    /// `snapshots`): take the results.
+    Snapshotted,
 }
 
 /// The engine's name of a local actor.
@@ -139,8 +135,8 @@ impl SupervisorMsg {
             SupervisorMsg::DelNode(..) => "del node",
             SupervisorMsg::Checkpoint { .. } => "checkpoint",
             SupervisorMsg::KindChanged(_) => "kind changed",
-            SupervisorMsg::ChildStarted { .. } => "child started",
-            SupervisorMsg::Snapshotted { .. } => "snapshotted",
+            SupervisorMsg::ChildStarted(_) => "child started",
+            SupervisorMsg::Snapshotted => "snapshotted",
         }
     }
 }
@@ -289,6 +285,8 @@ pub(crate) struct SupervisorState {
     start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
     /// Spawns of names stopped by request, waiting for the stopped actor's exit.
     waiting_spawns: HashMap<ActorKey, Vec<WaitingSpawn>>,
+    /// Final states of drained actors being snapshotted.
+    snapshots: snapshots::Snapshots,
     /// Counts this node as running in the process (for `DistRef`s decoded outside a
     /// delivery) until the supervisor stops.
     _running: crate::node::dist_ref::NodeRegistration,
@@ -336,6 +334,7 @@ impl Actor for DistSupervisor {
         };
         let engine = Engine::new(engine_config, shared.view().placement().clone(), Millis(0));
         let tokens = tokens::Tokens::new(shared.local_token, shared.me.clone());
+        let snapshots = snapshots::Snapshots::new(myself.clone(), config.handoff_timeout);
         Ok(SupervisorState {
             _running: crate::node::dist_ref::NodeRegistration::new(&shared),
             shared,
@@ -351,6 +350,7 @@ impl Actor for DistSupervisor {
             leaving: None,
             start_replies: HashMap::new(),
             waiting_spawns: HashMap::new(),
+            snapshots,
         })
     }
 
@@ -419,12 +419,12 @@ impl Actor for DistSupervisor {
                 delta,
             } => state.checkpointed(key, cid(&actor), snapshot, delta),
             SupervisorMsg::KindChanged(kind) => state.kind_changed(&kind),
-            SupervisorMsg::ChildStarted { actor, result } => {
-                state.child_started(&myself, cid(&actor), result).await
+            SupervisorMsg::ChildStarted(started) => {
+                for (actor, result) in started {
+                    state.child_started(&myself, cid(&actor), result).await
+                }
             }
-            SupervisorMsg::Snapshotted { actor, snapshot } => {
-                state.snapshotted(actor, snapshot).await
-            }
+            SupervisorMsg::Snapshotted => state.snapshotted(),
         }
         state.run().await;
         state.note_handled(what, started);

@@ -112,19 +112,51 @@ impl Engine {
         snapshot: Result<Option<Snapshot>, String>,
         now: Millis,
     ) -> Result<(), (ActorKey, String)> {
-        let Some(child) = self.snapshotting.remove(&id) else {
-            return Ok(());
-        };
-        let (snapshot, failed) = match snapshot {
-            Ok(s) => (s, None),
-            Err(e) => (child.fallback_state(), Some((child.key.clone(), e))),
-        };
-        self.send_off(child, snapshot, now);
-        failed.map_or(Ok(()), Err)
+        let failed = self.handle_snapshotted_all(vec![(id, snapshot)], now);
+        failed.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// The final states of several drained actors were snapshotted (each as with
+    /// [`Engine::handle_snapshotted`]): they leave in as few `Migrate` batches as the
+    /// batch size allows. Returns the names whose snapshot failed, with why.
+    pub fn handle_snapshotted_all(
+        &mut self,
+        snapshots: Vec<(ChildId, Result<Option<Snapshot>, String>)>,
+        now: Millis,
+    ) -> Vec<(ActorKey, String)> {
+        let mut failed = Vec::new();
+        let mut drained = Vec::new();
+        for (id, snapshot) in snapshots {
+            let Some(child) = self.snapshotting.remove(&id) else {
+                continue;
+            };
+            let snapshot = match snapshot {
+                Ok(s) => s,
+                Err(e) => {
+                    failed.push((child.key.clone(), e));
+                    child.fallback_state()
+                }
+            };
+            drained.push(self.set_off(child, snapshot, now));
+        }
+        self.handoff.handle_drained_all(drained, now);
+        failed
     }
 
     /// Hands a drained actor with its state to the handoff machine, which batches it.
     fn send_off(&mut self, child: Child, snapshot: Option<Snapshot>, now: Millis) {
+        let (key, size) = self.set_off(child, snapshot, now);
+        self.handoff.handle_drained(&key, size, now);
+    }
+
+    /// Keeps a drained actor's state for its move; returns its name and what it weighs in
+    /// a batch, for the handoff machine.
+    fn set_off(
+        &mut self,
+        child: Child,
+        snapshot: Option<Snapshot>,
+        now: Millis,
+    ) -> (ActorKey, usize) {
         let key = child.key.clone();
         // What the entry weighs in a batch: state, arguments, name, kind and envelope.
         let size = snapshot.as_ref().map_or(0, |s| s.len())
@@ -146,7 +178,7 @@ impl Engine {
                 meta,
             },
         );
-        self.handoff.handle_drained(&key, size, now);
+        (key, size)
     }
 
     /// The frames of `Migrate` batch `batch` of `keys`, in the order to send them:

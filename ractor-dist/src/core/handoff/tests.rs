@@ -98,6 +98,46 @@ fn batches_respect_flow_control_and_acks_release_more() {
 }
 
 #[test]
+fn actors_drained_together_leave_in_one_batch_not_one_each() {
+    let p = placement(&["a", "b"]);
+    let keys = owned_by(&p, "b", 10);
+    let config = HandoffConfig {
+        deadline_ms: 1000,
+        batch_bytes: 1000,
+        max_inflight: 4,
+    };
+    let batches = |together: bool| {
+        let mut core = HandoffCore::new(n("a"), config);
+        core.handle_view(
+            ViewId(1),
+            &p,
+            [n("b")].into(),
+            keys.iter().map(|k| (k.clone(), HandoffMode::Resume)),
+            false,
+            Millis(0),
+        );
+        drain(&mut core);
+        if together {
+            core.handle_drained_all(keys.iter().map(|k| (k.clone(), 10)), Millis(1));
+        } else {
+            for k in &keys {
+                core.handle_drained(k, 10, Millis(1));
+            }
+        }
+        drain(&mut core)
+            .into_iter()
+            .filter_map(|c| match c {
+                HandoffCommand::SendBatch { keys, .. } => Some(keys.len()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(batches(true), vec![10]);
+    // One at a time, each of the first ones leaves alone while the window has room.
+    assert_eq!(batches(false), vec![1, 1, 1, 1]);
+}
+
+#[test]
 fn done_waits_for_every_adoption_and_for_acks() {
     let p = placement(&["a", "b", "c"]);
     let key = owned_by(&p, "b", 1).pop().unwrap();

@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use ractor::{ActorCell, ActorRef, RpcReplyPort};
+use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
 use super::{cid, SupervisorMsg, SupervisorState};
 use crate::core::engine::{Exit, ExitPlan, SpawnDecision};
 use crate::core::wire::{self, FrameBody, RemoteError, Response};
 use crate::core::{ActorKey, Child, ChildId, Snapshot};
 use crate::node::kind::ErasedKind;
+
+/// The start of an actor (its `pre_start` or `restore`, on its own task): its outcome.
+pub(super) type Start =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 use crate::node::shared::{Counters, HostedEntry};
 
 impl SupervisorState {
@@ -254,24 +258,60 @@ impl SupervisorState {
         args: &[u8],
         snapshot: Option<Snapshot>,
     ) -> Result<ActorCell, RemoteError> {
+        let (cell, started) = self.start_child(key, kind, args, snapshot)?;
+        self.report_starts(vec![(cell.get_id(), started)]);
+        Ok(cell)
+    }
+
+    /// Starts an actor as `launch` does, but hands back its start for `report_starts`.
+    pub(super) fn start_child(
+        &self,
+        key: &ActorKey,
+        kind: &Arc<dyn ErasedKind>,
+        args: &[u8],
+        snapshot: Option<Snapshot>,
+    ) -> Result<(ActorCell, Start), RemoteError> {
         let supervisor = self
             .shared
             .supervisor()
-            .map_err(|_| RemoteError::Unavailable(self.shared.me.to_string()))?
-            .clone();
-        let (cell, started) = kind.start(
+            .map_err(|_| RemoteError::Unavailable(self.shared.me.to_string()))?;
+        kind.start(
             key.clone(),
             args,
             snapshot,
             self.shared.clone(),
             supervisor.get_cell(),
-        )?;
-        let actor = cell.get_id();
+        )
+    }
+
+    /// One task waits for these starts and reports them as `ChildStarted`, each report
+    /// carrying every start that ended since the previous one (a batch of arrivals costs
+    /// the supervisor a few messages, not one per actor).
+    pub(super) fn report_starts(&self, starts: Vec<(ActorId, Start)>) {
+        let Ok(supervisor) = self.shared.supervisor().cloned() else {
+            return;
+        };
+        let mut pending = starts;
         tokio::spawn(async move {
-            let result = started.await;
-            let _ = supervisor.cast(SupervisorMsg::ChildStarted { actor, result });
+            while !pending.is_empty() {
+                let ended = std::future::poll_fn(|cx| {
+                    let mut ended = Vec::new();
+                    pending.retain_mut(|(actor, start)| match start.as_mut().poll(cx) {
+                        std::task::Poll::Ready(result) => {
+                            ended.push((*actor, result));
+                            false
+                        }
+                        std::task::Poll::Pending => true,
+                    });
+                    match ended.is_empty() {
+                        true => std::task::Poll::Pending,
+                        false => std::task::Poll::Ready(ended),
+                    }
+                })
+                .await;
+                let _ = supervisor.cast(SupervisorMsg::ChildStarted(ended));
+            }
         });
-        Ok(cell)
     }
 
     /// The copy of `key` stopped by request exited: the spawns of its name that waited for

@@ -146,6 +146,7 @@ impl SupervisorState {
     /// their own tasks, and messages for them wait in their mailboxes meanwhile.
     fn start_arrivals(&mut self, from: &NodeName, batch: Option<u64>, arrivals: Vec<Arriving>) {
         let mut started = Vec::new();
+        let mut starts = Vec::new();
         let mut failed = Vec::new();
         for arriving in arrivals {
             let Some(kind) = self.shared.kinds.get(&arriving.kind).cloned() else {
@@ -154,9 +155,10 @@ impl SupervisorState {
             };
             let key = arriving.key.clone();
             let args = &arriving.meta.args;
-            match self.launch(&key, &kind, args, arriving.snapshot.clone()) {
-                Ok(cell) => {
+            match self.start_child(&key, &kind, args, arriving.snapshot.clone()) {
+                Ok((cell, start)) => {
                     let id = super::cid(&cell.get_id());
+                    starts.push((cell.get_id(), start));
                     self.shared.hosted_mut().insert(
                         key,
                         HostedEntry {
@@ -173,6 +175,7 @@ impl SupervisorState {
                 }
             }
         }
+        self.report_starts(starts);
         self.engine
             .handle_arrivals_started(from, batch, started, failed);
     }

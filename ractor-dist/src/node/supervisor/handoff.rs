@@ -44,7 +44,7 @@ impl SupervisorState {
     }
 
     /// A draining child exited: its final state is snapshotted off the supervisor's task
-    /// (`Snapshotted` follows), then the state machine is told. Without its final state
+    /// (`Snapshotted` follows, see `snapshots`), then the state machine is told. Without its final state
     /// (`killed` at the deadline, or failed) it moves with its last checkpoint, or restarts
     /// from its arguments on its target.
     pub(super) async fn drained(
@@ -69,41 +69,22 @@ impl SupervisorState {
                 }
             }
             DrainedExit::Snapshot => {
-                let (Some(state), Some(kind), Ok(supervisor)) =
-                    (state, kind, self.shared.supervisor().cloned())
-                else {
-                    return;
-                };
-                // `DistActor::snapshot` is user code: on the blocking pool, a panic caught
-                // there, given up on at the handoff deadline (it moves with its fallback
-                // state then).
-                let deadline = self.shared.config.handoff_timeout;
-                tokio::spawn(async move {
-                    let task = tokio::task::spawn_blocking(move || kind.snapshot(state));
-                    let snapshot = match tokio::time::timeout(deadline, task).await {
-                        Ok(done) => done.unwrap_or_else(|e| match e.is_panic() {
-                            true => Err("snapshot panicked".to_string()),
-                            false => Err(format!("snapshot task failed: {e}")),
-                        }),
-                        Err(_) => Err(format!(
-                            "snapshot took longer than the handoff deadline ({deadline:?})"
-                        )),
-                    };
-                    let _ = supervisor.cast(SupervisorMsg::Snapshotted { actor, snapshot });
-                });
+                // `DistActor::snapshot` is user code: see `snapshots` (on the blocking pool,
+                // a panic caught there, given up on at the handoff deadline; it moves with
+                // its fallback state then).
+                if let (Some(state), Some(kind)) = (state, kind) {
+                    self.snapshots.push(actor, kind, state);
+                }
             }
         }
     }
 
-    /// The final state of a drained actor was snapshotted (or that failed: it then moves
-    /// with its last checkpoint or restarts from its arguments, a counted fallback).
-    pub(super) async fn snapshotted(
-        &mut self,
-        actor: ChildId,
-        snapshot: Result<Option<Snapshot>, String>,
-    ) {
+    /// Final states of drained actors were snapshotted (or that failed: such an actor then
+    /// moves with its last checkpoint or restarts from its arguments, a counted fallback).
+    pub(super) fn snapshotted(&mut self) {
         let now = self.now();
-        if let Err((key, e)) = self.engine.handle_snapshotted(actor, snapshot, now) {
+        let snapshots = self.snapshots.take();
+        for (key, e) in self.engine.handle_snapshotted_all(snapshots, now) {
             Counters::bump(&self.shared.counters.handoff_fallbacks);
             tracing::error!(name = %key, error = %e, "no snapshot; the actor restarts from its checkpoint or arguments on its new node");
         }

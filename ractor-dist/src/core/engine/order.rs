@@ -118,6 +118,21 @@ mod tests {
         e
     }
 
+    /// A host of `k` that took cast 1 of node `b`'s stream and holds cast 3 (under the
+    /// returned id) waiting for 2.
+    fn three_casts_the_second_lost() -> (ActorKey, NodeName, Engine, Vec<Stamp>, MsgId) {
+        let key = ActorKey::new("k");
+        let mut e = hosting(&key);
+        let mut b = Stamper::new(NodeName::new("b"), 1, 16);
+        let stamps: Vec<Stamp> = (0..3).map(|_| b.stamp(&key)).collect();
+        let from = NodeName::new("b");
+        e.sequence(&key, &from, Some(&stamps[0]), Millis(0));
+        let Sequenced::Wait(id) = e.sequence(&key, &from, Some(&stamps[2]), Millis(0)) else {
+            panic!("3 waits for 2");
+        };
+        (key, from, e, stamps, id)
+    }
+
     fn releases(e: &mut Engine) -> Vec<Release> {
         std::iter::from_fn(|| e.poll_command())
             .filter_map(|c| match c {
@@ -170,16 +185,8 @@ mod tests {
 
     #[test]
     fn a_gap_never_filled_is_given_up_after_the_gap_deadline() {
-        let key = ActorKey::new("k");
-        let mut e = hosting(&key);
-        let mut b = Stamper::new(NodeName::new("b"), 1, 16);
-        let stamps: Vec<Stamp> = (0..3).map(|_| b.stamp(&key)).collect();
-        let from = NodeName::new("b");
-        e.sequence(&key, &from, Some(&stamps[0]), Millis(0));
         // 2 was lost on the way (a relay crashed with it).
-        let Sequenced::Wait(id) = e.sequence(&key, &from, Some(&stamps[2]), Millis(0)) else {
-            panic!("3 waits for 2");
-        };
+        let (key, from, mut e, stamps, id) = three_casts_the_second_lost();
         let gap = e.timing.gap_ms();
         e.handle_tick(Millis(gap));
         assert!(releases(&mut e).is_empty(), "not before the deadline");
@@ -199,15 +206,7 @@ mod tests {
 
     #[test]
     fn casts_waiting_for_their_turn_follow_the_actor_and_its_table_travels() {
-        let key = ActorKey::new("k");
-        let mut e = hosting(&key);
-        let mut b = Stamper::new(NodeName::new("b"), 1, 16);
-        let stamps: Vec<Stamp> = (0..3).map(|_| b.stamp(&key)).collect();
-        let from = NodeName::new("b");
-        e.sequence(&key, &from, Some(&stamps[0]), Millis(0));
-        let Sequenced::Wait(id) = e.sequence(&key, &from, Some(&stamps[2]), Millis(0)) else {
-            panic!("3 waits for 2");
-        };
+        let (key, _, mut e, stamps, id) = three_casts_the_second_lost();
         // The table the actor's meta carries is what a `Migrate` entry sends.
         let table = e.child_of(&key).unwrap().meta.order.entries();
         assert_eq!(table, vec![(stamps[0].stream, 2)]);

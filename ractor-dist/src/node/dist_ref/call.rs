@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::{DistRef, Fast, Route};
 use crate::core::error::DistError;
 use crate::core::retry::RetryPlan;
-use crate::core::routing::MAX_REDIRECTS;
+use crate::core::routing::{OnLoop, Redirects, MAX_REDIRECTS};
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::NodeName;
 use crate::node::supervisor::Gateway;
@@ -221,12 +221,13 @@ impl<M: Message> DistRef<M> {
         let node = self.shared()?;
         let key = &self.inner.key;
         let deadline = Instant::now() + timeout;
-        // The host a redirect named: asked next, whatever this node's routes say (they may
-        // name the node that redirected, as a redirect left when the name moved on from
-        // there kept pointing at its first stop).
-        let mut redirected: Option<NodeName> = None;
-        for _ in 0..MAX_REDIRECTS {
-            let host = if let Some(next) = redirected.take().filter(|next| *next != node.me) {
+        // Once redirected, the host the redirects name is asked next, whatever this node's
+        // routes say (they may name the node that redirected: a redirect left when the name
+        // moved on from there kept pointing at its first stop). Bounded by `Redirects`.
+        let mut follow: Option<Redirects> = None;
+        loop {
+            let next = follow.as_ref().map(|f| f.target().clone());
+            let host = if let Some(next) = next.filter(|next| *next != node.me) {
                 next
             } else {
                 match self.resolve()? {
@@ -271,7 +272,11 @@ impl<M: Message> DistRef<M> {
                 Ok(Response::Redirect { host: next }) => {
                     node.remember_host(key, next.clone(), asked_in);
                     self.invalidate();
-                    redirected = Some(next);
+                    let follow =
+                        follow.get_or_insert_with(|| Redirects::new(host, OnLoop::AskAgain));
+                    if !follow.redirected(next) {
+                        return Err(DistError::NotFound(key.clone()));
+                    }
                 }
                 Ok(Response::Err(RemoteError::NotFound(k))) => {
                     node.forget_host(key);
@@ -294,6 +299,5 @@ impl<M: Message> DistRef<M> {
                 }
             }
         }
-        Err(DistError::NotFound(key.clone()))
     }
 }

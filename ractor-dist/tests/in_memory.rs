@@ -303,3 +303,74 @@ async fn both_sides_of_a_partition_serve_and_one_copy_remains_after_the_heal() {
         "every name met its other copy once"
     );
 }
+
+/// A session replaced under a stream of casts (ractor_cluster's election between two
+/// simultaneous dials, seen with real processes as "node n4 is unreachable" during a join):
+/// the casts that the outbox could no longer hand to the old session are routed again over
+/// the new one, in order, none dropped. Before, the outbox dropped them (counted) and told
+/// the sender the peer was unreachable although it was a member all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casts_survive_a_replaced_session() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let b = start(&net, "b", 2, &[1]).await;
+    converged(&[&a, &b], 2).await;
+    // Names hosted on `a`, sent to from `b`.
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("s{i}"))
+        .filter(|n| a.owner_of(n.as_str()).as_ref() == Some(a.name()))
+        .take(8)
+        .collect();
+    assert_eq!(names.len(), 8);
+    let mut refs = Vec::new();
+    for name in &names {
+        a.spawn::<Tally>(name.as_str(), 0).await.unwrap();
+        refs.push(b.lookup::<TallyMsg>(name.as_str()).await.unwrap());
+    }
+    let (ab, bb) = (a.name().clone(), b.name().clone());
+    let mut sent = 0i64;
+    for round in 0..5 {
+        for i in 0..300 {
+            for r in &refs {
+                r.cast(TallyMsg::Add(1))
+                    .expect("a cast to a member is accepted");
+            }
+            sent += 1;
+            if i == 150 {
+                assert!(net.replace_session(&ab, &bb).await, "round {round}");
+            }
+            if i % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // Every cast of the round arrives (over the new session) before the next one.
+        for name in &names {
+            let mut applied = None;
+            for _ in 0..200 {
+                applied = try_value(&b, name).await;
+                if applied == Some(sent) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                applied,
+                Some(sent),
+                "{name}, round {round}; a: {:?}; b: {:?}",
+                a.status(),
+                b.status()
+            );
+        }
+    }
+    for node in [&a, &b] {
+        let status = node.status();
+        assert_eq!(status.dropped_casts, 0, "{}", node.name());
+        assert_eq!(status.gaps_skipped, 0, "{}", node.name());
+        assert_eq!(
+            status.members.len(),
+            2,
+            "{}: the peer stayed a member",
+            node.name()
+        );
+    }
+}

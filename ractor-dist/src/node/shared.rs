@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ractor::rpc::CallResult;
-use ractor::{ActorCell, ActorRef};
+use ractor::{ActorCell, ActorRef, MessagingErr};
 
 use crate::core::config::DistConfig;
 use crate::core::error::DistError;
@@ -470,7 +470,9 @@ impl NodeShared {
             if from_task {
                 outbox.scheduled = false;
             }
-            let _ = self.flush_locked(host, peer, outbox);
+            // The session the latest cast was routed over.
+            let peer = outbox.peer.clone().unwrap_or_else(|| peer.clone());
+            let _ = self.flush_locked(host, &peer, outbox);
         }
     }
 
@@ -491,21 +493,43 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: FrameBody::Casts(items),
         };
-        if peer.frame(wire::encode(&frame)).is_err() {
-            self.counters
-                .dropped_casts
-                .fetch_add(count, Ordering::Relaxed);
-            // Their numbers never arrive: those names start new streams.
-            if let FrameBody::Casts(items) = &frame.body {
-                let mut stamper = self.stamper.lock().unwrap_or_else(|e| e.into_inner());
-                for item in items {
-                    stamper.retire(&item.key);
-                }
-            }
-            tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
-            return Err(DistError::Unreachable(host.clone()));
+        if peer.frame(wire::encode(&frame)).is_ok() {
+            return Ok(());
         }
-        Ok(())
+        let FrameBody::Casts(items) = frame.body else {
+            return Ok(());
+        };
+        // The session closed under them (replaced by a simultaneous dial, or the peer is
+        // gone and the view has not caught up): the supervisor routes them again and parks
+        // them until the sessions or the view change. They keep their numbers.
+        let Some(supervisor) = self.supervisor.get() else {
+            return self.unsendable(host, items);
+        };
+        match supervisor.cast(SupervisorMsg::Unsent(items)) {
+            Ok(()) => {
+                tracing::debug!(peer = %host, casts = count, "session closed; batched casts routed again");
+                Ok(())
+            }
+            Err(MessagingErr::SendErr(SupervisorMsg::Unsent(items))) => {
+                self.unsendable(host, items)
+            }
+            Err(_) => Err(DistError::Unreachable(host.clone())),
+        }
+    }
+
+    /// Casts that neither their peer nor this node's supervisor took: dropped, counted.
+    fn unsendable(&self, host: &NodeName, items: Vec<CastItem>) -> Result<(), DistError> {
+        let count = items.len() as u64;
+        self.counters
+            .dropped_casts
+            .fetch_add(count, Ordering::Relaxed);
+        // Their numbers never arrive: those names start new streams.
+        let mut stamper = self.stamper.lock().unwrap_or_else(|e| e.into_inner());
+        for item in &items {
+            stamper.retire(&item.key);
+        }
+        tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
+        Err(DistError::Unreachable(host.clone()))
     }
 
     /// Sends a request to `node`'s supervisor and decodes its response.

@@ -108,6 +108,8 @@ pub(crate) enum SupervisorMsg {
     /// A hosted actor's start (its `pre_start` or `restore`, run on its own task) ended.
     /// Several may be reported at once (the arrivals of one `Migrate` batch).
     ChildStarted(Vec<(ActorId, Result<(), String>)>),
+    /// Casts the outbox could not hand to a peer's session (see `unsent`).
+    Unsent(Vec<crate::core::wire::CastItem>),
     /// Final states of drained actors were snapshotted (off the supervisor's task; see
     /// `snapshots`): take the results.
     Snapshotted,
@@ -137,6 +139,7 @@ impl SupervisorMsg {
             SupervisorMsg::KindChanged(_) => "kind changed",
             SupervisorMsg::ChildStarted(_) => "child started",
             SupervisorMsg::Snapshotted => "snapshotted",
+            SupervisorMsg::Unsent(_) => "unsent",
         }
     }
 }
@@ -425,6 +428,7 @@ impl Actor for DistSupervisor {
                 }
             }
             SupervisorMsg::Snapshotted => state.snapshotted(),
+            SupervisorMsg::Unsent(items) => state.unsent(items),
         }
         state.run().await;
         state.note_handled(what, started);

@@ -169,6 +169,54 @@ impl MemoryNetwork {
         self.lock().cut.remove(&pair(a, b));
     }
 
+    /// Replaces the session between `a` and `b` by a new one at once, as ractor_cluster's
+    /// election between two simultaneous dials does: what was sent over the old session
+    /// before still arrives, sends over it afterwards fail (as to a closed session's
+    /// proxy), and both ends then see the peer over the new one. Returns false when `a`
+    /// and `b` are not linked.
+    pub async fn replace_session(&self, a: &NodeName, b: &NodeName) -> bool {
+        let key = pair(a, b);
+        let targets: Vec<(NodeName, ActorRef<SupervisorMsg>)> = {
+            let net = self.lock();
+            if !net.links.contains_key(&key) {
+                return false;
+            }
+            [a, b]
+                .into_iter()
+                .filter_map(|end| {
+                    let sup = net.nodes.get(end)?.supervisor.clone()?;
+                    Some((end.clone(), sup))
+                })
+                .collect()
+        };
+        let mut relays = HashMap::new();
+        for (end, target) in targets {
+            let args = (target, self.clone(), key.clone());
+            match Actor::spawn(None, Relay, args).await {
+                Ok((relay, _)) => {
+                    relays.insert(end, relay);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "in-memory relay did not start");
+                    return false;
+                }
+            }
+        }
+        let mut net = self.lock();
+        let Some(link) = net.links.get_mut(&key) else {
+            for relay in relays.values() {
+                relay.stop(None);
+            }
+            return false;
+        };
+        let old = std::mem::replace(&mut link.relays, relays);
+        for relay in old.values() {
+            let _ = relay.drain();
+        }
+        net.notify(&[a, b]);
+        true
+    }
+
     /// Crashes `node`: its links close and its supervisor and actors die at once, with no
     /// goodbye and no handoff (as `kill -9` would).
     pub fn crash(&self, node: &DistNode) {

@@ -123,6 +123,18 @@ impl Engine {
         }
     }
 
+    /// A cast could not be handed to its next hop's session (the session closed, replaced
+    /// by a simultaneous dial or lost with the peer, and the view has not caught up): it is
+    /// parked until the sessions or the view change and dispatched again then, unless it
+    /// already waited its whole park deadline (`expired`).
+    pub(crate) fn dispatch_unsent(&self, expired: bool) -> Dispatch {
+        if expired {
+            Dispatch::Drop("next hop unreachable")
+        } else {
+            Dispatch::Park
+        }
+    }
+
     /// A request of `asks` for `key` from `from`; `hosted` and `expired` as for
     /// [`Engine::dispatch_cast`]. While the actor moves away, a call (and a stop before the
     /// target is known) is held; others are sent to the target.

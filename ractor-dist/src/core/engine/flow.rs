@@ -411,6 +411,13 @@ impl Engine {
         self.known.handle_peers(reachable.iter().cloned());
         self.mesh.handle_sessions(sessions, reachable, fresh, now);
         self.pump();
+        if !fresh.is_empty() && self.hold.has_parked() {
+            // A peer's supervisor is reached over a new session: casts parked because the
+            // old one closed under them go out again.
+            self.commands.push_back(Command::ReleaseParked {
+                expired_only: false,
+            });
+        }
         if self.view_changes == views {
             // The reachable peers changed without a new view: publish them.
             self.set_routes_view();

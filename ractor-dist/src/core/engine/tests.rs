@@ -120,6 +120,50 @@ fn a_senders_next_message_parks_behind_its_parked_one_even_while_the_name_moves_
     ));
 }
 
+/// A cast whose session closed under it is parked (not dropped) until it has waited its
+/// whole park deadline, and parked messages go out again as soon as a peer is reached over
+/// a new session (a session replaced by ractor_cluster's election between two dials).
+#[test]
+fn a_cast_its_session_dropped_parks_and_a_new_session_releases_it() {
+    use super::dispatch::Dispatch;
+    let mut e = engine("a");
+    assert!(matches!(e.dispatch_unsent(false), Dispatch::Park));
+    assert!(matches!(e.dispatch_unsent(true), Dispatch::Drop(_)));
+    let b = NodeName::new("b");
+    let released = |e: &mut Engine| {
+        std::iter::from_fn(|| e.poll_command()).any(|c| {
+            matches!(
+                c,
+                Command::ReleaseParked {
+                    expired_only: false
+                }
+            )
+        })
+    };
+    let session = vec![(b.clone(), "b:7000".into())];
+    e.handle_sessions(session.clone(), [b.clone()].into(), &[], Millis(10));
+    let _ = released(&mut e);
+    e.hold
+        .park(
+            &ActorKey::from("x"),
+            &e.me().clone(),
+            HoldKind::Cast,
+            Millis(10),
+        )
+        .expect("under the caps");
+    // The same session: nothing to release.
+    e.handle_sessions(session.clone(), [b.clone()].into(), &[], Millis(20));
+    assert!(!released(&mut e));
+    // A new one.
+    e.handle_sessions(
+        session,
+        [b.clone()].into(),
+        std::slice::from_ref(&b),
+        Millis(30),
+    );
+    assert!(released(&mut e));
+}
+
 fn hello_of(name: &str) -> Hello {
     Hello {
         node: NodeName::new(name),

@@ -24,9 +24,26 @@ impl SupervisorState {
     }
 
     pub(super) fn send_frame(&self, node: &NodeName, body: FrameBody) -> bool {
-        match self.supervisors.get(node) {
-            Some(gw) => gw.frame(self.frame(body)).is_ok(),
-            None => false,
+        self.try_send_frame(node, body).is_ok()
+    }
+
+    /// As `send_frame`, giving the body back when `node`'s session is gone.
+    pub(super) fn try_send_frame(
+        &self,
+        node: &NodeName,
+        body: FrameBody,
+    ) -> Result<(), Box<FrameBody>> {
+        let Some(gw) = self.supervisors.get(node) else {
+            return Err(Box::new(body));
+        };
+        let frame = Frame {
+            from: self.shared.me.clone(),
+            incarnation: self.shared.incarnation,
+            body,
+        };
+        match gw.frame(wire::encode(&frame)) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Box::new(frame.body)),
         }
     }
 

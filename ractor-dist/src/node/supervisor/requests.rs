@@ -9,7 +9,9 @@ use super::hold::Waited;
 use super::{cid, Payload, SupervisorMsg, SupervisorState, Token};
 use crate::core::admission::{self, Refused};
 use crate::core::engine::{lookup_answer, not_here, Asks, Dispatch};
-use crate::core::wire::{self, Frame, FrameBody, RemoteError, Req, Request, Response, WireError};
+use crate::core::wire::{
+    self, CastItem, Frame, FrameBody, RemoteError, Req, Request, Response, WireError,
+};
 use crate::core::{ActorKey, Context, Decision, Hello, Incarnation, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
@@ -119,6 +121,17 @@ impl SupervisorState {
         }
     }
 
+    /// Casts this node's outbox could not hand to a peer's session (it closed under them):
+    /// routed again from here, parked until the sessions or the view change if their route
+    /// is still that session. Their numbers are kept, so the host delivers them in order.
+    pub(super) fn unsent(&mut self, items: Vec<CastItem>) {
+        let me = self.shared.me.clone();
+        for item in items {
+            let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
+            self.deliver_cast(&me, item.key, cast);
+        }
+    }
+
     pub(super) fn deliver_cast(&mut self, from: &NodeName, key: ActorKey, cast: Payload) {
         let waited = Waited::new(self.now());
         self.deliver_cast_admitted(from, key, cast, waited)
@@ -156,7 +169,11 @@ impl SupervisorState {
                     self.deliver_ordered(&key, from, &entry, cast);
                 }
             }
-            Dispatch::Forward { to: next, hops, .. } => {
+            Dispatch::Forward {
+                to: next,
+                hops: next_hops,
+                ..
+            } => {
                 let Payload::Cast {
                     variant,
                     args,
@@ -170,15 +187,33 @@ impl SupervisorState {
                     key: key.clone(),
                     variant,
                     args,
-                    hops,
+                    hops: next_hops,
                     stamp,
                 };
-                if self.send_frame(&next, body) {
-                    Counters::bump(&self.shared.counters.forwarded);
-                    tracing::trace!(name = %key, to = %next, "cast forwarded");
-                    return;
+                match self.try_send_frame(&next, body) {
+                    Ok(()) => {
+                        Counters::bump(&self.shared.counters.forwarded);
+                        tracing::trace!(name = %key, to = %next, "cast forwarded");
+                    }
+                    Err(body) => {
+                        // Not sent: it keeps the hops it came with.
+                        let FrameBody::Cast {
+                            variant,
+                            args,
+                            stamp,
+                            ..
+                        } = *body
+                        else {
+                            return self.drop_cast(&key, "next hop unreachable");
+                        };
+                        let cast = Payload::cast(variant, args, hops, stamp);
+                        match self.engine.dispatch_unsent(waited.expired) {
+                            Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
+                            Dispatch::Drop(why) => self.drop_cast(&key, why),
+                            _ => self.drop_cast(&key, "next hop unreachable"),
+                        }
+                    }
                 }
-                self.drop_cast(&key, "next hop unreachable");
             }
             Dispatch::Drop(why) => self.drop_cast(&key, why),
             Dispatch::Answer(_) | Dispatch::Proceed | Dispatch::Activate { .. } => {

@@ -33,6 +33,8 @@
 //! - `ring`: the up nodes as a ring-change callback sees them.
 //! - [`routing`]: the one routing function, the directory, redirects and the lookup cache.
 //! - [`snapshot`]: serialized actor states and the codec of states and arguments.
+//! - [`snapshot_jobs`]: which final snapshots of drained actors run when, and which are
+//!   given up (slow or hung ones hold up only their own actor).
 //! - [`status`]: a node's state and counters as reported to peers.
 //! - `stop`: why an activation stopped ([`StopReason`](crate::StopReason)).
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
@@ -200,6 +202,7 @@ pub mod routing;
 #[cfg(test)]
 mod sim_seeds;
 pub mod snapshot;
+pub mod snapshot_jobs;
 pub mod status;
 pub(crate) mod stop;
 pub mod timing;

@@ -112,6 +112,13 @@ impl Timing {
         self.park_ms().saturating_add(self.handoff_ms)
     }
 
+    /// A final snapshot running this long is slow: another snapshot job may start beside
+    /// it (an eighth of the handoff deadline it must end within; see
+    /// [`crate::core::snapshot_jobs`]).
+    pub fn snapshot_slow_ms(&self) -> u64 {
+        self.handoff_ms / 8
+    }
+
     /// [`Timing::leave_call_ms`] as a duration.
     pub fn leave_call(&self) -> Duration {
         Duration::from_millis(self.leave_call_ms())

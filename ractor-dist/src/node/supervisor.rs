@@ -337,7 +337,7 @@ impl Actor for DistSupervisor {
         };
         let engine = Engine::new(engine_config, shared.view().placement().clone(), Millis(0));
         let tokens = tokens::Tokens::new(shared.local_token, shared.me.clone());
-        let snapshots = snapshots::Snapshots::new(myself.clone(), config.handoff_timeout);
+        let snapshots = snapshots::Snapshots::new(myself.clone(), engine.timing());
         Ok(SupervisorState {
             _running: crate::node::dist_ref::NodeRegistration::new(&shared),
             shared,

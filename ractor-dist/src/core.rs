@@ -9,6 +9,8 @@
 //!   the values peers supply).
 //! - `announcement`: the signed multicast announcement of
 //!   [`crate::discovery::Multicast`] and which announced addresses are current.
+//! - [`checkpoint`]: when an actor checkpoints its state ([`Checkpoints`](crate::Checkpoints),
+//!   a kind's policy) and the per-actor decisions under it ([`checkpoint::CheckpointClock`]).
 //! - [`config`]: the node's configuration ([`config::DistConfig`]), from which the engine's
 //!   timing and limits derive.
 //! - [`engine`]: the node's protocol engine, composing the machines below.
@@ -180,6 +182,7 @@
 
 pub mod admission;
 pub(crate) mod announcement;
+pub mod checkpoint;
 pub mod config;
 pub mod dialer;
 pub mod engine;

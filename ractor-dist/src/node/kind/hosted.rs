@@ -4,16 +4,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use tracing::Instrument;
 
-use super::{decode_args, DistActor, Policy, StopReason};
+use super::{decode_args, Checkpoints, DistActor, Policy, StopReason};
+use crate::core::checkpoint::{CheckpointClock, Due};
 use crate::core::snapshot::Snapshot;
-use crate::core::{ActorKey, Resolution};
+use crate::core::{ActorKey, Millis, Resolution};
 use crate::node::dist_ref::DistRef;
 use crate::node::shared::{Counters, EntryState, NodeShared};
 use crate::node::supervisor::SupervisorMsg;
@@ -40,39 +40,6 @@ pub(crate) enum Control {
 
 impl<M: Message> Message for Local<M> {}
 
-/// Where an actor's checkpoints stand: a whole one is needed next (the first of the
-/// activation, or after a failure), or deltas may follow the last whole one.
-#[derive(Debug)]
-struct Chain {
-    whole: bool,
-    /// Deltas since the last whole checkpoint, and their bytes.
-    deltas: u32,
-    delta_bytes: usize,
-    /// The last whole checkpoint's bytes.
-    whole_bytes: usize,
-}
-
-impl Default for Chain {
-    fn default() -> Self {
-        Chain {
-            whole: true,
-            deltas: 0,
-            delta_bytes: 0,
-            whole_bytes: 0,
-        }
-    }
-}
-
-impl Chain {
-    /// A delta of `bytes` may be sent now: deltas are on, a whole checkpoint precedes it,
-    /// fewer than `full_every` followed it, and with this one they do not outweigh it.
-    fn takes_delta(&self, policy: &super::Checkpoints, bytes: usize) -> bool {
-        !self.whole
-            && self.deltas < policy.full_every
-            && self.delta_bytes + bytes <= self.whole_bytes
-    }
-}
-
 /// The ractor actor that runs a [`DistActor`].
 pub(crate) struct Hosted<A: DistActor> {
     actor: Arc<A>,
@@ -82,18 +49,11 @@ pub(crate) struct Hosted<A: DistActor> {
     /// The encoded spawn arguments (a conflict resolution that takes the other copy's
     /// state restores with them).
     args: Vec<u8>,
-    /// Messages handled since the last checkpoint.
-    dirty: AtomicU64,
-    /// When the last checkpoint was taken (or the actor started).
-    last_checkpoint: std::sync::Mutex<Instant>,
-    /// A `CheckpointDue` is on its way.
-    due_scheduled: AtomicBool,
     /// Its kind's checkpoint policy on this node.
     policy: Arc<Policy>,
-    /// Whether the next checkpoint must be whole (the first of the activation, or the one
-    /// after a failure), and the deltas sent since the last whole one (count, bytes) with
-    /// that one's size.
-    chain: std::sync::Mutex<Chain>,
+    /// What the policy makes due, and the chain of deltas (locked only while a policy is
+    /// on, or a `CheckpointDue` arrives).
+    clock: Mutex<CheckpointClock>,
     /// Entered around every hook: the user's log lines carry the name, kind and node.
     span: tracing::Span,
     /// When it last handled a message, for an actor that may be passivated.
@@ -119,11 +79,8 @@ impl<A: DistActor> Hosted<A> {
             shared,
             myself: OnceLock::new(),
             args,
-            dirty: AtomicU64::new(0),
-            last_checkpoint: std::sync::Mutex::new(Instant::now()),
-            due_scheduled: AtomicBool::new(false),
             policy,
-            chain: std::sync::Mutex::new(Chain::default()),
+            clock: Mutex::new(CheckpointClock::new(now())),
             span,
             last_active,
         }
@@ -147,63 +104,43 @@ impl<A: DistActor> Hosted<A> {
             .clone()
     }
 
-    /// Counts a handled message and checkpoints when the kind's policy says so.
+    fn clock(&self) -> MutexGuard<'_, CheckpointClock> {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a handled message and checkpoints, or asks for a `CheckpointDue`, as the
+    /// clock says.
     fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &mut A::State) {
         let policy = self.policy.get();
         if policy.is_off() {
+            // (the clock would answer `Due::No`: no lock, no clock read on the hot path)
             return;
         }
-        let dirty = self.dirty.fetch_add(1, Ordering::Relaxed) + 1;
-        if policy.every_messages > 0 && dirty >= u64::from(policy.every_messages) {
-            match policy.coalesce {
-                None => self.checkpoint(myself, state, &policy),
-                Some(window) => self.schedule_due(myself, window),
+        let mut clock = self.clock();
+        match clock.handle_message(&policy, now()) {
+            Due::No => {}
+            Due::Now => self.checkpoint(myself, state, &policy, &mut clock),
+            Due::Queued => {
+                let _ = myself.send_message(Local::Control(Control::CheckpointDue));
             }
-            return;
-        }
-        if let Some(every) = policy.every {
-            let elapsed = self
-                .last_checkpoint
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed();
-            if elapsed >= every {
-                self.checkpoint(myself, state, &policy);
-            } else {
-                self.schedule_due(myself, every - elapsed);
+            Due::After(after) => {
+                myself.send_after(after, || Local::Control(Control::CheckpointDue));
             }
         }
     }
 
-    /// A `CheckpointDue` after `after` (zero: behind the messages already queued), unless
-    /// one is on its way.
-    fn schedule_due(&self, myself: &ActorRef<Local<A::Msg>>, after: std::time::Duration) {
-        if self.due_scheduled.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        if after.is_zero() {
-            let _ = myself.send_message(Local::Control(Control::CheckpointDue));
-        } else {
-            myself.send_after(after, || Local::Control(Control::CheckpointDue));
-        }
-    }
-
-    /// Takes a checkpoint, whole or a delta (see [`DistActor::checkpoint_delta`]), and hands
-    /// it to the node's supervisor for the replicas.
+    /// Takes the checkpoint the clock made due, whole or a delta as it allows (see
+    /// [`DistActor::checkpoint_delta`]), and hands it to the node's supervisor for the
+    /// replicas.
     fn checkpoint(
         &self,
         myself: &ActorRef<Local<A::Msg>>,
         state: &mut A::State,
-        policy: &super::Checkpoints,
+        policy: &Checkpoints,
+        clock: &mut CheckpointClock,
     ) {
-        self.dirty.store(0, Ordering::Relaxed);
-        *self
-            .last_checkpoint
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
         let delta = match self.actor.checkpoint_delta(state) {
-            Some(Ok(bytes)) if chain.takes_delta(policy, bytes.len()) => Some(bytes),
+            Some(Ok(bytes)) if clock.takes_delta(policy, bytes.len()) => Some(bytes),
             Some(Err(e)) => {
                 self.checkpoint_failed("DistActor::checkpoint_delta", &e);
                 None
@@ -212,27 +149,20 @@ impl<A: DistActor> Hosted<A> {
         };
         let (bytes, is_delta) = match delta {
             Some(bytes) => {
-                chain.deltas += 1;
-                chain.delta_bytes += bytes.len();
+                clock.sent_delta(bytes.len());
                 (bytes, true)
             }
             None => match self.actor.snapshot(state) {
                 Ok(bytes) => {
-                    *chain = Chain {
-                        whole: false,
-                        deltas: 0,
-                        delta_bytes: 0,
-                        whole_bytes: bytes.len(),
-                    };
+                    clock.sent_whole(bytes.len());
                     (bytes, false)
                 }
                 Err(e) => {
-                    chain.whole = true;
+                    clock.whole_failed();
                     return self.checkpoint_failed("DistActor::snapshot", &e);
                 }
             },
         };
-        drop(chain);
         if let Ok(supervisor) = self.shared.supervisor() {
             let _ = supervisor.cast(SupervisorMsg::Checkpoint {
                 key: self.key.clone(),
@@ -281,10 +211,9 @@ impl<A: DistActor> Hosted<A> {
             Ok(()) => {
                 tracing::info!(name = %self.key, ?resolution, "conflicting copy resolved");
                 let policy = self.policy.get();
-                if !policy.is_off() {
-                    // A new state altogether: no delta describes it.
-                    self.chain.lock().unwrap_or_else(|e| e.into_inner()).whole = true;
-                    self.checkpoint(myself, state, &policy);
+                let mut clock = self.clock();
+                if clock.handle_replaced(&policy, now()) {
+                    self.checkpoint(myself, state, &policy, &mut clock);
                 }
             }
             Err(e) => {
@@ -468,10 +397,10 @@ impl<A: DistActor> Hosted<A> {
                 self.after_message(&myself, state);
             }
             Local::Control(Control::CheckpointDue) => {
-                self.due_scheduled.store(false, Ordering::Relaxed);
                 let policy = self.policy.get();
-                if self.dirty.load(Ordering::Relaxed) > 0 && !policy.is_off() {
-                    self.checkpoint(&myself, state, &policy);
+                let mut clock = self.clock();
+                if clock.handle_due(&policy, now()) {
+                    self.checkpoint(&myself, state, &policy, &mut clock);
                 }
             }
             Local::Control(Control::Resolve { resolution, other }) => {
@@ -480,6 +409,11 @@ impl<A: DistActor> Hosted<A> {
         }
         Ok(())
     }
+}
+
+/// The time the checkpoint clock is told.
+fn now() -> Millis {
+    Millis(crate::node::passivation::clock_ms())
 }
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -247,7 +247,8 @@ impl SupervisorState {
             }
             (Dispatch::Forward { to, kind, .. }, _) => {
                 let kind = kind.and_then(|k| self.shared.kinds.get(&k).cloned());
-                self.forward(&key, &to, kind.as_deref(), payload);
+                let waited = super::hold::Waited { since, expired };
+                self.forward(&key, &to, kind.as_deref(), payload, waited);
             }
             _ => {
                 Counters::bump(&self.shared.counters.dropped_casts);

@@ -179,7 +179,8 @@ impl SupervisorState {
                     };
                     let kind = self.engine.moved_kinds.get(key);
                     let kind = kind.and_then(|k| self.shared.kinds.get(k)).cloned();
-                    self.forward(key, &to, kind.as_deref(), payload);
+                    let waited = Waited::new(self.now());
+                    self.forward(key, &to, kind.as_deref(), payload, waited);
                 }
                 Release::NotFound(id) | Release::Drop(id) => {
                     if let Some(payload) = self.held.remove(&id) {
@@ -265,13 +266,15 @@ impl SupervisorState {
         self.publish_gauges();
     }
 
-    /// Sends one held message for `key` to its new host, in order with the others.
+    /// Sends one held message for `key` to its new host, in order with the others (a cast
+    /// whose session closed under it is parked, as `waited` allows).
     pub(super) fn forward(
         &mut self,
         key: &ActorKey,
         to: &NodeName,
         kind: Option<&dyn crate::node::kind::ErasedKind>,
         payload: Payload,
+        waited: Waited,
     ) {
         match payload {
             Payload::Cast {
@@ -280,16 +283,17 @@ impl SupervisorState {
                 stamp,
                 ..
             } => {
-                self.send_frame(
-                    to,
-                    FrameBody::Cast {
-                        key: key.clone(),
-                        variant,
-                        args,
-                        hops: 0,
-                        stamp,
-                    },
-                );
+                let body = FrameBody::Cast {
+                    key: key.clone(),
+                    variant,
+                    args,
+                    hops: 0,
+                    stamp,
+                };
+                if let Err(body) = self.try_send_frame(to, body) {
+                    let me = self.engine.me.clone();
+                    self.unsent_cast(key, &me, *body, 0, waited);
+                }
             }
             Payload::Request { request, reply } => self.forward_request(to, request, reply),
             Payload::Local(msg, _pending) => {
@@ -300,7 +304,7 @@ impl SupervisorState {
                 match kind.serialize_any(msg) {
                     Ok(SerializedMessage::Cast { variant, args, .. }) => {
                         let cast = Payload::cast(variant, args, 0, None);
-                        self.forward(key, to, None, cast);
+                        self.forward(key, to, None, cast, waited);
                     }
                     Ok(SerializedMessage::Call {
                         variant,

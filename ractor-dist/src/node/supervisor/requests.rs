@@ -195,30 +195,42 @@ impl SupervisorState {
                         Counters::bump(&self.shared.counters.forwarded);
                         tracing::trace!(name = %key, to = %next, "cast forwarded");
                     }
-                    Err(body) => {
-                        // Not sent: it keeps the hops it came with.
-                        let FrameBody::Cast {
-                            variant,
-                            args,
-                            stamp,
-                            ..
-                        } = *body
-                        else {
-                            return self.drop_cast(&key, "next hop unreachable");
-                        };
-                        let cast = Payload::cast(variant, args, hops, stamp);
-                        match self.engine.dispatch_unsent(waited.expired) {
-                            Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
-                            Dispatch::Drop(why) => self.drop_cast(&key, why),
-                            _ => self.drop_cast(&key, "next hop unreachable"),
-                        }
-                    }
+                    // Not sent: it keeps the hops it came with.
+                    Err(body) => self.unsent_cast(&key, from, *body, hops, waited),
                 }
             }
             Dispatch::Drop(why) => self.drop_cast(&key, why),
             Dispatch::Answer(_) | Dispatch::Proceed | Dispatch::Activate { .. } => {
                 self.drop_cast(&key, "no such actor")
             }
+        }
+    }
+
+    /// A cast for `key` (from `from`, forwarded `hops` times before) that could not be
+    /// handed to its next hop's session: parked until the sessions or the view change, or
+    /// dropped once it has waited its whole park deadline (see `Engine::dispatch_unsent`).
+    pub(super) fn unsent_cast(
+        &mut self,
+        key: &ActorKey,
+        from: &NodeName,
+        body: FrameBody,
+        hops: u8,
+        waited: Waited,
+    ) {
+        let FrameBody::Cast {
+            variant,
+            args,
+            stamp,
+            ..
+        } = body
+        else {
+            return self.drop_cast(key, "next hop unreachable");
+        };
+        let cast = Payload::cast(variant, args, hops, stamp);
+        match self.engine.dispatch_unsent(waited.expired) {
+            Dispatch::Park => self.hold_parked(key, from, cast, waited.since),
+            Dispatch::Drop(why) => self.drop_cast(key, why),
+            _ => self.drop_cast(key, "next hop unreachable"),
         }
     }
 

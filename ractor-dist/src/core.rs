@@ -39,6 +39,8 @@
 //!   given up (slow or hung ones hold up only their own actor).
 //! - [`status`]: a node's state and counters as reported to peers.
 //! - `stop`: why an activation stopped ([`StopReason`](crate::StopReason)).
+//! - [`tokens`]: session tokens, which prove which peer's session a frame arrived over
+//!   (issued, handed out, confirmed, and which peers' gateways are usable).
 //! - [`timing`]: every deadline and patience of the protocol, derived from the configuration.
 //! - `wire`: the versioned envelopes between nodes.
 //!
@@ -108,7 +110,7 @@
 //! 2. **On the receiving node**: `node/supervisor/requests.rs` decodes the frame
 //!    (`core/wire.rs`); a cast goes to [`core::Engine`]'s `dispatch_cast`
 //!    (after [`core::admission`]: the frame names the peer whose session token it carries,
-//!    `node/supervisor/tokens.rs`, and its values are in bounds)
+//!    [`core::tokens`], and its values are in bounds)
 //!    (`core/engine/dispatch.rs`: [`core::routing`] and the admission of [`core::handoff`]:
 //!    deliver here, forward, hold while the name moves, park while the node settles), and
 //!    a held one waits in [`core::hold`]; one delivered here goes through
@@ -175,6 +177,7 @@
 //! [`core::recovery`]: crate::core::recovery
 //! [`core::replicated::Replicas`]: crate::core::replicated::Replicas
 //! [`core::routing`]: crate::core::routing
+//! [`core::tokens`]: crate::core::tokens
 //! [`discovery`]: crate::discovery
 //! [`discovery::Discovery`]: crate::discovery::Discovery
 //! [`transport`]: crate::transport
@@ -209,6 +212,7 @@ pub mod snapshot_jobs;
 pub mod status;
 pub(crate) mod stop;
 pub mod timing;
+pub mod tokens;
 pub(crate) mod wire;
 
 pub use dialer::Dialer;

@@ -3,7 +3,7 @@
 //! A frame names its sender (`from`), but that name is only a claim. What a node knows for
 //! sure is which session a frame arrived over: the node layer tells it (the session token the
 //! frame carries was issued by this node to one peer, over that peer's authenticated
-//! session; with TLS, the peer's certificate names it). A frame is acted on only when its
+//! session, see [`crate::core::tokens`]; with TLS, the peer's certificate names it). A frame is acted on only when its
 //! claimed sender is that session's peer, and when the values it carries are within the
 //! bounds the protocol can produce:
 //!

@@ -51,6 +51,9 @@ impl Timing {
     /// A peer that has the current member list gets it again in a heartbeat every this
     /// many heartbeat intervals (otherwise heartbeats carry no list).
     pub const GOSSIP_REFRESH_HEARTBEATS: u64 = 10;
+    /// How long a session token's confirmation may take (see [`crate::core::tokens`]);
+    /// unanswered by then, it is asked again over the issuer's next session.
+    pub const CONFIRM_MS: u64 = 5_000;
 
     /// A paused node holds its actors at most this long waiting for a peer to come back
     /// (two deadlines for the peers to notice and reconnect, plus one handoff to bring the
@@ -127,6 +130,11 @@ impl Timing {
     /// [`Timing::park_ms`] as a duration.
     pub fn park(&self) -> Duration {
         Duration::from_millis(self.park_ms())
+    }
+
+    /// [`Timing::CONFIRM_MS`] as a duration.
+    pub fn confirm(&self) -> Duration {
+        Duration::from_millis(Self::CONFIRM_MS)
     }
 
     /// [`Timing::DIAL_MS`] as a duration.

@@ -13,8 +13,9 @@
 //! - `hold`: executing the hold queues (messages held while an actor moves or the node
 //!   settles).
 //! - `recovery`: replicated specs, checkpoints, respawns, conflicts and the pause fence.
-//! - `gateway`, `tokens`: peers' supervisors as this node reaches them, and the session
-//!   tokens that tell which peer's session a frame arrived over.
+//! - `gateway`, `tokens`: peers' supervisors as this node reaches them, and executing the
+//!   session tokens ([`crate::core::tokens`]) that tell which peer's session a frame
+//!   arrived over.
 
 mod children;
 mod exec;
@@ -61,14 +62,13 @@ pub(crate) enum SupervisorMsg {
     Request(Vec<u8>, Token, RpcReplyPort<Vec<u8>>),
     /// Heartbeat timer.
     Tick,
-    /// `peer` answered, over its own session, whether it issued `token` to this node for
-    /// its supervisor `gateway`: if it did, frames to it carry `token` from now on.
+    /// `peer` answered, over its own session, to whom it issued `token` for its supervisor
+    /// `gateway` (see `core::tokens`).
     TokenChecked {
         peer: NodeName,
         gateway: ActorId,
         token: Token,
-        /// `None`: no answer.
-        confirmed: Option<bool>,
+        answer: crate::core::tokens::Answer,
     },
     /// ractor_cluster reported a session change.
     SessionEvent,
@@ -174,13 +174,13 @@ impl Message for SupervisorMsg {
             SupervisorMsg::Frame(args, token) => Ok(SerializedMessage::Cast {
                 variant: FRAME.to_string(),
                 args,
-                metadata: Some(token.to_be_bytes().to_vec()),
+                metadata: Some(crate::core::tokens::to_metadata(token)),
             }),
             SupervisorMsg::Request(args, token, reply) => Ok(SerializedMessage::Call {
                 variant: REQUEST.to_string(),
                 args,
                 reply,
-                metadata: Some(token.to_be_bytes().to_vec()),
+                metadata: Some(crate::core::tokens::to_metadata(token)),
             }),
             _ => Err(BoxedDowncastErr),
         }
@@ -192,7 +192,10 @@ impl Message for SupervisorMsg {
                 variant,
                 args,
                 metadata,
-            } if variant == FRAME => Ok(SupervisorMsg::Frame(args, gateway::token_of(metadata))),
+            } if variant == FRAME => Ok(SupervisorMsg::Frame(
+                args,
+                crate::core::tokens::from_metadata(metadata.as_deref()),
+            )),
             SerializedMessage::Call {
                 variant,
                 args,
@@ -200,7 +203,7 @@ impl Message for SupervisorMsg {
                 metadata,
             } if variant == REQUEST => Ok(SupervisorMsg::Request(
                 args,
-                gateway::token_of(metadata),
+                crate::core::tokens::from_metadata(metadata.as_deref()),
                 reply,
             )),
             _ => Err(BoxedDowncastErr),
@@ -274,12 +277,10 @@ pub(crate) struct SupervisorState {
     /// Peers' supervisors this node holds a confirmed session token for (frames go to
     /// these only).
     supervisors: HashMap<NodeName, Gateway>,
-    /// Session tokens issued and held (see `tokens`).
-    tokens: tokens::Tokens,
+    /// Session tokens issued and held, and hellos waiting for them (see `core::tokens`).
+    tokens: crate::core::tokens::Tokens<ActorId>,
     /// Every peer supervisor the transport reports, token or not.
     raw_gateways: HashMap<NodeName, ActorRef<SupervisorMsg>>,
-    /// Hellos from peers this node could not send to yet (see `requests`), newest per peer.
-    deferred_hellos: HashMap<NodeName, (crate::core::Incarnation, Hello, bool)>,
     /// Payloads of the messages the engine holds, by its ids.
     held: HashMap<MsgId, Payload>,
     /// Who waits for the end of a graceful leave.
@@ -336,7 +337,7 @@ impl Actor for DistSupervisor {
             ..EngineConfig::new(config, me, kinds)
         };
         let engine = Engine::new(engine_config, shared.view().placement().clone(), Millis(0));
-        let tokens = tokens::Tokens::new(shared.local_token, shared.me.clone());
+        let tokens = crate::core::tokens::Tokens::new(shared.local_token, shared.me.clone());
         let snapshots = snapshots::Snapshots::new(myself.clone(), engine.timing());
         Ok(SupervisorState {
             _running: crate::node::dist_ref::NodeRegistration::new(&shared),
@@ -348,7 +349,6 @@ impl Actor for DistSupervisor {
             supervisors: HashMap::new(),
             tokens,
             raw_gateways: HashMap::new(),
-            deferred_hellos: HashMap::new(),
             held: HashMap::new(),
             leaving: None,
             start_replies: HashMap::new(),
@@ -379,7 +379,7 @@ impl Actor for DistSupervisor {
         let started = Instant::now();
         let what = message.name();
         match message {
-            SupervisorMsg::Frame(bytes, token) => state.handle_frame(&myself, &bytes, token).await,
+            SupervisorMsg::Frame(bytes, token) => state.handle_frame(&bytes, token).await,
             SupervisorMsg::Request(bytes, token, reply) => {
                 state.handle_request(&myself, &bytes, token, reply).await
             }
@@ -388,13 +388,8 @@ impl Actor for DistSupervisor {
                 peer,
                 gateway,
                 token,
-                confirmed,
-            } => {
-                state.tokens.handle_checked(peer, gateway, token, confirmed);
-                if confirmed == Some(true) {
-                    state.reconcile().await
-                }
-            }
+                answer,
+            } => state.token_checked(peer, gateway, token, answer).await,
             SupervisorMsg::SessionEvent => state.reconcile().await,
             SupervisorMsg::Discovered { addrs, errors } => state.discovered(addrs, errors),
             SupervisorMsg::Shutdown(reply) => {

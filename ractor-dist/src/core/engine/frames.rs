@@ -117,7 +117,7 @@ impl Engine {
     ) -> Option<FrameBody> {
         self.set_now(now);
         match body {
-            // Hellos go to `handle_hello`; tokens are the node layer's.
+            // Hellos go to `handle_hello`; tokens to `core::tokens` (beside the engine).
             FrameBody::Hello { .. } | FrameBody::Token { .. } => {}
             // Addresses are learned from members only: a stranger's list is not dialed.
             FrameBody::Heartbeat { members } => {

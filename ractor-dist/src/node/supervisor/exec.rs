@@ -58,6 +58,7 @@ impl SupervisorState {
                 tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");
                 self.transport.disconnect(node.clone()).await;
                 self.supervisors.remove(&node);
+                self.tokens.handle_disconnected(&node);
                 self.engine.handle_disconnected(&node);
             }
             Command::Event { event, first } => self.report(event, first),

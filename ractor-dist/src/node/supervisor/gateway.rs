@@ -5,16 +5,11 @@
 use std::time::Duration;
 
 use ractor::rpc::CallResult;
-use ractor::{ActorId, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{ActorRef, MessagingErr, RpcReplyPort};
 
 use super::SupervisorMsg;
 
-/// A session token: a random number a node issues to one peer over that peer's session.
-/// Frames and requests carrying it came from that peer (see `tokens`).
-pub(crate) type Token = u128;
-
-/// No token: only a token's own handout and its confirmation are sent without one.
-pub(crate) const NO_TOKEN: Token = 0;
+pub(crate) use crate::core::tokens::{Token, NO_TOKEN};
 
 /// A random token (never `NO_TOKEN`).
 pub(crate) fn fresh_token() -> Token {
@@ -24,13 +19,6 @@ pub(crate) fn fresh_token() -> Token {
             return token;
         }
     }
-}
-
-/// The token in a message's metadata (`NO_TOKEN` when there is none or it is malformed).
-pub(super) fn token_of(metadata: Option<Vec<u8>>) -> Token {
-    metadata
-        .and_then(|m| <[u8; 16]>::try_from(m.as_slice()).ok())
-        .map_or(NO_TOKEN, Token::from_be_bytes)
 }
 
 /// See the module docs.
@@ -43,11 +31,6 @@ pub(crate) struct Gateway {
 impl Gateway {
     pub(crate) fn new(actor: ActorRef<SupervisorMsg>, token: Token) -> Self {
         Self { actor, token }
-    }
-
-    /// The peer's supervisor actor (its proxy here).
-    pub(crate) fn get_id(&self) -> ActorId {
-        self.actor.get_id()
     }
 
     /// The actor itself (tests send it what a peer could).

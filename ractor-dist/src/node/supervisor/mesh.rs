@@ -52,7 +52,8 @@ impl SupervisorState {
     pub(super) async fn tick(&mut self, _myself: &ActorRef<SupervisorMsg>) {
         let now = self.now();
         self.engine.handle_tick(now);
-        self.retry_tokens();
+        self.tokens.handle_tick();
+        self.run_tokens();
         self.passivate_idle();
         self.publish_dial_gauges();
         self.run().await;
@@ -120,35 +121,14 @@ impl SupervisorState {
         self.publish_dial_gauges();
         // Only supervisors whose session token this node holds are sent to.
         let connected = sessions.connected;
-        let supervisors = self.gateways(&sessions.supervisors, &connected);
-        let fresh: Vec<NodeName> = supervisors
-            .iter()
-            .filter(|(n, gw)| {
-                self.supervisors
-                    .get(*n)
-                    .is_none_or(|old| old.get_id() != gw.get_id())
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        self.supervisors = supervisors;
+        let plan = self.gateways(&sessions.supervisors, &connected);
         let reachable = self.supervisors.keys().cloned().collect();
         let now = self.now();
-        let names: std::collections::HashSet<NodeName> =
-            connected.iter().map(|(n, _)| n.clone()).collect();
         self.engine
-            .handle_sessions(connected.into_iter().collect(), reachable, &fresh, now);
+            .handle_sessions(connected.into_iter().collect(), reachable, &plan.fresh, now);
         // Hellos that waited for their sender to be reachable.
-        self.deferred_hellos.retain(|peer, _| names.contains(peer));
-        let ready: Vec<NodeName> = self
-            .deferred_hellos
-            .keys()
-            .filter(|peer| self.supervisors.contains_key(*peer))
-            .cloned()
-            .collect();
-        for peer in ready {
-            if let Some((incarnation, hello, reply)) = self.deferred_hellos.remove(&peer) {
-                self.hello(&peer, incarnation, hello, reply);
-            }
+        for pending in plan.hellos {
+            self.hello(pending);
         }
         self.run().await;
     }

@@ -9,10 +9,11 @@ use super::hold::Waited;
 use super::{cid, Payload, SupervisorMsg, SupervisorState, Token};
 use crate::core::admission::{self, Refused};
 use crate::core::engine::{lookup_answer, not_here, Asks, Dispatch};
+use crate::core::tokens::PendingHello;
 use crate::core::wire::{
     self, CastItem, Frame, FrameBody, RemoteError, Req, Request, Response, WireError,
 };
-use crate::core::{ActorKey, Context, Decision, Hello, Incarnation, NodeName};
+use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
 impl SupervisorState {
@@ -39,12 +40,7 @@ impl SupervisorState {
         }
     }
 
-    pub(super) async fn handle_frame(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        bytes: &[u8],
-        token: Token,
-    ) {
+    pub(super) async fn handle_frame(&mut self, bytes: &[u8], token: Token) {
         let frame: Frame = match wire::decode(bytes, self.limit()) {
             Ok(f) => f,
             Err(e) => return self.count_bad_input("frame", &e),
@@ -52,22 +48,27 @@ impl SupervisorState {
         let session = self.tokens.session_of(token);
         if let Err(refused) = self.engine.admit(session, &frame) {
             if let Refused::Unauthenticated { claimed } = &refused {
-                self.token_refused(claimed);
+                self.tokens.handle_refused(claimed);
             }
             return self.count_refused("frame", &refused);
         }
         let now = self.now();
         match frame.body {
-            FrameBody::Token { token } => self.handle_token(myself, frame.from, token),
+            FrameBody::Token { token } => {
+                self.tokens.handle_token(frame.from, token);
+                self.run_tokens();
+            }
             FrameBody::Hello { hello, reply } => {
-                if self.supervisors.contains_key(&frame.from) {
-                    self.hello(&frame.from, frame.incarnation, hello, reply);
-                } else {
-                    // This node cannot answer its sender yet (it is still confirming the
-                    // sender's session token): the hello waits until it can, as it used to
-                    // wait behind the sender's process group entry.
-                    self.deferred_hellos
-                        .insert(frame.from, (frame.incarnation, hello, reply));
+                // Until this node can answer its sender (it is still confirming the
+                // sender's session token), the hello waits in the tokens.
+                let pending = PendingHello {
+                    from: frame.from,
+                    incarnation: frame.incarnation,
+                    hello,
+                    reply,
+                };
+                if let Some(pending) = self.tokens.handle_hello(pending) {
+                    self.hello(pending);
                 }
             }
             body => {
@@ -78,18 +79,18 @@ impl SupervisorState {
         }
     }
 
-    /// A hello from `from`, whose supervisor this node can send to.
-    pub(super) fn hello(
-        &mut self,
-        from: &NodeName,
-        incarnation: Incarnation,
-        hello: Hello,
-        reply: bool,
-    ) {
+    /// A hello whose sender's supervisor this node can send to.
+    pub(super) fn hello(&mut self, pending: PendingHello) {
         let now = self.now();
+        let PendingHello {
+            from,
+            incarnation,
+            hello,
+            reply,
+        } = pending;
         let outcome = self
             .engine
-            .handle_hello(from, incarnation, hello, reply, now);
+            .handle_hello(&from, incarnation, hello, reply, now);
         if let Err(error) = outcome {
             let n = Counters::bump(&self.shared.counters.bad_frames);
             tracing::warn!(?error, count = n, "hello refused");

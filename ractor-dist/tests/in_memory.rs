@@ -362,6 +362,26 @@ async fn casts_survive_a_replaced_session() {
             );
         }
     }
+    // Once the new session is up, the same handles send over it: none of their casts goes
+    // through the supervisor (forwarded) any more.
+    let forwarded = b.status().forwarded;
+    for _ in 0..300 {
+        for r in &refs {
+            r.cast(TallyMsg::Add(1)).expect("accepted");
+        }
+        sent += 1;
+    }
+    for name in &names {
+        eventually("the last casts applied", || async {
+            try_value(&b, name).await == Some(sent)
+        })
+        .await;
+    }
+    assert_eq!(
+        b.status().forwarded,
+        forwarded,
+        "casts over a replaced session's successor went through the supervisor"
+    );
     for node in [&a, &b] {
         let status = node.status();
         assert_eq!(status.dropped_casts, 0, "{}", node.name());

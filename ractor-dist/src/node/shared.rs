@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ractor::rpc::CallResult;
-use ractor::{ActorCell, ActorRef, MessagingErr};
+use ractor::{ActorCell, ActorRef};
 
 use crate::core::config::DistConfig;
 use crate::core::error::DistError;
@@ -62,6 +62,9 @@ impl HostedEntry {
 #[derive(Default)]
 pub(crate) struct Outbox {
     peer: Option<Gateway>,
+    /// The gateway whose session last refused a batch (closed): casts routed over it go
+    /// over the view's newer gateway to the same peer once there is one.
+    dead: Option<ractor::ActorId>,
     items: Vec<CastItem>,
     bytes: usize,
     scheduled: bool,
@@ -438,6 +441,8 @@ impl NodeShared {
             return Ok(false);
         }
         let outbox = boxes.entry(host.clone()).or_default();
+        // A handle that cached a gateway whose session closed since: the newer one.
+        let peer = &self.live_peer(host, outbox, peer);
         outbox.peer = Some(peer.clone());
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
             self.flush_locked(host, peer, outbox)?;
@@ -470,9 +475,27 @@ impl NodeShared {
             if from_task {
                 outbox.scheduled = false;
             }
-            // The session the latest cast was routed over.
-            let peer = outbox.peer.clone().unwrap_or_else(|| peer.clone());
+            // The flush task sends over the session the latest cast was routed over; a
+            // caller about to send something that must not overtake the casts (a request,
+            // a barrier, a batch) over the one it passes.
+            let peer = match (&outbox.peer, from_task) {
+                (Some(latest), true) => latest.clone(),
+                _ => peer.clone(),
+            };
+            let peer = self.live_peer(host, outbox, &peer);
             let _ = self.flush_locked(host, &peer, outbox);
+        }
+    }
+
+    /// `peer`, unless its session refused a batch already and the view has a newer
+    /// gateway to `host`.
+    fn live_peer(&self, host: &NodeName, outbox: &Outbox, peer: &Gateway) -> Gateway {
+        if outbox.dead != Some(peer.id()) {
+            return peer.clone();
+        }
+        match self.view.load().supervisors.get(host) {
+            Some(newer) if newer.id() != peer.id() => newer.clone(),
+            _ => peer.clone(),
         }
     }
 
@@ -493,7 +516,16 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: FrameBody::Casts(items),
         };
-        if peer.frame(wire::encode(&frame)).is_ok() {
+        let bytes = wire::encode(&frame);
+        if peer.frame(bytes.clone()).is_ok() {
+            return Ok(());
+        }
+        // The session closed under them. Over the view's newer session to the same peer
+        // if there is one (a session replaced by a simultaneous dial).
+        outbox.dead = Some(peer.id());
+        let newer = self.live_peer(host, outbox, peer);
+        if newer.id() != peer.id() && newer.frame(bytes).is_ok() {
+            outbox.peer = Some(newer);
             return Ok(());
         }
         let FrameBody::Casts(items) = frame.body else {
@@ -503,33 +535,40 @@ impl NodeShared {
         // gone and the view has not caught up): the supervisor routes them again and parks
         // them until the sessions or the view change. They keep their numbers.
         let Some(supervisor) = self.supervisor.get() else {
-            return self.unsendable(host, items);
+            let keys: Vec<ActorKey> = items.into_iter().map(|i| i.key).collect();
+            return self.unsendable(host, &keys);
         };
+        let keys: Vec<ActorKey> = items.iter().map(|i| i.key.clone()).collect();
         match supervisor.cast(SupervisorMsg::Unsent(items)) {
             Ok(()) => {
                 tracing::debug!(peer = %host, casts = count, "session closed; batched casts routed again");
                 Ok(())
             }
-            Err(MessagingErr::SendErr(SupervisorMsg::Unsent(items))) => {
-                self.unsendable(host, items)
-            }
-            Err(_) => Err(DistError::Unreachable(host.clone())),
+            Err(_) => self.unsendable(host, &keys),
         }
     }
 
-    /// Casts that neither their peer nor this node's supervisor took: dropped, counted.
-    fn unsendable(&self, host: &NodeName, items: Vec<CastItem>) -> Result<(), DistError> {
-        let count = items.len() as u64;
+    /// Casts to `keys` that neither their peer nor this node's supervisor took: dropped,
+    /// counted.
+    fn unsendable(&self, host: &NodeName, keys: &[ActorKey]) -> Result<(), DistError> {
+        let count = keys.len() as u64;
         self.counters
             .dropped_casts
             .fetch_add(count, Ordering::Relaxed);
-        // Their numbers never arrive: those names start new streams.
-        let mut stamper = self.stamper.lock().unwrap_or_else(|e| e.into_inner());
-        for item in &items {
-            stamper.retire(&item.key);
+        for key in keys {
+            self.retire_stream(key);
         }
         tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
         Err(DistError::Unreachable(host.clone()))
+    }
+
+    /// A numbered cast of this node to `key` was dropped before it left: its number never
+    /// arrives, so the next cast starts a new stream (nothing waits for the lost one).
+    pub(crate) fn retire_stream(&self, key: &ActorKey) {
+        self.stamper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retire(key);
     }
 
     /// Sends a request to `node`'s supervisor and decodes its response.

@@ -39,6 +39,11 @@ impl Gateway {
         &self.actor
     }
 
+    /// The peer supervisor's proxy this gateway sends to (one per session).
+    pub(crate) fn id(&self) -> ractor::ActorId {
+        self.actor.get_id()
+    }
+
     /// Sends a one-way envelope.
     ///
     /// # Errors

@@ -106,7 +106,15 @@ impl SupervisorState {
     ) {
         match self.engine.hold.park(key, from, payload.kind(), since) {
             Ok(id) => self.keep(id, payload),
-            Err(e) => self.refuse(key, payload, &e),
+            Err(e) => {
+                if *from == self.shared.me
+                    && matches!(payload, Payload::Cast { stamp: Some(_), .. })
+                {
+                    // One of this node's numbered casts (routed again): it never arrives.
+                    self.shared.retire_stream(key);
+                }
+                self.refuse(key, payload, &e)
+            }
         }
         self.publish_hold();
     }

@@ -227,11 +227,21 @@ impl SupervisorState {
         else {
             return self.drop_cast(key, "next hop unreachable");
         };
+        let own = *from == self.shared.me && stamp.is_some();
         let cast = Payload::cast(variant, args, hops, stamp);
         match self.engine.dispatch_unsent(waited.expired) {
             Dispatch::Park => self.hold_parked(key, from, cast, waited.since),
-            Dispatch::Drop(why) => self.drop_cast(key, why),
-            _ => self.drop_cast(key, "next hop unreachable"),
+            decision => {
+                if own {
+                    // This node's numbered cast never arrives: its next one starts anew.
+                    self.shared.retire_stream(key);
+                }
+                let why = match decision {
+                    Dispatch::Drop(why) => why,
+                    _ => "next hop unreachable",
+                };
+                self.drop_cast(key, why)
+            }
         }
     }
 

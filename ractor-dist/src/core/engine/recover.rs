@@ -223,7 +223,8 @@ impl Engine {
         self.recovery.offer_orphans(ctx);
     }
 
-    /// Respawn offers from a peer: kept, and decided at once when this node is settled.
+    /// Respawn offers from a peer: kept, and decided at once when this node is settled (a
+    /// name offered while it runs here has its spec sent to its holders again).
     pub fn handle_offers(
         &mut self,
         from: &NodeName,
@@ -231,8 +232,9 @@ impl Engine {
         now: Millis,
     ) {
         let settled = self.handoff.is_settled();
-        self.with_recovery(now, |recovery, _, ctx, hosted| {
-            recovery.handle_offers(from, offers, settled, ctx, hosted)
+        self.with_recovery(now, |recovery, names, ctx, hosted| {
+            recovery.handle_offers(from, offers, settled, ctx, hosted);
+            recovery.replicate_offered(names, ctx, hosted);
         });
     }
 

@@ -19,7 +19,7 @@
 //! The node owns the actors, the hosted table and the held messages; the engine owns the
 //! replicas kept here, the offers waiting, the outbox of drops and rehosts, and the fence.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::commands::{Ctx, RecoveryCommand, RecoveryConfig, RecoveryEvent, RecoveryMsg};
 use super::fence::Fence;
@@ -60,6 +60,11 @@ pub struct Recovery<S> {
     /// so in no order with it): the spec kept here named another host then. Applied when a
     /// rehost makes the spec name that host; forgotten when a spec comes from a host.
     pub(super) early: BTreeMap<ActorKey, Notice>,
+    /// Names a holder offered while they ran (or were arriving) here: that holder missed
+    /// a rehost, took this node's predecessor for the host, and has let its spec go (or
+    /// keeps a stale one). Their specs go to their holders again at once
+    /// ([`Recovery::replicate_offered`]).
+    pub(super) offered_here: BTreeSet<ActorKey>,
     /// The time of the last call that knew it (`flush` has no clock of its own).
     pub(super) now: Millis,
     pub(super) fence: Fence,
@@ -81,6 +86,7 @@ impl<S: Checkpoint> Recovery<S> {
             sent_notices: SentNotices::default(),
             consumed: Consumed::default(),
             early: BTreeMap::new(),
+            offered_here: BTreeSet::new(),
             now: Millis(0),
             fence: Fence::default(),
             replicate_due: false,
@@ -125,17 +131,20 @@ impl<S: Checkpoint> Recovery<S> {
     }
 
     pub(super) fn send(&mut self, to: &NodeName, msg: RecoveryMsg<S>) {
-        // A spec or a checkpoint sent after a drop or rehost of the same name settles it
-        // (the notice, on the same link, arrives first). A checkpoint settling a rehost
-        // leaves a holder that lost that rehost to the copy the move's other end keeps
-        // sending (settling only on a spec lost a name in the lossy simulation, seed 63).
+        // A spec sent after a drop or rehost of the same name settles it, and a checkpoint
+        // a rehost (the notice, on the same link, arrives first). A checkpoint settling a
+        // rehost leaves a holder that lost that rehost to the copy the move's other end
+        // keeps sending (settling only on a spec lost a name in the lossy simulation, seed
+        // 63). A checkpoint settles no drop: it goes to holders whose drop is pending, so
+        // that a spec they offer before the drop lands is as fresh as the current
+        // holders' (lossy simulation, seed 82).
         match &msg {
             RecoveryMsg::Replicate { specs } => {
                 for (key, _) in specs {
                     self.sent_notices.supersede(to, key);
                 }
             }
-            RecoveryMsg::Checkpoint { key, .. } => self.sent_notices.supersede(to, key),
+            RecoveryMsg::Checkpoint { key, .. } => self.sent_notices.supersede_rehost(to, key),
             _ => {}
         }
         self.commands.push_back(RecoveryCommand::Send {
@@ -151,7 +160,8 @@ impl<S: Checkpoint> Recovery<S> {
     /// A hosted name checkpointed its state (with `delta`, the change since its previous
     /// checkpoint): keep it (a local restart after a panic starts from it) and send it to
     /// every holder of its spec, current or former (former ones name this node once its
-    /// arrival was acknowledged, and keep the spec until the current ones confirmed). A
+    /// arrival was acknowledged, and keep the spec until the current ones confirmed, or
+    /// until their drop lands when it is not acknowledged yet). A
     /// checkpoint over the frame budget stays here; a fenced node sends none (its peers may
     /// have replaced it). A delta with no checkpoint here to extend is dropped (the actor's
     /// first checkpoint is a full one).
@@ -186,6 +196,7 @@ impl<S: Checkpoint> Recovery<S> {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
+        targets.extend(self.sent_notices.dropping(key).cloned());
         targets.sort();
         targets.dedup();
         let bytes = snapshot.size();
@@ -615,6 +626,7 @@ impl<S: Checkpoint> Recovery<S> {
         if !self.fence.is_fenced() {
             self.run_respawns(ctx, &hosted);
         }
+        self.replicate_offered(names, ctx, &hosted);
         let mut orphaned: Vec<Hosted<'_, S>> = self
             .without_live_holders(names, ctx.peers)
             .into_iter()
@@ -646,6 +658,7 @@ impl<S: Checkpoint> Recovery<S> {
         if settled || unfenced {
             self.run_respawns(ctx, &hosted);
         }
+        self.replicate_offered(names, ctx, &hosted);
         self.resend_offers(ctx);
         self.resend_notices(ctx.now, ctx.peers);
         let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();

@@ -16,11 +16,17 @@
 //! keeps nothing and answers at once).
 //!
 //! One notice per (holder, name): a newer message about the same name to the same holder
-//! replaces the pending one (a newer drop or rehost), or settles it (a spec or a checkpoint
-//! sent after it; a notice sent before it on the same link arrives first, and none is sent
-//! again after it). An answer for an older batch settles nothing newer.
+//! replaces the pending one (a newer drop or rehost), or settles it (a spec, or a
+//! checkpoint after a rehost, sent after it; a notice sent before it on the same link
+//! arrives first, and none is sent again after it). An answer for an older batch settles
+//! nothing newer.
+//!
+//! A holder whose drop is pending still keeps the spec, and offers it if the host is lost
+//! before the drop lands: the host sends it the name's checkpoints meanwhile
+//! ([`SentNotices::dropping`]; they do not settle the drop), so that its spec is never
+//! older than the current holders'.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::{ActorKey, Incarnation, Millis, NodeName};
 
@@ -57,6 +63,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct SentNotices {
     pending: BTreeMap<(NodeName, ActorKey), Pending>,
+    /// The holders with a drop pending, per name (an index of `pending`).
+    drops: BTreeMap<ActorKey, BTreeSet<NodeName>>,
     next_batch: u64,
     evicted: u64,
 }
@@ -77,6 +85,13 @@ impl SentNotices {
         batch: u64,
         at: Millis,
     ) {
+        self.remove(holder, key);
+        if matches!(notice, Notice::Drop { .. }) {
+            self.drops
+                .entry(key.clone())
+                .or_default()
+                .insert(holder.clone());
+        }
         self.pending
             .insert((holder.clone(), key.clone()), Pending { notice, batch, at });
         if self.pending.len() > MAX_PENDING_NOTICES {
@@ -89,26 +104,62 @@ impl SentNotices {
                 .collect();
             by_age.sort_unstable();
             let excess = self.pending.len() - MAX_PENDING_NOTICES * 15 / 16;
-            for (_, _, k) in by_age.into_iter().take(excess) {
-                self.pending.remove(&k);
+            for (_, _, (holder, key)) in by_age.into_iter().take(excess) {
+                self.remove(&holder, &key);
                 self.evicted += 1;
             }
         }
     }
 
-    /// A newer message about `key` (a spec or a checkpoint) went to `holder`: the pending
-    /// notice is settled.
+    /// Takes the notice pending for (`holder`, `key`) out, if any.
+    fn remove(&mut self, holder: &NodeName, key: &ActorKey) -> Option<Pending> {
+        let pending = self.pending.remove(&(holder.clone(), key.clone()))?;
+        if matches!(pending.notice, Notice::Drop { .. }) {
+            if let Some(holders) = self.drops.get_mut(key) {
+                holders.remove(holder);
+                if holders.is_empty() {
+                    self.drops.remove(key);
+                }
+            }
+        }
+        Some(pending)
+    }
+
+    /// A newer message about `key` (a spec) went to `holder`: the pending notice is
+    /// settled.
     pub fn supersede(&mut self, holder: &NodeName, key: &ActorKey) {
-        self.pending.remove(&(holder.clone(), key.clone()));
+        self.remove(holder, key);
+    }
+
+    /// A checkpoint of `key` went to `holder`: a pending rehost is settled (the holder
+    /// names the checkpoint's sender once it lands); a pending drop is not (the holder
+    /// keeps the spec until the drop lands, and takes checkpoints meanwhile).
+    pub fn supersede_rehost(&mut self, holder: &NodeName, key: &ActorKey) {
+        let pending = self.pending.get(&(holder.clone(), key.clone()));
+        if pending.is_some_and(|p| matches!(p.notice, Notice::Rehost { .. })) {
+            self.remove(holder, key);
+        }
+    }
+
+    /// The holders a drop of `key` is pending on: they keep its spec until it lands.
+    pub fn dropping(&self, key: &ActorKey) -> impl Iterator<Item = &NodeName> + '_ {
+        self.drops.get(key).into_iter().flatten()
     }
 
     /// `holder` applied `batch`: its notices still pending from that batch are settled.
     /// Returns how many.
     pub fn handle_taken(&mut self, holder: &NodeName, batch: u64) -> usize {
-        let before = self.pending.len();
-        self.pending
-            .retain(|(h, _), p| !(h == holder && p.batch == batch));
-        before - self.pending.len()
+        let taken: Vec<ActorKey> = self
+            .pending
+            .range((holder.clone(), ActorKey::from(""))..)
+            .take_while(|((h, _), _)| h == holder)
+            .filter(|(_, p)| p.batch == batch)
+            .map(|((_, k), _)| k.clone())
+            .collect();
+        for key in &taken {
+            self.remove(holder, key);
+        }
+        taken.len()
     }
 
     /// The notices unanswered since `resend_ms` before `now` whose holder `is_up`, taken
@@ -127,7 +178,7 @@ impl SentNotices {
             .collect();
         due.into_iter()
             .filter_map(|(h, k)| {
-                let p = self.pending.remove(&(h.clone(), k.clone()))?;
+                let p = self.remove(&h, &k)?;
                 Some((h, k, p.notice))
             })
             .collect()
@@ -213,6 +264,35 @@ mod tests {
         assert_eq!(s.handle_taken(&n("h"), b), 0);
         assert_eq!(s.len(), 1);
         s.supersede(&n("h"), &k("x"));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn the_holders_a_drop_is_pending_on_are_known_until_it_is_settled() {
+        let mut s = SentNotices::default();
+        let dropping = |s: &SentNotices| s.dropping(&k("x")).cloned().collect::<Vec<_>>();
+        let b = s.next_batch();
+        s.record(&n("h"), &k("x"), drop("a"), b, Millis(0));
+        s.record(&n("g"), &k("x"), drop("a"), b, Millis(0));
+        assert_eq!(dropping(&s), vec![n("g"), n("h")]);
+        // A checkpoint settles no drop; the answer does.
+        s.supersede_rehost(&n("h"), &k("x"));
+        assert_eq!(s.handle_taken(&n("h"), b), 1);
+        assert_eq!(dropping(&s), vec![n("g")]);
+        // Sent again, it is still pending; replaced by a rehost, it is not.
+        let due = s.take_due(Millis(100), 100, |_| true);
+        assert_eq!(due.len(), 1);
+        let b2 = s.next_batch();
+        s.record(&n("g"), &k("x"), drop("a"), b2, Millis(100));
+        assert_eq!(dropping(&s), vec![n("g")]);
+        let rehost = Notice::Rehost {
+            host: n("a"),
+            to: n("b"),
+            incarnation: Incarnation(1),
+        };
+        s.record(&n("g"), &k("x"), rehost, b2, Millis(100));
+        assert!(dropping(&s).is_empty());
+        s.supersede_rehost(&n("g"), &k("x"));
         assert!(s.is_empty());
     }
 

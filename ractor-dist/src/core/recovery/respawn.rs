@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::commands::{
     ConflictOutcome, Ctx, Here, RecoveryCommand, RecoveryEvent, RecoveryMsg, RespawnStart,
 };
-use super::engine::Recovery;
+use super::engine::{Hosted, Recovery};
 use super::meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers};
 use super::{
     decide_respawn, replica_set, resolve, CopyMeta, Offer, OfferContext, Resolution,
@@ -242,11 +242,52 @@ impl<S: Checkpoint> Recovery<S> {
                     forwards.entry(owner).or_default().push((key, offer));
                 }
                 RespawnDecision::Wait => self.respawns.handle_offer(key, offer, since),
-                RespawnDecision::Drop(why) => self.event(RecoveryEvent::OfferDropped { key, why }),
+                RespawnDecision::Drop(why) => {
+                    if octx.hosted {
+                        self.offered_here.insert(key.clone());
+                    }
+                    self.event(RecoveryEvent::OfferDropped { key, why });
+                }
             }
         }
         for (owner, offers) in forwards {
             self.send_offers(&owner, offers, ctx.now);
+        }
+    }
+
+    /// Sends the specs of the names a holder offered while they ran here (see
+    /// [`run_respawns`](Self::run_respawns)) to every holder of their replica sets again, at
+    /// once rather than once the view is quiet: the holder that offered one missed its
+    /// rehost (lost, and the former host that kept sending it is gone), took the former
+    /// host's loss for the name's, and dropped its spec (or kept one naming this node with
+    /// an old checkpoint); this node, still counting on it, would otherwise leave the name
+    /// without a spec anywhere until the view is quiet, and a crash of this node meanwhile
+    /// would lose the name. Names still arriving wait until they run; names no longer
+    /// hosted here are forgotten (their new host's holders are told by the handoff).
+    pub fn replicate_offered<P: Peers>(
+        &mut self,
+        names: &mut [Hosted<'_, S>],
+        ctx: Ctx<'_, P>,
+        hosted: impl Fn(&ActorKey) -> bool,
+    ) {
+        if ctx.leaving {
+            // Its names are handed off: their new hosts replicate them.
+            self.offered_here.clear();
+        }
+        if self.offered_here.is_empty() {
+            return;
+        }
+        let me = self.cfg.me.clone();
+        let mut due: Vec<Hosted<'_, S>> = Vec::new();
+        for (key, meta) in names.iter_mut() {
+            if self.offered_here.remove(*key) {
+                meta.holders.refresh(&me);
+                due.push((&**key, &mut **meta));
+            }
+        }
+        self.offered_here.retain(|k| hosted(k));
+        if !due.is_empty() {
+            self.replicate(&mut due, ctx);
         }
     }
 

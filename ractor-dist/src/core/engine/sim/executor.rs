@@ -258,6 +258,16 @@ impl Sim {
             Command::Event { event, .. } if self.trace => {
                 self.script.push(Step::Trace(format!("n{i}: {event:?}")));
             }
+            Command::Report(event) if self.trace => {
+                let text = format!("{event:?}");
+                if self
+                    .trace_key
+                    .as_ref()
+                    .is_none_or(|k| text.contains(&format!("ActorKey({k})")))
+                {
+                    self.script.push(Step::Trace(format!("n{i}: {text}")));
+                }
+            }
             Command::Flush(_)
             | Command::Dial(_)
             | Command::Event { .. }

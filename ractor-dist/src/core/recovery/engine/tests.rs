@@ -1004,6 +1004,78 @@ fn an_adopted_name_rehosts_its_former_holders_to_here_and_its_next_move_names_he
     );
 }
 
+/// Lossy simulation, seed 47: `x` moved from `a` to `h`; both rehosts to its holder `b`
+/// were lost (the checkpoint `h` sent next settled `h`'s, and `a` kept sending its own),
+/// then `a` crashed. `b`, its spec naming `a`, offered `x` to `h` and, outside `h`'s
+/// replica set, dropped its spec; `h` still counted on `b` and would replicate only once
+/// the view was quiet, so a crash of `h` meanwhile lost `x`. An offer for a name running
+/// here now sends its spec to its holders at once.
+#[test]
+fn a_name_offered_while_it_runs_here_is_replicated_again_at_once() {
+    let p = placement(&["h", "b", "c"]);
+    let peers = TestPeers::of(&["h", "b", "c"]);
+    let key = (0..50)
+        .map(|i| k(&format!("n{i}")))
+        .find(|key| {
+            p.owner_of(key) == Some(&n("h")) && replica_set(&p, key, &n("h"), 2) == vec![n("c")]
+        })
+        .expect("a name owned by h and kept on c");
+    let mut h = engine("h", 2, 1 << 20);
+    let mut m = meta("h", 2);
+    m.checkpoint = Some(70);
+    m.checkpoint_seq = 7;
+    m.holders = SpecHolders::inherit([(n("b"), n("a"))]);
+    h.handle_adopted(&key, &mut m.holders);
+    h.flush();
+    drain(&mut h);
+    let runs = |k: &ActorKey| *k == key;
+
+    h.handle_offers(
+        &n("b"),
+        vec![(key.clone(), offer("a", 2, 6, 0))],
+        true,
+        ctx(0, &p, &peers),
+        runs,
+    );
+    let mut names: Vec<Hosted<'_, u64>> = vec![(&key, &mut m)];
+    h.replicate_offered(&mut names, ctx(0, &p, &peers), runs);
+    let cmds = drain(&mut h);
+    assert!(
+        events(&cmds).contains(&RecoveryEvent::OfferDropped {
+            key: key.clone(),
+            why: "already running here"
+        }),
+        "{cmds:?}"
+    );
+    let specs: Vec<(NodeName, Spec<u64>)> = sends(&cmds)
+        .into_iter()
+        .filter_map(|(to, msg)| match msg {
+            RecoveryMsg::Replicate { specs } => Some((to, specs[0].1.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(specs.len(), 1, "{cmds:?}");
+    let (to, spec) = &specs[0];
+    assert_eq!(to, &n("c"));
+    assert_eq!(
+        (spec.host.clone(), spec.generation, spec.seq),
+        (n("h"), 2, 7)
+    );
+    // `b` drops whatever it kept once `c` confirmed.
+    assert_eq!(
+        m.holders.all(&n("h")),
+        vec![(n("c"), n("h")), (n("b"), n("h"))]
+    );
+    h.handle_spec_kept(&n("c"), &key, &mut m.holders);
+    h.flush();
+    assert!(sends(&drain(&mut h)).iter().any(|(to, msg)| *to == n("b")
+        && matches!(msg, RecoveryMsg::Unreplicate { keys, .. } if keys == &vec![(key.clone(), n("h"))])));
+    // Once done, nothing is sent again.
+    let mut names: Vec<Hosted<'_, u64>> = vec![(&key, &mut m)];
+    h.replicate_offered(&mut names, ctx(0, &p, &peers), runs);
+    assert!(sends(&drain(&mut h)).is_empty());
+}
+
 fn spec_on(host: &str) -> Spec<u64> {
     Spec {
         kind: "k".into(),
@@ -1060,11 +1132,13 @@ fn drops_and_rehosts_are_sent_again_until_the_holder_acknowledges_them() {
     );
 }
 
-/// A spec or a checkpoint sent after a drop settles it.
+/// A spec sent after a drop settles it; a checkpoint does not (the holder keeps the spec
+/// until the drop lands, and takes the checkpoints meanwhile, lossy simulation seed 82),
+/// but settles a rehost.
 #[test]
-fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
+fn a_spec_sent_after_a_drop_settles_it_and_checkpoints_reach_the_holder_meanwhile() {
     let mut a = engine("a", 2, 1_000);
-    let peers = TestPeers::of(&["a", "b"]);
+    let peers = TestPeers::of(&["a", "b", "c"]);
     let place = placement(&["a", "b"]);
     let mut holders = SpecHolders::default();
     holders.retarget(&n("a"), vec![(n("b"), Incarnation(1))]);
@@ -1072,15 +1146,20 @@ fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
     a.flush();
     drain(&mut a);
     assert_eq!(a.sent_notices().len(), 1);
+    // `b` is no holder any more, yet its drop is pending: it gets the checkpoint.
     let mut m = meta("a", 1);
-    m.holders = holders;
     a.handle_checkpointed(&k("x"), &mut m, 5, false);
-    drain(&mut a);
+    let out = sends(&drain(&mut a));
     assert!(
-        a.sent_notices().is_empty(),
-        "the checkpoint settles the drop"
+        matches!(&out[..], [(to, RecoveryMsg::Checkpoint { seq: 1, .. })] if *to == n("b")),
+        "{out:?}"
     );
-    a.unreplicate(&k("x"), &m.holders);
+    assert_eq!(a.sent_notices().len(), 1, "the checkpoint settles no drop");
+    a.handle_notices_taken(&n("b"), 1);
+    a.handle_checkpointed(&k("x"), &mut m, 6, false);
+    assert!(sends(&drain(&mut a)).is_empty(), "the drop landed");
+
+    a.unreplicate(&k("x"), &holders);
     a.flush();
     drain(&mut a);
     assert_eq!(a.sent_notices().len(), 1);
@@ -1091,6 +1170,18 @@ fn a_spec_or_checkpoint_sent_after_a_drop_settles_it() {
     a.replicate(&mut names, ctx(0, &place, &peers));
     drain(&mut a);
     assert!(a.sent_notices().is_empty(), "the spec settles the drop");
+
+    // A checkpoint settles a rehost.
+    a.rehost(&key, &m.holders, &n("c"), &peers);
+    a.flush();
+    drain(&mut a);
+    assert_eq!(a.sent_notices().len(), 1);
+    a.handle_checkpointed(&key, &mut m, 7, false);
+    drain(&mut a);
+    assert!(
+        a.sent_notices().is_empty(),
+        "the checkpoint settles the rehost"
+    );
 }
 
 /// Rehosts and drops from different senders come in no order: a rehost (or drop) that

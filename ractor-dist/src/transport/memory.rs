@@ -189,19 +189,9 @@ impl MemoryNetwork {
                 })
                 .collect()
         };
-        let mut relays = HashMap::new();
-        for (end, target) in targets {
-            let args = (target, self.clone(), key.clone());
-            match Actor::spawn(None, Relay, args).await {
-                Ok((relay, _)) => {
-                    relays.insert(end, relay);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "in-memory relay did not start");
-                    return false;
-                }
-            }
-        }
+        let Some(relays) = spawn_relays(self, &key, targets).await else {
+            return false;
+        };
         let mut net = self.lock();
         let Some(link) = net.links.get_mut(&key) else {
             for relay in relays.values() {
@@ -306,19 +296,9 @@ impl Transport for MemoryTransport {
                 .iter()
                 .map(|(end, t)| (end.clone(), t.get_id()))
                 .collect();
-            let mut relays = HashMap::new();
-            for (end, target) in targets {
-                let args = (target, net.clone(), key.clone());
-                match Actor::spawn(None, Relay, args).await {
-                    Ok((relay, _)) => {
-                        relays.insert(end, relay);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "in-memory relay did not start");
-                        return;
-                    }
-                }
-            }
+            let Some(relays) = spawn_relays(&net, &key, targets).await else {
+                return;
+            };
             let mut n = net.lock();
             // Both ends still run the supervisors the relays deliver to (not a restarted
             // node of the same name).
@@ -347,6 +327,32 @@ impl Transport for MemoryTransport {
     fn stop(&self) {
         self.net.remove(&self.me);
     }
+}
+
+/// One relay per end of the link `key`, delivering to that end's supervisor; `None` (and
+/// a warning) if one did not start.
+async fn spawn_relays(
+    net: &MemoryNetwork,
+    key: &(NodeName, NodeName),
+    targets: impl IntoIterator<Item = (NodeName, ActorRef<SupervisorMsg>)>,
+) -> Option<HashMap<NodeName, ActorRef<SupervisorMsg>>> {
+    let mut relays = HashMap::new();
+    for (end, target) in targets {
+        let args = (target, net.clone(), key.clone());
+        match Actor::spawn(None, Relay, args).await {
+            Ok((relay, _)) => {
+                relays.insert(end, relay);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "in-memory relay did not start");
+                for relay in relays.values() {
+                    relay.stop(None);
+                }
+                return None;
+            }
+        }
+    }
+    Some(relays)
 }
 
 fn peer_of(key: &(NodeName, NodeName), me: &NodeName) -> NodeName {

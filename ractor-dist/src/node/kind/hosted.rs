@@ -111,11 +111,12 @@ impl<A: DistActor> Hosted<A> {
     /// Counts a handled message and checkpoints, or asks for a `CheckpointDue`, as the
     /// clock says.
     fn after_message(&self, myself: &ActorRef<Local<A::Msg>>, state: &mut A::State) {
-        let policy = self.policy.get();
-        if policy.is_off() {
-            // (the clock would answer `Due::No`: no lock, no clock read on the hot path)
+        if self.policy.is_off() {
+            // (the clock would answer `Due::No`: no lock, no clock read, not even a load of
+            // the policy on the hot path)
             return;
         }
+        let policy = self.policy.get();
         let mut clock = self.clock();
         match clock.handle_message(&policy, now()) {
             Due::No => {}

@@ -43,12 +43,7 @@ impl DistActor for SlowRestore {
         msg: SlowMsg,
         n: &mut i64,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SlowMsg::Add(d) => *n += d,
-            SlowMsg::Get(r) => {
-                let _ = r.send(*n);
-            }
-        }
+        apply(msg, n);
         Ok(())
     }
 
@@ -64,6 +59,16 @@ impl DistActor for SlowRestore {
     ) -> Result<i64, ActorProcessingErr> {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+/// What the three kinds here do with a message: add, or answer the value.
+fn apply(msg: SlowMsg, n: &mut i64) {
+    match msg {
+        SlowMsg::Add(d) => *n += d,
+        SlowMsg::Get(r) => {
+            let _ = r.send(*n);
+        }
     }
 }
 
@@ -94,12 +99,7 @@ impl DistActor for SlowSnapshot {
         msg: SlowMsg,
         n: &mut i64,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SlowMsg::Add(d) => *n += d,
-            SlowMsg::Get(r) => {
-                let _ = r.send(*n);
-            }
-        }
+        apply(msg, n);
         Ok(())
     }
 
@@ -145,12 +145,7 @@ impl DistActor for HangOnes {
         msg: SlowMsg,
         n: &mut i64,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SlowMsg::Add(d) => *n += d,
-            SlowMsg::Get(r) => {
-                let _ = r.send(*n);
-            }
-        }
+        apply(msg, n);
         Ok(())
     }
 

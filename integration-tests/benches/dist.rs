@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p integration-tests --bench dist            # everything
 //! cargo bench -p integration-tests --bench dist -- pure    # B7, B8 only (no sockets)
+//! cargo bench -p integration-tests --bench dist -- remote  # B3, B4, B6 cold only
 //! ```
 //!
 //! Every figure is a ratio against a baseline measured in the same run, alternating
@@ -507,6 +508,18 @@ async fn remote_benches(
     }
     let raw: ActorRef<SinkMsg> = raw.ok_or_else(|| anyhow!("raw sink not visible"))?.into();
 
+    // `B3_PROFILE=N`: only ractor-dist's 64 B casts, N rounds (for a profiler).
+    if let Some(rounds) = std::env::var("B3_PROFILE").ok().and_then(|v| v.parse().ok()) {
+        for _ in 0..rounds {
+            let before = dist.call(SinkMsg::Count, Duration::from_secs(60)).await?;
+            for _ in 0..100_000 {
+                dist.cast(SinkMsg::Data(payload(64)))?;
+            }
+            let after = dist.call(SinkMsg::Count, Duration::from_secs(60)).await?;
+            assert_eq!(after - before, 100_000, "DistRef casts lost");
+        }
+        return Ok(());
+    }
     for (size, n) in [(64usize, 100_000u64), (1024, 50_000)] {
         let (mut base, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
@@ -605,12 +618,15 @@ fn main() -> Result<()> {
         return rt.block_on(server(port, client_port));
     }
     let only_pure = args.iter().any(|a| a == "pure");
+    let only_remote = args.iter().any(|a| a == "remote");
     let mut report = Report { rows: Vec::new() };
     println!(
         "ractor-dist benchmarks ({ROUNDS} rounds, medians; ratios against same-run baselines)"
     );
-    b7(&mut report);
-    b8(&mut report);
+    if !only_remote {
+        b7(&mut report);
+        b8(&mut report);
+    }
     if !only_pure {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -628,7 +644,9 @@ fn main() -> Result<()> {
             config.cookie = "bench".into();
             config.seeds = vec![format!("127.0.0.1:{}", ports[1])];
             let node = DistNode::start(config, kinds()).await?;
-            local_benches(&mut report, &node).await?;
+            if !only_remote {
+                local_benches(&mut report, &node).await?;
+            }
             let exe = std::env::current_exe()?;
             let mut child = Command::new(exe)
                 .args(["--server", &ports[1].to_string(), &ports[0].to_string()])

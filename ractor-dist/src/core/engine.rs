@@ -23,7 +23,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub use children::{Child, ChildId, KindInfo, Outgoing};
 pub(crate) use dispatch::on_demand_parts;
@@ -127,8 +127,9 @@ pub struct Engine {
     pub(crate) recovery: Recovery<Snapshot>,
     /// The actors of this node (until they exited).
     pub(crate) children: BTreeMap<ChildId, Child>,
-    /// The actor that serves each name here.
-    pub(crate) child_ids: BTreeMap<ActorKey, ChildId>,
+    /// The actor that serves each name here (looked up for every cast delivered; never
+    /// iterated, so its order cannot make a run differ).
+    pub(crate) child_ids: HashMap<ActorKey, ChildId>,
     /// Actors drained for a handoff, until their target acknowledges them.
     pub(crate) outgoing: BTreeMap<ActorKey, Outgoing>,
     /// The kinds of names that moved away (local messages for them are serialized with it).
@@ -230,7 +231,7 @@ impl Engine {
             inbound: Inbound::new(InboundLimits::default()),
             recovery,
             children: BTreeMap::new(),
-            child_ids: BTreeMap::new(),
+            child_ids: HashMap::new(),
             outgoing: BTreeMap::new(),
             moved_kinds: BTreeMap::new(),
             casts_late: 0,
@@ -413,7 +414,7 @@ impl Engine {
     /// for the recovery engine (split borrows: the engine's other fields stay usable).
     pub(crate) fn running<'a>(
         children: &'a mut BTreeMap<ChildId, Child>,
-        child_ids: &BTreeMap<ActorKey, ChildId>,
+        child_ids: &HashMap<ActorKey, ChildId>,
         only: Option<&[ActorKey]>,
     ) -> Vec<Hosted<'a, Snapshot>> {
         if let Some([key]) = only {

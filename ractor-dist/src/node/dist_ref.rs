@@ -25,7 +25,7 @@ use crate::core::routing::MAX_REDIRECTS;
 use crate::core::wire::CastItem;
 use crate::core::{ActorKey, Context, Decision, NodeName};
 use crate::node::kind::Local;
-use crate::node::shared::NodeShared;
+use crate::node::shared::{NodeShared, Unqueued};
 use crate::node::supervisor::{Gateway, SupervisorMsg};
 use crate::node::telemetry;
 
@@ -59,7 +59,8 @@ static UNRESOLVED: std::sync::LazyLock<Arc<Route>> =
 
 enum Fast<M> {
     Done,
-    Remote(M, NodeName, Gateway, u64),
+    /// The cached route is a remote one ([`Route::Remote`]).
+    Remote(M, Arc<Route>),
     Slow(M),
 }
 
@@ -221,11 +222,19 @@ impl<M: Message> DistRef<M> {
     pub fn cast(&self, message: M) -> Result<(), SendError<M>> {
         match self.try_fast(message)? {
             Fast::Done => Ok(()),
-            Fast::Remote(message, host, peer, generation) => {
+            Fast::Remote(message, route) => {
+                let Route::Remote {
+                    host,
+                    peer,
+                    generation,
+                } = &*route
+                else {
+                    return self.send_slow(message);
+                };
                 // Timed (sampled) on the remote path only: on the local one a clock read
                 // would cost a noticeable share of the throughput.
                 let started = telemetry::sample_cast().then(std::time::Instant::now);
-                let sent = match self.cast_remote(message, host, peer, generation)? {
+                let sent = match self.cast_remote(message, host, peer, *generation)? {
                     None => Ok(()),
                     Some(message) => self.send_slow(message),
                 };
@@ -275,16 +284,9 @@ impl<M: Message> DistRef<M> {
                 Ok(()) => Ok(Fast::Done),
                 Err(e) => Ok(Fast::Slow(self.refused_locally(e)?)),
             },
-            Route::Remote {
-                generation: g,
-                host,
-                peer,
-            } if *g == generation => Ok(Fast::Remote(
-                message,
-                host.clone(),
-                peer.clone(),
-                generation,
-            )),
+            Route::Remote { generation: g, .. } if *g == generation => {
+                Ok(Fast::Remote(message, arc_swap::Guard::into_inner(route)))
+            }
             _ => Ok(Fast::Slow(message)),
         }
     }
@@ -307,7 +309,7 @@ impl<M: Message> DistRef<M> {
                     host,
                     peer,
                     generation,
-                } => match self.cast_remote(message, host, peer, generation)? {
+                } => match self.cast_remote(message, &host, &peer, generation)? {
                     None => return Ok(()),
                     Some(m) => message = m,
                 },
@@ -383,8 +385,8 @@ impl<M: Message> DistRef<M> {
     fn cast_remote(
         &self,
         message: M,
-        host: NodeName,
-        peer: Gateway,
+        host: &NodeName,
+        peer: &Gateway,
         generation: u64,
     ) -> Result<Option<M>, SendError<M>> {
         if !M::serializable() {
@@ -405,20 +407,21 @@ impl<M: Message> DistRef<M> {
                     args,
                     stamp: None,
                 };
-                let queued = node.enqueue_cast(&host, &peer, item.clone(), generation);
-                if let Ok(true) = queued {
-                    return Ok(None);
-                }
+                let (error, item) = match node.enqueue_cast(host, peer, item, generation) {
+                    Ok(()) => return Ok(None),
+                    Err(Unqueued::Stale(item)) => (None, item),
+                    Err(Unqueued::Refused(error, item)) => (Some(error), item),
+                };
                 self.invalidate();
                 let again = M::deserialize(SerializedMessage::Cast {
                     variant: item.variant,
                     args: item.args,
                     metadata: None,
                 });
-                match (queued, again) {
-                    (Err(e), again) => Err(SendError::new(e, again.ok())),
-                    (Ok(_), Ok(again)) => Ok(Some(again)),
-                    (Ok(_), Err(_)) => Err(Self::lost(
+                match (error, again) {
+                    (Some(e), again) => Err(SendError::new(e, again.ok())),
+                    (None, Ok(again)) => Ok(Some(again)),
+                    (None, Err(_)) => Err(Self::lost(
                         self.bad_message("the message failed to re-decode"),
                     )),
                 }

@@ -24,6 +24,7 @@ use crate::node::supervisor::{Gateway, SupervisorMsg, Token};
 use crate::transport::security::SecurityCounters;
 
 mod outbox;
+pub(crate) use outbox::Unqueued;
 
 /// The membership view a node routes by: the routing snapshot of the core and the
 /// supervisors of the members this node is connected to. Published as a whole, atomically.
@@ -149,10 +150,8 @@ pub(crate) struct NodeShared {
     pub(crate) fenced: std::sync::atomic::AtomicBool,
     /// A graceful leave began (`DistNode::leave`).
     pub(crate) leaving: std::sync::atomic::AtomicBool,
-    /// Remote casts being batched, per destination node.
-    outboxes: Mutex<HashMap<NodeName, outbox::Outbox>>,
-    /// Numbers remote casts per name (taken under the `outboxes` lock; `core::order`).
-    stamper: Mutex<Stamper>,
+    /// Remote casts being batched, per destination node, and the numbering of this node's casts per name (`core::order`).
+    outboxes: Mutex<outbox::Outboxes>,
     /// Messages sent to the supervisor by local handles and not handled yet, and the full
     /// hold queues as the supervisor last published them (see [`LocalAdmission`]).
     local_admission: Mutex<LocalAdmission>,
@@ -214,8 +213,7 @@ impl NodeShared {
             replica_specs: AtomicU64::new(0),
             fenced: std::sync::atomic::AtomicBool::new(false),
             leaving: std::sync::atomic::AtomicBool::new(false),
-            outboxes: Mutex::new(HashMap::new()),
-            stamper: Mutex::new(stamper),
+            outboxes: Mutex::new(outbox::Outboxes::new(stamper)),
             local_admission: Mutex::default(),
             replicas,
             events: tokio::sync::broadcast::channel(1024).0,
@@ -290,12 +288,13 @@ impl NodeShared {
     /// routed by the old view can follow) flushes every outbox and sends `marker` to every
     /// peer supervisor of the new view.
     pub(crate) fn adopt_view(&self, view: View, marker: &FrameBody) {
-        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox::Outboxes { boxes, stamper } = &mut *guard;
         let supervisors = view.supervisors.clone();
         self.set_view(view);
         for (host, outbox) in boxes.iter_mut() {
             if let Some(gw) = outbox.peer.clone() {
-                let _ = self.flush_locked(host, &gw, outbox);
+                let _ = self.flush_locked(host, &gw, outbox, stamper);
             }
         }
         let frame = wire::encode(&Frame {

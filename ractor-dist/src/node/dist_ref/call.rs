@@ -144,10 +144,18 @@ impl<M: Message> DistRef<M> {
     ) -> Result<(), DistError> {
         let message = match self.try_fast(message)? {
             Fast::Done => return Ok(()),
-            Fast::Remote(message, host, peer, generation) => {
-                return self
-                    .call_remote(message, host, peer, generation, timeout)
-                    .await
+            Fast::Remote(message, route) => {
+                if let Route::Remote {
+                    host,
+                    peer,
+                    generation,
+                } = &*route
+                {
+                    return self
+                        .call_remote(message, host, peer, *generation, timeout)
+                        .await;
+                }
+                message
             }
             Fast::Slow(message) => message,
         };
@@ -167,7 +175,7 @@ impl<M: Message> DistRef<M> {
                     generation,
                 } => {
                     return self
-                        .call_remote(message, host, peer, generation, timeout)
+                        .call_remote(message, &host, &peer, generation, timeout)
                         .await;
                 }
                 Route::Supervisor => return Ok(self.via_supervisor(message, Some(refused))?),
@@ -180,8 +188,8 @@ impl<M: Message> DistRef<M> {
     async fn call_remote(
         &self,
         message: M,
-        host: NodeName,
-        peer: Gateway,
+        host: &NodeName,
+        peer: &Gateway,
         generation: u64,
         timeout: Duration,
     ) -> Result<(), DistError> {

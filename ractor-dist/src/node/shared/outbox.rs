@@ -4,11 +4,38 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use super::NodeShared;
 use crate::core::error::DistError;
+use crate::core::order::Stamper;
 use crate::core::wire::{self, CastItem, Frame, FrameBody};
 use crate::core::{ActorKey, NodeName};
 use crate::node::supervisor::{Gateway, SupervisorMsg};
+
+/// Every peer's outbox and the numbering of this node's casts, under one lock: a cast is
+/// numbered and queued in one step, so numbers leave in order.
+pub(crate) struct Outboxes {
+    pub(super) boxes: HashMap<NodeName, Outbox>,
+    pub(super) stamper: Stamper,
+}
+
+impl Outboxes {
+    pub(super) fn new(stamper: Stamper) -> Self {
+        Self {
+            boxes: HashMap::new(),
+            stamper,
+        }
+    }
+}
+
+/// A cast [`NodeShared::enqueue_cast`] did not queue, handed back.
+pub(crate) enum Unqueued {
+    /// The view changed since its route was computed: route it again.
+    Stale(CastItem),
+    /// It cannot be sent (too large).
+    Refused(DistError, CastItem),
+}
 
 /// Casts waiting to be sent to one peer as a single batch frame.
 #[derive(Default)]
@@ -29,41 +56,50 @@ const FLUSH_BYTES: usize = 256 * 1024;
 impl NodeShared {
     /// Queues a cast for `host`; casts to one host leave in order, batched into one frame
     /// per flush. Requests to `host` flush first, so a cast followed by a call stays ordered.
-    /// Returns `Ok(false)` (nothing queued) when the view changed since `generation`, the
-    /// one the route was computed under: the caller must route again.
+    /// Hands the cast back ([`Unqueued::Stale`]) when the view changed since `generation`,
+    /// the one the route was computed under: the caller must route again.
     pub(crate) fn enqueue_cast(
         self: &Arc<Self>,
         host: &NodeName,
         peer: &Gateway,
-        item: CastItem,
+        mut item: CastItem,
         generation: u64,
-    ) -> Result<bool, DistError> {
+    ) -> Result<(), Unqueued> {
         // Item framing (lengths) and its stamp: 24 + 17 bytes encoded.
         let size = item.args.len() + item.variant.len() + item.key.as_str().len() + 48;
         if size > self.config.max_frame_bytes {
-            return Err(DistError::TooLarge {
+            let error = DistError::TooLarge {
                 size,
                 limit: self.config.max_frame_bytes,
-            });
+            };
+            return Err(Unqueued::Refused(error, item));
         }
-        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
-            return Ok(false);
+            return Err(Unqueued::Stale(item));
         }
-        let outbox = boxes.entry(host.clone()).or_default();
+        let Outboxes { boxes, stamper } = &mut *guard;
+        // The hot path: the peer's outbox exists (no clone of its name).
+        let outbox = match boxes.get_mut(host) {
+            Some(outbox) => outbox,
+            None => boxes.entry(host.clone()).or_default(),
+        };
         // A handle that cached a gateway whose session closed since: the newer one.
-        let peer = &self.live_peer(host, outbox, peer);
-        outbox.peer = Some(peer.clone());
-        if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
-            self.flush_locked(host, peer, outbox)?;
+        let dead = outbox.dead.is_some_and(|dead| dead == peer.id());
+        let peer = if dead {
+            &self.live_peer(host, outbox, peer)
+        } else {
+            peer
+        };
+        if outbox.peer.as_ref().is_none_or(|p| p.id() != peer.id()) {
+            outbox.peer = Some(peer.clone());
         }
-        let mut item = item;
-        item.stamp = Some(
-            self.stamper
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .stamp(&item.key),
-        );
+        if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
+            if let Err(error) = self.flush_locked(host, peer, outbox, stamper) {
+                return Err(Unqueued::Refused(error, item));
+            }
+        }
+        item.stamp = Some(stamper.stamp(&item.key));
         outbox.items.push(item);
         outbox.bytes += size;
         if !outbox.scheduled {
@@ -75,12 +111,13 @@ impl NodeShared {
                 this.flush(&host, &peer, true);
             });
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Sends whatever is queued for `host` now.
     pub(crate) fn flush(&self, host: &NodeName, peer: &Gateway, from_task: bool) {
-        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let Outboxes { boxes, stamper } = &mut *guard;
         if let Some(outbox) = boxes.get_mut(host) {
             if from_task {
                 outbox.scheduled = false;
@@ -93,7 +130,7 @@ impl NodeShared {
                 _ => peer.clone(),
             };
             let peer = self.live_peer(host, outbox, &peer);
-            let _ = self.flush_locked(host, &peer, outbox);
+            let _ = self.flush_locked(host, &peer, outbox, stamper);
         }
     }
 
@@ -114,6 +151,7 @@ impl NodeShared {
         host: &NodeName,
         peer: &Gateway,
         outbox: &mut Outbox,
+        stamper: &mut Stamper,
     ) -> Result<(), DistError> {
         if outbox.items.is_empty() {
             return Ok(());
@@ -126,15 +164,15 @@ impl NodeShared {
             incarnation: self.incarnation,
             body: FrameBody::Casts(items),
         };
-        let bytes = wire::encode(&frame);
-        if peer.frame(bytes.clone()).is_ok() {
+        if peer.frame(wire::encode(&frame)).is_ok() {
             return Ok(());
         }
         // The session closed under them. Over the view's newer session to the same peer
-        // if there is one (a session replaced by a simultaneous dial).
+        // if there is one (a session replaced by a simultaneous dial), encoded again (no
+        // copy of every batch is kept for this rare case).
         outbox.dead = Some(peer.id());
         let newer = self.live_peer(host, outbox, peer);
-        if newer.id() != peer.id() && newer.frame(bytes).is_ok() {
+        if newer.id() != peer.id() && newer.frame(wire::encode(&frame)).is_ok() {
             outbox.peer = Some(newer);
             return Ok(());
         }
@@ -146,7 +184,7 @@ impl NodeShared {
         // them until the sessions or the view change. They keep their numbers.
         let Some(supervisor) = self.supervisor.get() else {
             let keys: Vec<ActorKey> = items.into_iter().map(|i| i.key).collect();
-            return self.unsendable(host, &keys);
+            return self.unsendable(host, &keys, stamper);
         };
         let keys: Vec<ActorKey> = items.iter().map(|i| i.key.clone()).collect();
         match supervisor.cast(SupervisorMsg::Unsent(items)) {
@@ -154,19 +192,25 @@ impl NodeShared {
                 tracing::debug!(peer = %host, casts = count, "session closed; batched casts routed again");
                 Ok(())
             }
-            Err(_) => self.unsendable(host, &keys),
+            Err(_) => self.unsendable(host, &keys, stamper),
         }
     }
 
     /// Casts to `keys` that neither their peer nor this node's supervisor took: dropped,
     /// counted.
-    fn unsendable(&self, host: &NodeName, keys: &[ActorKey]) -> Result<(), DistError> {
+    fn unsendable(
+        &self,
+        host: &NodeName,
+        keys: &[ActorKey],
+        stamper: &mut Stamper,
+    ) -> Result<(), DistError> {
         let count = keys.len() as u64;
         self.counters
             .dropped_casts
             .fetch_add(count, Ordering::Relaxed);
+        // Their numbers never arrive: the next casts to them start new streams.
         for key in keys {
-            self.retire_stream(key);
+            stamper.retire(key);
         }
         tracing::warn!(peer = %host, casts = count, "peer unreachable; batched casts dropped");
         Err(DistError::Unreachable(host.clone()))
@@ -175,9 +219,10 @@ impl NodeShared {
     /// A numbered cast of this node to `key` was dropped before it left: its number never
     /// arrives, so the next cast starts a new stream (nothing waits for the lost one).
     pub(crate) fn retire_stream(&self, key: &ActorKey) {
-        self.stamper
+        self.outboxes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .stamper
             .retire(key);
     }
 }

@@ -167,6 +167,7 @@ impl SupervisorState {
 
     /// Carries out the core's decisions about the held messages of `key`.
     pub(super) fn release(&mut self, key: &ActorKey, releases: Vec<Release>) {
+        let now = self.now();
         for release in releases {
             match release {
                 Release::Deliver(id) => {
@@ -176,7 +177,7 @@ impl SupervisorState {
                     match self.shared.hosted(key) {
                         Some(entry) => {
                             let me = self.engine.me.clone();
-                            self.deliver_ordered(key, &me, &entry, payload)
+                            self.deliver_ordered(key, &me, &entry, payload, now)
                         }
                         None => self.answer_gone(key, payload),
                     }
@@ -244,7 +245,7 @@ impl SupervisorState {
             };
             match payload {
                 cast @ Payload::Cast { .. } => {
-                    self.deliver_cast_admitted(&held.from, held.key, cast, waited)
+                    self.deliver_cast_admitted(&held.from, held.key, cast, waited, now)
                 }
                 Payload::Request { request, reply } => {
                     self.dispatch_request_admitted(held.from, request, reply, waited)
@@ -388,7 +389,6 @@ impl SupervisorState {
         });
     }
 
-    /// Delivers one held message to `key`'s actor here.
     /// Delivers `payload` to the actor of `key` here; a stamped cast in its sender's order
     /// (it may wait for an earlier one, or come too late: see `core::order`), then the
     /// casts that waited for it.
@@ -398,6 +398,7 @@ impl SupervisorState {
         from: &NodeName,
         entry: &HostedEntry,
         payload: Payload,
+        now: Millis,
     ) {
         let mut next = Some(payload);
         let mut released = false;
@@ -406,7 +407,6 @@ impl SupervisorState {
                 Payload::Cast { stamp, .. } => stamp.as_ref(),
                 _ => None,
             };
-            let now = self.now();
             match self.engine.sequence(key, from, stamp, now) {
                 Sequenced::Deliver(then) => {
                     self.deliver_here(key, &entry.cell, &entry.kind, payload);

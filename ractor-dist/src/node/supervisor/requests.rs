@@ -13,7 +13,7 @@ use crate::core::tokens::PendingHello;
 use crate::core::wire::{
     self, CastItem, Frame, FrameBody, RemoteError, Req, Request, Response, WireError,
 };
-use crate::core::{ActorKey, Context, Decision, NodeName};
+use crate::core::{ActorKey, Context, Decision, Millis, NodeName};
 use crate::node::shared::{Counters, EntryState};
 
 impl SupervisorState {
@@ -108,11 +108,15 @@ impl SupervisorState {
                 args,
                 hops,
                 stamp,
-            }) => self.deliver_cast(&from, key, Payload::cast(variant, args, hops, stamp)),
+            }) => {
+                let cast = Payload::cast(variant, args, hops, stamp);
+                self.deliver_cast(&from, key, cast, now)
+            }
+            // One clock read per batch: its casts arrived together.
             Some(FrameBody::Casts(items)) => {
                 for item in items {
                     let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
-                    self.deliver_cast(&from, item.key, cast);
+                    self.deliver_cast(&from, item.key, cast, now);
                 }
             }
             Some(FrameBody::Replica(msg)) => {
@@ -127,15 +131,22 @@ impl SupervisorState {
     /// is still that session. Their numbers are kept, so the host delivers them in order.
     pub(super) fn unsent(&mut self, items: Vec<CastItem>) {
         let me = self.shared.me.clone();
+        let now = self.now();
         for item in items {
             let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
-            self.deliver_cast(&me, item.key, cast);
+            self.deliver_cast(&me, item.key, cast, now);
         }
     }
 
-    pub(super) fn deliver_cast(&mut self, from: &NodeName, key: ActorKey, cast: Payload) {
-        let waited = Waited::new(self.now());
-        self.deliver_cast_admitted(from, key, cast, waited)
+    /// A cast for `key` from `from`, received `now`.
+    pub(super) fn deliver_cast(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        cast: Payload,
+        now: Millis,
+    ) {
+        self.deliver_cast_admitted(from, key, cast, Waited::new(now), now)
     }
 
     /// As `deliver_cast`, for a cast (a [`Payload::Cast`]) that may have been parked
@@ -146,6 +157,7 @@ impl SupervisorState {
         key: ActorKey,
         cast: Payload,
         waited: Waited,
+        now: Millis,
     ) {
         // One look at the hosted table per cast (this is the hot path of remote casts).
         let entry = self.shared.hosted(&key);
@@ -167,7 +179,7 @@ impl SupervisorState {
             Dispatch::Park => self.hold_parked(&key, from, cast, waited.since),
             Dispatch::Deliver => {
                 if let Some(entry) = entry {
-                    self.deliver_ordered(&key, from, &entry, cast);
+                    self.deliver_ordered(&key, from, &entry, cast, now);
                 }
             }
             Dispatch::Forward {

@@ -341,6 +341,19 @@ async fn local_benches(report: &mut Report, node: &DistNode) -> Result<()> {
     let (plain, _) = Actor::spawn(None, LocalCounter, ()).await?;
     let dist = node.spawn::<DistCounter>("b1-counter", ()).await?;
     let n = 300_000u64;
+    // `B1_PROFILE=N`: only ractor-dist's local casts, N rounds (for a profiler).
+    if let Some(rounds) = std::env::var("B1_PROFILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        for _ in 0..rounds {
+            for _ in 0..n {
+                dist.cast(CountMsg::Add(1))?;
+            }
+            dist.call(CountMsg::Get, T).await?;
+        }
+        return Ok(());
+    }
     let (mut base, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let t = Instant::now();
@@ -509,7 +522,10 @@ async fn remote_benches(
     let raw: ActorRef<SinkMsg> = raw.ok_or_else(|| anyhow!("raw sink not visible"))?.into();
 
     // `B3_PROFILE=N`: only ractor-dist's 64 B casts, N rounds (for a profiler).
-    if let Some(rounds) = std::env::var("B3_PROFILE").ok().and_then(|v| v.parse().ok()) {
+    if let Some(rounds) = std::env::var("B3_PROFILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         for _ in 0..rounds {
             let before = dist.call(SinkMsg::Count, Duration::from_secs(60)).await?;
             for _ in 0..100_000 {
@@ -646,6 +662,9 @@ fn main() -> Result<()> {
             let node = DistNode::start(config, kinds()).await?;
             if !only_remote {
                 local_benches(&mut report, &node).await?;
+                if std::env::var_os("B1_PROFILE").is_some() {
+                    return node.shutdown().await.map_err(Into::into);
+                }
             }
             let exe = std::env::current_exe()?;
             let mut child = Command::new(exe)

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub use children::{Child, ChildId, KindInfo, Outgoing};
 pub(crate) use dispatch::on_demand_parts;
-pub(crate) use dispatch::{lookup_answer, not_here, Asks, Dispatch};
+pub(crate) use dispatch::{lookup_answer, not_here, Asks, Dispatch, Unsent};
 pub(crate) use flow::Command;
 pub(crate) use frames::{Arriving, Note};
 pub use lifecycle::Exit;

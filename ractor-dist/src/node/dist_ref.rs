@@ -410,7 +410,7 @@ impl<M: Message> DistRef<M> {
                 let (error, item) = match node.enqueue_cast(host, peer, item, generation) {
                     Ok(()) => return Ok(None),
                     Err(Unqueued::Stale(item)) => (None, item),
-                    Err(Unqueued::Refused(error, item)) => (Some(error), item),
+                    Err(Unqueued::Refused(error, item)) => (Some(*error), item),
                 };
                 self.invalidate();
                 let again = M::deserialize(SerializedMessage::Cast {

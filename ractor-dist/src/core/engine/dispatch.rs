@@ -5,6 +5,19 @@ use super::Engine;
 use crate::core::wire::{RemoteError, Request, Response};
 use crate::core::{ActorKey, Admission, Context, Decision, NodeName, Residence};
 
+/// What becomes of a cast its next hop's session did not take ([`Engine::dispatch_unsent`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// Park it until the sessions or the view change.
+    Park,
+    /// Drop it (counted); `retire_stream`: this node's next cast to the name starts a new
+    /// stream ([`crate::core::order::Stamper::retire`]).
+    Drop {
+        why: &'static str,
+        retire_stream: bool,
+    },
+}
+
 /// What to do with one message (see [`Engine::dispatch_cast`] and its siblings).
 #[derive(Debug)]
 pub(crate) enum Dispatch {
@@ -123,15 +136,21 @@ impl Engine {
         }
     }
 
-    /// A cast could not be handed to its next hop's session (the session closed, replaced
-    /// by a simultaneous dial or lost with the peer, and the view has not caught up): it is
-    /// parked until the sessions or the view change and dispatched again then, unless it
-    /// already waited its whole park deadline (`expired`).
-    pub(crate) fn dispatch_unsent(&self, expired: bool) -> Dispatch {
-        if expired {
-            Dispatch::Drop("next hop unreachable")
-        } else {
-            Dispatch::Park
+    /// A cast from `from` (`stamped`: numbered, see [`crate::core::order`]) could not be
+    /// handed to its next hop's session (the session closed, replaced by a simultaneous dial
+    /// or lost with the peer, and the view has not caught up): it is parked until the
+    /// sessions or the view change and dispatched again then, unless it already waited its
+    /// whole park deadline (`expired`).
+    pub(crate) fn dispatch_unsent(&self, from: &NodeName, stamped: bool, expired: bool) -> Unsent {
+        if !expired {
+            return Unsent::Park;
+        }
+        Unsent::Drop {
+            why: "next hop unreachable",
+            // This node's own numbered cast never arrives: its host must not wait for
+            // the number (a relayed cast's origin learns nothing; its host gives the gap
+            // up after `Timing::gap_ms`).
+            retire_stream: stamped && *from == self.me,
         }
     }
 

@@ -125,11 +125,19 @@ fn a_senders_next_message_parks_behind_its_parked_one_even_while_the_name_moves_
 /// a new session (a session replaced by ractor_cluster's election between two dials).
 #[test]
 fn a_cast_its_session_dropped_parks_and_a_new_session_releases_it() {
-    use super::dispatch::Dispatch;
+    use super::dispatch::Unsent;
     let mut e = engine("a");
-    assert!(matches!(e.dispatch_unsent(false), Dispatch::Park));
-    assert!(matches!(e.dispatch_unsent(true), Dispatch::Drop(_)));
-    let b = NodeName::new("b");
+    let (a, b) = (e.me().clone(), NodeName::new("b"));
+    assert_eq!(e.dispatch_unsent(&a, true, false), Unsent::Park);
+    // Dropped once it waited its whole deadline; a numbered cast of this node retires its
+    // stream (its host must not wait for the lost number), a relayed one does not.
+    let dropped = |retire_stream| Unsent::Drop {
+        why: "next hop unreachable",
+        retire_stream,
+    };
+    assert_eq!(e.dispatch_unsent(&a, true, true), dropped(true));
+    assert_eq!(e.dispatch_unsent(&a, false, true), dropped(false));
+    assert_eq!(e.dispatch_unsent(&b, true, true), dropped(false));
     let released = |e: &mut Engine| {
         std::iter::from_fn(|| e.poll_command()).any(|c| {
             matches!(

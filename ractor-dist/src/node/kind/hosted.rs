@@ -266,9 +266,12 @@ impl<A: DistActor> Actor for Hosted<A> {
         if self.span.is_disabled() {
             return self.handle_local(myself, message, state).await;
         }
-        self.handle_local(myself, message, state)
-            .instrument(self.span.clone())
-            .await
+        // Boxed: this future is built for every message, and its size is what ractor moves.
+        Box::pin(
+            self.handle_local(myself, message, state)
+                .instrument(self.span.clone()),
+        )
+        .await
     }
 
     async fn post_stop(
@@ -405,7 +408,9 @@ impl<A: DistActor> Hosted<A> {
                 }
             }
             Local::Control(Control::Resolve { resolution, other }) => {
-                self.resolve(&myself, resolution, other, state).await;
+                // Boxed: a rare branch whose future (the user's `merge`) would otherwise size
+                // the future of every message.
+                Box::pin(self.resolve(&myself, resolution, other, state)).await;
             }
         }
         Ok(())
@@ -434,5 +439,76 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(poll) => poll.map(Ok),
             Err(_) => std::task::Poll::Ready(Err(())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::DistConfig;
+    use crate::core::Incarnation;
+    use crate::node::dist_ref::DistRef;
+    use crate::node::kind::{Checkpoints, Kinds};
+
+    struct Tiny;
+    struct TinyMsg(u64);
+    impl Message for TinyMsg {}
+
+    impl DistActor for Tiny {
+        const KIND: &'static str = "tiny";
+        type Msg = TinyMsg;
+        type State = u64;
+        type Arguments = ();
+
+        async fn pre_start(&self, _: DistRef<TinyMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+            Ok(0)
+        }
+
+        async fn handle(
+            &self,
+            _: DistRef<TinyMsg>,
+            m: TinyMsg,
+            n: &mut u64,
+        ) -> Result<(), ActorProcessingErr> {
+            *n += m.0;
+            Ok(())
+        }
+    }
+
+    fn hosted() -> Hosted<Tiny> {
+        let shared = Arc::new(NodeShared::new(
+            DistConfig::for_tests("t", 1),
+            Kinds::default(),
+            Incarnation(1),
+            Arc::default(),
+        ));
+        let policy = Policy::new(Checkpoints::OFF);
+        Hosted::new(
+            Arc::new(Tiny),
+            ActorKey::from("x"),
+            shared,
+            Vec::new(),
+            false,
+            policy,
+        )
+    }
+
+    /// ractor builds (and moves) the future of `handle` for every message: rare branches
+    /// (conflict resolution, the instrumented path) are boxed so that it stays small.
+    #[tokio::test]
+    async fn the_future_of_a_handled_message_stays_small() {
+        let (cell, handle) = Actor::spawn(None, hosted(), Start::Fresh(()))
+            .await
+            .unwrap();
+        let actor = hosted();
+        let mut state = 0u64;
+        let size = {
+            let future = Actor::handle(&actor, cell.clone(), Local::Msg(TinyMsg(1)), &mut state);
+            std::mem::size_of_val(&future)
+        };
+        eprintln!("handle future: {size} bytes");
+        cell.stop(None);
+        handle.await.unwrap();
+        assert!(size <= 512, "{size} bytes");
     }
 }

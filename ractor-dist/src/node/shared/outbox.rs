@@ -34,7 +34,7 @@ pub(crate) enum Unqueued {
     /// The view changed since its route was computed: route it again.
     Stale(CastItem),
     /// It cannot be sent (too large).
-    Refused(DistError, CastItem),
+    Refused(Box<DistError>, CastItem),
 }
 
 /// Casts waiting to be sent to one peer as a single batch frame.
@@ -72,7 +72,7 @@ impl NodeShared {
                 size,
                 limit: self.config.max_frame_bytes,
             };
-            return Err(Unqueued::Refused(error, item));
+            return Err(Unqueued::Refused(Box::new(error), item));
         }
         let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
@@ -96,7 +96,7 @@ impl NodeShared {
         }
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {
             if let Err(error) = self.flush_locked(host, peer, outbox, stamper) {
-                return Err(Unqueued::Refused(error, item));
+                return Err(Unqueued::Refused(Box::new(error), item));
             }
         }
         item.stamp = Some(stamper.stamp(&item.key));

@@ -8,7 +8,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use super::hold::Waited;
 use super::{cid, Payload, SupervisorMsg, SupervisorState, Token};
 use crate::core::admission::{self, Refused};
-use crate::core::engine::{lookup_answer, not_here, Asks, Dispatch};
+use crate::core::engine::{lookup_answer, not_here, Asks, Dispatch, Unsent};
 use crate::core::tokens::PendingHello;
 use crate::core::wire::{
     self, CastItem, Frame, FrameBody, RemoteError, Req, Request, Response, WireError,
@@ -239,19 +239,14 @@ impl SupervisorState {
         else {
             return self.drop_cast(key, "next hop unreachable");
         };
-        let own = *from == self.shared.me && stamp.is_some();
+        let stamped = stamp.is_some();
         let cast = Payload::cast(variant, args, hops, stamp);
-        match self.engine.dispatch_unsent(waited.expired) {
-            Dispatch::Park => self.hold_parked(key, from, cast, waited.since),
-            decision => {
-                if own {
-                    // This node's numbered cast never arrives: its next one starts anew.
+        match self.engine.dispatch_unsent(from, stamped, waited.expired) {
+            Unsent::Park => self.hold_parked(key, from, cast, waited.since),
+            Unsent::Drop { why, retire_stream } => {
+                if retire_stream {
                     self.shared.retire_stream(key);
                 }
-                let why = match decision {
-                    Dispatch::Drop(why) => why,
-                    _ => "next hop unreachable",
-                };
                 self.drop_cast(key, why)
             }
         }

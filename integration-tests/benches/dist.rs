@@ -3,7 +3,7 @@
 //! ```text
 //! cargo bench -p integration-tests --bench dist            # everything
 //! cargo bench -p integration-tests --bench dist -- pure    # B7, B8 only (no sockets)
-//! cargo bench -p integration-tests --bench dist -- remote  # B3, B4, B6 cold only
+//! cargo bench -p integration-tests --bench dist -- remote  # B3, B4, B6 remote names only
 //! ```
 //!
 //! Every figure is a ratio against a baseline measured in the same run, alternating
@@ -342,10 +342,7 @@ async fn local_benches(report: &mut Report, node: &DistNode) -> Result<()> {
     let dist = node.spawn::<DistCounter>("b1-counter", ()).await?;
     let n = 300_000u64;
     // `B1_PROFILE=N`: only ractor-dist's local casts, N rounds (for a profiler).
-    if let Some(rounds) = std::env::var("B1_PROFILE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(rounds) = profile_rounds("B1_PROFILE") {
         for _ in 0..rounds {
             for _ in 0..n {
                 dist.cast(CountMsg::Add(1))?;
@@ -493,6 +490,11 @@ fn cold_names(node: &DistNode, server: &NodeName) -> Vec<String> {
         .collect()
 }
 
+/// The rounds a profiling mode asks for (`VAR=N`), if it is set to a number.
+fn profile_rounds(var: &str) -> Option<u64> {
+    std::env::var(var).ok().and_then(|v| v.parse().ok())
+}
+
 fn payload(size: usize) -> ByteBuf {
     ByteBuf::from(vec![7u8; size])
 }
@@ -522,10 +524,7 @@ async fn remote_benches(
     let raw: ActorRef<SinkMsg> = raw.ok_or_else(|| anyhow!("raw sink not visible"))?.into();
 
     // `B3_PROFILE=N`: only ractor-dist's 64 B casts, N rounds (for a profiler).
-    if let Some(rounds) = std::env::var("B3_PROFILE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(rounds) = profile_rounds("B3_PROFILE") {
         for _ in 0..rounds {
             let before = dist.call(SinkMsg::Count, Duration::from_secs(60)).await?;
             for _ in 0..100_000 {
@@ -662,7 +661,7 @@ fn main() -> Result<()> {
             let node = DistNode::start(config, kinds()).await?;
             if !only_remote {
                 local_benches(&mut report, &node).await?;
-                if std::env::var_os("B1_PROFILE").is_some() {
+                if profile_rounds("B1_PROFILE").is_some() {
                     return node.shutdown().await.map_err(Into::into);
                 }
             }

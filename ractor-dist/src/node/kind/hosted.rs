@@ -266,12 +266,9 @@ impl<A: DistActor> Actor for Hosted<A> {
         if self.span.is_disabled() {
             return self.handle_local(myself, message, state).await;
         }
-        // Boxed: this future is built for every message, and its size is what ractor moves.
-        Box::pin(
-            self.handle_local(myself, message, state)
-                .instrument(self.span.clone()),
-        )
-        .await
+        self.handle_local(myself, message, state)
+            .instrument(self.span.clone())
+            .await
     }
 
     async fn post_stop(
@@ -493,8 +490,9 @@ mod tests {
         )
     }
 
-    /// ractor builds (and moves) the future of `handle` for every message: rare branches
-    /// (conflict resolution, the instrumented path) are boxed so that it stays small.
+    /// ractor builds (and moves) the future of `handle` for every message: the rare branch
+    /// (conflict resolution, with the user's `merge`) is boxed so that it stays small (720
+    /// bytes with it inline, 360 without, in a debug build).
     #[tokio::test]
     async fn the_future_of_a_handled_message_stays_small() {
         let (cell, handle) = Actor::spawn(None, hosted(), Start::Fresh(()))

@@ -33,7 +33,8 @@ impl Outboxes {
 pub(crate) enum Unqueued {
     /// The view changed since its route was computed: route it again.
     Stale(CastItem),
-    /// It cannot be sent (too large).
+    /// It cannot be sent: too large, or the batch before it could not be flushed (the
+    /// peer is unreachable).
     Refused(Box<DistError>, CastItem),
 }
 
@@ -91,7 +92,7 @@ impl NodeShared {
         } else {
             peer
         };
-        if outbox.peer.as_ref().is_none_or(|p| p.id() != peer.id()) {
+        if outbox.peer.as_ref().is_none_or(|p| !p.same(peer)) {
             outbox.peer = Some(peer.clone());
         }
         if outbox.bytes + size > FLUSH_BYTES.min(self.config.max_frame_bytes) {

@@ -44,6 +44,12 @@ impl Gateway {
         self.actor.get_id()
     }
 
+    /// The same proxy with the same session token (a token confirmed again makes a new
+    /// gateway to the same proxy).
+    pub(crate) fn same(&self, other: &Gateway) -> bool {
+        self.id() == other.id() && self.token == other.token
+    }
+
     /// Sends a one-way envelope.
     ///
     /// # Errors

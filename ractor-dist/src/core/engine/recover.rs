@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::{ChildId, Engine};
 use crate::core::recovery::{ConflictOutcome, Ctx, Here, Resolution, RespawnStart};
-use crate::core::wire::MigrateEntry;
+use crate::core::wire::{FrameBody, MigrateEntry};
 use crate::core::{
     Activation, ActorKey, Incarnation, Millis, NodeName, Offer, Placement, Snapshot, Spec,
     SpecHolders,
@@ -349,7 +349,22 @@ impl Engine {
                 chunks: 0,
                 ..entry
             };
-            self.conflicts.insert(key, (from.clone(), entry));
+            // Ours come back (the same activation; see `Recovery::resolve_conflict`): it
+            // goes on to where ours went at once, not once our move is acknowledged (this
+            // node may be leaving, and go by its deadline before that).
+            let came_around = self
+                .outgoing
+                .get(&key)
+                .is_some_and(|o| o.meta.activation == incoming);
+            let size = entry.snapshot.as_ref().map_or(0, |s| s.len());
+            match self.handoff.target_of(&key).cloned() {
+                Some(to) if came_around && size <= self.config.max_frame_bytes / 2 => {
+                    self.send(&to, FrameBody::Conflict { entry });
+                }
+                _ => {
+                    self.conflicts.insert(key, (from.clone(), entry));
+                }
+            }
         }
         superseded
     }

@@ -345,13 +345,16 @@ impl<S: Checkpoint> Recovery<S> {
     ) -> ConflictOutcome<S> {
         let (meta, policy) = match here {
             Here::Running { meta, policy } => (meta, policy),
-            Here::Moving { draining, outgoing } => {
-                if draining == Some(incoming) || outgoing == Some(incoming) {
-                    if let Some(a) = draining.filter(|a| *a == incoming) {
-                        self.same_copy(key, from, a.generation);
-                    }
+            Here::Moving { draining, .. } => {
+                if draining == Some(incoming) {
+                    self.same_copy(key, from, incoming.generation);
                     return ConflictOutcome::Ignored;
                 }
+                // Ours left already (`outgoing`, its move not acknowledged yet). A copy of
+                // the same activation is ours come back: its target started it and moved it
+                // on, and it reached this node again before the acknowledgement did (frames
+                // slower than the moves). It is the live copy, later than ours: it follows
+                // ours like any other copy (ignored, the name was lost).
                 self.event(RecoveryEvent::ConflictFollows {
                     key: key.clone(),
                     from: from.clone(),

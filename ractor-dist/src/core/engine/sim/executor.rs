@@ -256,7 +256,8 @@ impl Sim {
                 self.broken.push(format!("n{i} declared {node} down"));
             }
             Command::Event { event, .. } if self.trace => {
-                self.script.push(Step::Trace(format!("n{i}: {event:?}")));
+                self.script
+                    .push(Step::Trace(format!("n{i} @{}: {event:?}", self.now)));
             }
             Command::Report(event) if self.trace => {
                 let text = format!("{event:?}");

@@ -774,6 +774,10 @@ fn a_conflict_makes_the_survivor_a_new_activation_made_here() {
         ctx(0, &p, &peers),
     );
     assert_eq!(out, ConflictOutcome::Follows(Some(1)));
+    // Ours left already and the same activation arrives: ours came back (its target moved
+    // it on, and it reached this node before the acknowledgement did). It is the live
+    // copy: it follows ours (it was ignored, and the name lost: engine simulation, slow
+    // network, seeds 3 and 27).
     let moving = Here::Moving {
         draining: None,
         outgoing: Some(&same),
@@ -785,6 +789,21 @@ fn a_conflict_makes_the_survivor_a_new_activation_made_here() {
         vec![],
         Some(1),
         moving,
+        ctx(0, &p, &peers),
+    );
+    assert_eq!(out, ConflictOutcome::Follows(Some(1)));
+    // Ours still drains here: the same activation arriving is the same copy.
+    let draining = Here::Moving {
+        draining: Some(&same),
+        outgoing: None,
+    };
+    let out = r.resolve_conflict(
+        &k("x"),
+        &n("b"),
+        &same,
+        vec![],
+        Some(1),
+        draining,
         ctx(0, &p, &peers),
     );
     assert_eq!(out, ConflictOutcome::Ignored);

@@ -291,7 +291,9 @@ impl Engine {
 
     /// A copy of `entry.key` arrived from `from` (`snapshot`: its state) while one runs
     /// here: two live copies met after a partition (or a pause). A copy that is itself
-    /// moving away takes the conflict with it (kept in `conflicts` until it lands).
+    /// moving away takes the conflict with it (kept in `conflicts` until it lands), except
+    /// ours come back (the same activation): it is sent on at once to where ours went, when
+    /// that node is reachable and the state fits in a frame.
     pub(crate) fn resolve_conflict(
         &mut self,
         from: &NodeName,
@@ -349,16 +351,22 @@ impl Engine {
                 chunks: 0,
                 ..entry
             };
-            // Ours come back (the same activation; see `Recovery::resolve_conflict`): it
+            // Ours came back (the same activation; see `Recovery::resolve_conflict`): it
             // goes on to where ours went at once, not once our move is acknowledged (this
-            // node may be leaving, and go by its deadline before that).
+            // node may be leaving, and go by its deadline before that). Sent once: the
+            // batch that brought it is acknowledged, so a frame lost on the way loses it
+            // (kept here instead when that node is not reachable now).
             let came_around = self
                 .outgoing
                 .get(&key)
                 .is_some_and(|o| o.meta.activation == incoming);
             let size = entry.snapshot.as_ref().map_or(0, |s| s.len());
             match self.handoff.target_of(&key).cloned() {
-                Some(to) if came_around && size <= self.config.max_frame_bytes / 2 => {
+                Some(to)
+                    if came_around
+                        && size <= self.config.max_frame_bytes / 2
+                        && self.mesh.reachable().contains(&to) =>
+                {
                     self.send(&to, FrameBody::Conflict { entry });
                 }
                 _ => {

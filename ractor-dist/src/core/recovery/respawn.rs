@@ -354,7 +354,7 @@ impl<S: Checkpoint> Recovery<S> {
                 // the same activation is ours come back: its target started it and moved it
                 // on, and it reached this node again before the acknowledgement did (frames
                 // slower than the moves). It is the live copy, later than ours: it follows
-                // ours like any other copy (ignored, the name was lost).
+                // ours like any other copy (it used to be ignored, and the name was lost).
                 self.event(RecoveryEvent::ConflictFollows {
                     key: key.clone(),
                     from: from.clone(),

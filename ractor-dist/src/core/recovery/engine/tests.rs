@@ -760,53 +760,35 @@ fn a_conflict_makes_the_survivor_a_new_activation_made_here() {
         generation: 5,
         origin: n("b"),
     };
-    let moving = Here::Moving {
-        draining: None,
-        outgoing: Some(&same),
-    };
-    let out = r.resolve_conflict(
-        &k("x"),
-        &n("b"),
-        &other,
-        vec![],
-        Some(1),
-        moving,
-        ctx(0, &p, &peers),
+    // A copy of `incoming` arriving while ours moves away (still `draining` here, or
+    // `outgoing`: sent, its move not acknowledged).
+    let mut moving =
+        |incoming: &Activation, draining: Option<&Activation>, outgoing: Option<&Activation>| {
+            let here = Here::Moving { draining, outgoing };
+            r.resolve_conflict(
+                &k("x"),
+                &n("b"),
+                incoming,
+                vec![],
+                Some(1),
+                here,
+                ctx(0, &p, &peers),
+            )
+        };
+    assert_eq!(
+        moving(&other, None, Some(&same)),
+        ConflictOutcome::Follows(Some(1))
     );
-    assert_eq!(out, ConflictOutcome::Follows(Some(1)));
     // Ours left already and the same activation arrives: ours came back (its target moved
     // it on, and it reached this node before the acknowledgement did). It is the live
     // copy: it follows ours (it was ignored, and the name lost: engine simulation, slow
     // network, seeds 3 and 27).
-    let moving = Here::Moving {
-        draining: None,
-        outgoing: Some(&same),
-    };
-    let out = r.resolve_conflict(
-        &k("x"),
-        &n("b"),
-        &same,
-        vec![],
-        Some(1),
-        moving,
-        ctx(0, &p, &peers),
+    assert_eq!(
+        moving(&same, None, Some(&same)),
+        ConflictOutcome::Follows(Some(1))
     );
-    assert_eq!(out, ConflictOutcome::Follows(Some(1)));
     // Ours still drains here: the same activation arriving is the same copy.
-    let draining = Here::Moving {
-        draining: Some(&same),
-        outgoing: None,
-    };
-    let out = r.resolve_conflict(
-        &k("x"),
-        &n("b"),
-        &same,
-        vec![],
-        Some(1),
-        draining,
-        ctx(0, &p, &peers),
-    );
-    assert_eq!(out, ConflictOutcome::Ignored);
+    assert_eq!(moving(&same, Some(&same), None), ConflictOutcome::Ignored);
 }
 
 #[test]

@@ -402,14 +402,40 @@ impl NodeShared {
             .ok_or_else(|| DistError::Unreachable(node.clone()))
     }
 
-    /// Sends a request to `node`'s supervisor and decodes its response.
+    /// The supervisor of `node`, waiting up to `timeout` while `node` is a member whose
+    /// session (or its token) is not confirmed yet: a node just met, or a session replaced
+    /// by a simultaneous dial (polled every 5 ms; a member that stays unreachable is
+    /// `Unreachable` at the end, and a node that leaves the view at once).
+    pub(crate) async fn peer_supervisor_within(
+        &self,
+        node: &NodeName,
+        timeout: Duration,
+    ) -> Result<Gateway, DistError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let error = match self.peer_supervisor(node) {
+                Ok(peer) => return Ok(peer),
+                Err(e) => e,
+            };
+            let member = self.view.load().placement().contains(node);
+            if !member || tokio::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Sends a request to `node`'s supervisor and decodes its response (waiting for its
+    /// session while it is being confirmed: see `peer_supervisor_within`).
     pub(crate) async fn request(
         &self,
         node: &NodeName,
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, DistError> {
-        let peer = self.peer_supervisor(node)?;
+        let started = tokio::time::Instant::now();
+        let peer = self.peer_supervisor_within(node, timeout).await?;
+        let timeout = timeout.saturating_sub(started.elapsed());
         self.flush(node, &peer, false);
         let bytes = wire::encode(&wire::Req {
             from: self.me.clone(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::{BoxFuture, Sessions, Transport};
-use crate::core::NodeName;
+use crate::core::{wire, NodeName};
 use crate::node::supervisor::SupervisorMsg;
 use crate::{DistConfig, DistError, DistNode, Kinds};
 
@@ -65,6 +65,8 @@ struct Net {
     links: BTreeMap<(NodeName, NodeName), Link>,
     /// Pairs that cannot link (the pair sorted).
     cut: BTreeSet<(NodeName, NodeName)>,
+    /// How long a session-token confirmation takes to arrive.
+    confirm_delay: Duration,
 }
 
 struct Endpoint {
@@ -205,6 +207,14 @@ impl MemoryNetwork {
         }
         net.notify(&[a, b]);
         true
+    }
+
+    /// Delays every session-token confirmation by `delay` from now on: the window in which
+    /// a node has a session with a member (just met, or over a replaced session) but has
+    /// not confirmed its token yet, and so does not send to it, is that much longer (a slow
+    /// link; on real networks it lasts a round trip).
+    pub fn delay_confirmations(&self, delay: Duration) {
+        self.lock().confirm_delay = delay;
     }
 
     /// Crashes `node`: its links close and its supervisor and actors die at once, with no
@@ -387,10 +397,33 @@ impl Actor for Relay {
         message: SupervisorMsg,
         (target, net, key): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let delay = net.lock().confirm_delay;
+        if !delay.is_zero() && is_confirmation(&message) {
+            let target = target.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = target.send_message(message);
+            });
+            return Ok(());
+        }
         if target.send_message(message).is_err() {
             // Stops this relay too.
             net.lock().close(key);
         }
         Ok(())
     }
+}
+
+/// A session-token confirmation asked of a peer's supervisor.
+fn is_confirmation(message: &SupervisorMsg) -> bool {
+    let SupervisorMsg::Request(bytes, _, _) = message else {
+        return false;
+    };
+    matches!(
+        wire::decode::<wire::Req>(bytes, u64::MAX),
+        Ok(wire::Req {
+            body: wire::Request::Confirm { .. },
+            ..
+        })
+    )
 }

@@ -179,6 +179,29 @@ impl<M: Message> DistRef<M> {
                         .await;
                 }
                 Route::Supervisor => return Ok(self.via_supervisor(message, Some(refused))?),
+                // Not connected yet: sent as a request, which waits for the session.
+                Route::Unconfirmed(_) => {
+                    return match self.serialize(message)? {
+                        SerializedMessage::Call {
+                            variant,
+                            args,
+                            reply,
+                            ..
+                        } => self.remote_call(variant, args, reply, timeout).await,
+                        SerializedMessage::Cast { variant, args, .. } => {
+                            let m = M::deserialize(SerializedMessage::Cast {
+                                variant,
+                                args,
+                                metadata: None,
+                            })
+                            .map_err(|_| self.bad_message("the message failed to re-decode"))?;
+                            Ok(self.cast_unconfirmed(m)?)
+                        }
+                        SerializedMessage::CallReply(..) => {
+                            Err(self.bad_message("unexpected call reply"))
+                        }
+                    };
+                }
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -255,7 +278,8 @@ impl<M: Message> DistRef<M> {
                             .deliver(node, key, &cell, msg)
                             .map_err(DistError::from);
                     }
-                    Route::Remote { host, .. } => host,
+                    // Not connected yet: the request waits for the session.
+                    Route::Remote { host, .. } | Route::Unconfirmed(host) => host,
                     // Moving or settling here: our own supervisor buffers or parks it.
                     Route::Supervisor => node.me.clone(),
                     Route::Unresolved => unreachable!("resolve never returns Unresolved"),

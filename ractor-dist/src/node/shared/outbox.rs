@@ -217,6 +217,17 @@ impl NodeShared {
         Err(DistError::Unreachable(host.clone()))
     }
 
+    /// The number of this node's next cast to `key`, for a cast that leaves through the
+    /// supervisor (a local handle's message it forwards): in one stream with the casts the
+    /// outbox numbers, so the host delivers them in the order they were sent.
+    pub(crate) fn stamp(&self, key: &ActorKey) -> crate::core::order::Stamp {
+        self.outboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stamper
+            .stamp(key)
+    }
+
     /// A numbered cast of this node to `key` was dropped before it left: its number never
     /// arrives, so the next cast starts a new stream (nothing waits for the lost one).
     pub(crate) fn retire_stream(&self, key: &ActorKey) {

@@ -92,6 +92,29 @@ async fn a_bad_configuration_file_stops_the_node_naming_the_key() -> Result<()> 
         stderr.contains("bad.toml") && stderr.contains("heartbeat_ms"),
         "unclear error: {stderr}"
     );
+    // A duration past the bound (here `u64::MAX` ms, which used to pass and panic on the
+    // first respawn) stops the node with the field named, not a panic.
+    let output = std::process::Command::new(node_binary())
+        .args([
+            "--name",
+            "b",
+            "--port",
+            "7999",
+            "--deadline-ms",
+            &u64::MAX.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(
+        output.status.code() == Some(1),
+        "{:?}: {stderr}",
+        output.status
+    );
+    ensure!(
+        stderr.contains("heartbeat_deadline must be within") && !stderr.contains("panicked"),
+        "unclear error: {stderr}"
+    );
     // `--help` prints every setting with its variable, and exits 0.
     let help = std::process::Command::new(node_binary())
         .arg("--help")

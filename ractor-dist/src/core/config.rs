@@ -342,7 +342,21 @@ pub enum ConfigError {
         /// The configured per-node cap.
         per_node: usize,
     },
+    /// A duration is zero where it must not be, or longer than [`MAX_DURATION`] (a day):
+    /// the waits derived from it (multiples, sums, deadlines from now) must not overflow.
+    #[error("{field} must be within {min:?}..={max:?}, got {value:?}", max = MAX_DURATION)]
+    Duration {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: Duration,
+        /// The least it may be.
+        min: Duration,
+    },
 }
+
+/// The longest any duration of a [`DistConfig`] may be (one day).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 impl DistConfig {
     /// The defaults with a name and port.
@@ -456,6 +470,28 @@ impl DistConfig {
         if self.port == 0 {
             return Err(ConfigError::Port);
         }
+        let ms = Duration::from_millis(1);
+        let durations = [
+            ("heartbeat_interval", self.heartbeat_interval, ms),
+            ("heartbeat_deadline", self.heartbeat_deadline, ms),
+            ("handshake_timeout", self.handshake_timeout, ms),
+            ("reconnect_min", self.reconnect_min, Duration::ZERO),
+            ("reconnect_max", self.reconnect_max, self.reconnect_min),
+            ("restart_window", self.restart_window, Duration::ZERO),
+            ("request_timeout", self.request_timeout, ms),
+            ("handoff_timeout", self.handoff_timeout, ms),
+            ("gossip_interval", self.gossip_interval, Duration::ZERO),
+            (
+                "refresh_interval",
+                self.refresh_interval.unwrap_or(ms),
+                Duration::ZERO,
+            ),
+        ];
+        for (field, value, min) in durations {
+            if value < min || value > MAX_DURATION {
+                return Err(ConfigError::Duration { field, value, min });
+            }
+        }
         if self.heartbeat_deadline <= self.heartbeat_interval {
             return Err(ConfigError::Heartbeat {
                 interval: self.heartbeat_interval,
@@ -563,6 +599,59 @@ mod tests {
             }),
             ConfigError::Seed(_)
         ));
+    }
+
+    /// `heartbeat_deadline = Duration::MAX` used to pass and panic on the first respawn
+    /// (a deadline multiple overflowed), a huge `handoff_timeout` in `leave`: every
+    /// duration is bounded, and the message names the field.
+    #[test]
+    fn durations_are_bounded_so_derived_waits_cannot_overflow() {
+        let bad = |f: fn(&mut DistConfig)| {
+            let mut c = DistConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        let field_of = |e: ConfigError| match e {
+            ConfigError::Duration { field, .. } => field,
+            other => panic!("not a duration error: {other}"),
+        };
+        assert_eq!(
+            field_of(bad(|c| c.heartbeat_deadline = Duration::MAX)),
+            "heartbeat_deadline"
+        );
+        assert_eq!(
+            field_of(bad(
+                |c| c.handoff_timeout = Duration::from_secs(u64::MAX / 2)
+            )),
+            "handoff_timeout"
+        );
+        assert_eq!(
+            field_of(bad(|c| c.request_timeout = Duration::ZERO)),
+            "request_timeout"
+        );
+        assert_eq!(
+            field_of(bad(|c| c.reconnect_max = c.reconnect_min / 2)),
+            "reconnect_max"
+        );
+        assert_eq!(
+            field_of(bad(|c| c.refresh_interval = Some(MAX_DURATION * 2))),
+            "refresh_interval"
+        );
+        let e = bad(|c| c.heartbeat_interval = Duration::ZERO);
+        assert!(
+            e.to_string()
+                .starts_with("heartbeat_interval must be within"),
+            "{e}"
+        );
+        // The longest allowed values work together: every derived wait stays finite.
+        let mut c = DistConfig::default();
+        c.heartbeat_interval = MAX_DURATION / 2;
+        c.heartbeat_deadline = MAX_DURATION;
+        c.handoff_timeout = MAX_DURATION;
+        c.request_timeout = MAX_DURATION;
+        assert_eq!(c.validate(), Ok(()));
+        let timing = c.timing();
+        assert!(timing.fence_patience_ms() < u64::MAX / 2, "{timing:?}");
     }
 }
 

@@ -500,3 +500,50 @@ async fn nodes_configured_by_environment_variables_form_a_cluster() -> Result<()
     }
     Ok(())
 }
+
+/// Six nodes started one after another, each seeded with only the first: the others are
+/// learned by gossip. All agree on membership, and no barrier of a fault-free cluster
+/// settles by its deadline (issue 9, finding 11: a 12-node cluster formed this way used to
+/// answer its first spawn only after the handoff deadline). The handoff deadline is raised
+/// to 20 s, so a barrier that completed only by its deadline would also show as a spawn
+/// that takes that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_formed_by_gossip_from_one_seed_settles_without_deadlines() -> Result<()> {
+    const N: usize = 6;
+    let ports = free_ports(N)?;
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let mut args = common();
+        args.extend(strings(&["--handoff-ms", "20000"]));
+        if i > 0 {
+            args.extend(["--seed".to_string(), format!("127.0.0.1:{}", ports[0])]);
+        }
+        nodes.push(start_node(&format!("g{}", i + 1), *port, &args).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, N, Duration::from_secs(20)).await,
+        "six nodes seeded with one did not agree on membership"
+    );
+    // Spawns from every node, each answered well within the handoff deadline.
+    for (k, node) in nodes.iter_mut().enumerate() {
+        let started = Instant::now();
+        node.spawn_as("counter", &format!("gossip-{k}"), k as i64)
+            .await?;
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "spawn {k} took {:?}: a barrier waited for its deadline",
+            started.elapsed()
+        );
+    }
+    for k in 0..N {
+        let v = nodes[(k + 1) % N].get(&format!("gossip-{k}")).await?;
+        ensure!(v == k as i64, "gossip-{k} = {v}");
+    }
+    for (node, s) in all_stats(&mut nodes).await?.iter().enumerate() {
+        assert_eq!(s.get("settled_by_deadline"), 0, "g{}: {s}", node + 1);
+        assert_eq!(s.get("handoff_fallbacks"), 0, "g{}: {s}", node + 1);
+        assert_eq!(s.get("peers_declared_down"), 0, "g{}: {s}", node + 1);
+        assert_eq!(s.get("members"), N as u64, "g{}: {s}", node + 1);
+    }
+    Ok(())
+}

@@ -183,3 +183,72 @@ async fn forged_frames_from_an_authenticated_peer_are_refused_counted_and_change
     assert_eq!(a.status().frames_refused, 0);
     assert_eq!(c.status().frames_refused, 0);
 }
+
+/// Garbage from an authenticated peer reaches the envelope decoder (a stranger's never
+/// does: its session is refused first): random bytes, a truncated frame, and a frame of
+/// another protocol version, over `a`'s session with `a`'s token, as frames and as a
+/// request. Each is counted (`bad_frames`, `version_mismatches`), a request is answered
+/// with an error, and nothing of `b`'s view changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_an_authenticated_peer_is_counted_and_changes_nothing() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1).await;
+    let b = start(&net, "b", 2).await;
+    for node in [&a, &b] {
+        node.wait_for_members(2, T).await.expect("2 members");
+    }
+    let epoch = b.epoch();
+    let before = b.status();
+    assert_eq!((before.bad_frames, before.version_mismatches), (0, 0));
+    let gw = a.shared.view_guard().supervisors[b.name()].clone();
+    let heartbeat = wire::encode(&Frame {
+        from: a.name().clone(),
+        incarnation: a.incarnation(),
+        body: FrameBody::Heartbeat { members: vec![] },
+    });
+    let mut other_version = heartbeat.clone();
+    other_version[..2].copy_from_slice(&(PROTOCOL_VERSION + 1).to_le_bytes());
+    let truncated = heartbeat[..heartbeat.len() / 2].to_vec();
+    // Our version's two bytes, then garbage.
+    let random: Vec<u8> = PROTOCOL_VERSION
+        .to_le_bytes()
+        .into_iter()
+        .chain((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8))
+        .collect();
+    for bytes in [random.clone(), truncated, Vec::new()] {
+        gw.frame(bytes).expect("session open");
+    }
+    gw.frame(other_version.clone()).expect("session open");
+    // As requests: answered with an error, not dropped.
+    for bytes in [random, other_version] {
+        let answer = gw.request(bytes, T).await.expect("answered");
+        let ractor::rpc::CallResult::Success(bytes) = answer else {
+            panic!("no answer");
+        };
+        let response: Response = wire::decode(&bytes, u64::MAX).expect("decodes");
+        assert!(matches!(response, Response::Err(_)), "{response:?}");
+    }
+    let mut after = b.status();
+    for _ in 0..100 {
+        if after.bad_frames >= 4 && after.version_mismatches >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = b.status();
+    }
+    assert_eq!(
+        after.bad_frames, 4,
+        "random, truncated and empty frames, a random request"
+    );
+    assert_eq!(
+        after.version_mismatches, 2,
+        "a frame and a request of another version"
+    );
+    // Nothing changed, and the peer is still served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.epoch(), epoch, "the view changed");
+    assert_eq!(b.members().len(), 2);
+    let status = b.shared.request(a.name(), &Request::Status, T).await;
+    assert!(matches!(status, Ok(Response::Status(_))), "{status:?}");
+    assert_eq!(a.status().bad_frames, 0);
+}

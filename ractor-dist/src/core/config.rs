@@ -644,11 +644,13 @@ mod tests {
             "{e}"
         );
         // The longest allowed values work together: every derived wait stays finite.
-        let mut c = DistConfig::default();
-        c.heartbeat_interval = MAX_DURATION / 2;
-        c.heartbeat_deadline = MAX_DURATION;
-        c.handoff_timeout = MAX_DURATION;
-        c.request_timeout = MAX_DURATION;
+        let c = DistConfig {
+            heartbeat_interval: MAX_DURATION / 2,
+            heartbeat_deadline: MAX_DURATION,
+            handoff_timeout: MAX_DURATION,
+            request_timeout: MAX_DURATION,
+            ..DistConfig::default()
+        };
         assert_eq!(c.validate(), Ok(()));
         let timing = c.timing();
         assert!(timing.fence_patience_ms() < u64::MAX / 2, "{timing:?}");

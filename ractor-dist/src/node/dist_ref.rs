@@ -42,9 +42,9 @@ enum Route {
     /// The actor is being handed off from (or settling on) this node: send through the
     /// supervisor, which buffers or parks in order. Never cached.
     Supervisor,
-    /// Its next hop is a node whose session (or its token) is not confirmed yet: a cast
-    /// is numbered and parked by the supervisor until it is (or the view routes it
-    /// elsewhere); a call waits for it. Never cached.
+    /// Its next hop is a node whose session (or its token) is not confirmed yet: the
+    /// message goes through the supervisor, which parks it until it is (or the view routes
+    /// it elsewhere), the handle's next messages behind it. Never cached.
     Unconfirmed(NodeName),
     Local {
         generation: u64,
@@ -319,7 +319,7 @@ impl<M: Message> DistRef<M> {
                     Some(m) => message = m,
                 },
                 Route::Supervisor => return self.via_supervisor(message, None),
-                Route::Unconfirmed(_) => return self.cast_unconfirmed(message),
+                Route::Unconfirmed(_) => return self.via_supervisor(message, None),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -372,6 +372,7 @@ impl<M: Message> DistRef<M> {
             .cast(SupervisorMsg::LocalSend {
                 key: self.inner.key.clone(),
                 msg: Box::new(message),
+                serialize: crate::node::supervisor::serialize_as::<M>,
                 refused,
             })
             .map_err(|e| {
@@ -384,68 +385,6 @@ impl<M: Message> DistRef<M> {
                 };
                 SendError::new(DistError::NodeDown, message)
             })
-    }
-
-    /// A cast whose next hop has no confirmed session yet ([`Route::Unconfirmed`]):
-    /// numbered like the outbox's casts and handed to the supervisor, which routes it again
-    /// and parks it until the session is confirmed or the view changes (as the casts a
-    /// closed session handed back). A request variant goes as a call (which waits).
-    fn cast_unconfirmed(&self, message: M) -> Result<(), SendError<M>> {
-        let node = match self.shared() {
-            Ok(node) => node,
-            Err(e) => return Err(Self::failed(e, message)),
-        };
-        let supervisor = match node.supervisor() {
-            Ok(supervisor) => supervisor.clone(),
-            Err(e) => return Err(Self::failed(e, message)),
-        };
-        let (variant, args) = match self.serialize(message).map_err(Self::lost)? {
-            SerializedMessage::Cast { variant, args, .. } => (variant, args),
-            SerializedMessage::Call {
-                variant,
-                args,
-                reply,
-                ..
-            } => {
-                let this = self.clone();
-                let timeout = reply.get_timeout().unwrap_or(node.config.request_timeout);
-                tokio::spawn(async move {
-                    if let Err(e) = this.remote_call(variant, args, reply, timeout).await {
-                        tracing::debug!(name = %this.inner.key, error = %e, "cast of a request variant failed");
-                    }
-                });
-                return Ok(());
-            }
-            SerializedMessage::CallReply(..) => {
-                return Err(Self::lost(self.bad_message("unexpected call reply")))
-            }
-        };
-        let size = args.len() + variant.len() + self.inner.key.as_str().len() + 48;
-        if size > node.config.max_frame_bytes {
-            let error = DistError::TooLarge {
-                size,
-                limit: node.config.max_frame_bytes,
-            };
-            let again = M::deserialize(SerializedMessage::Cast {
-                variant,
-                args,
-                metadata: None,
-            });
-            return Err(SendError::new(error, again.ok()));
-        }
-        let key = self.inner.key.clone();
-        let item = CastItem {
-            stamp: Some(node.stamp(&key)),
-            key,
-            variant,
-            args,
-        };
-        if supervisor.cast(SupervisorMsg::Unsent(vec![item])).is_err() {
-            // Its number never arrives: the next cast starts a new stream.
-            node.retire_stream(&self.inner.key);
-            return Err(Self::lost(DistError::NodeDown));
-        }
-        Ok(())
     }
 
     /// Sends a message to a remote host. `Ok(Some(message))` gives the message back when

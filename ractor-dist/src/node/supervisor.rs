@@ -23,7 +23,7 @@ mod gateway;
 pub(crate) use gateway::{fresh_token, Gateway, Token};
 mod handoff;
 mod hold;
-pub(crate) use hold::Refusal;
+pub(crate) use hold::{serialize_as, Refusal};
 mod mesh;
 mod passivate;
 mod recovery;
@@ -83,6 +83,8 @@ pub(crate) enum SupervisorMsg {
     LocalSend {
         key: ActorKey,
         msg: Box<dyn Any + Send>,
+        /// Serializes `msg` (its type's), should it be forwarded to another node.
+        serialize: hold::Serialize,
         /// A call's: told when the message is refused over a hold cap.
         refused: hold::Refusal,
     },
@@ -238,8 +240,9 @@ enum Payload {
         request: Request,
         reply: RpcReplyPort<Vec<u8>>,
     },
-    /// A typed message from a local handle, counted as pending for its name while held.
-    Local(Box<dyn Any + Send>, hold::PendingLocal),
+    /// A typed message from a local handle, counted as pending for its name while held,
+    /// with its type's serializer.
+    Local(Box<dyn Any + Send>, hold::PendingLocal, hold::Serialize),
 }
 
 impl Payload {
@@ -397,8 +400,15 @@ impl Actor for DistSupervisor {
                 let _ = reply.send(());
                 myself.stop(Some("ractor-dist node shut down".to_string()));
             }
-            SupervisorMsg::LocalSend { key, msg, refused } => {
-                state.local_send(&myself, key, msg, refused).await
+            SupervisorMsg::LocalSend {
+                key,
+                msg,
+                serialize,
+                refused,
+            } => {
+                state
+                    .local_send(&myself, key, msg, serialize, refused)
+                    .await
             }
             SupervisorMsg::Leave(reply) => state.leave(&myself, reply).await,
             SupervisorMsg::AddNode(addr, reply) => {

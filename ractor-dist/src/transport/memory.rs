@@ -5,6 +5,7 @@
 //! a closed ractor_cluster session does, including the routes that `DistRef`s cached.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ use crate::{DistConfig, DistError, DistNode, Kinds};
 #[derive(Clone, Default)]
 pub struct MemoryNetwork {
     net: Arc<Mutex<Net>>,
+    /// How long a session-token confirmation takes to arrive, in milliseconds (read by
+    /// every relay for every message, so kept out of the lock).
+    confirm_delay_ms: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for MemoryNetwork {
@@ -65,8 +69,6 @@ struct Net {
     links: BTreeMap<(NodeName, NodeName), Link>,
     /// Pairs that cannot link (the pair sorted).
     cut: BTreeSet<(NodeName, NodeName)>,
-    /// How long a session-token confirmation takes to arrive.
-    confirm_delay: Duration,
 }
 
 struct Endpoint {
@@ -212,9 +214,12 @@ impl MemoryNetwork {
     /// Delays every session-token confirmation by `delay` from now on: the window in which
     /// a node has a session with a member (just met, or over a replaced session) but has
     /// not confirmed its token yet, and so does not send to it, is that much longer (a slow
-    /// link; on real networks it lasts a round trip).
+    /// link; on real networks it lasts a round trip). A delayed confirmation may arrive
+    /// after messages sent later on its link, and even after the link closed (an answer the
+    /// asker no longer waits for, or one it refuses as for an older session).
     pub fn delay_confirmations(&self, delay: Duration) {
-        self.lock().confirm_delay = delay;
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.confirm_delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Crashes `node`: its links close and its supervisor and actors die at once, with no
@@ -397,7 +402,7 @@ impl Actor for Relay {
         message: SupervisorMsg,
         (target, net, key): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let delay = net.lock().confirm_delay;
+        let delay = Duration::from_millis(net.confirm_delay_ms.load(Ordering::Relaxed));
         if !delay.is_zero() && is_confirmation(&message) {
             let target = target.clone();
             tokio::spawn(async move {

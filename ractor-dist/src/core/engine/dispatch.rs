@@ -28,15 +28,12 @@ pub(crate) enum Dispatch {
     /// The node is not settled and a handoff may still bring the actor, or earlier
     /// messages: park it until the node settles.
     Park,
-    /// Send it on to `to`, with `hops` forwards counted; a local message is serialized with
-    /// `kind`.
+    /// Send it on to `to`, with `hops` forwards counted.
     Forward {
         /// The next node.
         to: NodeName,
         /// Forwards so far.
         hops: u8,
-        /// The kind to serialize a local message with.
-        kind: Option<String>,
     },
     /// A request answered now.
     Answer(Response),
@@ -123,11 +120,7 @@ impl Engine {
         }
         match decision {
             Decision::Deliver if hosted.is_some() => Dispatch::Deliver,
-            Decision::Forward { to, hops } => Dispatch::Forward {
-                to,
-                hops,
-                kind: None,
-            },
+            Decision::Forward { to, hops } => Dispatch::Forward { to, hops },
             Decision::HopLimit => Dispatch::Drop("too many hops"),
             _ => match self.activates(key, hosted) {
                 Some(kind) => Dispatch::Activate { kind },
@@ -191,8 +184,8 @@ impl Engine {
     }
 
     /// A typed message from a local handle for `key` that went through the supervisor
-    /// (its actor moves or settles); `hosted` and `expired` as for
-    /// [`Engine::dispatch_cast`].
+    /// (its actor moves or settles, or its next hop's session is not confirmed yet);
+    /// `hosted` and `expired` as for [`Engine::dispatch_cast`].
     pub(crate) fn dispatch_local(
         &self,
         key: &ActorKey,
@@ -212,15 +205,14 @@ impl Engine {
         match self.route(key, Context::Relay, hosted) {
             Decision::Hold => Dispatch::Hold,
             Decision::Deliver if hosted.is_some() => Dispatch::Deliver,
-            // Only a name that was hosted here has the kind to serialize it with.
-            Decision::Forward { to, hops } => match self.moved_kinds.get(key) {
-                Some(kind) => Dispatch::Forward {
-                    to,
-                    hops,
-                    kind: Some(kind.clone()),
-                },
-                None => Dispatch::Drop("gone"),
-            },
+            // Its next hop is a node this one has no confirmed session with yet (a member
+            // just met, a session replaced and not confirmed again, a peer gone that the
+            // view still has): it waits, with the handle's next messages behind it, until
+            // the sessions or the view change, at most the park deadline.
+            Decision::Forward { to, .. } if !expired && !self.mesh.reachable().contains(&to) => {
+                Dispatch::Park
+            }
+            Decision::Forward { to, hops } => Dispatch::Forward { to, hops },
             _ => match self.activates(key, hosted) {
                 Some(kind) => Dispatch::Activate { kind },
                 None => Dispatch::Drop("gone"),

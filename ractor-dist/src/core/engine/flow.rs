@@ -410,14 +410,16 @@ impl Engine {
         // The known set goes to every peer with a session, admitted or not.
         self.known.handle_peers(reachable.iter().cloned());
         self.mesh.handle_sessions(sessions, reachable, fresh, now);
-        self.pump();
         if !fresh.is_empty() && self.hold.has_parked() {
-            // A peer's supervisor is reached over a new session: casts parked because the
-            // old one closed under them go out again.
+            // A peer's supervisor is reached over a new session: messages parked because
+            // the old one closed under them, or until it was confirmed, go out again, before
+            // any view that lets handles send to it straight is published (a view adopted
+            // below), so that none of those overtakes them.
             self.commands.push_back(Command::ReleaseParked {
                 expired_only: false,
             });
         }
+        self.pump();
         if self.view_changes == views {
             // The reachable peers changed without a new view: publish them.
             self.set_routes_view();

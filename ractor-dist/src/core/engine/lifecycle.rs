@@ -194,9 +194,9 @@ impl Engine {
         self.child_ids.clear();
     }
 
-    /// A view change was worked out: the kinds of names that moved away from here are
-    /// forgotten, except for names that still have local messages waiting in the executor
-    /// (`pending`; they are forwarded with their kind once taken).
+    /// A view change was worked out: the kinds of names that moved away from here (a spawn
+    /// of one as another kind is refused) are forgotten, except for names that still have
+    /// local messages waiting in the executor (`pending`).
     pub fn forget_moved_kinds(&mut self, pending: impl Fn(&ActorKey) -> bool) {
         self.moved_kinds.retain(|key, _| pending(key));
     }

@@ -346,3 +346,52 @@ fn a_known_node_is_redialed_after_a_crash_but_not_after_a_graceful_leave() {
         assert!(a.known().is_present(&b), "b stays known either way");
     }
 }
+
+/// A local handle's message whose next hop is a member this node has no confirmed session
+/// with yet (just met; a session replaced and not confirmed again) is parked, not sent into
+/// nothing (it used to fail with `Unreachable` at the handle), and goes once the peer is
+/// reachable; one that waited its whole park deadline is forwarded without the check.
+#[test]
+fn a_local_message_for_a_member_not_reachable_yet_parks_until_it_is() {
+    use super::dispatch::Dispatch;
+    let me = NodeName::new("a");
+    let b = NodeName::new("b");
+    let config = DistConfig::for_tests("a", 7000);
+    let hello = Hello {
+        node: me.clone(),
+        incarnation: Incarnation(1),
+        protocol: u32::from(wire::PROTOCOL_VERSION),
+        hash_version: crate::core::hash::HASH_VERSION,
+        addr: "a:7000".into(),
+        weight: 1.0,
+    };
+    let placement = Placement::weighted(Epoch(1), [(me.clone(), 1.0), (b.clone(), 1.0)]);
+    let mut e = Engine::new(
+        EngineConfig::new(&config, hello, BTreeMap::new()),
+        placement.clone(),
+        Millis(0),
+    );
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| placement.owner_of(k) == Some(&b))
+        .expect("b owns some name");
+    assert!(matches!(
+        e.dispatch_local(&key, None, false),
+        Dispatch::Park
+    ));
+    // Past the park deadline it goes anyway (the send then parks or drops it, counted).
+    assert!(matches!(
+        e.dispatch_local(&key, None, true),
+        Dispatch::Forward { to, .. } if to == b
+    ));
+    e.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        std::slice::from_ref(&b),
+        Millis(10),
+    );
+    assert!(matches!(
+        e.dispatch_local(&key, None, false),
+        Dispatch::Forward { to, .. } if to == b
+    ));
+}

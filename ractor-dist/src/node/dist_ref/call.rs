@@ -179,29 +179,8 @@ impl<M: Message> DistRef<M> {
                         .await;
                 }
                 Route::Supervisor => return Ok(self.via_supervisor(message, Some(refused))?),
-                // Not connected yet: sent as a request, which waits for the session.
-                Route::Unconfirmed(_) => {
-                    return match self.serialize(message)? {
-                        SerializedMessage::Call {
-                            variant,
-                            args,
-                            reply,
-                            ..
-                        } => self.remote_call(variant, args, reply, timeout).await,
-                        SerializedMessage::Cast { variant, args, .. } => {
-                            let m = M::deserialize(SerializedMessage::Cast {
-                                variant,
-                                args,
-                                metadata: None,
-                            })
-                            .map_err(|_| self.bad_message("the message failed to re-decode"))?;
-                            Ok(self.cast_unconfirmed(m)?)
-                        }
-                        SerializedMessage::CallReply(..) => {
-                            Err(self.bad_message("unexpected call reply"))
-                        }
-                    };
-                }
+                // Not connected yet: the supervisor parks it until it is.
+                Route::Unconfirmed(_) => return Ok(self.via_supervisor(message, Some(refused))?),
                 Route::Unresolved => unreachable!("resolve never returns Unresolved"),
             }
         }
@@ -285,6 +264,12 @@ impl<M: Message> DistRef<M> {
                     Route::Unresolved => unreachable!("resolve never returns Unresolved"),
                 }
             };
+            if host != node.me {
+                // A host whose session is being confirmed: wait for it first, so that the
+                // call's own timeout counts from when it can leave.
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                node.peer_supervisor_within(&host, remaining).await?;
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(DistError::Timeout(timeout));

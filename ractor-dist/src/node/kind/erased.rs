@@ -72,8 +72,6 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
         cell: &ActorCell,
         msg: Box<dyn Any + Send>,
     ) -> Result<(), RemoteError>;
-    /// Serializes a typed message (boxed by a local `DistRef`) to send it elsewhere.
-    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String>;
     /// Decodes a serialized message for this kind (the [`crate::DistRef`]s in it bound to
     /// `node`) and enqueues it on `cell`.
     fn deliver(
@@ -193,15 +191,6 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
             })?;
         cell.send_message(Local::Msg(*msg))
             .map_err(|_| RemoteError::NotFound(key.clone()))
-    }
-
-    fn serialize_any(&self, msg: Box<dyn Any + Send>) -> Result<SerializedMessage, String> {
-        let msg = msg
-            .downcast::<A::Msg>()
-            .map_err(|_| "the message has another type".to_string())?;
-        (*msg)
-            .serialize()
-            .map_err(|_| "the message does not serialize".to_string())
     }
 
     fn start(

@@ -188,12 +188,23 @@ impl NodeShared {
             return self.unsendable(host, &keys, stamper);
         };
         let keys: Vec<ActorKey> = items.iter().map(|i| i.key.clone()).collect();
+        // Pending in the supervisor until it handed them on or parked them: the handles'
+        // next messages for those names go the same way, behind them (not straight over
+        // a newer session, overtaking them).
+        for key in &keys {
+            self.local_send_started(key);
+        }
         match supervisor.cast(SupervisorMsg::Unsent(items)) {
             Ok(()) => {
                 tracing::debug!(peer = %host, casts = count, "session closed; batched casts routed again");
                 Ok(())
             }
-            Err(_) => self.unsendable(host, &keys, stamper),
+            Err(_) => {
+                for key in &keys {
+                    self.local_send_done(key);
+                }
+                self.unsendable(host, &keys, stamper)
+            }
         }
     }
 

@@ -239,16 +239,15 @@ impl SupervisorState {
             (Dispatch::Park, _) => self.hold_parked(&key, &me, payload, since),
             (Dispatch::Hold, _) => self.hold_moving(&key, &me, payload),
             (Dispatch::Deliver, Some(entry)) => {
-                if let Payload::Local(msg, _pending) = payload {
+                if let Payload::Local(msg, _pending, _) = payload {
                     if let Err(e) = entry.kind.deliver_any(&key, &entry.cell, msg) {
                         tracing::warn!(name = %key, error = ?e, "local message not delivered");
                     }
                 }
             }
-            (Dispatch::Forward { to, kind, .. }, _) => {
-                let kind = kind.and_then(|k| self.shared.kinds.get(&k).cloned());
+            (Dispatch::Forward { to, .. }, _) => {
                 let waited = super::hold::Waited { since, expired };
-                self.forward(&key, &to, kind.as_deref(), payload, waited);
+                self.forward(&key, &to, payload, waited);
             }
             _ => {
                 Counters::bump(&self.shared.counters.dropped_casts);

@@ -25,6 +25,22 @@ pub(super) struct PendingLocal {
     refused: Refusal,
 }
 
+/// Serializes a local handle's typed message (the handle's message type's), for a message
+/// the supervisor forwards to another node.
+pub(crate) type Serialize = fn(Box<dyn Any + Send>) -> Result<SerializedMessage, String>;
+
+/// [`Serialize`] for messages of type `M`.
+pub(crate) fn serialize_as<M: ractor::Message>(
+    msg: Box<dyn Any + Send>,
+) -> Result<SerializedMessage, String> {
+    let msg = msg
+        .downcast::<M>()
+        .map_err(|_| "the message has another type".to_string())?;
+    (*msg)
+        .serialize()
+        .map_err(|_| "the message does not serialize".to_string())
+}
+
 /// Where a local call learns that its message was refused over a hold cap (the message,
 /// with its reply port, is dropped): it then reports `Overloaded`, not `Stopped`.
 pub(crate) type Refusal = Option<tokio::sync::oneshot::Sender<HoldError>>;
@@ -77,11 +93,12 @@ impl SupervisorState {
         &self,
         key: &ActorKey,
         msg: Box<dyn Any + Send>,
+        serialize: Serialize,
         refused: Refusal,
     ) -> Payload {
         let mut pending = PendingLocal::new(&self.shared, key);
         pending.refused = refused;
-        Payload::Local(msg, pending)
+        Payload::Local(msg, pending, serialize)
     }
 
     /// Holds `payload` for `key`, which is moving away or fenced, until its move ends.
@@ -145,7 +162,7 @@ impl SupervisorState {
                 })));
             }
             // Told before the message (and its reply port) is dropped.
-            Payload::Local(_, mut pending) => {
+            Payload::Local(_, mut pending, _) => {
                 if let Some(refused) = pending.take_refusal() {
                     let _ = refused.send(error.clone());
                 }
@@ -186,10 +203,8 @@ impl SupervisorState {
                     let Some(payload) = self.held.remove(&id) else {
                         continue;
                     };
-                    let kind = self.engine.moved_kinds.get(key);
-                    let kind = kind.and_then(|k| self.shared.kinds.get(k)).cloned();
                     let waited = Waited::new(self.now());
-                    self.forward(key, &to, kind.as_deref(), payload, waited);
+                    self.forward(key, &to, payload, waited);
                 }
                 Release::NotFound(id) | Release::Drop(id) => {
                     if let Some(payload) = self.held.remove(&id) {
@@ -265,10 +280,11 @@ impl SupervisorState {
         _myself: &ActorRef<SupervisorMsg>,
         key: ActorKey,
         msg: Box<dyn Any + Send>,
+        serialize: Serialize,
         refused: Refusal,
     ) {
         let now = self.now();
-        let payload = self.local_payload(&key, msg, refused);
+        let payload = self.local_payload(&key, msg, serialize, refused);
         self.local_dispatch(key.clone(), payload, now, false);
         // Taken: held (counted by its payload), delivered or forwarded.
         self.shared.local_send_done(&key);
@@ -281,7 +297,6 @@ impl SupervisorState {
         &mut self,
         key: &ActorKey,
         to: &NodeName,
-        kind: Option<&dyn crate::node::kind::ErasedKind>,
         payload: Payload,
         waited: Waited,
     ) {
@@ -305,15 +320,16 @@ impl SupervisorState {
                 }
             }
             Payload::Request { request, reply } => self.forward_request(to, request, reply),
-            Payload::Local(msg, _pending) => {
-                let Some(kind) = kind else {
-                    Counters::bump(&self.shared.counters.dropped_casts);
-                    return;
-                };
-                match kind.serialize_any(msg) {
+            // `_pending` lives until the message is handed on: the handle's next messages
+            // follow it through here until then.
+            Payload::Local(msg, _pending, serialize) => {
+                match serialize(msg) {
                     Ok(SerializedMessage::Cast { variant, args, .. }) => {
-                        let cast = Payload::cast(variant, args, 0, None);
-                        self.forward(key, to, None, cast, waited);
+                        // Numbered in the stream of the casts the outbox sends, so that
+                        // the host keeps this sender's order across both paths.
+                        let stamp = self.shared.stamp(key);
+                        let cast = Payload::cast(variant, args, 0, Some(stamp));
+                        self.forward(key, to, cast, waited);
                     }
                     Ok(SerializedMessage::Call {
                         variant,
@@ -354,7 +370,9 @@ impl SupervisorState {
     /// Sends a request to `to` now (in order with frames already sent), relaying the
     /// response to `reply`.
     fn forward_request(&self, to: &NodeName, request: Request, reply: RpcReplyPort<Vec<u8>>) {
-        let Ok(peer) = self.shared.peer_supervisor(to) else {
+        // The supervisor's own gateways (the published view may not have a just-confirmed
+        // one yet: parked messages are released before it is published).
+        let Some(peer) = self.supervisors.get(to).cloned() else {
             let _ = reply.send(wire::encode(&Response::Err(RemoteError::Unavailable(
                 to.to_string(),
             ))));
@@ -437,7 +455,7 @@ impl SupervisorState {
         payload: Payload,
     ) {
         match payload {
-            Payload::Local(msg, _pending) => {
+            Payload::Local(msg, _pending, _) => {
                 let _ = kind.deliver_any(key, cell, msg);
             }
             Payload::Cast { variant, args, .. } => {

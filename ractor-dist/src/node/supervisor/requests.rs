@@ -133,8 +133,12 @@ impl SupervisorState {
         let me = self.shared.me.clone();
         let now = self.now();
         for item in items {
+            let key = item.key.clone();
             let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
             self.deliver_cast(&me, item.key, cast, now);
+            // Counted as pending by the outbox that handed it back; sent, parked or
+            // dropped now (a parked one keeps the handles' next messages behind it).
+            self.shared.local_send_done(&key);
         }
     }
 

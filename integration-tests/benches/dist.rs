@@ -634,11 +634,13 @@ fn main() -> Result<()> {
     }
     let only_pure = args.iter().any(|a| a == "pure");
     let only_remote = args.iter().any(|a| a == "remote");
+    // `local`: only B1, B2 and B6 for local names (the hosted actor's hot path).
+    let only_local = args.iter().any(|a| a == "local");
     let mut report = Report { rows: Vec::new() };
     println!(
         "ractor-dist benchmarks ({ROUNDS} rounds, medians; ratios against same-run baselines)"
     );
-    if !only_remote {
+    if !only_remote && !only_local {
         b7(&mut report);
         b8(&mut report);
     }
@@ -661,7 +663,7 @@ fn main() -> Result<()> {
             let node = DistNode::start(config, kinds()).await?;
             if !only_remote {
                 local_benches(&mut report, &node).await?;
-                if profile_rounds("B1_PROFILE").is_some() {
+                if only_local || profile_rounds("B1_PROFILE").is_some() {
                     return node.shutdown().await.map_err(Into::into);
                 }
             }

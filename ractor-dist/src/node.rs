@@ -5,6 +5,7 @@
 //! - [`DistActor`] and [`Kinds`]: declaring and registering actor kinds.
 //! - [`DistConfig`]: configuration; [`DistError`]: errors; [`NodeStatus`]: statistics.
 
+pub(crate) mod clock;
 pub(crate) mod dist_ref;
 pub(crate) mod kind;
 mod leave;
@@ -57,7 +58,7 @@ const SUPERVISOR_NAME: &str = "ractor_dist::supervisor";
 /// Cheap to clone. One per process.
 #[derive(Clone)]
 pub struct DistNode {
-    shared: Arc<NodeShared>,
+    pub(crate) shared: Arc<NodeShared>,
 }
 
 impl std::fmt::Debug for DistNode {

@@ -467,3 +467,110 @@ async fn sends_to_a_member_whose_session_is_being_confirmed_wait_for_it() {
         assert_eq!(status.gaps_skipped, 0, "{}", node.name());
     }
 }
+
+#[derive(RactorClusterMessage)]
+enum WitnessMsg {
+    Note,
+    #[rpc]
+    Seen(RpcReplyPort<Vec<u64>>),
+}
+
+/// Notes, for each message, how many pauses its node had noticed when it handled it.
+struct Witness;
+
+impl DistActor for Witness {
+    const KIND: &'static str = "witness";
+    type Msg = WitnessMsg;
+    type State = Vec<u64>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: DistRef<WitnessMsg>,
+        _: (),
+    ) -> Result<Vec<u64>, ActorProcessingErr> {
+        Ok(Vec::new())
+    }
+
+    async fn handle(
+        &self,
+        myself: DistRef<WitnessMsg>,
+        msg: WitnessMsg,
+        seen: &mut Vec<u64>,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WitnessMsg::Note => seen.push(myself.node()?.status().pauses),
+            WitnessMsg::Seen(r) => {
+                let _ = r.send(seen.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, seen: &Vec<u64>) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(seen)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<WitnessMsg>,
+        _: (),
+        snapshot: Snapshot,
+    ) -> Result<Vec<u64>, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+/// After a system suspend (its clock jumps past the heartbeat deadline: its peers may have
+/// declared it down and respawned its names), a node notices the pause before any hosted
+/// actor handles a message a local handle put straight into its mailbox over a route
+/// cached before the suspend. Before, the actor handled it at once, and the node did not
+/// notice the suspend at all (its clock, `Instant`, stops during one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_suspend_no_actor_handles_a_message_before_the_node_noticed_the_pause() {
+    let net = MemoryNetwork::new();
+    let kinds = || Kinds::new().with(Tally).with(Witness);
+    let a = net.start(config("a", 1, &[]), kinds()).await.expect("a");
+    let b = net.start(config("b", 2, &[1]), kinds()).await.expect("b");
+    let c = net.start(config("c", 3, &[1]), kinds()).await.expect("c");
+    converged(&[&a, &b, &c], 3).await;
+    let name = (0..)
+        .map(|i| format!("witness-{i}"))
+        .find(|n| a.owner_of(n).as_ref() == Some(a.name()))
+        .expect("a owns some name");
+    a.spawn::<Witness>(name.as_str(), ()).await.expect("spawn");
+    let local = a.lookup::<WitnessMsg>(name.as_str()).await.expect("lookup");
+    local.cast(WitnessMsg::Note).expect("cast");
+    assert_eq!(
+        local.call(WitnessMsg::Seen, CALL).await.expect("call"),
+        vec![0]
+    );
+    assert_eq!(a.status().pauses, 0);
+
+    // Suspended for three heartbeat deadlines; the first thing after it: a cast over the
+    // route the handle cached.
+    net.suspend(&a, Duration::from_secs(3));
+    local
+        .cast(WitnessMsg::Note)
+        .expect("cast after the suspend");
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        if let Ok(now) = local.call(WitnessMsg::Seen, CALL).await {
+            seen = now;
+            if seen.len() == 2 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "the note after the suspend was not handled: {seen:?}"
+    );
+    assert!(
+        seen[1] >= 1,
+        "handled before the node noticed the pause: {seen:?}"
+    );
+    assert!(a.status().pauses >= 1, "{:?}", a.status());
+}

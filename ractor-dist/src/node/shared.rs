@@ -163,6 +163,8 @@ pub(crate) struct NodeShared {
     pub(crate) events: tokio::sync::broadcast::Sender<crate::core::MembershipEvent>,
     /// The known node set, as published by the supervisor (`DistNode::all`).
     pub(crate) known: ArcSwap<crate::core::known::KnownNodes>,
+    /// The node's clock, and when the supervisor last vouched that it was not paused.
+    pub(crate) clock: crate::node::clock::NodeClock,
 }
 
 impl std::fmt::Debug for NodeShared {
@@ -192,6 +194,7 @@ impl NodeShared {
             supervisors: HashMap::new(),
         };
         let stamper = Stamper::new(me.clone(), incarnation.0, MAX_STREAMS);
+        let timing = config.timing();
         Self {
             me,
             incarnation,
@@ -219,6 +222,7 @@ impl NodeShared {
             events: tokio::sync::broadcast::channel(1024).0,
             passivation: Default::default(),
             known: ArcSwap::from_pointee(Default::default()),
+            clock: crate::node::clock::NodeClock::new(Duration::from_millis(timing.pause_gap_ms())),
         }
     }
 

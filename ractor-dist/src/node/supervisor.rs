@@ -115,6 +115,9 @@ pub(crate) enum SupervisorMsg {
     /// Final states of drained actors were snapshotted (off the supervisor's task; see
     /// `snapshots`): take the results.
     Snapshotted,
+    /// A hosted actor asks whether the node serves (it had not heard so within the pause
+    /// gap: the process may have been stopped); answered once it does (see `node::clock`).
+    Vouch(RpcReplyPort<()>),
 }
 
 /// The engine's name of a local actor.
@@ -142,6 +145,7 @@ impl SupervisorMsg {
             SupervisorMsg::ChildStarted(_) => "child started",
             SupervisorMsg::Snapshotted => "snapshotted",
             SupervisorMsg::Unsent(_) => "unsent",
+            SupervisorMsg::Vouch(_) => "vouch",
         }
     }
 }
@@ -275,8 +279,9 @@ pub(crate) struct SupervisorState {
     events: broadcast::Sender<MembershipEvent>,
     /// Every decision of the protocol, and the tables it decides on.
     engine: Engine,
-    /// The engine's clock starts here.
-    started: Instant,
+    /// Hosted actors waiting for the supervisor's word that the node serves (see
+    /// `node::clock`): answered at once, or when the pause fence lifts.
+    vouch_waiters: Vec<RpcReplyPort<()>>,
     /// Peers' supervisors this node holds a confirmed session token for (frames go to
     /// these only).
     supervisors: HashMap<NodeName, Gateway>,
@@ -348,7 +353,7 @@ impl Actor for DistSupervisor {
             transport: args.transport,
             events: args.events,
             engine,
-            started: Instant::now(),
+            vouch_waiters: Vec::new(),
             supervisors: HashMap::new(),
             tokens,
             raw_gateways: HashMap::new(),
@@ -434,6 +439,7 @@ impl Actor for DistSupervisor {
             }
             SupervisorMsg::Snapshotted => state.snapshotted(),
             SupervisorMsg::Unsent(items) => state.unsent(items),
+            SupervisorMsg::Vouch(reply) => state.vouch(reply),
         }
         state.run().await;
         state.note_handled(what, started);

@@ -222,6 +222,15 @@ impl MemoryNetwork {
         self.confirm_delay_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// Suspends `node` for `by`, as a system suspend looks from inside it: its clock jumps
+    /// by `by` at once, as if nothing of it had run meanwhile (the node's clock counts
+    /// suspends: `CLOCK_BOOTTIME`). Its peers notice nothing (no time passed for them), so
+    /// what the node itself must do after a suspend, such as raising its pause fence
+    /// before any hosted actor handles a message, is tested without waiting.
+    pub fn suspend(&self, node: &DistNode, by: Duration) {
+        node.shared.clock.advance(by);
+    }
+
     /// Crashes `node`: its links close and its supervisor and actors die at once, with no
     /// goodbye and no handoff (as `kill -9` would).
     pub fn crash(&self, node: &DistNode) {

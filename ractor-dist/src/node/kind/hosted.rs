@@ -96,6 +96,25 @@ impl<A: DistActor> Drop for Hosted<A> {
 }
 
 impl<A: DistActor> Hosted<A> {
+    /// The supervisor has not said within the pause gap that the node serves: the process
+    /// may just have been stopped or suspended, and its peers may have respawned this name
+    /// meanwhile. Asks it, and waits for the answer (given once the pause fence lifts, if
+    /// the node was paused) before handling anything; later messages wait in the mailbox,
+    /// in order. Returns at once if the supervisor is gone (the node is stopping).
+    async fn wait_until_vouched(&self) {
+        let Ok(supervisor) = self.shared.supervisor() else {
+            return;
+        };
+        let patience = Some(self.shared.config.heartbeat_deadline);
+        loop {
+            match supervisor.call(SupervisorMsg::Vouch, patience).await {
+                // Still fenced: ask again (a stop or kill of this actor ends the wait).
+                Ok(ractor::rpc::CallResult::Timeout) => continue,
+                _ => return,
+            }
+        }
+    }
+
     fn me(&self, cell: &ActorRef<Local<A::Msg>>) -> DistRef<A::Msg> {
         self.myself
             .get_or_init(|| {
@@ -391,6 +410,10 @@ impl<A: DistActor> Hosted<A> {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             Local::Msg(message) => {
+                if self.shared.clock.must_ask() {
+                    // Boxed: a rare branch that would otherwise size every message's future.
+                    Box::pin(self.wait_until_vouched()).await;
+                }
                 if let Some(last) = &self.last_active {
                     last.store(crate::node::passivation::clock_ms(), Ordering::Relaxed);
                 }

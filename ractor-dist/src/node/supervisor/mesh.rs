@@ -12,7 +12,7 @@ use crate::core::{Millis, NodeName};
 
 impl SupervisorState {
     pub(super) fn now(&self) -> Millis {
-        Millis(self.started.elapsed().as_millis() as u64)
+        Millis(self.shared.clock.now_ms())
     }
 
     pub(super) fn frame(&self, body: FrameBody) -> Vec<u8> {

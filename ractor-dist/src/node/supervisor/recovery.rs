@@ -13,6 +13,8 @@
 //! peer comes back within twice the deadline plus the handoff timeout, it gives up waiting
 //! and serves alone (AP).
 
+use ractor::RpcReplyPort;
+
 use super::SupervisorState;
 use crate::core::recovery::RespawnStart;
 use crate::core::{ActorKey, ChildId, Snapshot};
@@ -77,10 +79,25 @@ impl SupervisorState {
         }
     }
 
-    /// Runs before every message: raises the pause fence after a pause past the deadline.
+    /// Runs before every message: raises the pause fence after a pause past the deadline;
+    /// otherwise vouches that the node serves (hosted actors wait for that word after a
+    /// silence: see `node::clock`).
     pub(super) fn check_pause(&mut self) {
         let now = self.now();
         self.engine.handle_message(now, false);
+        if !self.engine.recovery.is_fenced() {
+            self.shared.clock.vouch(now.0);
+        }
+    }
+
+    /// A hosted actor asks whether the node serves: yes at once (`check_pause` ran before
+    /// this message), or once the fence lifts.
+    pub(super) fn vouch(&mut self, reply: RpcReplyPort<()>) {
+        if self.engine.recovery.is_fenced() {
+            self.vouch_waiters.push(reply);
+        } else {
+            let _ = reply.send(());
+        }
     }
 
     /// Runs after every message: a handler that outlasted the deadline raises the fence.
@@ -110,6 +127,11 @@ impl SupervisorState {
         self.shared
             .fenced
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        let now = self.now();
+        self.shared.clock.vouch(now.0);
+        for waiter in self.vouch_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
         let keys: Vec<ActorKey> = self
             .engine
             .children

@@ -86,7 +86,7 @@ impl SupervisorState {
         let now = self.now();
         self.engine.handle_message(now, false);
         if !self.engine.recovery.is_fenced() {
-            self.shared.clock.vouch(now.0);
+            self.shared.clock.vouch();
         }
     }
 
@@ -127,8 +127,7 @@ impl SupervisorState {
         self.shared
             .fenced
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        let now = self.now();
-        self.shared.clock.vouch(now.0);
+        self.shared.clock.vouch();
         for waiter in self.vouch_waiters.drain(..) {
             let _ = waiter.send(());
         }

@@ -84,9 +84,21 @@ async fn scenario(deployment: &Deployment, built: Duration) -> Result<()> {
     ensure!(sessions.len() == 3, "{} containers", sessions.len());
     ensure_members(&mut sessions, 3).await?;
     timings.push(("3 replicas up and formed by DNS".into(), phase.elapsed()));
+    // Ready once the node has settled the view (its handoff barrier done), as a
+    // readiness probe is retried: within a few seconds of the membership forming.
     for id in sessions.keys() {
-        let status = probe(id, "/ready").await?;
-        ensure!(status.contains("200"), "{id}: /ready answered {status:?}");
+        let waited = Instant::now();
+        let mut status = probe(id, "/ready").await?;
+        while !status.contains("200") && waited.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            status = probe(id, "/ready").await?;
+        }
+        ensure!(
+            status.contains("200"),
+            "{id}: /ready answered {status:?} for {:?}",
+            waited.elapsed()
+        );
+        println!("containers: {id} ready after {:?}", waited.elapsed());
     }
 
     say("spawning names");

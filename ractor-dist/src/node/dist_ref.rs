@@ -344,7 +344,7 @@ impl<M: Message> DistRef<M> {
 
     /// Hands `message` to the supervisor (the name is moving, starting or fenced); a call
     /// passes `refused` to learn that a hold cap refused it there.
-    fn via_supervisor(
+    pub(crate) fn via_supervisor(
         &self,
         message: M,
         refused: crate::node::supervisor::Refusal,

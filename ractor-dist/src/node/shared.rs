@@ -195,6 +195,7 @@ impl NodeShared {
         };
         let stamper = Stamper::new(me.clone(), incarnation.0, MAX_STREAMS);
         let timing = config.timing();
+        let interval = config.heartbeat_interval;
         Self {
             me,
             incarnation,
@@ -222,7 +223,10 @@ impl NodeShared {
             events: tokio::sync::broadcast::channel(1024).0,
             passivation: Default::default(),
             known: ArcSwap::from_pointee(Default::default()),
-            clock: crate::node::clock::NodeClock::new(Duration::from_millis(timing.pause_gap_ms())),
+            clock: crate::node::clock::NodeClock::new(
+                Duration::from_millis(timing.pause_gap_ms()),
+                interval,
+            ),
         }
     }
 

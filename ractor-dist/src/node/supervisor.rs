@@ -115,9 +115,10 @@ pub(crate) enum SupervisorMsg {
     /// Final states of drained actors were snapshotted (off the supervisor's task; see
     /// `snapshots`): take the results.
     Snapshotted,
-    /// A hosted actor asks whether the node serves (it had not heard so within the pause
-    /// gap: the process may have been stopped); answered once it does (see `node::clock`).
-    Vouch(RpcReplyPort<()>),
+    /// A hosted actor waits for the word that the node serves (it had not heard it
+    /// recently: the process may have been stopped): check for a pause now (see
+    /// `node::clock`; every message does, and vouches unless the node is fenced).
+    Nudge,
 }
 
 /// The engine's name of a local actor.
@@ -145,7 +146,7 @@ impl SupervisorMsg {
             SupervisorMsg::ChildStarted(_) => "child started",
             SupervisorMsg::Snapshotted => "snapshotted",
             SupervisorMsg::Unsent(_) => "unsent",
-            SupervisorMsg::Vouch(_) => "vouch",
+            SupervisorMsg::Nudge => "nudge",
         }
     }
 }
@@ -279,9 +280,6 @@ pub(crate) struct SupervisorState {
     events: broadcast::Sender<MembershipEvent>,
     /// Every decision of the protocol, and the tables it decides on.
     engine: Engine,
-    /// Hosted actors waiting for the supervisor's word that the node serves (see
-    /// `node::clock`): answered at once, or when the pause fence lifts.
-    vouch_waiters: Vec<RpcReplyPort<()>>,
     /// Peers' supervisors this node holds a confirmed session token for (frames go to
     /// these only).
     supervisors: HashMap<NodeName, Gateway>,
@@ -353,7 +351,6 @@ impl Actor for DistSupervisor {
             transport: args.transport,
             events: args.events,
             engine,
-            vouch_waiters: Vec::new(),
             supervisors: HashMap::new(),
             tokens,
             raw_gateways: HashMap::new(),
@@ -439,7 +436,7 @@ impl Actor for DistSupervisor {
             }
             SupervisorMsg::Snapshotted => state.snapshotted(),
             SupervisorMsg::Unsent(items) => state.unsent(items),
-            SupervisorMsg::Vouch(reply) => state.vouch(reply),
+            SupervisorMsg::Nudge => {}
         }
         state.run().await;
         state.note_handled(what, started);
@@ -492,6 +489,8 @@ impl Actor for DistSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.transport.stop();
+        // Hosted actors waiting for the word that the node serves drop their message.
+        state.shared.clock.close();
         Ok(())
     }
 }

@@ -439,3 +439,61 @@ fn without_a_lost_marker_nobody_is_reminded() {
     b.handle_tick(Millis(100));
     assert!(reminders(&mut a).is_empty() && reminders(&mut b).is_empty());
 }
+
+/// A batch its target never acknowledges (the target is up but refuses the frame: a
+/// smaller `max_frame_bytes` there) is sent `MAX_BATCH_SENDS` times, a deadline apart, then
+/// given up on: its actors start here again. Before, it was sent again forever while the
+/// actors ran nowhere.
+#[test]
+fn a_batch_never_acknowledged_is_given_up_and_its_actors_restored_here() {
+    let p = placement(&["a", "b"]);
+    let keys = owned_by(&p, "b", 2);
+    let config = HandoffConfig {
+        deadline_ms: 100,
+        ..HandoffConfig::default()
+    };
+    let mut core = HandoffCore::new(n("a"), config);
+    core.handle_view(
+        ViewId(1),
+        &p,
+        [n("b")].into(),
+        keys.iter().map(|k| (k.clone(), HandoffMode::Resume)),
+        false,
+        Millis(0),
+    );
+    core.handle_drained_all(keys.iter().map(|k| (k.clone(), 5)), Millis(10));
+    let sends = |cmds: &[HandoffCommand]| {
+        cmds.iter()
+            .filter(|c| matches!(c, HandoffCommand::SendBatch { .. }))
+            .count()
+    };
+    let mut sent = sends(&drain(&mut core));
+    assert_eq!(sent, 1, "one batch for both");
+    let mut now = 10;
+    let mut restored = Vec::new();
+    for _ in 0..10 {
+        now += 101;
+        core.handle_tick(Millis(now));
+        let cmds = drain(&mut core);
+        sent += sends(&cmds);
+        restored.extend(cmds.into_iter().filter_map(|c| match c {
+            HandoffCommand::RestoreLocal { key } => Some(key),
+            _ => None,
+        }));
+        if !restored.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(sent, MAX_BATCH_SENDS as usize);
+    restored.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(restored, expected);
+    assert_eq!(core.stats().abandoned, 2);
+    assert_eq!(core.stats().retries, u64::from(MAX_BATCH_SENDS - 1));
+    // A late acknowledgement changes nothing.
+    core.handle_ack(&n("b"), 0, Millis(now + 1));
+    assert!(!drain(&mut core)
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::Moved { .. })));
+}

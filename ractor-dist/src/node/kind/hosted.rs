@@ -14,6 +14,7 @@ use super::{decode_args, Checkpoints, DistActor, Policy, StopReason};
 use crate::core::checkpoint::{CheckpointClock, Due};
 use crate::core::snapshot::Snapshot;
 use crate::core::{ActorKey, Millis, Resolution};
+use crate::node::clock::Word;
 use crate::node::dist_ref::DistRef;
 use crate::node::shared::{Counters, EntryState, NodeShared};
 use crate::node::supervisor::SupervisorMsg;
@@ -92,26 +93,41 @@ impl<A: DistActor> Drop for Hosted<A> {
         if let Some(last) = &self.last_active {
             self.shared.passivation.stopped(&self.key, last);
         }
+        self.shared.clock.forget(&self.key);
     }
 }
 
 impl<A: DistActor> Hosted<A> {
-    /// The supervisor has not said within the pause gap that the node serves: the process
-    /// may just have been stopped or suspended, and its peers may have respawned this name
-    /// meanwhile. Asks it, and waits for the answer (given once the pause fence lifts, if
-    /// the node was paused) before handling anything; later messages wait in the mailbox,
-    /// in order. Returns at once if the supervisor is gone (the node is stopping).
-    async fn wait_until_vouched(&self) {
-        let Ok(supervisor) = self.shared.supervisor() else {
-            return;
-        };
-        let patience = Some(self.shared.config.heartbeat_deadline);
-        loop {
-            match supervisor.call(SupervisorMsg::Vouch, patience).await {
-                // Still fenced: ask again (a stop or kill of this actor ends the wait).
-                Ok(ractor::rpc::CallResult::Timeout) => continue,
-                _ => return,
+    /// The supervisor has not said recently that the node serves: the process may just
+    /// have been stopped or suspended, and its peers may have respawned this name
+    /// meanwhile. Waits for its word (given once the pause fence lifts, if the node was
+    /// paused) before handling anything; later messages wait in the mailbox, in order.
+    /// `None`: the message is not handled here (see `node::clock`): handed to the
+    /// supervisor for the move that released this actor, or dropped as the node stops.
+    async fn wait_for_word(
+        &self,
+        myself: &ActorRef<Local<A::Msg>>,
+        message: A::Msg,
+    ) -> Option<A::Msg> {
+        let clock = &self.shared.clock;
+        let word = clock
+            .word(&self.key, || {
+                if clock.nudge() {
+                    if let Ok(supervisor) = self.shared.supervisor() {
+                        let _ = supervisor.cast(SupervisorMsg::Nudge);
+                    }
+                }
+            })
+            .await;
+        match word {
+            Word::Serve => Some(message),
+            Word::Released => {
+                if let Err(e) = self.me(myself).via_supervisor(message, None) {
+                    tracing::warn!(name = %self.key, error = %e, "a message for a moving actor was lost");
+                }
+                None
             }
+            Word::Closed => None,
         }
     }
 
@@ -410,10 +426,15 @@ impl<A: DistActor> Hosted<A> {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             Local::Msg(message) => {
-                if self.shared.clock.must_ask() {
+                let message = if self.shared.clock.must_ask() {
                     // Boxed: a rare branch that would otherwise size every message's future.
-                    Box::pin(self.wait_until_vouched()).await;
-                }
+                    match Box::pin(self.wait_for_word(&myself, message)).await {
+                        Some(message) => message,
+                        None => return Ok(()),
+                    }
+                } else {
+                    message
+                };
                 if let Some(last) = &self.last_active {
                     last.store(crate::node::passivation::clock_ms(), Ordering::Relaxed);
                 }

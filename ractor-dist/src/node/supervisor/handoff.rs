@@ -37,6 +37,9 @@ impl SupervisorState {
             return;
         };
         self.set_entry_state(key, EntryState::Moving);
+        // An actor waiting for the word that the node serves (it is fenced) hands its
+        // message over instead, and the drain goes on.
+        self.shared.clock.release(key);
         tracing::debug!(name = %key, %to, "draining for handoff");
         if entry.cell.drain().is_err() {
             entry.cell.kill();

@@ -13,8 +13,6 @@
 //! peer comes back within twice the deadline plus the handoff timeout, it gives up waiting
 //! and serves alone (AP).
 
-use ractor::RpcReplyPort;
-
 use super::SupervisorState;
 use crate::core::recovery::RespawnStart;
 use crate::core::{ActorKey, ChildId, Snapshot};
@@ -90,16 +88,6 @@ impl SupervisorState {
         }
     }
 
-    /// A hosted actor asks whether the node serves: yes at once (`check_pause` ran before
-    /// this message), or once the fence lifts.
-    pub(super) fn vouch(&mut self, reply: RpcReplyPort<()>) {
-        if self.engine.recovery.is_fenced() {
-            self.vouch_waiters.push(reply);
-        } else {
-            let _ = reply.send(());
-        }
-    }
-
     /// Runs after every message: a handler that outlasted the deadline raises the fence.
     pub(super) fn message_done(&mut self) {
         let now = self.now();
@@ -128,9 +116,6 @@ impl SupervisorState {
             .fenced
             .store(false, std::sync::atomic::Ordering::Relaxed);
         self.shared.clock.vouch();
-        for waiter in self.vouch_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
         let keys: Vec<ActorKey> = self
             .engine
             .children

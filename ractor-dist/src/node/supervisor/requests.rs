@@ -137,7 +137,9 @@ impl SupervisorState {
             let cast = Payload::cast(item.variant, item.args, 0, item.stamp);
             self.deliver_cast(&me, item.key, cast, now);
             // Counted as pending by the outbox that handed it back; sent, parked or
-            // dropped now (a parked one keeps the handles' next messages behind it).
+            // dropped now. (A parked one is no longer pending: the handles' next casts
+            // are kept behind it by their numbers and by parked messages being released
+            // before a view that lets handles send straight is adopted.)
             self.shared.local_send_done(&key);
         }
     }

@@ -106,6 +106,142 @@ async fn kill_9_under_load_respawns_every_name_and_keeps_checkpointed_values() -
     Ok(())
 }
 
+/// A node killed (`kill -9`) while another streams real increments (calls `add w{i} 1`) to
+/// checkpointed names: afterwards every value lies between what its writes guarantee and
+/// what was sent. Writes acknowledged before a quiet point, when every checkpoint had
+/// reached the holders, are all kept; a name hosted by a survivor keeps every write it
+/// acknowledged during the crash too; a name of the killed node may lose only writes
+/// after its last checkpoint that reached a holder, and never counts one that was not
+/// sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_writing_keeps_every_value_between_its_guaranteed_and_its_sent_writes(
+) -> Result<()> {
+    const W: usize = 30;
+    const BASE: i64 = 3;
+    let mut cluster = Cluster::start(3).await?;
+    for i in 0..W {
+        cluster.nodes[0]
+            .ok(&format!("spawn-as durable w{i} 0"))
+            .await?;
+    }
+    // Quiet point: BASE acknowledged writes per name, checkpointed on the holders.
+    for _ in 0..BASE {
+        for i in 0..W {
+            cluster.nodes[1].ok(&format!("add w{i} 1")).await?;
+        }
+    }
+    ensure!(
+        wait_checkpoints(&mut cluster, &[0, 1, 2], (W as u64) * (BASE as u64)).await,
+        "checkpoints did not reach the holders"
+    );
+    // Checkpoints are sent after each write: let the last ones arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = cluster.nodes[2].node_name().to_string();
+    let mut on_victim = Vec::new();
+    for i in 0..W {
+        let host = cluster.nodes[1].ok(&format!("where w{i}")).await?;
+        on_victim.push(host.split_whitespace().next() == Some(victim.as_str()));
+    }
+    ensure!(
+        on_victim.iter().any(|v| *v),
+        "the victim hosts none of the names"
+    );
+
+    // Writes from the second node; the third dies in the middle of the second round.
+    let (mut sent, mut acked) = (vec![0i64; W], vec![0i64; W]);
+    for round in 0..4 {
+        for i in 0..W {
+            if round == 1 && i == W / 2 {
+                cluster.nodes[2].signal("KILL").await?;
+            }
+            sent[i] += 1;
+            if cluster.nodes[1].ok(&format!("add w{i} 1")).await.is_ok() {
+                acked[i] += 1;
+            }
+        }
+    }
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1], 2, Duration::from_secs(10))
+            .await,
+        "survivors did not settle without the victim"
+    );
+    for i in 0..W {
+        let v = cluster.nodes[0].get(&format!("w{i}")).await?;
+        let floor = if on_victim[i] { BASE } else { BASE + acked[i] };
+        ensure!(
+            (floor..=BASE + sent[i]).contains(&v),
+            "w{i} = {v}: outside {floor}..={} (on the victim: {}, acknowledged {} of {} during the crash)",
+            BASE + sent[i],
+            on_victim[i],
+            acked[i],
+            sent[i]
+        );
+    }
+    // Survivors' names lost no write, and some names were written after their respawn.
+    let survivors_acked: i64 = (0..W).filter(|i| !on_victim[*i]).map(|i| acked[i]).sum();
+    ensure!(
+        survivors_acked > 0,
+        "no write to a survivor's name was acknowledged"
+    );
+    ensure!(
+        cluster.stat_sum(&[0, 1], "respawned").await > 0,
+        "nothing was respawned"
+    );
+    Ok(())
+}
+
+/// With `--replicas 3` (each name's spec and checkpoints on its host and two more nodes), two
+/// nodes of five killed at once lose no name: every name serves again exactly once on the
+/// survivors, the checkpointed ones with their value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_3_survive_two_simultaneous_kills() -> Result<()> {
+    const N: usize = 40;
+    let replicas = || vec!["--replicas".to_string(), "3".to_string()];
+    let mut cluster = Cluster::start_on(free_ports(5)?, |_| replicas()).await?;
+    for i in 0..N {
+        cluster.nodes[0]
+            .ok(&format!("spawn-as durable r{i} 0"))
+            .await?;
+        cluster.nodes[0].ok(&format!("add r{i} {}", i + 1)).await?;
+    }
+    ensure!(
+        wait_checkpoints(&mut cluster, &[0, 1, 2, 3, 4], N as u64).await,
+        "checkpoints did not reach the holders"
+    );
+    // The replica sets settle once the view has been quiet a moment.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let killed = cluster.hosted(&[3, 4]).await;
+    ensure!(killed > 0, "the two victims host nothing");
+    cluster.nodes[3].signal("KILL").await?;
+    cluster.nodes[4].signal("KILL").await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2], 3, Duration::from_secs(15))
+            .await,
+        "survivors did not settle without the victims"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(10), async || cluster
+            .hosted(&[0, 1, 2])
+            .await
+            == N)
+        .await,
+        "names lost: {} of {N} serve after two kills",
+        cluster.hosted(&[0, 1, 2]).await
+    );
+    for i in 0..N {
+        let v = cluster.nodes[1].get(&format!("r{i}")).await?;
+        ensure!(v == i as i64 + 1, "r{i} = {v}, expected {}", i + 1);
+    }
+    let respawned = cluster.stat_sum(&[0, 1, 2], "respawned").await;
+    ensure!(
+        respawned as usize == killed,
+        "respawned {respawned}, the victims hosted {killed}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Result<()> {
     let mut cluster = Cluster::start(3).await?;

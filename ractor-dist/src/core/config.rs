@@ -152,9 +152,12 @@ pub struct DistConfig {
     ///
     /// Setting `handoff_ms`.
     pub handoff_timeout: Duration,
-    /// Largest envelope this node sends or accepts, in bytes. Must stay below
-    /// ractor_cluster's 16 MiB inbound frame limit, past which a session is killed.
-    /// Default 15 MiB.
+    /// Largest envelope this node sends, in bytes (larger states travel in pieces). Must
+    /// stay below ractor_cluster's 16 MiB inbound frame limit, past which a session is
+    /// killed. It bounds the lengths this node decodes, but not byte payloads within
+    /// them: a peer with a larger limit can send it larger frames (up to ractor_cluster's
+    /// limit), so nodes with different limits still move states between them. Default
+    /// 15 MiB.
     ///
     /// Setting `max_frame_bytes`.
     pub max_frame_bytes: usize,

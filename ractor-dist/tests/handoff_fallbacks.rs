@@ -617,9 +617,7 @@ impl DistActor for Blob {
 /// of names whose 100 KiB states `b` (1 MiB; it splits only states over half of its own
 /// limit) sends in frames of 100-300 KiB. `a` takes them (its limit bounds what it sends;
 /// what it accepts is bounded by ractor_cluster's 16 MiB frames), so the names move with
-/// their state and nothing falls back. (Were a batch never acknowledged by a live target,
-/// it is now given up after `MAX_BATCH_SENDS` sends and its actors restored at the source:
-/// `core/handoff` unit test.)
+/// their state and nothing falls back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_with_different_frame_limits_move_states_between_them() {
     let net = MemoryNetwork::new();

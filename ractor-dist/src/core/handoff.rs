@@ -200,16 +200,7 @@ struct Batch {
     keys: Vec<ActorKey>,
     sizes: Vec<usize>,
     sent_at: Millis,
-    /// Times it was sent.
-    sends: u32,
 }
-
-/// A batch still unacknowledged after this many sends, each a handoff deadline apart, is
-/// given up on and its actors start here again ([`HandoffCommand::RestoreLocal`]): its
-/// target is up but never takes it (it refuses the frame: a smaller `max_frame_bytes`
-/// there, arguments and state over its limit). Before, it was sent again forever while
-/// the actors ran nowhere.
-pub const MAX_BATCH_SENDS: u32 = 4;
 
 /// Counters of the handoff machinery.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,8 +213,6 @@ pub struct HandoffStats {
     pub forced_stops: u64,
     /// Actors restored here after a handoff could not go anywhere.
     pub restored_locally: u64,
-    /// Of those, actors whose batch its target never acknowledged ([`MAX_BATCH_SENDS`]).
-    pub abandoned: u64,
     /// Times the node settled by deadline instead of by barrier.
     pub settled_by_deadline: u64,
 }
@@ -552,7 +541,6 @@ impl HandoffCore {
                     keys: keys.clone(),
                     sizes,
                     sent_at: now,
-                    sends: 1,
                 },
             );
             self.commands.push_back(HandoffCommand::SendBatch {
@@ -591,30 +579,6 @@ impl HandoffCore {
             }
         }
         self.try_send(from, now);
-        self.maybe_done();
-    }
-
-    /// Gives up on batch `batch` to `to` (see [`MAX_BATCH_SENDS`]): its actors start here
-    /// again. Should the target have taken it after all (every acknowledgement lost), the
-    /// two copies are told apart when they meet, as after any restore.
-    fn abandon(&mut self, to: &NodeName, batch: BatchId, now: Millis) {
-        let Some(b) = self.inflight.get_mut(to).and_then(|m| m.remove(&batch)) else {
-            return;
-        };
-        for key in b.keys {
-            if self
-                .out
-                .get(&key)
-                .is_some_and(|o| o.phase == Phase::InFlight(batch))
-            {
-                self.out.remove(&key);
-                self.stats.restored_locally += 1;
-                self.stats.abandoned += 1;
-                self.commands
-                    .push_back(HandoffCommand::RestoreLocal { key });
-            }
-        }
-        self.try_send(to, now);
         self.maybe_done();
     }
 
@@ -771,30 +735,20 @@ impl HandoffCore {
             self.commands.push_back(HandoffCommand::ForceStop { key });
         }
         let mut resend = Vec::new();
-        let mut abandoned = Vec::new();
         for (to, batches) in &mut self.inflight {
             for (id, b) in batches.iter_mut() {
-                if now.since(b.sent_at) <= deadline {
-                    continue;
+                if now.since(b.sent_at) > deadline {
+                    b.sent_at = now;
+                    resend.push(HandoffCommand::SendBatch {
+                        to: to.clone(),
+                        batch: *id,
+                        keys: b.keys.clone(),
+                    });
                 }
-                if b.sends >= MAX_BATCH_SENDS {
-                    abandoned.push((to.clone(), *id));
-                    continue;
-                }
-                b.sent_at = now;
-                b.sends += 1;
-                resend.push(HandoffCommand::SendBatch {
-                    to: to.clone(),
-                    batch: *id,
-                    keys: b.keys.clone(),
-                });
             }
         }
         self.stats.retries += resend.len() as u64;
         self.commands.extend(resend);
-        for (to, batch) in abandoned {
-            self.abandon(&to, batch, now);
-        }
         if now.since(self.view_since) > deadline {
             // Give up on peers that never adopted the view or never finished.
             let missing: Vec<NodeName> = self

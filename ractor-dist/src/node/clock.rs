@@ -13,8 +13,8 @@
 //! anything. Without it, messages already in a mailbox, and local sends over routes cached
 //! before the pause, reached the actors before the supervisor ran and raised the fence.
 //! An actor that waits is released early when the supervisor starts to hand it off (a
-//! drain or a leave while fenced): it then hands the message to the supervisor, which
-//! holds it for the move.
+//! drain or a leave while fenced): it then hands that message, and every later one, to the
+//! supervisor, which holds them for the move.
 //!
 //! That check runs per message, so it reads the coarse wall clock (`CLOCK_REALTIME_COARSE`,
 //! about 4 ns against about 24 for `CLOCK_BOOTTIME` on the machines measured; it also
@@ -99,6 +99,9 @@ impl NodeClock {
     /// for that word go on.
     pub(crate) fn vouch(&self) {
         self.vouched.store(self.coarse_now(), Ordering::Relaxed);
+        // Ordered before the waiters count is read: a waiter that subscribed just before
+        // sees the new stamp or is woken.
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.wake();
     }
 

@@ -59,6 +59,9 @@ pub(crate) struct Hosted<A: DistActor> {
     span: tracing::Span,
     /// When it last handled a message, for an actor that may be passivated.
     last_active: Option<crate::node::passivation::LastActive>,
+    /// It handed a message to the supervisor for its move (see `wait_for_word`): every
+    /// later one goes the same way, so that none overtakes it.
+    handed_over: std::sync::atomic::AtomicBool,
 }
 
 impl<A: DistActor> Hosted<A> {
@@ -84,6 +87,7 @@ impl<A: DistActor> Hosted<A> {
             clock: Mutex::new(CheckpointClock::new(now())),
             span,
             last_active,
+            handed_over: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -122,12 +126,18 @@ impl<A: DistActor> Hosted<A> {
         match word {
             Word::Serve => Some(message),
             Word::Released => {
-                if let Err(e) = self.me(myself).via_supervisor(message, None) {
-                    tracing::warn!(name = %self.key, error = %e, "a message for a moving actor was lost");
-                }
+                self.handed_over.store(true, Ordering::Relaxed);
+                self.hand_over(myself, message);
                 None
             }
             Word::Closed => None,
+        }
+    }
+
+    /// Gives `message` to the supervisor, which holds it for this actor's move.
+    fn hand_over(&self, myself: &ActorRef<Local<A::Msg>>, message: A::Msg) {
+        if let Err(e) = self.me(myself).via_supervisor(message, None) {
+            tracing::warn!(name = %self.key, error = %e, "a message for a moving actor was lost");
         }
     }
 
@@ -426,7 +436,10 @@ impl<A: DistActor> Hosted<A> {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             Local::Msg(message) => {
-                let message = if self.shared.clock.must_ask() {
+                let message = if self.handed_over.load(Ordering::Relaxed) {
+                    self.hand_over(&myself, message);
+                    return Ok(());
+                } else if self.shared.clock.must_ask() {
                     // Boxed: a rare branch that would otherwise size every message's future.
                     match Box::pin(self.wait_for_word(&myself, message)).await {
                         Some(message) => message,

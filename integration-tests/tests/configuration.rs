@@ -69,6 +69,26 @@ async fn nodes_configured_only_by_the_environment_or_only_by_a_file_form_a_clust
     Ok(())
 }
 
+/// Runs the console node with `args`: it must exit with status 1, its error naming every
+/// one of `words`, without a panic.
+fn exits_naming(args: &[&str], words: &[&str]) -> Result<()> {
+    let output = std::process::Command::new(node_binary())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(
+        output.status.code() == Some(1),
+        "{:?}: {stderr}",
+        output.status
+    );
+    ensure!(
+        words.iter().all(|w| stderr.contains(w)) && !stderr.contains("panicked"),
+        "unclear error: {stderr}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_file_stops_the_node_naming_the_key() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("ractor-dist-config-bad-{}", std::process::id()));
@@ -78,43 +98,17 @@ async fn a_bad_configuration_file_stops_the_node_naming_the_key() -> Result<()> 
         &file,
         "name = \"b\"\nport = 7999\nheartbeat_ms = \"soon\"\n",
     )?;
-    let output = std::process::Command::new(node_binary())
-        .args(["--config", file.to_str().unwrap_or_default()])
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(
-        output.status.code() == Some(1),
-        "{:?}: {stderr}",
-        output.status
-    );
-    ensure!(
-        stderr.contains("bad.toml") && stderr.contains("heartbeat_ms"),
-        "unclear error: {stderr}"
-    );
+    exits_naming(
+        &["--config", file.to_str().unwrap_or_default()],
+        &["bad.toml", "heartbeat_ms"],
+    )?;
     // A duration past the bound (here `u64::MAX` ms, which used to pass and panic on the
     // first respawn) stops the node with the field named, not a panic.
-    let output = std::process::Command::new(node_binary())
-        .args([
-            "--name",
-            "b",
-            "--port",
-            "7999",
-            "--deadline-ms",
-            &u64::MAX.to_string(),
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(
-        output.status.code() == Some(1),
-        "{:?}: {stderr}",
-        output.status
-    );
-    ensure!(
-        stderr.contains("heartbeat_deadline must be within") && !stderr.contains("panicked"),
-        "unclear error: {stderr}"
-    );
+    let max = u64::MAX.to_string();
+    exits_naming(
+        &["--name", "b", "--port", "7999", "--deadline-ms", &max],
+        &["heartbeat_deadline must be within"],
+    )?;
     // `--help` prints every setting with its variable, and exits 0.
     let help = std::process::Command::new(node_binary())
         .arg("--help")

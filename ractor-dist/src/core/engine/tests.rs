@@ -11,6 +11,12 @@ pub(super) fn engine(name: &str) -> Engine {
 
 /// As [`engine`], with these kinds registered.
 pub(super) fn engine_with_kinds(name: &str, kinds: BTreeMap<String, KindInfo>) -> Engine {
+    let placement = Placement::weighted(Epoch(1), [(NodeName::new(name), 1.0)]);
+    engine_with(name, kinds, placement)
+}
+
+/// Node `name` with these kinds, starting from `placement`.
+fn engine_with(name: &str, kinds: BTreeMap<String, KindInfo>, placement: Placement) -> Engine {
     let me = NodeName::new(name);
     let config = DistConfig::for_tests(name, 7000);
     let hello = Hello {
@@ -21,7 +27,6 @@ pub(super) fn engine_with_kinds(name: &str, kinds: BTreeMap<String, KindInfo>) -
         addr: format!("{name}:7000"),
         weight: 1.0,
     };
-    let placement = Placement::weighted(Epoch(1), [(me, 1.0)]);
     Engine::new(
         EngineConfig::new(&config, hello, kinds),
         placement,
@@ -356,21 +361,8 @@ fn a_local_message_for_a_member_not_reachable_yet_parks_until_it_is() {
     use super::dispatch::Dispatch;
     let me = NodeName::new("a");
     let b = NodeName::new("b");
-    let config = DistConfig::for_tests("a", 7000);
-    let hello = Hello {
-        node: me.clone(),
-        incarnation: Incarnation(1),
-        protocol: u32::from(wire::PROTOCOL_VERSION),
-        hash_version: crate::core::hash::HASH_VERSION,
-        addr: "a:7000".into(),
-        weight: 1.0,
-    };
-    let placement = Placement::weighted(Epoch(1), [(me.clone(), 1.0), (b.clone(), 1.0)]);
-    let mut e = Engine::new(
-        EngineConfig::new(&config, hello, BTreeMap::new()),
-        placement.clone(),
-        Millis(0),
-    );
+    let placement = Placement::weighted(Epoch(1), [(me, 1.0), (b.clone(), 1.0)]);
+    let mut e = engine_with("a", BTreeMap::new(), placement.clone());
     let key = (0..)
         .map(|i| ActorKey::new(format!("k{i}")))
         .find(|k| placement.owner_of(k) == Some(&b))

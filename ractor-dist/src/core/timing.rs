@@ -103,6 +103,15 @@ impl Timing {
         self.heartbeat_deadline_ms
     }
 
+    /// A hosted actor waits for its supervisor's word before handling a message once the
+    /// supervisor has not checked for a pause for this long (see `node::clock`): the gap
+    /// less the interval the fence adds, so that any silence the fence would count as a
+    /// pause makes the actors wait.
+    pub fn ask_after_ms(&self) -> u64 {
+        self.pause_gap_ms()
+            .saturating_sub(self.heartbeat_interval_ms)
+    }
+
     /// Messages parked until the node settles are released after this long at the latest.
     pub fn park_ms(&self) -> u64 {
         self.handoff_ms
@@ -161,6 +170,7 @@ mod tests {
         assert_eq!(t.leave_call_ms(), 8_000);
         assert_eq!(t.replicate_quiet_ms(), 200);
         assert_eq!(t.pause_gap_ms(), 1_000);
+        assert_eq!(t.ask_after_ms(), 900);
         assert_eq!(t.park_ms(), 2_000);
     }
 

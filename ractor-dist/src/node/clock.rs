@@ -63,15 +63,14 @@ pub(crate) enum Word {
 }
 
 impl NodeClock {
-    /// A clock for a node whose engine fences after `pause_gap` of silence, counted from
-    /// one heartbeat `interval` after its last message.
-    pub(crate) fn new(pause_gap: Duration, interval: Duration) -> Self {
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    /// A clock whose actors wait for the supervisor's word after `ask_after_ms` without
+    /// it ([`crate::core::Timing::ask_after_ms`]).
+    pub(crate) fn new(ask_after_ms: u64) -> Self {
         Self {
             origin: raw_ms(),
             offset: AtomicU64::new(0),
             vouched: AtomicU64::new(0),
-            ask_after_ms: ms(pause_gap).saturating_sub(ms(interval)),
+            ask_after_ms,
             word: tokio::sync::watch::Sender::new(0),
             released: Mutex::new(HashSet::new()),
             nudged: std::sync::atomic::AtomicBool::new(false),
@@ -182,20 +181,22 @@ impl NodeClock {
 }
 
 #[cfg(target_os = "linux")]
-fn raw_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+fn clock_ms(id: rustix::time::ClockId) -> u64 {
+    let t = rustix::time::clock_gettime(id);
     let secs = u64::try_from(t.tv_sec).unwrap_or(0);
     let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
     secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
 }
 
+#[cfg(target_os = "linux")]
+fn raw_ms() -> u64 {
+    clock_ms(rustix::time::ClockId::Boottime)
+}
+
 /// Milliseconds of the coarse wall clock (see the module docs).
 #[cfg(target_os = "linux")]
 fn coarse_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
-    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
+    clock_ms(rustix::time::ClockId::RealtimeCoarse)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -217,7 +218,8 @@ mod tests {
     use super::*;
 
     fn clock() -> NodeClock {
-        NodeClock::new(Duration::from_millis(1_000), Duration::from_millis(100))
+        // Deadline 1 s, interval 100 ms.
+        NodeClock::new(900)
     }
 
     #[test]

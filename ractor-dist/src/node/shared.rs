@@ -195,7 +195,6 @@ impl NodeShared {
         };
         let stamper = Stamper::new(me.clone(), incarnation.0, MAX_STREAMS);
         let timing = config.timing();
-        let interval = config.heartbeat_interval;
         Self {
             me,
             incarnation,
@@ -223,10 +222,7 @@ impl NodeShared {
             events: tokio::sync::broadcast::channel(1024).0,
             passivation: Default::default(),
             known: ArcSwap::from_pointee(Default::default()),
-            clock: crate::node::clock::NodeClock::new(
-                Duration::from_millis(timing.pause_gap_ms()),
-                interval,
-            ),
+            clock: crate::node::clock::NodeClock::new(timing.ask_after_ms()),
         }
     }
 

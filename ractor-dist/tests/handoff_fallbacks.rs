@@ -666,3 +666,114 @@ async fn nodes_with_different_frame_limits_move_states_between_them() {
     assert_eq!(sb.handoff_fallbacks, 0, "{sb:?}");
     assert_eq!(sa.hosted + sb.hosted, names.len() as u64);
 }
+
+/// Moves with its state; no checkpoints, no delays.
+struct Tally;
+
+impl DistActor for Tally {
+    const KIND: &'static str = "tally";
+    type Msg = SlowMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+
+    async fn pre_start(&self, _: DistRef<SlowMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<SlowMsg>,
+        msg: SlowMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        apply(msg, n);
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<SlowMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+/// A node that lacks a kind (issue 9, finding 6: "a node without the kind acknowledges the
+/// move and deletes the actor"; a rolling deploy that adds a kind meets it): `a`, without
+/// `tally`, joins and owns some of `b`'s tallies. It refuses them in its acknowledgement,
+/// `b` keeps them (registered with `a`, their directory node) with their values, and a
+/// handle on `a` reaches them. When `b` leaves, the names `a` ranks first go to the next
+/// node in their ranking that has the kind (`c`), never to `a`, and every value survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_kind_refuses_its_moves_and_the_names_keep_their_state() {
+    let net = MemoryNetwork::new();
+    let node =
+        |name: &str, port, seeds: &[u16], kinds: Kinds| net.start(config(name, port, seeds), kinds);
+    let b = node("b", 52, &[], Kinds::new().with(Tally))
+        .await
+        .expect("b");
+    let names: Vec<String> = (0..24).map(|i| format!("tally-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let r = b
+            .spawn::<Tally>(name.as_str(), i as i64)
+            .await
+            .expect("spawn");
+        r.cast(SlowMsg::Add(1000)).expect("cast");
+    }
+    let a = node("a", 51, &[52], Kinds::new().with(Blob))
+        .await
+        .expect("a");
+    common::converged_within(T, &[&a, &b], 2).await;
+    let refused = names
+        .iter()
+        .filter(|n| a.owner_of(n.as_str()).as_ref() == Some(a.name()))
+        .count() as u64;
+    assert!(refused > 0, "a owns none of the names");
+    let expect = |i: usize, extra: i64| 1000 + i as i64 + extra;
+    for (i, name) in names.iter().enumerate() {
+        for n in [&a, &b] {
+            eventually(&format!("{name} serves from {}", n.name()), || async {
+                try_value(n, name).await == Some(expect(i, 0))
+            })
+            .await;
+        }
+    }
+    let (sa, sb) = (a.status(), b.status());
+    assert_eq!(
+        (sa.hosted, sb.hosted),
+        (0, names.len() as u64),
+        "{sa:?} {sb:?}"
+    );
+    assert_eq!(sa.unknown_kinds, refused, "{sa:?}");
+    assert_eq!(sb.moves_refused, refused, "{sb:?}");
+    assert_eq!(sb.moved_out, 0, "{sb:?}");
+    assert_eq!(sa.settled_by_deadline + sb.settled_by_deadline, 0);
+    // Casts through `a`'s handles reach the names `a` owns and `b` keeps.
+    for name in &names {
+        let r = a.lookup::<SlowMsg>(name.as_str()).await.expect("lookup");
+        r.cast(SlowMsg::Add(1)).expect("cast");
+    }
+    let c = node("c", 53, &[52], Kinds::new().with(Tally))
+        .await
+        .expect("c");
+    common::converged_within(T, &[&a, &b, &c], 3).await;
+    b.leave().await.expect("b leaves");
+    for (i, name) in names.iter().enumerate() {
+        eventually(&format!("{name} serves from c after b left"), || async {
+            try_value(&c, name).await == Some(expect(i, 1))
+        })
+        .await;
+    }
+    assert_eq!(c.status().hosted, names.len() as u64, "{:?}", c.status());
+    assert_eq!(a.status().hosted, 0);
+    assert_eq!(try_value(&a, &names[0]).await, Some(expect(0, 1)));
+    a.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}

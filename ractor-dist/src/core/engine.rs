@@ -49,7 +49,16 @@ use crate::core::{
 };
 
 /// Incoming batches whose superseded names are kept for a resent batch's acknowledgement.
-pub(crate) const SUPERSEDED_KEPT: usize = 1024;
+pub(crate) const ANSWERS_KEPT: usize = 1024;
+
+/// The names an incoming batch's acknowledgement names (see `FrameBody::MigrateAck`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AckNames {
+    /// Their arriving copy lost a conflict to the one running here.
+    pub(crate) superseded: Vec<ActorKey>,
+    /// Their kind is not registered here: they did not start.
+    pub(crate) refused: Vec<ActorKey>,
+}
 
 /// What the engine is built from (see `DistConfig`).
 #[derive(Clone, Debug)]
@@ -141,9 +150,9 @@ pub struct Engine {
     /// Names moving away whose copy lost a conflict at their target (see
     /// `FrameBody::MigrateAck`): their held casts are dropped when the move completes.
     pub(crate) superseded: BTreeSet<ActorKey>,
-    /// Per incoming batch (sender, batch): the names whose arriving copy lost a conflict
-    /// (at most [`SUPERSEDED_KEPT`] batches).
-    pub(crate) superseded_in: BTreeMap<(NodeName, u64), Vec<ActorKey>>,
+    /// Per incoming batch (sender, batch): the names its acknowledgement names, kept for a
+    /// resent batch's (the first one may be lost; at most [`ANSWERS_KEPT`] batches).
+    pub(crate) answered_in: BTreeMap<(NodeName, u64), AckNames>,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.
     pub(crate) conflicts: BTreeMap<ActorKey, (NodeName, MigrateEntry)>,
@@ -237,7 +246,7 @@ impl Engine {
             casts_late: 0,
             gaps_skipped: 0,
             superseded: BTreeSet::new(),
-            superseded_in: BTreeMap::new(),
+            answered_in: BTreeMap::new(),
             conflicts: BTreeMap::new(),
             snapshotting: BTreeMap::new(),
             commands,
@@ -381,14 +390,17 @@ impl Engine {
             .handle_view(view, &placement, participants, hosted, leaving, now);
     }
 
-    /// The `Stay` actors running here grouped by their owner in the current view (their
-    /// directory node, which detects a second copy and asks one to yield), with their kinds.
+    /// The actors running here although another node owns them (`Stay` actors, and those
+    /// their owner refused for lacking their kind) grouped by that owner in the current
+    /// view (their directory node, which detects a second copy and asks one to yield),
+    /// with their kinds.
     pub fn stays_by_owner(&self) -> BTreeMap<NodeName, Vec<(ActorKey, String)>> {
         let placement = self.mesh.membership().placement();
         let peers = self.mesh.membership().peers();
         let mut by_owner: BTreeMap<NodeName, Vec<(ActorKey, String)>> = BTreeMap::new();
         for child in self.children.values() {
-            if child.stopping || child.draining || child.mode != HandoffMode::Stay {
+            let stays = child.mode == HandoffMode::Stay || self.handoff.was_refused(&child.key);
+            if child.stopping || child.draining || !stays {
                 continue;
             }
             let owner = placement.owner_of(&child.key).filter(|o| **o != self.me);

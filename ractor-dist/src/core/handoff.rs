@@ -215,6 +215,8 @@ pub struct HandoffStats {
     pub restored_locally: u64,
     /// Times the node settled by deadline instead of by barrier.
     pub settled_by_deadline: u64,
+    /// Actors a target refused (it lacks their kind): kept here or handed on.
+    pub refused: u64,
 }
 
 /// The per-node handoff state machine (see the module docs).
@@ -243,6 +245,10 @@ pub struct HandoffCore {
     /// The placement of the current view (owners of names that arrive later).
     placement: Option<Placement>,
     leaving: bool,
+    /// Per name hosted or moving here: the nodes that refused it (they lack its kind).
+    /// Its target is the first node of its ranking not among them; forgotten when it
+    /// leaves this node or stops, and a node's refusals when that node goes.
+    refusals: BTreeMap<ActorKey, BTreeSet<NodeName>>,
     /// The latest time an input carried.
     now: Millis,
 }
@@ -271,6 +277,7 @@ impl HandoffCore {
             stats: HandoffStats::default(),
             placement: None,
             leaving: false,
+            refusals: BTreeMap::new(),
             now: Millis(0),
         }
     }
@@ -303,6 +310,36 @@ impl HandoffCore {
     /// Where `key` is going, if it is on its way out.
     pub fn target_of(&self, key: &ActorKey) -> Option<&NodeName> {
         self.out.get(key).map(|o| &o.to)
+    }
+
+    /// Whether a node refused `key` (it lacks its kind), so that `key` may run here
+    /// although another node owns it (registered with that owner, its directory node).
+    pub fn was_refused(&self, key: &ActorKey) -> bool {
+        self.refusals.contains_key(key)
+    }
+
+    /// `key` stopped here for good: its refusals are forgotten.
+    pub fn forget(&mut self, key: &ActorKey) {
+        self.refusals.remove(key);
+    }
+
+    /// Where `key` goes in `placement`: its owner, or, when nodes refused it, the first
+    /// node of its ranking that did not; never `gone`, nor this node when it is leaving.
+    /// `None`: nowhere (it stays or is restored here).
+    fn target(
+        &self,
+        placement: &Placement,
+        key: &ActorKey,
+        gone: Option<&NodeName>,
+    ) -> Option<NodeName> {
+        let usable = |n: &NodeName| Some(n) != gone && (*n != self.me || !self.leaving);
+        match self.refusals.get(key) {
+            None => placement.owner_of(key).filter(|o| usable(o)).cloned(),
+            Some(refused) => placement
+                .ranked(key)
+                .into_iter()
+                .find(|n| usable(n) && !refused.contains(n)),
+        }
     }
 
     /// Counters.
@@ -354,11 +391,10 @@ impl HandoffCore {
         // Re-target handoffs in progress.
         let keys: Vec<ActorKey> = self.out.keys().cloned().collect();
         for key in keys {
-            let owner = placement.owner_of(&key).cloned();
+            let owner = self.target(placement, &key, None);
             let Some(out) = self.out.get_mut(&key) else {
                 continue;
             };
-            let owner = owner.filter(|o| *o != self.me || !leaving);
             match (&out.phase, owner) {
                 // In flight: the old target may already run it; wait for its answer.
                 (Phase::InFlight(_), _) => {}
@@ -395,10 +431,10 @@ impl HandoffCore {
             if self.out.contains_key(&key) || (mode == HandoffMode::Stay && !leaving) {
                 continue;
             }
-            let Some(owner) = placement.owner_of(&key) else {
+            let Some(owner) = self.target(placement, &key, None) else {
                 continue;
             };
-            if *owner == self.me {
+            if owner == self.me {
                 continue;
             }
             self.out.insert(
@@ -558,27 +594,67 @@ impl HandoffCore {
             .is_some_and(|o| o.phase == Phase::InFlight(batch))
     }
 
-    /// `from` acknowledged a batch: its actors run there now.
-    pub fn handle_ack(&mut self, from: &NodeName, batch: BatchId, now: Millis) {
+    /// `from` acknowledged a batch: its actors run there now, except those it `refused`
+    /// (it lacks their kind): those go to the next node of their ranking that did not
+    /// refuse them, or are restored here.
+    pub fn handle_ack(
+        &mut self,
+        from: &NodeName,
+        batch: BatchId,
+        refused: &[ActorKey],
+        now: Millis,
+    ) {
         self.now = now;
         let Some(b) = self.inflight.get_mut(from).and_then(|m| m.remove(&batch)) else {
             return;
         };
-        for key in b.keys {
-            if self
+        let mut targets = BTreeSet::from([from.clone()]);
+        for (key, size) in b.keys.into_iter().zip(b.sizes) {
+            if !self
                 .out
                 .get(&key)
                 .is_some_and(|o| o.phase == Phase::InFlight(batch))
             {
+                continue;
+            }
+            if !refused.contains(&key) {
                 self.out.remove(&key);
+                self.refusals.remove(&key);
                 self.stats.moved_out += 1;
                 self.commands.push_back(HandoffCommand::Moved {
                     key,
                     to: from.clone(),
                 });
+                continue;
+            }
+            self.stats.refused += 1;
+            self.refusals
+                .entry(key.clone())
+                .or_default()
+                .insert(from.clone());
+            let next = (self.placement.as_ref()).and_then(|p| self.target(p, &key, None));
+            match (next, self.out.get_mut(&key)) {
+                (Some(to), Some(out)) if to != self.me => {
+                    out.to = to.clone();
+                    out.phase = Phase::Ready(size);
+                    out.since = now;
+                    self.ready
+                        .entry(to.clone())
+                        .or_default()
+                        .push_back((key, size));
+                    targets.insert(to);
+                }
+                _ => {
+                    self.out.remove(&key);
+                    self.stats.restored_locally += 1;
+                    self.commands
+                        .push_back(HandoffCommand::RestoreLocal { key });
+                }
             }
         }
-        self.try_send(from, now);
+        for to in targets {
+            self.try_send(&to, now);
+        }
         self.maybe_done();
     }
 
@@ -624,11 +700,7 @@ impl HandoffCore {
         if mode == HandoffMode::Stay && !self.leaving {
             return;
         }
-        let owner = self
-            .placement
-            .as_ref()
-            .and_then(|p| p.owner_of(&key))
-            .cloned();
+        let owner = (self.placement.as_ref()).and_then(|p| self.target(p, &key, None));
         // Never straight back to where it came from (that node is handing it off), unless
         // this node is leaving and has nowhere else to put it.
         if let Some(owner) = owner.filter(|o| *o != self.me && (o != from || self.leaving)) {
@@ -786,6 +858,7 @@ impl HandoffCore {
 
     /// `key` stopped by itself while it was being handed off: forget it.
     pub fn handle_gone(&mut self, key: &ActorKey) {
+        self.refusals.remove(key);
         if let Some(out) = self.out.remove(key) {
             if let Some(q) = self.ready.get_mut(&out.to) {
                 q.retain(|(k, _)| k != key);
@@ -805,6 +878,11 @@ impl HandoffCore {
     /// A peer left for good: forget batches in flight to it (their actors go back to
     /// `Ready` and are re-targeted by the next [`HandoffCore::handle_view`]).
     pub fn handle_peer_gone(&mut self, peer: &NodeName) {
+        // Its refusals are forgotten: it may come back with the kind.
+        self.refusals.retain(|_, refused| {
+            refused.remove(peer);
+            !refused.is_empty()
+        });
         let mut orphans: Vec<(ActorKey, usize)> = Vec::new();
         if let Some(batches) = self.inflight.remove(peer) {
             for (_, b) in batches {
@@ -822,12 +900,7 @@ impl HandoffCore {
         // placement, or back here.
         let now = self.now;
         for (key, size) in orphans {
-            let owner = self
-                .placement
-                .as_ref()
-                .and_then(|p| p.owner_of(&key))
-                .filter(|o| *o != peer)
-                .cloned();
+            let owner = (self.placement.as_ref()).and_then(|p| self.target(p, &key, Some(peer)));
             match owner {
                 Some(owner) if owner != self.me => {
                     if let Some(out) = self.out.get_mut(&key) {
@@ -847,15 +920,16 @@ impl HandoffCore {
         }
         // Draining actors bound for the departed peer follow the same rule once drained.
         let me = self.me.clone();
-        for (key, out) in self.out.iter_mut() {
-            if out.to == *peer {
-                out.to = self
-                    .placement
-                    .as_ref()
-                    .and_then(|p| p.owner_of(key))
-                    .filter(|o| *o != peer)
-                    .cloned()
-                    .unwrap_or_else(|| me.clone());
+        let bound: Vec<ActorKey> = (self.out.iter())
+            .filter(|(_, out)| out.to == *peer)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in bound {
+            let to = (self.placement.as_ref())
+                .and_then(|p| self.target(p, &key, Some(peer)))
+                .unwrap_or_else(|| me.clone());
+            if let Some(out) = self.out.get_mut(&key) {
+                out.to = to;
             }
         }
         self.out

@@ -56,8 +56,12 @@ pub struct NodeStatus {
     /// Messages buffered for actors being handed off, plus messages parked until the
     /// node settles.
     pub buffered: u64,
-    /// Spawn requests for kinds not registered here.
+    /// Spawn requests and handed-off actors of kinds not registered here (a handed-off
+    /// one is refused back to its source, which keeps it or hands it to the next node).
     pub unknown_kinds: u64,
+    /// Actors this node handed off that their target refused (it lacks their kind): kept
+    /// here, or handed to the next node of their ranking that has the kind.
+    pub moves_refused: u64,
     /// Actor restarts after a panic or error.
     pub restarts: u64,
     /// Casts forwarded to another node (stale routes).

@@ -14,7 +14,7 @@ use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 11;
+pub const PROTOCOL_VERSION: u16 = 12;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -82,9 +82,12 @@ pub(crate) enum FrameBody {
     /// `superseded`: names of the batch whose copy lost to one running at the receiver
     /// (a conflict resolved `KeepLocal`): messages held for them at the sender are older
     /// than what that copy took, and are dropped rather than forwarded.
+    /// `refused`: names of the batch the sender cannot run (their kind is not registered
+    /// there); they did not start, and the receiver keeps them or hands them on.
     MigrateAck {
         batch: u64,
         superseded: Vec<ActorKey>,
+        refused: Vec<ActorKey>,
     },
     /// One piece of a snapshot too large for one frame; the entry follows in `Migrate`.
     StateChunk {
@@ -433,7 +436,8 @@ mod tests {
     /// `NodeStatus::settled_by_deadline`; 7 spawn arguments in MessagePack; 8 numbered
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
-    /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`).
+    /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
+    /// `MigrateAck::refused` and `NodeStatus::moves_refused`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -442,11 +446,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 11, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 12, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                11, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                12, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -463,7 +467,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                11, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                12, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

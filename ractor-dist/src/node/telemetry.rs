@@ -88,6 +88,7 @@ fn publish(shared: &NodeShared, kinds_seen: &mut BTreeMap<&'static str, u64>) {
         ("ractor_dist_moves_out_total", s.moved_out),
         ("ractor_dist_respawns_total", s.respawned),
         ("ractor_dist_handoff_fallbacks_total", s.handoff_fallbacks),
+        ("ractor_dist_moves_refused_total", s.moves_refused),
         ("ractor_dist_restarts_total", s.restarts),
         ("ractor_dist_conflicts_total", s.conflicts),
         ("ractor_dist_checkpoints_total", s.checkpoints),

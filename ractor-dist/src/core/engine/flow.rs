@@ -331,7 +331,16 @@ impl Engine {
             }
             HandoffCommand::SendBatch { to, batch, keys } => Command::SendBatch { to, batch, keys },
             HandoffCommand::Moved { key, to } => Command::Moved { key, to },
-            HandoffCommand::RestoreLocal { key } => Command::Restore(key),
+            HandoffCommand::RestoreLocal { key } => {
+                // Refused by its owner (it lacks the kind): it runs here, and the owner
+                // (its directory node) hears of it before this node's `HandoffsDone`.
+                if self.handoff.was_refused(&key) {
+                    if let Some(kind) = self.outgoing.get(&key).map(|o| o.kind.clone()) {
+                        self.register_elsewhere(&key, &kind);
+                    }
+                }
+                Command::Restore(key)
+            }
             HandoffCommand::SendDone { to, view } => {
                 self.commands.push_back(Command::Flush(to.clone()));
                 Command::Send {

@@ -30,7 +30,8 @@ pub(crate) enum Note {
         /// Pieces received.
         got: u32,
     },
-    /// An arrival of a kind not registered here: it is lost.
+    /// An arrival of a kind not registered here: refused back to its sender in the
+    /// batch's acknowledgement (`refused`), or lost (a conflicting copy).
     UnknownKind {
         /// The name.
         key: ActorKey,
@@ -38,6 +39,16 @@ pub(crate) enum Note {
         kind: String,
         /// Its sender.
         from: NodeName,
+        /// True when its sender was told (it keeps the actor or hands it on).
+        refused: bool,
+    },
+    /// A node refused `key`, handed off from here, because it lacks its kind: it stays
+    /// here or goes to the next node of its ranking that has not refused it.
+    MoveRefused {
+        /// The name.
+        key: ActorKey,
+        /// The node that refused it.
+        by: NodeName,
     },
     /// Names registered by `peer` also run elsewhere: it is asked to yield them.
     AskedToYield {
@@ -133,13 +144,25 @@ impl Engine {
             FrameBody::ViewAdopted { view } => self.handoff.handle_view_adopted(from, view),
             FrameBody::HandoffsDone { view } => self.handoff.handle_done(from, view),
             FrameBody::Migrate { batch, entries } => self.receive_migrate(from, batch, entries),
-            FrameBody::MigrateAck { batch, superseded } => {
+            FrameBody::MigrateAck {
+                batch,
+                superseded,
+                refused,
+            } => {
                 for key in superseded {
                     if self.handoff.in_flight_in(&key, batch) {
                         self.superseded.insert(key);
                     }
                 }
-                self.handoff.handle_ack(from, batch, now)
+                for key in &refused {
+                    if self.handoff.in_flight_in(key, batch) {
+                        self.note(Note::MoveRefused {
+                            key: key.clone(),
+                            by: from.clone(),
+                        });
+                    }
+                }
+                self.handoff.handle_ack(from, batch, &refused, now)
             }
             FrameBody::StateChunk {
                 batch,
@@ -238,12 +261,7 @@ impl Engine {
             // A resent batch whose acknowledgement was slow: acknowledge again.
             MigrateOutcome::AckAgain => {
                 // The first acknowledgement may have been lost: name the same names.
-                let superseded = self
-                    .superseded_in
-                    .get(&(from.clone(), batch))
-                    .cloned()
-                    .unwrap_or_default();
-                self.send(from, FrameBody::MigrateAck { batch, superseded });
+                self.acknowledge(from, batch);
             }
             // Its actors are being started: the acknowledgement follows.
             MigrateOutcome::Nothing => {}
@@ -267,19 +285,23 @@ impl Engine {
                     let key = entry.key.clone();
                     if self.resolve_conflict(from, entry, snapshot, now) {
                         if let Some(batch) = batch {
-                            let lost = self.superseded_in.entry((from.clone(), batch));
-                            lost.or_default().push(key);
-                            while self.superseded_in.len() > super::SUPERSEDED_KEPT {
-                                self.superseded_in.pop_first();
-                            }
+                            self.answer(from, batch).superseded.push(key);
                         }
                     }
                 }
-                Arrival::UnknownKind => self.note(Note::UnknownKind {
-                    key: entry.key,
-                    kind: entry.kind,
-                    from: from.clone(),
-                }),
+                // Refused in the acknowledgement: its source keeps it or hands it on. (A
+                // conflicting copy, which comes without a batch, is lost: counted.)
+                Arrival::UnknownKind => {
+                    if let Some(batch) = batch {
+                        self.answer(from, batch).refused.push(entry.key.clone());
+                    }
+                    self.note(Note::UnknownKind {
+                        key: entry.key,
+                        kind: entry.kind,
+                        from: from.clone(),
+                        refused: batch.is_some(),
+                    })
+                }
                 Arrival::Start(meta) => starts.push(Arriving {
                     key: entry.key,
                     kind: entry.kind,
@@ -345,18 +367,38 @@ impl Engine {
         }
         if let Some(batch) = batch {
             self.inbound.handle_started(from, batch);
-            // Kept for a resent batch's acknowledgement (the first one may be lost), at
-            // most `SUPERSEDED_KEPT` batches.
-            let superseded = self
-                .superseded_in
-                .get(&(from.clone(), batch))
-                .cloned()
-                .unwrap_or_default();
-            self.send(from, FrameBody::MigrateAck { batch, superseded });
+            self.acknowledge(from, batch);
             self.replicate_arrivals(&stays, now);
         } else {
             self.replicate(Some(&stays), now);
         }
+    }
+
+    /// What the acknowledgement of `batch` from `from` names (kept for a resent batch's
+    /// acknowledgement, at most `ANSWERS_KEPT` batches).
+    fn answer(&mut self, from: &NodeName, batch: u64) -> &mut super::AckNames {
+        let id = (from.clone(), batch);
+        if !self.answered_in.contains_key(&id) {
+            while self.answered_in.len() >= super::ANSWERS_KEPT {
+                self.answered_in.pop_first();
+            }
+        }
+        self.answered_in.entry(id).or_default()
+    }
+
+    /// Acknowledges `batch` to `from`, naming the names superseded or refused here.
+    fn acknowledge(&mut self, from: &NodeName, batch: u64) {
+        let names = (self.answered_in.get(&(from.clone(), batch)))
+            .cloned()
+            .unwrap_or_default();
+        self.send(
+            from,
+            FrameBody::MigrateAck {
+                batch,
+                superseded: names.superseded,
+                refused: names.refused,
+            },
+        );
     }
 
     /// Tells `key`'s directory node that it runs here, when that is another node.

@@ -177,6 +177,7 @@ impl Engine {
             holders = std::mem::take(&mut child.meta.holders);
         }
         self.handle_unhosted(key, id);
+        self.handoff.forget(key);
         self.recovery.unreplicate(key, &holders);
         self.recovery.flush();
     }
@@ -262,6 +263,7 @@ impl Engine {
             }
             ExitAction::Removed => {
                 self.handle_unhosted(&key, id);
+                self.handoff.forget(&key);
                 self.recovery.unreplicate(&key, &child.meta.holders);
                 self.recovery.flush();
                 ExitPlan::Removed {

@@ -90,7 +90,7 @@ fn batches_respect_flow_control_and_acks_release_more() {
     // 60-byte snapshots in 100-byte batches: one per batch, two in flight.
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|(_, k)| k.len() == 1));
-    core.handle_ack(&n("b"), sent[0].0, Millis(2));
+    core.handle_ack(&n("b"), sent[0].0, &[], Millis(2));
     let after_ack = drain(&mut core);
     assert!(matches!(after_ack[0], HandoffCommand::Moved { .. }));
     assert!(matches!(after_ack[1], HandoffCommand::SendBatch { .. }));
@@ -168,7 +168,7 @@ fn done_waits_for_every_adoption_and_for_acks() {
         Some(HandoffCommand::SendBatch { batch, .. }) => batch,
         other => panic!("{other:?}"),
     };
-    core.handle_ack(&n("b"), batch, Millis(2));
+    core.handle_ack(&n("b"), batch, &[], Millis(2));
     assert_eq!(
         drain(&mut core),
         vec![
@@ -438,4 +438,99 @@ fn without_a_lost_marker_nobody_is_reminded() {
     a.handle_tick(Millis(100));
     b.handle_tick(Millis(100));
     assert!(reminders(&mut a).is_empty() && reminders(&mut b).is_empty());
+}
+
+/// Sends `key` (hosted here, owned by `to` in `p`) and returns its batch id.
+fn send_one(core: &mut HandoffCore, p: &Placement, key: &ActorKey, leaving: bool) -> BatchId {
+    let peers: BTreeSet<NodeName> = p
+        .members()
+        .iter()
+        .filter(|m| **m != core.me)
+        .cloned()
+        .collect();
+    core.handle_view(
+        ViewId(1),
+        p,
+        peers,
+        [(key.clone(), HandoffMode::Resume)],
+        leaving,
+        Millis(0),
+    );
+    drain(core);
+    core.handle_drained(key, 10, Millis(1));
+    match drain(core).pop() {
+        Some(HandoffCommand::SendBatch { batch, .. }) => batch,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_name_stays_here_and_is_not_offered_to_its_refuser_again() {
+    let p = placement(&["a", "b"]);
+    let key = owned_by(&p, "b", 1).pop().unwrap();
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    let batch = send_one(&mut core, &p, &key, false);
+    core.handle_ack(&n("b"), batch, std::slice::from_ref(&key), Millis(2));
+    let after = drain(&mut core);
+    assert!(
+        after.contains(&HandoffCommand::RestoreLocal { key: key.clone() }),
+        "{after:?}"
+    );
+    assert!(!after
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::Moved { .. })));
+    assert!(core.was_refused(&key));
+    assert_eq!((core.stats().refused, core.stats().moved_out), (1, 0));
+    // The next view (b still its owner) does not drain it again.
+    core.handle_view(
+        ViewId(2),
+        &p,
+        [n("b")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(3),
+    );
+    assert!(!drain(&mut core)
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::Drain { .. })));
+    // b goes (it may come back with the kind): its refusal is forgotten.
+    core.handle_peer_gone(&n("b"));
+    assert!(!core.was_refused(&key));
+}
+
+#[test]
+fn a_leaving_node_hands_a_refused_name_to_the_next_of_its_ranking() {
+    let all = placement(&["a", "b", "c", "d"]);
+    // Owned by b once a (leaving) is out, with c ranked after b.
+    let without_a = placement(&["b", "c", "d"]);
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| {
+            all.ranked(k).first() == Some(&n("a")) && without_a.ranked(k)[..2] == [n("b"), n("c")]
+        })
+        .unwrap();
+    let mut core = HandoffCore::new(n("a"), HandoffConfig::default());
+    let batch = send_one(&mut core, &without_a, &key, true);
+    core.handle_ack(&n("b"), batch, std::slice::from_ref(&key), Millis(2));
+    let after = drain(&mut core);
+    assert!(
+        after.iter().any(|c| matches!(c,
+            HandoffCommand::SendBatch { to, keys, .. } if *to == n("c") && keys == std::slice::from_ref(&key))),
+        "{after:?}"
+    );
+    assert_eq!(core.target_of(&key), Some(&n("c")));
+    // c takes it: it moved, and its refusals are forgotten.
+    let batch = after
+        .iter()
+        .find_map(|c| match c {
+            HandoffCommand::SendBatch { batch, .. } => Some(*batch),
+            _ => None,
+        })
+        .unwrap();
+    core.handle_ack(&n("c"), batch, &[], Millis(3));
+    assert!(drain(&mut core).contains(&HandoffCommand::Moved {
+        key: key.clone(),
+        to: n("c")
+    }));
+    assert!(!core.was_refused(&key));
 }

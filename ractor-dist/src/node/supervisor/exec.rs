@@ -203,9 +203,27 @@ impl SupervisorState {
                 Counters::bump(&c.bad_snapshots);
                 tracing::error!(name = %key, %from, expected, got, "snapshot chunks missing; the actor starts from its arguments");
             }
-            Note::UnknownKind { key, kind, from } => {
+            Note::UnknownKind {
+                key,
+                kind,
+                from,
+                refused: true,
+            } => {
                 Counters::bump(&c.unknown_kinds);
-                tracing::error!(name = %key, %kind, %from, "handed-off actor of a kind not registered here; it is lost");
+                tracing::warn!(name = %key, %kind, %from, "handed-off actor of a kind not registered here; refused back to its sender");
+            }
+            Note::UnknownKind {
+                key,
+                kind,
+                from,
+                refused: false,
+            } => {
+                Counters::bump(&c.unknown_kinds);
+                tracing::error!(name = %key, %kind, %from, "conflicting copy of a kind not registered here; it is lost");
+            }
+            Note::MoveRefused { key, by } => {
+                Counters::bump(&c.moves_refused);
+                tracing::warn!(name = %key, %by, "the target lacks this actor's kind; it stays here or goes to the next node of its ranking");
             }
             Note::AskedToYield { peer, names } => {
                 tracing::info!(%peer, names, "names registered by a peer also run elsewhere; asking it to yield");

@@ -138,7 +138,11 @@ impl Sim {
                 }
             }
             Command::Note(Note::MovedIn { .. }) => self.moved_in += 1,
-            Command::Note(Note::UnknownKind { key, .. }) => {
+            Command::Note(Note::UnknownKind {
+                key,
+                refused: false,
+                ..
+            }) => {
                 self.lost
                     .push(format!("{key}: arrived with an unknown kind"));
             }

@@ -709,8 +709,11 @@ impl DistActor for Tally {
 /// move and deletes the actor"; a rolling deploy that adds a kind meets it): `a`, without
 /// `tally`, joins and owns some of `b`'s tallies. It refuses them in its acknowledgement,
 /// `b` keeps them (registered with `a`, their directory node) with their values, and a
-/// handle on `a` reaches them. When `b` leaves, the names `a` ranks first go to the next
-/// node in their ranking that has the kind (`c`), never to `a`, and every value survives.
+/// handle on `a` reaches them. When `c` (with the kind) joins, `b` keeps what `a` refused
+/// (a refused name moves only to an owner that has not refused it, or when its host
+/// leaves): nothing moves back and forth. When `b` leaves, every name goes to `c`, which
+/// learns from the move that `a` refused them and keeps them (`a` is not asked again),
+/// and every value survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_the_kind_refuses_its_moves_and_the_names_keep_their_state() {
     let net = MemoryNetwork::new();
@@ -764,6 +767,38 @@ async fn a_node_without_the_kind_refuses_its_moves_and_the_names_keep_their_stat
         .await
         .expect("c");
     common::converged_within(T, &[&a, &b, &c], 3).await;
+    for (i, name) in names.iter().enumerate() {
+        eventually(&format!("{name} serves from c after c joined"), || async {
+            try_value(&c, name).await == Some(expect(i, 1))
+        })
+        .await;
+    }
+    // Settled: nothing moves any more (a refused name bounced between `b` and `c`).
+    let counters = |s: ractor_dist::NodeStatus| {
+        (
+            s.moved_in,
+            s.moved_out,
+            s.moves_refused,
+            s.unknown_kinds,
+            s.handoff_fallbacks,
+        )
+    };
+    let before = [
+        counters(a.status()),
+        counters(b.status()),
+        counters(c.status()),
+    ];
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = [
+        counters(a.status()),
+        counters(b.status()),
+        counters(c.status()),
+    ];
+    assert_eq!(before, after, "moves after the cluster settled");
+    let (sa, sb) = (a.status(), b.status());
+    assert_eq!(sa.unknown_kinds, refused, "a asked again: {sa:?}");
+    assert_eq!(sb.moves_refused, refused, "{sb:?}");
+    let owners_before: Vec<_> = names.iter().map(|n| a.owner_of(n.as_str())).collect();
     b.leave().await.expect("b leaves");
     for (i, name) in names.iter().enumerate() {
         eventually(&format!("{name} serves from c after b left"), || async {
@@ -771,8 +806,23 @@ async fn a_node_without_the_kind_refuses_its_moves_and_the_names_keep_their_stat
         })
         .await;
     }
-    assert_eq!(c.status().hosted, names.len() as u64, "{:?}", c.status());
-    assert_eq!(a.status().hosted, 0);
+    let (sa, sc) = (a.status(), c.status());
+    assert_eq!(sc.hosted, names.len() as u64, "{sc:?}");
+    assert_eq!(sa.hosted, 0);
+    // `a` is asked once for each name `b` owned that `a` owns now (`b` refers it to `c`);
+    // the names `a` had refused went to `c` with the refusal, and `c` did not ask again.
+    let asked_again = (names.iter().zip(&owners_before))
+        .filter(|(n, before)| {
+            before.as_ref() == Some(b.name()) && a.owner_of(n.as_str()).as_ref() == Some(a.name())
+        })
+        .count() as u64;
+    assert_eq!(sa.unknown_kinds, refused + asked_again, "{sa:?}");
+    assert_eq!(sc.moves_refused, 0, "{sc:?}");
+    assert_eq!(
+        sa.handoff_fallbacks + sc.handoff_fallbacks,
+        0,
+        "{sa:?} {sc:?}"
+    );
     assert_eq!(try_value(&a, &names[0]).await, Some(expect(0, 1)));
     a.shutdown().await.unwrap();
     c.shutdown().await.unwrap();

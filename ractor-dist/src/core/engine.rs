@@ -60,6 +60,48 @@ pub(crate) struct AckNames {
     pub(crate) refused: Vec<ActorKey>,
 }
 
+/// What the acknowledgements of the last [`ANSWERS_KEPT`] incoming batches named, the
+/// oldest forgotten first; a peer's go when it goes (a restarted one numbers its batches
+/// from 1 again).
+#[derive(Debug, Default)]
+pub(crate) struct Answers {
+    names: HashMap<(NodeName, u64), AckNames>,
+    order: VecDeque<(NodeName, u64)>,
+}
+
+impl Answers {
+    /// The names of `batch` from `from`, made room for when new.
+    pub(crate) fn entry(&mut self, from: &NodeName, batch: u64) -> &mut AckNames {
+        let id = (from.clone(), batch);
+        if !self.names.contains_key(&id) {
+            while self.names.len() >= ANSWERS_KEPT {
+                let Some(oldest) = self.order.pop_front() else {
+                    break;
+                };
+                self.names.remove(&oldest);
+            }
+            self.order.push_back(id.clone());
+        }
+        self.names.entry(id).or_default()
+    }
+
+    /// What the acknowledgement of `batch` from `from` names.
+    pub(crate) fn get(&self, from: &NodeName, batch: u64) -> Option<&AckNames> {
+        self.names.get(&(from.clone(), batch))
+    }
+
+    /// `peer` went: its batches' answers go.
+    pub(crate) fn forget_peer(&mut self, peer: &NodeName) {
+        self.names.retain(|(n, _), _| n != peer);
+        self.order.retain(|(n, _)| n != peer);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
 /// What the engine is built from (see `DistConfig`).
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -152,7 +194,7 @@ pub struct Engine {
     pub(crate) superseded: BTreeSet<ActorKey>,
     /// Per incoming batch (sender, batch): the names its acknowledgement names, kept for a
     /// resent batch's (the first one may be lost; at most [`ANSWERS_KEPT`] batches).
-    pub(crate) answered_in: BTreeMap<(NodeName, u64), AckNames>,
+    pub(crate) answered_in: Answers,
     /// Copies of names that arrived while this node's copy was moving away: resolved where
     /// that copy lands.
     pub(crate) conflicts: BTreeMap<ActorKey, (NodeName, MigrateEntry)>,
@@ -246,7 +288,7 @@ impl Engine {
             casts_late: 0,
             gaps_skipped: 0,
             superseded: BTreeSet::new(),
-            answered_in: BTreeMap::new(),
+            answered_in: Answers::default(),
             conflicts: BTreeMap::new(),
             snapshotting: BTreeMap::new(),
             commands,

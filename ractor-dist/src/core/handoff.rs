@@ -323,9 +323,29 @@ impl HandoffCore {
         self.refusals.remove(key);
     }
 
-    /// Where `key` goes in `placement`: its owner, or, when nodes refused it, the first
-    /// node of its ranking that did not; never `gone`, nor this node when it is leaving.
-    /// `None`: nowhere (it stays or is restored here).
+    /// The nodes that refused `key` (they travel with it, so that its next host does not
+    /// ask them again).
+    pub fn refused_by(&self, key: &ActorKey) -> Vec<NodeName> {
+        (self.refusals.get(key).into_iter().flatten())
+            .cloned()
+            .collect()
+    }
+
+    /// `key` arrived here with the nodes that refused it on its way (`nodes`, members of
+    /// the view only: a refusal is forgotten when its node goes).
+    pub fn note_refusals(&mut self, key: &ActorKey, nodes: impl IntoIterator<Item = NodeName>) {
+        let nodes: BTreeSet<NodeName> = nodes.into_iter().filter(|n| *n != self.me).collect();
+        if !nodes.is_empty() {
+            self.refusals.entry(key.clone()).or_default().extend(nodes);
+        }
+    }
+
+    /// Where `key` goes in `placement`: its owner; never `gone`, nor this node when it is
+    /// leaving. A name some node refused (it lacks the kind) goes to its owner only if the
+    /// owner did not refuse it; otherwise it stays where it runs, and only a node that is
+    /// leaving hands it on, to the first node of its ranking that did not refuse it. (Two
+    /// nodes with the kind must not pass a refused name back and forth whenever the
+    /// ranking below its owner changes.) `None`: nowhere (it stays or is restored here).
     fn target(
         &self,
         placement: &Placement,
@@ -333,12 +353,16 @@ impl HandoffCore {
         gone: Option<&NodeName>,
     ) -> Option<NodeName> {
         let usable = |n: &NodeName| Some(n) != gone && (*n != self.me || !self.leaving);
+        let owner = placement.owner_of(key).filter(|o| usable(o));
         match self.refusals.get(key) {
-            None => placement.owner_of(key).filter(|o| usable(o)).cloned(),
-            Some(refused) => placement
-                .ranked(key)
-                .into_iter()
-                .find(|n| usable(n) && !refused.contains(n)),
+            None => owner.cloned(),
+            Some(refused) => match owner.filter(|o| !refused.contains(*o)) {
+                Some(owner) => Some(owner.clone()),
+                None if !self.leaving => None,
+                None => {
+                    (placement.ranked(key).into_iter()).find(|n| usable(n) && !refused.contains(n))
+                }
+            },
         }
     }
 
@@ -608,6 +632,7 @@ impl HandoffCore {
         let Some(b) = self.inflight.get_mut(from).and_then(|m| m.remove(&batch)) else {
             return;
         };
+        let refused: BTreeSet<&ActorKey> = refused.iter().collect();
         let mut targets = BTreeSet::from([from.clone()]);
         for (key, size) in b.keys.into_iter().zip(b.sizes) {
             if !self

@@ -14,7 +14,7 @@ use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 12;
+pub const PROTOCOL_VERSION: u16 = 13;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -211,6 +211,9 @@ pub(crate) struct MigrateEntry {
     pub(crate) checkpoint_seq: u64,
     /// The next cast number it expects of each stream (see [`crate::core::order`]).
     pub(crate) order: Vec<(Stream, u64)>,
+    /// Nodes that refused it on its way (they lack its kind): its next host keeps it
+    /// rather than ask them again.
+    pub(crate) refused: Vec<NodeName>,
 }
 
 /// A request with its sender.
@@ -437,7 +440,7 @@ mod tests {
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
     /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
-    /// `MigrateAck::refused` and `NodeStatus::moves_refused`).
+    /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -446,11 +449,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 12, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 13, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                12, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                13, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -467,7 +470,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                12, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                13, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

@@ -66,6 +66,7 @@ fn entry(key: &str, generation: u64, seq: u64) -> MigrateEntry {
         holders: Vec::new(),
         checkpoint_seq: seq,
         order: Vec::new(),
+        refused: Vec::new(),
     }
 }
 

@@ -489,6 +489,7 @@ impl Engine {
         for node in &lost {
             self.handoff.handle_peer_gone(node);
             self.inbound.handle_peer_gone(node);
+            self.answered_in.forget_peer(node);
         }
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them

@@ -302,13 +302,22 @@ impl Engine {
                         refused: batch.is_some(),
                     })
                 }
-                Arrival::Start(meta) => starts.push(Arriving {
-                    key: entry.key,
-                    kind: entry.kind,
-                    meta: *meta,
-                    snapshot,
-                    residence: self.start_residence(true),
-                }),
+                Arrival::Start(meta) => {
+                    // The nodes that refused it on its way are not asked again from here
+                    // (members only: a refusal is forgotten when its node goes).
+                    let membership = self.mesh.membership();
+                    let refused: Vec<NodeName> = (entry.refused.into_iter())
+                        .filter(|n| membership.is_up(n))
+                        .collect();
+                    self.handoff.note_refusals(&entry.key, refused);
+                    starts.push(Arriving {
+                        key: entry.key,
+                        kind: entry.kind,
+                        meta: *meta,
+                        snapshot,
+                        residence: self.start_residence(true),
+                    })
+                }
             }
         }
         self.arriving.extend(starts.iter().map(|a| a.key.clone()));
@@ -335,6 +344,7 @@ impl Engine {
         let now = self.now;
         for key in failed {
             self.arriving.remove(&key);
+            self.handoff.forget(&key);
         }
         let mut stays = Vec::new();
         for (id, arriving) in started {
@@ -377,18 +387,12 @@ impl Engine {
     /// What the acknowledgement of `batch` from `from` names (kept for a resent batch's
     /// acknowledgement, at most `ANSWERS_KEPT` batches).
     fn answer(&mut self, from: &NodeName, batch: u64) -> &mut super::AckNames {
-        let id = (from.clone(), batch);
-        if !self.answered_in.contains_key(&id) {
-            while self.answered_in.len() >= super::ANSWERS_KEPT {
-                self.answered_in.pop_first();
-            }
-        }
-        self.answered_in.entry(id).or_default()
+        self.answered_in.entry(from, batch)
     }
 
     /// Acknowledges `batch` to `from`, naming the names superseded or refused here.
     fn acknowledge(&mut self, from: &NodeName, batch: u64) {
-        let names = (self.answered_in.get(&(from.clone(), batch)))
+        let names = (self.answered_in.get(from, batch))
             .cloned()
             .unwrap_or_default();
         self.send(

@@ -280,6 +280,7 @@ impl Engine {
                     .restarts
                     .retain(|t| now.0.saturating_sub(t.0) < window);
                 if child.restarts.len() >= self.config.restart_limit as usize {
+                    self.handoff.forget(&key);
                     self.recovery.unreplicate(&key, &child.meta.holders);
                     self.recovery.flush();
                     ExitPlan::Removed {

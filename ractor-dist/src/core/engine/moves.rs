@@ -219,6 +219,7 @@ impl Engine {
                 holders: out.meta.holders.all(&self.me),
                 checkpoint_seq: out.meta.checkpoint_seq,
                 order: out.meta.order.entries(),
+                refused: self.handoff.refused_by(key),
             };
             if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
                 entry.version = snap.version;

@@ -387,3 +387,29 @@ fn a_local_message_for_a_member_not_reachable_yet_parks_until_it_is() {
         Dispatch::Forward { to, .. } if to == b
     ));
 }
+
+/// The answers kept for resent batches are forgotten oldest first (not by sender name),
+/// and a peer's when it goes: a restarted sender numbers its batches from 1 again, and
+/// must not be answered with what its previous incarnation's batch named.
+#[test]
+fn batch_answers_are_forgotten_oldest_first_and_with_their_peer() {
+    let mut answers = Answers::default();
+    let (a, z) = (NodeName::new("a"), NodeName::new("z"));
+    answers.entry(&z, 1).refused.push(ActorKey::new("old"));
+    for batch in 0..ANSWERS_KEPT as u64 - 1 {
+        answers.entry(&a, batch);
+    }
+    assert_eq!(answers.len(), ANSWERS_KEPT);
+    // `a` sorts before `z`; the oldest, `z`'s, goes first all the same.
+    answers.entry(&a, 5000);
+    assert!(answers.get(&z, 1).is_none());
+    assert!(answers.get(&a, 0).is_some() && answers.get(&a, 5000).is_some());
+    assert_eq!(answers.len(), ANSWERS_KEPT);
+    // Naming an answer kept does not make room.
+    answers.entry(&a, 0).superseded.push(ActorKey::new("k"));
+    assert_eq!(answers.len(), ANSWERS_KEPT);
+    answers.entry(&z, 1);
+    answers.forget_peer(&a);
+    assert_eq!(answers.len(), 1);
+    assert!(answers.get(&z, 1).is_some_and(|n| n.refused.is_empty()));
+}

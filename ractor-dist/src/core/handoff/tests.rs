@@ -534,3 +534,83 @@ fn a_leaving_node_hands_a_refused_name_to_the_next_of_its_ranking() {
     }));
     assert!(!core.was_refused(&key));
 }
+
+/// A name its owner refused, kept on `b`, must not move when the ranking below its owner
+/// changes (a node with the kind joins): two nodes with the kind would otherwise pass it
+/// back and forth (each sending it to the owner, refused, kept, asked to yield, ...).
+#[test]
+fn a_refused_name_stays_put_when_the_ranking_below_its_owner_changes() {
+    let before = placement(&["a", "b"]);
+    let after = placement(&["a", "b", "c"]);
+    let owned_by_d = placement(&["a", "b", "c", "d"]);
+    // Owned by a in the first two views, with c ranked above b once it joins; by d once
+    // d joins.
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| {
+            before.owner_of(k) == Some(&n("a"))
+                && after.ranked(k)[..2] == [n("a"), n("c")]
+                && owned_by_d.owner_of(k) == Some(&n("d"))
+        })
+        .unwrap();
+    let mut core = HandoffCore::new(n("b"), HandoffConfig::default());
+    let batch = send_one(&mut core, &before, &key, false);
+    core.handle_ack(&n("a"), batch, std::slice::from_ref(&key), Millis(2));
+    assert!(drain(&mut core).contains(&HandoffCommand::RestoreLocal { key: key.clone() }));
+    assert_eq!(core.refused_by(&key), vec![n("a")]);
+    core.handle_view(
+        ViewId(2),
+        &after,
+        [n("a"), n("c")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(3),
+    );
+    let cmds = drain(&mut core);
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, HandoffCommand::Drain { .. })),
+        "{cmds:?}"
+    );
+    // A new owner that did not refuse it takes it.
+    core.handle_view(
+        ViewId(3),
+        &owned_by_d,
+        [n("a"), n("c"), n("d")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(4),
+    );
+    assert!(drain(&mut core).contains(&HandoffCommand::Drain {
+        key: key.clone(),
+        to: n("d")
+    }));
+}
+
+/// The refusals travel with a name: where it arrives, a refusing owner is not its target,
+/// so the name stays there (registered with the owner) instead of being sent to be
+/// refused again.
+#[test]
+fn a_name_that_arrives_with_its_owners_refusal_stays_where_it_arrived() {
+    let p = placement(&["a", "c"]);
+    let key = owned_by(&p, "a", 1).pop().unwrap();
+    let mut core = HandoffCore::new(n("c"), HandoffConfig::default());
+    core.handle_view(ViewId(1), &p, [n("a")].into(), [], false, Millis(0));
+    drain(&mut core);
+    // Without the refusal, it would go on to its owner.
+    core.handle_migrated_in(&n("b"), key.clone(), HandoffMode::Resume, Millis(1));
+    assert_eq!(core.target_of(&key), Some(&n("a")));
+    let mut core = HandoffCore::new(n("c"), HandoffConfig::default());
+    core.handle_view(ViewId(1), &p, [n("a")].into(), [], false, Millis(0));
+    drain(&mut core);
+    core.note_refusals(&key, [n("a"), n("c")]);
+    assert_eq!(
+        core.refused_by(&key),
+        vec![n("a")],
+        "never this node itself"
+    );
+    core.handle_migrated_in(&n("b"), key.clone(), HandoffMode::Resume, Millis(1));
+    assert!(!core.is_moving(&key));
+    assert!(core.was_refused(&key));
+}

@@ -142,14 +142,20 @@ impl SupervisorState {
         if !self.engine.outgoing.contains_key(key) {
             return;
         }
-        Counters::bump(&self.shared.counters.handoff_fallbacks);
-        tracing::warn!(name = %key, "handoff has no target any more; restoring the actor here");
+        if self.engine.handoff.was_refused(key) {
+            // Counted as `moves_refused` when the acknowledgement named it.
+            tracing::info!(name = %key, "no node that has its kind takes it; it runs here, registered with its owner");
+        } else {
+            Counters::bump(&self.shared.counters.handoff_fallbacks);
+            tracing::warn!(name = %key, "handoff has no target any more; restoring the actor here");
+        }
         self.shared.hosted_mut().remove(key);
         let restore = self.engine.handle_restore(key);
         let kind = restore
             .as_ref()
             .and_then(|r| self.shared.kinds.get(&r.kind).cloned());
         let (Some(restore), Some(kind)) = (restore, kind) else {
+            self.engine.handoff.forget(key);
             self.drop_buffered(key);
             return;
         };
@@ -162,6 +168,7 @@ impl SupervisorState {
         );
         if cell.is_none() {
             // It could not start: what waited for it finds nothing.
+            self.engine.handoff.forget(key);
             self.drop_buffered(key);
             return;
         }

@@ -827,3 +827,131 @@ async fn a_node_without_the_kind_refuses_its_moves_and_the_names_keep_their_stat
     a.shutdown().await.unwrap();
     c.shutdown().await.unwrap();
 }
+
+#[derive(RactorClusterMessage)]
+enum LongMsg {
+    Add(i64),
+    /// Keeps the actor busy this many milliseconds.
+    Sleep(u64),
+    #[rpc]
+    Get(RpcReplyPort<i64>),
+}
+
+/// How long `LongMove::snapshot` takes, in milliseconds (set by the test).
+static LONG_SNAPSHOT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Moves with its state (no checkpoints); its `snapshot` takes `LONG_SNAPSHOT_MS`.
+struct LongMove;
+
+impl DistActor for LongMove {
+    const KIND: &'static str = "long-move";
+    type Msg = LongMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Resume;
+
+    async fn pre_start(&self, _: DistRef<LongMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: DistRef<LongMsg>,
+        msg: LongMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LongMsg::Add(k) => *n += k,
+            LongMsg::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            LongMsg::Get(reply) => {
+                let _ = reply.send(*n);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        std::thread::sleep(Duration::from_millis(
+            LONG_SNAPSHOT_MS.load(Ordering::SeqCst),
+        ));
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<LongMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+/// Issue 9, finding 6: "a transfer longer than `handoff_timeout` drops casts to the
+/// incoming name at the target". `c` joins; each name it takes from `a` moves for 1.6
+/// deadlines (its drain waits behind a long message, then its snapshot is slow; each
+/// stays within its own deadline, so nothing falls back), while handles on `b` cast to
+/// it every 25 ms, which reach `c` and wait there for it. `c`'s barrier waits for `a`,
+/// busy with the moves (it does not settle by deadline), every cast reaches its name and
+/// none is dropped: each value counts them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casts_to_a_name_whose_move_outlasts_the_deadline_wait_for_it_at_the_target() {
+    let net = MemoryNetwork::new();
+    let node = |name: &str, port, seeds: &[u16]| {
+        net.start(config(name, port, seeds), Kinds::new().with(LongMove))
+    };
+    let a = node("a", 61, &[]).await.expect("a");
+    let names: Vec<String> = (0..12).map(|i| format!("long-{i}")).collect();
+    for name in &names {
+        a.spawn::<LongMove>(name.as_str(), 100)
+            .await
+            .expect("spawn");
+    }
+    let b = node("b", 62, &[61]).await.expect("b");
+    common::converged_within(T, &[&a, &b], 2).await;
+    let mut refs = Vec::new();
+    for name in &names {
+        refs.push(b.lookup::<LongMsg>(name.as_str()).await.expect("lookup"));
+    }
+    let owners: Vec<_> = names.iter().map(|n| a.owner_of(n.as_str())).collect();
+    LONG_SNAPSHOT_MS.store(400, Ordering::SeqCst);
+    for name in &names {
+        let r = a.lookup::<LongMsg>(name.as_str()).await.expect("lookup");
+        r.cast(LongMsg::Sleep(400)).expect("cast");
+    }
+    let c = node("c", 63, &[61]).await.expect("c");
+    eventually("the moves start", || async { a.status().moving > 0 }).await;
+    // The names `c` takes from `a`.
+    let moving: Vec<usize> = (0..names.len())
+        .filter(|&i| {
+            owners[i].as_ref() == Some(a.name())
+                && c.owner_of(names[i].as_str()).as_ref() == Some(c.name())
+        })
+        .collect();
+    assert!(!moving.is_empty(), "c takes none of a's names");
+    let mut sent = 0i64;
+    for _ in 0..48 {
+        for &i in &moving {
+            refs[i].cast(LongMsg::Add(1)).expect("cast");
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    LONG_SNAPSHOT_MS.store(0, Ordering::SeqCst);
+    for &i in &moving {
+        eventually(&format!("{} counts every cast", names[i]), || async {
+            refs[i].call(LongMsg::Get, CALL).await.ok() == Some(100 + sent)
+        })
+        .await;
+    }
+    let (sa, sb, sc) = (a.status(), b.status(), c.status());
+    assert!(sc.moved_in >= moving.len() as u64, "{sc:?}");
+    let fallbacks = sa.handoff_fallbacks + sb.handoff_fallbacks + sc.handoff_fallbacks;
+    assert_eq!(fallbacks, 0, "{sa:?} {sb:?} {sc:?}");
+    let dropped = sa.dropped_casts + sb.dropped_casts + sc.dropped_casts;
+    assert_eq!(dropped, 0, "{sa:?} {sb:?} {sc:?}");
+    assert_eq!(sc.settled_by_deadline, 0, "{sc:?}");
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
+}

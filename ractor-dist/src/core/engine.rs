@@ -40,6 +40,7 @@ pub use recover::Respawned;
 
 use crate::core::config::DistConfig;
 use crate::core::handoff::inbound::{Inbound, InboundLimits};
+use crate::core::hold::{Held, MsgId};
 use crate::core::recovery::{Hosted, RecoveryConfig, RespawnStart};
 use crate::core::wire::MigrateEntry;
 use crate::core::{
@@ -257,6 +258,7 @@ impl Engine {
                 // a batch of small snapshots fits in half a frame
                 batch_bytes: (config.max_frame_bytes / 2).min(1 << 20),
                 max_inflight: 4,
+                patience_ms: timing.busy_patience_ms(),
             },
         );
         let recovery = Recovery::new(RecoveryConfig {
@@ -363,6 +365,19 @@ impl Engine {
         }
         let owned = self.placement.owner_of(key) == Some(&self.me);
         self.handoff.admit(key, sender, hosted, owned)
+    }
+
+    /// Parked messages to dispatch again (see [`HoldQueues::release_parked`]), except,
+    /// while this node is not settled, expired ones for names it owns and does not run: a
+    /// source's slow move may still bring them (the barrier waits for a busy source, up
+    /// to its patience), and handled without the admission check they would be dropped
+    /// as not found. They go when the node settles.
+    pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
+        let waiting = !self.handoff.is_settled();
+        let (me, placement, children) = (&self.me, &self.placement, &self.child_ids);
+        self.hold.release_parked_except(now, expired_only, |key| {
+            waiting && placement.owner_of(key) == Some(me) && !children.contains_key(key)
+        })
     }
 
     /// The actor serving `key` here, if it has not exited.

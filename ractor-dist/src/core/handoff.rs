@@ -80,6 +80,10 @@ pub struct HandoffConfig {
     pub batch_bytes: usize,
     /// Unacknowledged batches allowed per target (flow control).
     pub max_inflight: usize,
+    /// How long a barrier waits at most for a source that keeps saying it is busy (its
+    /// moves to this node are slow, not stuck), in milliseconds; past `deadline_ms` a
+    /// silent source is given up on.
+    pub patience_ms: u64,
 }
 
 impl Default for HandoffConfig {
@@ -88,6 +92,7 @@ impl Default for HandoffConfig {
             deadline_ms: 5_000,
             batch_bytes: 1 << 20,
             max_inflight: 4,
+            patience_ms: 20_000,
         }
     }
 }
@@ -139,6 +144,9 @@ pub enum HandoffCommand {
     RestoreLocal {
         /// The actor.
         key: ActorKey,
+        /// Its target refused it (it lacks the kind) and no other takes it: it stays by
+        /// design (counted as a refusal), not as a fallback.
+        refused: bool,
     },
     /// Send `HandoffsDone(view)` to `to`.
     SendDone {
@@ -157,6 +165,11 @@ pub enum HandoffCommand {
         adopted: Vec<NodeName>,
         /// Peers this node already said its handoffs are done to.
         done: Vec<NodeName>,
+    },
+    /// Send `HandoffsBusy` to each of `to`: actors are still on their way there.
+    Busy {
+        /// The peers.
+        to: Vec<NodeName>,
     },
     /// This node is settled for the current view (or gave up waiting): release everything
     /// parked.
@@ -249,6 +262,8 @@ pub struct HandoffCore {
     /// Its target is the first node of its ranking not among them; forgotten when it
     /// leaves this node or stops, and a node's refusals when that node goes.
     refusals: BTreeMap<ActorKey, BTreeSet<NodeName>>,
+    /// When each peer last said it still has actors on their way here (`HandoffsBusy`).
+    busy_from: BTreeMap<NodeName, Millis>,
     /// The latest time an input carried.
     now: Millis,
 }
@@ -278,6 +293,7 @@ impl HandoffCore {
             placement: None,
             leaving: false,
             refusals: BTreeMap::new(),
+            busy_from: BTreeMap::new(),
             now: Millis(0),
         }
     }
@@ -358,7 +374,8 @@ impl HandoffCore {
             None => owner.cloned(),
             Some(refused) => match owner.filter(|o| !refused.contains(*o)) {
                 Some(owner) => Some(owner.clone()),
-                None if !self.leaving => None,
+                // It stays where it runs.
+                None if !self.leaving => Some(self.me.clone()),
                 None => {
                     (placement.ranked(key).into_iter()).find(|n| usable(n) && !refused.contains(n))
                 }
@@ -440,8 +457,10 @@ impl HandoffCore {
                     if owner == self.me {
                         self.out.remove(&key);
                         self.stats.restored_locally += 1;
-                        self.commands
-                            .push_back(HandoffCommand::RestoreLocal { key });
+                        self.commands.push_back(HandoffCommand::RestoreLocal {
+                            key,
+                            refused: false,
+                        });
                     } else {
                         self.ready.entry(owner).or_default().push_back((key, size));
                     }
@@ -544,8 +563,10 @@ impl HandoffCore {
             if out.to == self.me {
                 self.out.remove(&key);
                 self.stats.restored_locally += 1;
-                self.commands
-                    .push_back(HandoffCommand::RestoreLocal { key });
+                self.commands.push_back(HandoffCommand::RestoreLocal {
+                    key,
+                    refused: false,
+                });
                 self.maybe_done();
                 continue;
             }
@@ -587,8 +608,7 @@ impl HandoffCore {
                 sizes.push(*size);
                 queue.pop_front();
             }
-            let batch = self.next_batch;
-            self.next_batch += 1;
+            let batch = self.next_batch_id();
             for key in &keys {
                 if let Some(out) = self.out.get_mut(key) {
                     out.phase = Phase::InFlight(batch);
@@ -609,6 +629,14 @@ impl HandoffCore {
                 keys,
             });
         }
+    }
+
+    /// A batch number of its own for a copy sent outside the batches this machine tracks
+    /// (a conflicting copy following ours): its acknowledgement is ignored.
+    pub fn next_batch_id(&mut self) -> BatchId {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        batch
     }
 
     /// `key` is on its way in `batch` (sent, not acknowledged yet).
@@ -673,7 +701,7 @@ impl HandoffCore {
                     self.out.remove(&key);
                     self.stats.restored_locally += 1;
                     self.commands
-                        .push_back(HandoffCommand::RestoreLocal { key });
+                        .push_back(HandoffCommand::RestoreLocal { key, refused: true });
                 }
             }
         }
@@ -694,6 +722,14 @@ impl HandoffCore {
         if view == self.view {
             self.adopted.insert(from.clone());
             self.maybe_done();
+        }
+    }
+
+    /// `from` still has actors on their way here: while it keeps saying so, this node's
+    /// barrier waits for it past the deadline (up to `patience_ms`).
+    pub fn handle_busy(&mut self, from: &NodeName, now: Millis) {
+        if self.participants.contains(from) {
+            self.busy_from.insert(from.clone(), now);
         }
     }
 
@@ -818,6 +854,17 @@ impl HandoffCore {
                 });
             }
         }
+        // The targets of the actors still on their way are told this node is busy with
+        // them (their barriers wait for a live source).
+        let busy: BTreeSet<NodeName> = (self.out.values())
+            .map(|o| o.to.clone())
+            .filter(|to| *to != self.me)
+            .collect();
+        if !busy.is_empty() {
+            self.commands.push_back(HandoffCommand::Busy {
+                to: busy.into_iter().collect(),
+            });
+        }
         let stuck: Vec<ActorKey> = self
             .out
             .iter()
@@ -856,7 +903,13 @@ impl HandoffCore {
                 .collect();
             self.adopted.extend(missing);
             self.maybe_done();
-            if !self.settled {
+            // A source that said it is busy within the last deadline is slow, not stuck:
+            // waited for, up to the patience.
+            let busy = (self.participants.iter())
+                .filter(|p| !self.done_from.contains(*p))
+                .any(|p| (self.busy_from.get(p)).is_some_and(|t| now.since(*t) <= deadline));
+            let patient = busy && now.since(self.view_since) <= self.config.patience_ms;
+            if !self.settled && !patient {
                 self.settle(true);
             }
         }
@@ -938,8 +991,10 @@ impl HandoffCore {
                 _ => {
                     self.out.remove(&key);
                     self.stats.restored_locally += 1;
-                    self.commands
-                        .push_back(HandoffCommand::RestoreLocal { key });
+                    self.commands.push_back(HandoffCommand::RestoreLocal {
+                        key,
+                        refused: false,
+                    });
                 }
             }
         }
@@ -963,6 +1018,7 @@ impl HandoffCore {
         self.adopted.remove(peer);
         self.adopted_views.remove(peer);
         self.done_views.remove(peer);
+        self.busy_from.remove(peer);
         let targets: Vec<NodeName> = self.ready.keys().cloned().collect();
         for t in targets {
             self.try_send(&t, now);

@@ -465,14 +465,23 @@ impl HoldQueues {
     /// The caller dispatches each again and parks those that still may not be handled
     /// with their original time.
     pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
+        self.release_parked_except(now, expired_only, |_| false)
+    }
+
+    /// As [`HoldQueues::release_parked`], except that with `expired_only` the expired
+    /// messages of the names `keep` picks stay parked.
+    pub fn release_parked_except(
+        &mut self,
+        now: Millis,
+        expired_only: bool,
+        keep: impl Fn(&ActorKey) -> bool,
+    ) -> Vec<(MsgId, Held)> {
         let park_ms = self.config.park_ms;
         let parked = std::mem::take(&mut self.parked);
         let mut leaving = Vec::new();
         for id in parked {
-            let expired = self
-                .items
-                .get(&id)
-                .is_some_and(|h| now.since(h.since) > park_ms);
+            let expired = (self.items.get(&id))
+                .is_some_and(|h| now.since(h.since) > park_ms && !(expired_only && keep(&h.key)));
             if expired_only && !expired {
                 self.parked.push_back(id);
             } else {

@@ -112,6 +112,14 @@ impl Timing {
             .saturating_sub(self.heartbeat_interval_ms)
     }
 
+    /// A node's barrier waits this long at most for a source that keeps saying it still
+    /// has actors on their way (`HandoffsBusy`): a live source's move ends within a drain,
+    /// a final snapshot and two transfers, each bounded by the handoff deadline; a silent
+    /// source is given up on after one deadline.
+    pub fn busy_patience_ms(&self) -> u64 {
+        self.handoff_ms.saturating_mul(4)
+    }
+
     /// Messages parked until the node settles are released after this long at the latest.
     pub fn park_ms(&self) -> u64 {
         self.handoff_ms

@@ -149,6 +149,10 @@ pub(crate) enum FrameBody {
     /// once that sender confirmed it (`Request::Confirm`) over its own session. Added in
     /// version 9.
     Token { token: u128 },
+    /// The sender still has actors on their way to the receiver (sent every tick while it
+    /// does): the receiver's barrier waits for a live, busy source rather than settling
+    /// by deadline. Added in version 13.
+    HandoffsBusy,
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -440,7 +444,7 @@ mod tests {
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
     /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
-    /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused`).
+    /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused` and `FrameBody::HandoffsBusy`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]

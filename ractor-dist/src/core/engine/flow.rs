@@ -88,8 +88,14 @@ pub(crate) enum Command {
         to: NodeName,
     },
     /// The move of `key` has no target any more: start it here again (see
-    /// [`Engine::handle_restore`]).
-    Restore(ActorKey),
+    /// [`Engine::handle_restore`]). `refused`: its target lacks the kind and no other node
+    /// takes it, so it stays here by design (not a fallback).
+    Restore {
+        /// The name.
+        key: ActorKey,
+        /// Refused, not fallen back.
+        refused: bool,
+    },
     /// The node settled for its current view (`by_deadline`: without hearing from every
     /// peer): settling actors become active (what the recovery engine decided at that
     /// settle, and the release of parked messages, follow).
@@ -249,6 +255,7 @@ impl Engine {
             MeshCommand::LeaverGone(peer) => {
                 self.handoff.handle_peer_gone(&peer);
                 self.inbound.handle_peer_gone(&peer);
+                self.answered_in.forget_peer(&peer);
                 self.routing.handle_peer_gone(&peer);
                 // Names it could not hand off (it crashed while leaving) are lost now.
                 let now = self.now;
@@ -331,7 +338,7 @@ impl Engine {
             }
             HandoffCommand::SendBatch { to, batch, keys } => Command::SendBatch { to, batch, keys },
             HandoffCommand::Moved { key, to } => Command::Moved { key, to },
-            HandoffCommand::RestoreLocal { key } => {
+            HandoffCommand::RestoreLocal { key, refused } => {
                 // Refused by its owner (it lacks the kind): it runs here, and the owner
                 // (its directory node) hears of it before this node's `HandoffsDone`.
                 if self.handoff.was_refused(&key) {
@@ -339,7 +346,7 @@ impl Engine {
                         self.register_elsewhere(&key, &kind);
                     }
                 }
-                Command::Restore(key)
+                Command::Restore { key, refused }
             }
             HandoffCommand::SendDone { to, view } => {
                 self.commands.push_back(Command::Flush(to.clone()));
@@ -348,6 +355,10 @@ impl Engine {
                     body: FrameBody::HandoffsDone { view },
                 }
             }
+            HandoffCommand::Busy { to } => Command::SendAll {
+                to,
+                body: FrameBody::HandoffsBusy,
+            },
             HandoffCommand::Remind {
                 view,
                 adopted,

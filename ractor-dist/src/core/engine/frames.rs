@@ -143,6 +143,7 @@ impl Engine {
             }
             FrameBody::ViewAdopted { view } => self.handoff.handle_view_adopted(from, view),
             FrameBody::HandoffsDone { view } => self.handoff.handle_done(from, view),
+            FrameBody::HandoffsBusy => self.handoff.handle_busy(from, now),
             FrameBody::Migrate { batch, entries } => self.receive_migrate(from, batch, entries),
             FrameBody::MigrateAck {
                 batch,

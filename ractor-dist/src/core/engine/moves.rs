@@ -30,9 +30,9 @@ pub enum DrainedExit {
 pub(crate) struct MovedOut {
     /// What the held messages of the name become (forwarded to its new host).
     pub(crate) releases: Vec<Release>,
-    /// A conflicting copy that met ours here follows it to its new host; `Err` with its
-    /// size when it is too large for one frame (it is discarded, a counted fallback).
-    pub(crate) conflict: Option<(NodeName, Result<FrameBody, usize>)>,
+    /// A conflicting copy that met ours here follows it to its new host (from the node
+    /// named), in these frames (see [`Engine::conflict_frames`]).
+    pub(crate) conflict: Option<(NodeName, Vec<FrameBody>)>,
     /// The size of the state it moved with, and how long the move took.
     pub(crate) bytes: usize,
     /// Milliseconds from the drain to the acknowledgement.
@@ -245,6 +245,48 @@ impl Engine {
         frames
     }
 
+    /// The frames that carry a conflicting copy of a name (`entry`, its state inline) to
+    /// the node where this node's copy of it went: one `Conflict` frame, or, when its state
+    /// does not fit one frame, its pieces and a `Migrate` batch of its own, which that node
+    /// resolves against its copy the same way (and acknowledges; no batch of this node
+    /// waits for that acknowledgement: like the `Conflict` frame, sent once).
+    pub(crate) fn conflict_frames(&mut self, entry: MigrateEntry) -> Vec<FrameBody> {
+        let mut entry = entry;
+        let pieces = (entry.snapshot.as_ref())
+            .map(|s| chunk_ranges(s.bytes.len(), self.config.max_frame_bytes))
+            .unwrap_or_default();
+        let snap = match entry.snapshot.take() {
+            Some(snap) if !pieces.is_empty() => snap,
+            snapshot => {
+                entry.snapshot = snapshot;
+                return vec![FrameBody::Conflict { entry }];
+            }
+        };
+        let batch = self.handoff.next_batch_id();
+        let mut frames = Vec::with_capacity(pieces.len() + 1);
+        for range in pieces {
+            frames.push(FrameBody::StateChunk {
+                batch,
+                key: entry.key.clone(),
+                index: entry.chunks,
+                bytes: snap.bytes[range].to_vec(),
+            });
+            entry.chunks += 1;
+        }
+        entry.version = snap.version;
+        // Its checkpoint deltas travel in the entry, without the bytes (as in a batch).
+        entry.snapshot = (!snap.deltas.is_empty()).then(|| Snapshot {
+            version: snap.version,
+            bytes: Vec::new(),
+            deltas: snap.deltas,
+        });
+        frames.push(FrameBody::Migrate {
+            batch,
+            entries: vec![entry],
+        });
+        frames
+    }
+
     /// `key` arrived at `to`, which acknowledged it: forget it here, point its holders and
     /// the routes at `to`, and forward what was held for it.
     pub(crate) fn handle_moved(&mut self, key: &ActorKey, to: &NodeName, now: Millis) -> MovedOut {
@@ -259,15 +301,8 @@ impl Engine {
             self.moved_kinds.insert(key.clone(), out.kind);
         }
         // A conflicting copy met ours here while ours was leaving: it follows ours.
-        let conflict = self.conflicts.remove(key).map(|(from, entry)| {
-            let size = entry.snapshot.as_ref().map_or(0, |s| s.len());
-            let body = if size <= self.config.max_frame_bytes / 2 {
-                Ok(FrameBody::Conflict { entry })
-            } else {
-                Err(size)
-            };
-            (from, body)
-        });
+        let conflict =
+            (self.conflicts.remove(key)).map(|(from, entry)| (from, self.conflict_frames(entry)));
         // Its copy lost to one running at `to`: what was held for it is older than what
         // that copy took (casts are dropped, requests still go there).
         let releases = if self.superseded.remove(key) {

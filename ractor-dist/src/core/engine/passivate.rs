@@ -86,6 +86,7 @@ impl Engine {
         }
         if let Some(child) = self.children.remove(&id) {
             self.handle_unhosted(&key, id);
+            self.handoff.forget(&key);
             self.recovery.unreplicate(&key, &child.meta.holders);
             self.recovery.flush();
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::{ChildId, Engine};
 use crate::core::recovery::{ConflictOutcome, Ctx, Here, Resolution, RespawnStart};
-use crate::core::wire::{FrameBody, MigrateEntry};
+use crate::core::wire::MigrateEntry;
 use crate::core::{
     Activation, ActorKey, Incarnation, Millis, NodeName, Offer, Placement, Snapshot, Spec,
     SpecHolders,
@@ -360,14 +360,11 @@ impl Engine {
                 .outgoing
                 .get(&key)
                 .is_some_and(|o| o.meta.activation == incoming);
-            let size = entry.snapshot.as_ref().map_or(0, |s| s.len());
             match self.handoff.target_of(&key).cloned() {
-                Some(to)
-                    if came_around
-                        && size <= self.config.max_frame_bytes / 2
-                        && self.mesh.reachable().contains(&to) =>
-                {
-                    self.send(&to, FrameBody::Conflict { entry });
+                Some(to) if came_around && self.mesh.reachable().contains(&to) => {
+                    for body in self.conflict_frames(entry) {
+                        self.send(&to, body);
+                    }
                 }
                 _ => {
                     self.conflicts.insert(key, (from.clone(), entry));

@@ -413,3 +413,91 @@ fn batch_answers_are_forgotten_oldest_first_and_with_their_peer() {
     assert_eq!(answers.len(), 1);
     assert!(answers.get(&z, 1).is_some_and(|n| n.refused.is_empty()));
 }
+
+/// Issue 9, finding 6: a conflicting copy whose state does not fit one frame was discarded
+/// when it followed this node's copy (even under `Merge`). It travels now as its own
+/// `Migrate` batch, its state in pieces, and arrives whole: here the target does not run
+/// the name, so it starts it from the reassembled state (one that runs it resolves the
+/// two copies the same way as with a `Conflict` frame).
+#[test]
+fn a_conflicting_copy_larger_than_a_frame_follows_in_pieces_and_arrives_whole() {
+    let frame_limit = 64 * 1024;
+    let engine = |name: &str| {
+        let mut config = DistConfig::for_tests(name, 7000);
+        config.max_frame_bytes = frame_limit;
+        let mut hello = hello_of(name);
+        hello.protocol = u32::from(wire::PROTOCOL_VERSION);
+        let kind = KindInfo {
+            mode: HandoffMode::Resume,
+            checkpoints: false,
+            conflict: Default::default(),
+            on_demand: false,
+            idle_timeout_ms: None,
+        };
+        let kinds = BTreeMap::from([("counter".to_string(), kind)]);
+        let placement = Placement::weighted(Epoch(1), [(NodeName::new(name), 1.0)]);
+        Engine::new(
+            EngineConfig::new(&config, hello, kinds),
+            placement,
+            Millis(0),
+        )
+    };
+    let (mut a, mut b) = (engine("a"), engine("b"));
+    let bytes: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let entry = |snapshot: Vec<u8>| MigrateEntry {
+        key: ActorKey::new("x"),
+        kind: "counter".into(),
+        args: vec![7],
+        snapshot: Some(Snapshot {
+            version: 3,
+            bytes: snapshot,
+            deltas: Vec::new(),
+        }),
+        chunks: 0,
+        version: 0,
+        generation: 4,
+        origin: NodeName::new("c"),
+        holders: Vec::new(),
+        checkpoint_seq: 0,
+        order: Vec::new(),
+        refused: Vec::new(),
+    };
+    // A small one is one `Conflict` frame, as before.
+    let small = a.conflict_frames(entry(vec![1; 100]));
+    assert!(
+        matches!(small[..], [FrameBody::Conflict { .. }]),
+        "{small:?}"
+    );
+    let frames = a.conflict_frames(entry(bytes.clone()));
+    let pieces = bytes.len().div_ceil(frame_limit / 2);
+    assert_eq!(frames.len(), pieces + 1);
+    for body in &frames {
+        let encoded = wire::encode(&wire::Frame {
+            from: NodeName::new("a"),
+            incarnation: Incarnation(1),
+            body: body.clone(),
+        });
+        assert!(
+            encoded.len() <= frame_limit,
+            "a frame of {} bytes",
+            encoded.len()
+        );
+    }
+    std::iter::from_fn(|| b.poll_command()).for_each(drop);
+    for body in frames {
+        assert!(b
+            .handle_frame(&NodeName::new("a"), body, Millis(1))
+            .is_none());
+    }
+    let arrivals: Vec<Arriving> = std::iter::from_fn(|| b.poll_command())
+        .filter_map(|c| match c {
+            Command::StartArrivals { arrivals, .. } => Some(arrivals),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(arrivals.len(), 1);
+    let snapshot = arrivals[0].snapshot.as_ref().expect("its state");
+    assert_eq!((snapshot.version, &snapshot.bytes), (3, &bytes));
+    assert_eq!(arrivals[0].meta.activation.generation, 4);
+}

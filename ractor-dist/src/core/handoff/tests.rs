@@ -66,6 +66,7 @@ fn batches_respect_flow_control_and_acks_release_more() {
         deadline_ms: 1000,
         batch_bytes: 100,
         max_inflight: 2,
+        ..HandoffConfig::default()
     };
     let mut core = HandoffCore::new(n("a"), config);
     core.handle_view(
@@ -105,6 +106,7 @@ fn actors_drained_together_leave_in_one_batch_not_one_each() {
         deadline_ms: 1000,
         batch_bytes: 1000,
         max_inflight: 4,
+        ..HandoffConfig::default()
     };
     let batches = |together: bool| {
         let mut core = HandoffCore::new(n("a"), config);
@@ -270,7 +272,13 @@ fn a_view_that_returns_the_owner_restores_locally() {
     );
     drain(&mut core);
     core.handle_drained(&key, 5, Millis(2));
-    assert_eq!(drain(&mut core), vec![HandoffCommand::RestoreLocal { key }]);
+    assert_eq!(
+        drain(&mut core),
+        vec![HandoffCommand::RestoreLocal {
+            key,
+            refused: false
+        }]
+    );
     assert_eq!(core.moving_out(), 0);
 }
 
@@ -473,7 +481,10 @@ fn a_refused_name_stays_here_and_is_not_offered_to_its_refuser_again() {
     core.handle_ack(&n("b"), batch, std::slice::from_ref(&key), Millis(2));
     let after = drain(&mut core);
     assert!(
-        after.contains(&HandoffCommand::RestoreLocal { key: key.clone() }),
+        after.contains(&HandoffCommand::RestoreLocal {
+            key: key.clone(),
+            refused: true
+        }),
         "{after:?}"
     );
     assert!(!after
@@ -556,7 +567,10 @@ fn a_refused_name_stays_put_when_the_ranking_below_its_owner_changes() {
     let mut core = HandoffCore::new(n("b"), HandoffConfig::default());
     let batch = send_one(&mut core, &before, &key, false);
     core.handle_ack(&n("a"), batch, std::slice::from_ref(&key), Millis(2));
-    assert!(drain(&mut core).contains(&HandoffCommand::RestoreLocal { key: key.clone() }));
+    assert!(drain(&mut core).contains(&HandoffCommand::RestoreLocal {
+        key: key.clone(),
+        refused: true
+    }));
     assert_eq!(core.refused_by(&key), vec![n("a")]);
     core.handle_view(
         ViewId(2),
@@ -613,4 +627,113 @@ fn a_name_that_arrives_with_its_owners_refusal_stays_where_it_arrived() {
     core.handle_migrated_in(&n("b"), key.clone(), HandoffMode::Resume, Millis(1));
     assert!(!core.is_moving(&key));
     assert!(core.was_refused(&key));
+}
+
+/// A source whose moves to this node outlast the deadline says so every tick: this node's
+/// barrier waits for it (a live, busy source), up to the patience; a silent one is given
+/// up on after the deadline. The source side tells each target of an actor on its way.
+#[test]
+fn a_barrier_waits_for_a_busy_source_up_to_its_patience() {
+    let p = placement(&["a", "b"]);
+    let config = HandoffConfig {
+        deadline_ms: 100,
+        patience_ms: 400,
+        ..HandoffConfig::default()
+    };
+    let settles = |core: &mut HandoffCore, t: u64| {
+        core.handle_tick(Millis(t));
+        drain(core).contains(&HandoffCommand::Settled { by_deadline: true })
+    };
+    // `b` waits for `a`, which keeps saying it is busy.
+    let mut b = HandoffCore::new(n("b"), config);
+    b.handle_view(ViewId(1), &p, [n("a")].into(), [], false, Millis(0));
+    drain(&mut b);
+    b.handle_view_adopted(&n("a"), ViewId(1));
+    for t in (50..=400).step_by(50) {
+        b.handle_busy(&n("a"), Millis(t));
+        assert!(!settles(&mut b, t), "settled at {t} ms although a is busy");
+    }
+    b.handle_busy(&n("a"), Millis(450));
+    assert!(settles(&mut b, 450), "past the patience");
+    // Silent, it is given up on after the deadline (a busy word from a non-participant
+    // counts for nothing).
+    let mut b = HandoffCore::new(n("b"), config);
+    b.handle_view(ViewId(1), &p, [n("a")].into(), [], false, Millis(0));
+    drain(&mut b);
+    b.handle_busy(&n("a"), Millis(20));
+    b.handle_busy(&n("z"), Millis(120));
+    assert!(!settles(&mut b, 100));
+    assert!(settles(&mut b, 130));
+    // The source says it is busy to the target of each actor on its way, every tick.
+    let key = owned_by(&p, "b", 1).pop().unwrap();
+    let mut a = HandoffCore::new(n("a"), config);
+    a.handle_view(
+        ViewId(1),
+        &p,
+        [n("b")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(0),
+    );
+    drain(&mut a);
+    a.handle_tick(Millis(50));
+    assert!(drain(&mut a).contains(&HandoffCommand::Busy { to: vec![n("b")] }));
+    a.handle_drained(&key, 10, Millis(60));
+    let batch = match drain(&mut a).pop() {
+        Some(HandoffCommand::SendBatch { batch, .. }) => batch,
+        other => panic!("{other:?}"),
+    };
+    a.handle_ack(&n("b"), batch, &[], Millis(70));
+    drain(&mut a);
+    a.handle_tick(Millis(80));
+    assert!(!drain(&mut a)
+        .iter()
+        .any(|c| matches!(c, HandoffCommand::Busy { .. })));
+}
+
+/// A refused name on its way to a new owner that leaves before it arrives stays here (its
+/// refusing owner is the owner again): it is not sent on to the leaving node.
+#[test]
+fn a_refused_name_bound_for_a_new_owner_that_leaves_stays_here() {
+    let with_d = placement(&["a", "b", "d"]);
+    let without_d = placement(&["a", "b"]);
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| with_d.owner_of(k) == Some(&n("d")) && without_d.owner_of(k) == Some(&n("a")))
+        .unwrap();
+    let mut core = HandoffCore::new(n("b"), HandoffConfig::default());
+    let batch = send_one(&mut core, &without_d, &key, false);
+    core.handle_ack(&n("a"), batch, std::slice::from_ref(&key), Millis(2));
+    drain(&mut core);
+    core.handle_view(
+        ViewId(2),
+        &with_d,
+        [n("a"), n("d")].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(3),
+    );
+    assert!(drain(&mut core).contains(&HandoffCommand::Drain {
+        key: key.clone(),
+        to: n("d")
+    }));
+    // d announces its leave (still connected: a participant, not an owner).
+    core.handle_view(
+        ViewId(3),
+        &without_d,
+        [n("a"), n("d")].into(),
+        [],
+        false,
+        Millis(4),
+    );
+    drain(&mut core);
+    assert_eq!(core.target_of(&key), Some(&n("b")));
+    core.handle_drained(&key, 10, Millis(5));
+    assert_eq!(
+        drain(&mut core),
+        vec![HandoffCommand::RestoreLocal {
+            key,
+            refused: false
+        }]
+    );
 }

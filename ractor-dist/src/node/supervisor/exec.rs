@@ -81,7 +81,7 @@ impl SupervisorState {
             }
             Command::SendBatch { to, batch, keys } => self.send_batch(&to, batch, &keys),
             Command::Moved { key, to } => self.finish_move(&key, &to),
-            Command::Restore(key) => self.restore_local(&key),
+            Command::Restore { key, refused } => self.restore_local(&key, refused),
             Command::Settled { by_deadline } => self.settled(by_deadline),
             Command::ReleaseParked { expired_only } => self.release_parked(expired_only).await,
             Command::Respawn(start) => {

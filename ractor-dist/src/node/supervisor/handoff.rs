@@ -111,16 +111,11 @@ impl SupervisorState {
         self.shared.hosted_mut().remove(key);
         let now = self.now();
         let moved = self.engine.handle_moved(key, to, now);
-        match moved.conflict {
-            Some((from, Ok(body))) => {
-                tracing::debug!(name = %key, %from, %to, "passing a conflicting copy on to where ours went");
+        if let Some((from, frames)) = moved.conflict {
+            tracing::debug!(name = %key, %from, %to, frames = frames.len(), "passing a conflicting copy on to where ours went");
+            for body in frames {
                 self.send_frame(to, body);
             }
-            Some((from, Err(size))) => {
-                Counters::bump(&self.shared.counters.handoff_fallbacks);
-                tracing::error!(name = %key, %from, bytes = size, "a conflicting copy too large for one frame could not follow; it is discarded");
-            }
-            None => {}
         }
         let forwarded = moved.releases.len();
         self.release(key, moved.releases);
@@ -138,11 +133,11 @@ impl SupervisorState {
         );
     }
 
-    pub(super) fn restore_local(&mut self, key: &ActorKey) {
+    pub(super) fn restore_local(&mut self, key: &ActorKey, refused: bool) {
         if !self.engine.outgoing.contains_key(key) {
             return;
         }
-        if self.engine.handoff.was_refused(key) {
+        if refused {
             // Counted as `moves_refused` when the acknowledgement named it.
             tracing::info!(name = %key, "no node that has its kind takes it; it runs here, registered with its owner");
         } else {

@@ -241,7 +241,7 @@ impl SupervisorState {
     /// than the park deadline are released, and without the admission check.
     pub(super) async fn release_parked(&mut self, expired_only: bool) {
         let now = self.now();
-        let released = self.engine.hold.release_parked(now, expired_only);
+        let released = self.engine.release_parked(now, expired_only);
         if !released.is_empty() {
             tracing::debug!(
                 count = released.len(),

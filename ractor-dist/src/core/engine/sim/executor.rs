@@ -73,7 +73,7 @@ impl Sim {
                 let moved = node.engine.handle_moved(&key, &to, now);
                 self.release(i, &key, moved.releases);
             }
-            Command::Restore(key) => {
+            Command::Restore { key, .. } => {
                 let node = &mut self.nodes[i];
                 node.hosted.remove(&key);
                 let Some(restore) = node.engine.handle_restore(&key) else {
@@ -320,7 +320,7 @@ impl Sim {
 
     pub(super) fn release_parked(&mut self, i: usize, expired_only: bool) {
         let now = Millis(self.now);
-        let released = self.nodes[i].engine.hold.release_parked(now, expired_only);
+        let released = self.nodes[i].engine.release_parked(now, expired_only);
         for (id, held) in released {
             if let Some((cast, from)) = self.nodes[i].held.remove(&id) {
                 self.dispatch(i, &from, cast, held.since, expired_only);

@@ -268,6 +268,16 @@ pub enum ConfigError {
         /// The configured deadline.
         deadline: Duration,
     },
+    /// The handoff timeout is not longer than the heartbeat interval: a source busy with a
+    /// slow move says so once per heartbeat tick, and a target waits for it only while it
+    /// heard that within the last handoff timeout.
+    #[error("handoff_timeout ({handoff:?}) must be longer than heartbeat_interval ({interval:?})")]
+    Handoff {
+        /// The configured heartbeat interval.
+        interval: Duration,
+        /// The configured handoff timeout.
+        handoff: Duration,
+    },
     /// The weight is not within `core::admission::MIN_WEIGHT..=MAX_WEIGHT` (0.001..=1000).
     #[error("weight must be within 0.001..=1000, got {0}")]
     Weight(f64),
@@ -501,6 +511,12 @@ impl DistConfig {
                 deadline: self.heartbeat_deadline,
             });
         }
+        if self.handoff_timeout <= self.heartbeat_interval {
+            return Err(ConfigError::Handoff {
+                interval: self.heartbeat_interval,
+                handoff: self.handoff_timeout,
+            });
+        }
         // Peers refuse a hello with a weight outside these bounds.
         if super::admission::weight(self.weight).is_err() {
             return Err(ConfigError::Weight(self.weight));
@@ -567,6 +583,10 @@ mod tests {
         assert!(matches!(
             bad(|c| c.heartbeat_deadline = c.heartbeat_interval),
             ConfigError::Heartbeat { .. }
+        ));
+        assert!(matches!(
+            bad(|c| c.handoff_timeout = c.heartbeat_interval),
+            ConfigError::Handoff { .. }
         ));
         assert!(matches!(
             bad(|c| c.weight = f64::NAN),

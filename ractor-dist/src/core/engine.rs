@@ -368,16 +368,37 @@ impl Engine {
     }
 
     /// Parked messages to dispatch again (see [`HoldQueues::release_parked`]), except,
-    /// while this node is not settled, expired ones for names it owns and does not run: a
-    /// source's slow move may still bring them (the barrier waits for a busy source, up
-    /// to its patience), and handled without the admission check they would be dropped
-    /// as not found. They go when the node settles.
+    /// while this node's barrier waits for a busy source (see
+    /// [`HandoffCore::waits_for_busy`]), expired ones for names it owns and nothing says
+    /// run elsewhere, that it does not run and would not activate: that source's slow
+    /// move may still bring them, and handled without the admission check they would be
+    /// dropped as not found. They go when the node settles, or once they waited the
+    /// barrier's patience.
     pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
-        let waiting = !self.handoff.is_settled();
-        let (me, placement, children) = (&self.me, &self.placement, &self.child_ids);
-        self.hold.release_parked_except(now, expired_only, |key| {
-            waiting && placement.owner_of(key) == Some(me) && !children.contains_key(key)
-        })
+        if !self.handoff.waits_for_busy(now) {
+            return self.hold.release_parked(now, expired_only);
+        }
+        let patience = self.handoff.patience_ms();
+        let incoming = |key: &ActorKey| {
+            let routes = self.routing.routes();
+            self.placement.owner_of(key) == Some(&self.me)
+                && !self.child_ids.contains_key(key)
+                && routes.moved_to(key).is_none()
+                && routes.directory_host(key).is_none()
+                && self.activates(key, None).is_none()
+        };
+        // Decided per name (its messages keep their order), by its oldest message.
+        let mut oldest: BTreeMap<&ActorKey, Millis> = BTreeMap::new();
+        for (key, since) in self.hold.parked_keys() {
+            let first = oldest.entry(key).or_insert(since);
+            *first = (*first).min(since);
+        }
+        let kept: BTreeSet<ActorKey> = (oldest.into_iter())
+            .filter(|(key, since)| now.since(*since) <= patience && incoming(key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.hold
+            .release_parked_except(now, expired_only, |key| kept.contains(key))
     }
 
     /// The actor serving `key` here, if it has not exited.

@@ -457,10 +457,9 @@ impl HandoffCore {
                     if owner == self.me {
                         self.out.remove(&key);
                         self.stats.restored_locally += 1;
-                        self.commands.push_back(HandoffCommand::RestoreLocal {
-                            key,
-                            refused: false,
-                        });
+                        let refused = self.refusals.contains_key(&key);
+                        self.commands
+                            .push_back(HandoffCommand::RestoreLocal { key, refused });
                     } else {
                         self.ready.entry(owner).or_default().push_back((key, size));
                     }
@@ -563,10 +562,10 @@ impl HandoffCore {
             if out.to == self.me {
                 self.out.remove(&key);
                 self.stats.restored_locally += 1;
-                self.commands.push_back(HandoffCommand::RestoreLocal {
-                    key,
-                    refused: false,
-                });
+                // A refused name whose new owner went stays here by design.
+                let refused = self.refusals.contains_key(&key);
+                self.commands
+                    .push_back(HandoffCommand::RestoreLocal { key, refused });
                 self.maybe_done();
                 continue;
             }
@@ -725,6 +724,25 @@ impl HandoffCore {
         }
     }
 
+    /// Whether this node's barrier is waiting for a source that said, within the last
+    /// deadline, that it still has actors on their way here (and the patience has not run
+    /// out): messages it parked for names it owns and does not run may be for those.
+    pub fn waits_for_busy(&self, now: Millis) -> bool {
+        !self.settled
+            && now.since(self.view_since) <= self.config.patience_ms
+            && (self.participants.iter())
+                .filter(|p| !self.done_from.contains(*p))
+                .any(|p| {
+                    (self.busy_from.get(p))
+                        .is_some_and(|t| now.since(*t) <= self.config.deadline_ms)
+                })
+    }
+
+    /// How long a barrier waits at most for a busy source (see [`HandoffConfig`]).
+    pub fn patience_ms(&self) -> u64 {
+        self.config.patience_ms
+    }
+
     /// `from` still has actors on their way here: while it keeps saying so, this node's
     /// barrier waits for it past the deadline (up to `patience_ms`).
     pub fn handle_busy(&mut self, from: &NodeName, now: Millis) {
@@ -854,11 +872,13 @@ impl HandoffCore {
                 });
             }
         }
-        // The targets of the actors still on their way are told this node is busy with
-        // them (their barriers wait for a live source).
+        // The targets of the actors on their way are told this node is busy with them
+        // (their barriers wait for a live source). Not for those waiting here for this
+        // node's own settle: two nodes each holding one for the other would keep each
+        // other waiting.
         let busy: BTreeSet<NodeName> = (self.out.values())
+            .filter(|o| o.phase != Phase::Waiting && o.to != self.me)
             .map(|o| o.to.clone())
-            .filter(|to| *to != self.me)
             .collect();
         if !busy.is_empty() {
             self.commands.push_back(HandoffCommand::Busy {
@@ -905,11 +925,7 @@ impl HandoffCore {
             self.maybe_done();
             // A source that said it is busy within the last deadline is slow, not stuck:
             // waited for, up to the patience.
-            let busy = (self.participants.iter())
-                .filter(|p| !self.done_from.contains(*p))
-                .any(|p| (self.busy_from.get(p)).is_some_and(|t| now.since(*t) <= deadline));
-            let patient = busy && now.since(self.view_since) <= self.config.patience_ms;
-            if !self.settled && !patient {
+            if !self.settled && !self.waits_for_busy(now) {
                 self.settle(true);
             }
         }

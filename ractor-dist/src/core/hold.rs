@@ -468,6 +468,13 @@ impl HoldQueues {
         self.release_parked_except(now, expired_only, |_| false)
     }
 
+    /// The names of the parked messages, each with when it was parked (in parking order).
+    pub fn parked_keys(&self) -> impl Iterator<Item = (&ActorKey, Millis)> + '_ {
+        (self.parked.iter())
+            .filter_map(|id| self.items.get(id))
+            .map(|h| (&h.key, h.since))
+    }
+
     /// As [`HoldQueues::release_parked`], except that with `expired_only` the expired
     /// messages of the names `keep` picks stay parked.
     pub fn release_parked_except(

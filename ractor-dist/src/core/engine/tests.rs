@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::core::wire::{self, FrameBody};
-use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent};
+use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent, ViewId};
 
 /// A node alone (it owns every name), as the engine's table tests start one.
 pub(super) fn engine(name: &str) -> Engine {
@@ -500,4 +500,66 @@ fn a_conflicting_copy_larger_than_a_frame_follows_in_pieces_and_arrives_whole() 
     let snapshot = arrivals[0].snapshot.as_ref().expect("its state");
     assert_eq!((snapshot.version, &snapshot.bytes), (3, &bytes));
     assert_eq!(arrivals[0].meta.activation.generation, 4);
+}
+
+/// While the barrier waits for a busy source, expired parked messages for names this node
+/// owns and does not run stay parked (the source's slow move may bring them), unless
+/// something places the name elsewhere; past the patience, or with the source silent,
+/// they go as before.
+#[test]
+fn expired_parked_messages_wait_for_a_busy_source_only_for_names_it_may_bring() {
+    let (a, b, c) = (NodeName::new("a"), NodeName::new("b"), NodeName::new("c"));
+    let placement = Placement::weighted(Epoch(2), [(a.clone(), 1.0), (b.clone(), 1.0)]);
+    let engine = || {
+        let mut e = engine_with("a", BTreeMap::new(), placement.clone());
+        e.handoff.handle_view(
+            ViewId(2),
+            &placement,
+            [b.clone()].into(),
+            [],
+            false,
+            Millis(0),
+        );
+        e
+    };
+    let mut e = engine();
+    let patience = e.handoff.patience_ms();
+    let park = patience / 4;
+    let mine: Vec<ActorKey> = (0..)
+        .map(|i| ActorKey::new(format!("n{i}")))
+        .filter(|k| placement.owner_of(k) == Some(&a))
+        .take(2)
+        .collect();
+    let (incoming, elsewhere) = (&mine[0], &mine[1]);
+    // `elsewhere` runs on c, registered with this node.
+    e.routing
+        .handle_register(&c, [elsewhere.clone()], |_| false, |_| true);
+    let park_both = |e: &mut Engine| {
+        for key in [incoming, elsewhere] {
+            e.hold.park(key, &b, HoldKind::Cast, Millis(0)).unwrap();
+        }
+    };
+    let released = |e: &mut Engine, now: u64| -> Vec<ActorKey> {
+        (e.release_parked(Millis(now), true).into_iter())
+            .map(|(_, held)| held.key)
+            .collect()
+    };
+    park_both(&mut e);
+    let now = park + 10;
+    e.handoff.handle_busy(&b, Millis(now - 5));
+    assert_eq!(released(&mut e, now), vec![elsewhere.clone()]);
+    // Still busy at the patience's end: it goes then.
+    e.handoff.handle_busy(&b, Millis(patience));
+    assert_eq!(released(&mut e, patience + 1), vec![incoming.clone()]);
+    // A silent source: nothing waits past the park deadline.
+    let mut e = engine();
+    e.routing
+        .handle_register(&c, [elsewhere.clone()], |_| false, |_| true);
+    park_both(&mut e);
+    e.handoff.handle_busy(&b, Millis(1));
+    let mut both = released(&mut e, 2 * park + 10);
+    both.sort();
+    let mut expect = vec![incoming.clone(), elsewhere.clone()];
+    expect.sort();
+    assert_eq!(both, expect);
 }

@@ -729,11 +729,9 @@ fn a_refused_name_bound_for_a_new_owner_that_leaves_stays_here() {
     drain(&mut core);
     assert_eq!(core.target_of(&key), Some(&n("b")));
     core.handle_drained(&key, 10, Millis(5));
+    // It stays by design (its owner refused it), not as a fallback.
     assert_eq!(
         drain(&mut core),
-        vec![HandoffCommand::RestoreLocal {
-            key,
-            refused: false
-        }]
+        vec![HandoffCommand::RestoreLocal { key, refused: true }]
     );
 }

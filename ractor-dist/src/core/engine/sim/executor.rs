@@ -71,6 +71,10 @@ impl Sim {
                 let node = &mut self.nodes[i];
                 node.hosted.remove(&key);
                 let moved = node.engine.handle_moved(&key, &to, now);
+                // A conflicting copy that met ours here follows it, as in the node layer.
+                for body in moved.conflict.into_iter().flat_map(|(_, frames)| frames) {
+                    self.send(i, &to, body);
+                }
                 self.release(i, &key, moved.releases);
             }
             Command::Restore { key, .. } => {

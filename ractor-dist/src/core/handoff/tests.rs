@@ -21,6 +21,28 @@ fn owned_by(p: &Placement, owner: &str, count: usize) -> Vec<ActorKey> {
         .collect()
 }
 
+/// A core for `me` in a first view of `p` with `peer`, hosting `key` (`Resume`), its
+/// first commands drained.
+fn moving_one(
+    me: NodeName,
+    config: HandoffConfig,
+    p: &Placement,
+    peer: NodeName,
+    key: &ActorKey,
+) -> HandoffCore {
+    let mut core = HandoffCore::new(me, config);
+    core.handle_view(
+        ViewId(1),
+        p,
+        [peer].into(),
+        [(key.clone(), HandoffMode::Resume)],
+        false,
+        Millis(0),
+    );
+    drain(&mut core);
+    core
+}
+
 #[test]
 fn join_drains_only_names_owned_by_the_newcomer_and_stays_put() {
     let before = placement(&["a", "b"]);
@@ -345,16 +367,7 @@ fn an_actor_whose_final_state_is_being_snapshotted_is_never_force_stopped() {
         deadline_ms: 100,
         ..HandoffConfig::default()
     };
-    let mut core = HandoffCore::new(n("a"), config);
-    core.handle_view(
-        ViewId(1),
-        &p,
-        [n("b")].into(),
-        [(key.clone(), HandoffMode::Resume)],
-        false,
-        Millis(0),
-    );
-    drain(&mut core);
+    let mut core = moving_one(n("a"), config, &p, n("b"), &key);
     core.handle_exited(&key);
     for t in [150, 300, 450] {
         core.handle_tick(Millis(t));
@@ -666,16 +679,7 @@ fn a_barrier_waits_for_a_busy_source_up_to_its_patience() {
     assert!(settles(&mut b, 130));
     // The source says it is busy to the target of each actor on its way, every tick.
     let key = owned_by(&p, "b", 1).pop().unwrap();
-    let mut a = HandoffCore::new(n("a"), config);
-    a.handle_view(
-        ViewId(1),
-        &p,
-        [n("b")].into(),
-        [(key.clone(), HandoffMode::Resume)],
-        false,
-        Millis(0),
-    );
-    drain(&mut a);
+    let mut a = moving_one(n("a"), config, &p, n("b"), &key);
     a.handle_tick(Millis(50));
     assert!(drain(&mut a).contains(&HandoffCommand::Busy { to: vec![n("b")] }));
     a.handle_drained(&key, 10, Millis(60));

@@ -375,7 +375,7 @@ impl Engine {
     /// dropped as not found. They go when the node settles, or once they waited the
     /// barrier's patience.
     pub fn release_parked(&mut self, now: Millis, expired_only: bool) -> Vec<(MsgId, Held)> {
-        if !self.handoff.waits_for_busy(now) {
+        if !expired_only || !self.handoff.waits_for_busy(now) {
             return self.hold.release_parked(now, expired_only);
         }
         let patience = self.handoff.patience_ms();

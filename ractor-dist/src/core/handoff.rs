@@ -15,7 +15,10 @@
 //! it is settled, a node also parks messages for names it owns but does not host (a
 //! handoff may still bring them) and, for names that arrived by handoff, messages from
 //! anyone but their source. Parked messages are released when it settles, or after the
-//! deadline, whichever comes first.
+//! deadline, whichever comes first; while a source says it is still busy moving actors
+//! here (`HandoffsBusy`), the barrier waits for it past the deadline (up to its patience),
+//! and so do the messages for names this node owns that it may bring (see
+//! `Engine::release_parked`).
 //!
 //! A moving actor is first drained by the executor (every message already in its mailbox
 //! is handled, later ones are buffered), then its snapshot travels in a `Migrate` batch;
@@ -334,6 +337,12 @@ impl HandoffCore {
         self.refusals.contains_key(key)
     }
 
+    /// `key` stays here because its owner refused it (not as a fallback).
+    fn stays_refused(&self, key: &ActorKey) -> bool {
+        let owner = (self.placement.as_ref()).and_then(|p| p.owner_of(key));
+        (self.refusals.get(key)).is_some_and(|r| owner.is_some_and(|o| r.contains(o)))
+    }
+
     /// `key` stopped here for good: its refusals are forgotten.
     pub fn forget(&mut self, key: &ActorKey) {
         self.refusals.remove(key);
@@ -457,7 +466,7 @@ impl HandoffCore {
                     if owner == self.me {
                         self.out.remove(&key);
                         self.stats.restored_locally += 1;
-                        let refused = self.refusals.contains_key(&key);
+                        let refused = self.stays_refused(&key);
                         self.commands
                             .push_back(HandoffCommand::RestoreLocal { key, refused });
                     } else {
@@ -563,7 +572,7 @@ impl HandoffCore {
                 self.out.remove(&key);
                 self.stats.restored_locally += 1;
                 // A refused name whose new owner went stays here by design.
-                let refused = self.refusals.contains_key(&key);
+                let refused = self.stays_refused(&key);
                 self.commands
                     .push_back(HandoffCommand::RestoreLocal { key, refused });
                 self.maybe_done();
@@ -873,11 +882,13 @@ impl HandoffCore {
             }
         }
         // The targets of the actors on their way are told this node is busy with them
-        // (their barriers wait for a live source). Not for those waiting here for this
-        // node's own settle: two nodes each holding one for the other would keep each
-        // other waiting.
+        // (their barriers wait for a live source), those waiting here for this node's own
+        // settle included: a leaving node that holds a name for a newcomer must keep the
+        // newcomer waiting for it (leaving them out, the slow-network simulation's seeds
+        // 38 and 51 lose casts). Two nodes that each hold one for the other, each waiting
+        // for the other's word, wait for each other up to the patience (four deadlines).
         let busy: BTreeSet<NodeName> = (self.out.values())
-            .filter(|o| o.phase != Phase::Waiting && o.to != self.me)
+            .filter(|o| o.to != self.me)
             .map(|o| o.to.clone())
             .collect();
         if !busy.is_empty() {
@@ -1007,10 +1018,9 @@ impl HandoffCore {
                 _ => {
                     self.out.remove(&key);
                     self.stats.restored_locally += 1;
-                    self.commands.push_back(HandoffCommand::RestoreLocal {
-                        key,
-                        refused: false,
-                    });
+                    let refused = self.stays_refused(&key);
+                    self.commands
+                        .push_back(HandoffCommand::RestoreLocal { key, refused });
                 }
             }
         }

@@ -11,7 +11,9 @@
 //!   released when the node settles ([`HoldQueues::release_parked`]), or once they have
 //!   waited [`HoldConfig::park_ms`] (`Timing::park_ms`). A released message that still may
 //!   not be handled is parked again with its original time, so it never waits longer than
-//!   that in total.
+//!   that in total, except that the engine keeps those a busy source's slow move may still
+//!   be for until the node settles, at most the barrier's patience
+//!   ([`HoldQueues::release_parked_except`], `Engine::release_parked`).
 //!
 //! The queues hold only [`MsgId`]s and what the protocol needs to decide about them (the
 //! name, the sender, when it was held, what kind of message it is); the payloads (reply

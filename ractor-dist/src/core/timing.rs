@@ -120,16 +120,19 @@ impl Timing {
         self.handoff_ms.saturating_mul(4)
     }
 
-    /// Messages parked until the node settles are released after this long at the latest.
+    /// Messages parked until the node settles are released after this long at the latest
+    /// (those for names a busy source may still bring wait for the settle, at most
+    /// [`Timing::busy_patience_ms`]).
     pub fn park_ms(&self) -> u64 {
         self.handoff_ms
     }
 
     /// A stamped cast waits this long at most for an earlier one of its sender that took
     /// another path (see [`crate::core::order`]): a cast parked or held on the way is
-    /// released within [`Timing::park_ms`] or a handoff step.
+    /// released within [`Timing::busy_patience_ms`] (a parked one waiting for a busy
+    /// source; otherwise [`Timing::park_ms`]) plus a handoff step.
     pub fn gap_ms(&self) -> u64 {
-        self.park_ms().saturating_add(self.handoff_ms)
+        (self.busy_patience_ms().max(self.park_ms())).saturating_add(self.handoff_ms)
     }
 
     /// A final snapshot running this long is slow: another snapshot job may start beside
@@ -180,6 +183,8 @@ mod tests {
         assert_eq!(t.pause_gap_ms(), 1_000);
         assert_eq!(t.ask_after_ms(), 900);
         assert_eq!(t.park_ms(), 2_000);
+        assert_eq!(t.busy_patience_ms(), 8_000);
+        assert_eq!(t.gap_ms(), 10_000);
     }
 
     #[test]
@@ -191,5 +196,6 @@ mod tests {
         };
         assert_eq!(t.fence_patience_ms(), u64::MAX);
         assert_eq!(t.leave_call_ms(), u64::MAX);
+        assert_eq!(t.gap_ms(), u64::MAX);
     }
 }

@@ -968,11 +968,9 @@ fn a_copy_that_comes_back_before_its_move_is_acknowledged_is_not_lost() {
 /// an earlier one still held at the old host, or bounces between nodes with old routes
 /// until its hop limit (seeds 100 and 331 of 0-399 failed: a sender's order, two casts
 /// dropped for too many hops). Since sources busy with slow moves hold their targets'
-/// barriers (`HandoffsBusy`), those pass, and seeds 38, 51, 138 and 277 fail: casts
-/// parked at a joining node for a name a leaving node still moves there, dropped at a
-/// settle by deadline (51, 277), one at its hop limit (138), and a respawn offered by a
-/// holder that missed a move's rehosts, after the former host left (38). Run with
-/// `--ignored` to hunt (`SIM_SEEDS=0..418`).
+/// barriers (`HandoffsBusy`), those pass, and seeds 400 and 411 of 0-417 fail (a
+/// sender's order, a cast dropped at its hop limit). Run with `--ignored` to hunt
+/// (`SIM_SEEDS=0..418`).
 #[test]
 #[ignore = "known failure: barriers that complete by deadline reorder or drop parked casts"]
 fn planned_moves_over_a_slow_network_lose_nothing() {

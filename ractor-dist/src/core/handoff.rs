@@ -147,8 +147,8 @@ pub enum HandoffCommand {
     RestoreLocal {
         /// The actor.
         key: ActorKey,
-        /// Its target refused it (it lacks the kind) and no other takes it: it stays by
-        /// design (counted as a refusal), not as a fallback.
+        /// Its owner refused it (it lacks the kind), so it stays here by design (counted
+        /// as a refusal), not as a fallback.
         refused: bool,
     },
     /// Send `HandoffsDone(view)` to `to`.
@@ -261,9 +261,9 @@ pub struct HandoffCore {
     /// The placement of the current view (owners of names that arrive later).
     placement: Option<Placement>,
     leaving: bool,
-    /// Per name hosted or moving here: the nodes that refused it (they lack its kind).
-    /// Its target is the first node of its ranking not among them; forgotten when it
-    /// leaves this node or stops, and a node's refusals when that node goes.
+    /// Per name hosted or moving here: the nodes that refused it (they lack its kind; see
+    /// `target`); forgotten when it leaves this node or stops, and a node's refusals
+    /// when that node goes.
     refusals: BTreeMap<ActorKey, BTreeSet<NodeName>>,
     /// When each peer last said it still has actors on their way here (`HandoffsBusy`).
     busy_from: BTreeMap<NodeName, Millis>,

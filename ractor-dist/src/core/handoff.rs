@@ -571,7 +571,7 @@ impl HandoffCore {
             if out.to == self.me {
                 self.out.remove(&key);
                 self.stats.restored_locally += 1;
-                // A refused name whose new owner went stays here by design.
+                // A name its owner refused stays here by design (see `stays_refused`).
                 let refused = self.stays_refused(&key);
                 self.commands
                     .push_back(HandoffCommand::RestoreLocal { key, refused });

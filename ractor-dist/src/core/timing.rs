@@ -129,10 +129,12 @@ impl Timing {
 
     /// A stamped cast waits this long at most for an earlier one of its sender that took
     /// another path (see [`crate::core::order`]): a cast parked or held on the way is
-    /// released within [`Timing::busy_patience_ms`] (a parked one waiting for a busy
-    /// source; otherwise [`Timing::park_ms`]) plus a handoff step.
+    /// released within [`Timing::park_ms`] or a handoff step. (One parked for a busy
+    /// source may wait longer, up to [`Timing::busy_patience_ms`]; the gap is not made
+    /// that long, because every sender that cast to an earlier activation of a name
+    /// waits it once after a move.)
     pub fn gap_ms(&self) -> u64 {
-        (self.busy_patience_ms().max(self.park_ms())).saturating_add(self.handoff_ms)
+        self.park_ms().saturating_add(self.handoff_ms)
     }
 
     /// A final snapshot running this long is slow: another snapshot job may start beside
@@ -184,7 +186,7 @@ mod tests {
         assert_eq!(t.ask_after_ms(), 900);
         assert_eq!(t.park_ms(), 2_000);
         assert_eq!(t.busy_patience_ms(), 8_000);
-        assert_eq!(t.gap_ms(), 10_000);
+        assert_eq!(t.gap_ms(), 4_000);
     }
 
     #[test]

@@ -236,7 +236,7 @@ pub const SETTINGS: &[Setting] = &[
         "RACTOR_DIST_HANDOFF_MS",
         "--handoff-ms",
         "handoff_timeout",
-        "milliseconds",
+        "milliseconds, above heartbeat_ms",
         "5000"
     ),
     setting!(

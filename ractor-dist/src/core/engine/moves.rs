@@ -318,6 +318,12 @@ impl Engine {
         }
     }
 
+    /// A restore of `key` could not start it here (its kind is unknown, or its start
+    /// failed): it is gone, and so are its refusals.
+    pub fn handle_restore_failed(&mut self, key: &ActorKey) {
+        self.handoff.forget(key);
+    }
+
     /// The move of `key` has no target any more: it starts here again, as a new activation
     /// (a batch in flight may have reached its target anyway: if the two copies ever meet
     /// they are told apart, and the older one's checkpoints are fenced). `None`: nothing

@@ -150,7 +150,7 @@ impl SupervisorState {
             .as_ref()
             .and_then(|r| self.shared.kinds.get(&r.kind).cloned());
         let (Some(restore), Some(kind)) = (restore, kind) else {
-            self.engine.handoff.forget(key);
+            self.engine.handle_restore_failed(key);
             self.drop_buffered(key);
             return;
         };
@@ -163,7 +163,7 @@ impl SupervisorState {
         );
         if cell.is_none() {
             // It could not start: what waited for it finds nothing.
-            self.engine.handoff.forget(key);
+            self.engine.handle_restore_failed(key);
             self.drop_buffered(key);
             return;
         }

@@ -1,10 +1,10 @@
 //! Live migration with real processes: a node joins and another leaves gracefully while
 //! two senders stream numbered increments; handoff modes; a snapshot that does not restore.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use integration_tests::{node_args, start_node, wait_until, Cluster, NodeProc};
+use integration_tests::{node_args, owner_of, start_node, wait_until, Cluster, NodeProc};
 
 const NAMES: usize = 200;
 const ROUNDS: u64 = 60;
@@ -78,15 +78,25 @@ async fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> R
         "the senders finished too early: raise ROUNDS"
     );
 
-    let (mut n1, f1) = s1.await.expect("sender 1")?;
-    let (mut n2, f2) = s2.await.expect("sender 2")?;
+    let (n1, f1) = s1.await.expect("sender 1")?;
+    let (n2, f2) = s2.await.expect("sender 2")?;
     assert!(
         f1.is_empty() && f2.is_empty(),
         "failed sends: {f1:?} {f2:?}"
     );
+    audit_streams([n1, n2, n3]).await?;
+    Ok(())
+}
+
+/// After both senders finished on a cluster of the three `nodes`: waits until each sees
+/// the three and has settled with nothing moving or held, then checks that every counter
+/// holds exactly the sum of both senders' increments, applied in order, that each name is
+/// hosted once, on the node every node names as its owner, and that nothing fell back, was
+/// dropped or waited for a lost cast.
+async fn audit_streams(mut nodes: [NodeProc; 3]) -> Result<()> {
     ensure!(
         wait_until(Duration::from_secs(20), async || {
-            for n in [&mut n1, &mut n2, &mut n3] {
+            for n in nodes.iter_mut() {
                 if !n.members().await.is_ok_and(|m| m.len() == 3) {
                     return false;
                 }
@@ -101,7 +111,7 @@ async fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> R
     // nothing moving or held (a cast lost on the way never arrives, and fails below).
     ensure!(
         wait_until(Duration::from_secs(20), async || {
-            for n in [&mut n1, &mut n2, &mut n3] {
+            for n in nodes.iter_mut() {
                 let Ok(stats) = n.stats().await else {
                     return false;
                 };
@@ -115,17 +125,33 @@ async fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> R
         "the cluster did not settle with nothing held"
     );
 
-    // Every counter holds exactly the sum of both senders' increments, in order.
     let expected = 2 * (ROUNDS * (ROUNDS + 1) / 2);
+    let members = nodes[0].members().await?;
+    for node in nodes.iter_mut() {
+        for i in 0..NAMES {
+            node.send(&format!("where m{i}")).await?;
+        }
+        for i in 0..NAMES {
+            let owner = owner_of(&format!("m{i}"), &members);
+            let reply = node.recv().await?;
+            assert!(
+                reply.starts_with(&format!("ok {owner} ")),
+                "{}: where m{i}: {reply} (owner {owner})",
+                node.name()
+            );
+        }
+    }
+    // Every counter holds exactly the sum of both senders' increments, in order.
+    let last = &mut nodes[2];
     for i in 0..NAMES {
-        n3.send(&format!("check m{i}")).await?;
+        last.send(&format!("check m{i}")).await?;
     }
     for i in 0..NAMES {
-        assert_eq!(n3.recv().await?, format!("ok {expected} 0"), "m{i}");
+        assert_eq!(last.recv().await?, format!("ok {expected} 0"), "m{i}");
     }
     let mut hosted = 0;
     let mut moved_in = 0;
-    for node in [&mut n1, &mut n2, &mut n3] {
+    for node in nodes.iter_mut() {
         let status = node.stats().await?;
         hosted += status.get("hosted");
         moved_in += status.get("moved_in");
@@ -136,6 +162,85 @@ async fn join_and_graceful_leave_lose_nothing_and_keep_each_senders_order() -> R
     }
     assert_eq!(hosted, NAMES as u64, "every counter runs exactly once");
     assert!(moved_in > 0, "nothing moved");
+    Ok(())
+}
+
+/// How long the slow name of the overlapping test blocks in its handler, and so how long
+/// the leave waits for its drain (below the handoff timeout, 5 s by default).
+const SLOW_MS: u64 = 3000;
+
+/// Finding 10 of issue 9 with real processes: a node joins while another is still leaving
+/// (its leave waits for the drain of a name busy in its handler), under two streaming
+/// senders. Both membership changes overlap; nothing is lost or reordered, nothing falls
+/// back, and every name ends once on the owner of the final view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_while_a_node_is_still_leaving_loses_nothing_and_keeps_each_senders_order(
+) -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    for i in 0..NAMES {
+        cluster.nodes[i % 3].send(&format!("spawn m{i} 0")).await?;
+    }
+    for i in 0..NAMES {
+        let reply = cluster.nodes[i % 3].recv().await?;
+        ensure!(reply.starts_with("ok "), "spawn m{i}: {reply}");
+    }
+    let mut nodes = std::mem::take(&mut cluster.nodes);
+    let n2 = nodes.pop().unwrap();
+    let n1 = nodes.pop().unwrap();
+    let mut n0 = nodes.pop().unwrap();
+    let members = n0.members().await?;
+    let slow = (0..NAMES)
+        .map(|i| format!("m{i}"))
+        .find(|m| owner_of(m, &members) == n0.node_name())
+        .expect("the leaving node owns a name");
+
+    let s1 = tokio::spawn(stream(n1, 1));
+    let s2 = tokio::spawn(stream(n2, 2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The slow name blocks; the leave waits for its drain while the fourth node joins.
+    n0.ok(&format!("sleep {slow} {SLOW_MS}")).await?;
+    let leave = tokio::spawn(async move {
+        let reply = n0.request("leave").await;
+        (reply, Instant::now())
+    });
+    let ports = integration_tests::free_ports(1)?;
+    let mut all_ports = cluster.ports.clone();
+    all_ports.push(ports[0]);
+    let mut n3 = start_node("n4", ports[0], &node_args(&all_ports, ports[0], &[])).await?;
+    let mut joined_at = None;
+    ensure!(
+        wait_until(Duration::from_secs(20), async || {
+            let seen = n3.members().await.unwrap_or_default();
+            let others = seen.iter().filter(|m| !m.starts_with("n1@")).count();
+            if others >= 3 && joined_at.is_none() {
+                joined_at = Some(Instant::now());
+            }
+            joined_at.is_some()
+        })
+        .await,
+        "the fourth node did not join"
+    );
+    let (reply, left_at) = leave.await.expect("leave");
+    assert_eq!(reply?, "ok", "graceful leave");
+    let joined_at = joined_at.expect("seen");
+    ensure!(
+        joined_at < left_at,
+        "the join did not overlap the leave (joined {:?} after it ended): raise SLOW_MS",
+        joined_at - left_at
+    );
+    ensure!(
+        !s1.is_finished() && !s2.is_finished(),
+        "the senders finished before the leave ended: raise ROUNDS"
+    );
+
+    let (n1, f1) = s1.await.expect("sender 1")?;
+    let (n2, f2) = s2.await.expect("sender 2")?;
+    assert!(
+        f1.is_empty() && f2.is_empty(),
+        "failed sends: {f1:?} {f2:?}"
+    );
+    audit_streams([n1, n2, n3]).await?;
     Ok(())
 }
 

@@ -214,6 +214,10 @@ pub struct Engine {
     pub(crate) passivated: BTreeMap<ActorKey, Option<Snapshot>>,
     /// Since when this node leaves the cluster (handing every actor off).
     pub(crate) leaving: Option<Millis>,
+    /// The peers told of this node's leave that have not yet said they took it into their
+    /// view (`LeaveSeen`): casts they routed here by an older view may still be on their
+    /// way, and the leave waits for them (they are forwarded to the names' new hosts).
+    pub(crate) leave_unseen: BTreeSet<NodeName>,
     /// The node stops: it spawns and restarts nothing more.
     pub(crate) shutting_down: bool,
     /// When the current handoff view started.
@@ -304,6 +308,7 @@ impl Engine {
             passivating: BTreeMap::new(),
             passivated: BTreeMap::new(),
             leaving: None,
+            leave_unseen: BTreeSet::new(),
             shutting_down: false,
             view_started: now,
             config,
@@ -493,11 +498,14 @@ impl Engine {
     }
 
     /// Whether a graceful leave is over at `now`: `Some(timed_out)` once every actor is
-    /// handed off or the leave deadline passed.
+    /// handed off and every peer still up has taken the leave into its view (so that no
+    /// cast is on its way here any more), or the leave deadline passed.
     pub fn leave_done(&self, now: Millis) -> Option<bool> {
         let since = self.leaving?;
         let timed_out = now.0.saturating_sub(since.0) > self.timing.leave_ms();
-        (self.handoff.is_quiescent() || timed_out).then_some(timed_out)
+        let membership = self.mesh.membership();
+        let seen = !self.leave_unseen.iter().any(|p| membership.is_up(p));
+        (self.handoff.is_quiescent() && seen || timed_out).then_some(timed_out)
     }
 
     /// The names that run here (neither stopping nor moving away), all or `only` these,

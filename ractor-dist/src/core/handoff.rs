@@ -887,9 +887,19 @@ impl HandoffCore {
         // newcomer waiting for it (leaving them out, the slow-network simulation's seeds
         // 38 and 51 lose casts). Two nodes that each hold one for the other, each waiting
         // for the other's word, wait for each other up to the patience (four deadlines).
-        let busy: BTreeSet<NodeName> = (self.out.values())
-            .filter(|o| o.to != self.me)
-            .map(|o| o.to.clone())
+        // A name sent by an older view to a node that no longer owns it (the batch was on
+        // its way when the view changed) goes on to its owner from there: that owner is
+        // told too, or it would settle by deadline and drop the casts it parked for the
+        // name (slow-network simulation, seed 1703).
+        let placement = self.placement.as_ref();
+        let busy: BTreeSet<NodeName> = (self.out.iter())
+            .flat_map(|(key, o)| {
+                let owner = placement.and_then(|p| p.owner_of(key));
+                [Some(&o.to), owner.filter(|w| **w != o.to)]
+            })
+            .flatten()
+            .filter(|n| **n != self.me)
+            .cloned()
             .collect();
         if !busy.is_empty() {
             self.commands.push_back(HandoffCommand::Busy {

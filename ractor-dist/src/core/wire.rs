@@ -14,7 +14,7 @@ use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 13;
+pub const PROTOCOL_VERSION: u16 = 14;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -153,6 +153,10 @@ pub(crate) enum FrameBody {
     /// does): the receiver's barrier waits for a live, busy source rather than settling
     /// by deadline. Added in version 13.
     HandoffsBusy,
+    /// The sender took the receiver's `Leaving` into its view: nothing it routed by an
+    /// older view follows this frame, so once every peer said it the leaver can go without
+    /// losing a cast on its way to it. Added in version 14.
+    LeaveSeen,
 }
 
 impl From<super::RecoveryMsg<Snapshot>> for FrameBody {
@@ -444,7 +448,8 @@ mod tests {
     /// drops and rehosts; 9 added session tokens, `Request::Confirm`, `Response::TokenOwner`
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
     /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
-    /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused` and `FrameBody::HandoffsBusy`).
+    /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused` and `FrameBody::HandoffsBusy`; 14
+    /// `FrameBody::LeaveSeen`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -453,11 +458,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 13, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 14, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                13, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                14, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -474,7 +479,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                13, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                14, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

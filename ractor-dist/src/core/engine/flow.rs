@@ -232,6 +232,7 @@ impl Engine {
                     // A peer met while leaving must know at once (it would take this node
                     // for an owner, and names would bounce between the two views).
                     self.send(&to, FrameBody::Leaving);
+                    self.leave_unseen.insert(to);
                 }
                 return;
             }
@@ -554,6 +555,7 @@ impl Engine {
     pub(crate) fn handle_leave(&mut self, peers: Vec<NodeName>, now: Millis) {
         self.set_now(now);
         self.leaving = Some(now);
+        self.leave_unseen.extend(peers.iter().cloned());
         for peer in peers {
             self.commands.push_back(Command::Flush(peer.clone()));
             self.commands.push_back(Command::Send {

@@ -140,6 +140,13 @@ impl Engine {
                 if self.handle_leaving(from) {
                     self.note(Note::PeerLeaving(from.clone()));
                 }
+                // The view without the leaver is adopted: what this node routed there by
+                // older views goes out first, then the word that nothing more follows.
+                self.commands.push_back(Command::Flush(from.clone()));
+                self.send(from, FrameBody::LeaveSeen);
+            }
+            FrameBody::LeaveSeen => {
+                self.leave_unseen.remove(from);
             }
             FrameBody::ViewAdopted { view } => self.handoff.handle_view_adopted(from, view),
             FrameBody::HandoffsDone { view } => self.handoff.handle_done(from, view),

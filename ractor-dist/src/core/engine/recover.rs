@@ -412,6 +412,12 @@ impl Engine {
         from: &NodeName,
         entries: Vec<(ActorKey, String)>,
     ) -> Vec<(ActorKey, NodeName)> {
+        // A leaver hands every name off: what it registers after this node took its leave
+        // into the view (frames slower than the leave) is stale, and an entry naming it
+        // would route casts to a node about to go.
+        if self.mesh.leavers().contains_key(from) {
+            return Vec::new();
+        }
         let keys: Vec<ActorKey> = entries.into_iter().map(|(key, _kind)| key).collect();
         let here: BTreeSet<&ActorKey> = keys.iter().filter(|k| self.runs_here(k)).collect();
         let membership = self.mesh.membership();

@@ -563,3 +563,88 @@ fn expired_parked_messages_wait_for_a_busy_source_only_for_names_it_may_bring() 
     expect.sort();
     assert_eq!(both, expect);
 }
+
+/// `a` with `b` up (a session and a hello).
+fn with_peer_b(a: &mut Engine) -> NodeName {
+    let b = NodeName::new("b");
+    a.handle_sessions(
+        vec![(b.clone(), "b:7000".into())],
+        [b.clone()].into(),
+        &[],
+        Millis(1),
+    );
+    a.handle_hello(&b, Incarnation(2), hello_of("b"), false, Millis(2))
+        .unwrap();
+    let _ = std::iter::from_fn(|| a.poll_command()).count();
+    b
+}
+
+/// Issue 9, finding 10 (slow-network simulation, seed 400): a leaver went as soon as its
+/// actors were handed off, and casts a peer had routed to it by its older view were lost
+/// on the way. It now waits until each peer still up said it took the leave into its
+/// view; a peer says so after it flushed what it routed there.
+#[test]
+fn a_leaver_goes_only_once_every_peer_up_took_its_leave_into_its_view() {
+    // `a` leaves with nothing to hand off; `b` has finished its handoffs for the view.
+    let leaving = || {
+        let mut a = engine("a");
+        let b = with_peer_b(&mut a);
+        a.handle_leave(vec![b.clone()], Millis(10));
+        let view = std::iter::from_fn(|| a.poll_command())
+            .find_map(|c| match c {
+                Command::AdoptView(view) => Some(view),
+                _ => None,
+            })
+            .expect("a view without a");
+        a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(11));
+        a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(12));
+        let _ = std::iter::from_fn(|| a.poll_command()).count();
+        assert!(a.handoff.is_quiescent());
+        (a, b)
+    };
+    let (mut a, b) = leaving();
+    assert_eq!(a.leave_done(Millis(20)), None, "b has not seen the leave");
+    a.handle_frame(&b, FrameBody::LeaveSeen, Millis(30));
+    assert_eq!(a.leave_done(Millis(30)), Some(false));
+
+    // A peer that goes down is not waited for.
+    let (mut a, _) = leaving();
+    a.handle_sessions(Vec::new(), Default::default(), &[], Millis(30));
+    assert_eq!(a.leave_done(Millis(30)), Some(false));
+
+    // Nor past the leave deadline.
+    let (a, _) = leaving();
+    let late = 10 + a.timing().leave_ms() + 1;
+    assert_eq!(a.leave_done(Millis(late)), Some(true));
+
+    // The peer's side: what it holds for the leaver goes first, then the word.
+    let mut c = engine("c");
+    let b = with_peer_b(&mut c);
+    c.handle_frame(&b, FrameBody::Leaving, Millis(10));
+    let commands: Vec<Command> = std::iter::from_fn(|| c.poll_command()).collect();
+    let flush = commands
+        .iter()
+        .position(|c| matches!(c, Command::Flush(to) if *to == b));
+    let seen = commands
+        .iter()
+        .position(|c| matches!(c, Command::Send { to, body: FrameBody::LeaveSeen } if *to == b));
+    assert!(
+        matches!((flush, seen), (Some(f), Some(s)) if f < s),
+        "{commands:?}"
+    );
+    assert!(!c.mesh.membership().placement().contains(&b));
+}
+
+/// Slow-network simulation, seeds 1311, 1593 and 2071: a registration a leaver sent
+/// before its `Leaving` arrived after it, made a directory entry naming the leaver, and
+/// casts routed by it went to a node that was gone.
+#[test]
+fn a_leavers_late_registration_makes_no_directory_entry() {
+    let mut a = engine("a");
+    let b = with_peer_b(&mut a);
+    let key = ActorKey::new("x");
+    assert!(a.handle_leaving(&b));
+    let yields = a.handle_register(&b, vec![(key.clone(), "kind".into())]);
+    assert!(yields.is_empty());
+    assert_eq!(a.routing.routes().directory_host(&key), None);
+}

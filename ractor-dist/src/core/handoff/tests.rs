@@ -695,6 +695,38 @@ fn a_barrier_waits_for_a_busy_source_up_to_its_patience() {
         .any(|c| matches!(c, HandoffCommand::Busy { .. })));
 }
 
+/// Slow-network simulation, seed 1703: a name on its way to `b` when a view made `c` its
+/// owner goes on from `b` to `c`; `c` parks casts for it, and settled by deadline and
+/// dropped them because only `b` heard this node was busy. The owner hears it too.
+#[test]
+fn a_source_busy_with_a_name_sent_by_an_older_view_tells_its_owner_too() {
+    let (before, after) = (placement(&["a", "b"]), placement(&["a", "b", "c"]));
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| before.owner_of(k) == Some(&n("b")) && after.owner_of(k) == Some(&n("c")))
+        .unwrap();
+    let config = HandoffConfig::default();
+    let mut a = moving_one(n("a"), config, &before, n("b"), &key);
+    a.handle_drained(&key, 10, Millis(10));
+    assert!(matches!(
+        drain(&mut a).pop(),
+        Some(HandoffCommand::SendBatch { .. })
+    ));
+    a.handle_view(
+        ViewId(2),
+        &after,
+        [n("b"), n("c")].into(),
+        [],
+        false,
+        Millis(20),
+    );
+    drain(&mut a);
+    a.handle_tick(Millis(30));
+    assert!(drain(&mut a).contains(&HandoffCommand::Busy {
+        to: vec![n("b"), n("c")]
+    }));
+}
+
 /// A refused name on its way to a new owner that leaves before it arrives stays here (its
 /// refusing owner is the owner again): it is not sent on to the leaving node.
 #[test]

@@ -497,3 +497,99 @@ async fn a_drain_that_misses_its_deadline_restarts_the_name_on_its_new_owner() -
     );
     Ok(())
 }
+
+/// Pipelines `add t<i> 1` calls to every name for `rounds` rounds; returns the node and
+/// the replies that were not `ok <value>`.
+async fn call_stream(
+    mut node: NodeProc,
+    names: usize,
+    rounds: usize,
+) -> Result<(NodeProc, Vec<String>)> {
+    let mut failures = Vec::new();
+    let window = 50;
+    let mut outstanding = 0;
+    for _ in 0..rounds {
+        for i in 0..names {
+            node.send(&format!("add t{i} 1")).await?;
+            outstanding += 1;
+            if outstanding >= window {
+                let reply = node.recv().await?;
+                if !reply.starts_with("ok ") {
+                    failures.push(reply);
+                }
+                outstanding -= 1;
+            }
+        }
+    }
+    for _ in 0..outstanding {
+        let reply = node.recv().await?;
+        if !reply.starts_with("ok ") {
+            failures.push(reply);
+        }
+    }
+    Ok((node, failures))
+}
+
+/// Issue 9's test gaps: calls (not only casts) in flight while a node leaves on SIGTERM.
+/// Every call is answered, each is applied exactly once (the values are exact), and the
+/// leaver's names end on the survivors with nothing fallen back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_during_a_sigterm_leave_are_each_applied_once() -> Result<()> {
+    const N: usize = 60;
+    const ROUNDS: usize = 40;
+    let mut cluster = Cluster::start(3).await?;
+    for i in 0..N {
+        cluster.nodes[i % 3].ok(&format!("spawn t{i} {i}")).await?;
+    }
+    ensure!(
+        cluster.nodes[2].local().await? > 0,
+        "the leaver hosts nothing"
+    );
+    let mut leaver = cluster.nodes.pop().expect("three nodes");
+    let caller = cluster.nodes.remove(0);
+    let calls = tokio::spawn(call_stream(caller, N, ROUNDS));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ensure!(
+        !calls.is_finished(),
+        "the calls finished before the leave: raise ROUNDS"
+    );
+    leaver.signal("TERM").await?;
+    assert_eq!(
+        leaver.wait_exit().await?,
+        Some(0),
+        "a SIGTERMed node exits cleanly"
+    );
+    ensure!(
+        !calls.is_finished(),
+        "the calls finished before the leave ended: raise ROUNDS"
+    );
+    let (caller, failures) = calls.await.expect("caller")?;
+    assert!(failures.is_empty(), "failed calls: {failures:?}");
+
+    let mut rest = [caller, cluster.nodes.remove(0)];
+    ensure!(
+        wait_until(Duration::from_secs(20), async || {
+            for n in rest.iter_mut() {
+                if !n.members().await.is_ok_and(|m| m.len() == 2) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
+        "the others did not drop the node"
+    );
+    for i in 0..N {
+        for n in rest.iter_mut() {
+            assert_eq!(n.get(&format!("t{i}")).await?, (i + ROUNDS) as i64, "t{i}");
+        }
+    }
+    let mut hosted = 0;
+    for n in rest.iter_mut() {
+        let stats = n.stats().await?;
+        hosted += stats.get("hosted");
+        assert_eq!(stats.get("handoff_fallbacks"), 0, "{stats}");
+    }
+    assert_eq!(hosted, N as u64);
+    Ok(())
+}

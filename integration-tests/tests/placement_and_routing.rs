@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use integration_tests::{wait_until, Cluster};
 use ractor_dist::core::{ActorKey, Epoch, NodeName, Placement};
 
@@ -147,5 +147,91 @@ async fn status_reports_each_nodes_load_and_share() -> Result<()> {
     assert_eq!(sum, 90);
     assert!((shares - 100.0).abs() < 0.5, "{status}");
     assert_eq!(nodes, cluster.nodes[0].members().await?);
+    Ok(())
+}
+
+/// Issue 9's test gaps: a node started with `--weight 3` beside two of weight 1 owns about
+/// three fifths of the names (weighted rendezvous), and every node names the same host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_node_hosts_its_share_of_the_names() -> Result<()> {
+    const N: usize = 300;
+    let ports = integration_tests::free_ports(3)?;
+    let mut cluster = Cluster::start_on(ports, |i| {
+        if i == 0 {
+            vec!["--weight".to_string(), "3".to_string()]
+        } else {
+            Vec::new()
+        }
+    })
+    .await?;
+    for i in 0..N {
+        cluster.nodes[i % 3]
+            .send(&format!("spawn w{i} {i}"))
+            .await?;
+    }
+    for i in 0..N {
+        let reply = cluster.nodes[i % 3].recv().await?;
+        assert!(reply.starts_with("ok "), "spawn w{i}: {reply}");
+    }
+    let heavy = cluster.nodes[0].local().await? as f64 / N as f64;
+    let light = cluster.nodes[1].local().await? as f64 / N as f64;
+    assert!(
+        (0.5..0.7).contains(&heavy),
+        "the weight-3 node hosts {heavy:.2} of the names"
+    );
+    assert!(
+        (0.13..0.27).contains(&light),
+        "a weight-1 node hosts {light:.2} of the names"
+    );
+    assert_eq!(cluster.hosted(&[0, 1, 2]).await, N);
+    for i in (0..N).step_by(7) {
+        let name = format!("w{i}");
+        let (host, _) = cluster.nodes[0].where_is(&name).await?;
+        for node in 1..3 {
+            assert_eq!(cluster.nodes[node].where_is(&name).await?.0, host, "{name}");
+        }
+        assert_eq!(cluster.nodes[(i + 1) % 3].get(&name).await?, i as i64);
+    }
+    Ok(())
+}
+
+/// Issue 9's test gaps: an actor whose kind checkpoints (`durable`: every message) that
+/// panics restarts on its node from its last checkpoint, not from its arguments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointed_actor_that_panics_restarts_from_its_checkpoint() -> Result<()> {
+    const N: usize = 10;
+    let mut cluster = Cluster::start(3).await?;
+    for i in 0..N {
+        cluster.nodes[0]
+            .ok(&format!("spawn-as durable r{i} 5"))
+            .await?;
+        cluster.nodes[1].add(&format!("r{i}"), i as i64 + 1).await?;
+    }
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            cluster.stat_sum(&[0, 1, 2], "checkpoints").await >= N as u64
+        })
+        .await,
+        "no checkpoints"
+    );
+    let restarts_before = cluster.stat_sum(&[0, 1, 2], "restarts").await;
+    for i in 0..N {
+        cluster.nodes[2].ok(&format!("crash r{i}")).await?;
+    }
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            cluster.stat_sum(&[0, 1, 2], "restarts").await >= restarts_before + N as u64
+        })
+        .await,
+        "the actors did not restart"
+    );
+    for i in 0..N {
+        assert_eq!(
+            cluster.nodes[i % 3].get(&format!("r{i}")).await?,
+            5 + i as i64 + 1,
+            "r{i} restarted from its arguments, not its checkpoint"
+        );
+    }
+    assert_eq!(cluster.hosted(&[0, 1, 2]).await, N);
     Ok(())
 }

@@ -411,3 +411,85 @@ async fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_
     }
     Ok(())
 }
+
+/// Issue 9's test gaps: spawns and stops during a partition. Each side spawns its own
+/// names and one set under the same names; one side stops half of its new names. After
+/// the heal every name spawned runs once with its value, the same name spawned on both
+/// sides runs once with one side's value on every node, and a stopped name stays stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawns_and_stops_during_a_partition_hold_after_the_heal() -> Result<()> {
+    const N: usize = 20;
+    let ports = free_ports(4)?;
+    let mesh = ProxyMesh::start(&ports)?;
+    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(10))
+            .await,
+        "the cluster did not settle"
+    );
+    mesh.partition(&[0, 1], &[2, 3]);
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 2, Duration::from_secs(15))
+            .await,
+        "the sides did not settle apart"
+    );
+    for i in 0..N {
+        cluster.nodes[i % 2].ok(&format!("spawn a{i} {i}")).await?;
+        cluster.nodes[2 + i % 2]
+            .ok(&format!("spawn b{i} {}", 100 + i))
+            .await?;
+        cluster.nodes[0].ok(&format!("spawn s{i} 1")).await?;
+        cluster.nodes[3].ok(&format!("spawn s{i} 2")).await?;
+    }
+    for i in (0..N).step_by(2) {
+        cluster.nodes[1].ok(&format!("stop a{i}")).await?;
+    }
+    for i in (0..N).step_by(2) {
+        for node in 0..2 {
+            let reply = cluster.nodes[node].request(&format!("get a{i}")).await?;
+            ensure!(reply.starts_with("error"), "a{i} after its stop: {reply}");
+        }
+    }
+
+    mesh.heal();
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(30))
+            .await,
+        "the partition did not heal"
+    );
+    let expected = N / 2 + 2 * N;
+    let once = wait_until(Duration::from_secs(10), async || {
+        cluster.hosted(&[0, 1, 2, 3]).await == expected
+    })
+    .await;
+    ensure!(
+        once,
+        "{} actors run after the heal, expected {expected}",
+        cluster.hosted(&[0, 1, 2, 3]).await
+    );
+    for i in 0..N {
+        let s = cluster.nodes[0].get(&format!("s{i}")).await?;
+        ensure!(s == 1 || s == 2, "s{i} = {s}");
+        for node in 0..4 {
+            let n = &mut cluster.nodes[node];
+            ensure!(
+                n.get(&format!("b{i}")).await? == 100 + i as i64,
+                "b{i} on {node}"
+            );
+            ensure!(
+                n.get(&format!("s{i}")).await? == s,
+                "s{i} differs on {node}"
+            );
+            let a = n.request(&format!("get a{i}")).await?;
+            if i % 2 == 0 {
+                ensure!(a.starts_with("error"), "a{i} came back on {node}: {a}");
+            } else {
+                ensure!(a == format!("ok {i}"), "a{i} on {node}: {a}");
+            }
+        }
+    }
+    Ok(())
+}

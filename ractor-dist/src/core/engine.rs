@@ -497,15 +497,26 @@ impl Engine {
         by_owner
     }
 
-    /// Whether a graceful leave is over at `now`: `Some(timed_out)` once every actor is
+    /// Whether a graceful leave is over at `now`: `Some(fell_back)` once every actor is
     /// handed off and every peer still up has taken the leave into its view (so that no
-    /// cast is on its way here any more), or the leave deadline passed.
+    /// cast is on its way here any more), or the leave deadline passed (`fell_back` when
+    /// actors were still moving then; a peer that never answered is only logged).
     pub fn leave_done(&self, now: Millis) -> Option<bool> {
         let since = self.leaving?;
         let timed_out = now.0.saturating_sub(since.0) > self.timing.leave_ms();
         let membership = self.mesh.membership();
         let seen = !self.leave_unseen.iter().any(|p| membership.is_up(p));
-        (self.handoff.is_quiescent() && seen || timed_out).then_some(timed_out)
+        let handed_off = self.handoff.is_quiescent();
+        (handed_off && seen || timed_out).then_some(timed_out && !handed_off)
+    }
+
+    /// The peers up that have not said they took this node's leave into their view.
+    pub fn leave_unseen(&self) -> Vec<NodeName> {
+        let membership = self.mesh.membership();
+        (self.leave_unseen.iter())
+            .filter(|p| membership.is_up(p))
+            .cloned()
+            .collect()
     }
 
     /// The names that run here (neither stopping nor moving away), all or `only` these,

@@ -845,11 +845,28 @@ impl HandoffCore {
         }
     }
 
+    /// The nodes actors here are on their way to: each one's target, and its owner in
+    /// the current view when that differs (a name sent by an older view goes on from its
+    /// target). Neither hears `HandoffsDone` from this node before the actor is
+    /// acknowledged, and both hear `HandoffsBusy` every tick until then.
+    fn busy_toward(&self) -> BTreeSet<NodeName> {
+        let placement = self.placement.as_ref();
+        (self.out.iter())
+            .flat_map(|(key, o)| {
+                let owner = placement.and_then(|p| p.owner_of(key));
+                [Some(&o.to), owner.filter(|w| **w != o.to)]
+            })
+            .flatten()
+            .filter(|n| **n != self.me)
+            .cloned()
+            .collect()
+    }
+
     fn maybe_done(&mut self) {
         if !self.participants.iter().all(|p| self.adopted.contains(p)) {
             return;
         }
-        let busy: BTreeSet<NodeName> = self.out.values().map(|o| o.to.clone()).collect();
+        let busy = self.busy_toward();
         for peer in self.participants.clone() {
             if !busy.contains(&peer) && self.done_sent.insert(peer.clone()) {
                 self.commands.push_back(HandoffCommand::SendDone {
@@ -891,16 +908,7 @@ impl HandoffCore {
         // its way when the view changed) goes on to its owner from there: that owner is
         // told too, or it would settle by deadline and drop the casts it parked for the
         // name (slow-network simulation, seed 1703).
-        let placement = self.placement.as_ref();
-        let busy: BTreeSet<NodeName> = (self.out.iter())
-            .flat_map(|(key, o)| {
-                let owner = placement.and_then(|p| p.owner_of(key));
-                [Some(&o.to), owner.filter(|w| **w != o.to)]
-            })
-            .flatten()
-            .filter(|n| **n != self.me)
-            .cloned()
-            .collect();
+        let busy = self.busy_toward();
         if !busy.is_empty() {
             self.commands.push_back(HandoffCommand::Busy {
                 to: busy.into_iter().collect(),

@@ -405,6 +405,11 @@ impl Routing {
             Arc::make_mut(&mut self.routes.moved).retain(|_, to| to != peer);
             self.dirty = true;
         }
+        // A leaver's registrations (refused names it kept) end with it.
+        if self.routes.directory.values().any(|host| host == peer) {
+            Arc::make_mut(&mut self.routes.directory).retain(|_, host| host != peer);
+            self.dirty = true;
+        }
     }
 
     /// `from` registers that it runs these names (this node is their directory node, or

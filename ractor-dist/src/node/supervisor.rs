@@ -271,6 +271,8 @@ impl Payload {
 
 struct LeaveState {
     replies: Vec<RpcReplyPort<()>>,
+    /// The leave is over (reported once; later callers are answered at once).
+    over: bool,
 }
 
 pub(crate) struct SupervisorState {

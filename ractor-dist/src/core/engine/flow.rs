@@ -406,6 +406,7 @@ impl Engine {
         self.pump();
         self.handoff.handle_tick(now);
         self.pump();
+        self.remind_leave();
         self.skip_gaps(now);
         if self.hold.has_parked() {
             self.commands
@@ -551,11 +552,30 @@ impl Engine {
         }
     }
 
+    /// While leaving: `Leaving` again to each peer up that has not said `LeaveSeen` (either
+    /// frame may have been lost with a replaced session; the peer's answer is idempotent).
+    fn remind_leave(&mut self) {
+        if self.leaving.is_none() {
+            return;
+        }
+        let membership = self.mesh.membership();
+        let unseen: Vec<NodeName> = (self.leave_unseen.iter())
+            .filter(|p| membership.is_up(p))
+            .cloned()
+            .collect();
+        for peer in unseen {
+            self.send(&peer, FrameBody::Leaving);
+        }
+    }
+
     /// A graceful leave begins at `now`: every peer is told, then every actor handed off.
     pub(crate) fn handle_leave(&mut self, peers: Vec<NodeName>, now: Millis) {
         self.set_now(now);
         self.leaving = Some(now);
-        self.leave_unseen.extend(peers.iter().cloned());
+        // The members up are waited for too, told now or by the reminders of later ticks
+        // (one whose session is being confirmed is not among `peers`).
+        let up: Vec<NodeName> = self.mesh.membership().peers().keys().cloned().collect();
+        self.leave_unseen.extend(peers.iter().cloned().chain(up));
         for peer in peers {
             self.commands.push_back(Command::Flush(peer.clone()));
             self.commands.push_back(Command::Send {

@@ -612,10 +612,25 @@ fn a_leaver_goes_only_once_every_peer_up_took_its_leave_into_its_view() {
     a.handle_sessions(Vec::new(), Default::default(), &[], Millis(30));
     assert_eq!(a.leave_done(Millis(30)), Some(false));
 
-    // Nor past the leave deadline.
-    let (a, _) = leaving();
+    // Nor past the leave deadline (not a fallback: every actor was handed off).
+    let (a, b) = leaving();
     let late = 10 + a.timing().leave_ms() + 1;
-    assert_eq!(a.leave_done(Millis(late)), Some(true));
+    assert_eq!(a.leave_done(Millis(late)), Some(false));
+    assert_eq!(a.leave_unseen(), vec![b]);
+
+    // Until then, each tick reminds a silent peer (its `Leaving` or the answer may have
+    // been lost with a replaced session); once it answered, it hears nothing more.
+    let (mut a, b) = leaving();
+    a.handle_tick(Millis(100));
+    let reminded = |a: &mut Engine| {
+        sends(a)
+            .iter()
+            .any(|(to, f)| *to == b && matches!(f, FrameBody::Leaving))
+    };
+    assert!(reminded(&mut a));
+    a.handle_frame(&b, FrameBody::LeaveSeen, Millis(150));
+    a.handle_tick(Millis(200));
+    assert!(!reminded(&mut a));
 
     // The peer's side: what it holds for the leaver goes first, then the word.
     let mut c = engine("c");

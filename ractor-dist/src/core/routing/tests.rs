@@ -464,16 +464,24 @@ fn a_view_change_clears_redirects_and_prunes_the_directory() {
 }
 
 #[test]
-fn a_gone_peer_takes_its_redirects_along() {
+fn a_gone_peer_takes_its_redirects_and_registrations_along() {
     let mut r = routing();
     r.handle_moved(ActorKey::new("x"), n("b@h"));
     r.handle_moved(ActorKey::new("y"), n("c@h"));
+    r.handle_register(&n("b@h"), [ActorKey::new("kept")], |_| false, |_| true);
+    r.handle_register(&n("c@h"), [ActorKey::new("other")], |_| false, |_| true);
     r.snapshot();
     assert!(!r.is_dirty());
     r.handle_peer_gone(&n("b@h"));
     assert!(r.is_dirty());
     assert_eq!(r.routes().moved_to(&ActorKey::new("x")), None);
     assert_eq!(r.routes().moved_to(&ActorKey::new("y")), Some(&n("c@h")));
+    // A leaver's registration (a name its owner refused, kept there) ends with it.
+    assert_eq!(r.routes().directory_host(&ActorKey::new("kept")), None);
+    assert_eq!(
+        r.routes().directory_host(&ActorKey::new("other")),
+        Some(&n("c@h"))
+    );
 }
 
 #[test]

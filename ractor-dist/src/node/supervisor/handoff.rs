@@ -278,6 +278,7 @@ impl SupervisorState {
         tracing::info!(node = %self.shared.me, actors = self.engine.children.len(), "leaving the cluster: handing off every actor");
         self.leaving = Some(LeaveState {
             replies: vec![reply],
+            over: false,
         });
         let peers: Vec<NodeName> = self.supervisors.keys().cloned().collect();
         let now = self.now();
@@ -286,23 +287,30 @@ impl SupervisorState {
     }
 
     pub(super) fn check_leave_done(&mut self) {
-        if self.leaving.is_none() {
+        let Some(state) = &self.leaving else {
             return;
-        }
-        if let Some(timed_out) = self.engine.leave_done(self.now()) {
-            if timed_out {
+        };
+        if !state.over {
+            let Some(fell_back) = self.engine.leave_done(self.now()) else {
+                return;
+            };
+            let unseen = self.engine.leave_unseen();
+            if fell_back {
                 Counters::bump(&self.shared.counters.handoff_fallbacks);
                 tracing::error!(
                     moving = self.engine.handoff.moving_out(),
                     "leave did not complete within the deadline"
                 );
+            } else if !unseen.is_empty() {
+                tracing::warn!(?unseen, "every actor handed off; leaving although these peers did not confirm the leave (casts they still route here are lost)");
             } else {
                 tracing::info!("all actors handed off; leaving");
             }
-            if let Some(state) = &mut self.leaving {
-                for reply in state.replies.drain(..) {
-                    let _ = reply.send(());
-                }
+        }
+        if let Some(state) = &mut self.leaving {
+            state.over = true;
+            for reply in state.replies.drain(..) {
+                let _ = reply.send(());
             }
         }
     }

@@ -4,12 +4,20 @@
 //! `--dial-via`) to reach node j through it. While the link between i and j is cut, bytes
 //! on its connections are swallowed in both directions (the peers see silence, as in a real
 //! partition, until their heartbeat deadline), and new connections are closed at once.
+//!
+//! A link can also lose frames without losing its session: while node i's frames to node j
+//! are dropped ([`ProxyMesh::drop_frames`]), the proxy reads ractor_cluster's framing (a
+//! big-endian `u64` length, then the payload) and swallows whole frames from i to j, so the
+//! stream stays well formed and neither side sees the session close. This is what a frame
+//! lost with a replaced session looks like to the protocol above (plaintext sessions only:
+//! the proxy cannot see frames inside TLS).
+//!
 //! Every thread stops by itself when the mesh is dropped.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -19,6 +27,10 @@ use anyhow::Result;
 struct Shared {
     /// Unordered pairs (low, high) whose link is cut.
     cut: Mutex<BTreeSet<(usize, usize)>>,
+    /// Ordered pairs (from, to) whose frames are swallowed whole.
+    lossy: Mutex<BTreeSet<(usize, usize)>>,
+    /// Frames swallowed on lossy links.
+    dropped: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -29,6 +41,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&pair)
+    }
+
+    fn is_lossy(&self, from: usize, to: usize) -> bool {
+        self.lossy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(from, to))
     }
 }
 
@@ -44,6 +63,8 @@ impl ProxyMesh {
     pub fn start(ports: &[u16]) -> Result<ProxyMesh> {
         let shared = Arc::new(Shared {
             cut: Mutex::new(BTreeSet::new()),
+            lossy: Mutex::new(BTreeSet::new()),
+            dropped: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
         let n = ports.len();
@@ -86,6 +107,22 @@ impl ProxyMesh {
         }
     }
 
+    /// Swallows every whole frame node `from` sends to node `to` from now on, until
+    /// [`ProxyMesh::pass_frames`]; the session stays open (see the module docs).
+    pub fn drop_frames(&self, from: usize, to: usize) {
+        (self.shared.lossy.lock().unwrap_or_else(|e| e.into_inner())).insert((from, to));
+    }
+
+    /// Node `from`'s frames reach node `to` again.
+    pub fn pass_frames(&self, from: usize, to: usize) {
+        (self.shared.lossy.lock().unwrap_or_else(|e| e.into_inner())).remove(&(from, to));
+    }
+
+    /// Frames swallowed so far by [`ProxyMesh::drop_frames`].
+    pub fn frames_dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
     /// Restores every link.
     pub fn heal(&self) {
         self.shared
@@ -117,14 +154,19 @@ fn accept_loop(listener: TcpListener, target: u16, i: usize, j: usize, shared: A
                 // Once cut, a connection stays silent: a healed link must not resume in the
                 // middle of a frame.
                 let poisoned = Arc::new(AtomicBool::new(false));
-                for (from, to) in [
-                    (inbound.try_clone(), outbound.try_clone()),
-                    (outbound.try_clone(), inbound.try_clone()),
+                for (from, to, sender, receiver) in [
+                    (inbound.try_clone(), outbound.try_clone(), i, j),
+                    (outbound.try_clone(), inbound.try_clone(), j, i),
                 ] {
                     if let (Ok(from), Ok(to)) = (from, to) {
                         let shared = shared.clone();
                         let poisoned = poisoned.clone();
-                        thread::spawn(move || pump(from, to, (i, j), shared, poisoned));
+                        let link = Link {
+                            pair: (i, j),
+                            sender,
+                            receiver,
+                        };
+                        thread::spawn(move || pump(from, to, link, shared, poisoned));
                     }
                 }
             }
@@ -133,18 +175,31 @@ fn accept_loop(listener: TcpListener, target: u16, i: usize, j: usize, shared: A
     }
 }
 
-/// Copies bytes from `from` to `to` until either closes; swallows them once the link was
-/// cut.
+/// One direction of one proxied connection.
+struct Link {
+    /// The (dialer, dialed) pair the connection belongs to.
+    pair: (usize, usize),
+    /// The node whose bytes this direction carries, and the one they go to.
+    sender: usize,
+    receiver: usize,
+}
+
+/// Copies bytes from `from` to `to`, one whole ractor_cluster frame at a time, until either
+/// closes; swallows them once the link was cut, and swallows whole frames while the
+/// sender's frames to the receiver are dropped.
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
-    (i, j): (usize, usize),
+    link: Link,
     shared: Arc<Shared>,
     poisoned: Arc<AtomicBool>,
 ) {
+    let (i, j) = link.pair;
     let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = vec![0u8; 64 * 1024];
-    while !shared.stop.load(Ordering::Relaxed) {
+    // Bytes read but not yet forwarded: the start of a frame not yet complete.
+    let mut pending: Vec<u8> = Vec::new();
+    'outer: while !shared.stop.load(Ordering::Relaxed) {
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
@@ -154,8 +209,25 @@ fn pump(
                 if poisoned.load(Ordering::Relaxed) {
                     continue;
                 }
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
+                pending.extend_from_slice(&buf[..n]);
+                while pending.len() >= 8 {
+                    let mut len = [0u8; 8];
+                    len.copy_from_slice(&pending[..8]);
+                    let Some(end) = usize::try_from(u64::from_be_bytes(len))
+                        .ok()
+                        .and_then(|l| l.checked_add(8))
+                    else {
+                        break 'outer;
+                    };
+                    if pending.len() < end {
+                        break;
+                    }
+                    if shared.is_lossy(link.sender, link.receiver) {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    } else if to.write_all(&pending[..end]).is_err() {
+                        break 'outer;
+                    }
+                    pending.drain(..end);
                 }
             }
             Err(e)

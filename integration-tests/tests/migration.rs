@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use integration_tests::proxy::ProxyMesh;
 use integration_tests::{node_args, owner_of, start_node, wait_until, Cluster, NodeProc};
 
 const NAMES: usize = 200;
@@ -324,8 +325,11 @@ async fn each_handoff_mode_moves_as_declared_and_a_bad_snapshot_falls_back() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
-    // A 64 KiB frame limit and 200 KiB states: every moved state needs several chunks.
+async fn large_states_move_in_chunks_between_nodes_with_different_frame_limits() -> Result<()> {
+    // 200 KiB states under a 64 KiB frame limit: every moved state needs several chunks.
+    // The third node takes frames of at most 32 KiB (issue 9, finding 6: a target used to
+    // refuse a larger sender's frames, and the batch was resent forever while the actor
+    // ran nowhere); states move to it when it joins and from it when it leaves.
     let ports = integration_tests::free_ports(3)?;
     let mut nodes = Vec::new();
     for (i, port) in ports[..2].iter().enumerate() {
@@ -351,7 +355,7 @@ async fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
             .await?;
         digests.push(nodes[0].ok(&format!("digest blob{i}")).await?);
     }
-    let args = node_args(&ports, ports[2], &["--max-frame-bytes", "65536"]);
+    let args = node_args(&ports, ports[2], &["--max-frame-bytes", "32768"]);
     nodes.push(start_node("b2", ports[2], &args).await?);
     ensure!(
         wait_until(Duration::from_secs(30), async || {
@@ -383,6 +387,40 @@ async fn large_states_move_in_chunks_under_the_frame_limit() -> Result<()> {
         assert_eq!(status.get("bad_frames"), 0, "{status}");
         assert_eq!(status.get("handoff_fallbacks"), 0, "{status}");
     }
+    // From the small-frame node back to the others.
+    let mut b2 = nodes.pop().expect("three nodes");
+    assert_eq!(b2.request("leave").await?, "ok");
+    ensure!(
+        wait_until(Duration::from_secs(30), async || {
+            for n in nodes.iter_mut() {
+                if !n
+                    .stats()
+                    .await
+                    .is_ok_and(|s| s.get("members") == 2 && s.settled() && s.get("moving") == 0)
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
+        "the leave's handoffs did not finish"
+    );
+    for (i, digest) in digests.iter().enumerate() {
+        assert_eq!(
+            &nodes[i % 2].ok(&format!("digest blob{i}")).await?,
+            digest,
+            "blob{i} after the leave"
+        );
+    }
+    let mut hosted = 0;
+    for node in nodes.iter_mut() {
+        let status = node.stats().await?;
+        hosted += status.get("hosted");
+        assert_eq!(status.get("bad_frames"), 0, "{status}");
+        assert_eq!(status.get("handoff_fallbacks"), 0, "{status}");
+    }
+    assert_eq!(hosted, 12, "every blob runs once");
     Ok(())
 }
 
@@ -592,4 +630,123 @@ async fn calls_in_flight_during_a_sigterm_leave_are_each_applied_once() -> Resul
     }
     assert_eq!(hosted, N as u64);
     Ok(())
+}
+
+/// Issue 9, finding 5: the target of a chunked move whose acknowledgement was lost gets
+/// the whole batch again. It used to keep the pieces of that duplicate (never freed) and
+/// the source copied every snapshot again for each resend. Here every frame from the
+/// joiner to the others is swallowed (the sessions stay up) while the states of busy blobs
+/// reach it: the sources resend (`batches_resent`), the joiner acknowledges the duplicate
+/// without starting anything twice, and no piece stays held (`reassembly_bytes` = 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_move_whose_acknowledgement_was_lost_is_resent_and_frees_its_pieces() -> Result<()>
+{
+    const BLOBS: usize = 12;
+    let ports = integration_tests::free_ports(3)?;
+    let mesh = ProxyMesh::start(&ports)?;
+    // A deadline long enough to lose the joiner's frames for a while without declaring it
+    // down; a handoff timeout (after which a batch is resent) above the blobs' sleep.
+    let args = |i: usize| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--cookie",
+            "test-cookie",
+            "--heartbeat-ms",
+            "100",
+            "--deadline-ms",
+            "6000",
+            "--handoff-ms",
+            "4000",
+            "--max-frame-bytes",
+            "65536",
+        ]
+        .map(String::from)
+        .into();
+        for (j, port) in ports.iter().enumerate() {
+            if j != i && (j < 2 || i == 2) {
+                args.extend(["--seed".to_string(), format!("127.0.0.1:{port}")]);
+            }
+        }
+        args.extend(mesh.args_for(i, &ports));
+        args
+    };
+    let mut nodes = Vec::new();
+    for (i, port) in ports[..2].iter().enumerate() {
+        nodes.push(start_node(&format!("r{i}"), *port, &args(i)).await?);
+    }
+    ensure!(all_see(&mut nodes, 2).await, "no cluster");
+    let mut digests = Vec::new();
+    for i in 0..BLOBS {
+        nodes[i % 2]
+            .ok(&format!("spawn-blob blob{i} 200000"))
+            .await?;
+        digests.push(nodes[0].ok(&format!("digest blob{i}")).await?);
+    }
+    // Busy blobs: their drains, hence their transfers, wait until the joiner's frames are
+    // being lost.
+    for i in 0..BLOBS {
+        nodes[0].ok(&format!("blob-sleep blob{i} 2500")).await?;
+    }
+    nodes.push(start_node("r2", ports[2], &args(2)).await?);
+    ensure!(all_see(&mut nodes, 3).await, "the joiner was not seen");
+    mesh.drop_frames(2, 0);
+    mesh.drop_frames(2, 1);
+    let dropping = Instant::now();
+    // The blobs wake up, drain and travel; the joiner's acknowledgements are lost.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    mesh.pass_frames(2, 0);
+    mesh.pass_frames(2, 1);
+    ensure!(
+        dropping.elapsed() < Duration::from_millis(5000),
+        "the window outlasted the deadline"
+    );
+    ensure!(mesh.frames_dropped() > 0, "nothing was dropped");
+    ensure!(
+        wait_until(Duration::from_secs(30), async || {
+            for n in nodes.iter_mut() {
+                if !n.stats().await.is_ok_and(|s| s.idle_with(3)) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
+        "the moves did not finish"
+    );
+    let (mut hosted, mut resent, mut moved_in) = (0, 0, 0);
+    for node in nodes.iter_mut() {
+        let status = node.stats().await?;
+        hosted += status.get("hosted");
+        resent += status.get("batches_resent");
+        moved_in += status.get("moved_in");
+        assert_eq!(status.get("reassembly_bytes"), 0, "{status}");
+        assert_eq!(status.get("bad_frames"), 0, "{status}");
+        assert_eq!(status.get("handoff_fallbacks"), 0, "{status}");
+        assert_eq!(status.get("peers_declared_down"), 0, "{status}");
+    }
+    assert_eq!(hosted, BLOBS as u64, "every blob runs once");
+    ensure!(moved_in >= 1, "nothing moved to the joiner");
+    ensure!(resent >= 1, "no batch was resent");
+    for (i, digest) in digests.iter().enumerate() {
+        for node in nodes.iter_mut() {
+            assert_eq!(
+                &node.ok(&format!("digest blob{i}")).await?,
+                digest,
+                "blob{i}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node of `nodes` sees `n` members.
+async fn all_see(nodes: &mut [NodeProc], n: usize) -> bool {
+    wait_until(Duration::from_secs(20), async || {
+        for node in nodes.iter_mut() {
+            if !node.members().await.is_ok_and(|m| m.len() == n) {
+                return false;
+            }
+        }
+        true
+    })
+    .await
 }

@@ -493,3 +493,94 @@ async fn spawns_and_stops_during_a_partition_hold_after_the_heal() -> Result<()>
     }
     Ok(())
 }
+
+/// Issue 9, finding 4: a host tells the holders of a stopped name's spec to drop it, and
+/// that notice used to be sent once. Lost on the way (here every frame from the host is
+/// swallowed while the session stays up, as with a replaced session), the spec stayed with
+/// its holder, and the stopped name came back when its host died. Drops not acknowledged
+/// in time go again (`notices_resent`): the stopped names stay stopped, the others respawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_whose_spec_drop_was_lost_stays_stopped_when_its_host_dies() -> Result<()> {
+    const N: usize = 8;
+    let ports = free_ports(3)?;
+    let mesh = ProxyMesh::start(&ports)?;
+    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2], 3, Duration::from_secs(10))
+            .await,
+        "the cluster did not settle"
+    );
+    let members = cluster.nodes[0].members().await?;
+    let host = cluster.nodes[0].node_name().to_string();
+    let names: Vec<String> = integration_tests::names_owned_by("x", &members, &host)
+        .take(N)
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        cluster.nodes[0]
+            .ok(&format!("spawn {name} {}", 100 + i))
+            .await?;
+    }
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            cluster.stat_sum(&[1, 2], "replica_specs").await == N as u64
+        })
+        .await,
+        "the specs did not reach their holders: {}",
+        cluster.stat_sum(&[1, 2], "replica_specs").await
+    );
+
+    // Every frame from the host to the others is lost while half of the names stop.
+    mesh.drop_frames(0, 1);
+    mesh.drop_frames(0, 2);
+    for name in names.iter().step_by(2) {
+        cluster.nodes[0].ok(&format!("stop {name}")).await?;
+    }
+    // Shorter than the heartbeat deadline: nobody is declared down.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    mesh.pass_frames(0, 1);
+    mesh.pass_frames(0, 2);
+    ensure!(mesh.frames_dropped() > 0, "nothing was dropped");
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            cluster.stat_sum(&[1, 2], "replica_specs").await == (N / 2) as u64
+        })
+        .await,
+        "the holders kept the stopped names' specs: {}",
+        cluster.stat_sum(&[1, 2], "replica_specs").await
+    );
+    let status = cluster.nodes[0].stats().await?;
+    ensure!(status.get("notices_resent") >= 1, "{status}");
+    ensure!(status.get("peers_declared_down") == 0, "{status}");
+
+    cluster.nodes[0].signal("KILL").await?;
+    ensure!(
+        cluster
+            .wait_settled(&[1, 2], 2, Duration::from_secs(15))
+            .await,
+        "the survivors did not settle"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(10), async || {
+            cluster.hosted(&[1, 2]).await == N / 2
+        })
+        .await,
+        "{} names run on the survivors, expected {}",
+        cluster.hosted(&[1, 2]).await,
+        N / 2
+    );
+    for (i, name) in names.iter().enumerate() {
+        for node in 1..3 {
+            let reply = cluster.nodes[node].request(&format!("get {name}")).await?;
+            if i % 2 == 0 {
+                ensure!(reply.starts_with("error"), "{name} came back: {reply}");
+            } else {
+                ensure!(
+                    reply == format!("ok {}", 100 + i),
+                    "{name} on {node}: {reply}"
+                );
+            }
+        }
+    }
+    Ok(())
+}

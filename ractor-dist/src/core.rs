@@ -236,5 +236,5 @@ pub use recovery::{
 };
 pub use routing::{Context, Decision, Facts, LookupCache, Residence, Routes, Routing};
 pub use snapshot::Snapshot;
-pub use status::{MeshStats, NodeStatus, SecurityStats};
+pub use status::{MeshStats, MoveStats, NodeStatus, SecurityStats};
 pub use timing::Timing;

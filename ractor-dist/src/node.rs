@@ -324,6 +324,12 @@ impl DistNode {
         Ok(())
     }
 
+    /// How this node's moves fared on the wire: batches resent, snapshot bytes held in
+    /// reassembly.
+    pub fn move_stats(&self) -> crate::MoveStats {
+        self.shared.move_stats()
+    }
+
     /// How this node keeps its mesh: dials, dial targets, sessions replaced.
     pub fn mesh_stats(&self) -> crate::MeshStats {
         self.shared.mesh_stats()

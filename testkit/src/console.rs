@@ -35,6 +35,7 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `check <name>` | `ok <value> <number of seq messages out of order>` |
 /// | `spawn-blob <name> <bytes>` | `ok <host-node>` (an actor whose state is a blob of that size) |
 /// | `digest <name>` | `ok <blob length> <checksum>` |
+/// | `blob-sleep <name> <ms>` | `ok` at once (as `sleep`, for a blob) |
 /// | `add <name> <n>` | `ok <new value>` |
 /// | `cast <name> <n>` | `ok` (fire and forget) |
 /// | `get <name>` | `ok <value>` |
@@ -334,6 +335,13 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             let r = node.spawn::<Blob>(arg(1)?, (len, 7)).await?;
             r.host().await?.to_string()
         }
+        "blob-sleep" => {
+            // As `sleep`, for a blob.
+            let ms = number(2)?.max(0) as u64;
+            let r = node.lookup::<BlobMsg>(arg(1)?).await?;
+            r.cast(BlobMsg::Sleep(ms))?;
+            String::new()
+        }
         "digest" => {
             let r = node.lookup::<BlobMsg>(arg(1)?).await?;
             let (len, sum) = r.call(BlobMsg::Digest, TIMEOUT).await?;
@@ -430,6 +438,12 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                     " dials={} dial_targets={} dials_identified={} sessions_replaced={} dials_forgotten={} discovered={} discovery_rounds={} discovery_errors={}",
                     m.dials, m.dial_targets, m.dials_identified, m.sessions_replaced,
                     m.dials_forgotten, m.discovered, m.discovery_rounds, m.discovery_errors
+                )
+            } + &{
+                let m = node.move_stats();
+                format!(
+                    " batches_resent={} reassembly_bytes={}",
+                    m.batches_resent, m.reassembly_bytes
                 )
             } + &{
                 let t = node.security_stats();

@@ -278,6 +278,9 @@ pub enum BlobMsg {
     /// Length and a checksum of the blob.
     #[rpc]
     Digest(RpcReplyPort<(u64, u64)>),
+    /// Blocks inside the handler for this many milliseconds (a busy actor: its drain for
+    /// a move waits until it is done).
+    Sleep(u64),
 }
 
 /// An actor whose state is a large byte blob (to exercise chunked handoffs).
@@ -306,13 +309,18 @@ impl DistActor for Blob {
     async fn handle(
         &self,
         _: DistRef<BlobMsg>,
-        BlobMsg::Digest(reply): BlobMsg,
+        msg: BlobMsg,
         blob: &mut serde_bytes::ByteBuf,
     ) -> Result<(), ActorProcessingErr> {
-        let sum = blob.iter().fold(0u64, |acc, b| {
-            acc.wrapping_mul(131).wrapping_add(u64::from(*b))
-        });
-        let _ = reply.send((blob.len() as u64, sum));
+        match msg {
+            BlobMsg::Digest(reply) => {
+                let sum = blob.iter().fold(0u64, |acc, b| {
+                    acc.wrapping_mul(131).wrapping_add(u64::from(*b))
+                });
+                let _ = reply.send((blob.len() as u64, sum));
+            }
+            BlobMsg::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        }
         Ok(())
     }
 

@@ -139,6 +139,21 @@ pub struct MeshStats {
     pub discovery_errors: u64,
 }
 
+/// How this node's moves fared on the wire (local only, not sent to peers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MoveStats {
+    /// `Migrate` batches sent again because their target did not acknowledge them within
+    /// the handoff timeout (the batch or its acknowledgement may have been lost with a
+    /// session). A resend copies each snapshot piece once, into its frame.
+    pub batches_resent: u64,
+    /// Bytes of snapshots arriving in pieces, held until their batch completes (a gauge):
+    /// 0 once every move to this node finished. Bounded by the inbound limits; a piece of
+    /// an abandoned or duplicated transfer is freed when its batch arrives, is resent, or
+    /// its sender goes.
+    pub reassembly_bytes: u64,
+}
+
 /// What a node refused at its door (local only, not sent to peers): connections that did
 /// not open a session, sessions whose certificate did not name their peer, and frames that
 /// named another sender than their session's peer or carried values out of bounds.

@@ -148,6 +148,9 @@ pub(crate) struct NodeShared {
     pub(crate) last_settle_ms: AtomicU64,
     pub(crate) view_adopted_unix_us: AtomicU64,
     pub(crate) replica_specs: AtomicU64,
+    /// See [`crate::MoveStats`].
+    pub(crate) batches_resent: AtomicU64,
+    pub(crate) reassembly_bytes: AtomicU64,
     pub(crate) fenced: std::sync::atomic::AtomicBool,
     /// A graceful leave began (`DistNode::leave`).
     pub(crate) leaving: std::sync::atomic::AtomicBool,
@@ -215,6 +218,8 @@ impl NodeShared {
             last_settle_ms: AtomicU64::new(0),
             view_adopted_unix_us: AtomicU64::new(unix_us()),
             replica_specs: AtomicU64::new(0),
+            batches_resent: AtomicU64::new(0),
+            reassembly_bytes: AtomicU64::new(0),
             fenced: std::sync::atomic::AtomicBool::new(false),
             leaving: std::sync::atomic::AtomicBool::new(false),
             outboxes: Mutex::new(outbox::Outboxes::new(stamper)),
@@ -481,6 +486,13 @@ impl NodeShared {
             discovered: get(&c.discovered),
             discovery_rounds: get(&c.discovery_rounds),
             discovery_errors: get(&c.discovery_errors),
+        }
+    }
+
+    pub(crate) fn move_stats(&self) -> crate::MoveStats {
+        crate::MoveStats {
+            batches_resent: self.batches_resent.load(Ordering::Relaxed),
+            reassembly_bytes: self.reassembly_bytes.load(Ordering::Relaxed),
         }
     }
 

@@ -100,6 +100,12 @@ fn publish(shared: &NodeShared, kinds_seen: &mut BTreeMap<&'static str, u64>) {
             "ractor_dist_peers_declared_down_total",
             s.peers_declared_down,
         ),
+        (
+            "ractor_dist_batches_resent_total",
+            shared.move_stats().batches_resent,
+        ),
+        ("ractor_dist_offers_resent_total", s.offers_resent),
+        ("ractor_dist_notices_resent_total", s.notices_resent),
     ];
     for (name, value) in counters {
         metrics::counter!(name, "node" => node.clone()).absolute(value);
@@ -109,6 +115,10 @@ fn publish(shared: &NodeShared, kinds_seen: &mut BTreeMap<&'static str, u64>) {
         ("ractor_dist_moving_actors", s.moving as f64),
         ("ractor_dist_members", s.members.len() as f64),
         ("ractor_dist_hosted_actors", s.hosted as f64),
+        (
+            "ractor_dist_reassembly_bytes",
+            shared.move_stats().reassembly_bytes as f64,
+        ),
         ("ractor_dist_ready", f64::from(u8::from(shared.is_ready()))),
     ];
     for (name, value) in gauges {

@@ -21,6 +21,12 @@ impl SupervisorState {
         self.shared
             .settled
             .store(self.engine.handoff.is_settled(), Ordering::Relaxed);
+        self.shared
+            .batches_resent
+            .store(self.engine.handoff.stats().retries, Ordering::Relaxed);
+        self.shared
+            .reassembly_bytes
+            .store(self.engine.inbound.bytes() as u64, Ordering::Relaxed);
     }
 
     pub(super) fn set_entry_state(&self, key: &ActorKey, state: EntryState) {

@@ -509,6 +509,15 @@ impl HandoffCore {
         self.maybe_settle();
     }
 
+    /// The participants of the current view whose `HandoffsDone` did not arrive (what a
+    /// barrier settled by deadline missed).
+    pub fn not_done(&self) -> Vec<NodeName> {
+        (self.participants.iter())
+            .filter(|p| !self.done_from.contains(*p))
+            .cloned()
+            .collect()
+    }
+
     fn maybe_settle(&mut self) {
         if !self.settled && self.participants.iter().all(|p| self.done_from.contains(p)) {
             self.settle(false);

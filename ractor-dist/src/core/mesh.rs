@@ -144,6 +144,9 @@ pub struct Mesh {
     reachable: BTreeSet<NodeName>,
     hello_sent: BTreeMap<NodeName, Millis>,
     leavers: BTreeMap<NodeName, Incarnation>,
+    /// Connected peers heard from before their hello (not up), with the incarnation their
+    /// frames carry: a `Leaving` from one of them is taken by that incarnation.
+    unmet: BTreeMap<NodeName, Incarnation>,
     refusals: BTreeSet<(NodeName, String)>,
     /// The member list last gossiped, and its version (bumped when it changes).
     gossip: (u64, Vec<(NodeName, String)>),
@@ -190,6 +193,7 @@ impl Mesh {
             reachable: BTreeSet::new(),
             hello_sent: BTreeMap::new(),
             leavers: BTreeMap::new(),
+            unmet: BTreeMap::new(),
             refusals: BTreeSet::new(),
             gossip: (0, Vec::new()),
             gossiped: BTreeMap::new(),
@@ -456,7 +460,13 @@ impl Mesh {
     /// per [`Timing::HELLO_ANSWER_MS`].
     pub fn handle_heard(&mut self, from: &NodeName, incarnation: Incarnation, now: Millis) {
         let outcome = self.membership.handle_heartbeat(from, incarnation, now);
-        if outcome == HeartbeatOutcome::NeedHello && !self.stopping {
+        if outcome != HeartbeatOutcome::NeedHello {
+            return;
+        }
+        self.unmet.insert(from.clone(), incarnation);
+        // A leaver is asked too: its hello is refused, but the asking is what keeps this
+        // node alive in the leaver's eyes until it goes.
+        if !self.stopping {
             self.hello_if_due(from, true, Timing::HELLO_ANSWER_MS, now);
         }
     }
@@ -565,9 +575,13 @@ impl Mesh {
     }
 
     /// `from` announced that it is leaving: it leaves the view at once, but keeps taking
-    /// part in barriers (it hands its names off) until it disconnects.
+    /// part in barriers (it hands its names off) until it disconnects. A peer not up yet
+    /// (a leaver met by a node that joins meanwhile: it says `Leaving` before its hello)
+    /// is taken as leaving by the incarnation its frames carry, and its hello is refused:
+    /// it never enters this node's view, whose owners would then include it.
     pub fn handle_leaving(&mut self, from: &NodeName) -> bool {
-        let Some(inc) = self.membership.incarnation_of(from) else {
+        let known = self.membership.incarnation_of(from);
+        let Some(inc) = known.or_else(|| self.unmet.get(from).copied()) else {
             return false;
         };
         if let Some(member) = self.membership.peers().get(from) {
@@ -598,6 +612,8 @@ impl Mesh {
     ) {
         (self.connected, self.connected_addrs) = sessions.into_iter().unzip();
         self.reachable = reachable;
+        let connected = &self.connected;
+        self.unmet.retain(|n, _| connected.contains(n));
         if self.stopping {
             return;
         }

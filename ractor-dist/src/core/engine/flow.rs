@@ -226,14 +226,16 @@ impl Engine {
     fn on_mesh(&mut self, command: MeshCommand) {
         let command = match command {
             MeshCommand::SendHello { to, reply } => {
+                if self.leaving.is_some() {
+                    // A peer met while leaving (a node that joins) hears `Leaving` before
+                    // the hello, and so refuses the hello: taken for a member, if only
+                    // until a `Leaving` that followed, this node would be an owner in its
+                    // view, and names would bounce between the two views.
+                    self.send(&to, FrameBody::Leaving);
+                    self.leave_unseen.insert(to.clone());
+                }
                 let hello = self.mesh.membership().me().clone();
                 self.send(&to, FrameBody::Hello { hello, reply });
-                if self.leaving.is_some() {
-                    // A peer met while leaving must know at once (it would take this node
-                    // for an owner, and names would bounce between the two views).
-                    self.send(&to, FrameBody::Leaving);
-                    self.leave_unseen.insert(to);
-                }
                 return;
             }
             MeshCommand::Heartbeat { to, members } => Command::SendAll {

@@ -137,7 +137,9 @@ impl Engine {
                 }
             }
             FrameBody::Leaving => {
-                if self.handle_leaving(from) {
+                // Reminders (and the answers to a joiner's hellos) repeat it: noted once.
+                let known = self.mesh.leavers().contains_key(from);
+                if self.handle_leaving(from) && !known {
                     self.note(Note::PeerLeaving(from.clone()));
                 }
                 // The view without the leaver is adopted: what this node routed there by

@@ -43,8 +43,13 @@ fn sends(engine: &mut Engine) -> Vec<(NodeName, FrameBody)> {
         .collect()
 }
 
+/// Issue 9, finding 10 with real processes (a node joins while another is still leaving):
+/// the leaver greeted the joiner with a hello, then `Leaving`; the joiner took the leaver
+/// for a member and an owner in between, forwarded names it received to it, and those fell
+/// back when it went. A leaving node now says `Leaving` before its hello; the joiner,
+/// told first, refuses the hello and keeps the leaver out of its view.
 #[test]
-fn a_leaving_node_tells_a_peer_it_meets_that_it_is_leaving_right_after_its_hello() {
+fn a_node_met_while_leaving_hears_leaving_and_neither_takes_the_other_into_its_view() {
     let mut a = engine("a");
     a.handle_leave(Vec::new(), Millis(10));
     let _ = sends(&mut a);
@@ -55,19 +60,44 @@ fn a_leaving_node_tells_a_peer_it_meets_that_it_is_leaving_right_after_its_hello
         std::slice::from_ref(&b),
         Millis(20),
     );
-    let to_b: Vec<FrameBody> = sends(&mut a)
-        .into_iter()
-        .filter(|(to, _)| *to == b)
-        .map(|(_, body)| body)
-        .collect();
-    let hello = to_b
-        .iter()
-        .position(|f| matches!(f, FrameBody::Hello { .. }));
-    let leaving = to_b.iter().position(|f| matches!(f, FrameBody::Leaving));
-    assert!(
-        matches!((hello, leaving), (Some(h), Some(l)) if h < l),
-        "{to_b:?}"
+    let leaving_first = |a: &mut Engine| {
+        let to_b: Vec<FrameBody> = sends(a)
+            .into_iter()
+            .filter(|(to, _)| *to == b)
+            .map(|(_, body)| body)
+            .collect();
+        let hello = (to_b.iter()).position(|f| matches!(f, FrameBody::Hello { .. }));
+        let leaving = to_b.iter().position(|f| matches!(f, FrameBody::Leaving));
+        assert!(
+            matches!((leaving, hello), (Some(l), Some(h)) if l < h),
+            "{to_b:?}"
+        );
+    };
+    leaving_first(&mut a);
+    // The joiner's hello (asking for one back) is answered the same way.
+    a.handle_hello(&b, Incarnation(2), hello_of("b"), true, Millis(30))
+        .unwrap();
+    leaving_first(&mut a);
+
+    // The joiner: `Leaving` from a peer it has not met, then that peer's hello.
+    let mut c = engine("c");
+    let a_name = NodeName::new("a");
+    c.handle_sessions(
+        vec![(a_name.clone(), "a:7000".into())],
+        [a_name.clone()].into(),
+        std::slice::from_ref(&a_name),
+        Millis(20),
     );
+    let _ = sends(&mut c);
+    c.handle_heard(&a_name, Incarnation(1), Millis(21));
+    c.handle_frame(&a_name, FrameBody::Leaving, Millis(21));
+    let mut late = hello_of("a");
+    late.incarnation = Incarnation(1);
+    c.handle_hello(&a_name, Incarnation(1), late, false, Millis(22))
+        .unwrap();
+    let _ = sends(&mut c);
+    assert!(!c.mesh.membership().is_up(&a_name));
+    assert!(!c.mesh.membership().placement().contains(&a_name));
 }
 
 #[test]

@@ -250,7 +250,11 @@ impl SupervisorState {
     fn settled(&mut self, by_deadline: bool) {
         if by_deadline {
             Counters::bump(&self.shared.counters.settled_by_deadline);
-            tracing::warn!("handoff barrier incomplete at the deadline; releasing parked messages");
+            let missing = self.engine.handoff.not_done();
+            tracing::warn!(
+                ?missing,
+                "handoff barrier incomplete at the deadline; releasing parked messages"
+            );
         }
         // (The engine sent this only for the view it is settled for.)
         let ms = self.now().0.saturating_sub(self.engine.view_started.0);

@@ -8,9 +8,11 @@
 //! A link can also lose frames without losing its session: while node i's frames to node j
 //! are dropped ([`ProxyMesh::drop_frames`]), the proxy reads ractor_cluster's framing (a
 //! big-endian `u64` length, then the payload) and swallows whole frames from i to j, so the
-//! stream stays well formed and neither side sees the session close. This is what a frame
-//! lost with a replaced session looks like to the protocol above (plaintext sessions only:
-//! the proxy cannot see frames inside TLS).
+//! stream stays well formed and neither side sees the session close. To ractor-dist's
+//! protocol this looks like frames lost with a replaced session (ractor_cluster's own
+//! control frames, pings and group updates, are swallowed too, which a real replaced
+//! session would resynchronize). Plaintext sessions only: a stream that does not parse as
+//! that framing (TLS) is passed on as it comes, and its frames cannot be dropped.
 //!
 //! Every thread stops by itself when the mesh is dropped.
 
@@ -175,6 +177,10 @@ fn accept_loop(listener: TcpListener, target: u16, i: usize, j: usize, shared: A
     }
 }
 
+/// The largest frame the proxy parses (ractor_cluster's default inbound limit is 16 MiB):
+/// a length above it means the stream is not plaintext framing, and is passed on raw.
+const MAX_FRAME: u64 = 64 << 20;
+
 /// One direction of one proxied connection.
 struct Link {
     /// The (dialer, dialed) pair the connection belongs to.
@@ -199,6 +205,9 @@ fn pump(
     let mut buf = vec![0u8; 64 * 1024];
     // Bytes read but not yet forwarded: the start of a frame not yet complete.
     let mut pending: Vec<u8> = Vec::new();
+    // Set once the stream does not look like ractor_cluster's plaintext framing (TLS, or a
+    // length no frame has): bytes are passed on as they come, and frames cannot be dropped.
+    let mut raw = false;
     'outer: while !shared.stop.load(Ordering::Relaxed) {
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -209,25 +218,38 @@ fn pump(
                 if poisoned.load(Ordering::Relaxed) {
                     continue;
                 }
+                if raw {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 pending.extend_from_slice(&buf[..n]);
-                while pending.len() >= 8 {
+                let mut start = 0;
+                while pending.len() - start >= 8 {
                     let mut len = [0u8; 8];
-                    len.copy_from_slice(&pending[..8]);
-                    let Some(end) = usize::try_from(u64::from_be_bytes(len))
-                        .ok()
-                        .and_then(|l| l.checked_add(8))
-                    else {
-                        break 'outer;
-                    };
+                    len.copy_from_slice(&pending[start..start + 8]);
+                    let len = u64::from_be_bytes(len);
+                    if len > MAX_FRAME {
+                        raw = true;
+                        break;
+                    }
+                    let end = start + 8 + len as usize;
                     if pending.len() < end {
                         break;
                     }
                     if shared.is_lossy(link.sender, link.receiver) {
                         shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    } else if to.write_all(&pending[..end]).is_err() {
+                    } else if to.write_all(&pending[start..end]).is_err() {
                         break 'outer;
                     }
-                    pending.drain(..end);
+                    start = end;
+                }
+                pending.drain(..start);
+                if raw && (pending.is_empty() || to.write_all(&pending).is_ok()) {
+                    pending = Vec::new();
+                } else if raw {
+                    break;
                 }
             }
             Err(e)

@@ -509,6 +509,28 @@ impl HandoffCore {
         self.maybe_settle();
     }
 
+    /// `peer` takes part in the current view's barriers from now on: a node that leaves,
+    /// met after the view began (it never entered this node's view, so no view change made
+    /// it a participant). It is told this node adopted the view, waits for this node's
+    /// `HandoffsDone`, and, until this node settled, is waited for (its names come here).
+    pub fn add_participant(&mut self, peer: &NodeName) {
+        if *peer == self.me || !self.participants.insert(peer.clone()) {
+            return;
+        }
+        if self.adopted_views.get(peer) == Some(&self.view) {
+            self.adopted.insert(peer.clone());
+        }
+        if !self.settled && self.done_views.get(peer) == Some(&self.view) {
+            self.done_from.insert(peer.clone());
+        }
+        self.commands.push_back(HandoffCommand::Remind {
+            view: self.view,
+            adopted: vec![peer.clone()],
+            done: Vec::new(),
+        });
+        self.maybe_done();
+    }
+
     /// The participants of the current view whose `HandoffsDone` did not arrive (what a
     /// barrier settled by deadline missed).
     pub fn not_done(&self) -> Vec<NodeName> {

@@ -495,6 +495,9 @@ impl Mesh {
             });
         }
         self.membership.handle_hello(hello, now);
+        if self.membership.is_up(from) {
+            self.unmet.remove(from);
+        }
         self.drain_membership();
         if reply {
             self.send_hello(from, false, now);
@@ -580,8 +583,10 @@ impl Mesh {
     /// is taken as leaving by the incarnation its frames carry, and its hello is refused:
     /// it never enters this node's view, whose owners would then include it.
     pub fn handle_leaving(&mut self, from: &NodeName) -> bool {
-        let known = self.membership.incarnation_of(from);
-        let Some(inc) = known.or_else(|| self.unmet.get(from).copied()) else {
+        // The incarnation of the frame, when it is not the member's (a peer not met yet,
+        // or restarted): that one leaves, not the member's.
+        let heard = self.unmet.get(from).copied();
+        let Some(inc) = heard.or_else(|| self.membership.incarnation_of(from)) else {
             return false;
         };
         if let Some(member) = self.membership.peers().get(from) {

@@ -295,6 +295,10 @@ pub(crate) struct SupervisorState {
     leaving: Option<LeaveState>,
     /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
     start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
+    /// Actors to drain once their start is reported: the engine drained them before their
+    /// start had begun (they arrived a moment before a view moved them on), and ractor
+    /// refuses to start an actor already marked draining.
+    drain_after_start: HashMap<ChildId, NodeName>,
     /// Spawns of names stopped by request, waiting for the stopped actor's exit.
     waiting_spawns: HashMap<ActorKey, Vec<WaitingSpawn>>,
     /// Final states of drained actors being snapshotted.
@@ -359,6 +363,7 @@ impl Actor for DistSupervisor {
             held: HashMap::new(),
             leaving: None,
             start_replies: HashMap::new(),
+            drain_after_start: HashMap::new(),
             waiting_spawns: HashMap::new(),
             snapshots,
         })

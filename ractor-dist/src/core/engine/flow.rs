@@ -481,6 +481,13 @@ impl Engine {
     pub(crate) fn handle_leaving(&mut self, from: &NodeName) -> bool {
         let news = self.mesh.handle_leaving(from);
         self.pump();
+        if news {
+            // A leaver met while it was leaving changed no view here: it joins this
+            // view's barriers all the same (it waits for this node's, and hands names
+            // here). A no-op for one the view already counts.
+            self.handoff.add_participant(from);
+            self.pump_handoff();
+        }
         news
     }
 

@@ -356,6 +356,17 @@ impl SupervisorState {
             self.child_exited(myself, actor, None, None, Some(reason.clone()), true)
                 .await;
         }
+        if let Some(to) = self.drain_after_start.remove(&actor) {
+            let key = (self.engine.children.get(&actor))
+                .filter(|c| c.draining)
+                .map(|c| c.key.clone())
+                .filter(|k| {
+                    (self.shared.hosted(k)).is_some_and(|e| cid(&e.cell.get_id()) == actor)
+                });
+            if let (Ok(()), Some(key)) = (&result, key) {
+                self.drain(&key, &to);
+            }
+        }
         let Some((key, reply)) = waiting else { return };
         let response = self.engine.spawn_reply(key, moving_on, result);
         if let Response::Err(RemoteError::SpawnFailed { key, reason }) = &response {

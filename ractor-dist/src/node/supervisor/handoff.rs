@@ -43,6 +43,15 @@ impl SupervisorState {
             return;
         };
         self.set_entry_state(key, EntryState::Moving);
+        if entry.cell.get_status() == ractor::ActorStatus::Unstarted {
+            // Its start has not begun: marked draining now, it would never start, and the
+            // state it arrived with and the messages in its mailbox would be lost. It
+            // drains once its start is reported (`child_started`).
+            tracing::debug!(name = %key, %to, "draining once its start is reported");
+            self.drain_after_start
+                .insert(cid(&entry.cell.get_id()), to.clone());
+            return;
+        }
         // An actor waiting for the word that the node serves (it is fenced) hands its
         // message over instead, and the drain goes on.
         self.shared.clock.release(key);

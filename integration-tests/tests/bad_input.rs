@@ -36,6 +36,39 @@ async fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result
         }
     }
 
+    // Frames that do not decode, from a peer with the cookie (over its authenticated
+    // session, straight to the supervisors): refused and counted, nothing else changes.
+    let before: Vec<(u64, u64)> = {
+        let mut v = Vec::new();
+        for i in 1..3 {
+            let s = cluster.nodes[i].stats().await?;
+            v.push((s.get("bad_frames"), s.get("version_mismatches")));
+        }
+        v
+    };
+    assert_eq!(cluster.nodes[0].ok("inject-garbage").await?, "2");
+    let counted = integration_tests::wait_until(Duration::from_secs(10), async || {
+        for (i, (bad, version)) in (1..3).zip(&before) {
+            let Ok(s) = cluster.nodes[i].stats().await else {
+                return false;
+            };
+            if s.get("bad_frames") < bad + 2 || s.get("version_mismatches") <= *version {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    anyhow::ensure!(
+        counted,
+        "garbage from an authenticated peer was not counted"
+    );
+    for i in 1..3 {
+        let s = cluster.nodes[i].stats().await?;
+        assert_eq!(s.get("members"), 3, "{s}");
+        assert_eq!(s.get("peers_declared_down"), 0, "{s}");
+    }
+
     // A node with the wrong cookie never joins, and does not disturb the others.
     let ports = integration_tests::free_ports(1)?;
     let mut args = node_args(&cluster.ports, ports[0], &[]);

@@ -59,6 +59,7 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `stats` | `ok <key=value counters of this node>` |
 /// | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
 /// | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
+/// | `inject-garbage` | `ok <n>`: sends frames that do not decode (another protocol version, a malformed envelope, a truncated one) to the supervisors of the `n` peers this node has a session with, over those authenticated sessions |
 /// | `leave` | hands every actor off, then `ok`, and the node exits 0 |
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
@@ -392,6 +393,32 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             let ms = number(2)?.max(0) as u64;
             counter(arg(1)?).await?.cast(CounterMsg::Sleep(ms))?;
             String::new()
+        }
+        "inject-garbage" => {
+            // Straight to the peers' supervisors over ractor_cluster's authenticated
+            // sessions, as a peer with the cookie but a broken (or hostile) build would.
+            use ractor::message::SerializedMessage;
+            let version = ractor_dist::PROTOCOL_VERSION;
+            let frames: [Vec<u8>; 3] = [
+                [version.wrapping_add(1).to_le_bytes().as_slice(), &[0u8; 30]].concat(),
+                [version.to_le_bytes().as_slice(), &[0xff; 40]].concat(),
+                vec![version.to_le_bytes()[0]],
+            ];
+            let peers: Vec<ractor::ActorCell> =
+                ractor::pg::get_members(&"ractor_dist::gateways".to_string())
+                    .into_iter()
+                    .filter(|c| !c.get_id().is_local())
+                    .collect();
+            for cell in &peers {
+                for args in &frames {
+                    let _ = cell.send_serialized(SerializedMessage::Cast {
+                        variant: "frame".to_string(),
+                        args: args.clone(),
+                        metadata: None,
+                    });
+                }
+            }
+            peers.len().to_string()
         }
         "crash" => {
             counter(arg(1)?).await?.cast(CounterMsg::Panic)?;

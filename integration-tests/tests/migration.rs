@@ -364,22 +364,7 @@ async fn large_states_move_in_chunks_between_nodes_with_different_frame_limits()
     }
     let args = node_args(&ports, ports[2], &["--max-frame-bytes", "32768"]);
     nodes.push(start_node("b2", ports[2], &args).await?);
-    ensure!(
-        wait_until(Duration::from_secs(30), async || {
-            for n in nodes.iter_mut() {
-                if !n
-                    .stats()
-                    .await
-                    .is_ok_and(|s| s.get("members") == 3 && s.settled() && s.get("moving") == 0)
-                {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
-        "handoffs did not finish"
-    );
+    ensure!(all_idle(&mut nodes, 3).await, "handoffs did not finish");
     let moved = nodes[2].stats().await?.get("moved_in");
     assert!(moved > 0, "no blob moved to the new node");
     for (i, digest) in digests.iter().enumerate() {
@@ -398,19 +383,7 @@ async fn large_states_move_in_chunks_between_nodes_with_different_frame_limits()
     let mut b2 = nodes.pop().expect("three nodes");
     assert_eq!(b2.request("leave").await?, "ok");
     ensure!(
-        wait_until(Duration::from_secs(30), async || {
-            for n in nodes.iter_mut() {
-                if !n
-                    .stats()
-                    .await
-                    .is_ok_and(|s| s.get("members") == 2 && s.settled() && s.get("moving") == 0)
-                {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
+        all_idle(&mut nodes, 2).await,
         "the leave's handoffs did not finish"
     );
     for (i, digest) in digests.iter().enumerate() {
@@ -717,18 +690,7 @@ async fn a_chunked_move_whose_acknowledgement_was_lost_is_resent_and_frees_its_p
         dropping.elapsed()
     );
     ensure!(mesh.frames_dropped() > 0, "nothing was dropped");
-    ensure!(
-        wait_until(Duration::from_secs(30), async || {
-            for n in nodes.iter_mut() {
-                if !n.stats().await.is_ok_and(|s| s.idle_with(3)) {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
-        "the moves did not finish"
-    );
+    ensure!(all_idle(&mut nodes, 3).await, "the moves did not finish");
     let (mut hosted, mut resent, mut moved_in) = (0, 0, 0);
     for node in nodes.iter_mut() {
         let status = node.stats().await?;
@@ -753,6 +715,20 @@ async fn a_chunked_move_whose_acknowledgement_was_lost_is_resent_and_frees_its_p
         }
     }
     Ok(())
+}
+
+/// Waits (30 s at most) until every node of `nodes` sees `n` members, is settled, and has
+/// nothing moving or held.
+async fn all_idle(nodes: &mut [NodeProc], n: u64) -> bool {
+    wait_until(Duration::from_secs(30), async || {
+        for node in nodes.iter_mut() {
+            if !node.stats().await.is_ok_and(|s| s.idle_with(n)) {
+                return false;
+            }
+        }
+        true
+    })
+    .await
 }
 
 /// Waits until every node of `nodes` sees `n` members.

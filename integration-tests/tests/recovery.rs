@@ -14,6 +14,22 @@ use integration_tests::{free_ports, wait_until, Cluster};
 const NAMES: usize = 60;
 const STAYS: usize = 20;
 
+/// `n` nodes that reach each other through a proxy mesh the test controls, settled.
+async fn proxied_cluster(n: usize) -> Result<(ProxyMesh, Cluster)> {
+    let ports = free_ports(n)?;
+    let mesh = ProxyMesh::start(&ports)?;
+    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
+    // Through the proxies both sides of a pair dial: let ractor_cluster's duplicate-session
+    // election finish before requests travel (a request on the losing session gets no
+    // answer).
+    let all: Vec<usize> = (0..n).collect();
+    ensure!(
+        cluster.wait_settled(&all, n, Duration::from_secs(10)).await,
+        "the cluster did not settle"
+    );
+    Ok((mesh, cluster))
+}
+
 /// Waits until the checkpoints sent by `nodes` reach `at_least`.
 async fn wait_checkpoints(cluster: &mut Cluster, nodes: &[usize], at_least: u64) -> bool {
     wait_until(Duration::from_secs(10), async || {
@@ -320,18 +336,7 @@ async fn sigstop_past_the_deadline_then_sigcont_never_runs_a_name_twice() -> Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_tallies(
 ) -> Result<()> {
-    let ports = free_ports(4)?;
-    let mesh = ProxyMesh::start(&ports)?;
-    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
-    // Through the proxies both sides of a pair dial: let ractor_cluster's duplicate-session
-    // election finish before requests travel (a request on the losing session gets no
-    // answer).
-    ensure!(
-        cluster
-            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(10))
-            .await,
-        "the cluster did not settle"
-    );
+    let (mesh, mut cluster) = proxied_cluster(4).await?;
     for i in 0..NAMES {
         let n0 = &mut cluster.nodes[0];
         n0.ok(&format!("spawn-as tally t{i} 0")).await?;
@@ -419,15 +424,7 @@ async fn partition_2_plus_2_serves_both_sides_and_heals_to_one_copy_with_merged_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawns_and_stops_during_a_partition_hold_after_the_heal() -> Result<()> {
     const N: usize = 20;
-    let ports = free_ports(4)?;
-    let mesh = ProxyMesh::start(&ports)?;
-    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
-    ensure!(
-        cluster
-            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(10))
-            .await,
-        "the cluster did not settle"
-    );
+    let (mesh, mut cluster) = proxied_cluster(4).await?;
     mesh.partition(&[0, 1], &[2, 3]);
     ensure!(
         cluster
@@ -502,15 +499,7 @@ async fn spawns_and_stops_during_a_partition_hold_after_the_heal() -> Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_whose_spec_drop_was_lost_stays_stopped_when_its_host_dies() -> Result<()> {
     const N: usize = 8;
-    let ports = free_ports(3)?;
-    let mesh = ProxyMesh::start(&ports)?;
-    let mut cluster = Cluster::start_on(ports.clone(), |i| mesh.args_for(i, &ports)).await?;
-    ensure!(
-        cluster
-            .wait_settled(&[0, 1, 2], 3, Duration::from_secs(10))
-            .await,
-        "the cluster did not settle"
-    );
+    let (mesh, mut cluster) = proxied_cluster(3).await?;
     let members = cluster.nodes[0].members().await?;
     let host = cluster.nodes[0].node_name().to_string();
     let names: Vec<String> = integration_tests::names_owned_by("x", &members, &host)

@@ -38,14 +38,13 @@ async fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result
 
     // Frames that do not decode, from a peer with the cookie (over its authenticated
     // session, straight to the supervisors): refused and counted, nothing else changes.
-    let before: Vec<(u64, u64)> = {
-        let mut v = Vec::new();
-        for i in 1..3 {
-            let s = cluster.nodes[i].stats().await?;
-            v.push((s.get("bad_frames"), s.get("version_mismatches")));
-        }
-        v
-    };
+    let mut before = Vec::new();
+    let mut hosted = Vec::new();
+    for i in 1..3 {
+        let s = cluster.nodes[i].stats().await?;
+        before.push((s.get("bad_frames"), s.get("version_mismatches")));
+        hosted.push((s.get("hosted"), s.get("frames_refused"), s.get("epoch")));
+    }
     assert_eq!(cluster.nodes[0].ok("inject-garbage").await?, "2");
     let counted = integration_tests::wait_until(Duration::from_secs(10), async || {
         for (i, (bad, version)) in (1..3).zip(&before) {
@@ -63,10 +62,16 @@ async fn malformed_input_yields_errors_and_the_cluster_keeps_serving() -> Result
         counted,
         "garbage from an authenticated peer was not counted"
     );
-    for i in 1..3 {
+    for (i, (hosted, refused, epoch)) in (1..3).zip(hosted) {
         let s = cluster.nodes[i].stats().await?;
         assert_eq!(s.get("members"), 3, "{s}");
         assert_eq!(s.get("peers_declared_down"), 0, "{s}");
+        // Undecodable: refused before anything could act on them.
+        assert_eq!(
+            (s.get("hosted"), s.get("frames_refused"), s.get("epoch")),
+            (hosted, refused, epoch),
+            "{s}"
+        );
     }
 
     // A node with the wrong cookie never joins, and does not disturb the others.

@@ -329,6 +329,15 @@ impl Membership {
         self.mark_down(node, DownReason::Disconnected)
     }
 
+    /// `node` spoke as `incarnation`, another than the one up: the one up was replaced (it
+    /// restarted; what it hosted is gone). Returns true when the view changed.
+    pub fn handle_replaced(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
+        match self.up.get(node) {
+            Some(m) if m.incarnation != incarnation => self.mark_down(node, DownReason::Replaced),
+            _ => false,
+        }
+    }
+
     /// `node` announced that it leaves. Returns true when the view changed.
     pub fn handle_left(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
         self.left.insert(node.clone(), incarnation);

@@ -461,6 +461,8 @@ impl Mesh {
     pub fn handle_heard(&mut self, from: &NodeName, incarnation: Incarnation, now: Millis) {
         let outcome = self.membership.handle_heartbeat(from, incarnation, now);
         if outcome != HeartbeatOutcome::NeedHello {
+            // The frame is the member's: a `Leaving` in it is the member's own.
+            self.unmet.remove(from);
             return;
         }
         self.unmet.insert(from.clone(), incarnation);
@@ -584,7 +586,7 @@ impl Mesh {
     /// it never enters this node's view, whose owners would then include it.
     pub fn handle_leaving(&mut self, from: &NodeName) -> bool {
         // The incarnation of the frame, when it is not the member's (a peer not met yet,
-        // or restarted): that one leaves, not the member's.
+        // or restarted): that one leaves, not the member's, which was replaced.
         let heard = self.unmet.get(from).copied();
         let Some(inc) = heard.or_else(|| self.membership.incarnation_of(from)) else {
             return false;
@@ -592,6 +594,7 @@ impl Mesh {
         if let Some(member) = self.membership.peers().get(from) {
             self.leaver_addrs.insert(from.clone(), member.addr.clone());
         }
+        self.membership.handle_replaced(from, inc);
         self.leavers.insert(from.clone(), inc);
         self.membership.handle_left(from, inc);
         self.drain_membership();

@@ -279,6 +279,27 @@ fn a_leaver_leaves_the_view_but_stays_a_participant_until_it_disconnects() {
     assert!(!m.handle_leaving(&n("zz")));
 }
 
+/// A `Leaving` is taken by the incarnation of the frame that carried it: from a restarted
+/// peer, the incarnation up was replaced (what it hosted is gone, its names are offered,
+/// not awaited) and the new one leaves; from the member itself, the member leaves.
+#[test]
+fn a_leaving_from_a_restarted_peer_replaces_the_incarnation_up() {
+    let mut m = with_b_up();
+    let _ = drain(&mut m);
+    m.handle_heard(&n("b"), Incarnation(3), Millis(50));
+    assert!(m.handle_leaving(&n("b")));
+    assert!(!m.membership().is_up(&n("b")));
+    assert!(m.membership().has_left(&n("b"), Incarnation(3)));
+    assert!(!m.membership().has_left(&n("b"), Incarnation(2)));
+    assert!(m.membership().is_gone(&n("b"), Incarnation(2)));
+    // A later frame of the member itself (after its hello) clears what was heard before.
+    let mut m = with_b_up();
+    m.handle_heard(&n("b"), Incarnation(3), Millis(50));
+    m.handle_heard(&n("b"), Incarnation(2), Millis(60));
+    assert!(m.handle_leaving(&n("b")));
+    assert!(m.membership().has_left(&n("b"), Incarnation(2)));
+}
+
 #[test]
 fn a_refusal_is_reported_first_once_per_reason() {
     let mut m = mesh(&[]);

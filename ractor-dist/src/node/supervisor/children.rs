@@ -291,6 +291,8 @@ impl SupervisorState {
         let Ok(supervisor) = self.shared.supervisor().cloned() else {
             return;
         };
+        (self.starting.lock().unwrap_or_else(|e| e.into_inner()))
+            .extend(starts.iter().map(|(actor, _)| cid(actor)));
         let mut pending = starts;
         tokio::spawn(async move {
             while !pending.is_empty() {
@@ -335,6 +337,7 @@ impl SupervisorState {
         actor: ChildId,
         result: Result<(), String>,
     ) {
+        (self.starting.lock().unwrap_or_else(|e| e.into_inner())).remove(&actor);
         let waiting = self.start_replies.remove(&actor);
         // A start that failed while draining still moves on (and starts on its target).
         let moving_on = self.engine.children.get(&actor).is_some_and(|c| c.draining);

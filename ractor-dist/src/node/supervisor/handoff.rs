@@ -43,13 +43,12 @@ impl SupervisorState {
             return;
         };
         self.set_entry_state(key, EntryState::Moving);
-        if entry.cell.get_status() == ractor::ActorStatus::Unstarted {
-            // Its start has not begun: marked draining now, it would never start, and the
-            // state it arrived with and the messages in its mailbox would be lost. It
-            // drains once its start is reported (`child_started`).
+        let id = cid(&entry.cell.get_id());
+        if (self.starting.lock().unwrap_or_else(|e| e.into_inner())).contains(&id) {
+            // Still starting: marked draining now, it would never start (see
+            // `drain_after_start`). It drains once its start is reported.
             tracing::debug!(name = %key, %to, "draining once its start is reported");
-            self.drain_after_start
-                .insert(cid(&entry.cell.get_id()), to.clone());
+            self.drain_after_start.insert(id, to.clone());
             return;
         }
         // An actor waiting for the word that the node serves (it is fenced) hands its

@@ -176,8 +176,12 @@ fn config(name: &str, port: u16, seeds: &[u16]) -> DistConfig {
 }
 
 async fn start(net: &MemoryNetwork, name: &str, port: u16, seeds: &[u16]) -> DistNode {
+    start_with(net, config(name, port, seeds)).await
+}
+
+async fn start_with(net: &MemoryNetwork, config: DistConfig) -> DistNode {
     net.start(
-        config(name, port, seeds),
+        config,
         Kinds::new()
             .with(SlowRestore)
             .with(SlowSnapshot)
@@ -229,6 +233,56 @@ async fn a_name_killed_while_restoring_moves_on_with_the_snapshot_it_arrived_wit
         })
         .await;
         assert_eq!(try_value(&a, name).await, Some(7), "{name} kept its state");
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// A name asked to move on while its `restore` still runs (it had just arrived) waits for
+/// its start, then drains with its state and the messages sent to it meanwhile. ractor
+/// refuses to link an actor marked draining to its supervisor: drained at once, it never
+/// started, and restarted elsewhere from the snapshot it arrived with (a counted
+/// fallback), the messages in its mailbox lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_moved_on_while_restoring_drains_once_started_with_its_messages() {
+    let net = MemoryNetwork::new();
+    // A handoff timeout well above the 2.5 s restore: nothing is killed at the deadline.
+    let patient = |name: &str, port: u16, seeds: &[u16]| DistConfig {
+        handoff_timeout: Duration::from_secs(8),
+        ..config(name, port, seeds)
+    };
+    let a = start_with(&net, patient("a", 1, &[])).await;
+    let b = start_with(&net, patient("b", 2, &[1])).await;
+    eventually("a and b meet", || async {
+        [&a, &b]
+            .iter()
+            .all(|d| d.members().len() == 2 && d.status().settled)
+    })
+    .await;
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        let r = a.spawn::<SlowRestore>(name.as_str(), 0).await.unwrap();
+        r.cast(SlowMsg::Add(7)).unwrap();
+        assert_eq!(r.call(SlowMsg::Get, CALL).await.unwrap(), 7);
+    }
+    let c = start_with(&net, patient("c", 3, &[1])).await;
+    eventually("c receives names", || async { c.local_count() > 0 }).await;
+    // While they restore: one more message each, then c leaves.
+    for name in &names {
+        let r = c.lookup::<SlowMsg>(name.as_str()).await.unwrap();
+        r.cast(SlowMsg::Add(1)).unwrap();
+    }
+    c.leave().await.unwrap_or_else(|e| panic!("leave: {e}"));
+    assert_eq!(c.status().handoff_fallbacks, 0, "{:?}", c.status());
+    for name in &names {
+        eventually("the name answers", || async {
+            try_value(&a, name).await.is_some()
+        })
+        .await;
+        assert_eq!(try_value(&a, name).await, Some(8), "{name}");
+    }
+    for node in [&a, &b] {
+        assert_eq!(node.status().handoff_fallbacks, 0, "{:?}", node.status());
     }
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();

@@ -267,10 +267,20 @@ async fn a_name_moved_on_while_restoring_drains_once_started_with_its_messages()
     }
     let c = start_with(&net, patient("c", 3, &[1])).await;
     eventually("c receives names", || async { c.local_count() > 0 }).await;
-    // While they restore: one more message each, then c leaves.
+    // While they restore: one more message each, then c leaves. (c learns b by gossip:
+    // a lookup that asks b before c's session to it is up is answered `Unreachable`, and
+    // asked again.)
     for name in &names {
-        let r = c.lookup::<SlowMsg>(name.as_str()).await.unwrap();
-        r.cast(SlowMsg::Add(1)).unwrap();
+        let mut handle = None;
+        for _ in 0..100 {
+            handle = c.lookup::<SlowMsg>(name.as_str()).await.ok();
+            if handle.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let handle = handle.unwrap_or_else(|| panic!("c does not find {name}"));
+        handle.cast(SlowMsg::Add(1)).unwrap();
     }
     c.leave().await.unwrap_or_else(|e| panic!("leave: {e}"));
     assert_eq!(c.status().handoff_fallbacks, 0, "{:?}", c.status());

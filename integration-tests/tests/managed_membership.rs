@@ -225,3 +225,149 @@ async fn a_cluster_restarted_from_its_data_dirs_without_seeds_reforms_and_a_bad_
     let _ = std::fs::remove_dir_all(&base);
     Ok(())
 }
+
+/// Spawns `names` (checkpointed counters) from the nodes `from` in turn.
+async fn spawn_durable(cluster: &mut Cluster, from: &[usize], names: &[String]) -> Result<()> {
+    for (k, name) in names.iter().enumerate() {
+        cluster.nodes[from[k % from.len()]]
+            .spawn_as("durable", name, 0)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds 1 to every name from each of the nodes `from`.
+async fn add_from(cluster: &mut Cluster, from: &[usize], names: &[String]) -> Result<()> {
+    for &i in from {
+        for name in names {
+            cluster.nodes[i].add(name, 1).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What grew on the nodes `nodes` since their `baseline` readings (empty when nothing did).
+async fn grown(
+    cluster: &mut Cluster,
+    nodes: &[usize],
+    baseline: &[ractor_dist::Footprint],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (&i, before) in nodes.iter().zip(baseline) {
+        let now = cluster.nodes[i].footprint().await?;
+        for (table, was, is) in now.grown_since(before) {
+            out.push(format!(
+                "{}: {table} {was} -> {is}",
+                cluster.nodes[i].name()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Issue 9, finding 7, with real processes and ractor_cluster's sessions: after names are
+/// spawned, written to from every node, moved by a join, a graceful leave and a `kill -9`
+/// (the dead node then removed with `del-node`), and stopped, every table of every
+/// survivor is back to its size before (caches within their bounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_at_rest_after_joins_leaves_kills_and_stops_is_back_to_its_footprint(
+) -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let first = [0, 1, 2];
+    // A few names written to from every node and stopped, so that what a node keeps per
+    // live peer (outboxes, sessions, gossip) is there; then a reading at rest.
+    let warm: Vec<String> = (0..6).map(|i| format!("warm{i}")).collect();
+    spawn_durable(&mut cluster, &first, &warm).await?;
+    add_from(&mut cluster, &first, &warm).await?;
+    for name in &warm {
+        cluster.nodes[0].ok(&format!("stop {name}")).await?;
+    }
+    ensure!(
+        cluster.wait_idle(3, Duration::from_secs(10)).await,
+        "the cluster did not come to rest"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut baseline = Vec::new();
+    for &i in &first {
+        baseline.push(cluster.nodes[i].footprint().await?);
+    }
+
+    let names: Vec<String> = (0..60).map(|i| format!("f{i}")).collect();
+    spawn_durable(&mut cluster, &first, &names).await?;
+    add_from(&mut cluster, &first, &names).await?;
+    // A join and a graceful leave: names move in and out with their state.
+    cluster.join(&[]).await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(15))
+            .await,
+        "the cluster did not settle with n4"
+    );
+    add_from(&mut cluster, &[0, 1, 2, 3], &names).await?;
+    ensure!(
+        cluster.nodes[3].ok("leave").await.is_ok(),
+        "n4 did not leave"
+    );
+    let _ = cluster.nodes[3].wait_exit().await;
+    ensure!(
+        cluster
+            .wait_settled(&first, 3, Duration::from_secs(15))
+            .await,
+        "the cluster did not settle after n4 left"
+    );
+    // A node killed with its names, then removed for good.
+    cluster.join(&[]).await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 4], 4, Duration::from_secs(15))
+            .await,
+        "the cluster did not settle with n5"
+    );
+    add_from(&mut cluster, &[0, 1, 2, 4], &names).await?;
+    let n5 = cluster.nodes[4].node_name().to_string();
+    cluster.nodes[4].signal("KILL").await?;
+    ensure!(
+        cluster
+            .wait_settled(&first, 3, Duration::from_secs(15))
+            .await,
+        "the cluster did not settle after n5 was killed"
+    );
+    cluster.nodes[0].ok(&format!("del-node {n5}")).await?;
+    for name in &names {
+        // 3, 4 and 4 writers; a name killed with n5 keeps what reached its holders (at
+        // least the 7 writes it had before n5 came).
+        let value = cluster.nodes[1].get(name).await?;
+        ensure!(
+            (7..=11).contains(&value),
+            "{name} = {value}, expected 7 to 11"
+        );
+        cluster.nodes[2].ok(&format!("stop {name}")).await?;
+    }
+
+    // At rest again: nothing of the names, the departed n4 and the removed n5 remains.
+    let mut last = Vec::new();
+    let rested = wait_until(Duration::from_secs(20), async || {
+        for &i in &first {
+            if !cluster.nodes[i].stats().await.is_ok_and(|s| s.idle_with(3)) {
+                return false;
+            }
+        }
+        if cluster.hosted(&first).await != 0 {
+            return false;
+        }
+        match grown(&mut cluster, &first, &baseline).await {
+            Ok(g) => {
+                last = g;
+                last.is_empty()
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    ensure!(
+        rested,
+        "tables that kept what is gone:\n{}",
+        last.join("\n")
+    );
+    Ok(())
+}

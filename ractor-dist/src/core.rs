@@ -190,6 +190,7 @@ pub mod config;
 pub mod dialer;
 pub mod engine;
 pub(crate) mod error;
+pub mod footprint;
 pub mod handoff;
 pub mod hash;
 pub mod hold;
@@ -219,6 +220,7 @@ pub use dialer::Dialer;
 pub use engine::{
     Arrival, Child, ChildId, DrainedExit, Engine, EngineConfig, KindInfo, Outgoing, Restore,
 };
+pub use footprint::{Footprint, FootprintParseError, TableSize};
 pub use handoff::{Admission, HandoffCommand, HandoffConfig, HandoffCore, HandoffMode, ViewId};
 pub use hold::{
     HoldCaps, HoldConfig, HoldError, HoldKind, HoldQueues, LocalAdmission, MsgId, Release,

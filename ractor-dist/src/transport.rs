@@ -71,4 +71,11 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
     /// Stops the transport: every session closes.
     fn stop(&self);
+
+    /// `target` is no longer dialed: what dialing it taught can go.
+    fn forget_target(&self, _target: &str) {}
+
+    /// Records the sizes of its tables by address and session (see
+    /// [`crate::core::footprint`]); none by default.
+    fn footprint(&self, _f: &mut crate::core::Footprint) {}
 }

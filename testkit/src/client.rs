@@ -500,6 +500,19 @@ impl NodeProc {
         Ok(Stats(self.ok("stats").await?))
     }
 
+    /// The sizes of the node's tables (`footprint`; see `ractor_dist::DistNode::footprint`).
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeProc::ok`], or a reply that does not parse as a footprint.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`NodeProc::request`].
+    pub async fn footprint(&mut self) -> Result<ractor_dist::Footprint, Error> {
+        self.parsed("footprint").await
+    }
+
     /// Sends a signal (`"KILL"`, `"STOP"`, `"CONT"`, `"TERM"`) with the `kill` command.
     ///
     /// # Errors

@@ -57,6 +57,7 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `local` | `ok <number of actors hosted here>` |
 /// | `status` | `ok total=<actors> <node>=<hosted>:<share>% ...` (every live node, sorted) |
 /// | `stats` | `ok <key=value counters of this node>` |
+/// | `footprint` | `ok <table=entries ...>`: the size of each table of this node that grows with names, held messages or peers (`table=entries/bound` for a bounded cache; see `DistNode::footprint`) |
 /// | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
 /// | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
 /// | `inject-garbage` | `ok <n>`: sends frames that do not decode (another protocol version, a malformed envelope, a truncated one) to the supervisors of the `n` peers this node has a session with, over those authenticated sessions |
@@ -446,6 +447,7 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             }
             parts.join(" ")
         }
+        "footprint" => node.footprint().await?.to_string(),
         "stats" => {
             let s = node.status();
             format!(

@@ -97,7 +97,6 @@ impl Answers {
         self.order.retain(|(n, _)| n != peer);
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
@@ -404,6 +403,34 @@ impl Engine {
             .collect();
         self.hold
             .release_parked_except(now, expired_only, |key| kept.contains(key))
+    }
+
+    /// The sizes of the engine's tables that grow with names, held messages and peers
+    /// (see [`crate::core::footprint`]); the node layer adds its own.
+    pub fn footprint(&self) -> crate::core::Footprint {
+        let mut f = crate::core::Footprint::new();
+        f.add("engine.children", self.children.len());
+        f.add("engine.child_ids", self.child_ids.len());
+        f.add("engine.outgoing", self.outgoing.len());
+        f.add("engine.moved_kinds", self.moved_kinds.len());
+        f.add("engine.superseded", self.superseded.len());
+        f.add("engine.conflicts", self.conflicts.len());
+        f.add("engine.snapshotting", self.snapshotting.len());
+        f.add("engine.respawning", self.respawning.len());
+        f.add("engine.stopping", self.stopping_names.len());
+        f.add("engine.passivating", self.passivating.len());
+        f.add("engine.arriving", self.arriving.len());
+        f.add("engine.leave_unseen", self.leave_unseen.len());
+        f.add_bounded("engine.answered_in", self.answered_in.len(), ANSWERS_KEPT);
+        // Kept on purpose: the state of each passivated name until its next activation.
+        f.add("engine.passivated", self.passivated.len());
+        self.mesh.footprint(&mut f);
+        self.handoff.footprint(&mut f);
+        self.inbound.footprint(&mut f);
+        self.hold.footprint(&mut f);
+        self.recovery.footprint(&mut f);
+        self.routing.footprint(&mut f);
+        f
     }
 
     /// The actor serving `key` here, if it has not exited.

@@ -272,6 +272,31 @@ pub struct HandoffCore {
 }
 
 impl HandoffCore {
+    /// Records the sizes of the handoff machine's tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("handoff.out", self.out.len());
+        f.add(
+            "handoff.ready",
+            self.ready.values().map(VecDeque::len).sum(),
+        );
+        f.add(
+            "handoff.inflight",
+            self.inflight.values().map(BTreeMap::len).sum(),
+        );
+        f.add("handoff.incoming", self.incoming.len());
+        f.add("handoff.refusals", self.refusals.len());
+        f.add("handoff.participants", self.participants.len());
+        f.add(
+            "handoff.peer_views",
+            self.adopted_views.len() + self.done_views.len(),
+        );
+        f.add(
+            "handoff.peer_marks",
+            self.adopted.len() + self.done_from.len() + self.done_sent.len(),
+        );
+        f.add("handoff.busy_from", self.busy_from.len());
+    }
+
     /// A node alone in its view (settled).
     pub fn new(me: NodeName, config: HandoffConfig) -> Self {
         Self {

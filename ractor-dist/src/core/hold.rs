@@ -167,6 +167,18 @@ pub struct HoldQueues {
 }
 
 impl HoldQueues {
+    /// Records the sizes of the queues' tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("hold.items", self.items.len());
+        f.add("hold.moving", self.moving.values().map(VecDeque::len).sum());
+        f.add("hold.early", self.early.values().map(BTreeMap::len).sum());
+        f.add("hold.stamps", self.stamps.len());
+        f.add("hold.parked", self.parked.len());
+        f.add("hold.parked_from", self.parked_from.len());
+        f.add("hold.per_name", self.per_name.len());
+        f.add("hold.full", self.full.len());
+    }
+
     /// Empty queues.
     pub fn new(config: HoldConfig) -> Self {
         Self {

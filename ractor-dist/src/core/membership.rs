@@ -140,6 +140,9 @@ pub struct Membership {
     commands: VecDeque<MembershipCommand>,
     /// Incarnations that announced their departure: they are not admitted again.
     left: BTreeMap<NodeName, Incarnation>,
+    /// The names in `left`, oldest first: the last [`MAX_GONE`] are kept (a node that left
+    /// longer ago than that many others is also long past its hellos in flight).
+    left_order: VecDeque<NodeName>,
     /// Nodes removed from the known set (`del_node`): their hellos are refused.
     removed: BTreeSet<NodeName>,
     /// Incarnations that went down (left, silent or disconnected), the last
@@ -149,6 +152,13 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// Records the sizes of its tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("membership.up", self.up.len());
+        f.add_bounded("membership.left", self.left.len(), MAX_GONE);
+        f.add_bounded("membership.gone", self.gone.len(), MAX_GONE);
+    }
+
     /// A view holding only `me`, at epoch 1. Peers silent for more than `deadline_ms` are
     /// declared down.
     pub fn new(me: Hello, deadline_ms: u64) -> Self {
@@ -163,6 +173,7 @@ impl Membership {
             removed: BTreeSet::new(),
             gone: BTreeSet::new(),
             gone_order: VecDeque::new(),
+            left_order: VecDeque::new(),
         }
     }
 
@@ -340,7 +351,14 @@ impl Membership {
 
     /// `node` announced that it leaves. Returns true when the view changed.
     pub fn handle_left(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
-        self.left.insert(node.clone(), incarnation);
+        if self.left.insert(node.clone(), incarnation).is_none() {
+            self.left_order.push_back(node.clone());
+            if self.left_order.len() > MAX_GONE {
+                if let Some(old) = self.left_order.pop_front() {
+                    self.left.remove(&old);
+                }
+            }
+        }
         match self.up.get(node) {
             Some(m) if m.incarnation == incarnation => self.mark_down(node, DownReason::Left),
             _ => false,

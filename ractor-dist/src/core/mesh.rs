@@ -71,6 +71,8 @@ pub enum MeshCommand {
     },
     /// Dial this address (a seed or a gossiped member that is not connected).
     Dial(String),
+    /// This address is no longer dialed: what dialing it taught (whom it leads to) can go.
+    Forget(String),
     /// Close every session to this peer: it was declared down while still connected.
     Disconnect(NodeName),
     /// A membership change for the application. `first` is false for a refusal already
@@ -159,6 +161,25 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// Records the sizes of the mesh's per-peer and per-address tables (see
+    /// [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        self.membership.footprint(f);
+        f.add("mesh.dial_targets", self.dialer.targets().count());
+        f.add(
+            "mesh.connected",
+            self.connected.len() + self.connected_addrs.len(),
+        );
+        f.add("mesh.identified", self.identified.len());
+        f.add("mesh.learned", self.learned.len());
+        f.add("mesh.leavers", self.leaver_addrs.len() + self.leavers.len());
+        f.add("mesh.reachable", self.reachable.len());
+        f.add("mesh.hello_sent", self.hello_sent.len());
+        f.add("mesh.unmet", self.unmet.len());
+        f.add("mesh.refusals", self.refusals.len());
+        f.add("mesh.gossiped", self.gossiped.len());
+    }
+
     /// A learned address no peer mentioned for this many heartbeat deadlines (and that is
     /// not connected, seeded or discovered) is forgotten.
     pub const FORGET_LEARNED_DEADLINES: u64 = 10;
@@ -304,6 +325,9 @@ impl Mesh {
         // Peers that are not heartbeated (down, or without a session) get the list again
         // when they are.
         self.gossiped.retain(|peer, _| heartbeat.contains(peer));
+        // Hellos are only sent over a session: a peer without one starts afresh.
+        let reachable = &self.reachable;
+        self.hello_sent.retain(|peer, _| reachable.contains(peer));
         let (full, bare): (Vec<NodeName>, Vec<NodeName>) =
             heartbeat.into_iter().partition(|peer| {
                 self.gossiped
@@ -350,6 +374,7 @@ impl Mesh {
         for target in &blocked {
             if self.dialer.remove(target) {
                 self.forgotten += 1;
+                self.commands.push_back(MeshCommand::Forget(target.clone()));
             }
             self.learned.remove(target);
         }
@@ -401,6 +426,7 @@ impl Mesh {
             self.dialer.remove(&target);
             self.identified.remove(&target);
             self.forgotten += 1;
+            self.commands.push_back(MeshCommand::Forget(target));
         }
     }
 

@@ -94,6 +94,12 @@ struct Counter {
 }
 
 impl Stamper {
+    /// Records the number of names it keeps a stream for (see
+    /// [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add_bounded("node.cast_streams", self.names.len(), self.cap);
+    }
+
     /// Counters of `origin` in its `incarnation`, for at most `cap` names.
     pub fn new(origin: NodeName, incarnation: u64, cap: usize) -> Self {
         Self {

@@ -314,6 +314,12 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// Records the sizes of the routing tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("routing.directory", self.routes.directory.len());
+        f.add("routing.moved", self.routes.moved.len());
+    }
+
     /// The routing state of `me` under `placement`, with empty tables.
     pub fn new(me: NodeName, placement: Placement) -> Self {
         Self {

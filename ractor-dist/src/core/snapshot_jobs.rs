@@ -97,6 +97,11 @@ impl<T> std::fmt::Debug for SnapshotJobs<T> {
 }
 
 impl<T> SnapshotJobs<T> {
+    /// Records the states waiting for a job (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("snapshots.waiting", self.waiting.len());
+    }
+
     /// No states queued, no job running; deadlines and the slow threshold from `timing`.
     pub fn new(timing: &Timing) -> Self {
         Self {

@@ -171,6 +171,23 @@ pub struct Tokens<G> {
 }
 
 impl<G: Copy + Ord> Tokens<G> {
+    /// Records the sizes of its per-peer tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("tokens.issued", self.issued.len());
+        f.add(
+            "tokens.peers",
+            self.by_peer.len() + self.held.len() + self.gateways.len() + self.usable.len(),
+        );
+        f.add(
+            "tokens.pending",
+            self.confirming.len()
+                + self.waiting.len()
+                + self.latest.len()
+                + self.resend.len()
+                + self.hellos.len(),
+        );
+    }
+
     /// No tokens but `local`, the one local handles use to reach this node (`me`).
     pub fn new(local: Token, me: NodeName) -> Self {
         Self {

@@ -111,6 +111,11 @@ impl NodeClock {
         self.wake();
     }
 
+    /// Actors released and not yet forgotten (see [`crate::core::footprint`]).
+    pub(crate) fn released_len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// `key`'s actor is gone.
     pub(crate) fn forget(&self, key: &ActorKey) {
         self.lock().remove(key);

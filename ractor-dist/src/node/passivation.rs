@@ -32,6 +32,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Passivation {
+    /// Records its tables' sizes (see [`crate::core::footprint`]).
+    pub(crate) fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("node.passivation_active", lock(&self.active).len());
+        f.add("node.passivation_stopping", lock(&self.stopping).len());
+    }
+
     /// An actor of an on-demand kind started for `key`: its clock.
     pub(crate) fn started(&self, key: &ActorKey) -> LastActive {
         let last = Arc::new(AtomicU64::new(clock_ms()));

@@ -307,6 +307,10 @@ impl NodeShared {
                 let _ = self.flush_locked(host, &gw, outbox, stamper);
             }
         }
+        // The outboxes of nodes that left the view go with them (one comes back with its
+        // next cast).
+        let view = self.view.load();
+        boxes.retain(|host, outbox| !outbox.is_empty() || view.placement().contains(host));
         let frame = wire::encode(&Frame {
             from: self.me.clone(),
             incarnation: self.incarnation,
@@ -487,6 +491,23 @@ impl NodeShared {
             discovery_rounds: get(&c.discovery_rounds),
             discovery_errors: get(&c.discovery_errors),
         }
+    }
+
+    /// Records the sizes of the tables of the node's shared state (see
+    /// [`crate::core::footprint`]).
+    pub(crate) fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("node.hosted", self.hosted_count());
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .footprint(f);
+        self.outboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .footprint(f);
+        self.local_admission().footprint(f);
+        f.add("node.clock_released", self.clock.released_len());
+        self.passivation.footprint(f);
     }
 
     pub(crate) fn move_stats(&self) -> crate::MoveStats {

@@ -92,6 +92,8 @@ pub(crate) enum SupervisorMsg {
     Leave(RpcReplyPort<()>),
     /// `add_node`: dial this address and add the node it leads to.
     AddNode(String, RpcReplyPort<()>),
+    /// `footprint`: the sizes of the node's tables.
+    Footprint(RpcReplyPort<crate::core::Footprint>),
     /// `del_node`: remove this node from the known set.
     DelNode(
         NodeName,
@@ -140,6 +142,7 @@ impl SupervisorMsg {
             SupervisorMsg::LocalSend { .. } => "local send",
             SupervisorMsg::Leave(_) => "leave",
             SupervisorMsg::AddNode(..) => "add node",
+            SupervisorMsg::Footprint(_) => "footprint",
             SupervisorMsg::DelNode(..) => "del node",
             SupervisorMsg::Checkpoint { .. } => "checkpoint",
             SupervisorMsg::KindChanged(_) => "kind changed",
@@ -432,6 +435,9 @@ impl Actor for DistSupervisor {
                 state.engine.handle_add_node(&addr, now);
                 let _ = reply.send(());
             }
+            SupervisorMsg::Footprint(reply) => {
+                let _ = reply.send(state.footprint());
+            }
             SupervisorMsg::DelNode(node, reply) => {
                 let now = state.now();
                 let _ = reply.send(state.engine.handle_del_node(&node, now));
@@ -519,6 +525,34 @@ impl SupervisorState {
         hosted: Option<EntryState>,
     ) -> Decision {
         self.engine.route(key, context, hosted)
+    }
+
+    /// The sizes of the engine's tables, the supervisor's and the shared state's.
+    fn footprint(&self) -> crate::core::Footprint {
+        let mut f = self.engine.footprint();
+        self.tokens.footprint(&mut f);
+        f.add(
+            "node.supervisors",
+            self.supervisors.len() + self.raw_gateways.len(),
+        );
+        f.add("node.held", self.held.len());
+        f.add("node.start_replies", self.start_replies.len());
+        f.add(
+            "node.starting",
+            self.starting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+        );
+        f.add("node.drain_after_start", self.drain_after_start.len());
+        f.add(
+            "node.waiting_spawns",
+            self.waiting_spawns.values().map(Vec::len).sum(),
+        );
+        self.snapshots.footprint(&mut f);
+        self.shared.footprint(&mut f);
+        self.transport.footprint(&mut f);
+        f
     }
 
     /// A view of the engine's routes and the supervisors, to publish.

@@ -88,6 +88,18 @@ impl DialBook {
         }
     }
 
+    /// `target` is no longer dialed: its resolution and socket go, and the name of a
+    /// socket no other target led to (a live outgoing session names it again at the next
+    /// read of the sessions).
+    fn forget_target(&mut self, target: &str) {
+        self.resolved.remove(target);
+        if let Some(socket) = self.sockets.remove(target) {
+            if !self.sockets.values().any(|s| *s == socket) {
+                self.names.remove(&socket);
+            }
+        }
+    }
+
     /// Which node each target leads to: the node its dial's session named, or else the
     /// connected peer that advertises one of the addresses it resolves to (`connected`:
     /// peers and their advertised addresses).
@@ -347,6 +359,22 @@ impl Transport for ClusterTransport {
         })
     }
 
+    fn forget_target(&self, target: &str) {
+        lock(&self.book).forget_target(target);
+    }
+
+    fn footprint(&self, f: &mut crate::core::Footprint) {
+        {
+            let book = self.book.lock().unwrap_or_else(|e| e.into_inner());
+            f.add(
+                "transport.dial_book",
+                book.sockets.len() + book.resolved.len() + book.names.len(),
+            );
+            f.add("transport.sessions", book.live.len() + book.rejected.len());
+        }
+        self.security.footprint(f);
+    }
+
     fn stop(&self) {
         for task in self
             .accepting
@@ -391,8 +419,19 @@ mod tests {
             book.identified(&connected),
             vec![
                 ("localhost:7101".to_string(), b),
-                ("svc:7100".to_string(), c)
+                ("svc:7100".to_string(), c.clone())
             ]
         );
+        // Targets no longer dialed are forgotten, with the name of a socket only they led
+        // to; one another target shares keeps its name.
+        book.sockets
+            .insert("10.0.0.5:7100".into(), "10.0.0.5:7100".into());
+        book.forget_target("svc:7100");
+        book.forget_target("dead:1");
+        assert_eq!(book.names.get("10.0.0.5:7100"), Some(&c));
+        book.forget_target("10.0.0.5:7100");
+        book.forget_target("localhost:7101");
+        assert!(book.sockets.is_empty() && book.resolved.is_empty() && book.names.is_empty());
+        assert!(book.identified(&connected).is_empty());
     }
 }

@@ -40,6 +40,15 @@ pub(crate) struct Opening {
     incoming: HashSet<String>,
 }
 
+impl Opening {
+    pub(crate) fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add(
+            "transport.opening",
+            self.sessions.len() + self.incoming.len(),
+        );
+    }
+}
+
 fn lock(m: &Mutex<Opening>) -> std::sync::MutexGuard<'_, Opening> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

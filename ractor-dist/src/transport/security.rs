@@ -217,6 +217,14 @@ impl Security {
         self.certs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records the certificates kept and the connections still opening (see
+    /// [`crate::core::footprint`]).
+    pub(crate) fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("transport.certs", self.certs().len());
+        let opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+        opening.footprint(f);
+    }
+
     /// A TLS peer at `addr` presented `cert`.
     pub(crate) fn note_cert(&self, addr: String, cert: Option<CertificateDer<'static>>) {
         if let Some(cert) = cert {

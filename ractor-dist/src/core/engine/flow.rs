@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Flush(NodeName),
     /// Dial this address.
     Dial(String),
+    /// This address is no longer dialed: the transport may forget what dialing it taught.
+    ForgetTarget(String),
     /// Close every session to this peer (declared down while still connected; the engine
     /// already left it out of the reachable peers), then report it with
     /// [`Engine::handle_disconnected`].
@@ -243,6 +245,7 @@ impl Engine {
                 body: FrameBody::Heartbeat { members },
             },
             MeshCommand::Dial(addr) => Command::Dial(addr),
+            MeshCommand::Forget(addr) => Command::ForgetTarget(addr),
             MeshCommand::Disconnect(node) => {
                 // Unreachable from now on (the routes of a view worked out next must not
                 // count it), although the node layer closes its sessions only later.
@@ -256,6 +259,7 @@ impl Engine {
                 Command::Event { event, first }
             }
             MeshCommand::LeaverGone(peer) => {
+                self.recovery.forget_holder(&peer);
                 self.handoff.handle_peer_gone(&peer);
                 self.inbound.handle_peer_gone(&peer);
                 self.answered_in.forget_peer(&peer);

@@ -118,6 +118,12 @@ impl Engine {
                     return;
                 };
                 self.mesh.handle_known(&new);
+                // Removed nodes that are not up are gone for good.
+                for node in new.removed() {
+                    if !self.mesh.membership().is_up(&node) {
+                        self.recovery.forget_holder(&node);
+                    }
+                }
                 self.known_value = new.clone();
                 // Only a member leaves: a node with no up peer (a fresh node refused at
                 // hello, catching up on the set's history delta by delta) waits to be added

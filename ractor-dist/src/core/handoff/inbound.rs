@@ -168,6 +168,20 @@ pub struct Inbound {
 }
 
 impl Inbound {
+    /// Records the sizes of the reassembly tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add(
+            "inbound.slots",
+            self.peers.values().map(|p| p.slots.len()).sum(),
+        );
+        f.add_bounded("inbound.peers", self.peers.len(), self.limits.peers);
+        f.add_bounded(
+            "inbound.batches_seen",
+            self.peers.values().map(|p| p.seen.len()).sum(),
+            self.limits.peers.saturating_mul(self.limits.batch_window),
+        );
+    }
+
     /// Nothing received yet.
     pub fn new(limits: InboundLimits) -> Self {
         Self {

@@ -22,6 +22,12 @@ pub struct LocalAdmission {
 }
 
 impl LocalAdmission {
+    /// Records the sizes of its tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("node.local_pending", self.pending.len());
+        f.add("node.local_full", self.full_names.len());
+    }
+
     /// Counts one more message of a local handle for `key` as pending, unless `caps`
     /// refuse it; a refused message is not counted.
     ///

@@ -140,3 +140,21 @@ fn a_resumed_node_does_not_blame_its_peers_for_its_own_pause() {
     // b still has to speak within the deadline
     assert!(m.handle_tick(Millis(6_200)));
 }
+
+#[test]
+fn departures_are_remembered_for_the_last_max_gone_names_only() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    for i in 0..MAX_GONE + 10 {
+        m.handle_left(&NodeName::new(format!("n{i}")), Incarnation(7));
+    }
+    // The same name leaving again takes no second place.
+    m.handle_left(&NodeName::new(format!("n{}", MAX_GONE + 9)), Incarnation(8));
+    let mut f = crate::core::Footprint::new();
+    m.footprint(&mut f);
+    assert_eq!(f.get("membership.left"), MAX_GONE);
+    assert!(!m.has_left(&NodeName::new("n0"), Incarnation(7)));
+    assert!(m.has_left(&NodeName::new("n10"), Incarnation(7)));
+    let last = NodeName::new(format!("n{}", MAX_GONE + 9));
+    assert!(m.has_left(&last, Incarnation(8)));
+    assert!(f.grown_since(&crate::core::Footprint::new()).is_empty());
+}

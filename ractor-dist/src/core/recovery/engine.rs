@@ -74,6 +74,36 @@ pub struct Recovery<S> {
 }
 
 impl<S: Checkpoint> Recovery<S> {
+    /// `holder` is gone for good (its leave completed, or it was removed from the known
+    /// set): the drops and rehosts queued or sent to it and not answered are forgotten (a
+    /// node that comes back keeps nothing, so they are moot; kept, they would wait for it
+    /// forever).
+    pub fn forget_holder(&mut self, holder: &NodeName) {
+        self.drops.remove(holder);
+        self.rehosts.retain(|(h, _, _), _| h != holder);
+        self.sent_notices.forget_holder(holder);
+    }
+
+    /// Records the sizes of its tables (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("recovery.specs", self.replicas.len());
+        f.add("recovery.respawns", self.respawns.len());
+        f.add("recovery.offers_sent", self.sent_offers.len());
+        f.add(
+            "recovery.notices_queued",
+            self.drops.values().map(Vec::len).sum::<usize>()
+                + self.rehosts.values().map(Vec::len).sum::<usize>(),
+        );
+        f.add("recovery.notices_sent", self.sent_notices.len());
+        f.add("recovery.early", self.early.len());
+        f.add("recovery.offered_here", self.offered_here.len());
+        f.add_bounded(
+            "recovery.consumed",
+            self.consumed.len(),
+            super::consumed::MAX_CONSUMED,
+        );
+    }
+
     /// An engine with nothing kept.
     pub fn new(cfg: RecoveryConfig) -> Self {
         Self {

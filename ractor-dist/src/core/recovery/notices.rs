@@ -125,6 +125,22 @@ impl SentNotices {
         Some(pending)
     }
 
+    /// `holder` is gone for good (its leave completed, or it was removed from the known
+    /// set): what it was to be told is moot, as a node that comes back keeps nothing.
+    /// Returns how many notices were dropped.
+    pub fn forget_holder(&mut self, holder: &NodeName) -> usize {
+        let keys: Vec<ActorKey> = self
+            .pending
+            .range((holder.clone(), ActorKey::from(""))..)
+            .take_while(|((h, _), _)| h == holder)
+            .map(|((_, k), _)| k.clone())
+            .collect();
+        for key in &keys {
+            self.remove(holder, key);
+        }
+        keys.len()
+    }
+
     /// A newer message about `key` (a spec) went to `holder`: the pending notice is
     /// settled.
     pub fn supersede(&mut self, holder: &NodeName, key: &ActorKey) {
@@ -219,6 +235,20 @@ mod tests {
     }
     fn drop(host: &str) -> Notice {
         Notice::Drop { host: n(host) }
+    }
+
+    #[test]
+    fn a_holder_gone_for_good_is_told_nothing_more() {
+        let mut s = SentNotices::default();
+        let b = s.next_batch();
+        s.record(&n("h"), &k("x"), drop("a"), b, Millis(0));
+        s.record(&n("h"), &k("y"), drop("a"), b, Millis(0));
+        s.record(&n("i"), &k("x"), drop("a"), b, Millis(0));
+        assert_eq!(s.forget_holder(&n("h")), 2);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.dropping(&k("x")).collect::<Vec<_>>(), vec![&n("i")]);
+        assert_eq!(s.dropping(&k("y")).count(), 0);
+        assert!(s.take_due(Millis(1000), 100, |h| *h == n("h")).is_empty());
     }
 
     #[test]

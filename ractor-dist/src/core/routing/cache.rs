@@ -26,6 +26,11 @@ pub struct LookupCache {
 }
 
 impl LookupCache {
+    /// Records the cache's size and bound (see [`crate::core::footprint`]).
+    pub fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add_bounded("node.lookup_cache", self.entries.len(), self.capacity);
+    }
+
     /// Default bound: enough for every name a busy node talks to, small enough to never
     /// matter for memory (tens of MiB at most).
     pub const DEFAULT_CAPACITY: usize = 100_000;

@@ -21,6 +21,16 @@ pub(crate) struct Outboxes {
 }
 
 impl Outboxes {
+    /// Records the outboxes' sizes and the numbering's (see [`crate::core::footprint`]).
+    pub(super) fn footprint(&self, f: &mut crate::core::Footprint) {
+        f.add("node.outboxes", self.boxes.len());
+        f.add(
+            "node.outbox_casts",
+            self.boxes.values().map(|b| b.items.len()).sum(),
+        );
+        self.stamper.footprint(f);
+    }
+
     pub(super) fn new(stamper: Stamper) -> Self {
         Self {
             boxes: HashMap::new(),
@@ -48,6 +58,13 @@ pub(crate) struct Outbox {
     items: Vec<CastItem>,
     bytes: usize,
     scheduled: bool,
+}
+
+impl Outbox {
+    /// Nothing is queued in it.
+    pub(super) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 /// A batch is sent at once when it reaches this size; smaller ones go out as soon as the

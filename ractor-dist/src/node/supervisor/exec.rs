@@ -53,6 +53,7 @@ impl SupervisorState {
                 Counters::bump(&self.shared.counters.dials);
                 self.transport.dial(addr, self.engine.timing().dial())
             }
+            Command::ForgetTarget(addr) => self.transport.forget_target(&addr),
             Command::Disconnect(node) => {
                 Counters::bump(&self.shared.counters.peers_declared_down);
                 tracing::warn!(peer = %node, "peer missed its heartbeat deadline; disconnecting it");

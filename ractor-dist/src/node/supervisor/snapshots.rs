@@ -57,6 +57,14 @@ impl Snapshots {
         }
     }
 
+    /// Records the states queued and the results not taken yet (see
+    /// [`crate::core::footprint`]).
+    pub(super) fn footprint(&self, f: &mut crate::core::Footprint) {
+        let queue = self.lock();
+        queue.jobs.footprint(f);
+        f.add("snapshots.done", queue.done.len());
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

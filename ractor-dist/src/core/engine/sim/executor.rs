@@ -279,6 +279,7 @@ impl Sim {
             }
             Command::Flush(_)
             | Command::Dial(_)
+            | Command::ForgetTarget(_)
             | Command::Event { .. }
             | Command::PublishView
             | Command::ViewChanged { .. }

@@ -161,6 +161,11 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// `node` left gracefully and its session is gone (until it is up again).
+    pub fn has_departed(&self, node: &NodeName) -> bool {
+        self.departed.contains(node)
+    }
+
     /// Records the sizes of the mesh's per-peer and per-address tables (see
     /// [`crate::core::footprint`]).
     pub fn footprint(&self, f: &mut crate::core::Footprint) {

@@ -440,6 +440,13 @@ impl<S: Checkpoint> Recovery<S> {
     pub fn resend_notices<P: Peers>(&mut self, now: Millis, peers: &P) {
         self.set_now(now);
         let resend_ms = self.cfg.timing.offer_resend_ms();
+        // Notices queued or sent after their holder was forgotten (a drop decided once the
+        // view was quiet, after the leaver's session closed) are forgotten here.
+        for holder in self.sent_notices.holders() {
+            if peers.gone_for_good(&holder) {
+                self.forget_holder(&holder);
+            }
+        }
         let due = self
             .sent_notices
             .take_due(self.now, resend_ms, |n| peers.is_up(n));

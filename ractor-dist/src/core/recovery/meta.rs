@@ -46,9 +46,19 @@ pub trait Peers {
     fn is_up(&self, node: &NodeName) -> bool;
     /// The view has at least one peer.
     fn has_peers(&self) -> bool;
+    /// `node` is gone for good: not up, and its leave completed or it was removed from
+    /// the known set (a node that comes back keeps nothing).
+    fn gone_for_good(&self, _node: &NodeName) -> bool {
+        false
+    }
 }
 
 impl Peers for Mesh {
+    fn gone_for_good(&self, node: &NodeName) -> bool {
+        !self.membership().is_up(node)
+            && (self.has_departed(node) || self.membership().is_removed(node))
+    }
+
     fn incarnation_of(&self, node: &NodeName) -> Option<Incarnation> {
         self.membership().incarnation_of(node)
     }

@@ -141,6 +141,11 @@ impl SentNotices {
         keys.len()
     }
 
+    /// The holders with a notice pending.
+    pub fn holders(&self) -> BTreeSet<NodeName> {
+        self.pending.keys().map(|(h, _)| h.clone()).collect()
+    }
+
     /// A newer message about `key` (a spec) went to `holder`: the pending notice is
     /// settled.
     pub fn supersede(&mut self, holder: &NodeName, key: &ActorKey) {

@@ -235,3 +235,87 @@ async fn a_checkpointed_actor_that_panics_restarts_from_its_checkpoint() -> Resu
     assert_eq!(cluster.hosted(&[0, 1, 2]).await, N);
     Ok(())
 }
+
+/// Issue 9's test gap "lookup cache hits and invalidation on an epoch change": a node that
+/// found a name asks its directory node once per membership view; its next lookups and
+/// sends are answered by its cache (counted), and a join invalidates every cached answer
+/// (the next lookup asks again and finds the name where the new view put it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_are_cached_for_one_view_and_asked_again_after_a_join() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let members = cluster.nodes[0].members().await?;
+    let me = cluster.nodes[0].node_name().to_string();
+    // A name another node hosts and directs: node 0 knows nothing of it locally.
+    let name = (0..)
+        .map(|i| format!("cached-{i}"))
+        .find(|n| integration_tests::owner_of(n, &members) != me)
+        .expect("a name owned elsewhere");
+    let host = cluster.nodes[1].spawn_as("counter", &name, 5).await?;
+    ensure!(host != me, "{name} placed on node 0");
+
+    let stats = |s: &integration_tests::Stats| (s.get("lookups_asked"), s.get("lookup_cache_hits"));
+    let (asked0, _) = stats(&cluster.nodes[0].stats().await?);
+    ensure!(
+        cluster.nodes[0].where_is(&name).await?.0 == host,
+        "first lookup"
+    );
+    let (asked1, hits1) = stats(&cluster.nodes[0].stats().await?);
+    ensure!(
+        asked1 == asked0 + 1,
+        "the first lookup asks: {asked0} -> {asked1}"
+    );
+    // Again, and sends through fresh handles: the cache answers, nothing is asked.
+    ensure!(
+        cluster.nodes[0].where_is(&name).await?.0 == host,
+        "second lookup"
+    );
+    ensure!(
+        cluster.nodes[0].add(&name, 1).await? == 6,
+        "add through the cache"
+    );
+    let (asked2, hits2) = stats(&cluster.nodes[0].stats().await?);
+    ensure!(
+        asked2 == asked1,
+        "a cached answer asked again: {asked1} -> {asked2}"
+    );
+    ensure!(hits2 >= hits1 + 2, "cache hits {hits1} -> {hits2}");
+
+    // A join changes the view: every cached answer is stale.
+    cluster.join(&[]).await?;
+    ensure!(
+        cluster
+            .wait_settled(&[0, 1, 2, 3], 4, Duration::from_secs(15))
+            .await,
+        "the cluster did not settle with n4"
+    );
+    let members4 = cluster.nodes[0].members().await?;
+    let (asked3, _) = stats(&cluster.nodes[0].stats().await?);
+    let (found, _) = cluster.nodes[0].where_is(&name).await?;
+    let (asked4, hits4) = stats(&cluster.nodes[0].stats().await?);
+    ensure!(
+        asked4 > asked3,
+        "the lookup after the join was answered from the old view's cache"
+    );
+    if integration_tests::owner_of(&name, &members4) != me {
+        ensure!(
+            found == integration_tests::owner_of(&name, &members4),
+            "{name} found on {found}, owned by {}",
+            integration_tests::owner_of(&name, &members4)
+        );
+    }
+    // Cached again in the new view.
+    ensure!(
+        cluster.nodes[0].where_is(&name).await?.0 == found,
+        "lookup in the new view"
+    );
+    let (asked5, hits5) = stats(&cluster.nodes[0].stats().await?);
+    ensure!(
+        asked5 == asked4 && hits5 > hits4,
+        "not cached in the new view: asked {asked4} -> {asked5}, hits {hits4} -> {hits5}"
+    );
+    ensure!(
+        cluster.nodes[2].get(&name).await? == 6,
+        "{name} kept its value"
+    );
+    Ok(())
+}

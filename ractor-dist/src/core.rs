@@ -238,5 +238,5 @@ pub use recovery::{
 };
 pub use routing::{Context, Decision, Facts, LookupCache, Residence, Routes, Routing};
 pub use snapshot::Snapshot;
-pub use status::{MeshStats, MoveStats, NodeStatus, SecurityStats};
+pub use status::{LookupStats, MeshStats, MoveStats, NodeStatus, SecurityStats};
 pub use timing::Timing;

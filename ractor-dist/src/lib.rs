@@ -38,8 +38,8 @@ pub mod __private {
 pub use crate::core::replicated::{Counter, Crdt, OrMap, OrSet, Push, Register, ReplicaId};
 pub use crate::core::wire::{WireError, PROTOCOL_VERSION};
 pub use crate::core::{
-    ActorKey, Epoch, Footprint, FootprintParseError, Incarnation, MembershipEvent, MeshStats,
-    MoveStats, NodeName, NodeStatus, SecurityStats, Snapshot, TableSize,
+    ActorKey, Epoch, Footprint, FootprintParseError, Incarnation, LookupStats, MembershipEvent,
+    MeshStats, MoveStats, NodeName, NodeStatus, SecurityStats, Snapshot, TableSize,
 };
 pub use crate::core::{ConflictPolicy, HandoffMode};
 pub use node::{

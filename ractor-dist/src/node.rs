@@ -17,6 +17,7 @@ pub(crate) mod ring;
 pub(crate) mod shared;
 mod signal;
 mod spawned;
+mod stats;
 pub(crate) mod supervisor;
 pub(crate) mod telemetry;
 
@@ -294,19 +295,6 @@ impl DistNode {
         self.shared.status()
     }
 
-    /// What this node refused at its door: TLS handshakes, sessions whose certificate did
-    /// not name their peer, connections past the handshake timeout or the pending cap, and
-    /// forged or out-of-bounds frames (see the README's "Security"). All zero on the
-    /// in-memory transport but `frames_refused`.
-    pub fn security_stats(&self) -> crate::SecurityStats {
-        let refused = self
-            .shared
-            .counters
-            .frames_refused
-            .load(std::sync::atomic::Ordering::Relaxed);
-        self.shared.security.stats(refused)
-    }
-
     /// Sets the checkpoint policy of `kind` on this node (instead of its
     /// [`DistActor::CHECKPOINTS`]): its actors here follow it from their next message.
     /// Set it on every node (each applies its own to the actors it hosts).
@@ -322,17 +310,6 @@ impl DistNode {
             let _ = supervisor.cast(SupervisorMsg::KindChanged(kind.to_string()));
         }
         Ok(())
-    }
-
-    /// How this node's moves fared on the wire: batches resent, snapshot bytes held in
-    /// reassembly.
-    pub fn move_stats(&self) -> crate::MoveStats {
-        self.shared.move_stats()
-    }
-
-    /// How this node keeps its mesh: dials, dial targets, sessions replaced.
-    pub fn mesh_stats(&self) -> crate::MeshStats {
-        self.shared.mesh_stats()
     }
 
     /// The status of every live member (this node included), by asking each.
@@ -612,6 +589,9 @@ pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeNa
     loop {
         let request = Request::Lookup { key: key.clone() };
         let asked_in = shared.view_guard().epoch();
+        shared
+            .lookups_asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match shared
             .request(follow.target(), &request, shared.config.request_timeout)
             .await?

@@ -475,6 +475,12 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                     m.batches_resent, m.reassembly_bytes
                 )
             } + &{
+                let l = node.lookup_stats();
+                format!(
+                    " lookups_asked={} lookup_cache_hits={}",
+                    l.asked, l.cache_hits
+                )
+            } + &{
                 let t = node.security_stats();
                 format!(
                     " frames_refused={} tls_failures={} identity_mismatches={} handshake_timeouts={} connections_over_cap={} pending_connections={}",

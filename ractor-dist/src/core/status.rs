@@ -154,6 +154,19 @@ pub struct MoveStats {
     pub reassembly_bytes: u64,
 }
 
+/// How this node found where names run (local only, not sent to peers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LookupStats {
+    /// Questions sent to a directory node (`lookup`, `where_is`, `host` of a name not
+    /// hosted here nor known to this node's tables or cache), redirects included.
+    pub asked: u64,
+    /// Routes of handles and lookups answered by the lookup cache (an answer a directory
+    /// node gave in the current membership view) instead of a question. A view change
+    /// invalidates every cached answer.
+    pub cache_hits: u64,
+}
+
 /// What a node refused at its door (local only, not sent to peers): connections that did
 /// not open a session, sessions whose certificate did not name their peer, and frames that
 /// named another sender than their session's peer or carried values out of bounds.

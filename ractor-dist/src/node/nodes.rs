@@ -43,24 +43,6 @@ impl DistNode {
             .map_err(|_| DistError::NodeDown)
     }
 
-    /// The sizes of this node's tables that grow with names, held messages and peers
-    /// (local only): a diagnostic for memory. Each table empties again once its load is
-    /// gone (names stopped or moved away, messages delivered, peers gone), or is a cache
-    /// with a bound; [`crate::Footprint::grown_since`] compares two readings taken at rest.
-    ///
-    /// # Errors
-    ///
-    /// [`DistError::NodeDown`] when this node is not running.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only reads.
-    pub async fn footprint(&self) -> Result<crate::Footprint, DistError> {
-        let supervisor = self.shared.supervisor()?.clone();
-        ractor::call_t!(supervisor, SupervisorMsg::Footprint, 5_000)
-            .map_err(|_| DistError::NodeDown)
-    }
-
     /// Removes `node` from the known set, cluster-wide: it is no longer dialed, and its
     /// hellos are refused (counted in `refused_peers`) until it is added back with
     /// [`DistNode::add_node`]. Gossip does not bring it back: a node that had not heard of

@@ -150,6 +150,9 @@ pub(crate) struct NodeShared {
     pub(crate) replica_specs: AtomicU64,
     /// See [`crate::MoveStats`].
     pub(crate) batches_resent: AtomicU64,
+    /// See [`crate::LookupStats`].
+    pub(crate) lookups_asked: AtomicU64,
+    pub(crate) lookup_cache_hits: AtomicU64,
     pub(crate) reassembly_bytes: AtomicU64,
     pub(crate) fenced: std::sync::atomic::AtomicBool,
     /// A graceful leave began (`DistNode::leave`).
@@ -219,6 +222,8 @@ impl NodeShared {
             view_adopted_unix_us: AtomicU64::new(unix_us()),
             replica_specs: AtomicU64::new(0),
             batches_resent: AtomicU64::new(0),
+            lookups_asked: AtomicU64::new(0),
+            lookup_cache_hits: AtomicU64::new(0),
             reassembly_bytes: AtomicU64::new(0),
             fenced: std::sync::atomic::AtomicBool::new(false),
             leaving: std::sync::atomic::AtomicBool::new(false),
@@ -271,11 +276,17 @@ impl NodeShared {
     ) -> (Decision, Option<HostedEntry>) {
         let entry = self.hosted(key);
         let cached = |key: &ActorKey, epoch: Epoch| {
-            self.cache
+            let host = self
+                .cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key, epoch)
-                .cloned()
+                .cloned();
+            // (the routing function takes only an answer naming a member)
+            if host.as_ref().is_some_and(|h| view.placement().contains(h)) {
+                self.lookup_cache_hits.fetch_add(1, Ordering::Relaxed);
+            }
+            host
         };
         let facts = Facts {
             hosted: entry.as_ref().map(|e| e.state),
@@ -508,6 +519,13 @@ impl NodeShared {
         self.local_admission().footprint(f);
         f.add("node.clock_released", self.clock.released_len());
         self.passivation.footprint(f);
+    }
+
+    pub(crate) fn lookup_stats(&self) -> crate::LookupStats {
+        crate::LookupStats {
+            asked: self.lookups_asked.load(Ordering::Relaxed),
+            cache_hits: self.lookup_cache_hits.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn move_stats(&self) -> crate::MoveStats {

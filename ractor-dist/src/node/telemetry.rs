@@ -104,6 +104,14 @@ fn publish(shared: &NodeShared, kinds_seen: &mut BTreeMap<&'static str, u64>) {
             "ractor_dist_batches_resent_total",
             shared.move_stats().batches_resent,
         ),
+        (
+            "ractor_dist_lookups_asked_total",
+            shared.lookup_stats().asked,
+        ),
+        (
+            "ractor_dist_lookup_cache_hits_total",
+            shared.lookup_stats().cache_hits,
+        ),
         ("ractor_dist_offers_resent_total", s.offers_resent),
         ("ractor_dist_notices_resent_total", s.notices_resent),
     ];

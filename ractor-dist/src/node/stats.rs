@@ -1,0 +1,55 @@
+//! What a node counts about itself, local only: what it refused at its door, how its
+//! moves, lookups and mesh fared, and the sizes of its tables.
+
+use super::supervisor::SupervisorMsg;
+use super::{DistError, DistNode};
+
+impl DistNode {
+    /// What this node refused at its door: TLS handshakes, sessions whose certificate did
+    /// not name their peer, connections past the handshake timeout or the pending cap, and
+    /// forged or out-of-bounds frames (see the README's "Security"). All zero on the
+    /// in-memory transport but `frames_refused`.
+    pub fn security_stats(&self) -> crate::SecurityStats {
+        let refused = self
+            .shared
+            .counters
+            .frames_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.shared.security.stats(refused)
+    }
+
+    /// How this node's moves fared on the wire: batches resent, snapshot bytes held in
+    /// reassembly.
+    pub fn move_stats(&self) -> crate::MoveStats {
+        self.shared.move_stats()
+    }
+
+    /// How this node found where names run: questions to directory nodes, and answers
+    /// its lookup cache gave instead.
+    pub fn lookup_stats(&self) -> crate::LookupStats {
+        self.shared.lookup_stats()
+    }
+
+    /// How this node keeps its mesh: dials, dial targets, sessions replaced.
+    pub fn mesh_stats(&self) -> crate::MeshStats {
+        self.shared.mesh_stats()
+    }
+
+    /// The sizes of this node's tables that grow with names, held messages and peers
+    /// (local only): a diagnostic for memory. Each table empties again once its load is
+    /// gone (names stopped or moved away, messages delivered, peers gone), or is a cache
+    /// with a bound; [`crate::Footprint::grown_since`] compares two readings taken at rest.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::NodeDown`] when this node is not running.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    pub async fn footprint(&self) -> Result<crate::Footprint, DistError> {
+        let supervisor = self.shared.supervisor()?.clone();
+        ractor::call_t!(supervisor, SupervisorMsg::Footprint, 5_000)
+            .map_err(|_| DistError::NodeDown)
+    }
+}

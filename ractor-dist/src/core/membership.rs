@@ -351,11 +351,19 @@ impl Membership {
 
     /// `node` announced that it leaves. Returns true when the view changed.
     pub fn handle_left(&mut self, node: &NodeName, incarnation: Incarnation) -> bool {
-        if self.left.insert(node.clone(), incarnation).is_none() {
-            self.left_order.push_back(node.clone());
-            if self.left_order.len() > MAX_GONE {
-                if let Some(old) = self.left_order.pop_front() {
-                    self.left.remove(&old);
+        // A name that leaves again (another incarnation) becomes the newest departure; a
+        // repeated announcement of the same one changes nothing.
+        match self.left.insert(node.clone(), incarnation) {
+            Some(before) if before == incarnation => {}
+            before => {
+                if before.is_some() {
+                    self.left_order.retain(|n| n != node);
+                }
+                self.left_order.push_back(node.clone());
+                if self.left_order.len() > MAX_GONE {
+                    if let Some(old) = self.left_order.pop_front() {
+                        self.left.remove(&old);
+                    }
                 }
             }
         }

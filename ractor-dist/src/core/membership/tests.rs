@@ -158,3 +158,27 @@ fn departures_are_remembered_for_the_last_max_gone_names_only() {
     assert!(m.has_left(&last, Incarnation(8)));
     assert!(f.grown_since(&crate::core::Footprint::new()).is_empty());
 }
+
+#[test]
+fn a_name_that_leaves_again_is_remembered_as_the_newest_departure() {
+    let mut m = Membership::new(hello("a", 1), 1000);
+    let early = NodeName::new("early");
+    m.handle_left(&early, Incarnation(1));
+    for i in 0..MAX_GONE / 2 {
+        m.handle_left(&NodeName::new(format!("n{i}")), Incarnation(7));
+    }
+    // `early` restarted and left again: its departure is now among the newest.
+    m.handle_left(&early, Incarnation(2));
+    for i in MAX_GONE / 2..MAX_GONE - 1 {
+        m.handle_left(&NodeName::new(format!("n{i}")), Incarnation(7));
+    }
+    assert!(m.has_left(&early, Incarnation(2)));
+    assert!(m.has_left(&NodeName::new("n0"), Incarnation(7)));
+    // One more departure evicts the oldest (n0), not the name that left last but MAX_GONE/2.
+    m.handle_left(&NodeName::new("late"), Incarnation(7));
+    assert!(m.has_left(&early, Incarnation(2)));
+    assert!(!m.has_left(&NodeName::new("n0"), Incarnation(7)));
+    let mut f = crate::core::Footprint::new();
+    m.footprint(&mut f);
+    assert_eq!(f.get("membership.left"), MAX_GONE);
+}

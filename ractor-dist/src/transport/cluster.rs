@@ -1,7 +1,7 @@
 //! The ractor_cluster transport: a `NodeServer` over TCP, peers' supervisors found through
 //! a process group, session changes from the server's event subscription.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -63,6 +63,9 @@ impl ClusterTransport {
 /// its peer. Joined, they say which node a target leads to, however it is spelled.
 #[derive(Default)]
 struct DialBook {
+    /// The targets dialed and not forgotten since: a dial that returns after its target
+    /// was forgotten records nothing.
+    wanted: BTreeSet<String>,
     /// The socket address each target's last successful dial connected to.
     sockets: BTreeMap<String, String>,
     /// The socket addresses each target resolved to when last dialed.
@@ -88,10 +91,47 @@ impl DialBook {
         }
     }
 
+    /// `target` resolved to `sockets` (nothing is recorded for a forgotten target).
+    fn resolved_to(&mut self, target: &str, sockets: Vec<String>) {
+        if self.wanted.contains(target) {
+            self.resolved.insert(target.to_string(), sockets);
+        }
+    }
+
+    /// A dial of `target` connected to `socket`. Returns true when the session there has
+    /// already named itself (the supervisor is to read the sessions again). Nothing is
+    /// recorded for a target forgotten while its dial was under way.
+    fn connected(&mut self, target: String, socket: String) -> bool {
+        if !self.wanted.contains(&target) {
+            return false;
+        }
+        let known = self.names.contains_key(&socket);
+        self.sockets.insert(target, socket);
+        known
+    }
+
+    /// Keeps the names of sockets that a target still leads to (connected or resolved) or
+    /// that a live outgoing session uses (`outgoing`): a name noted by a session of a
+    /// forgotten target, or of a socket its target no longer resolves to, goes.
+    fn prune(&mut self, outgoing: &BTreeSet<String>) {
+        let Self {
+            names,
+            sockets,
+            resolved,
+            ..
+        } = self;
+        names.retain(|socket, _| {
+            outgoing.contains(socket)
+                || sockets.values().any(|s| s == socket)
+                || resolved.values().any(|r| r.contains(socket))
+        });
+    }
+
     /// `target` is no longer dialed: its resolution and socket go, and the name of a
     /// socket no other target led to (a live outgoing session names it again at the next
-    /// read of the sessions).
+    /// read of the sessions, until it ends).
     fn forget_target(&mut self, target: &str) {
+        self.wanted.remove(target);
         self.resolved.remove(target);
         if let Some(socket) = self.sockets.remove(target) {
             if !self.sockets.values().any(|s| *s == socket) {
@@ -228,10 +268,7 @@ async fn connect(
         .await
         .map_err(|e| format!("cannot resolve: {e}"))?
         .collect();
-    lock(book).resolved.insert(
-        target.to_string(),
-        sockets.iter().map(ToString::to_string).collect(),
-    );
+    lock(book).resolved_to(target, sockets.iter().map(ToString::to_string).collect());
     let mut error = "resolves to no address".to_string();
     for socket in sockets {
         let connected = match &security.tls {
@@ -278,6 +315,12 @@ impl Transport for ClusterTransport {
             let mut out = Sessions::default();
             {
                 let mut book = lock(&self.book);
+                let outgoing: BTreeSet<String> = sessions
+                    .values()
+                    .filter(|info| !info.is_server)
+                    .map(|info| info.peer_addr.clone())
+                    .collect();
+                book.prune(&outgoing);
                 for (id, info) in &sessions {
                     if book.rejected.contains(&info.actor.get_id()) {
                         continue;
@@ -315,16 +358,14 @@ impl Transport for ClusterTransport {
             .cloned()
             .unwrap_or(target.clone());
         tracing::trace!(%addr, "dialing");
+        lock(&book).wanted.insert(target.clone());
         tokio::spawn(async move {
             let connecting = connect(&server, &security, &book, &target, &addr);
             match tokio::time::timeout(timeout, connecting).await {
                 Ok(Ok(socket)) => {
                     tracing::debug!(%addr, %socket, "connected");
                     let mut book = lock(&book);
-                    let socket = socket.to_string();
-                    let known = book.names.contains_key(&socket);
-                    book.sockets.insert(target, socket);
-                    if known {
+                    if book.connected(target, socket.to_string()) {
                         // The session named itself before this dial returned.
                         if let Some(supervisor) = &book.supervisor {
                             let _ = supervisor.cast(SupervisorMsg::SessionEvent);
@@ -368,7 +409,7 @@ impl Transport for ClusterTransport {
             let book = self.book.lock().unwrap_or_else(|e| e.into_inner());
             f.add(
                 "transport.dial_book",
-                book.sockets.len() + book.resolved.len() + book.names.len(),
+                book.wanted.len() + book.sockets.len() + book.resolved.len() + book.names.len(),
             );
             f.add("transport.sessions", book.live.len() + book.rejected.len());
         }
@@ -433,5 +474,49 @@ mod tests {
         book.forget_target("localhost:7101");
         assert!(book.sockets.is_empty() && book.resolved.is_empty() && book.names.is_empty());
         assert!(book.identified(&connected).is_empty());
+    }
+
+    /// Review finding: the book refilled after a target was forgotten (a dial returning
+    /// late, a session of a removed node naming itself again, a target that moved to
+    /// another address leaving the old socket's name behind).
+    #[test]
+    fn the_book_keeps_nothing_of_forgotten_targets_or_old_addresses() {
+        let mut book = DialBook::default();
+        let b = NodeName::new("b");
+        // A dial under way when its target is forgotten records nothing when it returns.
+        book.wanted.insert("old:1".into());
+        book.forget_target("old:1");
+        book.resolved_to("old:1", vec!["10.0.0.1:1".into()]);
+        assert!(!book.connected("old:1".into(), "10.0.0.1:1".into()));
+        assert!(book.resolved.is_empty() && book.sockets.is_empty());
+
+        // "svc:7100" led to 10.0.0.5, then (the pod moved) to 10.0.0.6: the old socket's
+        // name goes once no session uses it.
+        book.wanted.insert("svc:7100".into());
+        book.resolved_to("svc:7100", vec!["10.0.0.5:7100".into()]);
+        book.connected("svc:7100".into(), "10.0.0.5:7100".into());
+        book.names.insert("10.0.0.5:7100".into(), b.clone());
+        book.resolved_to("svc:7100", vec!["10.0.0.6:7100".into()]);
+        assert!(!book.connected("svc:7100".into(), "10.0.0.6:7100".into()));
+        book.names.insert("10.0.0.6:7100".into(), b.clone());
+        book.prune(&BTreeSet::from(["10.0.0.5:7100".to_string()]));
+        assert_eq!(
+            book.names.len(),
+            2,
+            "a live session still uses the old socket"
+        );
+        book.prune(&BTreeSet::new());
+        assert_eq!(book.names.keys().collect::<Vec<_>>(), vec!["10.0.0.6:7100"]);
+
+        // The target is forgotten (its node was removed) while its session lives: the
+        // session names itself again (at a read of the sessions, and when it closes) and
+        // the name goes at the first read once it has ended.
+        book.forget_target("svc:7100");
+        book.names.insert("10.0.0.6:7100".into(), b.clone());
+        book.prune(&BTreeSet::from(["10.0.0.6:7100".to_string()]));
+        assert_eq!(book.names.len(), 1);
+        book.prune(&BTreeSet::new());
+        assert!(book.names.is_empty() && book.wanted.is_empty());
+        assert!(book.sockets.is_empty() && book.resolved.is_empty());
     }
 }

@@ -5,6 +5,9 @@
 //!   the cluster CA names another node are refused, and each refusal is counted;
 //! - a connection that sends nothing is closed after the handshake timeout, connections
 //!   beyond the pending cap are closed at once, and the node keeps serving;
+//! - a member with a valid certificate that sends frames in another node's name, absurd
+//!   values or requests it is not entitled to, over its own session, has each refused and
+//!   counted, and nothing changes;
 //! - a node whose `--host` is a DNS name listens on that name's addresses only.
 //!
 //! Certificates are made by the test (rcgen): a CA, and per node a certificate naming it.
@@ -164,6 +167,61 @@ async fn a_mutual_tls_cluster_serves_and_refuses_other_cas_plaintext_and_misname
     eprintln!(
         "tls: cluster of 3 formed in {formed:?}; refused: tls_failures={failures} identity_mismatches={mismatches}"
     );
+
+    // Identity per frame: a member with a valid certificate (n1) sends its peers, over its
+    // own TLS session with its token, frames in n3's name, a hello for another node, an
+    // absurd weight, a generation past any fence and a Yield it may not ask for. Each is
+    // refused and counted, and nothing else changes.
+    let mut before = Vec::new();
+    for node in &mut cluster.nodes[1..] {
+        let s = node.stats().await?;
+        before.push((
+            s.get("frames_refused"),
+            s.get("epoch"),
+            s.get("hosted"),
+            s.get("peers_declared_down"),
+        ));
+    }
+    let per_peer: u64 = cluster.nodes[0].ok("inject-forged").await?.parse()?;
+    ensure!(per_peer >= 6, "inject-forged sent {per_peer} frames a peer");
+    let counted = wait_until(Duration::from_secs(10), async || {
+        for (node, (refused, ..)) in cluster.nodes[1..].iter_mut().zip(&before) {
+            match node.stats().await {
+                Ok(s) if s.get("frames_refused") >= refused + per_peer => {}
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    ensure!(counted, "forged frames were not all refused");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (node, (refused, epoch, hosted, down)) in cluster.nodes[1..].iter_mut().zip(&before) {
+        let s = node.stats().await?;
+        assert_eq!(
+            (
+                s.get("frames_refused"),
+                s.get("epoch"),
+                s.get("hosted"),
+                s.get("peers_declared_down"),
+                s.get("members")
+            ),
+            (refused + per_peer, *epoch, *hosted, *down, 3),
+            "{}: {s}",
+            node.name()
+        );
+    }
+    assert_eq!(cluster.nodes[0].stats().await?.get("frames_refused"), 0);
+    for (i, name) in names.iter().enumerate() {
+        let node = &mut cluster.nodes[i % 3];
+        assert_eq!(node.get(name).await?, i as i64 + 1, "{name}");
+        assert_eq!(
+            node.where_is(name).await?.0,
+            integration_tests::owner_of(name, &members),
+            "{name} moved"
+        );
+    }
+
     // Still serving.
     assert_eq!(cluster.nodes[2].get("acct-5").await?, 6);
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,6 +7,8 @@
 
 pub(crate) mod clock;
 pub(crate) mod dist_ref;
+#[cfg(feature = "fault-injection")]
+mod forge;
 pub(crate) mod kind;
 mod leave;
 pub(crate) mod macros;

@@ -61,6 +61,7 @@ use ractor_dist::{Crdt, DistConfig, DistNode, Kinds, OrSet, Replicated};
 /// | `spawn-ghost <name>` | spawns a kind that is registered only on nodes started with `--ghost` |
 /// | `bad <name>` | calls `<name>` with a message of another type (must fail cleanly) |
 /// | `inject-garbage` | `ok <n>`: sends frames that do not decode (another protocol version, a malformed envelope, a truncated one) to the supervisors of the `n` peers this node has a session with, over those authenticated sessions |
+/// | `inject-forged` | `ok <n>`: sends each peer `n` frames it must refuse, over this node's authenticated session with its token (a departure and a hello in another member's name, a hello for another node, an absurd weight, a generation past any fence, a `Yield` it may not ask for) |
 /// | `leave` | hands every actor off, then `ok`, and the node exits 0 |
 /// | `quit` | `ok`, then the node leaves (handing its actors off) and exits 0 |
 ///
@@ -395,6 +396,7 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
             counter(arg(1)?).await?.cast(CounterMsg::Sleep(ms))?;
             String::new()
         }
+        "inject-forged" => node.inject_forged_frames().to_string(),
         "inject-garbage" => {
             // Straight to the peers' supervisors over ractor_cluster's authenticated
             // sessions, as a peer with the cookie but a broken (or hostile) build would.

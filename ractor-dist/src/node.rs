@@ -22,6 +22,7 @@ mod spawned;
 mod stats;
 pub(crate) mod supervisor;
 pub(crate) mod telemetry;
+mod tuning;
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -295,23 +296,6 @@ impl DistNode {
     /// This node's state and counters.
     pub fn status(&self) -> NodeStatus {
         self.shared.status()
-    }
-
-    /// Sets the checkpoint policy of `kind` on this node (instead of its
-    /// [`DistActor::CHECKPOINTS`]): its actors here follow it from their next message.
-    /// Set it on every node (each applies its own to the actors it hosts).
-    ///
-    /// # Errors
-    ///
-    /// [`DistError::UnknownKind`] when no such kind is registered (nothing changed).
-    pub fn set_checkpoints(&self, kind: &str, policy: crate::Checkpoints) -> Result<(), DistError> {
-        if !self.shared.kinds.set_checkpoints(kind, policy) {
-            return Err(DistError::UnknownKind(kind.to_string()));
-        }
-        if let Ok(supervisor) = self.shared.supervisor() {
-            let _ = supervisor.cast(SupervisorMsg::KindChanged(kind.to_string()));
-        }
-        Ok(())
     }
 
     /// The status of every live member (this node included), by asking each.

@@ -186,3 +186,62 @@ async fn messages_sent_while_an_actor_is_being_passivated_wait_and_start_it_agai
     );
     assert_eq!(a.status().dropped_casts, 0);
 }
+
+/// Issue 12: the idle timeout is configurable per kind at run time
+/// (`DistNode::set_idle_timeout`), for actors already running too, and can be turned off
+/// again; a kind without a factory, an unknown kind and a zero timeout are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_timeout_set_at_run_time_passivates_running_actors_and_can_be_turned_off() {
+    let net = MemoryNetwork::new();
+    let a = node(&net, "a", 1, 0).await;
+    // The "capped" kind has no IDLE_TIMEOUT and the node no cap: nothing passivates.
+    let t = a.ref_for::<Tally<false>>("rt1");
+    t.cast(TallyMsg::Add(7)).unwrap();
+    assert_eq!(t.call(TallyMsg::Get, CALL).await.unwrap(), 7);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(a.local_count(), 1, "passivated without a timeout");
+
+    a.set_idle_timeout("capped", Some(Duration::from_millis(200)))
+        .unwrap();
+    common::eventually_within(T, "passivated once a timeout is set", || async {
+        a.local_count() == 0
+    })
+    .await;
+    assert_eq!(stops("capped/rt1"), vec![StopReason::Passivated]);
+    assert_eq!(t.call(TallyMsg::Get, CALL).await.unwrap(), 7, "state kept");
+
+    // Turned off: it stays active however long it idles.
+    a.set_idle_timeout("capped", None).unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        a.local_count(),
+        1,
+        "passivated after the timeout was turned off"
+    );
+    assert_eq!(stops("capped/rt1").len(), 1);
+
+    // Refused with a clear error.
+    assert!(matches!(
+        a.set_idle_timeout("nope", Some(Duration::from_secs(1))),
+        Err(ractor_dist::DistError::UnknownKind(k)) if k == "nope"
+    ));
+    let zero = a.set_idle_timeout("capped", Some(Duration::ZERO));
+    assert!(
+        matches!(zero, Err(ractor_dist::DistError::Config(_))),
+        "{zero:?}"
+    );
+}
+
+/// A kind without a factory is never passivated, so an idle timeout for it is refused.
+#[test]
+fn an_idle_timeout_for_a_kind_without_a_factory_is_refused() {
+    let kinds = Kinds::new().with(Tally::<false>);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kinds.with_idle_timeout("capped", Some(Duration::from_secs(1)))
+    }));
+    let message = *refused
+        .expect_err("accepted")
+        .downcast::<String>()
+        .expect("a message");
+    assert!(message.contains("factory"), "{message}");
+}

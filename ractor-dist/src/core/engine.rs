@@ -35,7 +35,6 @@ pub(crate) use lifecycle::{ExitPlan, SpawnDecision};
 pub(crate) use moves::MigrateOutcome;
 pub use moves::{Arrival, DrainedExit, Restore};
 pub(crate) use order::Sequenced;
-pub(crate) use passivate::passivates;
 pub use recover::Respawned;
 
 use crate::core::config::DistConfig;

@@ -30,7 +30,7 @@ pub use crate::core::checkpoint::Checkpoints;
 pub use crate::core::stop::StopReason;
 pub(crate) use checkpoints::Policy;
 pub(crate) use erased::ErasedKind;
-use erased::{Factory, KindImpl};
+use erased::{Factory, IdleTimeout, KindImpl};
 pub(crate) use hosted::Local;
 use hosted::{BoxFuture, Control, Hosted, Start};
 
@@ -152,7 +152,8 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     /// and kept on its node, and its next message starts it again there from that state
     /// with [`DistActor::restore`] (a kind without `snapshot` starts afresh). Default: never.
     /// `DistConfig::max_active` caps the number of such actors per node (the least
-    /// recently used are passivated).
+    /// recently used are passivated). This is the kind's default: a node may set another
+    /// ([`Kinds::with_idle_timeout`], [`crate::DistNode::set_idle_timeout`]).
     ///
     /// The kept state stays on the node that passivated the name: should the name's owner
     /// change before its next message (a node joins or leaves), it starts afresh on its new
@@ -395,7 +396,12 @@ impl Kinds {
         let policy = Policy::new(A::CHECKPOINTS);
         self.kinds.insert(
             A::KIND,
-            Arc::new(KindImpl(Arc::new(actor), factory, policy)),
+            Arc::new(KindImpl(
+                Arc::new(actor),
+                factory,
+                policy,
+                IdleTimeout::new(A::IDLE_TIMEOUT),
+            )),
         );
         self
     }
@@ -432,6 +438,49 @@ impl Kinds {
             "Kinds::with_checkpoints: no kind {kind:?} is registered"
         );
         self
+    }
+
+    /// Sets the idle timeout of the registered on-demand kind `kind` on this node
+    /// (`None`: never passivated for idleness), instead of its [`DistActor::IDLE_TIMEOUT`]
+    /// (for example from the application's configuration).
+    /// [`crate::DistNode::set_idle_timeout`] changes it while the node runs.
+    ///
+    /// # Panics
+    ///
+    /// When no kind named `kind` is registered with a factory ([`Kinds::with_factory`]),
+    /// or `timeout` is zero.
+    pub fn with_idle_timeout(self, kind: &str, timeout: Option<Duration>) -> Self {
+        if let Err(e) = self.set_idle_timeout(kind, timeout) {
+            panic!("Kinds::with_idle_timeout: {e}");
+        }
+        self
+    }
+
+    /// Sets the idle timeout of `kind`.
+    pub(crate) fn set_idle_timeout(
+        &self,
+        kind: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(), crate::DistError> {
+        let Some(k) = self.kinds.get(kind) else {
+            return Err(crate::DistError::UnknownKind(kind.to_string()));
+        };
+        let setting = |reason: &str| {
+            crate::DistError::Config(crate::ConfigError::Setting {
+                key: format!("idle_timeout of kind {kind:?}"),
+                reason: reason.to_string(),
+            })
+        };
+        if !k.on_demand() {
+            return Err(setting(
+                "only a kind registered with a factory (Kinds::with_factory) is passivated",
+            ));
+        }
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(setting("must be at least 1 ms (None: never)"));
+        }
+        k.set_idle_timeout_ms(timeout.map(erased::millis));
+        Ok(())
     }
 
     /// Sets the policy of `kind`; false when it is not registered.

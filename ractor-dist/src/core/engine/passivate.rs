@@ -5,14 +5,20 @@
 use super::{ChildId, Engine};
 use crate::core::{ActorKey, Millis, Snapshot};
 
-/// Whether actors of a kind may be passivated, so that their activity is tracked: an
-/// `on_demand` kind with an idle timeout, or any on-demand kind while the node caps its
-/// active actors (`max_active` above 0).
-pub(crate) fn passivates(on_demand: bool, idle_timeout: bool, max_active: usize) -> bool {
-    on_demand && (idle_timeout || max_active > 0)
-}
-
 impl Engine {
+    /// Whether any actor here may be passivated: the node caps its active actors
+    /// (`max_active` above 0) or an on-demand kind has an idle timeout (kinds can change
+    /// while the node runs, [`Engine::set_kind`]). Every actor of an on-demand kind has its
+    /// activity tracked; without this, nothing needs to look at it.
+    pub(crate) fn passivation_enabled(&self) -> bool {
+        self.config.max_active > 0
+            || self
+                .config
+                .kinds
+                .values()
+                .any(|k| k.on_demand && k.idle_timeout_ms.is_some())
+    }
+
     /// The actors to passivate now, given `activity`: the time of the last message of each
     /// actor of an on-demand kind running here. An actor is passivated when it has been
     /// idle for its kind's idle timeout, or, while more than `max_active` of them run,
@@ -103,27 +109,5 @@ impl Engine {
     /// Names passivated here (their state kept).
     pub fn passivated_len(&self) -> usize {
         self.passivated.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::passivates;
-
-    #[test]
-    fn only_on_demand_kinds_with_a_timeout_or_a_cap_passivate() {
-        for (on_demand, idle_timeout, max_active, expected) in [
-            (true, true, 0, true),
-            (true, false, 5, true),
-            (true, true, 5, true),
-            (true, false, 0, false),
-            (false, true, 5, false),
-        ] {
-            assert_eq!(
-                passivates(on_demand, idle_timeout, max_active),
-                expected,
-                "{on_demand} {idle_timeout} {max_active}"
-            );
-        }
     }
 }

@@ -26,8 +26,10 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn conflict_policy(&self) -> ConflictPolicy;
     /// Its names start on their first message (it has a factory).
     fn on_demand(&self) -> bool;
-    /// [`DistActor::IDLE_TIMEOUT`] in ms.
+    /// Its idle timeout on this node in ms ([`DistActor::IDLE_TIMEOUT`] unless set).
     fn idle_timeout_ms(&self) -> Option<u64>;
+    /// Replaces its idle timeout on this node (`None`: never).
+    fn set_idle_timeout_ms(&self, ms: Option<u64>);
     /// The encoded arguments the factory gives the actor `id` (`KIND/id`).
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError>;
     /// What the protocol engine needs to know of the kind.
@@ -86,13 +88,47 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
 /// Builds the arguments of an on-demand kind's actor from its id.
 pub(super) type Factory<T> = Arc<dyn Fn(&str) -> T + Send + Sync>;
 
-/// A kind, with its factory when its names start on their first message, and its
-/// checkpoint policy on this node.
+/// A kind, with its factory when its names start on their first message, its checkpoint
+/// policy and its idle timeout on this node.
 pub(super) struct KindImpl<A: DistActor>(
     pub(super) Arc<A>,
     pub(super) Option<Factory<A::Arguments>>,
     pub(super) Arc<Policy>,
+    pub(super) IdleTimeout,
 );
+
+/// An idle timeout in ms that can change while actors run ([`IdleTimeout::NEVER`]: none).
+#[derive(Debug)]
+pub(super) struct IdleTimeout(std::sync::atomic::AtomicU64);
+
+impl IdleTimeout {
+    const NEVER: u64 = u64::MAX;
+
+    pub(super) fn new(timeout: Option<std::time::Duration>) -> Self {
+        Self(std::sync::atomic::AtomicU64::new(Self::encode(
+            timeout.map(millis),
+        )))
+    }
+
+    fn encode(ms: Option<u64>) -> u64 {
+        ms.map_or(Self::NEVER, |ms| ms.clamp(1, Self::NEVER - 1))
+    }
+
+    fn get(&self) -> Option<u64> {
+        let ms = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        (ms != Self::NEVER).then_some(ms)
+    }
+
+    fn set(&self, ms: Option<u64>) {
+        self.0
+            .store(Self::encode(ms), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `d` in whole ms, saturating.
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 impl<A: DistActor> ErasedKind for KindImpl<A> {
     fn name(&self) -> &'static str {
@@ -124,7 +160,11 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
     }
 
     fn idle_timeout_ms(&self) -> Option<u64> {
-        A::IDLE_TIMEOUT.map(|d| d.as_millis() as u64)
+        self.3.get()
+    }
+
+    fn set_idle_timeout_ms(&self, ms: Option<u64>) {
+        self.3.set(ms);
     }
 
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError> {
@@ -209,11 +249,9 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
                     reason,
                 }
             })?;
-        let passivates = crate::core::engine::passivates(
-            self.1.is_some(),
-            A::IDLE_TIMEOUT.is_some(),
-            shared.config.max_active,
-        );
+        // Every actor of an on-demand kind has its activity tracked: its kind's idle
+        // timeout may be set while it runs.
+        let passivates = self.1.is_some();
         let hosted = Hosted::new(
             self.0.clone(),
             key.clone(),

@@ -10,6 +10,9 @@ impl SupervisorState {
     /// Passivates the on-demand actors the engine finds idle or beyond the node's cap
     /// (on every tick).
     pub(super) fn passivate_idle(&mut self) {
+        if !self.engine.passivation_enabled() {
+            return;
+        }
         let idle = self.shared.passivation.idle_ms();
         if idle.is_empty() {
             return;

@@ -259,5 +259,7 @@ fn sequence(key: &ActorKey, seq: u64) -> Result<(), Refused> {
     }
 }
 
+#[cfg(any(test, feature = "fault-injection"))]
+pub(crate) mod forged;
 #[cfg(test)]
 mod tests;

@@ -207,6 +207,14 @@ pub struct Engine {
     pub(crate) stopping_names: BTreeMap<ActorKey, ChildId>,
     /// Actors of on-demand kinds stopping to be passivated, until they exited.
     pub(crate) passivating: BTreeMap<ChildId, ActorKey>,
+    /// Actors whose start (`pre_start` or `restore`, on their own task) the node layer has
+    /// not reported yet ([`Engine::handle_starting`], [`Engine::handle_start_reported`]).
+    pub(crate) starting: BTreeSet<ChildId>,
+    /// Drains decided while their actor was starting, carried out once its start is
+    /// reported: ractor refuses to start an actor already marked draining, and one marked
+    /// while its `restore` runs fails to link to its supervisor; either way it would never
+    /// start, and the messages in its mailbox would be lost.
+    pub(crate) drain_after_start: BTreeMap<ChildId, NodeName>,
     /// The state kept of each passivated name (`None`: its kind takes no snapshot), until
     /// its next activation here.
     pub(crate) passivated: BTreeMap<ActorKey, Option<Snapshot>>,
@@ -304,6 +312,8 @@ impl Engine {
             respawning: BTreeMap::new(),
             stopping_names: BTreeMap::new(),
             passivating: BTreeMap::new(),
+            starting: BTreeSet::new(),
+            drain_after_start: BTreeMap::new(),
             passivated: BTreeMap::new(),
             leaving: None,
             leave_unseen: BTreeSet::new(),
@@ -418,6 +428,8 @@ impl Engine {
         f.add("engine.respawning", self.respawning.len());
         f.add("engine.stopping", self.stopping_names.len());
         f.add("engine.passivating", self.passivating.len());
+        f.add("engine.starting", self.starting.len());
+        f.add("engine.drain_after_start", self.drain_after_start.len());
         f.add("engine.arriving", self.arriving.len());
         f.add("engine.leave_unseen", self.leave_unseen.len());
         f.add_bounded("engine.answered_in", self.answered_in.len(), ANSWERS_KEPT);

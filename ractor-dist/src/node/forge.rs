@@ -2,9 +2,9 @@
 //! cookie and a session sends its peers frames a hostile or broken build could, so that
 //! tests with real processes check that each is refused and counted (README, "Security").
 
-use crate::core::hash::HASH_VERSION;
-use crate::core::wire::{self, Frame, FrameBody, PROTOCOL_VERSION};
-use crate::core::{ActorKey, Hello, Incarnation, NodeName, Snapshot};
+use crate::core::admission::forged::Forger;
+use crate::core::wire;
+use crate::core::{ActorKey, NodeName};
 
 use super::DistNode;
 
@@ -20,22 +20,6 @@ impl DistNode {
     pub fn inject_forged_frames(&self) -> u64 {
         let view = self.shared.view_guard();
         let me = self.name().clone();
-        let incarnation = self.incarnation();
-        let hello = |node: &NodeName, incarnation: Incarnation, weight: f64| Hello {
-            node: node.clone(),
-            incarnation,
-            protocol: u32::from(PROTOCOL_VERSION),
-            hash_version: HASH_VERSION,
-            addr: self.shared.config.addr(),
-            weight,
-        };
-        let frame = |from: &NodeName, incarnation: Incarnation, body: FrameBody| {
-            wire::encode(&Frame {
-                from: from.clone(),
-                incarnation,
-                body,
-            })
-        };
         let mut per_peer = 0;
         for (peer, gateway) in &view.supervisors {
             // Someone else: a third member, or a node nobody heard of.
@@ -50,54 +34,17 @@ impl DistNode {
                 .map(|i| ActorKey::new(format!("forged-{i}")))
                 .find(|k| view.placement().owner_of(k) != Some(&me))
                 .unwrap_or_else(|| ActorKey::new("forged"));
-            let frames = [
-                frame(&other, Incarnation(1), FrameBody::Leaving),
-                frame(
-                    &other,
-                    Incarnation(1),
-                    FrameBody::Hello {
-                        hello: hello(&other, Incarnation(1), 1.0),
-                        reply: false,
-                    },
-                ),
-                frame(
-                    &me,
-                    incarnation,
-                    FrameBody::Hello {
-                        hello: hello(&other, Incarnation(1), 1.0),
-                        reply: false,
-                    },
-                ),
-                frame(
-                    &me,
-                    incarnation,
-                    FrameBody::Hello {
-                        hello: hello(&me, incarnation, 1e12),
-                        reply: false,
-                    },
-                ),
-                frame(
-                    &me,
-                    incarnation,
-                    FrameBody::Checkpoint {
-                        key: foreign.clone(),
-                        generation: u64::MAX,
-                        seq: 1,
-                        snapshot: Snapshot::new(0, Vec::new()),
-                        delta: false,
-                    },
-                ),
-                frame(
-                    &me,
-                    incarnation,
-                    FrameBody::Yield {
-                        keys: vec![(foreign, me.clone())],
-                    },
-                ),
-            ];
+            let forger = Forger {
+                me: me.clone(),
+                incarnation: self.incarnation(),
+                addr: self.shared.config.addr(),
+                other,
+                foreign,
+            };
+            let frames = forger.frames();
             per_peer = frames.len() as u64;
-            for bytes in frames {
-                let _ = gateway.frame(bytes);
+            for frame in &frames {
+                let _ = gateway.frame(wire::encode(frame));
             }
         }
         per_peer

@@ -298,16 +298,6 @@ pub(crate) struct SupervisorState {
     leaving: Option<LeaveState>,
     /// Spawn requests answered once their actor has started (`ChildStarted`), by actor.
     start_replies: HashMap<ChildId, (ActorKey, RpcReplyPort<Vec<u8>>)>,
-    /// Actors whose start (`pre_start` or `restore`, on its own task) has not been
-    /// reported yet (`ChildStarted`). Behind a lock because starts are launched from
-    /// `&self`; only the supervisor's task touches it.
-    starting: std::sync::Mutex<std::collections::HashSet<ChildId>>,
-    /// Actors to drain once their start is reported: the engine drained them while they
-    /// were starting (they arrived a moment before a view moved them on). ractor refuses
-    /// to start an actor already marked draining, and one marked while its `restore` runs
-    /// fails to link to the supervisor: either way it never starts, and the messages in its
-    /// mailbox are lost.
-    drain_after_start: HashMap<ChildId, NodeName>,
     /// Spawns of names stopped by request, waiting for the stopped actor's exit.
     waiting_spawns: HashMap<ActorKey, Vec<WaitingSpawn>>,
     /// Final states of drained actors being snapshotted.
@@ -372,8 +362,6 @@ impl Actor for DistSupervisor {
             held: HashMap::new(),
             leaving: None,
             start_replies: HashMap::new(),
-            starting: Default::default(),
-            drain_after_start: HashMap::new(),
             waiting_spawns: HashMap::new(),
             snapshots,
         })
@@ -537,14 +525,6 @@ impl SupervisorState {
         );
         f.add("node.held", self.held.len());
         f.add("node.start_replies", self.start_replies.len());
-        f.add(
-            "node.starting",
-            self.starting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len(),
-        );
-        f.add("node.drain_after_start", self.drain_after_start.len());
         f.add(
             "node.waiting_spawns",
             self.waiting_spawns.values().map(Vec::len).sum(),

@@ -381,3 +381,28 @@ fn weights_within_bounds_pass_and_others_do_not() {
         assert!(weight(bad).is_err(), "{bad}");
     }
 }
+
+/// Every frame of the forgery catalogue (what `inject-forged` sends over real sessions) is
+/// refused over the forger's own session, whatever the view.
+#[test]
+fn every_forged_frame_of_the_catalogue_is_refused() {
+    let forger = super::forged::Forger {
+        me: n("a"),
+        incarnation: Incarnation(7),
+        addr: "127.0.0.1:7101".into(),
+        other: n("c"),
+        foreign: k("y"),
+    };
+    let view = View {
+        known: [(k("y"), 3)].into(),
+        owners: [(k("y"), n("b"))].into(),
+    };
+    let frames = forger.frames();
+    assert_eq!(frames.len(), 6);
+    for frame in &frames {
+        assert!(
+            admit(Some(&n("a")), frame, &view).is_err(),
+            "admitted: {frame:?}"
+        );
+    }
+}

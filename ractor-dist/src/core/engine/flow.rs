@@ -63,6 +63,15 @@ pub(crate) enum Command {
         /// Peers lost without a graceful leave.
         lost: Vec<NodeName>,
     },
+    /// Messages for `key` go through the supervisor from now on (it moves, to `to`): its
+    /// actor is still starting, and is drained (a [`Command::Drain`]) once its start is
+    /// reported.
+    HoldForDrain {
+        /// The name.
+        key: ActorKey,
+        /// Where it goes.
+        to: NodeName,
+    },
     /// Drain `key`'s actor (it moves to `to`); it was marked draining.
     Drain {
         /// The name.
@@ -335,7 +344,13 @@ impl Engine {
                 if let Some(child) = self.child_of_mut(&key) {
                     child.draining = true;
                 }
-                Command::Drain { key, to }
+                match self.child_ids.get(&key) {
+                    Some(id) if self.starting.contains(id) => {
+                        self.drain_after_start.insert(*id, to.clone());
+                        Command::HoldForDrain { key, to }
+                    }
+                    _ => Command::Drain { key, to },
+                }
             }
             HandoffCommand::ForceStop { key } => {
                 if let Some(child) = self.child_of_mut(&key) {

@@ -313,6 +313,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The node layer launched these actors; their starts (`pre_start` or `restore`, on
+    /// their own tasks) will be reported with [`Engine::handle_start_reported`]. A drain
+    /// decided meanwhile waits for that report ([`super::Command::HoldForDrain`]).
+    pub(crate) fn handle_starting(&mut self, ids: impl IntoIterator<Item = ChildId>) {
+        self.starting.extend(ids);
+    }
+
+    /// The start of `id` ended (`ok`: it runs). A drain decided while it was starting is
+    /// carried out now ([`super::Command::Drain`]) if it still serves its name here and is
+    /// still to move; a failed start is an exit, told separately.
+    pub(crate) fn handle_start_reported(&mut self, id: ChildId, ok: bool) {
+        self.starting.remove(&id);
+        let Some(to) = self.drain_after_start.remove(&id) else {
+            return;
+        };
+        let Some(child) = self.children.get(&id).filter(|c| c.draining) else {
+            return;
+        };
+        if ok && self.child_ids.get(&child.key) == Some(&id) {
+            self.commands.push_back(super::Command::Drain {
+                key: child.key.clone(),
+                to,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -714,3 +714,66 @@ fn a_leavers_late_registration_makes_no_directory_entry() {
     assert!(yields.is_empty());
     assert_eq!(a.routing.routes().directory_host(&key), None);
 }
+
+/// Issue 8: the drain of an actor still starting waits in the engine, not in the node
+/// layer. ractor refuses to start an actor already marked draining (and one marked while
+/// its `restore` runs fails to link), so a drain decided before the start was reported is
+/// only a hold ([`Command::HoldForDrain`]) until the report, then a [`Command::Drain`]; a
+/// start that failed is not drained (its exit is told separately).
+#[test]
+fn a_drain_decided_while_an_actor_starts_waits_for_its_start_to_be_reported() {
+    let plain = KindInfo {
+        mode: Default::default(),
+        checkpoints: false,
+        conflict: Default::default(),
+        on_demand: false,
+        idle_timeout_ms: None,
+    };
+    let mut a = engine_with_kinds("a", [("plain".to_string(), plain)].into());
+    let b = with_peer_b(&mut a);
+    let activation = crate::core::Activation {
+        generation: 1,
+        origin: a.me.clone(),
+    };
+    let keys: Vec<ActorKey> = (0..3).map(|i| ActorKey::new(format!("k{i}"))).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let meta = crate::core::NameMeta::new("plain", Vec::new(), activation.clone());
+        a.handle_started(ChildId(i as u64), key, "plain", meta);
+    }
+    // k0 and k1 are still starting; k2 runs.
+    a.handle_starting([ChildId(0), ChildId(1)]);
+    a.handle_leave(vec![b.clone()], Millis(10));
+    let commands: Vec<Command> = std::iter::from_fn(|| a.poll_command()).collect();
+    let drains = |commands: &[Command]| -> Vec<(String, &'static str)> {
+        let mut out: Vec<_> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Drain { key, to } if *to == b => Some((key.to_string(), "drain")),
+                Command::HoldForDrain { key, to } if *to == b => Some((key.to_string(), "hold")),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(
+        drains(&commands),
+        vec![
+            ("k0".to_string(), "hold"),
+            ("k1".to_string(), "hold"),
+            ("k2".to_string(), "drain")
+        ],
+        "{commands:?}"
+    );
+    assert_eq!(a.footprint().get("engine.drain_after_start"), 2);
+    // k0 started: drained now. k1's start failed: nothing to drain.
+    a.handle_start_reported(ChildId(0), true);
+    a.handle_start_reported(ChildId(1), false);
+    let commands: Vec<Command> = std::iter::from_fn(|| a.poll_command()).collect();
+    assert_eq!(drains(&commands), vec![("k0".to_string(), "drain")]);
+    let f = a.footprint();
+    assert_eq!(
+        (f.get("engine.starting"), f.get("engine.drain_after_start")),
+        (0, 0)
+    );
+}

@@ -252,7 +252,7 @@ impl SupervisorState {
     /// its `pre_start` or `restore` runs on its own task, never on the supervisor's, and
     /// the outcome comes back as `ChildStarted`.
     pub(super) fn launch(
-        &self,
+        &mut self,
         key: &ActorKey,
         kind: &Arc<dyn ErasedKind>,
         args: &[u8],
@@ -287,12 +287,12 @@ impl SupervisorState {
     /// One task waits for these starts and reports them as `ChildStarted`, each report
     /// carrying every start that ended since the previous one (a batch of arrivals costs
     /// the supervisor a few messages, not one per actor).
-    pub(super) fn report_starts(&self, starts: Vec<(ActorId, Start)>) {
+    pub(super) fn report_starts(&mut self, starts: Vec<(ActorId, Start)>) {
         let Ok(supervisor) = self.shared.supervisor().cloned() else {
             return;
         };
-        (self.starting.lock().unwrap_or_else(|e| e.into_inner()))
-            .extend(starts.iter().map(|(actor, _)| cid(actor)));
+        self.engine
+            .handle_starting(starts.iter().map(|(actor, _)| cid(actor)));
         let mut pending = starts;
         tokio::spawn(async move {
             while !pending.is_empty() {
@@ -337,7 +337,7 @@ impl SupervisorState {
         actor: ChildId,
         result: Result<(), String>,
     ) {
-        (self.starting.lock().unwrap_or_else(|e| e.into_inner())).remove(&actor);
+        self.engine.handle_start_reported(actor, result.is_ok());
         let waiting = self.start_replies.remove(&actor);
         // A start that failed while draining still moves on (and starts on its target).
         let moving_on = self.engine.children.get(&actor).is_some_and(|c| c.draining);
@@ -358,17 +358,6 @@ impl SupervisorState {
         if let Err(reason) = &result {
             self.child_exited(myself, actor, None, None, Some(reason.clone()), true)
                 .await;
-        }
-        if let Some(to) = self.drain_after_start.remove(&actor) {
-            let key = (self.engine.children.get(&actor))
-                .filter(|c| c.draining)
-                .map(|c| c.key.clone())
-                .filter(|k| {
-                    (self.shared.hosted(k)).is_some_and(|e| cid(&e.cell.get_id()) == actor)
-                });
-            if let (Ok(()), Some(key)) = (&result, key) {
-                self.drain(&key, &to);
-            }
         }
         let Some((key, reply)) = waiting else { return };
         let response = self.engine.spawn_reply(key, moving_on, result);

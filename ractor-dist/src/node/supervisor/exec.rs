@@ -72,6 +72,7 @@ impl SupervisorState {
                 self.shared.adopt_view(v, &FrameBody::ViewAdopted { view });
             }
             Command::ViewChanged { lost } => self.view_changed(&lost),
+            Command::HoldForDrain { key, to } => self.hold_for_drain(&key, &to),
             Command::Drain { key, to } => self.drain(&key, &to),
             Command::Kill(key) => {
                 Counters::bump(&self.shared.counters.handoff_fallbacks);

@@ -36,6 +36,13 @@ impl SupervisorState {
         }
     }
 
+    /// `key`'s actor moves to `to` but is still starting (the engine drains it once its
+    /// start is reported): its messages go through the supervisor from now on.
+    pub(super) fn hold_for_drain(&mut self, key: &ActorKey, to: &NodeName) {
+        tracing::debug!(name = %key, %to, "draining once its start is reported");
+        self.set_entry_state(key, EntryState::Moving);
+    }
+
     /// Drains `key`'s actor for its move to `to` (the engine marked it draining): its
     /// messages go through the supervisor from now on.
     pub(super) fn drain(&mut self, key: &ActorKey, to: &NodeName) {
@@ -43,14 +50,6 @@ impl SupervisorState {
             return;
         };
         self.set_entry_state(key, EntryState::Moving);
-        let id = cid(&entry.cell.get_id());
-        if (self.starting.lock().unwrap_or_else(|e| e.into_inner())).contains(&id) {
-            // Still starting: marked draining now, it would never start (see
-            // `drain_after_start`). It drains once its start is reported.
-            tracing::debug!(name = %key, %to, "draining once its start is reported");
-            self.drain_after_start.insert(id, to.clone());
-            return;
-        }
         // An actor waiting for the word that the node serves (it is fenced) hands its
         // message over instead, and the drain goes on.
         self.shared.clock.release(key);

@@ -36,6 +36,12 @@ impl Sim {
                     self.send(i, &peer, FrameBody::ViewAdopted { view });
                 }
             }
+            // (actors start at once here: a drain never waits for a start)
+            Command::HoldForDrain { key, .. } => {
+                if let Some((_, residence)) = self.nodes[i].hosted.get_mut(&key) {
+                    *residence = Residence::Moving;
+                }
+            }
             Command::Drain { key, .. } => {
                 let node = &mut self.nodes[i];
                 let Some((id, residence)) = node.hosted.get_mut(&key) else {

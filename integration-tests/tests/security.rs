@@ -168,6 +168,11 @@ async fn a_mutual_tls_cluster_serves_and_refuses_other_cas_plaintext_and_misname
         "tls: cluster of 3 formed in {formed:?}; refused: tls_failures={failures} identity_mismatches={mismatches}"
     );
 
+    // The intruders go (nothing they do is counted below).
+    for intruder in [&mut n4, &mut n5, &mut n6] {
+        intruder.kill().await;
+    }
+
     // Identity per frame: a member with a valid certificate (n1) sends its peers, over its
     // own TLS session with its token, frames in n3's name, a hello for another node, an
     // absurd weight, a generation past any fence and a Yield it may not ask for. Each is

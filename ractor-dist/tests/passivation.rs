@@ -192,9 +192,23 @@ async fn messages_sent_while_an_actor_is_being_passivated_wait_and_start_it_agai
 /// again; a kind without a factory, an unknown kind and a zero timeout are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_timeout_set_at_run_time_passivates_running_actors_and_can_be_turned_off() {
+    // Only the "capped" kind, which has no IDLE_TIMEOUT, and no cap: nothing passivates
+    // (nor is anything looked at) until a timeout is set. Two nodes of separate clusters
+    // started from clones of one `Kinds` are set each on its own.
+    let kinds = Kinds::new().with_factory(Tally::<false>, |_: &str| 0);
     let net = MemoryNetwork::new();
-    let a = node(&net, "a", 1, 0).await;
-    // The "capped" kind has no IDLE_TIMEOUT and the node no cap: nothing passivates.
+    let a = net
+        .start(DistConfig::for_tests("a", 1), kinds.clone())
+        .await
+        .unwrap();
+    let other_net = MemoryNetwork::new();
+    let b = other_net
+        .start(DistConfig::for_tests("b", 2), kinds.clone())
+        .await
+        .unwrap();
+    let on_b = b.ref_for::<Tally<false>>("rt2");
+    on_b.cast(TallyMsg::Add(3)).unwrap();
+    assert_eq!(on_b.call(TallyMsg::Get, CALL).await.unwrap(), 3);
     let t = a.ref_for::<Tally<false>>("rt1");
     t.cast(TallyMsg::Add(7)).unwrap();
     assert_eq!(t.call(TallyMsg::Get, CALL).await.unwrap(), 7);
@@ -209,27 +223,38 @@ async fn an_idle_timeout_set_at_run_time_passivates_running_actors_and_can_be_tu
     .await;
     assert_eq!(stops("capped/rt1"), vec![StopReason::Passivated]);
     assert_eq!(t.call(TallyMsg::Get, CALL).await.unwrap(), 7, "state kept");
+    // b's copy of the kind kept no timeout, even once b re-reads its kind.
+    b.set_checkpoints("capped", ractor_dist::Checkpoints::every_messages(1))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(b.local_count(), 1, "b passivated by a's setting");
+    assert!(stops("capped/rt2").is_empty());
 
-    // Turned off: it stays active however long it idles.
+    // Turned off: started again (it may have been passivated again meanwhile), it stays
+    // active however long it idles.
     a.set_idle_timeout("capped", None).unwrap();
+    assert_eq!(t.call(TallyMsg::Get, CALL).await.unwrap(), 7);
+    let passivations = stops("capped/rt1").len();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         a.local_count(),
         1,
         "passivated after the timeout was turned off"
     );
-    assert_eq!(stops("capped/rt1").len(), 1);
+    assert_eq!(stops("capped/rt1").len(), passivations);
 
     // Refused with a clear error.
     assert!(matches!(
         a.set_idle_timeout("nope", Some(Duration::from_secs(1))),
         Err(ractor_dist::DistError::UnknownKind(k)) if k == "nope"
     ));
-    let zero = a.set_idle_timeout("capped", Some(Duration::ZERO));
-    assert!(
-        matches!(zero, Err(ractor_dist::DistError::Config(_))),
-        "{zero:?}"
-    );
+    for short in [Duration::ZERO, Duration::from_micros(500)] {
+        let refused = a.set_idle_timeout("capped", Some(short));
+        assert!(
+            matches!(refused, Err(ractor_dist::DistError::Config(_))),
+            "{short:?}: {refused:?}"
+        );
+    }
 }
 
 /// A kind without a factory is never passivated, so an idle timeout for it is refused.

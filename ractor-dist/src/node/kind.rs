@@ -324,9 +324,21 @@ pub trait DistActor: Sized + Send + Sync + 'static {
 ///
 /// Register the same kinds on every node: a spawn is executed by the name's owner, and an
 /// owner that lacks the kind answers [`crate::DistError::UnknownKind`].
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Kinds {
     kinds: std::collections::BTreeMap<&'static str, Arc<dyn ErasedKind>>,
+}
+
+/// A clone has its own copy of the per-kind settings ([`Kinds::with_checkpoints`],
+/// [`Kinds::with_idle_timeout`], and what [`crate::DistNode::set_checkpoints`] and
+/// [`crate::DistNode::set_idle_timeout`] change later): nodes started from clones of one
+/// `Kinds` are set each on its own.
+impl Clone for Kinds {
+    fn clone(&self) -> Self {
+        Kinds {
+            kinds: self.kinds.iter().map(|(k, v)| (*k, v.fork())).collect(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Kinds {
@@ -448,7 +460,7 @@ impl Kinds {
     /// # Panics
     ///
     /// When no kind named `kind` is registered with a factory ([`Kinds::with_factory`]),
-    /// or `timeout` is zero.
+    /// or `timeout` is shorter than 1 ms.
     pub fn with_idle_timeout(self, kind: &str, timeout: Option<Duration>) -> Self {
         if let Err(e) = self.set_idle_timeout(kind, timeout) {
             panic!("Kinds::with_idle_timeout: {e}");
@@ -476,7 +488,7 @@ impl Kinds {
                 "only a kind registered with a factory (Kinds::with_factory) is passivated",
             ));
         }
-        if timeout.is_some_and(|t| t.is_zero()) {
+        if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
             return Err(setting("must be at least 1 ms (None: never)"));
         }
         k.set_idle_timeout_ms(timeout.map(erased::millis));

@@ -32,7 +32,7 @@ impl DistNode {
     ///
     /// [`DistError::UnknownKind`] when no kind `kind` is registered;
     /// [`DistError::Config`] when it has no factory (only on-demand kinds are
-    /// passivated) or `timeout` is zero.
+    /// passivated) or `timeout` is shorter than 1 ms.
     pub fn set_idle_timeout(&self, kind: &str, timeout: Option<Duration>) -> Result<(), DistError> {
         self.shared.kinds.set_idle_timeout(kind, timeout)?;
         if let Ok(supervisor) = self.shared.supervisor() {

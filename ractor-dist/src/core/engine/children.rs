@@ -16,8 +16,9 @@ impl fmt::Display for ChildId {
     }
 }
 
-/// What the protocol needs to know of a registered kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the protocol needs to know of a registered kind (default: a plain kind, restarted
+/// on moves, no checkpoints, not on demand).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KindInfo {
     /// What happens to its actors' state on a planned move.
     pub mode: HandoffMode,

@@ -267,11 +267,9 @@ mod tests {
             weight: 1.0,
         };
         let kind = |on_demand| KindInfo {
-            mode: Default::default(),
-            checkpoints: false,
-            conflict: Default::default(),
             on_demand,
             idle_timeout_ms: on_demand.then_some(1_000),
+            ..KindInfo::default()
         };
         let kinds = BTreeMap::from([("cart".into(), kind(true)), ("plain".into(), kind(false))]);
         let config = EngineConfig::new(&DistConfig::for_tests("a", 7000), hello, kinds);
@@ -371,6 +369,15 @@ mod tests {
             ("cart/d", 1_900),
             ("plain/p", 0),
         ]);
+        // A kind with an idle timeout: the node looks at activity (and without one, or a
+        // cap, it would not).
+        assert!(engine.passivation_enabled());
+        let mut cart = *engine.kind("cart").unwrap();
+        cart.idle_timeout_ms = None;
+        engine.set_kind("cart", cart);
+        assert!(!engine.passivation_enabled());
+        cart.idle_timeout_ms = Some(1_000);
+        engine.set_kind("cart", cart);
         // Idle for the kind's 1 s at 2 s: a (not the plain kind's actor).
         assert_eq!(
             names(engine.passivation_due(Millis(2_000), &activity)),
@@ -378,6 +385,18 @@ mod tests {
         );
         // A cap of 2 also takes the least recently used of the others: c.
         engine.config.max_active = 2;
+        assert_eq!(
+            names(engine.passivation_due(Millis(2_000), &activity)),
+            ["cart/a", "cart/c"]
+        );
+        // An actor still starting (restoring, say) is not drained: ractor would refuse to
+        // start it, losing its mailbox and the state it restores. Once started, it may be.
+        engine.handle_starting([crate::core::ChildId(0)]);
+        assert_eq!(
+            names(engine.passivation_due(Millis(2_000), &activity)),
+            ["cart/c"]
+        );
+        engine.handle_start_reported(crate::core::ChildId(0), true);
         assert_eq!(
             names(engine.passivation_due(Millis(2_000), &activity)),
             ["cart/a", "cart/c"]

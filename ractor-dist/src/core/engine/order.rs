@@ -101,14 +101,7 @@ mod tests {
     use crate::core::{Activation, ChildId, NameMeta};
 
     fn hosting(key: &ActorKey) -> Engine {
-        let plain = KindInfo {
-            mode: Default::default(),
-            checkpoints: false,
-            conflict: Default::default(),
-            on_demand: false,
-            idle_timeout_ms: None,
-        };
-        let mut e = engine_with_kinds("a", [("plain".to_string(), plain)].into());
+        let mut e = engine_with_kinds("a", [("plain".to_string(), KindInfo::default())].into());
         let activation = Activation {
             generation: 1,
             origin: e.me.clone(),

@@ -23,7 +23,8 @@ impl Engine {
     /// actor of an on-demand kind running here. An actor is passivated when it has been
     /// idle for its kind's idle timeout, or, while more than `max_active` of them run,
     /// when it is among the least recently used (ties by name). Only an actor that serves
-    /// its name here as its owner, and is neither moving, stopping nor passivating, is
+    /// its name here as its owner, has started, and is neither moving, stopping nor
+    /// passivating, is
     /// passivated, and only while the node is settled, not leaving and not fenced.
     pub(crate) fn passivation_due(
         &self,
@@ -47,7 +48,10 @@ impl Engine {
             let Some(info) = self.kind(&child.kind) else {
                 continue;
             };
+            // (an actor still starting cannot be drained: ractor would refuse to start it,
+            // losing its mailbox and the state it restores)
             let eligible = info.on_demand
+                && !self.starting.contains(&id)
                 && !child.draining
                 && !child.stopping
                 && !self.passivating.contains_key(&id)

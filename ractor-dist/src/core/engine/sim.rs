@@ -233,9 +233,7 @@ impl Node {
             KindInfo {
                 mode: HandoffMode::Resume,
                 checkpoints,
-                conflict: Default::default(),
-                on_demand: false,
-                idle_timeout_ms: None,
+                ..KindInfo::default()
             },
         )]);
         let placement = Placement::weighted(crate::core::Epoch(1), [(name.clone(), 1.0)]);

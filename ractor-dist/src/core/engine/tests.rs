@@ -480,10 +480,7 @@ fn a_conflicting_copy_larger_than_a_frame_follows_in_pieces_and_arrives_whole() 
         hello.protocol = u32::from(wire::PROTOCOL_VERSION);
         let kind = KindInfo {
             mode: HandoffMode::Resume,
-            checkpoints: false,
-            conflict: Default::default(),
-            on_demand: false,
-            idle_timeout_ms: None,
+            ..KindInfo::default()
         };
         let kinds = BTreeMap::from([("counter".to_string(), kind)]);
         let placement = Placement::weighted(Epoch(1), [(NodeName::new(name), 1.0)]);
@@ -722,14 +719,7 @@ fn a_leavers_late_registration_makes_no_directory_entry() {
 /// start that failed is not drained (its exit is told separately).
 #[test]
 fn a_drain_decided_while_an_actor_starts_waits_for_its_start_to_be_reported() {
-    let plain = KindInfo {
-        mode: Default::default(),
-        checkpoints: false,
-        conflict: Default::default(),
-        on_demand: false,
-        idle_timeout_ms: None,
-    };
-    let mut a = engine_with_kinds("a", [("plain".to_string(), plain)].into());
+    let mut a = engine_with_kinds("a", [("plain".to_string(), KindInfo::default())].into());
     let b = with_peer_b(&mut a);
     let activation = crate::core::Activation {
         generation: 1,

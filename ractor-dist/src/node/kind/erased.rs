@@ -30,6 +30,9 @@ pub(crate) trait ErasedKind: Send + Sync + 'static {
     fn idle_timeout_ms(&self) -> Option<u64>;
     /// Replaces its idle timeout on this node (`None`: never).
     fn set_idle_timeout_ms(&self, ms: Option<u64>);
+    /// The same kind with its own copy of the settings a node may change (checkpoint
+    /// policy, idle timeout), so that a change on one node's copy leaves the others'.
+    fn fork(&self) -> Arc<dyn ErasedKind>;
     /// The encoded arguments the factory gives the actor `id` (`KIND/id`).
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError>;
     /// What the protocol engine needs to know of the kind.
@@ -165,6 +168,17 @@ impl<A: DistActor> ErasedKind for KindImpl<A> {
 
     fn set_idle_timeout_ms(&self, ms: Option<u64>) {
         self.3.set(ms);
+    }
+
+    fn fork(&self) -> Arc<dyn ErasedKind> {
+        let idle = IdleTimeout::new(None);
+        idle.set(self.3.get());
+        Arc::new(KindImpl(
+            self.0.clone(),
+            self.1.clone(),
+            Policy::new(self.2.get()),
+            idle,
+        ))
     }
 
     fn activation_args(&self, id: &str) -> Result<Vec<u8>, RemoteError> {

@@ -9,7 +9,7 @@
 //! carries out earlier ones (a checkpoint it reports, say) come after those.
 
 use super::frames::{Arriving, Note};
-use super::Engine;
+use super::{ChildId, Engine};
 use crate::core::recovery::{RecoveryCommand, RecoveryEvent, RespawnStart};
 use crate::core::wire::FrameBody;
 use crate::core::{
@@ -72,12 +72,15 @@ pub(crate) enum Command {
         /// Where it goes.
         to: NodeName,
     },
-    /// Drain `key`'s actor (it moves to `to`); it was marked draining.
+    /// Drain `key`'s actor `id` (it moves to `to`); it was marked draining. (Nothing if
+    /// the actor serving `key` is no longer `id`.)
     Drain {
         /// The name.
         key: ActorKey,
         /// Where it goes.
         to: NodeName,
+        /// The actor.
+        id: ChildId,
     },
     /// Kill `key`'s actor: its drain missed the deadline (a counted fallback).
     Kill(ActorKey),
@@ -337,19 +340,23 @@ impl Engine {
                 Command::AdoptView(view)
             }
             HandoffCommand::Drain { key, to } => {
-                if !self.child_ids.contains_key(&key) {
+                let Some(&id) = self.child_ids.get(&key) else {
                     self.handoff.handle_gone(&key);
                     return;
+                };
+                match self.children.get_mut(&id) {
+                    // Already draining (the move was planned again, to another target, say):
+                    // its exit carries the state to wherever the move goes now. A second
+                    // drain could reach a copy started after this one exited.
+                    Some(child) if child.draining => return,
+                    Some(child) => child.draining = true,
+                    None => {}
                 }
-                if let Some(child) = self.child_of_mut(&key) {
-                    child.draining = true;
-                }
-                match self.child_ids.get(&key) {
-                    Some(id) if self.starting.contains(id) => {
-                        self.drain_after_start.insert(*id, to.clone());
-                        Command::HoldForDrain { key, to }
-                    }
-                    _ => Command::Drain { key, to },
+                if self.starting.contains(&id) {
+                    self.drain_after_start.insert(id, to.clone());
+                    Command::HoldForDrain { key, to }
+                } else {
+                    Command::Drain { key, to, id }
                 }
             }
             HandoffCommand::ForceStop { key } => {

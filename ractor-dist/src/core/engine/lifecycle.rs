@@ -336,6 +336,7 @@ impl Engine {
             self.commands.push_back(super::Command::Drain {
                 key: child.key.clone(),
                 to,
+                id,
             });
         }
     }

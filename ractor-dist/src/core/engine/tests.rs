@@ -738,7 +738,7 @@ fn a_drain_decided_while_an_actor_starts_waits_for_its_start_to_be_reported() {
         let mut out: Vec<_> = commands
             .iter()
             .filter_map(|c| match c {
-                Command::Drain { key, to } if *to == b => Some((key.to_string(), "drain")),
+                Command::Drain { key, to, .. } if *to == b => Some((key.to_string(), "drain")),
                 Command::HoldForDrain { key, to } if *to == b => Some((key.to_string(), "hold")),
                 _ => None,
             })

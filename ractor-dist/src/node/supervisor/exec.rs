@@ -73,7 +73,7 @@ impl SupervisorState {
             }
             Command::ViewChanged { lost } => self.view_changed(&lost),
             Command::HoldForDrain { key, to } => self.hold_for_drain(&key, &to),
-            Command::Drain { key, to } => self.drain(&key, &to),
+            Command::Drain { key, to, id } => self.drain(&key, &to, id),
             Command::Kill(key) => {
                 Counters::bump(&self.shared.counters.handoff_fallbacks);
                 tracing::warn!(name = %key, "actor did not drain within the handoff deadline; killing it (it restarts on its new node from its checkpoint or arguments)");

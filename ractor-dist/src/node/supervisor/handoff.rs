@@ -43,10 +43,14 @@ impl SupervisorState {
         self.set_entry_state(key, EntryState::Moving);
     }
 
-    /// Drains `key`'s actor for its move to `to` (the engine marked it draining): its
-    /// messages go through the supervisor from now on.
-    pub(super) fn drain(&mut self, key: &ActorKey, to: &NodeName) {
-        let Some(entry) = self.shared.hosted(key) else {
+    /// Drains `key`'s actor `id` for its move to `to` (the engine marked it draining):
+    /// its messages go through the supervisor from now on.
+    pub(super) fn drain(&mut self, key: &ActorKey, to: &NodeName, id: ChildId) {
+        let Some(entry) = self
+            .shared
+            .hosted(key)
+            .filter(|e| cid(&e.cell.get_id()) == id)
+        else {
             return;
         };
         self.set_entry_state(key, EntryState::Moving);

@@ -172,6 +172,57 @@ impl Sim {
         }
         side.truncate(n);
         side.sort();
+        self.cut_off(side);
+    }
+
+    /// A node in the middle of its graceful leave loses its sessions to every peer (they
+    /// come back at the next heal, if it has not gone by then).
+    pub(super) fn cut_off_a_leaver(&mut self) {
+        let leavers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && self.nodes[i].leaving)
+            .collect();
+        if leavers.is_empty() || self.side.is_some() {
+            return;
+        }
+        let i = leavers[self.rng.gen_range(0..leavers.len())];
+        self.cut_off(vec![i]);
+    }
+
+    /// A leaver's session to one peer closes (what was queued on it is lost), and after
+    /// `frames` other frames a new one opens: the peer took the leaver for gone, and now
+    /// meets it again while it still leaves.
+    pub(super) fn drop_a_leavers_session(&mut self, frames: usize) {
+        let leavers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && self.nodes[i].leaving)
+            .collect();
+        if leavers.is_empty() || self.side.is_some() {
+            return;
+        }
+        let i = leavers[self.rng.gen_range(0..leavers.len())];
+        let peers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&p| p != i && self.nodes[p].up && !self.cuts.contains(&(i, p)))
+            .collect();
+        if peers.is_empty() {
+            return;
+        }
+        let p = peers[self.rng.gen_range(0..peers.len())];
+        self.script.push(Step::SessionDropped { a: i, b: p });
+        self.cuts.insert((i, p));
+        self.links
+            .retain(|pair, _| *pair != (i, p) && *pair != (p, i));
+        self.refresh_sessions();
+        for _ in 0..frames {
+            self.deliver_one();
+        }
+        if self.nodes[i].up && self.nodes[p].up {
+            self.script.push(Step::SessionBack { a: i, b: p });
+        }
+        self.cuts.remove(&(i, p));
+        self.refresh_sessions();
+    }
+
+    /// `side` loses its sessions to the other live nodes.
+    fn cut_off(&mut self, side: Vec<usize>) {
         self.script.push(Step::Partition(side.clone()));
         let side: BTreeSet<usize> = side.into_iter().collect();
         self.links

@@ -42,9 +42,13 @@ impl Sim {
                     *residence = Residence::Moving;
                 }
             }
-            Command::Drain { key, .. } => {
+            Command::Drain {
+                key, id: drained, ..
+            } => {
                 let node = &mut self.nodes[i];
-                let Some((id, residence)) = node.hosted.get_mut(&key) else {
+                let Some((id, residence)) =
+                    node.hosted.get_mut(&key).filter(|(id, _)| *id == drained)
+                else {
                     return;
                 };
                 *residence = Residence::Moving;

@@ -215,6 +215,10 @@ pub struct Engine {
     /// while its `restore` runs fails to link to its supervisor; either way it would never
     /// start, and the messages in its mailbox would be lost.
     pub(crate) drain_after_start: BTreeMap<ChildId, NodeName>,
+    /// Moves planned for names whose actor had exited to move and is about to start here
+    /// again (a [`Command::Restore`] is queued: the move it was on lost its target): the
+    /// restored copy is drained, to the new target, once it runs.
+    pub(crate) drain_on_restore: BTreeMap<ActorKey, NodeName>,
     /// The state kept of each passivated name (`None`: its kind takes no snapshot), until
     /// its next activation here.
     pub(crate) passivated: BTreeMap<ActorKey, Option<Snapshot>>,
@@ -314,6 +318,7 @@ impl Engine {
             passivating: BTreeMap::new(),
             starting: BTreeSet::new(),
             drain_after_start: BTreeMap::new(),
+            drain_on_restore: BTreeMap::new(),
             passivated: BTreeMap::new(),
             leaving: None,
             leave_unseen: BTreeSet::new(),
@@ -430,6 +435,7 @@ impl Engine {
         f.add("engine.passivating", self.passivating.len());
         f.add("engine.starting", self.starting.len());
         f.add("engine.drain_after_start", self.drain_after_start.len());
+        f.add("engine.drain_on_restore", self.drain_on_restore.len());
         f.add("engine.arriving", self.arriving.len());
         f.add("engine.leave_unseen", self.leave_unseen.len());
         f.add_bounded("engine.answered_in", self.answered_in.len(), ANSWERS_KEPT);

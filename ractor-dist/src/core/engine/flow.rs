@@ -345,11 +345,16 @@ impl Engine {
                     return;
                 };
                 match self.children.get_mut(&id) {
-                    // Already draining (the move was planned again, to another target, say):
-                    // its exit carries the state to wherever the move goes now. A second
-                    // drain could reach a copy started after this one exited.
+                    // Already draining: its exit carries the state to wherever the move
+                    // goes then. (A second drain could reach a copy started after it.)
                     Some(child) if child.draining => return,
                     Some(child) => child.draining = true,
+                    // It exited to move, its move lost its target, and it is to start here
+                    // again (`Restore`): the copy restored is the one to drain.
+                    None if self.outgoing.contains_key(&key) => {
+                        self.drain_on_restore.insert(key, to);
+                        return;
+                    }
                     None => {}
                 }
                 if self.starting.contains(&id) {
@@ -360,8 +365,11 @@ impl Engine {
                 }
             }
             HandoffCommand::ForceStop { key } => {
-                if let Some(child) = self.child_of_mut(&key) {
-                    child.kill_ordered = true;
+                match self.child_of_mut(&key) {
+                    Some(child) if child.draining => child.kill_ordered = true,
+                    // A copy that is not draining is not the one the move waits for:
+                    // killed, it would stop for good (and its name with it).
+                    _ => return,
                 }
                 Command::Kill(key)
             }

@@ -321,6 +321,7 @@ impl Engine {
     /// A restore of `key` could not start it here (its kind is unknown, or its start
     /// failed): it is gone, and so are its refusals.
     pub fn handle_restore_failed(&mut self, key: &ActorKey) {
+        self.drain_on_restore.remove(key);
         self.handoff.forget(key);
     }
 
@@ -354,6 +355,26 @@ impl Engine {
     ) -> Vec<Release> {
         if let Some(child) = self.child_of_mut(key) {
             child.meta = meta;
+        }
+        // A move planned while it was on its way back here: it goes on, to the new target.
+        if let (Some(to), Some(&id)) = (self.drain_on_restore.remove(key), self.child_ids.get(key))
+        {
+            if let Some(child) = self.children.get_mut(&id) {
+                child.draining = true;
+                if self.starting.contains(&id) {
+                    self.drain_after_start.insert(id, to.clone());
+                    self.commands.push_back(super::Command::HoldForDrain {
+                        key: key.clone(),
+                        to,
+                    });
+                } else {
+                    self.commands.push_back(super::Command::Drain {
+                        key: key.clone(),
+                        to,
+                        id,
+                    });
+                }
+            }
         }
         if let Some((from, entry)) = self.conflicts.remove(key) {
             let snapshot = entry.snapshot.clone();

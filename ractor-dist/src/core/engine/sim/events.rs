@@ -217,6 +217,8 @@ impl Sim {
         if self.nodes[i].up && self.nodes[p].up {
             self.script.push(Step::SessionBack { a: i, b: p });
         }
+        // The peer may have respawned what it took for lost: copies can meet.
+        self.healed = true;
         self.cuts.remove(&(i, p));
         self.refresh_sessions();
     }

@@ -8,7 +8,7 @@
 //!
 //! It skips (passing, with the reason printed) where there is no Docker engine or compose,
 //! unless `RACTOR_DIST_REQUIRE_DOCKER=1` (set by `.ci/run` on a machine with a docker CLI),
-//! which makes a missing engine a failure.
+//! which makes a missing engine or compose a failure.
 //! The scenario: 3 replicas find each other by the service's DNS name and serve 300 names;
 //! they scale to 5 (names move, values kept); one container is lost to `docker kill` (its
 //! names respawn); one is cut off with `docker network disconnect` and connected again

@@ -178,27 +178,29 @@ impl Sim {
     /// A node in the middle of its graceful leave loses its sessions to every peer (they
     /// come back at the next heal, if it has not gone by then).
     pub(super) fn cut_off_a_leaver(&mut self) {
+        if let Some(i) = self.a_leaver() {
+            self.cut_off(vec![i]);
+        }
+    }
+
+    /// A node in the middle of its leave, at random (none while a partition is on).
+    fn a_leaver(&mut self) -> Option<usize> {
         let leavers: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].up && self.nodes[i].leaving)
             .collect();
         if leavers.is_empty() || self.side.is_some() {
-            return;
+            return None;
         }
-        let i = leavers[self.rng.gen_range(0..leavers.len())];
-        self.cut_off(vec![i]);
+        Some(leavers[self.rng.gen_range(0..leavers.len())])
     }
 
     /// A leaver's session to one peer closes (what was queued on it is lost), and after
     /// `frames` other frames a new one opens: the peer took the leaver for gone, and now
     /// meets it again while it still leaves.
     pub(super) fn drop_a_leavers_session(&mut self, frames: usize) {
-        let leavers: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].up && self.nodes[i].leaving)
-            .collect();
-        if leavers.is_empty() || self.side.is_some() {
+        let Some(i) = self.a_leaver() else {
             return;
-        }
-        let i = leavers[self.rng.gen_range(0..leavers.len())];
+        };
         let peers: Vec<usize> = (0..self.nodes.len())
             .filter(|&p| p != i && self.nodes[p].up && !self.cuts.contains(&(i, p)))
             .collect();

@@ -183,6 +183,12 @@ impl Routes {
         &self.me
     }
 
+    /// Whether a lookup-cache answer naming `host` is used: not when it names a node
+    /// outside the view (it left, or went down): the owner knows better.
+    pub fn takes_cached(&self, host: &NodeName) -> bool {
+        self.placement.contains(host)
+    }
+
     /// The epoch of the view.
     pub fn epoch(&self) -> Epoch {
         self.placement.epoch()
@@ -233,10 +239,8 @@ impl Routes {
             }
         }
         if context.is_handle() {
-            // A cached answer naming a node outside the view (it left, or went down) is
-            // stale: the owner knows better.
             let cached = facts.cached.and_then(|c| c(key, self.epoch()));
-            if let Some(host) = cached.filter(|h| self.placement.contains(h)) {
+            if let Some(host) = cached.filter(|h| self.takes_cached(h)) {
                 return self.known(context, host);
             }
         }

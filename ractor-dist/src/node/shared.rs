@@ -282,8 +282,7 @@ impl NodeShared {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key, epoch)
                 .cloned();
-            // (the routing function takes only an answer naming a member)
-            if host.as_ref().is_some_and(|h| view.placement().contains(h)) {
+            if host.as_ref().is_some_and(|h| view.routes.takes_cached(h)) {
                 self.lookup_cache_hits.fetch_add(1, Ordering::Relaxed);
             }
             host

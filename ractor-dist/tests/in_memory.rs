@@ -395,6 +395,61 @@ async fn casts_survive_a_replaced_session() {
     }
 }
 
+/// A node's casts to one name keep their numbers across its two paths: a looked-up
+/// handle's cast waiting in the outbox (its session just replaced) and a fresh handle's
+/// cast handed to the supervisor right after it. The host had never heard from this
+/// node about the name, so it starts the stream at the first number it sees: the
+/// supervisor must not send the later cast ahead of the outbox's earlier one. Before, it
+/// did (on one thread, always): the host started the stream at the later number and
+/// dropped the earlier cast as "too late". (The multi-threaded test below hit this one
+/// run in ten.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_cast_waiting_in_the_outbox_is_not_overtaken_by_a_later_one_through_the_supervisor() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let b = start(&net, "b", 2, &[1]).await;
+    converged(&[&a, &b], 2).await;
+    let ids: Vec<String> = (0..200)
+        .map(|i| format!("w{i}"))
+        .filter(|id| a.owner_of(&format!("tally/{id}")).as_ref() == Some(a.name()))
+        .take(2)
+        .collect();
+    let (id, probe) = (&ids[0], &ids[1]);
+    let name = format!("tally/{id}");
+    a.spawn::<Tally>(name.as_str(), 0).await.unwrap();
+    a.spawn::<Tally>(format!("tally/{probe}").as_str(), 0)
+        .await
+        .unwrap();
+    let looked_up = b.lookup::<TallyMsg>(name.as_str()).await.unwrap();
+    // A call caches the handle's route; no cast of `b` to the name has reached `a` yet.
+    assert_eq!(looked_up.call(TallyMsg::Get, CALL).await.unwrap(), 0);
+    net.delay_confirmations(Duration::from_millis(300));
+    assert!(net.replace_session(a.name(), b.name()).await);
+    // Once a fresh handle of `b` no longer routes over a session to `a` (it caches no
+    // route), `b` knows the new session and waits for its confirmation. The looked-up
+    // handle's route stays cached: the view is the same.
+    eventually("b waits for the new session's confirmation", || async {
+        let fresh = b.ref_for::<Tally>(probe);
+        fresh.cast(TallyMsg::Add(1)).expect("accepted");
+        format!("{fresh:?}").ends_with("unresolved)")
+    })
+    .await;
+    assert!(format!("{looked_up:?}").ends_with(&format!("on {})", a.name())));
+    // No await between the two: the outbox's flush task has not run.
+    looked_up.cast(TallyMsg::Add(1)).expect("accepted");
+    b.ref_for::<Tally>(id)
+        .cast(TallyMsg::Add(10))
+        .expect("accepted");
+    let got = looked_up
+        .call(TallyMsg::Get, CALL)
+        .await
+        .expect("a call to a member being confirmed waits for it");
+    assert_eq!(got, 11, "both casts applied before the call");
+    for node in [&a, &b] {
+        assert_eq!(node.status().dropped_casts, 0, "{}", node.name());
+    }
+}
+
 /// Between a session (re)opening and its token's confirmation, a node knows a member but
 /// does not send to it yet (seen with real processes as "node n4 is unreachable" while a
 /// fourth node joined). Messages sent in that window wait in the supervisor until the

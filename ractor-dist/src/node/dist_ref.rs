@@ -368,6 +368,8 @@ impl<M: Message> DistRef<M> {
             };
             return Err(Self::failed(error, message));
         }
+        // Behind this node's casts to the name still in an outbox.
+        node.flush_casts_for(&self.inner.key);
         supervisor
             .cast(SupervisorMsg::LocalSend {
                 key: self.inner.key.clone(),

@@ -280,6 +280,11 @@ impl<M: Message> DistRef<M> {
                 args: args.clone(),
                 timeout_ms: remaining.as_millis() as u64,
             };
+            if host == node.me {
+                // Behind this node's casts to the name still in an outbox, as a cast
+                // handed to the supervisor is.
+                node.flush_casts_for(key);
+            }
             let asked_in = node.view_guard().epoch();
             match node.request(&host, &request, remaining).await {
                 Ok(Response::Reply(bytes)) => {

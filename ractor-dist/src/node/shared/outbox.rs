@@ -152,6 +152,25 @@ impl NodeShared {
         }
     }
 
+    /// Sends now every batch holding a cast for `key`: a message for `key` about to be
+    /// handed to the supervisor must not overtake them (the supervisor numbers its casts
+    /// when it sends them on, after these; a host that has not heard from this node about
+    /// `key` starts the stream at the first number it sees and drops lower ones). A batch
+    /// whose session closed reaches the supervisor first, as [`SupervisorMsg::Unsent`].
+    pub(crate) fn flush_casts_for(&self, key: &ActorKey) {
+        let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let Outboxes { boxes, stamper } = &mut *guard;
+        for (host, outbox) in boxes.iter_mut() {
+            if !outbox.items.iter().any(|item| item.key == *key) {
+                continue;
+            }
+            if let Some(peer) = outbox.peer.clone() {
+                // Refused: dropped and counted there (the peer is unreachable).
+                let _ = self.flush_locked(host, &peer, outbox, stamper);
+            }
+        }
+    }
+
     /// `peer`, unless its session refused a batch already and the view has a newer
     /// gateway to `host`.
     fn live_peer(&self, host: &NodeName, outbox: &Outbox, peer: &Gateway) -> Gateway {

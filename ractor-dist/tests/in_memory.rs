@@ -450,6 +450,34 @@ async fn a_cast_waiting_in_the_outbox_is_not_overtaken_by_a_later_one_through_th
     }
 }
 
+/// A call sent just as its session was replaced (this node has not heard of the new
+/// session yet, so the old one's proxy refuses it) was never sent: it goes over the new
+/// session once this node has it, within its timeout. Before, it failed at once with
+/// `Unreachable` although the host was a member all along.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_refused_by_a_session_just_replaced_goes_over_the_new_one() {
+    let net = MemoryNetwork::new();
+    let a = start(&net, "a", 1, &[]).await;
+    let b = start(&net, "b", 2, &[1]).await;
+    converged(&[&a, &b], 2).await;
+    let id = (0..200)
+        .map(|i| format!("w{i}"))
+        .find(|id| a.owner_of(&format!("tally/{id}")).as_ref() == Some(a.name()))
+        .expect("a name owned by a");
+    let name = format!("tally/{id}");
+    a.spawn::<Tally>(name.as_str(), 7).await.unwrap();
+    let looked_up = b.lookup::<TallyMsg>(name.as_str()).await.unwrap();
+    assert_eq!(looked_up.call(TallyMsg::Get, CALL).await.unwrap(), 7);
+    net.delay_confirmations(Duration::from_millis(100));
+    assert!(net.replace_session(a.name(), b.name()).await);
+    // No await since the replacement: `b` still routes over the closed session.
+    let got = looked_up
+        .call(TallyMsg::Get, CALL)
+        .await
+        .expect("a call the closed session refused goes over the new one");
+    assert_eq!(got, 7);
+}
+
 /// Between a session (re)opening and its token's confirmation, a node knows a member but
 /// does not send to it yet (seen with real processes as "node n4 is unreachable" while a
 /// fourth node joined). Messages sent in that window wait in the supervisor until the

@@ -457,34 +457,70 @@ impl NodeShared {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, DistError> {
-        let started = tokio::time::Instant::now();
-        let peer = self.peer_supervisor_within(node, timeout).await?;
-        let timeout = timeout.saturating_sub(started.elapsed());
-        self.flush(node, &peer, false);
-        let bytes = wire::encode(&wire::Req {
-            from: self.me.clone(),
-            body: req.clone(),
-        });
-        if bytes.len() > self.config.max_frame_bytes {
-            return Err(DistError::TooLarge {
-                size: bytes.len(),
-                limit: self.config.max_frame_bytes,
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut peer = self.peer_supervisor_within(node, timeout).await?;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.flush(node, &peer, false);
+            let bytes = wire::encode(&wire::Req {
+                from: self.me.clone(),
+                body: req.clone(),
             });
-        }
-        let result = peer.request(bytes, timeout).await;
-        match result {
-            Ok(CallResult::Success(bytes)) => {
-                wire::decode(&bytes, self.config.max_frame_bytes as u64)
-                    .map_err(|e| DistError::Protocol(format!("response from {node}: {e}")))
+            if bytes.len() > self.config.max_frame_bytes {
+                return Err(DistError::TooLarge {
+                    size: bytes.len(),
+                    limit: self.config.max_frame_bytes,
+                });
             }
-            Ok(CallResult::Timeout) => Err(DistError::Timeout(timeout)),
-            Ok(CallResult::SenderError) | Err(_) => {
-                if *node == self.me {
-                    Err(DistError::NodeDown)
-                } else {
-                    Err(DistError::Unreachable(node.clone()))
+            return match peer.request(bytes, remaining).await {
+                Ok(CallResult::Success(bytes)) => {
+                    wire::decode(&bytes, self.config.max_frame_bytes as u64)
+                        .map_err(|e| DistError::Protocol(format!("response from {node}: {e}")))
                 }
+                Ok(CallResult::Timeout) => Err(DistError::Timeout(remaining)),
+                // Not sent: the session closed under it (replaced by a simultaneous dial,
+                // and this node has not adopted the new one yet). Over the newer session
+                // once there is one, within the request's time.
+                Err(_) if *node != self.me => match self.newer_gateway(node, &peer, deadline).await
+                {
+                    Some(newer) => {
+                        peer = newer;
+                        continue;
+                    }
+                    None => Err(DistError::Unreachable(node.clone())),
+                },
+                Ok(CallResult::SenderError) | Err(_) => {
+                    if *node == self.me {
+                        Err(DistError::NodeDown)
+                    } else {
+                        Err(DistError::Unreachable(node.clone()))
+                    }
+                }
+            };
+        }
+    }
+
+    /// A gateway to `node` other than `closed` (whose session closed), waiting for it until
+    /// `deadline` while `node` is a member (polled every 5 ms). `None` when `node` left the
+    /// view or the deadline passed.
+    async fn newer_gateway(
+        &self,
+        node: &NodeName,
+        closed: &Gateway,
+        deadline: tokio::time::Instant,
+    ) -> Option<Gateway> {
+        loop {
+            let view = self.view.load();
+            match view.supervisors.get(node) {
+                Some(newer) if newer.id() != closed.id() => return Some(newer.clone()),
+                _ if !view.placement().contains(node) => return None,
+                _ => {}
             }
+            drop(view);
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

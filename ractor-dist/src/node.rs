@@ -575,13 +575,14 @@ pub(crate) async fn locate(shared: &NodeShared, key: &ActorKey) -> Result<NodeNa
     loop {
         let request = Request::Lookup { key: key.clone() };
         let asked_in = shared.view_guard().epoch();
+        let response = shared
+            .request(follow.target(), &request, shared.config.request_timeout)
+            .await?;
+        // Counted once answered: a question that could not be sent asked nothing.
         shared
             .lookups_asked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match shared
-            .request(follow.target(), &request, shared.config.request_timeout)
-            .await?
-        {
+        match response {
             Response::Found { host } => {
                 shared.remember_host(key, host.clone(), asked_in);
                 return Ok(host);

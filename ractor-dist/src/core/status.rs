@@ -159,7 +159,8 @@ pub struct MoveStats {
 #[non_exhaustive]
 pub struct LookupStats {
     /// Questions sent to a directory node (`lookup`, `where_is`, `host` of a name not
-    /// hosted here nor known to this node's tables or cache), redirects included.
+    /// hosted here nor known to this node's tables or cache) and answered, redirects
+    /// included (a question that could not be sent, or got no answer, is not counted).
     pub asked: u64,
     /// Routes of handles and lookups answered by the lookup cache (an answer a directory
     /// node gave in the current membership view) instead of a question. A view change

@@ -4,6 +4,9 @@
 use super::supervisor::SupervisorMsg;
 use super::{DistError, DistNode};
 
+/// How long [`DistNode::footprint`] waits for the supervisor.
+const FOOTPRINT_TIMEOUT_MS: u64 = 5_000;
+
 impl DistNode {
     /// What this node refused at its door: TLS handshakes, sessions whose certificate did
     /// not name their peer, connections past the handshake timeout or the pending cap, and
@@ -42,14 +45,21 @@ impl DistNode {
     ///
     /// # Errors
     ///
-    /// [`DistError::NodeDown`] when this node is not running.
+    /// [`DistError::NodeDown`] when this node is not running; [`DistError::Timeout`] when
+    /// its supervisor did not answer within 5 s (busy).
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only reads.
     pub async fn footprint(&self) -> Result<crate::Footprint, DistError> {
         let supervisor = self.shared.supervisor()?.clone();
-        ractor::call_t!(supervisor, SupervisorMsg::Footprint, 5_000)
-            .map_err(|_| DistError::NodeDown)
+        match ractor::call_t!(supervisor, SupervisorMsg::Footprint, FOOTPRINT_TIMEOUT_MS) {
+            Ok(footprint) => Ok(footprint),
+            // Busy, not down: the supervisor did not answer in time.
+            Err(ractor::RactorErr::Timeout) => Err(DistError::Timeout(
+                std::time::Duration::from_millis(FOOTPRINT_TIMEOUT_MS),
+            )),
+            Err(_) => Err(DistError::NodeDown),
+        }
     }
 }

@@ -270,3 +270,71 @@ fn an_idle_timeout_for_a_kind_without_a_factory_is_refused() {
         .expect("a message");
     assert!(message.contains("factory"), "{message}");
 }
+
+/// Issue 12: the state kept of a passivated actor moves with its name when the name's
+/// owner changes (a join), in the handoff of that view, so that its next message starts it
+/// on its new owner with that state; a node that leaves hands its passivated states over
+/// the same way. Before, the state stayed behind on the old owner and the new one started
+/// the actor afresh (every value 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_of_a_passivated_actor_moves_to_its_new_owner_on_a_join() {
+    let net = MemoryNetwork::new();
+    let a = node(&net, "a", 1, 0).await;
+    let ids: Vec<String> = (0..40).map(|i| format!("mv{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let tally = a.ref_for::<Tally<true>>(id);
+        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
+        assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), i as i64 + 1);
+    }
+    common::eventually_within(T, "every actor passivated", || async {
+        a.local_count() == 0
+    })
+    .await;
+    let kinds = Kinds::new().with_factory(Tally::<true>, |_: &str| 0);
+    let config = DistConfig {
+        seeds: vec!["127.0.0.1:1".to_string()],
+        ..DistConfig::for_tests("b", 2)
+    };
+    let b = net.start(config, kinds).await.unwrap();
+    common::converged_within(T, &[&a, &b], 2).await;
+    let moved: Vec<&String> = ids
+        .iter()
+        .filter(|id| b.owner_of(&format!("idle/{id}")).as_ref() == Some(b.name()))
+        .collect();
+    assert!(!moved.is_empty(), "the join moves some names to b");
+    for (i, id) in ids.iter().enumerate() {
+        // Asked from either node, each starts on its owner with the state it had.
+        let from = if i % 2 == 0 { &a } else { &b };
+        let got = from
+            .ref_for::<Tally<true>>(id)
+            .call(TallyMsg::Get, CALL)
+            .await
+            .unwrap();
+        assert_eq!(got, i as i64 + 1, "{id} kept its state");
+    }
+    for id in moved {
+        assert!(
+            b.local_names()
+                .iter()
+                .any(|k| k.as_str() == format!("idle/{id}")),
+            "{id} runs on its new owner"
+        );
+    }
+    for node in [&a, &b] {
+        assert_eq!(node.status().bad_snapshots, 0);
+    }
+
+    // A graceful leave hands its passivated states over too.
+    common::eventually_within(T, "passivated again on both nodes", || async {
+        a.local_count() == 0 && b.local_count() == 0
+    })
+    .await;
+    b.leave().await.unwrap();
+    common::converged_within(T, &[&a], 1).await;
+    for (i, id) in ids.iter().enumerate() {
+        let tally = a.ref_for::<Tally<true>>(id);
+        let got = tally.call(TallyMsg::Get, CALL).await.unwrap();
+        assert_eq!(got, i as i64 + 1, "{id} kept its state through b's leave");
+    }
+    assert_eq!(a.status().bad_snapshots, 0);
+}

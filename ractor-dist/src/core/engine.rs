@@ -221,7 +221,7 @@ pub struct Engine {
     pub(crate) drain_on_restore: BTreeMap<ActorKey, NodeName>,
     /// The state kept of each passivated name (`None`: its kind takes no snapshot), until
     /// its next activation here.
-    pub(crate) passivated: BTreeMap<ActorKey, Option<Snapshot>>,
+    pub(crate) passivated: BTreeMap<ActorKey, passivate::Kept>,
     /// Since when this node leaves the cluster (handing every actor off).
     pub(crate) leaving: Option<Millis>,
     /// The peers told of this node's leave that have not yet said they took it into their
@@ -513,6 +513,7 @@ impl Engine {
         let leaving = self.leaving.is_some();
         self.placement = placement.clone();
         self.view_started = now;
+        self.move_passivated(&placement, leaving, now);
         self.handoff
             .handle_view(view, &placement, participants, hosted, leaving, now);
     }

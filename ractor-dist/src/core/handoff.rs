@@ -601,6 +601,24 @@ impl HandoffCore {
         }
     }
 
+    /// `key` has nothing to drain (the state kept of a passivated name, `size` bytes in a
+    /// batch): it is ready to go to `to` at once. Called before [`Handoff::handle_view`]
+    /// of the view that moves it, so that this node's barrier waits for it.
+    pub fn handle_at_rest(&mut self, key: ActorKey, to: NodeName, size: usize, now: Millis) {
+        if self.out.contains_key(&key) || to == self.me {
+            return;
+        }
+        self.out.insert(
+            key.clone(),
+            Out {
+                to: to.clone(),
+                phase: Phase::Ready(size),
+                since: now,
+            },
+        );
+        self.ready.entry(to).or_default().push_back((key, size));
+    }
+
     /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).
     pub fn handle_drained(&mut self, key: &ActorKey, size: usize, now: Millis) {
         self.handle_drained_all([(key.clone(), size)], now);

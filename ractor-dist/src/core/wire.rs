@@ -14,7 +14,7 @@ use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 14;
+pub const PROTOCOL_VERSION: u16 = 15;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -222,6 +222,9 @@ pub(crate) struct MigrateEntry {
     /// Nodes that refused it on its way (they lack its kind): its next host keeps it
     /// rather than ask them again.
     pub(crate) refused: Vec<NodeName>,
+    /// The state kept of a passivated name (nothing runs): its new owner keeps it for the
+    /// name's next activation instead of starting it.
+    pub(crate) passive: bool,
 }
 
 /// A request with its sender.
@@ -449,7 +452,7 @@ mod tests {
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
     /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
     /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused` and `FrameBody::HandoffsBusy`; 14
-    /// `FrameBody::LeaveSeen`).
+    /// `FrameBody::LeaveSeen`; 15 `MigrateEntry::passive`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -458,11 +461,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 14, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 15, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                14, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                15, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -479,7 +482,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                14, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                15, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

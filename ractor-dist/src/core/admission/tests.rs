@@ -67,6 +67,7 @@ fn entry(key: &str, generation: u64, seq: u64) -> MigrateEntry {
         checkpoint_seq: seq,
         order: Vec::new(),
         refused: Vec::new(),
+        passive: false,
     }
 }
 

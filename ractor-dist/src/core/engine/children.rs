@@ -98,4 +98,8 @@ pub struct Outgoing {
     /// Its arguments, activation and spec holders (they name the new host once it
     /// arrived, and keep the spec until the new host's own holders have it).
     pub meta: NameMeta<Snapshot>,
+    /// The state kept of a passivated name moving to its new owner (no actor was
+    /// drained; its target keeps the state, and a move that loses its target keeps it
+    /// here again).
+    pub passive: bool,
 }

@@ -50,6 +50,14 @@ pub(crate) enum Note {
         /// The node that refused it.
         by: NodeName,
     },
+    /// The state of passivated `key` arrived from `from` while a copy of the name runs
+    /// here already: that copy serves the name, the state is dropped.
+    PassiveStateDropped {
+        /// The name.
+        key: ActorKey,
+        /// Its former owner.
+        from: NodeName,
+    },
     /// Names registered by `peer` also run elsewhere: it is asked to yield them.
     AskedToYield {
         /// The peer.
@@ -290,6 +298,10 @@ impl Engine {
         let now = self.now;
         let mut starts = Vec::new();
         for (entry, snapshot) in arrivals {
+            if entry.passive {
+                self.handle_passive_arrival(from, entry.key, snapshot, entry.args);
+                continue;
+            }
             match self.arrival(&entry, &snapshot) {
                 Arrival::Conflict => {
                     let key = entry.key.clone();

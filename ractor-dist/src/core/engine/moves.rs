@@ -176,6 +176,7 @@ impl Engine {
                 snapshot,
                 started: now,
                 meta,
+                passive: false,
             },
         );
         (key, size)
@@ -220,6 +221,7 @@ impl Engine {
                 checkpoint_seq: out.meta.checkpoint_seq,
                 order: out.meta.order.entries(),
                 refused: self.handoff.refused_by(key),
+                passive: out.passive,
             };
             if let (Some(snap), false) = (&out.snapshot, pieces.is_empty()) {
                 entry.version = snap.version;

@@ -2,8 +2,19 @@
 //! the least recently used beyond the node's cap), and the state kept of each until its
 //! next message starts it again here.
 
-use super::{ChildId, Engine};
-use crate::core::{ActorKey, Millis, Snapshot};
+use super::{ChildId, Engine, Outgoing};
+
+/// What a passivated name left behind: its state and the arguments it was started with.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    /// Its state (`None`: it had none to snapshot).
+    pub(crate) snapshot: Option<Snapshot>,
+    /// Its spawn arguments.
+    pub(crate) args: Vec<u8>,
+}
+use crate::core::{
+    Activation, ActorKey, HandoffMode, Millis, NameMeta, NodeName, Placement, Snapshot,
+};
 
 impl Engine {
     /// Whether any actor here may be passivated: the node caps its active actors
@@ -94,20 +105,93 @@ impl Engine {
         if self.children.get(&id).is_some_and(|c| c.draining) {
             return None;
         }
+        let mut args = Vec::new();
         if let Some(child) = self.children.remove(&id) {
             self.handle_unhosted(&key, id);
             self.handoff.forget(&key);
             self.recovery.unreplicate(&key, &child.meta.holders);
             self.recovery.flush();
+            args = child.meta.args;
         }
-        self.passivated.insert(key.clone(), snapshot);
+        self.passivated.insert(key.clone(), Kept { snapshot, args });
         Some(key)
     }
 
     /// Takes the state kept of passivated `key` to start it with (`Some(None)`: it was
     /// passivated without a snapshot; `None`: it was not passivated here).
     pub(crate) fn take_passivated(&mut self, key: &ActorKey) -> Option<Option<Snapshot>> {
-        self.passivated.remove(key)
+        self.passivated.remove(key).map(|kept| kept.snapshot)
+    }
+
+    /// The state of passivated `key` arrived from `from`, its former owner (an entry of a
+    /// `Migrate` batch marked passive): kept here for its next activation, unless a copy
+    /// of the name runs or starts here already (then that copy serves it: the state is
+    /// dropped, and counted as a conflict's losing copy would be).
+    pub(crate) fn handle_passive_arrival(
+        &mut self,
+        from: &NodeName,
+        key: ActorKey,
+        snapshot: Option<Snapshot>,
+        args: Vec<u8>,
+    ) {
+        if self.child_ids.contains_key(&key) || self.arriving.contains(&key) {
+            self.note(super::frames::Note::PassiveStateDropped {
+                key,
+                from: from.clone(),
+            });
+            return;
+        }
+        self.passivated.insert(key, Kept { snapshot, args });
+    }
+
+    /// The states kept of names passivated here whose owner in the view being adopted
+    /// (`placement`) is another node go there in this view's handoff, before this node's
+    /// barrier, as moves with nothing to drain; the new owner keeps the state for the
+    /// name's next activation. As for a running actor: a `Stay` kind's stays unless this
+    /// node is `leaving`, and a kind that moves without state drops it (its next activation
+    /// starts afresh). A move that loses its target (or that every node refuses) starts
+    /// the name here from that state, as any move that falls back does.
+    pub(crate) fn move_passivated(&mut self, placement: &Placement, leaving: bool, now: Millis) {
+        let moving: Vec<(ActorKey, NodeName)> = (self.passivated.keys())
+            .filter_map(|key| {
+                let owner = placement.owner_of(key).filter(|o| **o != self.me)?;
+                Some((key.clone(), owner.clone()))
+            })
+            .collect();
+        for (key, owner) in moving {
+            let kind = super::dispatch::on_demand_parts(&key)
+                .and_then(|(kind, _)| self.kind(kind).map(|info| (kind.to_string(), info.mode)));
+            let Some((kind, mode)) = kind else {
+                continue;
+            };
+            if mode == HandoffMode::Stay && !leaving {
+                continue;
+            }
+            let Some(Kept { snapshot, args }) = self.passivated.remove(&key) else {
+                continue;
+            };
+            if !mode.carries_state() {
+                continue;
+            }
+            let size = snapshot.as_ref().map_or(0, |s| s.len())
+                + args.len()
+                + key.as_str().len()
+                + kind.len()
+                + 72;
+            let activation = Activation::first(self.me.clone());
+            self.outgoing.insert(
+                key.clone(),
+                Outgoing {
+                    kind: kind.clone(),
+                    mode,
+                    snapshot,
+                    started: now,
+                    meta: NameMeta::new(kind, args, activation),
+                    passive: true,
+                },
+            );
+            self.handoff.handle_at_rest(key, owner, size, now);
+        }
     }
 
     /// Names passivated here (their state kept).

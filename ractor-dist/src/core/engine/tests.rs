@@ -509,6 +509,7 @@ fn a_conflicting_copy_larger_than_a_frame_follows_in_pieces_and_arrives_whole() 
         checkpoint_seq: 0,
         order: Vec::new(),
         refused: Vec::new(),
+        passive: false,
     };
     // A small one is one `Conflict` frame, as before.
     let small = a.conflict_frames(entry(vec![1; 100]));

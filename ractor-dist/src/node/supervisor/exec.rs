@@ -227,6 +227,10 @@ impl SupervisorState {
                 Counters::bump(&c.moves_refused);
                 tracing::warn!(name = %key, %by, "the target lacks this actor's kind; it stays here or goes to the next node of its ranking");
             }
+            Note::PassiveStateDropped { key, from } => {
+                Counters::bump(&c.handoff_fallbacks);
+                tracing::warn!(name = %key, %from, "the kept state of a passivated actor arrived while a copy runs here; that copy serves the name, the state is dropped");
+            }
             Note::AskedToYield { peer, names } => {
                 tracing::info!(%peer, names, "names registered by a peer also run elsewhere; asking it to yield");
             }

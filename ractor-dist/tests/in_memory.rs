@@ -84,6 +84,25 @@ async fn start_with(net: &MemoryNetwork, config: DistConfig) -> DistNode {
         .expect("node starts")
 }
 
+/// Nodes `a` and `b` (seeded with `a`), once each sees both.
+async fn two_nodes(net: &MemoryNetwork) -> (DistNode, DistNode) {
+    let a = start(net, "a", 1, &[]).await;
+    let b = start(net, "b", 2, &[1]).await;
+    converged(&[&a, &b], 2).await;
+    (a, b)
+}
+
+/// The first `n` ids `w<i>` whose tally `node` owns.
+fn ids_owned_by(node: &DistNode, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..200)
+        .map(|i| format!("w{i}"))
+        .filter(|id| node.owner_of(&format!("tally/{id}")).as_ref() == Some(node.name()))
+        .take(n)
+        .collect();
+    assert_eq!(ids.len(), n, "ids owned by {}", node.name());
+    ids
+}
+
 /// Polls `check` every 20 ms until it holds, for at most the file's limit.
 async fn eventually<F, Fut>(what: &str, check: F)
 where
@@ -406,14 +425,8 @@ async fn casts_survive_a_replaced_session() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_cast_waiting_in_the_outbox_is_not_overtaken_by_a_later_one_through_the_supervisor() {
     let net = MemoryNetwork::new();
-    let a = start(&net, "a", 1, &[]).await;
-    let b = start(&net, "b", 2, &[1]).await;
-    converged(&[&a, &b], 2).await;
-    let ids: Vec<String> = (0..200)
-        .map(|i| format!("w{i}"))
-        .filter(|id| a.owner_of(&format!("tally/{id}")).as_ref() == Some(a.name()))
-        .take(2)
-        .collect();
+    let (a, b) = two_nodes(&net).await;
+    let ids = ids_owned_by(&a, 2);
     let (id, probe) = (&ids[0], &ids[1]);
     let name = format!("tally/{id}");
     a.spawn::<Tally>(name.as_str(), 0).await.unwrap();
@@ -457,13 +470,8 @@ async fn a_cast_waiting_in_the_outbox_is_not_overtaken_by_a_later_one_through_th
 #[tokio::test(flavor = "current_thread")]
 async fn a_call_refused_by_a_session_just_replaced_goes_over_the_new_one() {
     let net = MemoryNetwork::new();
-    let a = start(&net, "a", 1, &[]).await;
-    let b = start(&net, "b", 2, &[1]).await;
-    converged(&[&a, &b], 2).await;
-    let id = (0..200)
-        .map(|i| format!("w{i}"))
-        .find(|id| a.owner_of(&format!("tally/{id}")).as_ref() == Some(a.name()))
-        .expect("a name owned by a");
+    let (a, b) = two_nodes(&net).await;
+    let id = &ids_owned_by(&a, 1)[0];
     let name = format!("tally/{id}");
     a.spawn::<Tally>(name.as_str(), 7).await.unwrap();
     let looked_up = b.lookup::<TallyMsg>(name.as_str()).await.unwrap();
@@ -487,18 +495,11 @@ async fn a_call_refused_by_a_session_just_replaced_goes_over_the_new_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_to_a_member_whose_session_is_being_confirmed_wait_for_it() {
     let net = MemoryNetwork::new();
-    let a = start(&net, "a", 1, &[]).await;
-    let b = start(&net, "b", 2, &[1]).await;
-    converged(&[&a, &b], 2).await;
+    let (a, b) = two_nodes(&net).await;
     // Fresh handles (`ref_for`) route by the view at each send; looked-up ones by their
     // cached route.
-    let ids: Vec<String> = (0..200)
-        .map(|i| format!("w{i}"))
-        .filter(|id| a.owner_of(&format!("tally/{id}")).as_ref() == Some(a.name()))
-        .take(4)
-        .collect();
+    let ids = ids_owned_by(&a, 4);
     let names: Vec<String> = ids.iter().map(|id| format!("tally/{id}")).collect();
-    assert_eq!(names.len(), 4);
     let mut refs = Vec::new();
     for name in &names {
         a.spawn::<Tally>(name.as_str(), 0).await.unwrap();

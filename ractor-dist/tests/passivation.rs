@@ -338,3 +338,57 @@ async fn the_state_of_a_passivated_actor_moves_to_its_new_owner_on_a_join() {
     }
     assert_eq!(a.status().bad_snapshots, 0);
 }
+
+/// The new owner of a passivated name that lacks its kind refuses its kept state, as it
+/// would refuse a running actor: the state stays with the node that has the kind, which
+/// starts the name there from it (registered with its owner). Before, the new owner took
+/// the state and kept it for a kind it cannot start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_without_the_kind_refuses_a_passivated_state() {
+    let net = MemoryNetwork::new();
+    let a = node(&net, "a", 1, 0).await;
+    let ids: Vec<String> = (0..20).map(|i| format!("rf{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let tally = a.ref_for::<Tally<true>>(id);
+        assert_eq!(
+            tally.call(TallyMsg::Get, CALL).await.unwrap(),
+            0,
+            "{id} starts at 0"
+        );
+        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
+    }
+    common::eventually_within(T, "every actor passivated", || async {
+        a.local_count() == 0
+    })
+    .await;
+    // `b` has another kind only.
+    let config = DistConfig {
+        seeds: vec!["127.0.0.1:1".to_string()],
+        ..DistConfig::for_tests("b", 2)
+    };
+    let b = net
+        .start(
+            config,
+            Kinds::new().with_factory(Tally::<false>, |_: &str| 0),
+        )
+        .await
+        .unwrap();
+    common::converged_within(T, &[&a, &b], 2).await;
+    assert!(
+        ids.iter()
+            .any(|id| b.owner_of(&format!("idle/{id}")).as_ref() == Some(b.name())),
+        "the join gives b some names"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let got = a
+            .ref_for::<Tally<true>>(id)
+            .call(TallyMsg::Get, CALL)
+            .await
+            .unwrap();
+        assert_eq!(got, i as i64 + 1, "{id} kept its state");
+    }
+    assert!(
+        b.status().unknown_kinds > 0,
+        "b refused the states it cannot start"
+    );
+}

@@ -513,7 +513,7 @@ impl Engine {
         let leaving = self.leaving.is_some();
         self.placement = placement.clone();
         self.view_started = now;
-        self.move_passivated(&placement, leaving, now);
+        self.move_passivated(&placement, now);
         self.handoff
             .handle_view(view, &placement, participants, hosted, leaving, now);
     }

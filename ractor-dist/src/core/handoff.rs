@@ -602,8 +602,8 @@ impl HandoffCore {
     }
 
     /// `key` has nothing to drain (the state kept of a passivated name, `size` bytes in a
-    /// batch): it is ready to go to `to` at once. Called before [`Handoff::handle_view`]
-    /// of the view that moves it, so that this node's barrier waits for it.
+    /// batch): it is ready to go to `to`. Called before [`HandoffCore::handle_view`] of the
+    /// view that moves it (which sends it), so that this node's barrier waits for it.
     pub fn handle_at_rest(&mut self, key: ActorKey, to: NodeName, size: usize, now: Millis) {
         if self.out.contains_key(&key) || to == self.me {
             return;
@@ -617,6 +617,14 @@ impl HandoffCore {
             },
         );
         self.ready.entry(to).or_default().push_back((key, size));
+    }
+
+    /// As [`HandoffCore::handle_at_rest`], outside a view change: sent at once (the
+    /// barrier of the current view may be behind it already).
+    pub fn handle_at_rest_now(&mut self, key: ActorKey, to: NodeName, size: usize, now: Millis) {
+        self.now = now;
+        self.handle_at_rest(key, to.clone(), size, now);
+        self.try_send(&to, now);
     }
 
     /// The executor drained `key` (its snapshot is `size` bytes; 0 without state).

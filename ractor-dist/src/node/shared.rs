@@ -481,14 +481,15 @@ impl NodeShared {
                 // Not sent: the session closed under it (replaced by a simultaneous dial,
                 // and this node has not adopted the new one yet). Over the newer session
                 // once there is one, within the request's time.
-                Err(_) if *node != self.me => match self.newer_gateway(node, &peer, deadline).await
-                {
-                    Some(newer) => {
-                        peer = newer;
-                        continue;
+                Err(_) if *node != self.me => {
+                    match self.newer_gateway(node, &peer, req, deadline).await {
+                        Some(newer) => {
+                            peer = newer;
+                            continue;
+                        }
+                        None => Err(DistError::Unreachable(node.clone())),
                     }
-                    None => Err(DistError::Unreachable(node.clone())),
-                },
+                }
                 Ok(CallResult::SenderError) | Err(_) => {
                     if *node == self.me {
                         Err(DistError::NodeDown)
@@ -502,17 +503,25 @@ impl NodeShared {
 
     /// A gateway to `node` other than `closed` (whose session closed), waiting for it until
     /// `deadline` while `node` is a member (polled every 5 ms). `None` when `node` left the
-    /// view or the deadline passed.
+    /// view or the deadline passed. A call waits, besides, until no cast of this node to
+    /// its name is in the supervisor (the casts the closed session handed back): they leave
+    /// first, and the call follows them over the same session.
     async fn newer_gateway(
         &self,
         node: &NodeName,
         closed: &Gateway,
+        req: &Request,
         deadline: tokio::time::Instant,
     ) -> Option<Gateway> {
+        let key = match req {
+            Request::Call { key, .. } => Some(key),
+            _ => None,
+        };
         loop {
             let view = self.view.load();
+            let behind = key.is_some_and(|key| self.local_send_pending(key));
             match view.supervisors.get(node) {
-                Some(newer) if newer.id() != closed.id() => return Some(newer.clone()),
+                Some(newer) if newer.id() != closed.id() && !behind => return Some(newer.clone()),
                 _ if !view.placement().contains(node) => return None,
                 _ => {}
             }

@@ -299,7 +299,21 @@ impl Engine {
         let mut starts = Vec::new();
         for (entry, snapshot) in arrivals {
             if entry.passive {
-                self.handle_passive_arrival(from, entry.key, snapshot, entry.args);
+                if self.kind(&entry.kind).is_some() {
+                    self.handle_passive_arrival(from, entry.key, snapshot, entry.args);
+                    continue;
+                }
+                // Refused as a running actor's move would be: its source keeps it or
+                // hands it to the next node of its ranking.
+                if let Some(batch) = batch {
+                    self.answer(from, batch).refused.push(entry.key.clone());
+                }
+                self.note(Note::UnknownKind {
+                    key: entry.key,
+                    kind: entry.kind,
+                    from: from.clone(),
+                    refused: batch.is_some(),
+                });
                 continue;
             }
             match self.arrival(&entry, &snapshot) {

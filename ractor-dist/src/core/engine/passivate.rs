@@ -12,9 +12,7 @@ pub(crate) struct Kept {
     /// Its spawn arguments.
     pub(crate) args: Vec<u8>,
 }
-use crate::core::{
-    Activation, ActorKey, HandoffMode, Millis, NameMeta, NodeName, Placement, Snapshot,
-};
+use crate::core::{Activation, ActorKey, Millis, NameMeta, NodeName, Placement, Snapshot};
 
 impl Engine {
     /// Whether any actor here may be passivated: the node caps its active actors
@@ -124,9 +122,11 @@ impl Engine {
     }
 
     /// The state of passivated `key` arrived from `from`, its former owner (an entry of a
-    /// `Migrate` batch marked passive): kept here for its next activation, unless a copy
-    /// of the name runs or starts here already (then that copy serves it: the state is
-    /// dropped, and counted as a conflict's losing copy would be).
+    /// `Migrate` batch marked passive): kept here for its next activation. A copy of the
+    /// name that runs or starts here already, or a state kept here already, serves it:
+    /// the arrival is dropped (counted). When this node is not the name's owner any more
+    /// (the owner changed again while it was on its way, or this node leaves), it goes on
+    /// to the owner at once.
     pub(crate) fn handle_passive_arrival(
         &mut self,
         from: &NodeName,
@@ -134,24 +134,34 @@ impl Engine {
         snapshot: Option<Snapshot>,
         args: Vec<u8>,
     ) {
-        if self.child_ids.contains_key(&key) || self.arriving.contains(&key) {
+        if self.child_ids.contains_key(&key)
+            || self.arriving.contains(&key)
+            || self.passivated.contains_key(&key)
+        {
             self.note(super::frames::Note::PassiveStateDropped {
                 key,
                 from: from.clone(),
             });
             return;
         }
-        self.passivated.insert(key, Kept { snapshot, args });
+        self.passivated.insert(key.clone(), Kept { snapshot, args });
+        let owner = self.placement.owner_of(&key).cloned();
+        if let Some(owner) = owner.filter(|o| *o != self.me) {
+            let now = self.now;
+            if let Some((key, owner, size)) = self.set_off_passivated(key, owner, now) {
+                self.handoff.handle_at_rest_now(key, owner, size, now);
+            }
+        }
     }
 
     /// The states kept of names passivated here whose owner in the view being adopted
     /// (`placement`) is another node go there in this view's handoff, before this node's
     /// barrier, as moves with nothing to drain; the new owner keeps the state for the
-    /// name's next activation. As for a running actor: a `Stay` kind's stays unless this
-    /// node is `leaving`, and a kind that moves without state drops it (its next activation
-    /// starts afresh). A move that loses its target (or that every node refuses) starts
-    /// the name here from that state, as any move that falls back does.
-    pub(crate) fn move_passivated(&mut self, placement: &Placement, leaving: bool, now: Millis) {
+    /// name's next activation. A `Stay` kind's moves too (nothing of it runs here to stay);
+    /// a `Restart` kind's is dropped, as a running one's state would be (its next
+    /// activation starts afresh). A move that loses its target (or that every node
+    /// refuses) starts the name here from that state, as any move that falls back does.
+    pub(crate) fn move_passivated(&mut self, placement: &Placement, now: Millis) {
         let moving: Vec<(ActorKey, NodeName)> = (self.passivated.keys())
             .filter_map(|key| {
                 let owner = placement.owner_of(key).filter(|o| **o != self.me)?;
@@ -159,39 +169,48 @@ impl Engine {
             })
             .collect();
         for (key, owner) in moving {
-            let kind = super::dispatch::on_demand_parts(&key)
-                .and_then(|(kind, _)| self.kind(kind).map(|info| (kind.to_string(), info.mode)));
-            let Some((kind, mode)) = kind else {
-                continue;
-            };
-            if mode == HandoffMode::Stay && !leaving {
-                continue;
+            if let Some((key, owner, size)) = self.set_off_passivated(key, owner, now) {
+                self.handoff.handle_at_rest(key, owner, size, now);
             }
-            let Some(Kept { snapshot, args }) = self.passivated.remove(&key) else {
-                continue;
-            };
-            if !mode.carries_state() {
-                continue;
-            }
-            let size = snapshot.as_ref().map_or(0, |s| s.len())
-                + args.len()
-                + key.as_str().len()
-                + kind.len()
-                + 72;
-            let activation = Activation::first(self.me.clone());
-            self.outgoing.insert(
-                key.clone(),
-                Outgoing {
-                    kind: kind.clone(),
-                    mode,
-                    snapshot,
-                    started: now,
-                    meta: NameMeta::new(kind, args, activation),
-                    passive: true,
-                },
-            );
-            self.handoff.handle_at_rest(key, owner, size, now);
         }
+    }
+
+    /// Takes the state kept of passivated `key` out, as a passive move to `owner`; returns
+    /// what the handoff machine needs (`None`: nothing moves).
+    fn set_off_passivated(
+        &mut self,
+        key: ActorKey,
+        owner: NodeName,
+        now: Millis,
+    ) -> Option<(ActorKey, NodeName, usize)> {
+        if self.handoff.is_moving(&key) || self.outgoing.contains_key(&key) {
+            return None;
+        }
+        let (kind, _) = super::dispatch::on_demand_parts(&key)?;
+        let kind = kind.to_string();
+        let mode = self.kind(&kind)?.mode;
+        let Kept { snapshot, args } = self.passivated.remove(&key)?;
+        if !mode.carries_state() {
+            return None;
+        }
+        let size = snapshot.as_ref().map_or(0, |s| s.len())
+            + args.len()
+            + key.as_str().len()
+            + kind.len()
+            + 72;
+        let activation = Activation::first(self.me.clone());
+        self.outgoing.insert(
+            key.clone(),
+            Outgoing {
+                kind: kind.clone(),
+                mode,
+                snapshot,
+                started: now,
+                meta: NameMeta::new(kind, args, activation),
+                passive: true,
+            },
+        );
+        Some((key, owner, size))
     }
 
     /// Names passivated here (their state kept).

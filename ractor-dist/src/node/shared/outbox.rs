@@ -153,13 +153,18 @@ impl NodeShared {
     }
 
     /// Sends now every batch holding a cast for `key`: a message for `key` about to be
-    /// handed to the supervisor must not overtake them (the supervisor numbers its casts
-    /// when it sends them on, after these; a host that has not heard from this node about
-    /// `key` starts the stream at the first number it sees and drops lower ones). A batch
-    /// whose session closed reaches the supervisor first, as [`SupervisorMsg::Unsent`].
+    /// handed to the supervisor must not overtake them (a host that has not heard from
+    /// this node about `key` starts the stream at the first number it sees and drops
+    /// lower ones). A batch whose session closed reaches the supervisor first, as
+    /// [`SupervisorMsg::Unsent`].
     pub(crate) fn flush_casts_for(&self, key: &ActorKey) {
         let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
-        let Outboxes { boxes, stamper } = &mut *guard;
+        self.flush_key_locked(&mut guard, key);
+    }
+
+    /// [`Self::flush_casts_for`] with the outboxes locked.
+    fn flush_key_locked(&self, outboxes: &mut Outboxes, key: &ActorKey) {
+        let Outboxes { boxes, stamper } = outboxes;
         for (host, outbox) in boxes.iter_mut() {
             if !outbox.items.iter().any(|item| item.key == *key) {
                 continue;
@@ -267,12 +272,12 @@ impl NodeShared {
     /// The number of this node's next cast to `key`, for a cast that leaves through the
     /// supervisor (a local handle's message it forwards): in one stream with the casts the
     /// outbox numbers, so the host delivers them in the order they were sent.
+    /// Casts to `key` still in an outbox (numbered before this one) leave first, under
+    /// the same lock: this one cannot overtake them.
     pub(crate) fn stamp(&self, key: &ActorKey) -> crate::core::order::Stamp {
-        self.outboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stamper
-            .stamp(key)
+        let mut guard = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        self.flush_key_locked(&mut guard, key);
+        guard.stamper.stamp(key)
     }
 
     /// A numbered cast of this node to `key` was dropped before it left: its number never

@@ -409,6 +409,14 @@ impl Routing {
         }
     }
 
+    /// The state of passivated `key` is kept here: no redirect for it.
+    pub fn handle_kept(&mut self, key: &ActorKey) {
+        if self.routes.moved.contains_key(key) {
+            Arc::make_mut(&mut self.routes.moved).remove(key);
+            self.dirty = true;
+        }
+    }
+
     /// `peer` is gone: forget the redirects to it.
     pub fn handle_peer_gone(&mut self, peer: &NodeName) {
         if self.routes.moved.values().any(|to| to == peer) {

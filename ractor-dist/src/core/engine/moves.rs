@@ -293,8 +293,13 @@ impl Engine {
     /// the routes at `to`, and forward what was held for it.
     pub(crate) fn handle_moved(&mut self, key: &ActorKey, to: &NodeName, now: Millis) -> MovedOut {
         let out = self.outgoing.remove(key);
-        self.child_ids.remove(key);
-        self.routing.handle_moved(key.clone(), to.clone());
+        // A passivated name's kept state: no actor of it was here, and nothing routes by
+        // this move (its messages go by its owner; the state may even have come back here
+        // already, a later view making this node its owner again).
+        if !out.as_ref().is_some_and(|o| o.passive) {
+            self.child_ids.remove(key);
+            self.routing.handle_moved(key.clone(), to.clone());
+        }
         let (mut bytes, mut ms) = (0, 0);
         if let Some(out) = out {
             self.recovery.rehost(key, &out.meta.holders, to, &self.mesh);

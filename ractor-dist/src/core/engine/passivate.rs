@@ -145,6 +145,10 @@ impl Engine {
             return;
         }
         self.passivated.insert(key.clone(), Kept { snapshot, args });
+        self.routing.handle_kept(&key);
+        // (Known gap: when the owner changed again meanwhile, that owner may settle before
+        // this forward reaches it, start the name afresh on a message, and then drop the
+        // state as a second copy's.)
         let owner = self.placement.owner_of(&key).cloned();
         if let Some(owner) = owner.filter(|o| *o != self.me) {
             let now = self.now;

@@ -392,3 +392,93 @@ async fn a_new_owner_without_the_kind_refuses_a_passivated_state() {
         "b refused the states it cannot start"
     );
 }
+
+/// A `Stay` counter passivated after 300 ms without a message.
+struct Sticky;
+
+impl DistActor for Sticky {
+    const KIND: &'static str = "sticky";
+    type Msg = TallyMsg;
+    type State = i64;
+    type Arguments = i64;
+    const HANDOFF: HandoffMode = HandoffMode::Stay;
+    const IDLE_TIMEOUT: Option<Duration> = Some(Duration::from_millis(300));
+
+    async fn pre_start(&self, _: DistRef<TallyMsg>, n: i64) -> Result<i64, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        me: DistRef<TallyMsg>,
+        msg: TallyMsg,
+        n: &mut i64,
+    ) -> Result<(), ActorProcessingErr> {
+        Tally::<true>.handle(me, msg, n).await
+    }
+
+    fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
+        Snapshot::encode(n)
+    }
+
+    async fn restore(
+        &self,
+        _: DistRef<TallyMsg>,
+        _: i64,
+        snapshot: Snapshot,
+    ) -> Result<i64, ActorProcessingErr> {
+        snapshot.decode(Self::STATE_VERSION)
+    }
+}
+
+/// A passivated `Stay` actor's kept state moves to its new owner as a `Resume` one's does:
+/// nothing of it runs to stay where it is, and the new owner would start it afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_of_a_passivated_stay_actor_moves_too() {
+    let net = MemoryNetwork::new();
+    let kinds = || Kinds::new().with_factory(Sticky, |_: &str| 0);
+    let a = net
+        .start(DistConfig::for_tests("a", 1), kinds())
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..20).map(|i| format!("st{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let sticky = a.ref_for::<Sticky>(id);
+        sticky.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
+        assert_eq!(
+            sticky.call(TallyMsg::Get, CALL).await.unwrap(),
+            i as i64 + 1
+        );
+    }
+    common::eventually_within(T, "every actor passivated", || async {
+        a.local_count() == 0
+    })
+    .await;
+    let config = DistConfig {
+        seeds: vec!["127.0.0.1:1".to_string()],
+        ..DistConfig::for_tests("b", 2)
+    };
+    let b = net.start(config, kinds()).await.unwrap();
+    common::converged_within(T, &[&a, &b], 2).await;
+    let moved: Vec<&String> = ids
+        .iter()
+        .filter(|id| b.owner_of(&format!("sticky/{id}")).as_ref() == Some(b.name()))
+        .collect();
+    assert!(!moved.is_empty(), "the join gives b some names");
+    for (i, id) in ids.iter().enumerate() {
+        let got = b
+            .ref_for::<Sticky>(id)
+            .call(TallyMsg::Get, CALL)
+            .await
+            .unwrap();
+        assert_eq!(got, i as i64 + 1, "{id} kept its state");
+    }
+    for id in moved {
+        assert!(
+            b.local_names()
+                .iter()
+                .any(|k| k.as_str() == format!("sticky/{id}")),
+            "{id} runs on its new owner"
+        );
+    }
+}

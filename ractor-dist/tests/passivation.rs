@@ -102,6 +102,31 @@ async fn node(net: &MemoryNetwork, name: &str, port: u16, max_active: usize) -> 
     net.start(config, kinds).await.unwrap()
 }
 
+/// Node `b` (port 2) with `kinds`, seeded with `a` (port 1), once both see both.
+async fn join_b(net: &MemoryNetwork, a: &DistNode, kinds: Kinds) -> DistNode {
+    let config = DistConfig {
+        seeds: vec!["127.0.0.1:1".to_string()],
+        ..DistConfig::for_tests("b", 2)
+    };
+    let b = net.start(config, kinds).await.unwrap();
+    common::converged_within(T, &[a, &b], 2).await;
+    b
+}
+
+/// Gives the actor of kind `A` named by each of `ids` on `node` the value of its place
+/// plus one, then waits until every one is passivated.
+async fn fill_and_passivate<A: DistActor<Msg = TallyMsg>>(node: &DistNode, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let tally = node.ref_for::<A>(id);
+        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
+        assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), i as i64 + 1);
+    }
+    common::eventually_within(T, "every actor passivated", || async {
+        node.local_count() == 0
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_actor_is_passivated_with_its_state_and_its_next_message_restores_it() {
     let net = MemoryNetwork::new();
@@ -281,22 +306,13 @@ async fn the_state_of_a_passivated_actor_moves_to_its_new_owner_on_a_join() {
     let net = MemoryNetwork::new();
     let a = node(&net, "a", 1, 0).await;
     let ids: Vec<String> = (0..40).map(|i| format!("mv{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        let tally = a.ref_for::<Tally<true>>(id);
-        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
-        assert_eq!(tally.call(TallyMsg::Get, CALL).await.unwrap(), i as i64 + 1);
-    }
-    common::eventually_within(T, "every actor passivated", || async {
-        a.local_count() == 0
-    })
+    fill_and_passivate::<Tally<true>>(&a, &ids).await;
+    let b = join_b(
+        &net,
+        &a,
+        Kinds::new().with_factory(Tally::<true>, |_: &str| 0),
+    )
     .await;
-    let kinds = Kinds::new().with_factory(Tally::<true>, |_: &str| 0);
-    let config = DistConfig {
-        seeds: vec!["127.0.0.1:1".to_string()],
-        ..DistConfig::for_tests("b", 2)
-    };
-    let b = net.start(config, kinds).await.unwrap();
-    common::converged_within(T, &[&a, &b], 2).await;
     let moved: Vec<&String> = ids
         .iter()
         .filter(|id| b.owner_of(&format!("idle/{id}")).as_ref() == Some(b.name()))
@@ -348,32 +364,14 @@ async fn a_new_owner_without_the_kind_refuses_a_passivated_state() {
     let net = MemoryNetwork::new();
     let a = node(&net, "a", 1, 0).await;
     let ids: Vec<String> = (0..20).map(|i| format!("rf{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        let tally = a.ref_for::<Tally<true>>(id);
-        assert_eq!(
-            tally.call(TallyMsg::Get, CALL).await.unwrap(),
-            0,
-            "{id} starts at 0"
-        );
-        tally.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
-    }
-    common::eventually_within(T, "every actor passivated", || async {
-        a.local_count() == 0
-    })
-    .await;
+    fill_and_passivate::<Tally<true>>(&a, &ids).await;
     // `b` has another kind only.
-    let config = DistConfig {
-        seeds: vec!["127.0.0.1:1".to_string()],
-        ..DistConfig::for_tests("b", 2)
-    };
-    let b = net
-        .start(
-            config,
-            Kinds::new().with_factory(Tally::<false>, |_: &str| 0),
-        )
-        .await
-        .unwrap();
-    common::converged_within(T, &[&a, &b], 2).await;
+    let b = join_b(
+        &net,
+        &a,
+        Kinds::new().with_factory(Tally::<false>, |_: &str| 0),
+    )
+    .await;
     assert!(
         ids.iter()
             .any(|id| b.owner_of(&format!("idle/{id}")).as_ref() == Some(b.name())),
@@ -418,16 +416,16 @@ impl DistActor for Sticky {
     }
 
     fn snapshot(&self, n: &i64) -> Result<Vec<u8>, ActorProcessingErr> {
-        Snapshot::encode(n)
+        Tally::<true>.snapshot(n)
     }
 
     async fn restore(
         &self,
-        _: DistRef<TallyMsg>,
-        _: i64,
+        me: DistRef<TallyMsg>,
+        n: i64,
         snapshot: Snapshot,
     ) -> Result<i64, ActorProcessingErr> {
-        snapshot.decode(Self::STATE_VERSION)
+        Tally::<true>.restore(me, n, snapshot).await
     }
 }
 
@@ -442,24 +440,8 @@ async fn the_state_of_a_passivated_stay_actor_moves_too() {
         .await
         .unwrap();
     let ids: Vec<String> = (0..20).map(|i| format!("st{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        let sticky = a.ref_for::<Sticky>(id);
-        sticky.cast(TallyMsg::Add(i as i64 + 1)).unwrap();
-        assert_eq!(
-            sticky.call(TallyMsg::Get, CALL).await.unwrap(),
-            i as i64 + 1
-        );
-    }
-    common::eventually_within(T, "every actor passivated", || async {
-        a.local_count() == 0
-    })
-    .await;
-    let config = DistConfig {
-        seeds: vec!["127.0.0.1:1".to_string()],
-        ..DistConfig::for_tests("b", 2)
-    };
-    let b = net.start(config, kinds()).await.unwrap();
-    common::converged_within(T, &[&a, &b], 2).await;
+    fill_and_passivate::<Sticky>(&a, &ids).await;
+    let b = join_b(&net, &a, kinds()).await;
     let moved: Vec<&String> = ids
         .iter()
         .filter(|id| b.owner_of(&format!("sticky/{id}")).as_ref() == Some(b.name()))

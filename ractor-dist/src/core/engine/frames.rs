@@ -303,17 +303,8 @@ impl Engine {
                     self.handle_passive_arrival(from, entry.key, snapshot, entry.args);
                     continue;
                 }
-                // Refused as a running actor's move would be: its source keeps it or
-                // hands it to the next node of its ranking.
-                if let Some(batch) = batch {
-                    self.answer(from, batch).refused.push(entry.key.clone());
-                }
-                self.note(Note::UnknownKind {
-                    key: entry.key,
-                    kind: entry.kind,
-                    from: from.clone(),
-                    refused: batch.is_some(),
-                });
+                // Refused as a running actor's move would be.
+                self.refuse_unknown_kind(from, batch, entry);
                 continue;
             }
             match self.arrival(&entry, &snapshot) {
@@ -327,17 +318,7 @@ impl Engine {
                 }
                 // Refused in the acknowledgement: its source keeps it or hands it on. (A
                 // conflicting copy, which comes without a batch, is lost: counted.)
-                Arrival::UnknownKind => {
-                    if let Some(batch) = batch {
-                        self.answer(from, batch).refused.push(entry.key.clone());
-                    }
-                    self.note(Note::UnknownKind {
-                        key: entry.key,
-                        kind: entry.kind,
-                        from: from.clone(),
-                        refused: batch.is_some(),
-                    })
-                }
+                Arrival::UnknownKind => self.refuse_unknown_kind(from, batch, entry),
                 Arrival::Start(meta) => {
                     // The nodes that refused it on its way are not asked again from here
                     // (members only: a refusal is forgotten when its node goes).
@@ -362,6 +343,21 @@ impl Engine {
             batch,
             arrivals: starts,
         });
+    }
+
+    /// An arrival of a kind not registered here: refused in the acknowledgement of its
+    /// `batch` (its source keeps it or hands it to the next node of its ranking), or lost
+    /// (a conflicting copy, which comes without a batch); counted either way.
+    fn refuse_unknown_kind(&mut self, from: &NodeName, batch: Option<u64>, entry: MigrateEntry) {
+        if let Some(batch) = batch {
+            self.answer(from, batch).refused.push(entry.key.clone());
+        }
+        self.note(Note::UnknownKind {
+            key: entry.key,
+            kind: entry.kind,
+            from: from.clone(),
+            refused: batch.is_some(),
+        })
     }
 
     /// The arrivals of [`Command::StartArrivals`] were started (`started`: those that could,

@@ -155,9 +155,11 @@ pub trait DistActor: Sized + Send + Sync + 'static {
     /// recently used are passivated). This is the kind's default: a node may set another
     /// ([`Kinds::with_idle_timeout`], [`crate::DistNode::set_idle_timeout`]).
     ///
-    /// The kept state stays on the node that passivated the name: should the name's owner
-    /// change before its next message (a node joins or leaves), it starts afresh on its new
-    /// owner; nor is the kept state replicated (a crash loses it).
+    /// When the name's owner changes before its next message (a node joins or leaves
+    /// gracefully), the kept state moves to the new owner in that handoff, and the next
+    /// message starts the name there from it (a `Restart` kind's state is dropped, as a
+    /// running one's would be). The kept state is not replicated: a crash of its node
+    /// loses it.
     const IDLE_TIMEOUT: Option<Duration> = None;
 
     /// When the state is checkpointed to the replicas of the name (default: never). A name

@@ -436,9 +436,22 @@ impl NodeShared {
         timeout: Duration,
     ) -> Result<Gateway, DistError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        self.gateway_within(node, deadline, |_| true).await
+    }
+
+    /// The supervisor of `node` once it is one `accept` takes, polled every 5 ms until
+    /// `deadline` while `node` is a member (`Unreachable` then, or at once when `node`
+    /// leaves the view).
+    async fn gateway_within(
+        &self,
+        node: &NodeName,
+        deadline: tokio::time::Instant,
+        accept: impl Fn(&Gateway) -> bool,
+    ) -> Result<Gateway, DistError> {
         loop {
             let error = match self.peer_supervisor(node) {
-                Ok(peer) => return Ok(peer),
+                Ok(peer) if accept(&peer) => return Ok(peer),
+                Ok(_) => DistError::Unreachable(node.clone()),
                 Err(e) => e,
             };
             let member = self.view.load().placement().contains(node);
@@ -517,20 +530,10 @@ impl NodeShared {
             Request::Call { key, .. } => Some(key),
             _ => None,
         };
-        loop {
-            let view = self.view.load();
-            let behind = key.is_some_and(|key| self.local_send_pending(key));
-            match view.supervisors.get(node) {
-                Some(newer) if newer.id() != closed.id() && !behind => return Some(newer.clone()),
-                _ if !view.placement().contains(node) => return None,
-                _ => {}
-            }
-            drop(view);
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let behind = || key.is_some_and(|key| self.local_send_pending(key));
+        self.gateway_within(node, deadline, |g| g.id() != closed.id() && !behind())
+            .await
+            .ok()
     }
 
     pub(crate) fn mesh_stats(&self) -> MeshStats {

@@ -209,6 +209,9 @@ impl Sim {
         }
         let p = peers[self.rng.gen_range(0..peers.len())];
         self.script.push(Step::SessionDropped { a: i, b: p });
+        // The peer may respawn what it takes for lost while the leaver hands the same
+        // names to a third node: copies can meet (a partition of one link).
+        self.healed = true;
         self.cuts.insert((i, p));
         self.links
             .retain(|pair, _| *pair != (i, p) && *pair != (p, i));
@@ -219,8 +222,6 @@ impl Sim {
         if self.nodes[i].up && self.nodes[p].up {
             self.script.push(Step::SessionBack { a: i, b: p });
         }
-        // The peer may have respawned what it took for lost: copies can meet.
-        self.healed = true;
         self.cuts.remove(&(i, p));
         self.refresh_sessions();
     }

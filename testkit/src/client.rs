@@ -655,6 +655,12 @@ impl Stats {
             && self.get("moving") == 0
             && self.get("buffered") == 0
     }
+
+    /// Every name hosted on the node has its full replica set confirmed
+    /// (`under_replicated=0`): losing the node now loses none of them.
+    pub fn replicated(&self) -> bool {
+        self.value("under_replicated") == Some("0")
+    }
 }
 
 impl fmt::Display for Stats {

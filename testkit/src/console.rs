@@ -459,8 +459,8 @@ async fn execute(node: &DistNode, line: &str) -> Result<String, Failure> {
                 s.version_mismatches, s.refused_peers, s.dropped_casts, s.bad_messages,
                 s.unknown_kinds, s.restarts, s.forwarded, s.peers_declared_down
             ) + &format!(
-                " replica_specs={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={} hold_refused={} settled_by_deadline={} offers_resent={} notices_resent={} gaps_skipped={}",
-                s.replica_specs, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
+                " replica_specs={} under_replicated={} respawned={} conflicts={} checkpoints={} checkpoints_fenced={} checkpoint_failures={} checkpoints_too_large={} pauses={} fenced={} view_adopted_unix_us={} hold_refused={} settled_by_deadline={} offers_resent={} notices_resent={} gaps_skipped={}",
+                s.replica_specs, s.under_replicated, s.respawned, s.conflicts, s.checkpoints, s.checkpoints_fenced,
                 s.checkpoint_failures, s.checkpoints_too_large, s.pauses, s.fenced,
                 s.view_adopted_unix_us, s.hold_refused, s.settled_by_deadline, s.offers_resent, s.notices_resent, s.gaps_skipped
             ) + &{

@@ -222,6 +222,13 @@ pub struct Engine {
     /// The state kept of each passivated name (`None`: its kind takes no snapshot), until
     /// its next activation here.
     pub(crate) passivated: BTreeMap<ActorKey, passivate::Kept>,
+    /// Kept states that arrived here after their owner changed again, forwarded on to the
+    /// new owner, with the batch (sender, number) each came in: that batch is acknowledged
+    /// only once the new owner took the state ([`Engine::handle_moved`]) or it started here
+    /// ([`Engine::handle_restore`]). Until then its sender's barrier keeps the new owner
+    /// from settling, and so from starting the name afresh on a message before its state is
+    /// there.
+    pub(crate) forwarding: BTreeMap<ActorKey, (NodeName, u64)>,
     /// Since when this node leaves the cluster (handing every actor off).
     pub(crate) leaving: Option<Millis>,
     /// The peers told of this node's leave that have not yet said they took it into their
@@ -320,6 +327,7 @@ impl Engine {
             drain_after_start: BTreeMap::new(),
             drain_on_restore: BTreeMap::new(),
             passivated: BTreeMap::new(),
+            forwarding: BTreeMap::new(),
             leaving: None,
             leave_unseen: BTreeSet::new(),
             shutting_down: false,
@@ -441,6 +449,7 @@ impl Engine {
         f.add_bounded("engine.answered_in", self.answered_in.len(), ANSWERS_KEPT);
         // Kept on purpose: the state of each passivated name until its next activation.
         f.add("engine.passivated", self.passivated.len());
+        f.add("engine.forwarding", self.forwarding.len());
         self.mesh.footprint(&mut f);
         self.handoff.footprint(&mut f);
         self.inbound.footprint(&mut f);

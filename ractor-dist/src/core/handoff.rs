@@ -874,26 +874,49 @@ impl HandoffCore {
         // Never straight back to where it came from (that node is handing it off), unless
         // this node is leaving and has nowhere else to put it.
         if let Some(owner) = owner.filter(|o| *o != self.me && (o != from || self.leaving)) {
-            self.now = now;
-            if !self.out.contains_key(&key) {
-                let phase = if self.settled {
-                    Phase::Draining
-                } else {
-                    Phase::Waiting
-                };
-                self.out.insert(
-                    key.clone(),
-                    Out {
-                        to: owner.clone(),
-                        phase: phase.clone(),
-                        since: now,
-                    },
-                );
-                if phase == Phase::Draining {
-                    self.commands
-                        .push_back(HandoffCommand::Drain { key, to: owner });
-                }
-            }
+            self.hand_on(key, owner, now);
+        }
+    }
+
+    /// Two live copies of `key` (of `mode`) met here and the one here survives. Copies meet
+    /// where one of them runs, which need not be the name's owner (a copy yields to the node
+    /// another registered copy runs on, and views may differ while a heal converges): if
+    /// the current view gives `key` to another node, the survivor goes there, as a name
+    /// that arrived on its way elsewhere does (once this node settles). Without this it ran
+    /// off its owner until the next view change, and nodes named different hosts for it.
+    pub fn handle_resolved(&mut self, key: ActorKey, mode: HandoffMode, now: Millis) {
+        if mode == HandoffMode::Stay && !self.leaving {
+            return;
+        }
+        let owner = (self.placement.as_ref()).and_then(|p| self.target(p, &key, None));
+        if let Some(owner) = owner.filter(|o| *o != self.me) {
+            self.hand_on(key, owner, now);
+        }
+    }
+
+    /// `key`, running here, goes on to `owner`: at once when this node has settled, else
+    /// once it does.
+    fn hand_on(&mut self, key: ActorKey, owner: NodeName, now: Millis) {
+        self.now = now;
+        if self.out.contains_key(&key) {
+            return;
+        }
+        let phase = if self.settled {
+            Phase::Draining
+        } else {
+            Phase::Waiting
+        };
+        self.out.insert(
+            key.clone(),
+            Out {
+                to: owner.clone(),
+                phase: phase.clone(),
+                since: now,
+            },
+        );
+        if phase == Phase::Draining {
+            self.commands
+                .push_back(HandoffCommand::Drain { key, to: owner });
         }
     }
 

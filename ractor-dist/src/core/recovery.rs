@@ -173,6 +173,13 @@ impl SpecHolders {
         &self.current
     }
 
+    /// The current holders that confirmed they keep the spec.
+    pub fn confirmed(&self) -> impl Iterator<Item = &NodeName> + '_ {
+        (self.current.iter())
+            .map(|(n, _)| n)
+            .filter(|n| !self.unconfirmed.contains(*n))
+    }
+
     /// Every node that may hold a spec of the name (current or former, `me` being the
     /// host), with the host that spec names: to drop them when the name stops.
     pub fn all(&self, me: &NodeName) -> Vec<(NodeName, NodeName)> {

@@ -70,6 +70,12 @@ pub struct NodeStatus {
     pub peers_declared_down: u64,
     /// Specs of names hosted elsewhere that this node keeps as a replica.
     pub replica_specs: u64,
+    /// Names hosted here that fewer live nodes keep a confirmed spec of than the view
+    /// allows (`replicas - 1`, or every other member of a smaller view), as of the last
+    /// heartbeat tick: losing this node now would lose them. 0 some heartbeats after a
+    /// membership change, once replica sets caught up: wait for it on every node before
+    /// taking the next one down.
+    pub under_replicated: u64,
     /// Names respawned here after their host was lost.
     pub respawned: u64,
     /// Conflicts between two live copies of a name resolved here (after partitions).

@@ -148,6 +148,7 @@ pub(crate) struct NodeShared {
     pub(crate) last_settle_ms: AtomicU64,
     pub(crate) view_adopted_unix_us: AtomicU64,
     pub(crate) replica_specs: AtomicU64,
+    pub(crate) under_replicated: AtomicU64,
     /// See [`crate::MoveStats`].
     pub(crate) batches_resent: AtomicU64,
     /// See [`crate::LookupStats`].
@@ -221,6 +222,7 @@ impl NodeShared {
             last_settle_ms: AtomicU64::new(0),
             view_adopted_unix_us: AtomicU64::new(unix_us()),
             replica_specs: AtomicU64::new(0),
+            under_replicated: AtomicU64::new(0),
             batches_resent: AtomicU64::new(0),
             lookups_asked: AtomicU64::new(0),
             lookup_cache_hits: AtomicU64::new(0),
@@ -623,6 +625,7 @@ impl NodeShared {
             forwarded: get(&c.forwarded),
             peers_declared_down: get(&c.peers_declared_down),
             replica_specs: self.replica_specs.load(Ordering::Relaxed),
+            under_replicated: self.under_replicated.load(Ordering::Relaxed),
             respawned: get(&c.respawned),
             conflicts: get(&c.conflicts),
             checkpoints: get(&c.checkpoints),

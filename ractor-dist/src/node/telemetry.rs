@@ -121,6 +121,7 @@ fn publish(shared: &NodeShared, kinds_seen: &mut BTreeMap<&'static str, u64>) {
     let gauges = [
         ("ractor_dist_held_messages", s.buffered as f64),
         ("ractor_dist_moving_actors", s.moving as f64),
+        ("ractor_dist_under_replicated", s.under_replicated as f64),
         ("ractor_dist_members", s.members.len() as f64),
         ("ractor_dist_hosted_actors", s.hosted as f64),
         (

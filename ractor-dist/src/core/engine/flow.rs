@@ -275,6 +275,7 @@ impl Engine {
                 self.handoff.handle_peer_gone(&peer);
                 self.inbound.handle_peer_gone(&peer);
                 self.answered_in.forget_peer(&peer);
+                self.forwarding.retain(|_, (from, _)| *from != peer);
                 self.routing.handle_peer_gone(&peer);
                 // Names it could not hand off (it crashed while leaving) are lost now.
                 let now = self.now;
@@ -546,6 +547,7 @@ impl Engine {
             self.handoff.handle_peer_gone(node);
             self.inbound.handle_peer_gone(node);
             self.answered_in.forget_peer(node);
+            self.forwarding.retain(|_, (from, _)| from != node);
         }
         // Names that stay here but are owned elsewhere (`Stay`) are registered with their
         // directory node before this node announces the view, so that the owner knows them

@@ -300,7 +300,7 @@ impl Engine {
         for (entry, snapshot) in arrivals {
             if entry.passive {
                 if self.kind(&entry.kind).is_some() {
-                    self.handle_passive_arrival(from, entry.key, snapshot, entry.args);
+                    self.handle_passive_arrival(from, batch, entry.key, snapshot, entry.args);
                     continue;
                 }
                 // Refused as a running actor's move would be.
@@ -422,8 +422,12 @@ impl Engine {
         self.answered_in.entry(from, batch)
     }
 
-    /// Acknowledges `batch` to `from`, naming the names superseded or refused here.
-    fn acknowledge(&mut self, from: &NodeName, batch: u64) {
+    /// Acknowledges `batch` to `from`, naming the names superseded or refused here; not
+    /// while a kept state of it is being forwarded on ([`Engine::forwarding`]).
+    pub(crate) fn acknowledge(&mut self, from: &NodeName, batch: u64) {
+        if (self.forwarding.values()).any(|(f, b)| f == from && *b == batch) {
+            return;
+        }
         let names = (self.answered_in.get(from, batch))
             .cloned()
             .unwrap_or_default();

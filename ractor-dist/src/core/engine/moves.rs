@@ -293,6 +293,7 @@ impl Engine {
     /// the routes at `to`, and forward what was held for it.
     pub(crate) fn handle_moved(&mut self, key: &ActorKey, to: &NodeName, now: Millis) -> MovedOut {
         let out = self.outgoing.remove(key);
+        self.forwarded(key);
         // A passivated name's kept state: no actor of it was here, and nothing routes by
         // this move (its messages go by its owner; the state may even have come back here
         // already, a later view making this node its owner again).
@@ -338,6 +339,7 @@ impl Engine {
     /// moves, or its kind is unknown.
     pub fn handle_restore(&mut self, key: &ActorKey) -> Option<Restore> {
         self.superseded.remove(key);
+        self.forwarded(key);
         let out = self.outgoing.remove(key)?;
         self.child_ids.remove(key);
         let checkpoints = self.kind(&out.kind)?.checkpoints;

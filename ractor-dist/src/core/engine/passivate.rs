@@ -126,10 +126,12 @@ impl Engine {
     /// name that runs or starts here already, or a state kept here already, serves it:
     /// the arrival is dropped (counted). When this node is not the name's owner any more
     /// (the owner changed again while it was on its way, or this node leaves), it goes on
-    /// to the owner at once.
+    /// to the owner at once, and its `batch` is acknowledged only once it got there
+    /// ([`Engine::forwarding`]).
     pub(crate) fn handle_passive_arrival(
         &mut self,
         from: &NodeName,
+        batch: Option<u64>,
         key: ActorKey,
         snapshot: Option<Snapshot>,
         args: Vec<u8>,
@@ -146,15 +148,26 @@ impl Engine {
         }
         self.passivated.insert(key.clone(), Kept { snapshot, args });
         self.routing.handle_kept(&key);
-        // (Known gap: when the owner changed again meanwhile, that owner may settle before
-        // this forward reaches it, start the name afresh on a message, and then drop the
-        // state as a second copy's.)
         let owner = self.placement.owner_of(&key).cloned();
         if let Some(owner) = owner.filter(|o| *o != self.me) {
             let now = self.now;
             if let Some((key, owner, size)) = self.set_off_passivated(key, owner, now) {
+                // Acknowledged once the owner took it: its sender's barrier (which waits
+                // for that owner too, the name's owner having changed) holds the owner back
+                // from settling, and so from starting the name afresh, until it is there.
+                if let Some(batch) = batch {
+                    self.forwarding.insert(key.clone(), (from.clone(), batch));
+                }
                 self.handoff.handle_at_rest_now(key, owner, size, now);
             }
+        }
+    }
+
+    /// The forward of kept `key` ended (its owner took it, or it starts here): the batch
+    /// it came in is acknowledged once nothing else of it is on its way.
+    pub(crate) fn forwarded(&mut self, key: &ActorKey) {
+        if let Some((from, batch)) = self.forwarding.remove(key) {
+            self.acknowledge(&from, batch);
         }
     }
 

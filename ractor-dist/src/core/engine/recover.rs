@@ -79,6 +79,37 @@ impl Engine {
         self.recovery.replicate(&mut names, ctx);
     }
 
+    /// How many names running here fewer live nodes keep a confirmed spec of than the view
+    /// allows (`replicas - 1`, or every other member of a smaller view): a loss of this
+    /// node now loses them, as it would with one of those holders lost at the same time.
+    /// Replica sets catch up once a view has been quiet for
+    /// [`Timing::replicate_quiet_ms`](crate::core::Timing::replicate_quiet_ms) (at once for
+    /// names without any live holder), so this is 0 again some heartbeats after a change:
+    /// the moment to take the next node down in a rolling restart. It walks every running
+    /// name (read it on the heartbeat tick, not per message).
+    pub fn under_replicated(&self) -> usize {
+        let r = self.config.replicas;
+        if r <= 1 || self.is_leaving() {
+            return 0;
+        }
+        let membership = self.mesh.membership();
+        let placement = self.routing.routes().placement();
+        let others = (placement.members().iter())
+            .filter(|n| **n != self.me && membership.is_up(n))
+            .count();
+        let want = (r - 1).min(others);
+        if want == 0 {
+            return 0;
+        }
+        (self.children.values())
+            .filter(|c| !c.draining && !c.stopping)
+            .filter(|c| {
+                let live = c.meta.holders.confirmed().filter(|n| membership.is_up(n));
+                live.count() < want
+            })
+            .count()
+    }
+
     /// Names that arrived (by handoff) and stay here: replicated at once when no other live
     /// node keeps their spec, the others once the view is quiet.
     pub fn replicate_arrivals(&mut self, arrived: &[ActorKey], now: Millis) {
@@ -345,6 +376,12 @@ impl Engine {
             .recovery
             .resolve_conflict(&key, from, &incoming, holders, snapshot, here, ctx);
         let superseded = outcome == ConflictOutcome::Resolved(Resolution::KeepLocal);
+        // The copy here survives: on to the name's owner if that is another node.
+        if running && matches!(outcome, ConflictOutcome::Resolved(_)) {
+            if let Some(mode) = self.child_of(&key).map(|c| c.mode) {
+                self.handoff.handle_resolved(key.clone(), mode, now);
+            }
+        }
         if let ConflictOutcome::Follows(snapshot) = outcome {
             let entry = MigrateEntry {
                 snapshot,

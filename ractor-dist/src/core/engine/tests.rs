@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::core::wire::{self, FrameBody};
-use crate::core::{Epoch, HoldKind, Incarnation, MembershipEvent, ViewId};
+use crate::core::{Activation, Epoch, HoldKind, Incarnation, MembershipEvent, NameMeta, ViewId};
 
 /// A node alone (it owns every name), as the engine's table tests start one.
 pub(super) fn engine(name: &str) -> Engine {
@@ -766,5 +766,166 @@ fn a_drain_decided_while_an_actor_starts_waits_for_its_start_to_be_reported() {
     assert_eq!(
         (f.get("engine.starting"), f.get("engine.drain_after_start")),
         (0, 0)
+    );
+}
+
+/// A passivated name's kept state that reaches a node whose view has given the name to a
+/// third node since is forwarded there, and the batch it came in is acknowledged only once
+/// that owner took it: the sender's barrier waits for the owner until then, so the owner
+/// cannot settle and start the name afresh on a message while its state is on the way (it
+/// then dropped the state as a second copy's).
+#[test]
+fn a_forwarded_kept_state_is_acknowledged_to_its_sender_only_once_its_owner_took_it() {
+    let (a, b, c) = (NodeName::new("a"), NodeName::new("b"), NodeName::new("c"));
+    let placement = Placement::weighted(
+        Epoch(1),
+        [(a.clone(), 1.0), (b.clone(), 1.0), (c.clone(), 1.0)],
+    );
+    let kind = KindInfo {
+        mode: HandoffMode::Resume,
+        on_demand: true,
+        ..KindInfo::default()
+    };
+    let kinds = BTreeMap::from([("cart".to_string(), kind)]);
+    let mut engine = engine_with("b", kinds, placement.clone());
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("cart/{i}")))
+        .find(|k| placement.owner_of(k) == Some(&c))
+        .expect("c owns some name");
+    let entry = MigrateEntry {
+        key: key.clone(),
+        kind: "cart".into(),
+        args: vec![7],
+        snapshot: Some(Snapshot::new(1, vec![42])),
+        chunks: 0,
+        version: 1,
+        generation: 1,
+        origin: a.clone(),
+        holders: Vec::new(),
+        checkpoint_seq: 0,
+        order: Vec::new(),
+        refused: Vec::new(),
+        passive: true,
+    };
+    let _ = sends(&mut engine);
+    engine.handle_frame(
+        &a,
+        FrameBody::Migrate {
+            batch: 9,
+            entries: vec![entry],
+        },
+        Millis(10),
+    );
+    // The node layer starts what arrived (nothing runs of a kept state) and reports it.
+    let mut forward = None;
+    for command in std::iter::from_fn(|| engine.poll_command()).collect::<Vec<_>>() {
+        match command {
+            Command::StartArrivals { arrivals, .. } => assert!(arrivals.is_empty()),
+            Command::SendBatch { to, batch, keys } => {
+                assert_eq!((&to, keys.as_slice()), (&c, std::slice::from_ref(&key)));
+                forward = Some(batch);
+            }
+            _ => {}
+        }
+    }
+    let forward = forward.expect("the kept state goes on to its owner");
+    engine.handle_arrivals_started(&a, Some(9), Vec::new(), Vec::new());
+    let acked = |sent: &[(NodeName, FrameBody)]| {
+        (sent.iter()).any(|(to, f)| *to == a && matches!(f, FrameBody::MigrateAck { batch: 9, .. }))
+    };
+    assert!(!acked(&sends(&mut engine)), "acknowledged before c took it");
+    // The sender resends the batch meanwhile: still not acknowledged.
+    engine.handle_frame(
+        &a,
+        FrameBody::Migrate {
+            batch: 9,
+            entries: Vec::new(),
+        },
+        Millis(20),
+    );
+    assert!(!acked(&sends(&mut engine)), "a resend acknowledged early");
+    // The owner acknowledges the forward; the node layer reports the move done.
+    engine.handle_frame(
+        &c,
+        FrameBody::MigrateAck {
+            batch: forward,
+            superseded: Vec::new(),
+            refused: Vec::new(),
+        },
+        Millis(30),
+    );
+    let moved = std::iter::from_fn(|| engine.poll_command())
+        .any(|cmd| matches!(cmd, Command::Moved { key: k, to } if k == key && to == c));
+    assert!(moved);
+    let _ = engine.handle_moved(&key, &c, Millis(30));
+    assert!(acked(&sends(&mut engine)), "acknowledged once c took it");
+    assert!(engine.forwarding.is_empty());
+}
+
+/// Two live copies of a name met at a node that does not own it (after a heal a copy
+/// yields to wherever another copy runs): the survivor is resolved there, then handed to
+/// the name's owner. The containers test's heal left such names on a non-owner until the
+/// next view change, and nodes named different hosts for them.
+#[test]
+fn a_conflict_resolved_off_the_owner_hands_the_survivor_to_the_owner() {
+    let kind = KindInfo {
+        mode: HandoffMode::Resume,
+        ..KindInfo::default()
+    };
+    let kinds = BTreeMap::from([("counter".to_string(), kind)]);
+    let mut a = engine_with_kinds("a", kinds);
+    let b = with_peer_b(&mut a);
+    let view = a.handoff.view();
+    a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(3));
+    a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(3));
+    let _ = sends(&mut a);
+    assert!(a.handoff.is_settled());
+    let placement = a.view_placement();
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| placement.owner_of(k) == Some(&b))
+        .expect("b owns some name");
+    // A copy of it runs here (respawned while b was cut off, say).
+    let id = ChildId(1);
+    let activation = Activation::first(NodeName::new("a"));
+    a.handle_started(
+        id,
+        &key,
+        "counter",
+        NameMeta::new("counter", Vec::new(), activation),
+    );
+    a.handle_start_ok(id, Millis(4));
+    let _ = sends(&mut a);
+    // A newer copy arrives from a third node and wins.
+    let entry = MigrateEntry {
+        key: key.clone(),
+        kind: "counter".into(),
+        args: Vec::new(),
+        snapshot: Some(Snapshot::new(1, vec![9])),
+        chunks: 0,
+        version: 1,
+        generation: 5,
+        origin: NodeName::new("c"),
+        holders: Vec::new(),
+        checkpoint_seq: 0,
+        order: Vec::new(),
+        refused: Vec::new(),
+        passive: false,
+    };
+    a.handle_frame(
+        &NodeName::new("c"),
+        FrameBody::Conflict { entry },
+        Millis(5),
+    );
+    let commands: Vec<Command> = std::iter::from_fn(|| a.poll_command()).collect();
+    let resolve = commands
+        .iter()
+        .position(|c| matches!(c, Command::Resolve { key: k, .. } if *k == key));
+    let drain = commands
+        .iter()
+        .position(|c| matches!(c, Command::Drain { key: k, to, .. } if *k == key && *to == b));
+    assert!(
+        matches!((resolve, drain), (Some(r), Some(d)) if r < d),
+        "{commands:?}"
     );
 }

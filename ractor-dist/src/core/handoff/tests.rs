@@ -771,3 +771,41 @@ fn a_refused_name_bound_for_a_new_owner_that_leaves_stays_here() {
         vec![HandoffCommand::RestoreLocal { key, refused: true }]
     );
 }
+
+/// Two copies of a name met at a node that does not own it (copies meet where one of them
+/// runs): the surviving copy goes on to the owner (the containers test's heal left names
+/// on a non-owner, and nodes named different hosts for them until the next view change);
+/// a `Stay` one stays, and an unsettled node waits for its settle.
+#[test]
+fn a_copy_that_survives_a_conflict_off_its_owner_goes_to_the_owner() {
+    let (mut a, _, _) = barrier(true);
+    assert!(a.is_settled());
+    let p = placement(&["a", "b"]);
+    let keys = owned_by(&p, "b", 2);
+    let mine = owned_by(&p, "a", 1);
+    a.handle_resolved(keys[0].clone(), HandoffMode::Resume, Millis(10));
+    a.handle_resolved(keys[1].clone(), HandoffMode::Stay, Millis(10));
+    a.handle_resolved(mine[0].clone(), HandoffMode::Resume, Millis(10));
+    assert_eq!(
+        drain(&mut a),
+        vec![HandoffCommand::Drain {
+            key: keys[0].clone(),
+            to: n("b"),
+        }]
+    );
+    assert!(a.is_moving(&keys[0]));
+
+    // Not settled yet: it waits for the settle, then goes.
+    let mut c = HandoffCore::new(n("a"), HandoffConfig::default());
+    c.handle_view(ViewId(3), &p, [n("b")].into(), [], false, Millis(0));
+    drain(&mut c);
+    c.handle_resolved(keys[0].clone(), HandoffMode::Resume, Millis(10));
+    assert!(drain(&mut c).is_empty());
+    assert!(c.is_moving(&keys[0]));
+    c.handle_view_adopted(&n("b"), ViewId(3));
+    c.handle_done(&n("b"), ViewId(3));
+    assert!(drain(&mut c).iter().any(|cmd| matches!(
+        cmd,
+        HandoffCommand::Drain { key, to } if *key == keys[0] && *to == n("b")
+    )));
+}

@@ -57,6 +57,9 @@ impl SupervisorState {
         self.passivate_idle();
         self.publish_dial_gauges();
         self.run().await;
+        self.shared
+            .under_replicated
+            .store(self.engine.under_replicated() as u64, Ordering::Relaxed);
     }
 
     /// Discovery's latest answer (dialed from the next tick on).

@@ -658,3 +658,34 @@ async fn after_a_suspend_no_actor_handles_a_message_before_the_node_noticed_the_
     );
     assert!(a.status().pauses >= 1, "{:?}", a.status());
 }
+
+/// After a join moves names, every node's `under_replicated` comes back to 0: each name it
+/// hosts has its replica set confirmed again (what an operator waits for before taking the
+/// next node down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_name_has_its_replica_set_again_after_a_join() {
+    let net = MemoryNetwork::new();
+    let (a, b) = two_nodes(&net).await;
+    for i in 0..60 {
+        a.spawn::<Tally>(format!("r{i}").as_str(), i).await.unwrap();
+    }
+    let c = start(&net, "c", 3, &[1]).await;
+    converged(&[&a, &b, &c], 3).await;
+    assert!(c.status().moved_in > 0, "no name moved to the newcomer");
+    eventually("every node's names have their replica sets", || async {
+        [&a, &b, &c]
+            .iter()
+            .all(|n| n.status().under_replicated == 0)
+    })
+    .await;
+    // Each name is kept by one node besides its host (former holders drop theirs): 60
+    // specs in all.
+    eventually("one spec of each name besides its host", || async {
+        [&a, &b, &c]
+            .iter()
+            .map(|n| n.status().replica_specs)
+            .sum::<u64>()
+            == 60
+    })
+    .await;
+}

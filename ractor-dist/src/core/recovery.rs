@@ -173,6 +173,11 @@ impl SpecHolders {
         &self.current
     }
 
+    /// The current holders that have not confirmed they keep the spec yet.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = &NodeName> + '_ {
+        self.unconfirmed.iter()
+    }
+
     /// The current holders that confirmed they keep the spec.
     pub fn confirmed(&self) -> impl Iterator<Item = &NodeName> + '_ {
         (self.current.iter())

@@ -105,7 +105,7 @@ pub struct NodeStatus {
     /// (the frame may have been lost with its session).
     pub offers_resent: u64,
     /// Drops and rehosts of specs sent again because their holder did not acknowledge them
-    /// in time.
+    /// in time, and specs sent again because their holder did not confirm keeping them.
     pub notices_resent: u64,
     /// Gaps in one sender's casts to a name given up after waiting
     /// [`crate::core::Timing::gap_ms`] for the missing ones (lost on the way); later casts

@@ -929,3 +929,75 @@ fn a_conflict_resolved_off_the_owner_hands_the_survivor_to_the_owner() {
         "{commands:?}"
     );
 }
+
+/// `under_replicated` counts the names hosted here whose replica set is not confirmed: a
+/// name just started has none (its spec goes to `b`, which has not said it keeps it), and
+/// once `b` confirms, none is left. A spec not confirmed for a whole resend interval is sent
+/// again (one lost with a replaced session left a name short of a holder for good: the
+/// containers test's rolling restart waited 60 s for `under_replicated=0`).
+#[test]
+fn a_name_is_under_replicated_and_its_spec_sent_again_until_its_holder_confirmed_it() {
+    let kinds = BTreeMap::from([("counter".to_string(), KindInfo::default())]);
+    let mut a = engine_with_kinds("a", kinds);
+    // A name `a` keeps once `b` is up (it does not move).
+    let both = Placement::weighted(Epoch(1), [(a.me.clone(), 1.0), (NodeName::new("b"), 1.0)]);
+    let key = (0..)
+        .map(|i| ActorKey::new(format!("k{i}")))
+        .find(|k| both.owner_of(k) == Some(&a.me))
+        .expect("a owns some name");
+    let activation = Activation::first(NodeName::new("a"));
+    a.handle_started(
+        ChildId(1),
+        &key,
+        "counter",
+        NameMeta::new("counter", Vec::new(), activation),
+    );
+    a.handle_start_ok(ChildId(1), Millis(1));
+    // Alone, nothing more can be asked of it.
+    assert_eq!(a.under_replicated(), 0);
+    let b = with_peer_b(&mut a);
+    let view = a.handoff.view();
+    a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(3));
+    a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(3));
+    assert_eq!(a.under_replicated(), 1);
+    a.replicate(None, Millis(4));
+    let sent = sends(&mut a);
+    assert!(
+        sent.iter()
+            .any(|(to, f)| *to == b && matches!(f, FrameBody::Replicate { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(a.under_replicated(), 1, "sent, not confirmed yet");
+    let resent = |a: &mut Engine, from: u64| {
+        let mut n = 0;
+        for t in (from..from + 1_000).step_by(50) {
+            // (b keeps answering: it stays up)
+            a.handle_heard(&b, Incarnation(2), Millis(t));
+            a.handle_tick(Millis(t));
+            n += sends(a)
+                .iter()
+                .filter(|(to, f)| {
+                    *to == b
+                        && matches!(f, FrameBody::Replicate { specs }
+                            if specs.iter().any(|(k, _)| *k == key))
+                })
+                .count();
+        }
+        n
+    };
+    // (the resend interval is two heartbeats, 200 ms here)
+    assert!(resent(&mut a, 10) >= 2, "an unconfirmed spec goes again");
+    a.handle_frame(
+        &b,
+        FrameBody::SpecsKept {
+            keys: vec![key.clone()],
+        },
+        Millis(1_100),
+    );
+    assert_eq!(a.under_replicated(), 0);
+    assert_eq!(
+        resent(&mut a, 1_100),
+        0,
+        "a confirmed spec is not sent again"
+    );
+}

@@ -194,6 +194,11 @@ pub enum RecoveryEvent {
         /// How many.
         count: usize,
     },
+    /// Specs their holders did not confirm keeping in time were sent again.
+    SpecsResent {
+        /// How many.
+        count: usize,
+    },
     /// An offer was dropped.
     OfferDropped {
         /// The name.

@@ -70,6 +70,11 @@ pub struct Recovery<S> {
     pub(super) fence: Fence,
     /// Replica sets are brought up to date once the view is quiet.
     pub(super) replicate_due: bool,
+    /// Specs sent and not confirmed at the last look ([`Recovery::resend_specs`]): those
+    /// still unconfirmed at the next one are sent again.
+    pub(super) specs_unconfirmed: BTreeSet<(ActorKey, NodeName)>,
+    /// When unconfirmed specs were last looked at.
+    pub(super) specs_checked: Millis,
     pub(super) commands: VecDeque<RecoveryCommand<S>>,
 }
 
@@ -97,6 +102,7 @@ impl<S: Checkpoint> Recovery<S> {
         f.add("recovery.notices_sent", self.sent_notices.len());
         f.add("recovery.early", self.early.len());
         f.add("recovery.offered_here", self.offered_here.len());
+        f.add("recovery.specs_unconfirmed", self.specs_unconfirmed.len());
         f.add_bounded(
             "recovery.consumed",
             self.consumed.len(),
@@ -120,6 +126,8 @@ impl<S: Checkpoint> Recovery<S> {
             now: Millis(0),
             fence: Fence::default(),
             replicate_due: false,
+            specs_unconfirmed: BTreeSet::new(),
+            specs_checked: Millis(0),
             commands: VecDeque::new(),
         }
     }
@@ -698,6 +706,9 @@ impl<S: Checkpoint> Recovery<S> {
         self.replicate_offered(names, ctx, &hosted);
         self.resend_offers(ctx);
         self.resend_notices(ctx.now, ctx.peers);
+        if settled {
+            self.resend_specs(names, ctx);
+        }
         let quiet = settled && ctx.now.since(view_started) >= self.cfg.timing.replicate_quiet_ms();
         if self.replicate_due && quiet {
             self.replicate_due = false;
@@ -705,6 +716,49 @@ impl<S: Checkpoint> Recovery<S> {
             return true;
         }
         false
+    }
+
+    /// Specs sent to a holder that has not confirmed keeping them for a whole resend interval
+    /// go to it again (issue 9, finding 4: a spec lost with a replaced session left its
+    /// name with a holder that never had it, and `under_replicated` never reached 0; the
+    /// containers test's rolling restart waited 60 s for one). Looked at once per resend
+    /// interval: a spec is resent only if it was unconfirmed at the previous look too.
+    fn resend_specs<P: Peers>(&mut self, names: &mut [Hosted<'_, S>], ctx: Ctx<'_, P>) {
+        if ctx.now.since(self.specs_checked) < self.cfg.timing.offer_resend_ms() || ctx.leaving {
+            return;
+        }
+        self.specs_checked = ctx.now;
+        let me = self.cfg.me.clone();
+        let before = std::mem::take(&mut self.specs_unconfirmed);
+        let mut specs: BTreeMap<NodeName, Vec<(ActorKey, Spec<S>)>> = BTreeMap::new();
+        for (key, meta) in names.iter() {
+            let waiting: Vec<NodeName> = (meta.holders.unconfirmed())
+                .filter(|n| ctx.peers.is_up(n))
+                .cloned()
+                .collect();
+            for node in waiting {
+                let pair = ((*key).clone(), node);
+                if before.contains(&pair) {
+                    let spec = meta.spec(&me, self.cfg.incarnation, self.cfg.frame_budget);
+                    specs
+                        .entry(pair.1.clone())
+                        .or_default()
+                        .push((pair.0.clone(), spec));
+                }
+                self.specs_unconfirmed.insert(pair);
+            }
+        }
+        let count = specs.values().map(Vec::len).sum();
+        if count == 0 {
+            return;
+        }
+        self.event(RecoveryEvent::SpecsResent { count });
+        for (node, list) in specs {
+            for specs in batches(list, self.cfg.frame_budget, |(k, s)| spec_size(k, s)) {
+                self.send(&node, RecoveryMsg::Replicate { specs });
+            }
+        }
+        self.flush();
     }
 
     /// Whether replica sets wait for a quiet view.

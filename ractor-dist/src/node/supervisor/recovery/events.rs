@@ -61,6 +61,14 @@ impl SupervisorState {
                     "spec drops or rehosts not acknowledged in time; sent again"
                 );
             }
+            RecoveryEvent::SpecsResent { count } => {
+                c.notices_resent
+                    .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    count,
+                    "specs not confirmed by their holders in time; sent again"
+                );
+            }
             RecoveryEvent::OfferDropped { key, why } => {
                 tracing::debug!(name = %key, why, "respawn offer dropped");
             }

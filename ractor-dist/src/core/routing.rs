@@ -233,8 +233,19 @@ impl Routes {
         if let Some(residence) = facts.hosted {
             return self.hosted(context, residence);
         }
-        if let Some(host) = self.moved.get(key).or_else(|| self.directory.get(key)) {
+        let redirect = self.moved.get(key);
+        if let Some(host) = redirect.or_else(|| self.directory.get(key)) {
             if *host != self.me {
+                // A redirect to a node that does not own the name (this node's copy yielded
+                // to another copy's node after a heal) may be stale: the survivor goes on
+                // to the owner from there. Asked there, not taken for the answer
+                // (messages follow it all the same).
+                if redirect.is_some()
+                    && context == Context::Ask
+                    && self.placement.owner_of(key) != Some(host)
+                {
+                    return Decision::AskNode(host.clone());
+                }
                 return self.known(context, host.clone());
             }
         }

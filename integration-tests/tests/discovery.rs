@@ -461,6 +461,68 @@ async fn multicast_announcements_form_the_cluster_and_a_strangers_are_ignored() 
     Ok(())
 }
 
+/// Whether this machine carries IPv6 multicast for `group` out of its default interface
+/// (a datagram sent to the group comes back, looped).
+fn ipv6_multicast_works(group: std::net::Ipv6Addr) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let probe = || -> std::io::Result<bool> {
+        let rx = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        rx.set_only_v6(true)?;
+        rx.bind(&std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)).into())?;
+        let port = rx.local_addr()?.as_socket().map_or(0, |a| a.port());
+        rx.join_multicast_v6(&group, 0)?;
+        rx.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let tx = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        tx.set_multicast_loop_v6(true)?;
+        tx.set_multicast_hops_v6(1)?;
+        let to = std::net::SocketAddr::from((group, port));
+        tx.send_to(b"probe", &to.into())?;
+        let mut buf = [std::mem::MaybeUninit::new(0u8); 16];
+        Ok(rx.recv(&mut buf).is_ok_and(|n| n == 5))
+    };
+    probe().unwrap_or(false)
+}
+
+/// Multicast over IPv6: nodes that only know an interface-local IPv6 group (`ff11::/16`:
+/// its datagrams never leave the machine) and a port find each other. Skipped, with the
+/// reason printed, on a machine whose default interface carries no IPv6 multicast (the
+/// loopback interface carries none on Linux).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multicast_over_ipv6_forms_the_cluster() -> Result<()> {
+    let ports = free_ports(4)?;
+    let mport = ports[3];
+    let group = std::net::Ipv6Addr::new(0xff11, 0, 0, 0, 0, 0x7a7a, 0, mport);
+    if !ipv6_multicast_works(group) {
+        println!(
+            "multicast over IPv6: skipped: no IPv6 multicast on this machine's default interface"
+        );
+        return Ok(());
+    }
+    let args = strings(&[
+        "--discovery",
+        &format!("multicast:[{group}]:{mport}"),
+        "--refresh-ms",
+        "300",
+    ]);
+    let mut nodes = Vec::new();
+    for (i, port) in ports[..3].iter().enumerate() {
+        nodes.push(node_on(&format!("m{}", i + 1), "127.0.0.1", *port, &args).await?);
+    }
+    ensure!(
+        wait_members(&mut nodes, 3, Duration::from_secs(20)).await,
+        "the cluster did not form by IPv6 multicast"
+    );
+    // Each node heard both others' announcements (not only met them through a third).
+    let heard = wait_until(Duration::from_secs(10), async || {
+        all_stats(&mut nodes)
+            .await
+            .is_ok_and(|all| all.iter().all(|s| s.get("discovered") == 2))
+    })
+    .await;
+    ensure!(heard, "a node did not hear the others' IPv6 announcements");
+    Ok(())
+}
+
 /// Configuration from the environment, as container platforms pass it: nodes whose cookie,
 /// timers and discovery come from `RACTOR_DIST_*` variables form a cluster; one whose
 /// variable holds another cookie is refused.

@@ -229,6 +229,9 @@ pub struct Engine {
     /// from settling, and so from starting the name afresh on a message before its state is
     /// there.
     pub(crate) forwarding: BTreeMap<ActorKey, (NodeName, u64)>,
+    /// Names whose copy here survived a conflict: once the view has been quiet, those the
+    /// view gives to another node go there ([`Engine::hand_on_resolved`]).
+    pub(crate) resolved: BTreeSet<ActorKey>,
     /// Since when this node leaves the cluster (handing every actor off).
     pub(crate) leaving: Option<Millis>,
     /// The peers told of this node's leave that have not yet said they took it into their
@@ -328,6 +331,7 @@ impl Engine {
             drain_on_restore: BTreeMap::new(),
             passivated: BTreeMap::new(),
             forwarding: BTreeMap::new(),
+            resolved: BTreeSet::new(),
             leaving: None,
             leave_unseen: BTreeSet::new(),
             shutting_down: false,
@@ -450,6 +454,7 @@ impl Engine {
         // Kept on purpose: the state of each passivated name until its next activation.
         f.add("engine.passivated", self.passivated.len());
         f.add("engine.forwarding", self.forwarding.len());
+        f.add("engine.resolved", self.resolved.len());
         self.mesh.footprint(&mut f);
         self.handoff.footprint(&mut f);
         self.inbound.footprint(&mut f);

@@ -878,12 +878,13 @@ impl HandoffCore {
         }
     }
 
-    /// Two live copies of `key` (of `mode`) met here and the one here survives. Copies meet
-    /// where one of them runs, which need not be the name's owner (a copy yields to the node
-    /// another registered copy runs on, and views may differ while a heal converges): if
-    /// the current view gives `key` to another node, the survivor goes there, as a name
-    /// that arrived on its way elsewhere does (once this node settles). Without this it ran
-    /// off its owner until the next view change, and nodes named different hosts for it.
+    /// Two live copies of `key` (of `mode`) met here and the one here survives; the view has
+    /// been quiet since (see `Engine::hand_on_resolved`). Copies meet where one of them
+    /// runs, which need not be the name's owner (a copy yields to the node another
+    /// registered copy runs on): if the current view gives `key` to another node, the
+    /// survivor goes there, as a name that arrived on its way elsewhere does (once this
+    /// node settles). Without this it ran off its owner until the next view change, and
+    /// nodes named different hosts for it.
     pub fn handle_resolved(&mut self, key: ActorKey, mode: HandoffMode, now: Millis) {
         if mode == HandoffMode::Stay && !self.leaving {
             return;

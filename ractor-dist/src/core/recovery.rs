@@ -46,6 +46,8 @@ pub use commands::{
     RespawnStart,
 };
 pub use consumed::{Consumed, MAX_CONSUMED};
+#[cfg(test)]
+pub(crate) use engine::MAX_SPEC_RESENDS;
 pub use engine::{Hosted, Recovery, DROPS_PER_FRAME};
 pub use fence::Fence;
 pub use meta::{batches, spec_size, Activation, Checkpoint, NameMeta, Peers, SPEC_OVERHEAD};
@@ -178,11 +180,10 @@ impl SpecHolders {
         self.unconfirmed.iter()
     }
 
-    /// The current holders that confirmed they keep the spec.
-    pub fn confirmed(&self) -> impl Iterator<Item = &NodeName> + '_ {
-        (self.current.iter())
-            .map(|(n, _)| n)
-            .filter(|n| !self.unconfirmed.contains(*n))
+    /// The current holders that confirmed they keep the spec, with the incarnation each
+    /// was chosen in (a holder restarted since keeps nothing).
+    pub fn confirmed(&self) -> impl Iterator<Item = &(NodeName, Incarnation)> + '_ {
+        (self.current.iter()).filter(|(n, _)| !self.unconfirmed.contains(n))
     }
 
     /// Every node that may hold a spec of the name (current or former, `me` being the

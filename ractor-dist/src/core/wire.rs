@@ -14,7 +14,7 @@ use super::order::{Stamp, Stream};
 use super::{ActorKey, Hello, Incarnation, NodeName, Offer, Snapshot, Spec, ViewId};
 
 /// The version of the supervisors' wire protocol. Peers of another version are refused.
-pub const PROTOCOL_VERSION: u16 = 15;
+pub const PROTOCOL_VERSION: u16 = 16;
 
 /// A decoding problem with an envelope from a peer. Nothing was changed by the bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -452,7 +452,7 @@ mod tests {
     /// and `NodeStatus::frames_refused`; 10 delta checkpoints and snapshots with deltas;
     /// 11 cast stamps, `MigrateEntry::order` and `NodeStatus::gaps_skipped`; 12
     /// `MigrateAck::refused` and `NodeStatus::moves_refused`; 13 `MigrateEntry::refused` and `FrameBody::HandoffsBusy`; 14
-    /// `FrameBody::LeaveSeen`; 15 `MigrateEntry::passive`).
+    /// `FrameBody::LeaveSeen`; 15 `MigrateEntry::passive`; 16 `NodeStatus::under_replicated`).
     /// Whoever changes an
     /// envelope updates these bytes and bumps [`PROTOCOL_VERSION`] together.
     #[test]
@@ -461,11 +461,11 @@ mod tests {
             key: "k".into(),
             reason: "r".into(),
         }));
-        assert_eq!(PROTOCOL_VERSION, 15, "bump with the pinned bytes below");
+        assert_eq!(PROTOCOL_VERSION, 16, "bump with the pinned bytes below");
         assert_eq!(
             overloaded,
             [
-                15, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                16, 0, 6, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );
@@ -482,7 +482,7 @@ mod tests {
         assert_eq!(
             mismatch,
             [
-                15, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
+                16, 0, 6, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'k', 1, 0, 0, 0, 0, 0, 0,
                 0, b'r'
             ]
         );

@@ -1,7 +1,7 @@
 //! [`Multicast`]: nodes announce themselves on a LAN multicast group (Distable's UDP
 //! formation), each announcement signed with a key derived from the cluster cookie.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,15 +20,19 @@ use crate::core::Millis;
 /// and counted ([`Multicast::refused`]). The cookie still guards every session, so a
 /// replayed announcement can at most make a node dial a real member again.
 ///
-/// IPv4 groups only (`239.0.0.0/8` is the organisation-local scope), TTL 1 (the local
-/// network), looped back so that nodes of one machine hear each other. Announcements go
-/// out of `interface` (the node's host when it is an IPv4 literal, else the system's
-/// default).
+/// An IPv4 group (`239.0.0.0/8` is the organisation-local scope) or an IPv6 one (`ff12::/16`
+/// link-local, `ff15::/16` site-local; `ff11::/16` interface-local never leaves the
+/// machine), hop limit 1 (the local network), looped back so that nodes of one machine hear
+/// each other. IPv4 announcements go out of `interface` (the node's host when it is an IPv4
+/// literal, else the system's default); IPv6 ones out of the interface numbered
+/// `interface_index` (0: the system's default; the loopback interface carries no IPv6
+/// multicast on Linux).
 #[derive(Debug)]
 pub struct Multicast {
-    group: Ipv4Addr,
+    group: IpAddr,
     port: u16,
     interface: Ipv4Addr,
+    interface_index: u32,
     interval: Duration,
     me: String,
     addr: String,
@@ -50,18 +54,19 @@ struct Shared {
 
 impl Multicast {
     /// The node `name` dialed at `addr` announces itself on `group:port` every second,
-    /// signing with `cookie`.
+    /// signing with `cookie` (`group`: an `Ipv4Addr`, an `Ipv6Addr` or an `IpAddr`).
     pub fn new(
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         port: u16,
         name: impl Into<String>,
         addr: impl Into<String>,
         cookie: &str,
     ) -> Self {
         Self {
-            group,
+            group: group.into(),
             port,
             interface: Ipv4Addr::UNSPECIFIED,
+            interface_index: 0,
             interval: Duration::from_secs(1),
             me: name.into(),
             addr: addr.into(),
@@ -76,9 +81,16 @@ impl Multicast {
         }
     }
 
-    /// Announces and listens on `interface` (an IPv4 address of this machine).
+    /// Announces and listens on `interface` (an IPv4 address of this machine; IPv4 groups).
     pub fn with_interface(mut self, interface: Ipv4Addr) -> Self {
         self.interface = interface;
+        self
+    }
+
+    /// Announces and listens on the interface numbered `index` (as `ip link` lists them;
+    /// IPv6 groups; 0, the default, lets the system choose).
+    pub fn with_interface_index(mut self, index: u32) -> Self {
+        self.interface_index = index;
         self
     }
 
@@ -115,7 +127,12 @@ impl Multicast {
         };
         let shared = self.shared.clone();
         let (key, me, addr) = (self.key, self.me.clone(), self.addr.clone());
-        let to = SocketAddr::new(IpAddr::V4(self.group), self.port);
+        let to = match self.group {
+            IpAddr::V4(group) => SocketAddr::from((group, self.port)),
+            IpAddr::V6(group) => {
+                SocketAddr::V6(SocketAddrV6::new(group, self.port, 0, self.interface_index))
+            }
+        };
         let interval = self.interval;
         *task = Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
@@ -151,14 +168,30 @@ impl Multicast {
 
     fn open(&self) -> std::io::Result<UdpSocket> {
         use socket2::{Domain, Protocol, Socket, Type};
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        let domain = match self.group {
+            IpAddr::V4(_) => Domain::IPV4,
+            IpAddr::V6(_) => Domain::IPV6,
+        };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
-        socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port)).into())?;
-        socket.join_multicast_v4(&self.group, &self.interface)?;
-        socket.set_multicast_if_v4(&self.interface)?;
-        socket.set_multicast_loop_v4(true)?;
-        socket.set_multicast_ttl_v4(1)?;
+        match self.group {
+            IpAddr::V4(group) => {
+                socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port)).into())?;
+                socket.join_multicast_v4(&group, &self.interface)?;
+                socket.set_multicast_if_v4(&self.interface)?;
+                socket.set_multicast_loop_v4(true)?;
+                socket.set_multicast_ttl_v4(1)?;
+            }
+            IpAddr::V6(group) => {
+                socket.set_only_v6(true)?;
+                socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, self.port)).into())?;
+                socket.join_multicast_v6(&group, self.interface_index)?;
+                socket.set_multicast_if_v6(self.interface_index)?;
+                socket.set_multicast_loop_v6(true)?;
+                socket.set_multicast_hops_v6(1)?;
+            }
+        }
         socket.set_nonblocking(true)?;
         UdpSocket::from_std(socket.into())
     }

@@ -32,6 +32,7 @@ impl DiscoverySpec {
                     Some(std::net::IpAddr::V4(ip)) => ip,
                     _ => Ipv4Addr::UNSPECIFIED,
                 };
+                // (an IPv6 group goes out of the system's default interface)
                 let source = Multicast::new(
                     *group,
                     *port,

@@ -5,7 +5,7 @@
 //! [`crate::discovery`]; [`DiscoverySpec::source`] builds one.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ const MAX_SCAN_PORTS: u32 = 1024;
 /// | `dns:NAME:PORT` (`dns4:`, `dns6:` for A or AAAA only) | [`DiscoverySpec::Dns`] |
 /// | `srv:NAME` | [`DiscoverySpec::Srv`] |
 /// | `host:FIRST-LAST` | [`DiscoverySpec::HostScan`] |
-/// | `multicast:GROUP:PORT` | [`DiscoverySpec::Multicast`] |
+/// | `multicast:GROUP:PORT` (an IPv6 group in brackets: `multicast:[ff12::7]:7099`) | [`DiscoverySpec::Multicast`] |
 ///
 /// ```
 /// use ractor_dist::discovery::{DiscoverySpec, DnsFamily};
@@ -79,8 +79,9 @@ pub enum DiscoverySpec {
     },
     /// Announcements on a LAN multicast group, signed with the cookie ([`Multicast`](crate::discovery::Multicast)).
     Multicast {
-        /// The IPv4 multicast group (`239.x.y.z`).
-        group: Ipv4Addr,
+        /// The multicast group: IPv4 (`239.x.y.z`, the organisation-local scope) or IPv6
+        /// (`ff12::7` link-local scope, `ff15::7` site-local, ...).
+        group: IpAddr,
         /// The UDP port every node announces and listens on.
         port: u16,
     },
@@ -179,7 +180,9 @@ impl fmt::Display for DiscoverySpec {
             }
             DiscoverySpec::Srv(name) => write!(f, "srv:{name}"),
             DiscoverySpec::HostScan { first, last } => write!(f, "host:{first}-{last}"),
-            DiscoverySpec::Multicast { group, port } => write!(f, "multicast:{group}:{port}"),
+            DiscoverySpec::Multicast { group, port } => {
+                write!(f, "multicast:{}", join_host_port(&group.to_string(), *port))
+            }
             DiscoverySpec::Custom(source) => write!(f, "custom:{source:?}"),
         }
     }
@@ -241,16 +244,14 @@ impl FromStr for DiscoverySpec {
                 }
             }
             "multicast" => {
-                let (group, port) = value
-                    .rsplit_once(':')
-                    .ok_or_else(|| invalid("expected GROUP:PORT"))?;
+                let (group, port) = split_host_port(value).ok_or_else(|| {
+                    invalid("expected GROUP:PORT (an IPv6 group in brackets, [ff12::7]:7099)")
+                })?;
                 DiscoverySpec::Multicast {
                     group: group
                         .parse()
-                        .map_err(|_| invalid(&format!("{group:?} is not an IPv4 group")))?,
-                    port: port
-                        .parse()
-                        .map_err(|_| invalid(&format!("bad port {port:?}")))?,
+                        .map_err(|_| invalid(&format!("{group:?} is not an IP address")))?,
+                    port,
                 }
             }
             _ => return Err(SpecError::Unknown(s.to_string())),
@@ -302,6 +303,7 @@ mod tests {
             "srv:_ractor._tcp.ractor.svc.local",
             "host:7100-7109",
             "multicast:239.255.7.1:7099",
+            "multicast:[ff12::7:1]:7099",
         ] {
             let parsed: DiscoverySpec = spec.parse().unwrap();
             assert_eq!(parsed.to_string(), spec);
@@ -331,6 +333,8 @@ mod tests {
             "multicast:10.0.0.1:7000",
             "multicast:239.1.1.1",
             "multicast:ff02::1:7000",
+            "multicast:[fd00::1]:7000",
+            "multicast:[ff12::1]:0",
         ] {
             assert!(matches!(bad(s), SpecError::Invalid { .. }), "{s} was taken");
         }

@@ -441,6 +441,8 @@ impl Engine {
             self.register_stays();
         }
         self.pump();
+        self.hand_on_resolved(now);
+        self.pump();
         self.handoff.handle_tick(now);
         self.pump();
         self.remind_leave();

@@ -104,7 +104,9 @@ impl Engine {
         (self.children.values())
             .filter(|c| !c.draining && !c.stopping)
             .filter(|c| {
-                let live = c.meta.holders.confirmed().filter(|n| membership.is_up(n));
+                // (a holder restarted since, under the same name, keeps nothing)
+                let live = (c.meta.holders.confirmed())
+                    .filter(|(n, inc)| membership.incarnation_of(n) == Some(*inc));
                 live.count() < want
             })
             .count()
@@ -376,11 +378,10 @@ impl Engine {
             .recovery
             .resolve_conflict(&key, from, &incoming, holders, snapshot, here, ctx);
         let superseded = outcome == ConflictOutcome::Resolved(Resolution::KeepLocal);
-        // The copy here survives: on to the name's owner if that is another node.
+        // The copy here survives: on to the name's owner, if that is another node, once
+        // the view has been quiet.
         if running && matches!(outcome, ConflictOutcome::Resolved(_)) {
-            if let Some(mode) = self.child_of(&key).map(|c| c.mode) {
-                self.handoff.handle_resolved(key.clone(), mode, now);
-            }
+            self.resolved.insert(key.clone());
         }
         if let ConflictOutcome::Follows(snapshot) = outcome {
             let entry = MigrateEntry {
@@ -430,6 +431,30 @@ impl Engine {
         self.with_recovery(now, |recovery, names, ctx, hosted| {
             recovery.handle_settled(by_deadline, view_started, names, ctx, hosted)
         });
+    }
+
+    /// Copies that survived a conflict here go on to their owner when the current view gives
+    /// them to another node, once this node has settled and the view has been quiet for
+    /// [`Timing::replicate_quiet_ms`](crate::core::Timing::replicate_quiet_ms). Copies meet
+    /// where one of them runs, not always at the owner, and the two nodes may have decided
+    /// under different views while a heal converges (either may be the newer): by then the
+    /// views agree, so the survivor goes the right way, even back to the node it came
+    /// from. Before, it ran off its owner until the next view change.
+    pub(crate) fn hand_on_resolved(&mut self, now: Millis) {
+        let quiet = self.handoff.is_settled()
+            && now.since(self.view_started) >= self.timing.replicate_quiet_ms()
+            && !self.is_leaving();
+        if !quiet || self.resolved.is_empty() {
+            return;
+        }
+        for key in std::mem::take(&mut self.resolved) {
+            let mode = (self.child_of(&key))
+                .filter(|c| !c.draining && !c.stopping)
+                .map(|c| c.mode);
+            if let Some(mode) = mode {
+                self.handoff.handle_resolved(key, mode, now);
+            }
+        }
     }
 
     /// The heartbeat tick's part of recovery: the fence may lift, and once the view has

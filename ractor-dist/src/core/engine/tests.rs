@@ -863,7 +863,8 @@ fn a_forwarded_kept_state_is_acknowledged_to_its_sender_only_once_its_owner_took
 }
 
 /// Two live copies of a name met at a node that does not own it (after a heal a copy
-/// yields to wherever another copy runs): the survivor is resolved there, then handed to
+/// yields to wherever another copy runs): the survivor is resolved there, then, once the
+/// view has been quiet (the two nodes may have decided under different views), handed to
 /// the name's owner. The containers test's heal left such names on a non-owner until the
 /// next view change, and nodes named different hosts for them.
 #[test]
@@ -917,7 +918,17 @@ fn a_conflict_resolved_off_the_owner_hands_the_survivor_to_the_owner() {
         FrameBody::Conflict { entry },
         Millis(5),
     );
-    let commands: Vec<Command> = std::iter::from_fn(|| a.poll_command()).collect();
+    let mut commands: Vec<Command> = std::iter::from_fn(|| a.poll_command()).collect();
+    assert!(
+        !commands.iter().any(|c| matches!(c, Command::Drain { .. })),
+        "moved before the view was quiet: {commands:?}"
+    );
+    // Once the view has been quiet (two heartbeats, 200 ms here), it goes to its owner.
+    for t in (50..600).step_by(50) {
+        a.handle_heard(&b, Incarnation(2), Millis(t));
+        a.handle_tick(Millis(t));
+        commands.extend(std::iter::from_fn(|| a.poll_command()));
+    }
     let resolve = commands
         .iter()
         .position(|c| matches!(c, Command::Resolve { key: k, .. } if *k == key));
@@ -986,13 +997,21 @@ fn a_name_is_under_replicated_and_its_spec_sent_again_until_its_holder_confirmed
         n
     };
     // (the resend interval is two heartbeats, 200 ms here)
-    assert!(resent(&mut a, 10) >= 2, "an unconfirmed spec goes again");
+    let first = resent(&mut a, 10);
+    assert!(first >= 2, "an unconfirmed spec goes again");
+    // At most `MAX_SPEC_RESENDS` times (a holder that refuses it never confirms).
+    let more = resent(&mut a, 1_010) + resent(&mut a, 2_010);
+    assert_eq!(
+        first + more,
+        crate::core::recovery::MAX_SPEC_RESENDS as usize
+    );
+    assert_eq!(a.under_replicated(), 1);
     a.handle_frame(
         &b,
         FrameBody::SpecsKept {
             keys: vec![key.clone()],
         },
-        Millis(1_100),
+        Millis(3_100),
     );
     assert_eq!(a.under_replicated(), 0);
     assert_eq!(

@@ -37,6 +37,10 @@ pub const DROPS_PER_FRAME: usize = 4096;
 /// by name goes).
 const MAX_EARLY_NOTICES: usize = 4096;
 
+/// How many times a spec its holder has not confirmed keeping is sent again (one resend
+/// interval apart) before this node stops trying ([`Recovery::resend_specs`]).
+pub(crate) const MAX_SPEC_RESENDS: u32 = 5;
+
 /// A name hosted here, as the node hands it to the engine.
 pub type Hosted<'a, S> = (&'a ActorKey, &'a mut NameMeta<S>);
 
@@ -70,9 +74,10 @@ pub struct Recovery<S> {
     pub(super) fence: Fence,
     /// Replica sets are brought up to date once the view is quiet.
     pub(super) replicate_due: bool,
-    /// Specs sent and not confirmed at the last look ([`Recovery::resend_specs`]): those
-    /// still unconfirmed at the next one are sent again.
-    pub(super) specs_unconfirmed: BTreeSet<(ActorKey, NodeName)>,
+    /// Specs sent and not confirmed at the last look ([`Recovery::resend_specs`]), with how
+    /// many times each was sent again: those still unconfirmed at the next look are sent
+    /// again, at most [`MAX_SPEC_RESENDS`] times.
+    pub(super) specs_unconfirmed: BTreeMap<(ActorKey, NodeName), u32>,
     /// When unconfirmed specs were last looked at.
     pub(super) specs_checked: Millis,
     pub(super) commands: VecDeque<RecoveryCommand<S>>,
@@ -126,7 +131,7 @@ impl<S: Checkpoint> Recovery<S> {
             now: Millis(0),
             fence: Fence::default(),
             replicate_due: false,
-            specs_unconfirmed: BTreeSet::new(),
+            specs_unconfirmed: BTreeMap::new(),
             specs_checked: Millis(0),
             commands: VecDeque::new(),
         }
@@ -722,7 +727,10 @@ impl<S: Checkpoint> Recovery<S> {
     /// go to it again (issue 9, finding 4: a spec lost with a replaced session left its
     /// name with a holder that never had it, and `under_replicated` never reached 0; the
     /// containers test's rolling restart waited 60 s for one). Looked at once per resend
-    /// interval: a spec is resent only if it was unconfirmed at the previous look too.
+    /// interval: a spec is resent only if it was unconfirmed at the previous look too, and
+    /// at most [`MAX_SPEC_RESENDS`] times (a holder that refuses it, keeping a newer
+    /// generation, never confirms: the name stays counted as under-replicated, and the
+    /// conflict between the two generations is for the copies to resolve).
     fn resend_specs<P: Peers>(&mut self, names: &mut [Hosted<'_, S>], ctx: Ctx<'_, P>) {
         if ctx.now.since(self.specs_checked) < self.cfg.timing.offer_resend_ms() || ctx.leaving {
             return;
@@ -738,14 +746,19 @@ impl<S: Checkpoint> Recovery<S> {
                 .collect();
             for node in waiting {
                 let pair = ((*key).clone(), node);
-                if before.contains(&pair) {
-                    let spec = meta.spec(&me, self.cfg.incarnation, self.cfg.frame_budget);
-                    specs
-                        .entry(pair.1.clone())
-                        .or_default()
-                        .push((pair.0.clone(), spec));
+                let mut tries = 0;
+                if let Some(&sent) = before.get(&pair) {
+                    tries = sent;
+                    if sent < MAX_SPEC_RESENDS {
+                        tries += 1;
+                        let spec = meta.spec(&me, self.cfg.incarnation, self.cfg.frame_budget);
+                        specs
+                            .entry(pair.1.clone())
+                            .or_default()
+                            .push((pair.0.clone(), spec));
+                    }
                 }
-                self.specs_unconfirmed.insert(pair);
+                self.specs_unconfirmed.insert(pair, tries);
             }
         }
         let count = specs.values().map(Vec::len).sum();

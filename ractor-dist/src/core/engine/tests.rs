@@ -34,6 +34,32 @@ fn engine_with(name: &str, kinds: BTreeMap<String, KindInfo>, placement: Placeme
     )
 }
 
+/// A `Migrate` entry of `key` (of `kind`) with `snapshot`, at `generation`, first activated
+/// on `origin`; nothing else set.
+fn migrate_entry(
+    key: &ActorKey,
+    kind: &str,
+    snapshot: Snapshot,
+    generation: u64,
+    origin: &str,
+) -> MigrateEntry {
+    MigrateEntry {
+        key: key.clone(),
+        kind: kind.into(),
+        args: Vec::new(),
+        version: snapshot.version,
+        snapshot: Some(snapshot),
+        chunks: 0,
+        generation,
+        origin: NodeName::new(origin),
+        holders: Vec::new(),
+        checkpoint_seq: 0,
+        order: Vec::new(),
+        refused: Vec::new(),
+        passive: false,
+    }
+}
+
 fn sends(engine: &mut Engine) -> Vec<(NodeName, FrameBody)> {
     std::iter::from_fn(|| engine.poll_command())
         .filter_map(|c| match c {
@@ -493,23 +519,15 @@ fn a_conflicting_copy_larger_than_a_frame_follows_in_pieces_and_arrives_whole() 
     let (mut a, mut b) = (engine("a"), engine("b"));
     let bytes: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
     let entry = |snapshot: Vec<u8>| MigrateEntry {
-        key: ActorKey::new("x"),
-        kind: "counter".into(),
         args: vec![7],
-        snapshot: Some(Snapshot {
-            version: 3,
-            bytes: snapshot,
-            deltas: Vec::new(),
-        }),
-        chunks: 0,
         version: 0,
-        generation: 4,
-        origin: NodeName::new("c"),
-        holders: Vec::new(),
-        checkpoint_seq: 0,
-        order: Vec::new(),
-        refused: Vec::new(),
-        passive: false,
+        ..migrate_entry(
+            &ActorKey::new("x"),
+            "counter",
+            Snapshot::new(3, snapshot),
+            4,
+            "c",
+        )
     };
     // A small one is one `Conflict` frame, as before.
     let small = a.conflict_frames(entry(vec![1; 100]));
@@ -793,19 +811,9 @@ fn a_forwarded_kept_state_is_acknowledged_to_its_sender_only_once_its_owner_took
         .find(|k| placement.owner_of(k) == Some(&c))
         .expect("c owns some name");
     let entry = MigrateEntry {
-        key: key.clone(),
-        kind: "cart".into(),
         args: vec![7],
-        snapshot: Some(Snapshot::new(1, vec![42])),
-        chunks: 0,
-        version: 1,
-        generation: 1,
-        origin: a.clone(),
-        holders: Vec::new(),
-        checkpoint_seq: 0,
-        order: Vec::new(),
-        refused: Vec::new(),
         passive: true,
+        ..migrate_entry(&key, "cart", Snapshot::new(1, vec![42]), 1, "a")
     };
     let _ = sends(&mut engine);
     engine.handle_frame(
@@ -898,21 +906,7 @@ fn a_conflict_resolved_off_the_owner_hands_the_survivor_to_the_owner() {
     a.handle_start_ok(id, Millis(4));
     let _ = sends(&mut a);
     // A newer copy arrives from a third node and wins.
-    let entry = MigrateEntry {
-        key: key.clone(),
-        kind: "counter".into(),
-        args: Vec::new(),
-        snapshot: Some(Snapshot::new(1, vec![9])),
-        chunks: 0,
-        version: 1,
-        generation: 5,
-        origin: NodeName::new("c"),
-        holders: Vec::new(),
-        checkpoint_seq: 0,
-        order: Vec::new(),
-        refused: Vec::new(),
-        passive: false,
-    };
+    let entry = migrate_entry(&key, "counter", Snapshot::new(1, vec![9]), 5, "c");
     a.handle_frame(
         &NodeName::new("c"),
         FrameBody::Conflict { entry },

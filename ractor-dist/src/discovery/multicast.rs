@@ -120,19 +120,14 @@ impl Multicast {
         let socket = match self.open() {
             Ok(socket) => socket,
             Err(e) => {
-                let reason = format!("multicast {}:{}: {e}", self.group, self.port);
+                let reason = format!("multicast {}: {e}", self.target());
                 *self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
                 return;
             }
         };
         let shared = self.shared.clone();
         let (key, me, addr) = (self.key, self.me.clone(), self.addr.clone());
-        let to = match self.group {
-            IpAddr::V4(group) => SocketAddr::from((group, self.port)),
-            IpAddr::V6(group) => {
-                SocketAddr::V6(SocketAddrV6::new(group, self.port, 0, self.interface_index))
-            }
-        };
+        let to = self.target();
         let interval = self.interval;
         *task = Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
@@ -164,6 +159,16 @@ impl Multicast {
                 }
             }
         }));
+    }
+
+    /// Where announcements go (an IPv6 group out of `interface_index`).
+    fn target(&self) -> SocketAddr {
+        match self.group {
+            IpAddr::V4(group) => SocketAddr::from((group, self.port)),
+            IpAddr::V6(group) => {
+                SocketAddr::V6(SocketAddrV6::new(group, self.port, 0, self.interface_index))
+            }
+        }
     }
 
     fn open(&self) -> std::io::Result<UdpSocket> {

@@ -437,13 +437,18 @@ impl Engine {
     /// them to another node, once this node has settled and the view has been quiet for
     /// [`Timing::replicate_quiet_ms`](crate::core::Timing::replicate_quiet_ms). Copies meet
     /// where one of them runs, not always at the owner, and the two nodes may have decided
-    /// under different views while a heal converges (either may be the newer): by then the
-    /// views agree, so the survivor goes the right way, even back to the node it came
-    /// from. Before, it ran off its owner until the next view change.
+    /// under different views while a heal converges (either may be the newer): waiting for
+    /// this node's view to be quiet gives the views time to agree, so the survivor usually
+    /// goes the right way, even back to the node it came from (at worst one extra move:
+    /// that node does not send it straight back). Before, it ran off its owner until the
+    /// next view change. A leaving node forgets them (its leave hands every name off).
     pub(crate) fn hand_on_resolved(&mut self, now: Millis) {
+        if self.is_leaving() {
+            self.resolved.clear();
+            return;
+        }
         let quiet = self.handoff.is_settled()
-            && now.since(self.view_started) >= self.timing.replicate_quiet_ms()
-            && !self.is_leaving();
+            && now.since(self.view_started) >= self.timing.replicate_quiet_ms();
         if !quiet || self.resolved.is_empty() {
             return;
         }

@@ -291,6 +291,9 @@ impl<S: Checkpoint> Recovery<S> {
             let spec = meta.spec(&me, self.cfg.incarnation, self.cfg.frame_budget);
             let changes = meta.holders.retarget(&me, desired);
             for node in changes.send_spec {
+                // A fresh spec (a new generation after a conflict, a holder re-chosen in
+                // a new incarnation) gets a fresh resend budget.
+                (self.specs_unconfirmed).remove(&((*key).clone(), node.clone()));
                 specs
                     .entry(node)
                     .or_default()

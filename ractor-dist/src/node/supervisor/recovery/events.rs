@@ -54,14 +54,19 @@ impl SupervisorState {
                 );
             }
             RecoveryEvent::NoticesResent { count } | RecoveryEvent::SpecsResent { count } => {
-                let what = if matches!(event, RecoveryEvent::SpecsResent { .. }) {
-                    "specs"
-                } else {
-                    "spec drops or rehosts"
-                };
                 c.notices_resent
                     .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(count, "{what} not acknowledged in time; sent again");
+                if matches!(event, RecoveryEvent::SpecsResent { .. }) {
+                    tracing::warn!(
+                        count,
+                        "specs not confirmed by their holders in time; sent again"
+                    );
+                } else {
+                    tracing::warn!(
+                        count,
+                        "spec drops or rehosts not acknowledged in time; sent again"
+                    );
+                }
             }
             RecoveryEvent::OfferDropped { key, why } => {
                 tracing::debug!(name = %key, why, "respawn offer dropped");

@@ -646,6 +646,16 @@ fn with_peer_b(a: &mut Engine) -> NodeName {
     b
 }
 
+/// `a` with `b` up, and settled in their view (`b` adopted it and is done).
+fn settled_with_peer_b(a: &mut Engine) -> NodeName {
+    let b = with_peer_b(a);
+    let view = a.handoff.view();
+    a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(3));
+    a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(3));
+    assert!(a.handoff.is_settled());
+    b
+}
+
 /// Issue 9, finding 10 (slow-network simulation, seed 400): a leaver went as soon as its
 /// actors were handed off, and casts a peer had routed to it by its older view were lost
 /// on the way. It now waits until each peer still up said it took the leave into its
@@ -883,10 +893,7 @@ fn a_conflict_resolved_off_the_owner_hands_the_survivor_to_the_owner() {
     };
     let kinds = BTreeMap::from([("counter".to_string(), kind)]);
     let mut a = engine_with_kinds("a", kinds);
-    let b = with_peer_b(&mut a);
-    let view = a.handoff.view();
-    a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(3));
-    a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(3));
+    let b = settled_with_peer_b(&mut a);
     let _ = sends(&mut a);
     assert!(a.handoff.is_settled());
     let placement = a.view_placement();
@@ -965,10 +972,7 @@ fn a_name_is_under_replicated_and_its_spec_sent_again_until_its_holder_confirmed
     }
     // Alone, nothing more can be asked of them.
     assert_eq!(a.under_replicated(), 0);
-    let b = with_peer_b(&mut a);
-    let view = a.handoff.view();
-    a.handle_frame(&b, FrameBody::ViewAdopted { view }, Millis(3));
-    a.handle_frame(&b, FrameBody::HandoffsDone { view }, Millis(3));
+    let b = settled_with_peer_b(&mut a);
     assert_eq!(a.under_replicated(), 2);
     a.replicate(None, Millis(4));
     let sent = sends(&mut a);
